@@ -1,0 +1,1 @@
+"""Pure Block Kit builders: domain objects in, plain dicts out."""

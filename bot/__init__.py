@@ -1,0 +1,1 @@
+"""Slack incident-response bot: the domain (see DESIGN.md)."""

@@ -1,0 +1,89 @@
+"""`python -m bot [sandbox | check-runbooks [DIR] | check-config [FILE] | doctor]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.config import ConfigError, Settings, load_config
+from bot.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Slack incident-response bot"
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser(
+        "serve", help="run the bot (the default; the sandbox when no Slack tokens are set)"
+    )
+    sub.add_parser("sandbox", help="run the local sandbox even when Slack tokens are set")
+    check_config = sub.add_parser("check-config", help="validate a config file")
+    check_config.add_argument("file", nargs="?")
+    check_runbooks = sub.add_parser("check-runbooks", help="validate a folder of runbooks")
+    check_runbooks.add_argument("dir", nargs="?")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    if args.command == "check-config":
+        return _check_config(args.file or settings.incident_config)
+    if args.command == "check-runbooks":
+        from pathlib import Path
+
+        from bot.runbooks import check_runbooks as check
+
+        code, report = check(Path(args.dir) if args.dir else None)
+        print(report)
+        return code
+
+    try:
+        config = load_config(settings.incident_config)
+    except ConfigError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "sandbox" or not settings.has_slack_tokens:
+        try:
+            from bot.sandbox import run_sandbox
+        except ImportError:
+            print(
+                "SLACK_BOT_TOKEN is not set (and SLACK_APP_TOKEN neither): set them to run the "
+                "bot against Slack. The local sandbox is not available in this build.",
+                file=sys.stderr,
+            )
+            return 2
+        asyncio.run(run_sandbox(settings, config))
+        return 0
+
+    missing = []
+    if not settings.slack_bot_token:
+        missing.append("SLACK_BOT_TOKEN")
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
+    if missing:
+        print(f"Cannot start: set {' and '.join(missing)}.", file=sys.stderr)
+        return 2
+
+    from bot.server import build, serve
+
+    asyncio.run(serve(build(settings, config), settings))
+    return 0
+
+
+def _check_config(path: str | None) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{path or 'built-in defaults'}: valid")
+    for sev in config.severities:
+        page = ", pages" if sev.page else ""
+        print(f"  {sev.name} {sev.label}: update every {sev.update_every}{page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

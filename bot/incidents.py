@@ -1,0 +1,393 @@
+"""The incident lifecycle: declare, update, status, severity, roles, resolve.
+
+The rules live here. Every change is one atomic `Store.update` (state + timeline), then
+`sync()` brings Slack's copies (card, topic, announcement) in line with the stored
+state, so a failed Slack call never leaves the store wrong, and a later change heals it.
+
+Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
+step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
+finishes. `setup()` runs only the missing steps, so a retry resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import blocks.incident as ui
+from bot.config import IncidentConfig
+from bot.metrics import Metrics
+from bot.models import Incident, StatusUpdate, TimelineEntry
+from bot.slack import Slack, SlackError
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAME_MAX = 80
+
+
+class IncidentError(Exception):
+    """A request the rules refuse; the message is shown to the user as is."""
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def channel_name(prefix: str, day: str, number: int, title: str) -> str:
+    """`<prefix>-<yyyymmdd>-<n>-<slug>`, within Slack's rules and 80 characters."""
+    base = f"{prefix}-{day}-{number}"
+    room = CHANNEL_NAME_MAX - len(base) - 1
+    slug = slugify(title)[:room].rstrip("-")
+    return f"{base}-{slug}" if slug else base
+
+
+def _entry(at: float, actor: str | None, kind: str, text: str) -> TimelineEntry:
+    return TimelineEntry(at=at, actor=actor, kind=kind, text=text)
+
+
+Listener = Callable[[str, Incident], Awaitable[None]]
+
+
+class Incidents:
+    def __init__(
+        self,
+        store: Store,
+        slack: Slack,
+        config: IncidentConfig,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.store = store
+        self.slack = slack
+        self.config = config
+        self.clock = clock
+        # later capabilities (reminders, paging, runbooks) subscribe to lifecycle events
+        self.listeners: list[Listener] = []
+
+    async def _emit(self, event: str, incident: Incident) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(event, incident)
+            except Exception:
+                log.exception("listener failed", extra={"incident": incident.id, "event": event})
+
+    # -- declare -------------------------------------------------------------------------
+    async def declare(
+        self,
+        *,
+        title: str,
+        severity: str | None,
+        by: str,
+        description: str = "",
+        source: str = "slack",
+        runbook: str | None = None,
+    ) -> Incident:
+        title = " ".join(title.split())
+        if not title:
+            raise IncidentError("An incident needs a title.")
+        if len(title) > 150:
+            raise IncidentError(
+                "Keep the title under 150 characters; details go in the description."
+            )
+        severity = severity or self.config.severities[min(2, len(self.config.severities) - 1)].name
+        now = self.clock()
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
+        number = await self.store.next_number(day)
+        incident = Incident(
+            id=f"{day}-{number}",
+            title=title,
+            severity=severity,
+            description=description.strip(),
+            declared_by=by,
+            declared_at=now,
+            roles={"commander": by},
+            source=source,
+            runbook=runbook,
+            channel_name=channel_name(self.config.channel_prefix, day, number, title),
+        )
+        label = self.config.severity(severity).label
+        await self.store.create(
+            incident, _entry(now, by, "declared", f"Declared {severity} ({label}): {title}")
+        )
+        log.info("incident declared", extra={"incident": incident.id, "severity": severity})
+        self.metrics.incidents_declared.labels(severity, source).inc()
+        with self.metrics.declare_seconds.time():
+            incident = await self.setup(incident.id)
+        await self._emit("declared", incident)
+        return incident
+
+    async def setup(self, incident_id: str) -> Incident:
+        """Run the declare saga's missing steps. The channel comes first (everything else
+        needs it); then invite, card+pin, topic and announcement run concurrently."""
+        incident = await self._get(incident_id)
+        retrying = bool(incident.setup_errors)
+        if "channel" not in incident.setup_done:
+            try:
+                channel_id = await self.slack.create_channel(incident.channel_name)
+            except SlackError as exc:
+                return await self._setup_failed(incident, "channel", exc)
+            incident = await self._step_done(incident.id, "channel", channel_id=channel_id)
+
+        async def card() -> None:
+            nonlocal incident
+            if "card" not in incident.setup_done:
+                text, blocks = ui.summary_card(incident, self.config)
+                assert incident.channel_id
+                _, ts = await self.slack.post(incident.channel_id, text, blocks)
+                incident = await self._step_done(incident.id, "card", card_ts=ts)
+            if "pin" not in incident.setup_done:
+                assert incident.channel_id and incident.card_ts
+                await self.slack.pin(incident.channel_id, incident.card_ts)
+                await self._step_done(incident.id, "pin")
+
+        async def invite() -> None:
+            assert incident.channel_id
+            await self.slack.invite(incident.channel_id, list(incident.roles.values()))
+            await self._step_done(incident.id, "invite")
+
+        async def topic() -> None:
+            assert incident.channel_id
+            text = ui.topic(incident, self.config)
+            await self.slack.set_topic(incident.channel_id, text)
+            await self._step_done(incident.id, "topic", topic=text)
+
+        async def announce() -> None:
+            text, blocks = ui.announcement(incident, self.config)
+            channel, ts = await self.slack.post(self.config.announce_channel, text, blocks)
+            await self._step_done(incident.id, "announce", announce_channel=channel, announce_ts=ts)
+
+        steps = {"card": card, "invite": invite, "topic": topic, "announce": announce}
+        todo = {
+            name: fn
+            for name, fn in steps.items()
+            if name not in incident.setup_done
+            or (name == "card" and "pin" not in incident.setup_done)
+        }
+        results = await asyncio.gather(*(fn() for fn in todo.values()), return_exceptions=True)
+        failures = {
+            name: r for name, r in zip(todo, results, strict=True) if isinstance(r, BaseException)
+        }
+        incident = await self._get(incident_id)
+        if failures:
+            for name, error in failures.items():
+                step = "pin" if name == "card" and "card" in incident.setup_done else name
+                incident = await self._setup_failed(incident, step, error, notify=False)
+            await self._tell_setup_failed(incident)
+        elif retrying:
+            incident = await self.store.update(incident.id, _clear_setup_errors(self.clock()))
+            await self._post(
+                incident, f":white_check_mark: Set-up complete: {', '.join(incident.setup_done)}."
+            )
+        return incident
+
+    async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
+        def mutate(inc: Incident) -> None:
+            for key, value in fields.items():
+                setattr(inc, key, value)
+            if step not in inc.setup_done:
+                inc.setup_done.append(step)
+            inc.setup_errors.pop(step, None)
+
+        return await self.store.update(incident_id, mutate)
+
+    async def _setup_failed(
+        self, incident: Incident, step: str, exc: BaseException, *, notify: bool = True
+    ) -> Incident:
+        reason = exc.code if isinstance(exc, SlackError) else type(exc).__name__
+        log.warning(
+            "declare step failed", extra={"incident": incident.id, "step": step, "error": reason}
+        )
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            inc.setup_errors[step] = reason
+            return [_entry(now, None, "setup_failed", f"Set-up step {step} failed: {reason}")]
+
+        incident = await self.store.update(incident.id, mutate)
+        if notify:
+            await self._tell_setup_failed(incident)
+        return incident
+
+    async def _tell_setup_failed(self, incident: Incident) -> None:
+        text, blocks = ui.setup_failure(incident)
+        where = incident.channel_id or self.config.announce_channel
+        try:
+            await self.slack.post(where, text, blocks)
+        except SlackError:
+            log.warning("could not report set-up failure", extra={"incident": incident.id})
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def post_update(self, incident: Incident, *, by: str, text: str) -> Incident:
+        now = self.clock()
+        every = self.config.severity(incident.severity).update_every.total_seconds()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            _require_open(inc)
+            inc.last_update = StatusUpdate(
+                at=now,
+                by=by,
+                text=text,
+                status=inc.status,
+                severity=inc.severity,
+                next_due=now + every,
+            )
+            return [_entry(now, by, "update", f"Status update: {text}")]
+
+        incident = await self.store.update(incident.id, mutate)
+        assert incident.last_update
+        msg = ui.status_update(incident, incident.last_update, self.config)
+        await asyncio.gather(self._post_blocks(incident, msg), self.sync(incident))
+        await self._emit("updated", incident)
+        return incident
+
+    async def set_status(self, incident: Incident, *, by: str, status: str) -> Incident:
+        if status == "resolved":
+            return await self.resolve(incident, by=by, summary="")
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            _require_open(inc)
+            if inc.status == status:
+                raise IncidentError(f"The incident is already {status}.")
+            old, inc.status = inc.status, status  # type: ignore[assignment]
+            return [_entry(now, by, "status", f"Status {old} → {status}")]
+
+        incident = await self.store.update(incident.id, mutate)
+        await self._changed(incident, f"<@{by}> set the status to *{status}*.")
+        return incident
+
+    async def set_severity(self, incident: Incident, *, by: str, severity: str) -> Incident:
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            _require_open(inc)
+            if inc.severity == severity:
+                raise IncidentError(f"The incident is already {severity}.")
+            old, inc.severity = inc.severity, severity
+            return [_entry(now, by, "severity", f"Severity {old} → {severity}")]
+
+        before = incident.severity
+        incident = await self.store.update(incident.id, mutate)
+        worse = self.config.severity_rank(severity) < self.config.severity_rank(before)
+        verb = "raised" if worse else "lowered"
+        label = self.config.severity(severity).label
+        await self._changed(incident, f"<@{by}> {verb} the severity to *{severity}* ({label}).")
+        await self._emit("severity", incident)
+        return incident
+
+    async def assign_role(self, incident: Incident, *, by: str, role: str, user: str) -> Incident:
+        if role not in self.config.roles:
+            raise IncidentError(f"Unknown role {role}.")
+        now = self.clock()
+        title = ui.role_title(role)
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            _require_open(inc)
+            if inc.roles.get(role) == user:
+                raise IncidentError(f"<@{user}> is already the {title.lower()}.")
+            inc.roles[role] = user
+            return [_entry(now, by, "role", f"{title}: <@{user}>")]
+
+        incident = await self.store.update(incident.id, mutate)
+        if incident.channel_id:
+            try:
+                await self.slack.invite(incident.channel_id, [user])
+            except SlackError as exc:
+                log.warning("invite failed", extra={"incident": incident.id, "error": exc.code})
+        await self._changed(incident, f"<@{by}> made <@{user}> the *{title.lower()}*.")
+        return incident
+
+    async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            _require_open(inc)
+            inc.status = "resolved"
+            inc.resolved_at = now
+            inc.resolution = summary or None
+            text = f"Resolved: {summary}" if summary else "Resolved"
+            return [_entry(now, by, "resolved", text)]
+
+        incident = await self.store.update(incident.id, mutate)
+        note = f":white_check_mark: <@{by}> resolved the incident."
+        if summary:
+            note += f"\n>{ui.escape(summary)}"
+        await self._changed(incident, note)
+        await self._emit("resolved", incident)
+        return incident
+
+    async def _changed(self, incident: Incident, note: str) -> None:
+        await asyncio.gather(self._post(incident, note), self.sync(incident))
+
+    # -- Slack's copies of the state -----------------------------------------------------
+    async def sync(self, incident: Incident) -> None:
+        """Update card, topic and announcement in place. Failures are logged, not raised:
+        the store is the truth and the next change repairs the copies."""
+        jobs = []
+        if incident.channel_id and incident.card_ts:
+            text, blocks = ui.summary_card(incident, self.config)
+            jobs.append(self.slack.update(incident.channel_id, incident.card_ts, text, blocks))
+        topic = ui.topic(incident, self.config)
+        if incident.channel_id and topic != incident.topic and "topic" in incident.setup_done:
+            jobs.append(self._set_topic(incident, topic))
+        if incident.announce_channel and incident.announce_ts:
+            text, blocks = ui.announcement(incident, self.config)
+            jobs.append(
+                self.slack.update(incident.announce_channel, incident.announce_ts, text, blocks)
+            )
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.warning("sync failed", extra={"incident": incident.id, "error": str(result)})
+
+    async def _set_topic(self, incident: Incident, topic: str) -> None:
+        assert incident.channel_id
+        await self.slack.set_topic(incident.channel_id, topic)
+
+        def mutate(inc: Incident) -> None:
+            inc.topic = topic
+
+        await self.store.update(incident.id, mutate)
+
+    async def _post(self, incident: Incident, text: str) -> None:
+        await self._post_blocks(incident, ui.change_notice(text))
+
+    async def _post_blocks(self, incident: Incident, message: ui.Message) -> None:
+        if not incident.channel_id:
+            return
+        text, blocks = message
+        try:
+            await self.slack.post(incident.channel_id, text, blocks)
+        except SlackError as exc:
+            log.warning("post failed", extra={"incident": incident.id, "error": exc.code})
+
+    # -- queries -------------------------------------------------------------------------
+    async def _get(self, incident_id: str) -> Incident:
+        incident = await self.store.get(incident_id)
+        if incident is None:
+            raise IncidentError(f"No incident {incident_id}.")
+        return incident
+
+    async def in_channel(self, channel_id: str) -> Incident | None:
+        return await self.store.by_channel(channel_id)
+
+
+def _require_open(incident: Incident) -> None:
+    if not incident.is_open:
+        raise IncidentError(f"Incident {incident.id} is resolved; declare a new one if it is back.")
+
+
+def _clear_setup_errors(now: float) -> Callable[[Incident], list[TimelineEntry]]:
+    def mutate(inc: Incident) -> list[TimelineEntry]:
+        inc.setup_errors.clear()
+        return [_entry(now, None, "setup_complete", "Set-up completed on retry")]
+
+    return mutate

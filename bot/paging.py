@@ -1,0 +1,604 @@
+"""PagerDuty: the one seam. Every PagerDuty call, and the only module importing pdpyras.
+
+pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run through
+`asyncio.to_thread`; callers get plain pydantic models and `PagingError`. Swapping the client
+later touches this file only.
+
+Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
+request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
+error. Everything else surfaces as `PagingError(retryable=...)`, with `retry_after` from a 429,
+and the durable scheduler owns backoff. Paging stays safe to retry because every page carries
+an `incident_key`: a retry of a page that did land finds the open incident instead of paging
+twice.
+
+On-call "now and next" takes ONE /oncalls walk: `since=now, until=now+horizon`. PagerDuty
+returns every on-call span overlapping the window with its real start and end, so the span
+covering `now` is the current on-call, its end is the handover, and the earliest span starting
+after `now` (per policy, level and schedule) is who is next. `split_now_next` does that split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+with warnings.catch_warnings():
+    # pdpyras warns on import that it is deprecated; known, and why it lives only here.
+    warnings.simplefilter("ignore", UserWarning)
+    import pdpyras
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+_PD_ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+
+class PagingError(Exception):
+    """A PagerDuty call failed. `retryable` says whether trying again later may succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PagerDutyUser(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+
+
+class OnCallEntry(BaseModel):
+    level: int
+    user: PagerDutyUser
+    schedule_id: str | None
+    schedule_name: str | None
+    policy_id: str
+    start: int | None  # epoch seconds UTC; None for a user targeted directly (always on call)
+    end: int | None
+
+
+class PageResult(BaseModel):
+    incident_id: str
+    incident_number: int | None
+    html_url: str | None
+    status: str
+    escalation_level: int
+    assignees: list[PagerDutyUser]
+    created: bool  # False when an open incident with this incident_key already existed
+
+
+class PDIncident(BaseModel):
+    id: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    escalation_level: int
+    assignees: list[PagerDutyUser]
+    acknowledged_by: list[PagerDutyUser]
+    html_url: str | None
+    incident_number: int | None = None
+    incident_key: str | None = None
+
+
+class EscalationLevel(BaseModel):
+    level: int
+    targets: list[str]  # "schedule:<id>" / "user:<id>"
+
+
+class WebhookEvent(BaseModel):
+    id: str
+    event_type: str  # incident.acknowledged / .resolved / .escalated / .triggered / ...
+    occurred_at: datetime
+    resource_type: str
+    incident_id: str
+    status: str | None = None
+    incident_key: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_email: str | None = None  # v3 agents are references: usually no email
+
+
+class InvalidWebhook(ValueError):
+    """The webhook body is not a PagerDuty v3 event."""
+
+
+# ---------------------------------------------------------------- the pdpyras sessions
+
+
+class _OneAttempt:
+    """Replaces pdpyras' retrying `request` with one attempt (one retry for GETs).
+
+    pdpyras' helpers (rget, rput, rpost, iter_all) all go through `request`, so they keep
+    working on top of it: URL and params normalising, entity wrapping, classic pagination.
+    """
+
+    get_retries = 1
+    get_backoff = 0.2
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        session: Any = self
+        method = method.strip().upper()
+        kw = dict(kwargs)
+        kw["headers"] = session.prepare_headers(method, user_headers=kwargs.get("headers") or {})
+        kw["timeout"] = session.timeout
+        if kwargs.get("params"):
+            kw["params"] = session.normalize_params(kwargs["params"])
+        full_url = session.normalize_url(url)
+        attempts = 1 + (self.get_retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            try:
+                response: requests.Response = requests.Session.request(
+                    session, method, full_url, **kw
+                )
+            except requests.RequestException as exc:
+                if last:
+                    raise PagingError(
+                        f"{method} {url}: {type(exc).__name__}: {exc}", retryable=True
+                    ) from exc
+            else:
+                if response.status_code < 500 or last:
+                    session.postprocess(response)
+                    return response
+            time.sleep(self.get_backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+class _RestSession(_OneAttempt, pdpyras.APISession):
+    pass
+
+
+class _EventsSession(_OneAttempt, pdpyras.EventsAPISession):
+    pass
+
+
+def _as_paging_error(exc: Exception) -> PagingError:
+    if isinstance(exc, PagingError):
+        return exc
+    response: Any = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if response is None or status is None:
+        return PagingError(str(exc), retryable=True)
+    retry_after: float | None = None
+    if status == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    retryable = status in (408, 429) or status >= 500
+    return PagingError(str(exc), retryable=retryable, status=status, retry_after=retry_after)
+
+
+def _is_duplicate_key(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) != 400:
+        return False
+    return "already exists" in str(getattr(response, "text", "")).lower()
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _epoch(value: str | None) -> int | None:
+    if not value:
+        return None
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _user(ref: JSON) -> PagerDutyUser:
+    """A user from a full user object or a user_reference (whose name is its summary)."""
+    return PagerDutyUser(
+        id=ref["id"],
+        name=ref.get("name") or ref.get("summary") or ref["id"],
+        email=ref.get("email"),
+    )
+
+
+def _incident(body: JSON, level: int | None = None) -> PDIncident:
+    # `escalation_level` is read from the incident when PagerDuty sends it; `level` is what
+    # we just set, for when it does not.
+    return PDIncident(
+        id=body["id"],
+        status=body["status"],
+        escalation_level=body.get("escalation_level") or level or 1,
+        assignees=[_user(a["assignee"]) for a in body.get("assignments") or []],
+        acknowledged_by=[_user(a["acknowledger"]) for a in body.get("acknowledgements") or []],
+        html_url=body.get("html_url"),
+        incident_number=body.get("incident_number"),
+        incident_key=body.get("incident_key"),
+    )
+
+
+def _oncall(entry: JSON) -> OnCallEntry:
+    schedule = entry.get("schedule") or None
+    return OnCallEntry(
+        level=entry["escalation_level"],
+        user=_user(entry["user"]),
+        schedule_id=schedule["id"] if schedule else None,
+        schedule_name=(schedule.get("summary") or schedule.get("name")) if schedule else None,
+        policy_id=entry["escalation_policy"]["id"],
+        start=_epoch(entry.get("start")),
+        end=_epoch(entry.get("end")),
+    )
+
+
+def split_now_next(
+    entries: list[OnCallEntry], now: datetime
+) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
+    """(on call now, on call next) from one windowed `oncalls()` walk.
+
+    Next is, per (policy, level, schedule), the earliest span starting after `now`; users
+    targeted directly have no next. Both lists are sorted by policy, level, schedule."""
+    t = int(now.timestamp())
+    current = [
+        e for e in entries if (e.start is None or e.start <= t) and (e.end is None or t < e.end)
+    ]
+    upcoming: dict[tuple[str, int, str | None], OnCallEntry] = {}
+    for e in entries:
+        if e.start is not None and e.start > t:
+            key = (e.policy_id, e.level, e.schedule_id)
+            if key not in upcoming or e.start < (upcoming[key].start or 0):
+                upcoming[key] = e
+
+    def order(e: OnCallEntry) -> tuple[str, int, str]:
+        return (e.policy_id, e.level, e.schedule_id or "")
+
+    return sorted(current, key=order), sorted(upcoming.values(), key=order)
+
+
+# ---------------------------------------------------------------- the client
+
+
+class PagerDuty:
+    """Async PagerDuty client (REST API v2 + Events API v2) over pdpyras in worker threads."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_url: str,
+        events_url: str,
+        from_email: str | None,
+        timeout: float = 5.0,
+        routing_key: str | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._api_url = api_url.rstrip("/")
+        self._events_url = events_url.rstrip("/")
+        self._from_email = from_email
+        self._timeout = timeout
+        self._routing_key = routing_key
+        # requests.Session is not promised to be thread-safe; one session per worker thread.
+        self._local = threading.local()
+        self._users: dict[str, PagerDutyUser] = {}
+        self._schedule_policies: dict[str, tuple[float, set[str]]] = {}
+
+    # ------------------------------------------------------------ plumbing
+
+    def _rest(self) -> Any:
+        session = getattr(self._local, "rest", None)
+        if session is None:
+            session = _RestSession(self._api_key, default_from=self._from_email)
+            session.url = self._api_url
+            session.timeout = self._timeout
+            session.headers["Accept"] = _PD_ACCEPT
+            self._local.rest = session
+        return session
+
+    def _events(self, routing_key: str) -> Any:
+        session = _EventsSession(routing_key)
+        session.url = self._events_url
+        session.timeout = self._timeout
+        return session
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (pdpyras.PDClientError, pdpyras.URLError, requests.RequestException) as exc:
+            raise _as_paging_error(exc) from exc
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            # A response we could not read: retrying will not make it readable.
+            raise PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False) from exc
+
+    # ------------------------------------------------------------ incidents
+
+    async def page(
+        self,
+        *,
+        service_id: str,
+        escalation_policy_id: str | None,
+        incident_key: str,
+        title: str,
+        details: str,
+        urgency: str = "high",
+    ) -> PageResult:
+        """Open a PagerDuty incident, or find the open one with this key (created=False)."""
+        return await self._run(
+            self._page, service_id, escalation_policy_id, incident_key, title, details, urgency
+        )
+
+    def _page(
+        self,
+        service_id: str,
+        policy_id: str | None,
+        key: str,
+        title: str,
+        details: str,
+        urgency: str,
+    ) -> PageResult:
+        incident: JSON = {
+            "type": "incident",
+            "title": title[:1024],
+            "service": {"id": service_id, "type": "service_reference"},
+            "urgency": urgency,
+            "incident_key": key,
+            "body": {"type": "incident_body", "details": details},
+        }
+        if policy_id:
+            incident["escalation_policy"] = {"id": policy_id, "type": "escalation_policy_reference"}
+        created = True
+        try:
+            body = self._rest().rpost("/incidents", json={"incident": incident})
+        except pdpyras.PDHTTPError as exc:
+            if not _is_duplicate_key(exc):
+                raise
+            created = False
+            body = self._find_open(key)
+            if body is None:  # resolved between the 400 and the lookup: try once more later
+                raise PagingError(
+                    f"incident key {key} exists but no open incident found", retryable=True
+                ) from exc
+        # The create response carries assignee references; fetch emails for Slack lookup.
+        found = self._get_incident(body["id"])
+        return PageResult(
+            incident_id=found.id,
+            incident_number=found.incident_number,
+            html_url=found.html_url,
+            status=found.status,
+            escalation_level=found.escalation_level,
+            assignees=found.assignees,
+            created=created,
+        )
+
+    def _find_open(self, key: str) -> JSON | None:
+        params = {
+            "incident_key": key,
+            "statuses": ["triggered", "acknowledged"],
+            "date_range": "all",
+        }
+        for body in self._rest().iter_all("/incidents", params=params):
+            return dict(body)
+        return None
+
+    async def get_incident(self, incident_id: str) -> PDIncident:
+        return await self._run(self._get_incident, incident_id)
+
+    def _get_incident(self, incident_id: str, level: int | None = None) -> PDIncident:
+        params = {"include": ["assignees", "acknowledgers"]}
+        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params), level)
+
+    async def escalate(self, incident_id: str, level: int) -> PDIncident:
+        """Reassign to `level` of the incident's policy (PUT escalation_level)."""
+
+        def run() -> PDIncident:
+            body = {"type": "incident", "escalation_level": level}
+            self._rest().rput(f"/incidents/{incident_id}", json=body)
+            return self._get_incident(incident_id, level)
+
+        return await self._run(run)
+
+    async def acknowledge(self, incident_id: str) -> PDIncident:
+        def run() -> PDIncident:
+            self._rest().rput(
+                f"/incidents/{incident_id}", json={"type": "incident", "status": "acknowledged"}
+            )
+            return self._get_incident(incident_id)
+
+        return await self._run(run)
+
+    async def resolve(self, incident_id: str, *, note: str | None = None) -> None:
+        """Resolve; `note` goes in as the resolution, so the call stays one idempotent PUT."""
+        body: JSON = {"type": "incident", "status": "resolved"}
+        if note:
+            body["resolution"] = note
+        await self._run(lambda: self._rest().rput(f"/incidents/{incident_id}", json=body))
+
+    async def add_note(self, incident_id: str, content: str) -> None:
+        """Not idempotent: a retry after a lost response can post the note twice."""
+        note = {"content": content}
+        await self._run(lambda: self._rest().rpost(f"/incidents/{incident_id}/notes", json=note))
+
+    # ------------------------------------------------------------ on-call
+
+    async def oncalls(
+        self,
+        *,
+        schedule_ids: list[str],
+        escalation_policy_ids: list[str],
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[OnCallEntry]:
+        """On-calls for these schedules and policies, in ONE paginated /oncalls walk.
+
+        PagerDuty ANDs /oncalls filters, and schedules only appear there through a policy, so
+        asking for `schedule_ids[]` and `escalation_policy_ids[]` together would drop the
+        policy's direct-user levels and any schedule of another policy. So the walk filters by
+        policy only: the given ones plus each schedule's policies (looked up once an hour per
+        schedule, cached), and the union is cut back to what was asked here."""
+        return await self._run(self._oncalls, schedule_ids, escalation_policy_ids, since, until)
+
+    def _oncalls(
+        self,
+        schedule_ids: list[str],
+        policy_ids: list[str],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[OnCallEntry]:
+        policies = set(policy_ids)
+        for sid in schedule_ids:
+            policies |= self._policies_of(sid)
+        params: JSON = {"include": ["users"]}
+        if policies:
+            params["escalation_policy_ids"] = sorted(policies)
+        elif schedule_ids:
+            params["schedule_ids"] = list(schedule_ids)
+        else:
+            return []
+        if since is not None:
+            params["since"] = _iso(since)
+            params["until"] = _iso(until or since)
+        entries = [_oncall(e) for e in self._rest().iter_all("/oncalls", params=params)]
+        wanted_schedules, wanted_policies = set(schedule_ids), set(policy_ids)
+        return [
+            e
+            for e in entries
+            if e.policy_id in wanted_policies or (e.schedule_id in wanted_schedules)
+        ]
+
+    def _policies_of(self, schedule_id: str) -> set[str]:
+        cached = self._schedule_policies.get(schedule_id)
+        if cached and time.monotonic() - cached[0] < 3600:
+            return cached[1]
+        schedule = self._rest().rget(f"/schedules/{schedule_id}")
+        found = {p["id"] for p in schedule.get("escalation_policies") or []}
+        self._schedule_policies[schedule_id] = (time.monotonic(), found)
+        return found
+
+    async def oncall_now_and_next(
+        self,
+        *,
+        schedule_ids: list[str],
+        escalation_policy_ids: list[str],
+        now: datetime | None = None,
+        horizon: timedelta = timedelta(days=7),
+    ) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
+        """Who is on call now and who is next (with handover = current entry's end)."""
+        now = now or datetime.now(UTC)
+        entries = await self.oncalls(
+            schedule_ids=schedule_ids,
+            escalation_policy_ids=escalation_policy_ids,
+            since=now,
+            until=now + horizon,
+        )
+        return split_now_next(entries, now)
+
+    async def escalation_policy(self, policy_id: str) -> list[EscalationLevel]:
+        def run() -> list[EscalationLevel]:
+            policy = self._rest().rget(f"/escalation_policies/{policy_id}")
+            levels = []
+            for n, rule in enumerate(policy.get("escalation_rules") or [], start=1):
+                targets = [
+                    f"{t['type'].removesuffix('_reference')}:{t['id']}"
+                    for t in rule.get("targets") or []
+                ]
+                levels.append(EscalationLevel(level=n, targets=targets))
+            return levels
+
+        return await self._run(run)
+
+    async def schedules(self) -> dict[str, str]:
+        """Every schedule in the account: ID -> name."""
+
+        def run() -> dict[str, str]:
+            return {s["id"]: s["name"] for s in self._rest().iter_all("/schedules")}
+
+        return await self._run(run)
+
+    async def schedule_name(self, schedule_id: str) -> str:
+        return await self._run(lambda: str(self._rest().rget(f"/schedules/{schedule_id}")["name"]))
+
+    async def user(self, user_id: str) -> PagerDutyUser:
+        if user_id in self._users:
+            return self._users[user_id]
+        found = await self._run(lambda: _user(self._rest().rget(f"/users/{user_id}")))
+        self._users[user_id] = found
+        return found
+
+    async def check(self) -> None:
+        """Raise PagingError unless the token works (GET /abilities: any valid token may)."""
+        await self._run(lambda: self._rest().rget("/abilities"))
+
+    # ------------------------------------------------------------ Events API v2
+
+    async def send_event(
+        self,
+        action: Literal["trigger", "acknowledge", "resolve"],
+        *,
+        dedup_key: str,
+        summary: str = "",
+        source: str = "incident-bot",
+        severity: str = "critical",
+        routing_key: str | None = None,
+    ) -> str:
+        """Events API v2 (for alert-driven pages); returns the dedup key PagerDuty used."""
+        key = routing_key or self._routing_key
+        if not key:
+            raise PagingError("no Events API routing key configured", retryable=False)
+
+        def run() -> str:
+            session = self._events(key)
+            if action == "trigger":
+                return str(session.trigger(summary, source, dedup_key=dedup_key, severity=severity))
+            return str(session.send_event(action, dedup_key=dedup_key))
+
+        return await self._run(run)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """True if any `v1=<hex>` in X-PagerDuty-Signature is the HMAC-SHA256 of the body.
+
+    PagerDuty lists several signatures while a secret is being rotated."""
+    if not header or not secret:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    for part in header.split(","):
+        version, _, value = part.strip().partition("=")
+        if version == "v1" and hmac.compare_digest(value.strip().lower(), expected):
+            return True
+    return False
+
+
+def parse_webhook(body: bytes) -> WebhookEvent:
+    """A PagerDuty v3 webhook body -> WebhookEvent; InvalidWebhook if it is not one."""
+    try:
+        event = json.loads(body)["event"]
+        data = event["data"]
+        agent = event.get("agent") or {}
+        return WebhookEvent(
+            id=event["id"],
+            event_type=event["event_type"],
+            occurred_at=event["occurred_at"],
+            resource_type=event.get("resource_type") or data.get("type") or "",
+            incident_id=data["id"],
+            status=data.get("status"),
+            incident_key=data.get("incident_key"),
+            agent_id=agent.get("id"),
+            agent_name=agent.get("summary") or agent.get("name"),
+            agent_email=agent.get("email"),
+        )
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise InvalidWebhook(f"not a PagerDuty v3 webhook: {exc}") from exc

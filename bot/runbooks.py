@@ -1,0 +1,480 @@
+"""Runbook files: their models, loading, validation and matching to incidents.
+
+A runbook is data (`runbooks/<id>.yaml`): phases of steps a responder ticks off in the
+incident channel. This module reads and validates those files (the shipped defaults and
+a team's own `runbooks_dir`), ranks them for an incident, and defines the per-step state
+the bot keeps. It knows nothing of Redis or Slack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+PhaseId = Literal[
+    "symptoms",
+    "immediate",
+    "investigation",
+    "mitigation",
+    "recovery",
+    "validation",
+    "post_incident",
+]
+
+PHASE_TITLES: dict[str, str] = {
+    "symptoms": "Symptoms",
+    "immediate": "Immediate actions (first 5 minutes)",
+    "investigation": "Investigation",
+    "mitigation": "Mitigation (pick one option)",
+    "recovery": "Recovery",
+    "validation": "Validation",
+    "post_incident": "Post-incident",
+}
+
+# Lengths are capped here, at load time, so that every valid runbook renders within
+# Slack's Block Kit limits (3000 characters a section) and authors learn it early.
+MAX_TEXT = 1000
+MAX_COMMAND = 1500
+MAX_TITLE = 120
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Step ids travel in button values as `<run id>|<step id>`, so no `|` and kept short.
+_STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_SLACK_ID = re.compile(r"^[UWSCG][A-Z0-9]{2,}$")
+_LINK = re.compile(r"^https?://[^\s<>|]{1,500}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SEVERITY = re.compile(r"^(?:sev([1-4])|p([0-3]))$", re.IGNORECASE)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`30s`, `10m`, `2h`, `1d`, `1w` -> timedelta (same syntax as the config file)."""
+    if isinstance(value, timedelta):
+        delta = value
+    else:
+        # A bare number is refused: "10" minutes or seconds? The author must say.
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if not match:
+            raise PydanticCustomError(
+                "duration",
+                "{value} is not a duration like 30s, 10m, 2h or 1d",
+                {"value": repr(value)},
+            )
+        delta = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    if delta <= timedelta(0):
+        raise PydanticCustomError("duration", "a duration must be longer than zero", {})
+    return delta
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("empty", "must not be empty", {})
+    return value
+
+
+Text = Annotated[str, BeforeValidator(lambda v: _text(v) if isinstance(v, str) else v)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos ("comand:") that would silently drop content.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(_Strict):
+    id: str
+    text: Annotated[Text, Field(max_length=MAX_TEXT)]
+    command: Annotated[str | None, Field(max_length=MAX_COMMAND)] = None
+    link: str | None = None
+    owner: str | None = None  # a role name: commander, tech_lead, dba, ...
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _STEP_ID.match(value):
+            raise PydanticCustomError(
+                "step_id",
+                "step id {value} must be lowercase letters, digits, - _ .",
+                {"value": repr(value)},
+            )
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip("\n").rstrip()
+        if not value.strip():
+            raise PydanticCustomError("empty", "must not be empty (leave it out instead)", {})
+        return value
+
+    @field_validator("link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and not _LINK.match(value):
+            raise PydanticCustomError(
+                "link",
+                "{value} is not an http(s) URL (up to 500 characters, no spaces, <, > or |)",
+                {"value": repr(value)},
+            )
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE.match(value):
+            raise PydanticCustomError(
+                "role", "owner {value} must be a role name like tech_lead", {"value": repr(value)}
+            )
+        return value
+
+
+class Phase(_Strict):
+    id: PhaseId
+    title: Annotated[Text, Field(max_length=MAX_TITLE)]
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_title(cls, data: Any) -> Any:
+        # An unknown id still gets a title, so its one error is not joined by a second.
+        if isinstance(data, dict) and "title" not in data:
+            phase_id = data.get("id")
+            return {**data, "title": PHASE_TITLES.get(str(phase_id), str(phase_id))}
+        return data
+
+
+class RunbookEscalation(_Strict):
+    after: Duration
+    to: Annotated[list[str], Field(min_length=1)]
+    note: str = ""
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            if not (_SLACK_ID.match(target) or _ROLE.match(target)):
+                raise PydanticCustomError(
+                    "target",
+                    "{target} is neither a Slack user/group/channel ID (U…, S…, C…) "
+                    "nor a role name",
+                    {"target": repr(target)},
+                )
+        return value
+
+
+def _derive_step_ids(data: Any) -> Any:
+    """Steps without an id get `p<phase>-s<step>` (1-based), stable while the file is."""
+    if not isinstance(data, dict) or not isinstance(data.get("phases"), list):
+        return data
+    phases = []
+    for p, phase in enumerate(data["phases"], start=1):
+        if isinstance(phase, dict) and isinstance(phase.get("steps"), list):
+            steps = [
+                {"id": f"p{p}-s{s}", **step} if isinstance(step, dict) else step
+                for s, step in enumerate(phase["steps"], start=1)
+            ]
+            phase = {**phase, "steps": steps}
+        phases.append(phase)
+    return {**data, "phases": phases}
+
+
+class Runbook(_Strict):
+    id: str
+    title: Annotated[Text, Field(max_length=MAX_TITLE)]
+    alerts: list[str] = []
+    severity: str = "SEV3"
+    rto: Duration | None = None
+    stakeholders: list[str] = []
+    summary: str = ""
+    phases: Annotated[list[Phase], Field(min_length=1)]
+    escalate: RunbookEscalation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_step_ids(cls, data: Any) -> Any:
+        return _derive_step_ids(data)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value) or len(value) > 64:
+            raise PydanticCustomError(
+                "slug", "id {value} must be a slug like database-down", {"value": repr(value)}
+            )
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        match = _SEVERITY.match(value.strip())
+        if not match:
+            raise PydanticCustomError(
+                "severity", "severity {value} must be SEV1-SEV4 (or P0-P3)", {"value": repr(value)}
+            )
+        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+
+    @model_validator(mode="after")
+    def _unique(self) -> Runbook:
+        seen_phases: set[str] = set()
+        seen_steps: dict[str, str] = {}
+        for p, phase in enumerate(self.phases):
+            if phase.id in seen_phases:
+                raise PydanticCustomError(
+                    "duplicate",
+                    "phases[{p}]: phase {id} appears twice",
+                    {"p": p, "id": repr(phase.id), "loc": ("phases", p)},
+                )
+            seen_phases.add(phase.id)
+            for s, step in enumerate(phase.steps):
+                where = f"phases[{p}].steps[{s}]"
+                if step.id in seen_steps:
+                    raise PydanticCustomError(
+                        "duplicate",
+                        "{where} ({id}): duplicate step id, already used by {first}",
+                        {
+                            "where": where,
+                            "id": step.id,
+                            "first": seen_steps[step.id],
+                            "loc": ("phases", p, "steps", s),
+                        },
+                    )
+                seen_steps[step.id] = where
+        return self
+
+    def steps(self) -> list[Step]:
+        """Every step, in the order a responder meets them."""
+        return [step for phase in self.phases for step in phase.steps]
+
+
+class StepState(BaseModel):
+    """What happened to one step of a posted runbook (the bot stores one per step)."""
+
+    status: Literal["open", "taken", "done", "skipped"] = "open"
+    by: str | None = None  # Slack user ID of who took, finished or skipped it
+    at: int | None = None  # epoch seconds
+
+
+class RunbookError(Exception):
+    """Invalid runbook file(s); the message has one line a problem: file, step, problem."""
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+def default_runbooks_dir() -> Path:
+    """The runbooks shipped with the bot: `<repo>/runbooks` (this file is `<repo>/bot/…`)."""
+    return Path(__file__).resolve().parent.parent / "runbooks"
+
+
+def _node_line(root: Any, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the deepest YAML node on a validation error's path."""
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == key), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                break
+            node = node.value[key]
+        else:
+            break
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
+    """('phases[1].steps[3] (p2-s4)', 'text') from a pydantic error location."""
+    where: list[str] = []
+    field: list[str] = []
+    node = data
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if key in ("phases", "steps") and isinstance(nxt, int) and not field:
+            where.append(f"{key}[{nxt}]")
+            node = node.get(key) if isinstance(node, dict) else None
+            node = node[nxt] if isinstance(node, list) and nxt < len(node) else None
+            i += 2
+            continue
+        field.append(str(key) if not isinstance(key, int) else f"[{key}]")
+        i += 1
+    label = ".".join(where)
+    if where and where[-1].startswith("steps[") and isinstance(node, dict) and "id" in node:
+        label += f" ({node['id']})"
+    return label, ".".join(field).replace(".[", "[")
+
+
+def _validation_lines(file: Path, exc: ValidationError, data: Any, root: Any) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # Cross-step checks run on the whole runbook; they carry the step's own location.
+        line = _node_line(root, tuple((err.get("ctx") or {}).get("loc", loc)))
+        where, field = _describe(loc, _derive_step_ids(data))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)"
+        parts = [f"{file}:{line}" if line else str(file)]
+        parts += [p for p in (where, field) if p]
+        lines.append(": ".join([*parts, msg]))
+    return lines
+
+
+def _parse(file: Path) -> tuple[Runbook | None, list[str]]:
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"{file}: cannot read the file ({exc})"]
+    try:
+        data = yaml.safe_load(source)
+        root = yaml.compose(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [f"{where}: YAML syntax error: {problem}"]
+    if not isinstance(data, dict):
+        return None, [f"{file}: the top level must be a mapping (id:, title:, phases: ...)"]
+    data.setdefault("id", file.stem)
+    if data["id"] != file.stem:
+        return None, [f"{file}: id {data['id']!r} does not match the file name ({file.stem})"]
+    try:
+        return Runbook.model_validate(data), []
+    except ValidationError as exc:
+        return None, _validation_lines(file, exc, data, root)
+
+
+def load_runbook_file(path: Path) -> Runbook:
+    runbook, errors = _parse(path)
+    if runbook is None:
+        raise RunbookError("\n".join(errors))
+    return runbook
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
+    runbooks: dict[str, Runbook] = {}
+    origin: dict[str, Path] = {}
+    errors: list[str] = []
+    for directory in dirs:
+        if not directory.is_dir():
+            errors.append(f"{directory}: runbooks folder not found")
+            continue
+        in_this_dir: dict[str, Path] = {}
+        for file in _files(directory):
+            runbook, problems = _parse(file)
+            errors += problems
+            if runbook is None:
+                continue
+            if runbook.id in in_this_dir:
+                errors.append(
+                    f"{file}: id {runbook.id!r} already defined in {in_this_dir[runbook.id]}"
+                )
+                continue
+            in_this_dir[runbook.id] = file
+            runbooks[runbook.id] = runbook  # a later folder overrides an earlier one
+            origin[runbook.id] = file
+    return runbooks, errors, origin
+
+
+def load_runbooks(*dirs: Path) -> dict[str, Runbook]:
+    """All runbooks in `dirs`, by id; a later folder wins on the same id.
+
+    Raises RunbookError listing every problem in every file, so one start-up shows all.
+    """
+    runbooks, errors, _ = _load(dirs)
+    if errors:
+        raise RunbookError(f"{len(errors)} runbook problem(s):\n" + "\n".join(errors))
+    return runbooks
+
+
+def check_runbooks(directory: Path | None) -> tuple[int, str]:
+    """Validate a runbooks folder (default: the shipped one): exit code and a report.
+
+    0 all valid, 1 a file is invalid or there is nothing to check, 2 no such folder.
+    """
+    directory = directory or default_runbooks_dir()
+    if not directory.is_dir():
+        return 2, f"{directory}: runbooks folder not found"
+    runbooks, errors, origin = _load([directory])
+    shipped = {f.stem for f in _files(default_runbooks_dir())}
+    lines = []
+    for rid in sorted(runbooks):
+        book = runbooks[rid]
+        note = ""
+        if rid in shipped and directory.resolve() != default_runbooks_dir().resolve():
+            note = " (overrides the shipped runbook)"
+        lines.append(f"ok     {origin[rid].name}: {book.title} ({len(book.steps())} steps){note}")
+    lines += [f"error  {e}" for e in errors]
+    if not runbooks and not errors:
+        return 1, f"{directory}: no runbooks (*.yaml) found"
+    summary = f"{len(runbooks)} valid, {len(errors)} problem(s) in {directory}"
+    return (1 if errors else 0), "\n".join([*lines, summary])
+
+
+# -- matching ----------------------------------------------------------------------
+
+# Words too common in incident titles to say which runbook fits.
+_STOP = frozenset(
+    {"a", "an", "and", "are", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on"}
+    | {"or", "our", "the", "to", "too", "with", "down", "high", "low", "incident", "issue"}
+    | {"problem", "sev1", "sev2", "sev3", "sev4"}
+)
+
+
+def _words(text: str) -> set[str]:
+    # Split camelCase alert names too: HighErrorRate -> high, error, rate.
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    return {
+        w.removesuffix("s")
+        for w in re.findall(r"[a-z0-9]+", spaced.lower())
+        if len(w) > 2 and w not in _STOP
+    }
+
+
+def rank_runbooks(
+    runbooks: Iterable[Runbook], *, alertname: str | None, title: str
+) -> list[Runbook]:
+    """Runbooks for an incident, best first: those for its alert, then by words shared
+    with its title, then by id (so the order never depends on the input order)."""
+    wanted = _words(title)
+    alert = (alertname or "").strip().lower()
+
+    def key(book: Runbook) -> tuple[int, int, str]:
+        matches_alert = bool(alert) and alert in (a.lower() for a in book.alerts)
+        vocabulary = _words(" ".join([book.title, book.id.replace("-", " "), *book.alerts]))
+        return (0 if matches_alert else 1, -len(wanted & vocabulary), book.id)
+
+    return sorted(runbooks, key=key)

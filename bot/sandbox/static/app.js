@@ -1,0 +1,511 @@
+// The sandbox page: a small Slack client for the fake Slack.
+//
+// The server renders every message and modal to HTML (bot/sandbox/render.py), so this
+// script only keeps the page in step with the feed (/sandbox/ws), sends what the user
+// does (/sandbox/compose, /click, /submit, /close) and localises <time> elements.
+// No framework, no build step, nothing fetched from the internet.
+"use strict";
+
+const state = {
+  me: null,             // user id the page acts as
+  users: {},            // id -> {id, name, real_name}
+  channels: {},         // id -> channel as serialised by the fake
+  messages: {},         // channel id -> [{ts, html}] in ts order
+  unread: {},           // channel id -> count
+  current: null,        // open channel id
+  socket: null,
+  retry: 0,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+// ------------------------------------------------------------------ feed
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/sandbox/ws`);
+  state.socket = ws;
+  ws.onopen = () => {
+    state.retry = 0;
+    setConn("live", true);
+    const saved = localStorage.getItem("sandbox.me");
+    if (saved) send({ type: "as", user: saved });
+  };
+  ws.onmessage = (e) => handle(JSON.parse(e.data));
+  ws.onclose = () => {
+    setConn("reconnecting…", false);
+    // Back off gently; the server may be restarting.
+    state.retry = Math.min(state.retry + 1, 5);
+    setTimeout(connect, 500 * state.retry);
+  };
+}
+
+function send(obj) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(obj));
+  }
+}
+
+function setConn(text, ok) {
+  const el = $("#conn");
+  el.textContent = text;
+  el.classList.toggle("ok", ok);
+}
+
+const handlers = {
+  snapshot(ev) {
+    state.me = ev.me;
+    state.users = Object.fromEntries(ev.users.map((u) => [u.id, u]));
+    state.channels = Object.fromEntries(ev.channels.map((c) => [c.id, c]));
+    state.messages = {};
+    for (const [cid, list] of Object.entries(ev.messages || {})) state.messages[cid] = list;
+    state.unread = {};
+    renderUserPicker();
+    document.querySelectorAll("#modals dialog").forEach((d) => d.remove());
+    for (const v of ev.views || []) openView(v.view_id, v.html);
+    const panels = $("#side-panel");
+    panels.replaceChildren();
+    for (const [name, html] of Object.entries(ev.panels || {})) setPanel(name, html);
+    if (!state.current || !state.channels[state.current]) {
+      const fromHash = decodeURIComponent(location.hash.slice(1));
+      state.current = state.channels[fromHash] ? fromHash : defaultChannel();
+    }
+    renderSidebar();
+    renderChannel();
+  },
+  channels(ev) {
+    state.channels = Object.fromEntries(ev.channels.map((c) => [c.id, c]));
+    renderSidebar();
+    renderHeader();
+  },
+  message(ev) {
+    const list = (state.messages[ev.channel] ||= []);
+    const i = list.findIndex((m) => m.ts === ev.ts);
+    if (i >= 0) list[i] = { ts: ev.ts, html: ev.html };
+    else {
+      list.push({ ts: ev.ts, html: ev.html });
+      list.sort((a, b) => Number(a.ts) - Number(b.ts));
+      if (ev.channel !== state.current) {
+        state.unread[ev.channel] = (state.unread[ev.channel] || 0) + 1;
+        renderSidebar();
+      }
+    }
+    if (ev.channel === state.current) placeMessage(ev.ts, ev.html, i < 0);
+  },
+  message_deleted(ev) {
+    const list = state.messages[ev.channel] || [];
+    state.messages[ev.channel] = list.filter((m) => m.ts !== ev.ts);
+    if (ev.channel === state.current) {
+      const el = document.getElementById(domId(ev.channel, ev.ts));
+      if (el) el.remove();
+    }
+  },
+  view(ev) { openView(ev.view_id, ev.html); },
+  view_closed(ev) { closeView(ev.view_id, false); },
+  panel(ev) { setPanel(ev.panel, ev.html); },
+  notice(ev) { showNotice(ev.text); },
+};
+
+function handle(ev) {
+  const fn = handlers[ev.type];
+  if (fn) fn(ev);
+}
+
+// ------------------------------------------------------------------ rendering
+
+function domId(channel, ts) {
+  return `msg-${channel}-${ts.replace(".", "-")}`;
+}
+
+function defaultChannel() {
+  const byName = Object.values(state.channels).find((c) => c.name === "incidents");
+  return byName ? byName.id : Object.keys(state.channels)[0] || null;
+}
+
+function channelLabel(c) {
+  if (c.is_im) {
+    const other = (c.members || []).find((u) => u !== state.me) || c.user;
+    return `@${(state.users[other] || {}).name || c.name || "direct"}`;
+  }
+  return `#${c.name}`;
+}
+
+function renderUserPicker() {
+  const sel = $("#as-user");
+  sel.replaceChildren();
+  for (const u of Object.values(state.users)) {
+    if (u.is_bot) continue;
+    const opt = document.createElement("option");
+    opt.value = u.id;
+    opt.textContent = u.real_name ? `${u.name} (${u.real_name})` : u.name;
+    opt.selected = u.id === state.me;
+    sel.append(opt);
+  }
+}
+
+function renderSidebar() {
+  const lists = { channels: $("#channel-list"), dms: $("#dm-list") };
+  lists.channels.replaceChildren();
+  lists.dms.replaceChildren();
+  const sorted = Object.values(state.channels)
+    .filter((c) => !c.is_archived || c.id === state.current)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  for (const c of sorted) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#${encodeURIComponent(c.id)}`;
+    a.textContent = channelLabel(c);
+    a.className = "chan";
+    if (c.is_private) a.classList.add("private");
+    if (/^inc-/.test(c.name)) a.classList.add("incident");
+    if (c.id === state.current) a.setAttribute("aria-current", "page");
+    li.append(a);
+    const n = state.unread[c.id];
+    if (n) {
+      a.classList.add("unread");
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = n;
+      badge.setAttribute("aria-label", `${n} unread`);
+      li.append(badge);
+    }
+    (c.is_im ? lists.dms : lists.channels).append(li);
+  }
+  $("#dm-title").hidden = lists.dms.childElementCount === 0;
+}
+
+function renderHeader() {
+  const c = state.channels[state.current];
+  $("#channel-title").textContent = c ? channelLabel(c) : "No channel";
+  const topic = c && c.topic && typeof c.topic === "object" ? c.topic.value : c && c.topic;
+  $("#channel-topic").textContent = topic || "";
+  $("#composer").placeholder = c
+    ? `Message ${channelLabel(c)}, or try /incident declare SEV1 Checkout is down`
+    : "";
+}
+
+function renderChannel() {
+  renderHeader();
+  const box = $("#messages");
+  box.innerHTML = (state.messages[state.current] || []).map((m) => m.html).join("");
+  localise(box);
+  box.scrollTop = box.scrollHeight;
+}
+
+function placeMessage(ts, html, isNew) {
+  const box = $("#messages");
+  const tmp = document.createElement("template");
+  tmp.innerHTML = html;
+  const node = tmp.content.firstElementChild;
+  localise(node);
+  const old = document.getElementById(domId(state.current, ts));
+  if (old) { old.replaceWith(node); return; }
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  // Keep ts order even when an older message arrives late.
+  const after = [...box.querySelectorAll("article")].find((a) => Number(a.dataset.ts) > Number(ts));
+  box.insertBefore(node, after || null);
+  if (isNew && nearBottom) box.scrollTop = box.scrollHeight;
+}
+
+function setPanel(name, html) {
+  const aside = $("#side-panel");
+  let sec = aside.querySelector(`section[data-panel="${CSS.escape(name)}"]`);
+  if (!html) { if (sec) sec.remove(); }
+  else {
+    if (!sec) {
+      sec = document.createElement("section");
+      sec.dataset.panel = name;
+      sec.className = "panel";
+      aside.append(sec);
+    }
+    sec.innerHTML = html;  // trusted: panels are rendered by our own server code
+    localise(sec);
+  }
+  aside.hidden = aside.childElementCount === 0;
+}
+
+// ------------------------------------------------------------------ dates
+
+const pad = (n) => String(n).padStart(2, "0");
+
+function formatDate(date, fmt) {
+  const now = new Date();
+  const dayDiff = Math.round((startOfDay(date) - startOfDay(now)) / 86400000);
+  const pretty = (style) =>
+    dayDiff === 0 ? "Today" : dayDiff === -1 ? "Yesterday" : dayDiff === 1 ? "Tomorrow"
+      : date.toLocaleDateString(undefined, style);
+  const tokens = {
+    date_num: `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`,
+    date: date.toLocaleDateString(undefined, { month: "long", day: "numeric", year: "numeric" }),
+    date_short: date.toLocaleDateString(undefined, { month: "short", day: "numeric", year: "numeric" }),
+    date_long: date.toLocaleDateString(undefined, { weekday: "long", month: "long", day: "numeric", year: "numeric" }),
+    date_pretty: pretty({ month: "long", day: "numeric", year: "numeric" }),
+    date_short_pretty: pretty({ month: "short", day: "numeric", year: "numeric" }),
+    date_long_pretty: pretty({ weekday: "long", month: "long", day: "numeric", year: "numeric" }),
+    time: date.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" }),
+    time_secs: date.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit", second: "2-digit" }),
+    ago: ago(date, now),
+  };
+  return fmt.replace(/\{(\w+)\}/g, (m, k) => (k in tokens ? tokens[k] : m));
+}
+
+function startOfDay(d) { return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime(); }
+
+function ago(date, now) {
+  const s = Math.round((now - date) / 1000);
+  const abs = Math.abs(s);
+  const [n, unit] = abs < 60 ? [abs, "second"] : abs < 3600 ? [Math.round(abs / 60), "minute"]
+    : abs < 86400 ? [Math.round(abs / 3600), "hour"] : [Math.round(abs / 86400), "day"];
+  const words = `${n} ${unit}${n === 1 ? "" : "s"}`;
+  return s >= 0 ? `${words} ago` : `in ${words}`;
+}
+
+function localise(root) {
+  if (!root) return;
+  for (const t of root.querySelectorAll("time[datetime][data-format]")) {
+    const d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d)) continue;
+    t.title = d.toLocaleString();
+    t.textContent = formatDate(d, t.dataset.format);
+  }
+}
+
+// ------------------------------------------------------------------ actions
+
+async function post(path, body) {
+  try {
+    const res = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({ ok: false, error: `HTTP ${res.status}` }));
+    if (!data.ok && data.error) showNotice(data.error);
+    return data;
+  } catch (err) {
+    showNotice(`The sandbox server did not answer (${err.message}).`);
+    return { ok: false };
+  }
+}
+
+let noticeTimer = null;
+function showNotice(text) {
+  const el = $("#notice");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { el.hidden = true; }, 8000);
+}
+
+async function compose(e) {
+  e.preventDefault();
+  const box = $("#composer");
+  const text = box.value.trim();
+  if (!text || !state.current) return;
+  box.value = "";
+  autosize();
+  showHints();
+  await post("/sandbox/compose", { user: state.me, channel: state.current, text });
+}
+
+function onMessagesClick(e) {
+  const button = e.target.closest("button[data-action-id]");
+  if (button && !button.closest("dialog")) {
+    const article = button.closest("article");
+    if (!article) return;
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    if (button.dataset.url) window.open(button.dataset.url, "_blank", "noopener");
+    clickAction(article, button.dataset, button.dataset.value);
+    return;
+  }
+  const chan = e.target.closest("a[data-channel-id]");
+  if (chan && !state.channels[chan.dataset.channelId]) {
+    e.preventDefault();
+    showNotice("That channel is not visible to you.");
+  }
+}
+
+function onMessagesChange(e) {
+  const el = e.target.closest("[data-action-id]");
+  if (!el || el.closest("dialog") || !el.value) return;
+  const article = el.closest("article");
+  if (article) clickAction(article, el.dataset, el.value);
+}
+
+function clickAction(article, data, value) {
+  return post("/sandbox/click", {
+    user: state.me,
+    channel: article.dataset.channel,
+    ts: article.dataset.ts,
+    action_id: data.actionId,
+    block_id: data.blockId || null,
+    value: value ?? null,
+  });
+}
+
+// ------------------------------------------------------------------ modals
+
+function openView(viewId, html) {
+  const tmp = document.createElement("template");
+  tmp.innerHTML = html;
+  const dialog = tmp.content.firstElementChild;
+  localise(dialog);
+  const old = document.querySelector(`dialog[data-view-id="${CSS.escape(viewId)}"]`);
+  if (old) {
+    const wasOpen = old.open;
+    old.replaceWith(dialog);
+    if (wasOpen) dialog.showModal();
+  } else {
+    $("#modals").append(dialog);
+    dialog.showModal();
+  }
+  wireDialog(dialog, viewId);
+}
+
+function wireDialog(dialog, viewId) {
+  const form = dialog.querySelector("form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const submit = form.querySelector("button[type=submit]");
+    if (submit) submit.disabled = true;
+    const res = await post("/sandbox/submit", { user: state.me, view_id: viewId, values: collect(form) });
+    if (submit) submit.disabled = false;
+    showErrors(dialog, res.errors || {});
+    if (res.ok && !res.errors) closeView(viewId, false);
+  });
+  dialog.querySelector(".modal-close").addEventListener("click", () => closeView(viewId, true));
+  // Escape closes a Slack modal too; tell the server so view_closed reaches the bot.
+  dialog.addEventListener("cancel", (e) => { e.preventDefault(); closeView(viewId, true); });
+}
+
+function closeView(viewId, tellServer) {
+  const dialog = document.querySelector(`dialog[data-view-id="${CSS.escape(viewId)}"]`);
+  if (dialog) { if (dialog.open) dialog.close(); dialog.remove(); }
+  if (tellServer) post("/sandbox/close", { user: state.me, view_id: viewId });
+}
+
+function showErrors(dialog, errors) {
+  for (const p of dialog.querySelectorAll(".bk-error")) {
+    const msg = errors[p.dataset.errorFor];
+    p.textContent = msg || "";
+    p.hidden = !msg;
+    const control = dialog.querySelector(`[data-block-id="${CSS.escape(p.dataset.errorFor)}"][data-kind]`);
+    if (control) control.setAttribute("aria-invalid", msg ? "true" : "false");
+  }
+  const known = new Set([...dialog.querySelectorAll(".bk-error")].map((p) => p.dataset.errorFor));
+  const other = Object.entries(errors).filter(([k]) => !known.has(k)).map(([, v]) => v);
+  const general = dialog.querySelector(".modal-error");
+  general.textContent = other.join(" ");
+  general.hidden = other.length === 0;
+}
+
+// {block_id: {action_id: value}} as the fake's submit_view wants it: strings for text,
+// dates and single selects, arrays for multi selects and checkboxes, null when empty.
+function collect(form) {
+  const values = {};
+  for (const el of form.querySelectorAll("[data-kind][data-block-id][data-action-id]")) {
+    const kind = el.dataset.kind;
+    let v;
+    if (kind === "checkboxes") {
+      v = [...el.querySelectorAll("input:checked")].map((i) => i.value);
+    } else if (kind === "radio_buttons") {
+      const c = el.querySelector("input:checked");
+      v = c ? c.value : null;
+    } else if (el.multiple) {
+      v = [...el.selectedOptions].map((o) => o.value);
+    } else {
+      v = el.value === "" ? null : el.value;
+    }
+    (values[el.dataset.blockId] ||= {})[el.dataset.actionId] = v;
+  }
+  return values;
+}
+
+// ------------------------------------------------------------------ composer niceties
+
+const COMMANDS = [
+  ["/incident declare SEV1 ", "declare an incident"],
+  ["/incident declare", "open the declare form"],
+  ["/incident update ", "post a status update"],
+  ["/incident status ", "investigating | identified | monitoring | resolved"],
+  ["/incident severity ", "SEV1 … SEV4"],
+  ["/incident commander ", "@user"],
+  ["/incident resolve ", "resolve with a summary"],
+  ["/incident list", "open incidents"],
+  ["/incident help", "usage"],
+  ["/oncall", "who is on call"],
+];
+
+function showHints() {
+  const text = $("#composer").value;
+  const ul = $("#hints");
+  ul.replaceChildren();
+  if (!text.startsWith("/") || text.includes("\n")) { ul.hidden = true; return; }
+  const matches = COMMANDS.filter(([c]) => c.startsWith(text) && c.trim() !== text.trim());
+  for (const [cmd, help] of matches.slice(0, 6)) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "hint";
+    b.innerHTML = "<code></code> <span></span>";
+    b.querySelector("code").textContent = cmd.trim();
+    b.querySelector("span").textContent = help;
+    b.addEventListener("click", () => {
+      $("#composer").value = cmd;
+      $("#composer").focus();
+      showHints();
+    });
+    li.append(b);
+    ul.append(li);
+  }
+  ul.hidden = matches.length === 0;
+}
+
+function autosize() {
+  const box = $("#composer");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, 200)}px`;
+}
+
+// ------------------------------------------------------------------ wiring
+
+function selectChannel() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  if (!state.channels[id] || id === state.current) return;
+  state.current = id;
+  delete state.unread[id];
+  renderSidebar();
+  renderChannel();
+  $("#composer").focus();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#composer-form").addEventListener("submit", compose);
+  $("#composer").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $("#composer-form").requestSubmit();
+    }
+  });
+  $("#composer").addEventListener("input", () => { autosize(); showHints(); });
+  $("#as-user").addEventListener("change", (e) => {
+    localStorage.setItem("sandbox.me", e.target.value);
+    send({ type: "as", user: e.target.value });
+  });
+  $("#messages").addEventListener("click", onMessagesClick);
+  $("#messages").addEventListener("change", onMessagesChange);
+  // Panels (Alerts, PagerDuty) post their forms as JSON to the URL in data-post.
+  $("#side-panel").addEventListener("submit", async (e) => {
+    const form = e.target.closest("form[data-post]");
+    if (!form) return;
+    e.preventDefault();
+    const body = Object.fromEntries(new FormData(form).entries());
+    body.user = state.me;
+    const res = await post(form.dataset.post, body);
+    if (res.ok && res.message) showNotice(res.message);
+  });
+  window.addEventListener("hashchange", selectChannel);
+  // Relative times ("5 minutes ago") drift; refresh them now and then.
+  setInterval(() => localise(document.body), 60000);
+  connect();
+});

@@ -1,0 +1,126 @@
+"""One aiohttp app serving every route; Bolt handles (and signature-checks) Slack's.
+
+`build()` wires the parts; `serve()` runs them until stopped, over HTTP or Socket Mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+from redis.asyncio import Redis
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+import handlers
+from bot.config import IncidentConfig, Settings
+from bot.incidents import Incidents
+from bot.metrics import Metrics
+from bot.services import Services
+from bot.slack import Slack, make_client
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def connect_redis(settings: Settings) -> Redis:
+    # Short timeouts: a command must be able to say "store unreachable" within 3 s.
+    # redis-py reconnects by itself on the next command once Redis is back.
+    return Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        health_check_interval=15,
+    )
+
+
+@dataclass
+class Bot:
+    services: Services
+    bolt: AsyncApp
+    web: web.Application
+
+
+def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
+    redis = redis if redis is not None else connect_redis(settings)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    store = Store(redis)
+    slack = Slack(client)
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        config=config,
+        store=store,
+        slack=slack,
+        incidents=Incidents(store, slack, config, metrics=metrics),
+        metrics=metrics,
+    )
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode traffic is authenticated by the app token instead of signatures
+        request_verification_enabled=not settings.slack_app_token,
+    )
+    handlers.register(bolt, services)
+    app = web.Application()
+
+    async def slack_events(request: web.Request) -> web.Response:
+        response = await bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(store.ping(), timeout=settings.redis_timeout + 0.5)
+        except (StoreUnavailable, TimeoutError) as exc:
+            return web.json_response(
+                {"ok": False, "reason": f"redis: {exc or 'timeout'}"}, status=503
+            )
+        return web.json_response({"ok": True})
+
+    async def metrics_route(_: web.Request) -> web.Response:
+        body, content_type = services.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_route)
+
+    async def close_redis(_: web.Application) -> None:
+        await redis.aclose()
+
+    app.on_cleanup.append(close_redis)
+    return Bot(services=services, bolt=bolt, web=app)
+
+
+async def serve(bot: Bot, settings: Settings) -> None:
+    """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode."""
+    runner = web.AppRunner(bot.web)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    socket_mode = None
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
+        await socket_mode.connect_async()
+        log.info("connected to Slack over Socket Mode")
+    log.info("serving", extra={"port": settings.port, "host": settings.host})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        await runner.cleanup()

@@ -1,0 +1,86 @@
+"""`/incident …`: parse, then call the incident service. Ack first (DESIGN rule 1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+import blocks.incident as ui
+from bot.incidents import IncidentError
+from bot.models import Incident
+from bot.services import Services
+from handlers.parse import Command, UsageError, parse
+from handlers.replies import answering, ephemeral
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.command("/incident")
+    async def incident_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        try:
+            cmd = parse(body.get("text", ""), svc.config)
+        except UsageError as err:
+            svc.metrics.command_errors.labels("usage").inc()
+            await ack(**ephemeral(ui.usage_error(err.problem, err.usage)))
+            return
+        svc.metrics.commands.labels(cmd.verb).inc()
+        if cmd.verb == "help":
+            await ack(**ephemeral(ui.help_message()))
+            return
+        await ack()
+        user, channel = body["user_id"], body["channel_id"]
+        if cmd.verb == "declare" and not cmd.text:
+            # the trigger_id dies in ~3 s: open the modal before any other call
+            async with answering(respond, what="declare modal"):
+                meta = json.dumps({"channel": channel})
+                modal = ui.declare_modal(svc.config, severity=cmd.severity, private_metadata=meta)
+                await svc.slack.open_view(body["trigger_id"], modal)
+            return
+        async with answering(respond, what=cmd.verb):
+            await run(svc, cmd, user=user, channel=channel, respond=respond)
+
+
+async def run(
+    svc: Services, cmd: Command, *, user: str, channel: str, respond: AsyncRespond
+) -> None:
+    incidents = svc.incidents
+    if cmd.verb == "declare":
+        incident = await incidents.declare(title=cmd.text, severity=cmd.severity, by=user)
+        await respond(**ephemeral(ui.declared_ack(incident)))
+        return
+    if cmd.verb == "list":
+        await respond(**ephemeral(ui.incident_list(await svc.store.open_incidents(), svc.config)))
+        return
+
+    current = await incidents.in_channel(channel)
+    if current is None:
+        raise IncidentError(
+            f"`/incident {cmd.verb}` works inside an incident channel. "
+            "Run it there, or see `/incident list` for the open incidents."
+        )
+    await in_incident(svc, cmd, current, user=user, respond=respond)
+
+
+async def in_incident(
+    svc: Services, cmd: Command, incident: Incident, *, user: str, respond: AsyncRespond
+) -> None:
+    incidents = svc.incidents
+    if cmd.verb == "update":
+        await incidents.post_update(incident, by=user, text=cmd.text)
+    elif cmd.verb == "status":
+        assert cmd.status
+        await incidents.set_status(incident, by=user, status=cmd.status)
+    elif cmd.verb == "severity":
+        assert cmd.severity
+        await incidents.set_severity(incident, by=user, severity=cmd.severity)
+    elif cmd.verb == "role":
+        assert cmd.role and cmd.user
+        await incidents.assign_role(incident, by=user, role=cmd.role, user=cmd.user)
+    elif cmd.verb == "resolve":
+        await incidents.resolve(incident, by=user, summary=cmd.text)
+    elif cmd.verb == "timeline":
+        entries = await svc.store.timeline(incident.id)
+        await respond(**ephemeral(ui.timeline(incident, entries)))
+    else:
+        raise IncidentError(f"`/incident {cmd.verb}` is not available yet.")

@@ -1,0 +1,77 @@
+"""Buttons and modals of the incident lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+import blocks.incident as ui
+from bot.incidents import IncidentError
+from bot.services import Services
+from bot.slack import SlackError
+
+log = logging.getLogger(__name__)
+
+VIEW_TTL = 24 * 3600
+
+
+def _value(state: dict[str, Any], block: str) -> Any:
+    element = state.get(block, {}).get(block, {})
+    if "selected_option" in element:
+        return (element["selected_option"] or {}).get("value")
+    return element.get("value")
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.view(ui.DECLARE_CALLBACK)
+    async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        state = view["state"]["values"]
+        title = " ".join((_value(state, "title") or "").split())
+        if not title:
+            await ack(response_action="errors", errors={"title": "Give the incident a title."})
+            return
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        # one incident per modal, however often Slack or the user sends it (DESIGN rule 2)
+        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL, value="pending"):
+            existing = await svc.store.once_value("view", view["id"])
+            if existing and existing != "pending":
+                incident = await svc.store.get(existing)
+                if incident and incident.setup_missing:
+                    await svc.incidents.setup(incident.id)
+            return
+        try:
+            incident = await svc.incidents.declare(
+                title=title,
+                severity=_value(state, "severity"),
+                by=user,
+                description=_value(state, "description") or "",
+                source="modal",
+                runbook=_value(state, "runbook"),
+            )
+        except IncidentError as exc:
+            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            return
+        await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
+        await _tell(svc, meta.get("channel"), user, ui.declared_ack(incident)[0])
+
+    @app.action(ui.ACTION_RETRY_SETUP)
+    async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:
+        await ack()
+        incident = await svc.store.get(action["value"])
+        if incident and incident.setup_missing:
+            await svc.incidents.setup(incident.id)
+
+
+async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+    if not channel:
+        return
+    try:
+        await svc.slack.ephemeral(channel, user, text)
+    except SlackError as exc:
+        # e.g. the modal came from a DM the bot cannot post in; the incident stands
+        log.info("could not confirm declaration", extra={"error": exc.code})

@@ -1,0 +1,123 @@
+"""The `/incident` grammar: text in, a `Command` or a `UsageError` out. Pure.
+
+Mentions arrive escaped (`<@U123|name>`) because the manifest sets
+`should_escape: true`; a bare `@name` cannot be resolved and gets a usage error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from blocks.incident import USAGE
+from bot.config import STATUSES, IncidentConfig
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+
+# verbs whose handlers later issues add; the parser already knows their shape
+EXTRA_USAGE = {
+    "runbook": "/incident runbook [id]",
+    "escalate": "/incident escalate",
+    "postmortem": "/incident postmortem",
+    "note": "/incident note <text>",
+}
+ALL_USAGE = {**USAGE, **EXTRA_USAGE}
+
+
+class UsageError(Exception):
+    def __init__(self, problem: str, verb: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = ALL_USAGE.get(verb or "help", ALL_USAGE["help"]) if verb else "/incident help"
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    text: str = ""
+    severity: str | None = None
+    status: str | None = None
+    role: str | None = None
+    user: str | None = None
+    private: bool = False
+
+    @property
+    def needs_incident_channel(self) -> bool:
+        return self.verb not in ("declare", "list", "help")
+
+
+def _user(token: str, verb: str) -> str:
+    match = _MENTION.match(token)
+    if not match:
+        raise UsageError(f"“{token}” is not a Slack mention; type @ and pick the person.", verb)
+    return match.group(1)
+
+
+def parse(text: str, config: IncidentConfig) -> Command:
+    words = text.split()
+    if not words:
+        return Command("help")
+    verb, args = words[0].lower(), words[1:]
+    rest = text.strip()[len(words[0]) :].strip()
+
+    if verb in ("help", "list", "timeline", "escalate", "postmortem"):
+        if args and verb not in ("help",):
+            raise UsageError(f"`{verb}` takes no arguments.", verb)
+        return Command(verb)
+
+    if verb == "declare":
+        private = False
+        while args and args[0].lower() in ("--private", "-p"):
+            private, args = True, args[1:]
+        severity = None
+        if args and (sev := config.resolve_severity(args[0])):
+            severity, args = sev, args[1:]
+        elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
+            raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", verb)
+        return Command("declare", text=" ".join(args), severity=severity, private=private)
+
+    if verb in ("update", "note"):
+        if not rest:
+            raise UsageError(f"Say what the {verb} is.", verb)
+        return Command(verb, text=rest)
+
+    if verb == "status":
+        if len(args) != 1 or args[0].lower() not in STATUSES:
+            raise UsageError("Give one of investigating, identified, monitoring, resolved.", verb)
+        return Command("status", status=args[0].lower())
+
+    if verb in ("severity", "sev"):
+        if len(args) != 1:
+            raise UsageError("Give one severity.", "severity")
+        severity = config.resolve_severity(args[0])
+        if not severity:
+            raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", "severity")
+        return Command("severity", severity=severity)
+
+    if verb in ("commander", "ic"):
+        if len(args) != 1:
+            raise UsageError("Name one person.", "commander")
+        return Command("role", role="commander", user=_user(args[0], "commander"))
+
+    if verb == "role":
+        if len(args) != 2:
+            raise UsageError("Give a role and one person.", verb)
+        role = args[0].lower().replace("-", "_")
+        if role not in config.roles:
+            known = ", ".join(r.replace("_", "-") for r in config.roles)
+            raise UsageError(f"Unknown role “{args[0]}”; roles here: {known}.", verb)
+        return Command("role", role=role, user=_user(args[1], verb))
+
+    if verb == "resolve":
+        return Command("resolve", text=rest)
+
+    if verb == "runbook":
+        if len(args) > 1:
+            raise UsageError("Give one runbook id, or none to list them.", verb)
+        return Command("runbook", text=args[0].lower() if args else "")
+
+    raise UsageError(f"Unknown command “{words[0]}”.")
+
+
+def _sev_names(config: IncidentConfig) -> str:
+    return ", ".join(s.name for s in config.severities)

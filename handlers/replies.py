@@ -1,0 +1,50 @@
+"""How handlers answer people: ephemeral messages, and errors turned into sentences."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from blocks.common import Block
+from bot.incidents import IncidentError
+from bot.store import IncidentNotFound, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Respond = Callable[..., Awaitable[Any]]
+
+STORE_DOWN = (
+    ":warning: The incident store is unreachable right now, so nothing was changed. "
+    "Try again in a moment; if it persists, check the bot's Redis."
+)
+
+
+def ephemeral(message: tuple[str, list[Block]]) -> dict[str, Any]:
+    text, blocks = message
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+
+
+@asynccontextmanager
+async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator[None]:
+    """Every failure after ack() becomes one clear ephemeral sentence, never a trace."""
+    try:
+        yield
+    except (StoreUnavailable, RedisError, OSError) as exc:
+        log.warning("store unreachable", extra={"what": what, "error": str(exc)})
+        await _safe(respond, STORE_DOWN)
+    except (IncidentError, IncidentNotFound) as exc:
+        await _safe(respond, f":warning: {exc}")
+    except Exception:
+        log.exception("command failed", extra={"what": what})
+        await _safe(respond, ":warning: Something went wrong on our side; it is logged. Try again.")
+
+
+async def _safe(respond: Respond, text: str) -> None:
+    try:
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not send the error reply")

@@ -1,0 +1,85 @@
+"""The real app on a real port, against the fake Slack (real HTTP) and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import IncidentConfig, Settings
+from bot.fakes.slack import FakeSlack, Message
+from bot.models import Incident
+from bot.server import Bot, build
+
+
+@dataclass
+class Harness:
+    fake: FakeSlack
+    bot: Bot
+    url: str
+    runner: web.AppRunner
+
+    @property
+    def store(self) -> Any:
+        return self.bot.services.store
+
+    async def command(self, text: str, *, user: str = "U0ALICE", channel: str | None = None) -> Any:
+        channel = channel or self.fake.channel_by_name("general").id  # type: ignore[union-attr]
+        return await self.fake.slash_command(user, channel, "/incident", text)
+
+    def channel(self, name: str) -> str:
+        ch = self.fake.channel_by_name(name)
+        assert ch is not None, f"no channel {name}"
+        return ch.id
+
+    def ephemerals(self, user: str = "U0ALICE") -> list[Message]:
+        return [m for msgs in self.fake.messages.values() for m in msgs if m.ephemeral_to == user]
+
+    async def incident(self, incident_id: str) -> Incident:
+        incident = await self.store.get(incident_id)
+        assert incident is not None
+        return incident
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.fake.stop()
+
+
+async def start(redis_url: str, config: IncidentConfig | None = None, **env: Any) -> Harness:
+    fake = FakeSlack()
+    await fake.start()
+    settings = Settings(
+        slack_bot_token=fake.bot_token,
+        slack_signing_secret=fake.signing_secret,
+        slack_api_url=fake.api_url,
+        redis_url=redis_url,
+        **env,
+    )
+    bot = build(settings, config or IncidentConfig())
+    runner = web.AppRunner(bot.web)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    fake.app_url = f"{url}/slack/events"
+    return Harness(fake=fake, bot=bot, url=url, runner=runner)
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    """Wait until `check()` returns something truthy (awaiting it if needed): the bot
+    works after ack(), so effects land shortly after the HTTP answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
