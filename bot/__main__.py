@@ -66,9 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Cannot start: set {' and '.join(missing)}.", file=sys.stderr)
         return 2
 
+    from bot.runbooks import RunbookError
     from bot.server import build, serve
 
-    asyncio.run(serve(build(settings, config), settings))
+    try:
+        bot = build(settings, config)
+    except RunbookError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(bot, settings))
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from bot.config import Duration
 
 PhaseId = Literal[
     "symptoms",
@@ -58,31 +59,7 @@ _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SLACK_ID = re.compile(r"^[UWSCG][A-Z0-9]{2,}$")
 _LINK = re.compile(r"^https?://[^\s<>|]{1,500}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SEVERITY = re.compile(r"^(?:sev([1-4])|p([0-3]))$", re.IGNORECASE)
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`30s`, `10m`, `2h`, `1d`, `1w` -> timedelta (same syntax as the config file)."""
-    if isinstance(value, timedelta):
-        delta = value
-    else:
-        # A bare number is refused: "10" minutes or seconds? The author must say.
-        match = _DURATION.match(value) if isinstance(value, str) else None
-        if not match:
-            raise PydanticCustomError(
-                "duration",
-                "{value} is not a duration like 30s, 10m, 2h or 1d",
-                {"value": repr(value)},
-            )
-        delta = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    if delta <= timedelta(0):
-        raise PydanticCustomError("duration", "a duration must be longer than zero", {})
-    return delta
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _text(value: str) -> str:

@@ -19,6 +19,8 @@ import handlers
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
+from bot.paging import PagerDuty
+from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.store import Store, StoreUnavailable
@@ -45,7 +47,23 @@ class Bot:
     web: web.Application
 
 
+def make_pagerduty(settings: Settings) -> PagerDuty | None:
+    if not settings.pagerduty_api_key:
+        return None
+    return PagerDuty(
+        settings.pagerduty_api_key,
+        api_url=settings.pagerduty_api_url,
+        events_url=settings.pagerduty_events_url,
+        from_email=settings.pagerduty_from_email,
+    )
+
+
 def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
+    """Wire every part. Raises RunbookError for a broken runbook (start-up stops)."""
+    dirs = [default_runbooks_dir()]
+    if config.runbooks_dir:
+        dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
+    runbooks = load_runbooks(*dirs)
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     store = Store(redis)
@@ -58,6 +76,8 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         slack=slack,
         incidents=Incidents(store, slack, config, metrics=metrics),
         metrics=metrics,
+        runbooks=runbooks,
+        pagerduty=make_pagerduty(settings),
     )
     bolt = AsyncApp(
         client=client,

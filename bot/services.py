@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
+from bot.paging import PagerDuty
+from bot.runbooks import Runbook
 from bot.slack import Slack
 from bot.store import Store
 
@@ -19,3 +21,6 @@ class Services:
     slack: Slack
     incidents: Incidents
     metrics: Metrics
+    runbooks: dict[str, Runbook]
+    # None when PAGERDUTY_API_KEY is unset: paging and /oncall say so plainly
+    pagerduty: PagerDuty | None

@@ -2260,6 +2260,18 @@ def _action_payload(
     return {**base, **_shaped_value(element, picked)}
 
 
+def _initial(el: dict[str, Any]) -> Any:
+    """An element's pre-filled value, in the plain form submit_view takes."""
+    if "initial_option" in el:
+        return el["initial_option"].get("value")
+    if "initial_options" in el:
+        return [o.get("value") for o in el["initial_options"]]
+    for key in ("initial_value", "initial_user", "initial_users", "initial_date", "initial_channel"):
+        if key in el:
+            return el[key]
+    return None
+
+
 def _state_values(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """view_submission state.values: every input of the view, filled from values."""
     elements = {
@@ -2276,7 +2288,8 @@ def _state_values(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> di
         given = values.get(block_id, {})
         if block.get("type") != "input" and action_id not in given:
             continue  # accessories appear in state only once touched
-        value = given.get(action_id)
+        # what the user left untouched keeps the element's initial value, as in Slack
+        value = given[action_id] if action_id in given else _initial(el)
         empty = value is None or value == "" or value == []
         if block.get("type") == "input" and empty and not block.get("optional"):
             # the Slack client refuses to submit a modal with an empty required input

@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import signal
-from typing import Any, cast
 
 from aiohttp.web import Application, AppRunner, TCPSite
 from redis.asyncio import Redis
@@ -61,7 +60,7 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     )
     bot = build(bot_settings, config, redis=redis)
     fake.mount(bot.web, "/fake/slack/", f"{base}/fake/slack/")
-    mount_sandbox_ui(bot.web, cast(Any, fake))
+    mount_sandbox_ui(bot.web, fake)
     return bot.web
 
 

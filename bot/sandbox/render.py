@@ -717,10 +717,15 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
 
 
 def _message_severity(msg: Mapping[str, Any]) -> str | None:
-    """The severity a message announces in its header (or first line), for its colour bar."""
-    headers = [b for b in msg.get("blocks") or [] if b.get("type") == "header"]
-    first = str((headers[0].get("text") or {}).get("text", "")) if headers else ""
-    found = _SEV_RE.search(first or str(msg.get("text") or "").split("\n", 1)[0])
+    """The severity a message announces up top (header, then first section), for its bar."""
+    texts = [
+        str((b.get("text") or {}).get("text", ""))
+        for b in msg.get("blocks") or []
+        if b.get("type") in ("header", "section")
+    ][:2] or [str(msg.get("text") or "")]
+    found = _SEV_RE.search(texts[0].split("\n", 1)[0]) or (
+        _SEV_RE.search(texts[1]) if len(texts) > 1 else None
+    )
     return found.group(1) if found else None
 
 
