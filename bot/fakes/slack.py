@@ -2266,7 +2266,13 @@ def _initial(el: dict[str, Any]) -> Any:
         return el["initial_option"].get("value")
     if "initial_options" in el:
         return [o.get("value") for o in el["initial_options"]]
-    for key in ("initial_value", "initial_user", "initial_users", "initial_date", "initial_channel"):
+    for key in (
+        "initial_value",
+        "initial_user",
+        "initial_users",
+        "initial_date",
+        "initial_channel",
+    ):
         if key in el:
             return el[key]
     return None
