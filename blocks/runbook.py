@@ -279,15 +279,26 @@ def runbook_messages(
     return messages
 
 
-def runbook_list(runbooks: Sequence[Runbook], *, incident_id: str | None) -> list[Block]:
+def runbook_fallback(runbook: Runbook, states: Mapping[str, StepState], part: int) -> str:
+    """The notification text of one part of a posted runbook (`part` counts from 0)."""
+    if part == 0:
+        done, total = progress(runbook, states)
+        return f"Runbook: {runbook.title} ({done} of {total} done)"
+    return f"Runbook: {runbook.title} (continued, part {part + 1})"
+
+
+def runbook_list(
+    runbooks: Sequence[Runbook], *, incident_id: str | None, note: str | None = None
+) -> list[Block]:
     """The `/incident runbook` listing, in the given order (rank_runbooks decides it).
 
     With an incident, each runbook has a Post button; without one, the command to type.
+    `note` is one line shown above the list (e.g. that the id asked for does not exist).
     """
-    blocks: list[Block] = [
-        header("📚 Runbooks"),
-        context("Post one as a checklist with `/incident runbook <id>`."),
-    ]
+    blocks: list[Block] = [header("📚 Runbooks")]
+    if note:
+        blocks.append(section(f":warning: {escape(clip(note, 500))}"))
+    blocks.append(context("Post one as a checklist with `/incident runbook <id>`."))
     if not runbooks:
         blocks.append(section("No runbooks are loaded."))
         return blocks
@@ -326,6 +337,7 @@ __all__ = [
     "parse_list_value",
     "parse_step_value",
     "progress",
+    "runbook_fallback",
     "runbook_list",
     "runbook_messages",
     "step_message_index",

@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        asyncio.run(run_sandbox(settings, config))
-        return 0
+        return asyncio.run(run_sandbox(settings, config))
 
     missing = []
     if not settings.slack_bot_token:

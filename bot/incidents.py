@@ -306,6 +306,28 @@ class Incidents:
         await self._changed(incident, f"<@{by}> made <@{user}> the *{title.lower()}*.")
         return incident
 
+    async def invite(self, incident_id: str, *, by: str, user: str, why: str = "") -> Incident:
+        """Bring someone into the incident channel (e.g. from /oncall) and say so on the
+        timeline. Not a change of the incident itself: the timeline entry is appended
+        without bumping the generation, so pending reminders stay valid."""
+        incident = await self._get(incident_id)
+        _require_open(incident)
+        if not incident.channel_id:
+            raise IncidentError("The incident has no channel yet; retry its set-up first.")
+        # a double click or Slack's retry invites (and notes it) once
+        if not await self.store.claim_once("invite", f"{incident.id}:{user}", ttl=10):
+            return incident
+        try:
+            await self.slack.invite(incident.channel_id, [user])
+        except SlackError as exc:
+            raise IncidentError(f"Slack would not invite <@{user}> ({exc.code}).") from exc
+        reason = f", {why}" if why else ""
+        await self.store.append(
+            incident.id, _entry(self.clock(), by, "invite", f"Invited <@{user}>{reason}")
+        )
+        await self._post(incident, f"<@{by}> invited <@{user}>{reason}.")
+        return incident
+
     async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:
         now = self.clock()
 

@@ -72,6 +72,7 @@ class OnCallEntry(BaseModel):
     schedule_id: str | None
     schedule_name: str | None
     policy_id: str
+    policy_name: str | None = None
     start: int | None  # epoch seconds UTC; None for a user targeted directly (always on call)
     end: int | None
 
@@ -238,6 +239,7 @@ def _oncall(entry: JSON) -> OnCallEntry:
         schedule_id=schedule["id"] if schedule else None,
         schedule_name=(schedule.get("summary") or schedule.get("name")) if schedule else None,
         policy_id=entry["escalation_policy"]["id"],
+        policy_name=entry["escalation_policy"].get("summary"),
         start=_epoch(entry.get("start")),
         end=_epoch(entry.get("end")),
     )

@@ -257,6 +257,33 @@ class StepState(BaseModel):
     at: int | None = None  # epoch seconds
 
 
+StepAction = Literal["done", "skip", "take", "undo"]
+STEP_ACTIONS: tuple[StepAction, ...] = ("done", "skip", "take", "undo")
+
+
+def next_step_state(
+    state: StepState, action: StepAction, *, user: str, at: int
+) -> StepState | None:
+    """What a click does to a step, or None when it changes nothing.
+
+    Clicks come from messages that may be a moment stale, so each action says what the
+    clicker wants rather than toggling: Done on a finished step, Undo on an open one, or
+    "I'm on it" by the person already on it change nothing (and make no timeline entry).
+    Undo reopens a step; taking a step someone else has taken hands it over.
+    """
+    if action in ("done", "skip"):
+        if state.status in ("done", "skipped"):
+            return None
+        return StepState(status="done" if action == "done" else "skipped", by=user, at=at)
+    if action == "take":
+        if state.status in ("done", "skipped") or (state.status == "taken" and state.by == user):
+            return None
+        return StepState(status="taken", by=user, at=at)
+    if state.status in ("done", "skipped"):
+        return StepState()
+    return None
+
+
 class RunbookError(Exception):
     """Invalid runbook file(s); the message has one line a problem: file, step, problem."""
 

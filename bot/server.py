@@ -10,12 +10,14 @@ import logging
 import signal
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 import handlers
+from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
@@ -31,13 +33,17 @@ log = logging.getLogger(__name__)
 def connect_redis(settings: Settings) -> Redis:
     # Short timeouts: a command must be able to say "store unreachable" within 3 s.
     # redis-py reconnects by itself on the next command once Redis is back.
-    return Redis.from_url(
+    # A blocking pool: a burst waits briefly for a free connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=128,
+        timeout=10,
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         health_check_interval=15,
     )
+    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -78,7 +84,11 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         metrics=metrics,
         runbooks=runbooks,
         pagerduty=make_pagerduty(settings),
+        checklists=Checklists(store, slack, runbooks),
     )
+    assert services.checklists is not None
+    # a runbook chosen at declaration is posted right after the summary card
+    services.incidents.listeners.append(services.checklists.on_incident_event)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -113,10 +123,18 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_route)
 
-    async def close_redis(_: web.Application) -> None:
-        await redis.aclose()
+    async def open_http(_: web.Application) -> None:
+        # one keep-alive session for every Slack call instead of a connection per call
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
-    app.on_cleanup.append(close_redis)
+    async def close(_: web.Application) -> None:
+        if client.session is not None:
+            await client.session.close()
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+
+    app.on_startup.append(open_http)
+    app.on_cleanup.append(close)
     return Bot(services=services, bolt=bolt, web=app)
 
 

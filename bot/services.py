@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
@@ -24,3 +25,5 @@ class Services:
     runbooks: dict[str, Runbook]
     # None when PAGERDUTY_API_KEY is unset: paging and /oncall say so plainly
     pagerduty: PagerDuty | None
+    # runbooks posted as checklists in incident channels (build() always sets it)
+    checklists: Checklists | None = None

@@ -99,6 +99,10 @@ class Slack:
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
+    async def permalink(self, channel: str, ts: str) -> str:
+        data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
+        return str(data["permalink"])
+
     async def ephemeral(
         self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None:
@@ -119,6 +123,16 @@ class Slack:
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
         data = await self._call("views.open", trigger_id=trigger_id, view=view)
         return str(data["view"]["id"])
+
+    async def user_by_email(self, email: str) -> str | None:
+        """The Slack user ID with this email, or None when nobody has it (lookupByEmail)."""
+        try:
+            data = await self._call("users.lookupByEmail", email=email)
+        except SlackError as exc:
+            if exc.code == "users_not_found":
+                return None
+            raise
+        return str(data["user"]["id"])
 
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")

@@ -8,8 +8,9 @@ from bot.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import events, incident, interactions
+    from handlers import events, incident, interactions, runbooks
 
     incident.register(app, services)
     interactions.register(app, services)
     events.register(app, services)
+    runbooks.register(app, services)

@@ -11,6 +11,7 @@ import blocks.incident as ui
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
+from handlers import runbooks
 from handlers.parse import Command, UsageError, parse
 from handlers.replies import answering, ephemeral
 
@@ -34,7 +35,10 @@ def register(app: AsyncApp, svc: Services) -> None:
             # the trigger_id dies in ~3 s: open the modal before any other call
             async with answering(respond, what="declare modal"):
                 meta = json.dumps({"channel": channel})
-                modal = ui.declare_modal(svc.config, severity=cmd.severity, private_metadata=meta)
+                choices = sorted((b.id, b.title) for b in svc.runbooks.values())
+                modal = ui.declare_modal(
+                    svc.config, severity=cmd.severity, runbooks=choices, private_metadata=meta
+                )
                 await svc.slack.open_view(body["trigger_id"], modal)
             return
         async with answering(respond, what=cmd.verb):
@@ -54,6 +58,9 @@ async def run(
         return
 
     current = await incidents.in_channel(channel)
+    if cmd.verb == "runbook":  # the listing works anywhere; posting needs the channel
+        await runbooks.command(svc, cmd, current, user=user, respond=respond)
+        return
     if current is None:
         raise IncidentError(
             f"`/incident {cmd.verb}` works inside an incident channel. "

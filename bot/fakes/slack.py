@@ -709,6 +709,10 @@ class FakeSlack:
     def message(self, channel: str, ts: str) -> Message | None:
         return next((m for m in self.messages.get(channel, []) if m.ts == ts), None)
 
+    def view_owner(self, view_id: str) -> str | None:
+        """The user an open modal belongs to (only they see it), or None if not open."""
+        return self._view_user.get(view_id)
+
     def fail(
         self,
         method: str,
@@ -2082,6 +2086,49 @@ class FakeSlack:
         )
         return AckResult(status, self._parse_ack(raw))
 
+    async def click_view(
+        self,
+        user: str,
+        view_id: str,
+        action_id: str,
+        *,
+        value: str | None = None,
+        block_id: str | None = None,
+        values: dict[str, dict[str, Any]] | None = None,
+    ) -> AckResult:
+        """A human clicks (or picks from) `action_id` inside their open modal view_id.
+
+        `values` is what the modal's inputs hold at that moment (as for submit_view); Slack
+        sends it as view.state, empty required inputs included, since nothing is submitted.
+        """
+        u = self._human(user)
+        view = self.views.get(view_id)
+        if view is None or self._view_user.get(view_id) != u.id:
+            raise ValueError(f"{u.name} has no open view {view_id}")
+        found_block, element = _find_element(view["blocks"], action_id, value, block_id)
+        action = _action_payload(found_block, element, value)
+        action["action_ts"] = self._next_ts()
+        view["state"] = {"values": _state_values(view, values or {}, submitting=False)}
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user_obj(u.id),
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view_id},
+            # a trigger from inside a modal may views.push onto its stack
+            "trigger_id": self._new_trigger(u.id, view_id=view_id),
+            "team": {"id": self.team_id, "domain": "fake"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [action],
+        }
+        status, raw = await self._post_to_app(
+            urlencode({"payload": json.dumps(payload)}).encode(),
+            "application/x-www-form-urlencoded",
+        )
+        return AckResult(status, self._parse_ack(raw))
+
     async def submit_view(
         self, user: str, view_id: str, values: dict[str, dict[str, Any]]
     ) -> AckResult:
@@ -2278,8 +2325,11 @@ def _initial(el: dict[str, Any]) -> Any:
     return None
 
 
-def _state_values(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """view_submission state.values: every input of the view, filled from values."""
+def _state_values(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, submitting: bool = True
+) -> dict[str, Any]:
+    """view.state.values: every input of the view, filled from values (on submission,
+    an empty required input is refused, as the Slack client refuses it)."""
     elements = {
         (block["block_id"], el["action_id"]): (block, el)
         for block, el in _interactive_elements(view.get("blocks") or [])
@@ -2297,7 +2347,7 @@ def _state_values(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> di
         # what the user left untouched keeps the element's initial value, as in Slack
         value = given[action_id] if action_id in given else _initial(el)
         empty = value is None or value == "" or value == []
-        if block.get("type") == "input" and empty and not block.get("optional"):
+        if submitting and block.get("type") == "input" and empty and not block.get("optional"):
             # the Slack client refuses to submit a modal with an empty required input
             raise ValueError(f"required input {block_id}/{action_id} left empty")
         state.setdefault(block_id, {})[action_id] = _shaped_value(el, value)

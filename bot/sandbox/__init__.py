@@ -9,13 +9,16 @@ path as production. State lives in an embedded fakeredis unless REDIS_URL is set
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-import os
 import secrets
 import signal
+import sys
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp.web import Application, AppRunner, TCPSite
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot.config import IncidentConfig, Settings
 from bot.fakes.slack import FakeSlack
@@ -29,9 +32,15 @@ log = logging.getLogger(__name__)
 SANDBOX_HOST = "127.0.0.1"
 
 
+def uses_real_redis(settings: Settings) -> bool:
+    """Only a REDIS_URL set explicitly (env or argument) means a real Redis; the default
+    localhost URL does not, so a fresh machine needs no Redis at all."""
+    return "redis_url" in settings.model_fields_set
+
+
 def sandbox_redis(settings: Settings) -> Redis:
-    """A real Redis only when REDIS_URL is set explicitly; else an embedded one."""
-    if "REDIS_URL" in os.environ:
+    """A real Redis when REDIS_URL is set explicitly; else an embedded one."""
+    if uses_real_redis(settings):
         return connect_redis(settings)
     import fakeredis
 
@@ -39,9 +48,25 @@ def sandbox_redis(settings: Settings) -> Redis:
 
 
 def redis_note(settings: Settings) -> str:
-    if "REDIS_URL" in os.environ:
-        return f"Redis at {settings.redis_url}"
-    return "an embedded in-memory Redis: state is lost on exit (set REDIS_URL to keep it)"
+    if uses_real_redis(settings):
+        return f"state in the Redis at {_without_password(settings.redis_url)}"
+    return "state in an embedded Redis, lost on exit (set REDIS_URL to keep it)"
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def startup_line(settings: Settings, port: int) -> str:
+    """The one line `python -m bot` prints in sandbox mode: where to go, and what it is."""
+    return (
+        f"Incident bot sandbox: open http://localhost:{port}/ · listening on "
+        f"{SANDBOX_HOST} only · {redis_note(settings)}"
+    )
 
 
 def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> Application:
@@ -64,17 +89,28 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     return bot.web
 
 
-async def run_sandbox(settings: Settings, config: IncidentConfig) -> None:
+async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
+    """Serve the sandbox until SIGINT/SIGTERM; the exit code (2: could not start)."""
     port = settings.port
+    if uses_real_redis(settings):
+        problem = await _redis_problem(settings)
+        if problem:
+            print(f"Cannot start the sandbox: {problem}", file=sys.stderr)
+            return 2
     app = build_sandbox(settings, config, port=port)
     runner = AppRunner(app)
     await runner.setup()
-    await TCPSite(runner, SANDBOX_HOST, port).start()
-    print(f"Incident bot sandbox: open http://localhost:{port}/", flush=True)
-    log.info(
-        "sandbox: fake Slack in this process, listening on 127.0.0.1 only; state in %s",
-        redis_note(settings),
-    )
+    try:
+        await TCPSite(runner, SANDBOX_HOST, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        print(
+            f"Cannot start the sandbox on {SANDBOX_HOST}:{port}: {why}; set PORT to a free port.",
+            file=sys.stderr,
+        )
+        return 2
+    print(startup_line(settings, port), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,3 +119,19 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+    return 0
+
+
+async def _redis_problem(settings: Settings) -> str | None:
+    """Why the explicitly configured Redis cannot be used, or None when it answers."""
+    redis = connect_redis(settings)
+    try:
+        await redis.ping()
+    except RedisError as exc:
+        where = _without_password(settings.redis_url)
+        return (
+            f"the Redis at {where} does not answer ({exc}); unset REDIS_URL to use an embedded one."
+        )
+    finally:
+        await redis.aclose()
+    return None

@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.fakes.slack import FakeSlack
-from bot.sandbox.render import RenderContext, render_message, render_view
+from bot.sandbox.render import RenderContext, render_message, render_mrkdwn, render_view
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,6 @@ class SandboxFeed:
         self.fake = fake
         self.panel_sources = dict(panels or {})
         self.panels: dict[str, str] = {}  # latest HTML published for each panel
-        self.view_owner: dict[str, str] = {}  # view id -> user, learnt from view events
         self.viewers: set[Viewer] = set()
         self._unsubscribe: Callable[[], Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,10 +110,6 @@ class SandboxFeed:
         kind = event.get("type")
         if kind == "panel":
             self.panels[str(event["panel"])] = str(event.get("html") or "")
-        elif kind in ("view_opened", "view_updated") and event.get("user"):
-            self.view_owner[_view_id(event)] = str(event["user"])
-        elif kind == "view_closed":
-            self.view_owner.pop(str(event.get("view_id")), None)
         for viewer in list(self.viewers):
             viewer.queue.put_nowait(event)
 
@@ -149,8 +144,10 @@ class SandboxFeed:
         return not private or user in (_attr(channel, "members", None) or ())
 
     def visible_channels(self, user: str) -> list[JSON]:
+        ctx = self.context(user)
+        # The topic is mrkdwn (the bot names the commander as <@U…>): render it here too.
         return [
-            self.fake.serialize_channel(c)
+            {**self.fake.serialize_channel(c), "topic_html": render_mrkdwn(c.topic, ctx)}
             for c in self.fake.channels.values()
             if self.can_see_channel(user, c)
         ]
@@ -193,8 +190,8 @@ class SandboxFeed:
             "messages": {c["id"]: self.channel_messages(c["id"], user, ctx) for c in channels},
             "views": [
                 {"view_id": vid, "html": render_view(view, ctx, view_id=vid)}
-                for vid, view in self._open_views()
-                if self._view_user(vid) == user
+                for vid, view in self.fake.views.items()
+                if self.fake.view_owner(vid) == user
             ],
             "panels": {k: v for k, v in panels.items() if v},
         }
@@ -233,8 +230,8 @@ class SandboxFeed:
             ]
         if kind in ("view_opened", "view_updated"):
             vid = _view_id(event)
-            view = dict(self._open_views()).get(vid) or event.get("view")
-            if self._view_user(vid) != user or not view:
+            view = self.fake.views.get(vid)  # as it stands now; None once closed
+            if view is None or self.fake.view_owner(vid) != user:
                 return []
             return [
                 {
@@ -248,22 +245,6 @@ class SandboxFeed:
         if kind in ("panel", "notice"):
             return [event]
         return []
-
-    def _open_views(self) -> list[tuple[str, JSON]]:
-        # FakeSlack keeps the view itself; tolerate a {"user", "view"} wrapper too.
-        out = []
-        for vid, stored in self.fake.views.items():
-            inner = stored.get("view")
-            out.append((str(vid), dict(inner if isinstance(inner, Mapping) else stored)))
-        return out
-
-    def _view_user(self, view_id: str) -> str | None:
-        stored = self.fake.views.get(view_id) or {}
-        owner = self.view_owner.get(view_id) or stored.get("user")
-        if owner is None:
-            # Views opened before this page connected: ask the fake who holds them.
-            owner = (getattr(self.fake, "_view_user", None) or {}).get(view_id)
-        return None if owner is None else str(owner)
 
     def _current_message(self, event: JSON) -> Any:
         """The message as it stands now (a pin or reaction event may carry only its ts)."""
@@ -394,6 +375,27 @@ def mount_sandbox_ui(
 
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
+_NAME_RE = re.compile(r"(?<![\w<&@#])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)", re.IGNORECASE)
+
+
+def _link_names(fake: FakeSlack, text: str, *, with_names: bool) -> str:
+    """`@bob` and `#general` become `<@U0BOB>` and `<#C…>`, as the Slack client sends
+    them when they are picked from its autocomplete (slash commands, whose manifest sets
+    should_escape, get `<@U0BOB|bob>`). Names that match nobody stay as typed."""
+    users = {u.name.lower(): u.id for u in fake.users.values()}
+
+    def link(m: re.Match[str]) -> str:
+        sigil, name = m.group(1), m.group(2)
+        if sigil == "@":
+            target = users.get(name.lower())
+        else:
+            channel = fake.channel_by_name(name)
+            target = channel.id if channel else None
+        if target is None:
+            return m.group(0)
+        return f"<{sigil}{target}|{name}>" if with_names else f"<{sigil}{target}>"
+
+    return _NAME_RE.sub(link, text)
 
 
 class BadRequest(Exception):
@@ -510,27 +512,35 @@ class _Routes:
             raise BadRequest("Type a message or a /command first.")
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
-            result = await self.fake.slash_command(user, channel, command, rest.strip())
+            rest = _link_names(self.fake, rest.strip(), with_names=True)
+            result = await self.fake.slash_command(user, channel, command, rest)
             error = _ack_error(result)
             return _fail(error) if error else _ok()
-        await self.fake.post_message(user, channel, text)
+        await self.fake.post_message(user, channel, _link_names(self.fake, text, with_names=False))
         return _ok()
 
     async def _click(self, body: JSON) -> web.Response:
-        user, channel = self._user(body), self._channel(body)
-        ts, action_id = str(body.get("ts") or ""), str(body.get("action_id") or "")
-        if not ts or not action_id:
-            raise BadRequest("A click needs the message ts and the action_id.")
-        value = body.get("value")
-        block_id = body.get("block_id")
-        result = await self.fake.click(
-            user,
-            channel,
-            ts,
-            action_id,
-            value=None if value is None else str(value),
-            block_id=None if block_id is None else str(block_id),
-        )
+        user, action_id = self._user(body), str(body.get("action_id") or "")
+        value, block_id = body.get("value"), body.get("block_id")
+        value = None if value is None else str(value)
+        block_id = None if block_id is None else str(block_id)
+        if body.get("view_id"):
+            # A button inside a modal: block_actions from the view, with its inputs' state.
+            view_id, values = str(body["view_id"]), body.get("values") or {}
+            if self.fake.view_owner(view_id) != user:
+                raise BadRequest("That form is no longer open.")
+            if not action_id or not isinstance(values, dict):
+                raise BadRequest("A click in a form needs the action_id (and values as an object).")
+            result = await self.fake.click_view(
+                user, view_id, action_id, value=value, block_id=block_id, values=values
+            )
+        else:
+            channel, ts = self._channel(body), str(body.get("ts") or "")
+            if not ts or not action_id:
+                raise BadRequest("A click needs the message ts and the action_id.")
+            result = await self.fake.click(
+                user, channel, ts, action_id, value=value, block_id=block_id
+            )
         error = _ack_error(result)
         return _fail(error) if error else _ok()
 

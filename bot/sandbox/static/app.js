@@ -177,8 +177,9 @@ function renderSidebar() {
 function renderHeader() {
   const c = state.channels[state.current];
   $("#channel-title").textContent = c ? channelLabel(c) : "No channel";
-  const topic = c && c.topic && typeof c.topic === "object" ? c.topic.value : c && c.topic;
-  $("#channel-topic").textContent = topic || "";
+  // topic_html is mrkdwn rendered (and escaped) by the server, like message HTML.
+  $("#channel-topic").innerHTML = (c && c.topic_html) || "";
+  localise($("#channel-topic"));
   $("#composer").placeholder = c
     ? `Message ${channelLabel(c)}, or try /incident declare SEV1 Checkout is down`
     : "";
@@ -374,6 +375,27 @@ function wireDialog(dialog, viewId) {
     if (res.ok && !res.errors) closeView(viewId, false);
   });
   dialog.querySelector(".modal-close").addEventListener("click", () => closeView(viewId, true));
+  // Buttons (and selects outside input blocks) in a modal send block_actions from the
+  // view, carrying what the form holds at that moment, as Slack does.
+  const viewAction = (data, value) => post("/sandbox/click", {
+    user: state.me,
+    view_id: viewId,
+    action_id: data.actionId,
+    block_id: data.blockId || null,
+    value: value ?? null,
+    values: collect(form),
+  });
+  form.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-action-id]");
+    if (!button) return;
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    if (button.dataset.url) window.open(button.dataset.url, "_blank", "noopener");
+    viewAction(button.dataset, button.dataset.value);
+  });
+  form.addEventListener("change", (e) => {
+    const el = e.target.closest("select[data-action-id]");
+    if (el && !el.closest(".bk-input") && el.value) viewAction(el.dataset, el.value);
+  });
   // Escape closes a Slack modal too; tell the server so view_closed reaches the bot.
   dialog.addEventListener("cancel", (e) => { e.preventDefault(); closeView(viewId, true); });
 }

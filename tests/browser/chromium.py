@@ -1,0 +1,31 @@
+"""Debian's Chromium under Playwright: never a downloaded browser, nothing fetched."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+MISSING = "Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)"
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium")
+
+
+def launch(playwright: Playwright) -> Browser:
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(MISSING)
+    return playwright.chromium.launch(executable_path=path, args=ARGS)

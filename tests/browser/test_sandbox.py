@@ -1,0 +1,126 @@
+"""The sandbox page in a real Chromium, against `python -m bot` started as a newcomer would.
+
+The page is driven only through its accessible handles (CONTRACT.md, "Local sandbox"):
+the textbox "Message", the navigation "Channels" with one link a channel, an `article`
+a message, buttons by name, dialogs by title. Each test leaves a screenshot in
+tests/artifacts/ (git-ignored), also when it fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.sandbox_process import SandboxProcess
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright_api.expect
+Page = playwright_api.Page
+Locator = playwright_api.Locator
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+INCIDENT = r"^#inc-\d{8}-\d+-"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProcess]:
+    if chromium_path() is None:
+        pytest.skip(MISSING)
+    with SandboxProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser(sandbox: SandboxProcess) -> Iterator[playwright_api.Browser]:
+    with playwright_api.sync_playwright() as p:
+        chromium = launch(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(
+    browser: playwright_api.Browser, sandbox: SandboxProcess, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    expect.set_options(timeout=10_000)  # generous for a loaded 2-core CI machine
+    page.goto(sandbox.url)
+    try:
+        yield page
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
+        page.close()
+
+
+def send(page: Page, text: str) -> None:
+    composer = page.get_by_role("textbox", name="Message")
+    composer.fill(text)
+    composer.press("Enter")
+    expect(composer).to_have_value("")  # the page took it
+
+
+def channel_link(page: Page, name: str) -> Locator:
+    exact = re.compile(name) if name.startswith("^") else re.compile(f"^{re.escape(name)}$")
+    return page.get_by_role("navigation", name="Channels").get_by_role("link", name=exact)
+
+
+def open_channel(page: Page, name: str) -> None:
+    link = channel_link(page, name)
+    expect(link).to_be_visible()
+    link.click()
+    expect(link).to_have_attribute("aria-current", "page")
+
+
+def pinned_card(page: Page, title: str) -> Locator:
+    return page.get_by_role("article").filter(has_text="Pinned").filter(has_text=title)
+
+
+def test_incident_by_text_from_declare_to_resolve(page: Page) -> None:
+    open_channel(page, "#incidents")
+    send(page, "/incident declare SEV1 Browser test")
+
+    # The bot's new channel appears in the sidebar, live; opening it shows the pinned card.
+    open_channel(page, INCIDENT + "browser-test$")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(INCIDENT))
+    card = pinned_card(page, "Browser test")
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("SEV1")
+    expect(card).to_contain_text("Investigating")
+    card_id = card.get_attribute("id")
+    assert card_id, "a message article carries its channel and ts in its id"
+    same_card = page.locator(f"article[id='{card_id}']")
+
+    # chat.update changes the card in place: the same article, new content.
+    send(page, "/incident status identified")
+    expect(same_card).to_contain_text("Identified")
+    expect(same_card).not_to_contain_text("Investigating")
+    expect(pinned_card(page, "Browser test")).to_have_count(1)
+
+    send(page, "/incident resolve All good")
+    expect(same_card).to_contain_text("Resolved")
+    expect(same_card).to_contain_text("All good")
+    expect(pinned_card(page, "Browser test")).to_have_count(1)
+
+
+def test_declare_through_the_modal(page: Page) -> None:
+    open_channel(page, "#incidents")
+    send(page, "/incident declare")
+
+    dialog = page.get_by_role("dialog", name="Declare an incident")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Title").fill("Payments slow in EU")
+    dialog.get_by_label("Severity").select_option("SEV2")
+    dialog.get_by_label("Description").fill("p99 above 4 s since 14:05")
+    dialog.get_by_role("button", name="Declare").click()
+    expect(dialog).to_be_hidden()
+
+    open_channel(page, INCIDENT + "payments-slow-in-eu$")
+    card = pinned_card(page, "Payments slow in EU")
+    expect(card).to_contain_text("SEV2")
+    expect(card).to_contain_text("p99 above 4 s since 14:05")
