@@ -22,6 +22,13 @@ EXTRA_USAGE = {
     "note": "/incident note <text>",
 }
 ALL_USAGE = {**USAGE, **EXTRA_USAGE}
+# verbs registered by feature handlers (handlers/verbs.py): parsed as `<verb> <rest>`
+REGISTERED: set[str] = set()
+
+
+def register_usage(verb: str, usage: str) -> None:
+    REGISTERED.add(verb)
+    ALL_USAGE[verb] = usage
 
 
 class UsageError(Exception):
@@ -115,6 +122,9 @@ def parse(text: str, config: IncidentConfig) -> Command:
         if len(args) > 1:
             raise UsageError("Give one runbook id, or none to list them.", verb)
         return Command("runbook", text=args[0].lower() if args else "")
+
+    if verb in REGISTERED:
+        return Command(verb, text=rest)
 
     raise UsageError(f"Unknown command “{words[0]}”.")
 

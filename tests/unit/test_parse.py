@@ -85,3 +85,13 @@ def test_any_text_parses_or_is_a_usage_error(text: str) -> None:
         assert err.problem and err.usage.startswith("/incident")
     else:
         assert isinstance(result, Command)
+
+
+def test_registered_verbs_get_the_rest_of_the_text() -> None:
+    from handlers.parse import ALL_USAGE, register_usage
+
+    register_usage("zz-test-verb", "/incident zz-test-verb <anything>")
+    assert parse("zz-test-verb  Some <@U1> text ", CONFIG) == Command(
+        "zz-test-verb", text="Some <@U1> text"
+    )
+    assert ALL_USAGE["zz-test-verb"] == "/incident zz-test-verb <anything>"
