@@ -81,12 +81,13 @@ def parse(text: str, config: IncidentConfig) -> Command:
             severity, args = sev, args[1:]
         elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
             raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", verb)
-        return Command("declare", text=" ".join(args), severity=severity, private=private)
+        title = unescape(" ".join(args))
+        return Command("declare", text=title, severity=severity, private=private)
 
     if verb in ("update", "note"):
         if not rest:
             raise UsageError(f"Say what the {verb} is.", verb)
-        return Command(verb, text=rest)
+        return Command(verb, text=unescape(rest))
 
     if verb == "status":
         if len(args) != 1 or args[0].lower() not in STATUSES:
@@ -116,7 +117,7 @@ def parse(text: str, config: IncidentConfig) -> Command:
         return Command("role", role=role, user=_user(args[1], verb))
 
     if verb == "resolve":
-        return Command("resolve", text=rest)
+        return Command("resolve", text=unescape(rest))
 
     if verb == "runbook":
         if len(args) > 1:
@@ -124,9 +125,15 @@ def parse(text: str, config: IncidentConfig) -> Command:
         return Command("runbook", text=args[0].lower() if args else "")
 
     if verb in REGISTERED:
-        return Command(verb, text=rest)
+        return Command(verb, text=unescape(rest))
 
     raise UsageError(f"Unknown command “{words[0]}”.")
+
+
+def unescape(text: str) -> str:
+    """Slack sends typed `&`, `<`, `>` escaped; free text is stored as typed (builders
+    escape it again on the way out). Mentions like `<@U1>` are real brackets and stay."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _sev_names(config: IncidentConfig) -> str:

@@ -95,3 +95,10 @@ def test_registered_verbs_get_the_rest_of_the_text() -> None:
         "zz-test-verb", text="Some <@U1> text"
     )
     assert ALL_USAGE["zz-test-verb"] == "/incident zz-test-verb <anything>"
+
+
+def test_slack_escapes_in_free_text_are_undone_once() -> None:
+    cmd = parse("declare SEV2 Search &amp; browse &lt;slow&gt; for <@U0BOB|bob>", CONFIG)
+    assert cmd.text == "Search & browse <slow> for <@U0BOB|bob>"
+    assert parse("update 5xx &gt; 2%", CONFIG).text == "5xx > 2%"
+    assert parse("resolve fixed &amp;amp; done", CONFIG).text == "fixed &amp; done"
