@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,15 @@ def clip(text: str, limit: int) -> str:
 def escape(text: str) -> str:
     """Slack's three control characters; user text must never become markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_SLACK_TOKEN = re.compile(r"&lt;([@#][UWCG][A-Z0-9]+|!date\^[^&]*?)&gt;")
+
+
+def escape_keeping_mentions(text: str) -> str:
+    """Escape text but keep the user/channel mentions and date tokens the bot wrote
+    into it (timeline entries mix both)."""
+    return _SLACK_TOKEN.sub(r"<\1>", escape(text))
 
 
 def mention(user_id: str | None) -> str:

@@ -16,6 +16,7 @@ from blocks.common import (
     context,
     date_token,
     escape,
+    escape_keeping_mentions,
     fields_section,
     header,
     mention,
@@ -169,7 +170,7 @@ def timeline(incident: Incident, entries: Sequence[TimelineEntry]) -> Message:
     lines = []
     for e in entries:
         who = f" {mention(e.actor)}" if e.actor else ""
-        lines.append(f"{date_token(e.at, '{time}')}{who} · {escape(e.text)}")
+        lines.append(f"{date_token(e.at, '{time}')}{who} · {escape_keeping_mentions(e.text)}")
     blocks: list[Block] = [header(f"Timeline · {incident.id}")]
     # pack lines into sections under the 3000-char limit, keeping to 50 blocks
     chunk: list[str] = []

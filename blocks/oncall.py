@@ -118,6 +118,11 @@ def problem(text: str) -> Message:
     return text, [section(f":warning: {escape(text)}\n*Usage:* `{USAGE}`")]
 
 
+def usage() -> Message:
+    text = "Who is on call now and next, from PagerDuty."
+    return text, [section(f"{text}\n*Usage:* `{USAGE}`")]
+
+
 def invited(user: str, incident_channel: str | None) -> Message:
     where = f"<#{incident_channel}>" if incident_channel else "the incident"
     return f"Invited <@{user}> to {where}.", [section(f"Invited <@{user}> to {where}.")]

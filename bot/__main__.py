@@ -23,12 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     check_config.add_argument("file", nargs="?")
     check_runbooks = sub.add_parser("check-runbooks", help="validate a folder of runbooks")
     check_runbooks.add_argument("dir", nargs="?")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the set-up (Slack, PagerDuty, Redis, config, clocks); exit 1 on a problem",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds each check may take (default 5)"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
     setup_logging(settings.log_level)
     if args.command == "check-config":
         return _check_config(args.file or settings.incident_config)
+    if args.command == "doctor":  # before loading the config: the doctor reports on it
+        return asyncio.run(_doctor(settings, args.timeout))
     if args.command == "check-runbooks":
         from pathlib import Path
 
@@ -54,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(run_sandbox(settings, config))
+        from bot.runbooks import RunbookError
+
+        try:
+            return asyncio.run(run_sandbox(settings, config))
+        except RunbookError as exc:  # a broken runbook stops the sandbox as it stops the bot
+            print(f"Cannot start: {exc}", file=sys.stderr)
+            return 2
 
     missing = []
     if not settings.slack_bot_token:
@@ -75,6 +90,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     asyncio.run(serve(bot, settings))
     return 0
+
+
+async def _doctor(settings: Settings, seconds: float) -> int:
+    """Build the parts the bot would use, run every check, print the checklist."""
+    from bot.doctor import Setup, exit_code, report_text, run_checks
+    from bot.server import connect_redis, make_pagerduty
+    from bot.slack import Slack, make_client
+    from bot.store import Store
+
+    redis = connect_redis(settings)
+    token = settings.slack_bot_token
+    slack = Slack(make_client(token, settings.slack_api_url)) if token else None
+    # A PagerDuty call runs in a thread a timeout cannot stop: bound it by the check's.
+    pagerduty = make_pagerduty(settings, timeout=max(0.5, seconds / 2))
+    print(f"Checking the incident bot's set-up ({settings.incident_config or 'built-in config'})")
+    try:
+        results = await run_checks(
+            Setup(settings=settings, store=Store(redis), slack=slack, pagerduty=pagerduty),
+            per_check=seconds,
+        )
+    finally:
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+    print(report_text(results))
+    return exit_code(results)
 
 
 def _check_config(path: str | None) -> int:

@@ -35,6 +35,7 @@ Why the messages are right when many people click at once, on any number of repl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -124,10 +125,8 @@ class Checklists:
                 extra={"incident": incident.id, "runbook": incident.runbook, "error": str(exc)},
             )
             text, blocks = change_notice(f":warning: {exc}")
-            try:
+            with contextlib.suppress(SlackError):
                 await self.slack.post(incident.channel_id, text, blocks)
-            except SlackError:
-                pass
 
     async def post(self, incident: Incident, runbook_id: str, *, by: str | None) -> RunbookRun:
         """Post a runbook as a checklist in the incident's channel (or finish posting it).
@@ -249,13 +248,12 @@ class Checklists:
         shown: dict[int, str] = {}
         error: str | None = None
 
-        stale = [
-            i for i in range(min(len(run.messages), len(messages))) if snap.shown.get(i) != digests[i]
+        posted = min(len(run.messages), len(messages))
+        stale = [i for i in range(posted) if snap.shown.get(i) != digests[i]]
+        updates = [
+            self.slack.update(run.channel, run.messages[i], texts[i], messages[i]) for i in stale
         ]
-        results = await asyncio.gather(
-            *(self.slack.update(run.channel, run.messages[i], texts[i], messages[i]) for i in stale),
-            return_exceptions=True,
-        )
+        results = await asyncio.gather(*updates, return_exceptions=True)
         for i, result in zip(stale, results, strict=True):
             if isinstance(result, SlackError):
                 log.warning(

@@ -108,10 +108,60 @@ class AlertRule(_Strict):
     runbook: str | None = None
 
 
+# Common detection rules, each with a shipped runbook whose `alerts:` names it.
+# docs/prometheus/alert-rules.yml produces exactly these alerts.
+DEFAULT_ALERT_RULES: tuple[tuple[str, str, str], ...] = (
+    ("ServiceDown", "SEV1", "service-down"),
+    ("HighErrorRate", "SEV1", "high-error-rate"),
+    ("DatabaseConnectionFailures", "SEV2", "database-down"),
+    ("HighLatency", "SEV2", "high-latency"),
+    ("HighMemory", "SEV2", "memory-leak"),
+    ("RedisConnectionIssues", "SEV3", "redis-down"),
+    ("ExternalIntegrationCircuitOpen", "SEV3", "external-integration-down"),
+    ("HighCPU", "SEV3", "high-traffic"),
+    ("SlowResponse", "SEV4", "high-latency"),
+    ("LowCacheHitRate", "SEV4", "redis-down"),
+)
+
+
+def _default_alert_rules() -> list[AlertRule]:
+    return [AlertRule(alertname=a, severity=s, runbook=r) for a, s, r in DEFAULT_ALERT_RULES]
+
+
 class AlertsConfig(_Strict):
-    channels: list[str] = Field(default_factory=list)
+    """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
+
+    channels: list[str] = Field(default_factory=list)  # names or IDs of alert channels
+    # one alert group opens at most one incident within this window
     dedupe_window: Duration = timedelta(minutes=5)
-    rules: list[AlertRule] = Field(default_factory=list)
+    # a resolved incident whose alert fires again within this window is reopened
+    flap_window: Duration = timedelta(minutes=30)
+    # every alert resolved and quiet this long: the bot resolves the incident (unset: a
+    # person does, with the Resolve incident button)
+    auto_resolve: Duration | None = None
+    # an alert no rule matches declares an incident too, at unmatched_severity (unset: the
+    # default declare severity); otherwise it is posted with a Declare incident button
+    declare_unmatched: bool = False
+    unmatched_severity: str | None = None
+    # one alert message is edited at most this often, however fast alerts arrive
+    update_every: Duration = timedelta(seconds=10)
+    rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
+
+
+class RemindersConfig(_Strict):
+    """Update reminders (bot/reminders.py)."""
+
+    snooze: Duration = timedelta(minutes=10)  # what the Snooze button defers a reminder by
+    # no update this fraction of the interval after the reminder: ping the channel too
+    grace: float = Field(default=0.5, gt=0, le=10)
+
+
+class SchedulerConfig(_Strict):
+    """Durable due-items (bot/schedule.py). Numbers are seconds, so 0.2 works for tests."""
+
+    tick: Duration = timedelta(seconds=1)  # how often each replica looks for due items
+    lease: Duration = timedelta(seconds=60)  # a claimed item is retried after this if unacked
+    retry: Duration = timedelta(seconds=1)  # first retry delay; doubles, at most 5 min
 
 
 def _default_severities() -> list[Severity]:
@@ -134,6 +184,8 @@ class IncidentConfig(_Strict):
     stakeholders: dict[str, list[StakeholderAudience]] = Field(default_factory=dict)
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     runbooks_dir: Path | None = None
 
     @field_validator("channel_prefix")
@@ -167,9 +219,17 @@ class IncidentConfig(_Strict):
                     raise ValueError(
                         f"{where}: unknown severity {key!r} (known: {', '.join(names)})"
                     )
-        for i, rule in enumerate(self.alerts.rules):
-            if self.resolve_severity(rule.severity) is None:
-                raise ValueError(f"alerts.rules[{i}].severity: unknown severity {rule.severity!r}")
+        # The built-in rules name SEV1-4; with fewer severities configured they fall back
+        # to the mildest (bot/alerts.py), so only rules a team wrote are checked here.
+        if "rules" in self.alerts.model_fields_set:
+            for i, rule in enumerate(self.alerts.rules):
+                if self.resolve_severity(rule.severity) is None:
+                    raise ValueError(
+                        f"alerts.rules[{i}].severity: unknown severity {rule.severity!r}"
+                    )
+        unmatched = self.alerts.unmatched_severity
+        if unmatched is not None and self.resolve_severity(unmatched) is None:
+            raise ValueError(f"alerts.unmatched_severity: unknown severity {unmatched!r}")
         return self
 
     # -- lookups -----------------------------------------------------------------------
@@ -268,6 +328,8 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_from_email: str | None = None
     pagerduty_webhook_secret: str | None = None
+    # /oncall answers from a cache at most this old (seconds); refreshed every half of it
+    oncall_cache_ttl: float = 300.0
     alertmanager_token: str | None = None
     port: int = 3000
     host: str = "0.0.0.0"

@@ -29,6 +29,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 CHANNEL_NAME_MAX = 80
+KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
 
 
 class IncidentError(Exception):
@@ -90,7 +91,13 @@ class Incidents:
         description: str = "",
         source: str = "slack",
         runbook: str | None = None,
+        alertname: str | None = None,
+        roles: dict[str, str] | None = None,
+        key: str | None = None,
     ) -> Incident:
+        """Declare and set up an incident. `roles` defaults to the declarer as commander
+        (an alert declares with none). With `key`, declaring is idempotent: a retry with
+        the same key (a redelivered alert) resumes that incident instead of a second one."""
         title = " ".join(title.split())
         if not title:
             raise IncidentError("An incident needs a title.")
@@ -101,17 +108,31 @@ class Incidents:
         severity = severity or self.config.severities[min(2, len(self.config.severities) - 1)].name
         now = self.clock()
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
-        number = await self.store.next_number(day)
+        incident_id: str | None = None
+        if key is not None:
+            incident_id = await self.store.once_value("declare", key)
+            if incident_id and (existing := await self.store.get(incident_id)):
+                return await self.setup(existing.id) if existing.setup_missing else existing
+        if incident_id:  # the key was taken, then the process died before storing it
+            day, number = incident_id.split("-", 1)[0], int(incident_id.split("-", 1)[1])
+        else:
+            number = await self.store.next_number(day)
+            incident_id = f"{day}-{number}"
+            if key is not None and not await self.store.claim_once(
+                "declare", key, ttl=KEY_TTL, value=incident_id
+            ):  # another worker is declaring it this very moment (callers hold a lease)
+                raise IncidentError("That incident is being declared right now.")
         incident = Incident(
-            id=f"{day}-{number}",
+            id=incident_id,
             title=title,
             severity=severity,
             description=description.strip(),
             declared_by=by,
             declared_at=now,
-            roles={"commander": by},
+            roles={"commander": by} if roles is None else dict(roles),
             source=source,
             runbook=runbook,
+            alertname=alertname,
             channel_name=channel_name(self.config.channel_prefix, day, number, title),
         )
         label = self.config.severity(severity).label
@@ -345,6 +366,25 @@ class Incidents:
             note += f"\n>{ui.escape(summary)}"
         await self._changed(incident, note)
         await self._emit("resolved", incident)
+        return incident
+
+    async def reopen(self, incident: Incident, *, by: str, reason: str) -> Incident:
+        """Bring a resolved incident back (its alert fired again within the flap window):
+        investigating again, the resolution cleared, a `reopened` timeline entry. Emits
+        "reopened" so reminders and paging can pick it up again."""
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry]:
+            if inc.is_open:
+                raise IncidentError(f"Incident {inc.id} is still open.")
+            inc.status = "investigating"
+            inc.resolved_at = None
+            inc.resolution = None
+            return [_entry(now, by, "reopened", f"Reopened: {reason}")]
+
+        incident = await self.store.update(incident.id, mutate)
+        await self._changed(incident, f":repeat: Incident reopened: {ui.escape(reason)}")
+        await self._emit("reopened", incident)
         return incident
 
     async def _changed(self, incident: Incident, note: str) -> None:

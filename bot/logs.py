@@ -24,3 +24,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # its INFO lines ("Added job", "Scheduler started") say nothing to an operator
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,47 @@ class StatusUpdate(BaseModel):
     next_due: float | None = None
 
 
+PageStatus = Literal["pending", "triggered", "acknowledged", "resolved", "failed"]
+
+
+class PageState(BaseModel):
+    """The incident's PagerDuty page (bot/pager.py): what was paged, who has it, and where
+    the automatic escalation stands."""
+
+    status: PageStatus = "pending"  # pending: asked for, not yet accepted by PagerDuty
+    incident_key: str  # one per incident: a retried page finds the open PagerDuty incident
+    requested_at: float
+    pd_incident_id: str | None = None
+    pd_number: int | None = None
+    html_url: str | None = None
+    service: str | None = None  # the PagerDuty service's name
+    level: int = 1  # escalation level the page is at
+    oncall: list[str] = Field(default_factory=list)  # who has it: Slack mentions or names
+    paged_at: float | None = None
+    acked_at: float | None = None
+    acked_by: str | None = None
+    failing_told: bool = False  # the channel was told that paging keeps failing
+    last_level_told: bool = False  # the channel was told nobody is left to escalate to
+
+
+class DueItem(BaseModel):
+    """A durable due-item (bot/schedule.py): one pending (incident, kind, key), stored in
+    Redis until a replica has handled it."""
+
+    id: str  # "<incident>|<kind>|<key>"
+    kind: str
+    incident_id: str
+    key: str = ""
+    lane: str  # items of one lane go stale together when one is scheduled newer
+    token: str  # new on every (re)schedule: names this occurrence, keys its send record
+    generation: int  # the incident's generation when scheduled
+    due_at: float
+    payload: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = 0  # claims so far, this one included
+    first_claimed_at: float | None = None
+    last_error: str | None = None
+
+
 class Incident(BaseModel):
     id: str  # "<yyyymmdd>-<n>", unique across replicas
     title: str
@@ -53,6 +94,7 @@ class Incident(BaseModel):
     setup_done: list[str] = Field(default_factory=list)
     setup_errors: dict[str, str] = Field(default_factory=dict)
     last_update: StatusUpdate | None = None
+    page: PageState | None = None  # the PagerDuty page, once one was asked for
     # bumped on every change: due-items carry it so stale reminders are dropped
     generation: int = 0
 
@@ -143,3 +185,53 @@ class OnCallAnswer(BaseModel):
     sections: list[OnCallSection]
     as_of: float  # when PagerDuty said so
     unreachable: bool = False  # PagerDuty did not answer: this is the last known answer
+
+
+# -- set-up checks (bot/doctor.py runs them; blocks/doctor.py renders them) ----------------
+
+CheckStatus = Literal["ok", "warn", "fail", "skip"]
+
+
+class CheckResult(BaseModel):
+    """One line of the doctor's checklist. `fail` is what makes `python -m bot doctor`
+    exit 1; `warn` works but will hurt; `skip` was not checked because an earlier check
+    it depends on failed (the detail says which)."""
+
+    group: str  # Slack, PagerDuty, Redis, Configuration, Clock
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str = ""  # the exact change that turns this line into a pass
+
+
+# -- alerts (bot/alerts.py ingests them; blocks/alerts.py renders them) --------------------
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class AlertInstance(BaseModel):
+    """One alert as its source last reported it."""
+
+    fingerprint: str  # Alertmanager's, or derived from the labels; `slack:<n>` from a message
+    status: AlertStatus
+    alertname: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)  # summary, description, ...
+    starts_at: float | None = None  # epoch seconds, UTC
+    ends_at: float | None = None
+    generator_url: str | None = None  # the expression's page in Prometheus
+
+
+class AlertGroupView(BaseModel):
+    """An alert group as Slack shows it: one message with counts and the first alerts."""
+
+    group_id: str
+    alertname: str
+    title: str  # the alert name and the group's label values: `ServiceDown checkout`
+    labels: dict[str, str] = Field(default_factory=dict)  # the group's labels, alertname aside
+    source: str  # alertmanager | slack
+    firing: int
+    resolved: int
+    sample: list[AlertInstance] = Field(default_factory=list)  # firing first, oldest first
+    updated_at: float
+    link: str | None = None  # Alertmanager's page, or the alert message in Slack

@@ -70,7 +70,12 @@ class OnCallUnavailable(OnCallError):
 def describe(exc: BaseException) -> str:
     """A few words on why PagerDuty did not answer (for people and logs, no trace)."""
     if isinstance(exc, PagingError) and exc.status:
-        return f"HTTP {exc.status}"
+        hint = {
+            401: ": check PAGERDUTY_API_KEY",
+            403: ": check PAGERDUTY_API_KEY",
+            404: ": check the IDs under pagerduty in INCIDENT_CONFIG",
+        }
+        return f"HTTP {exc.status}{hint.get(exc.status, '')}"
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     return "no answer"
@@ -162,11 +167,12 @@ class OnCall:
             log.warning("on-call refresh failed", extra={"error": describe(exc)})
 
     def schedule(self, jobs: AsyncIOScheduler) -> None:
-        if self.problem() is None:
+        """Add the refresh job (none when unconfigured, or with ttl 0: no cache at all)."""
+        if self.problem() is None and self.ttl > 0:
             jobs.add_job(
                 self.refresh_if_stale,
                 "interval",
-                seconds=max(self.ttl / 2, 0.1),
+                seconds=self.ttl / 2,
                 id="oncall-refresh",
                 replace_existing=True,
                 coalesce=True,
@@ -239,7 +245,7 @@ class OnCall:
             slack_id = await self.slack.user_by_email(email)
         except SlackError as exc:
             # not cached: the next refresh asks again
-            log.warning("Slack user lookup failed", extra={"error": exc.code})
+            log.warning("Slack user lookup failed: %s", exc.code, extra={"error": exc.code})
             return None
         ttl = SLACK_MATCH_TTL if slack_id else SLACK_MISS_TTL
         await self.store.remember_slack_user(email, slack_id, ttl=ttl)
@@ -323,9 +329,7 @@ def _slot(
         else:
             turns.append(s)
     current = [
-        s
-        for s in turns
-        if (s.start is None or s.start <= now) and (s.end is None or now < s.end)
+        s for s in turns if (s.start is None or s.start <= now) and (s.end is None or now < s.end)
     ]
     upcoming = [s for s in turns if s.start is not None and s.start > now]
     ends = [s.end for s in current if s.end is not None]

@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import requests
@@ -101,6 +102,15 @@ class PDIncident(BaseModel):
 class EscalationLevel(BaseModel):
     level: int
     targets: list[str]  # "schedule:<id>" / "user:<id>"
+
+
+class PDService(BaseModel):
+    """A PagerDuty service and the escalation policy it pages (for the doctor)."""
+
+    id: str
+    name: str
+    escalation_policy_id: str | None
+    escalation_policy_name: str | None = None
 
 
 class WebhookEvent(BaseModel):
@@ -540,6 +550,42 @@ class PagerDuty:
     async def check(self) -> None:
         """Raise PagingError unless the token works (GET /abilities: any valid token may)."""
         await self._run(lambda: self._rest().rget("/abilities"))
+
+    # ------------------------------------------------------------ set-up checks (bot/doctor.py)
+
+    async def service(self, service_id: str) -> PDService:
+        """The service and its escalation policy; PagingError(status=404) when unknown."""
+
+        def run() -> PDService:
+            body = self._rest().rget(f"/services/{service_id}")
+            policy = body.get("escalation_policy") or {}
+            return PDService(
+                id=body["id"],
+                name=body.get("name") or body.get("summary") or body["id"],
+                escalation_policy_id=policy.get("id"),
+                escalation_policy_name=policy.get("summary") or policy.get("name"),
+            )
+
+        return await self._run(run)
+
+    async def server_date(self) -> float:
+        """PagerDuty's clock: the `Date` header of one GET /abilities, as epoch seconds
+        (whole seconds, as HTTP dates are)."""
+
+        def run() -> float:
+            response = self._rest().get("/abilities")
+            if response.status_code >= 400:
+                raise PagingError(
+                    f"GET /abilities: HTTP {response.status_code}",
+                    retryable=response.status_code >= 500,
+                    status=response.status_code,
+                )
+            date = response.headers.get("Date")
+            if not date:
+                raise PagingError("PagerDuty sent no Date header", retryable=False)
+            return parsedate_to_datetime(date).timestamp()
+
+        return await self._run(run)
 
     # ------------------------------------------------------------ Events API v2
 

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -17,15 +18,21 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 import handlers
+from bot.alerts import Alerts
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
-from bot.paging import PagerDuty
+from bot.oncall import OnCall
+from bot.pager import Pager
+from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.reminders import RECONCILE_EVERY, Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
+from bot.schedule import Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.store import Store, StoreUnavailable
+from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,7 @@ class Bot:
     web: web.Application
 
 
-def make_pagerduty(settings: Settings) -> PagerDuty | None:
+def make_pagerduty(settings: Settings, *, timeout: float = 5.0) -> PagerDuty | None:
     if not settings.pagerduty_api_key:
         return None
     return PagerDuty(
@@ -61,6 +68,7 @@ def make_pagerduty(settings: Settings) -> PagerDuty | None:
         api_url=settings.pagerduty_api_url,
         events_url=settings.pagerduty_events_url,
         from_email=settings.pagerduty_from_email,
+        timeout=timeout,
     )
 
 
@@ -87,8 +95,22 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         checklists=Checklists(store, slack, runbooks),
     )
     assert services.checklists is not None
+    services.oncall = OnCall(
+        store, slack, services.pagerduty, config.pagerduty, ttl=settings.oncall_cache_ttl
+    )
+    services.oncall.schedule(services.jobs)
     # a runbook chosen at declaration is posted right after the summary card
     services.incidents.listeners.append(services.checklists.on_incident_event)
+    scheduler, reminders, pager = wire_schedule(services)
+    alerts = services.alerts = Alerts(
+        store,
+        slack,
+        services.incidents,
+        config,
+        runbooks,
+        scheduler=scheduler,
+        registry=metrics.registry,
+    )
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -123,6 +145,28 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_route)
 
+    async def pagerduty_webhook(request: web.Request) -> web.Response:
+        secret = settings.pagerduty_webhook_secret
+        if not secret:
+            return web.json_response({"ok": False, "error": "webhooks are off"}, status=404)
+        body = await request.read()
+        if not verify_webhook_signature(secret, body, request.headers.get("X-PagerDuty-Signature")):
+            return web.json_response({"ok": False, "error": "bad signature"}, status=401)
+        try:
+            event = parse_webhook(body)
+        except InvalidWebhook as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        try:
+            await pager.on_webhook(event)
+        except Exception:
+            # a non-2xx makes PagerDuty deliver it again; the event id is not consumed
+            log.exception("PagerDuty webhook failed", extra={"event": event.id})
+            return web.json_response({"ok": False}, status=500)
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
+    app.router.add_post("/alerts/alertmanager", alertmanager_webhook(services))
+
     async def open_http(_: web.Application) -> None:
         # one keep-alive session for every Slack call instead of a connection per call
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
@@ -133,9 +177,79 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         await redis.aclose()
         await redis.connection_pool.disconnect()
 
+    async def start_jobs(_: web.Application) -> None:
+        services.jobs.start()
+
+    async def stop_jobs(_: web.Application) -> None:
+        if services.jobs.running:
+            services.jobs.shutdown(wait=False)
+
     app.on_startup.append(open_http)
+    app.on_startup.append(start_jobs)
+    app.on_shutdown.append(stop_jobs)
     app.on_cleanup.append(close)
+
+    async def start_schedule(_: web.Application) -> None:
+        scheduler.start(services.jobs)
+
+        # at start, then now and then: cadences and pages lost to a crash, older incidents
+        async def reconcile() -> None:
+            await reminders.reconcile()
+            await pager.reconcile()
+
+        services.jobs.add_job(
+            reconcile,
+            "interval",
+            seconds=RECONCILE_EVERY,
+            id="due-reconcile",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
+
+    async def stop_schedule(_: web.Application) -> None:
+        await scheduler.stop()
+
+    app.on_startup.append(start_schedule)
+
+    async def start_alerts(_: web.Application) -> None:
+        await alerts.start()
+
+    async def stop_alerts(_: web.Application) -> None:
+        await alerts.stop()
+
+    app.on_startup.append(start_alerts)
+    # before Redis closes: the alert worker stops; what it had not acked is redelivered
+    app.on_cleanup.insert(0, stop_alerts)
+    # before Redis closes: running handlers finish (or keep their lease for a retry)
+    app.on_cleanup.insert(0, stop_schedule)
     return Bot(services=services, bolt=bolt, web=app)
+
+
+def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
+    """Durable due-items, and the features made of them: update reminders and paging."""
+    timing = services.config.scheduler
+    scheduler = Scheduler(
+        services.store,
+        tick=timing.tick.total_seconds(),
+        lease=timing.lease.total_seconds(),
+        retry=timing.retry.total_seconds(),
+        registry=services.metrics.registry,
+    )
+    reminders = Reminders(services.store, services.slack, services.config, scheduler)
+    reminders.install(services.incidents)
+    pager = Pager(
+        services.store,
+        services.slack,
+        services.config,
+        scheduler,
+        services.pagerduty,
+        webhooks=bool(services.settings.pagerduty_webhook_secret),
+    )
+    pager.install(services.incidents)
+    services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
+    return scheduler, reminders, pager
 
 
 async def serve(bot: Bot, settings: Settings) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.alerts import Alerts
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.incidents import Incidents
 from bot.metrics import Metrics
+from bot.oncall import OnCall
+from bot.pager import Pager
 from bot.paging import PagerDuty
+from bot.reminders import Reminders
 from bot.runbooks import Runbook
+from bot.schedule import Scheduler
 from bot.slack import Slack
 from bot.store import Store
 
@@ -27,3 +34,14 @@ class Services:
     pagerduty: PagerDuty | None
     # runbooks posted as checklists in incident channels (build() always sets it)
     checklists: Checklists | None = None
+    # who is on call, cached from PagerDuty (build() always sets it)
+    oncall: OnCall | None = None
+    # The process's one in-memory APScheduler (DESIGN rule 3): periodic jobs such as the
+    # on-call cache refresh, never durable state. build() starts it with the app.
+    jobs: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
+    # durable due-items, update reminders, PagerDuty paging (build() always sets them)
+    scheduler: Scheduler | None = None
+    reminders: Reminders | None = None
+    pager: Pager | None = None
+    # Alertmanager's webhook and alert channels (build() always sets it)
+    alerts: Alerts | None = None

@@ -29,6 +29,28 @@ class SlackError(Exception):
         self.code = code
 
 
+# Errors a retry cannot fix: the channel is gone or closed to us, or the message is wrong.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "invalid_blocks",
+        "msg_too_long",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+    }
+)
+
+
+def is_transient(exc: SlackError) -> bool:
+    """Whether trying the same call later may succeed (5xx, rate limits, network)."""
+    return exc.code not in PERMANENT_ERRORS
+
+
 def make_client(token: str | None, base_url: str) -> AsyncWebClient:
     client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
@@ -96,6 +118,48 @@ class Slack:
         )
         return str(data["channel"]), str(data["ts"])
 
+    async def post_once(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        marker: str,
+        maybe_sent_since: float | None = None,
+    ) -> tuple[str, str]:
+        """Post a message marked with `marker` (the first block's block_id). With
+        `maybe_sent_since` (a retry after a crash or timeout that may have posted it), look
+        for the marked message in the channel's history since then first, and return it
+        instead of posting again. If the history cannot be read, post: a repeat beats a miss.
+        """
+        if maybe_sent_since is not None:
+            try:
+                found = await self.find_marked(channel, marker, since=maybe_sent_since)
+            except SlackError as exc:
+                log.warning("history lookup failed", extra={"error": exc.code})
+                found = None
+            if found is not None:
+                return channel, found
+        marked = [dict(blocks[0], block_id=marker), *blocks[1:]] if blocks else []
+        return await self.post(channel, text, marked)
+
+    async def find_marked(self, channel: str, marker: str, *, since: float) -> str | None:
+        """The ts of the channel's message whose block carries block_id `marker`."""
+        cursor = None
+        for _ in range(5):  # a few pages: the message, if sent, is recent
+            # a minute's margin: `since` is our clock, ts is Slack's
+            args: dict[str, Any] = {"channel": channel, "oldest": f"{since - 60:.6f}", "limit": 200}
+            if cursor:
+                args["cursor"] = cursor
+            data = await self._call("conversations.history", **args)
+            for message in data.get("messages", []):
+                if any(b.get("block_id") == marker for b in message.get("blocks") or []):
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
@@ -136,3 +200,41 @@ class Slack:
 
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")
+
+    # -- set-up checks (bot/doctor.py): reads only -----------------------------------------
+    async def auth_test_with_headers(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """auth.test's answer and its HTTP headers (lower-case names): Slack reports the
+        token's granted scopes only in `x-oauth-scopes`, and its clock in `date`."""
+        try:
+            response = await self.client.auth_test()
+        except SlackApiError as exc:
+            code = exc.response.get("error") or f"http_{exc.response.status_code}"
+            raise SlackError("auth.test", str(code)) from exc
+        except Exception as exc:  # connection errors, timeouts
+            raise SlackError("auth.test", type(exc).__name__) from exc
+        headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+        data = dict(response.data) if isinstance(response.data, dict) else {}
+        return data, headers
+
+    async def channel_info(self, channel: str) -> dict[str, Any]:
+        """conversations.info's channel object (is_member, is_archived, is_private, name)."""
+        data = await self._call("conversations.info", channel=channel)
+        return dict(data["channel"])
+
+    async def channels_named(self, names: set[str]) -> dict[str, dict[str, Any]]:
+        """Name -> channel object for those of `names` the bot can see (public channels, and
+        private ones it is in); pages only until all are found, as big workspaces have many."""
+        found: dict[str, dict[str, Any]] = {}
+        cursor = None
+        while names - found.keys():
+            args: dict[str, Any] = {"limit": 1000, "types": "public_channel,private_channel"}
+            if cursor:
+                args["cursor"] = cursor
+            data = await self._call("conversations.list", **args)
+            for ch in data.get("channels", []):
+                if ch.get("name") in names:
+                    found[str(ch["name"])] = dict(ch)
+            cursor = data.get("response_metadata", {}).get("next_cursor")
+            if not cursor:
+                break
+        return found

@@ -61,7 +61,7 @@ def main(out: Path) -> int:
     with SandboxProcess() as sandbox, sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(
-            viewport={"width": 1280, "height": 860}, locale="en-US", timezone_id="UTC"
+            viewport={"width": 1440, "height": 820}, locale="en-US", timezone_id="UTC"
         )
         page.goto(sandbox.url)
         play(page)

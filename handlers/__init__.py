@@ -8,9 +8,13 @@ from bot.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import events, incident, interactions, runbooks
+    from handlers import alerts, doctor, events, incident, interactions, oncall, reminders, runbooks
 
     incident.register(app, services)
     interactions.register(app, services)
     events.register(app, services)
     runbooks.register(app, services)
+    oncall.register(app, services)
+    reminders.register(app, services)
+    doctor.register(app, services)
+    alerts.register(app, services)

@@ -1,15 +1,27 @@
-"""Events API listeners (message events in alert channels arrive with the alerts work)."""
+"""Events API listeners: messages in the configured alert channels are read as alerts."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
+from bot.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.event("message")
-    async def on_message() -> None:
-        # Messages in incident and alert channels need nothing yet; acking keeps Slack
-        # from retrying them.
-        return None
+    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Bolt has acked already; Slack's retries carry the same event_id, which the
+        # store accepts once. Other messages need nothing.
+        if services.alerts is None:
+            return
+        try:
+            await services.alerts.on_slack_message(event, event_id=body.get("event_id"))
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            log.warning("alert message not stored", extra={"error": str(exc)})

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
-from handlers import runbooks
-from handlers.parse import Command, UsageError, parse
+from bot.store import StoreUnavailable
+from handlers.parse import ALL_USAGE, EXTRA_USAGE, REGISTERED, Command, UsageError, parse
 from handlers.replies import answering, ephemeral
+from handlers.verbs import VERBS, VerbContext
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -27,7 +29,8 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         svc.metrics.commands.labels(cmd.verb).inc()
         if cmd.verb == "help":
-            await ack(**ephemeral(ui.help_message()))
+            extra = [ALL_USAGE[v] for v in sorted(REGISTERED | set(EXTRA_USAGE))]
+            await ack(**ephemeral(ui.help_message(extra)))
             return
         await ack()
         user, channel = body["user_id"], body["channel_id"]
@@ -42,11 +45,24 @@ def register(app: AsyncApp, svc: Services) -> None:
                 await svc.slack.open_view(body["trigger_id"], modal)
             return
         async with answering(respond, what=cmd.verb):
-            await run(svc, cmd, user=user, channel=channel, respond=respond)
+            await run(
+                svc,
+                cmd,
+                user=user,
+                channel=channel,
+                respond=respond,
+                trigger_id=body.get("trigger_id"),
+            )
 
 
 async def run(
-    svc: Services, cmd: Command, *, user: str, channel: str, respond: AsyncRespond
+    svc: Services,
+    cmd: Command,
+    *,
+    user: str,
+    channel: str,
+    respond: AsyncRespond,
+    trigger_id: str | None = None,
 ) -> None:
     incidents = svc.incidents
     if cmd.verb == "declare":
@@ -57,9 +73,21 @@ async def run(
         await respond(**ephemeral(ui.incident_list(await svc.store.open_incidents(), svc.config)))
         return
 
-    current = await incidents.in_channel(channel)
-    if cmd.verb == "runbook":  # the listing works anywhere; posting needs the channel
-        await runbooks.command(svc, cmd, current, user=user, respond=respond)
+    registered = VERBS.get(cmd.verb)
+    try:
+        current = await incidents.in_channel(channel)
+    except (StoreUnavailable, RedisError, OSError):
+        if registered is None or registered.in_incident:
+            raise
+        current = None  # a verb that works anywhere still runs: /incident doctor says why
+    if registered is not None:
+        if registered.in_incident and current is None:
+            raise IncidentError(
+                f"`/incident {cmd.verb}` works inside an incident channel. "
+                "Run it there, or see `/incident list` for the open incidents."
+            )
+        ctx = VerbContext(svc, cmd, current, user, channel, respond, trigger_id)
+        await registered.handler(ctx)
         return
     if current is None:
         raise IncidentError(

@@ -10,8 +10,10 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from blocks.common import Block
+from blocks.incident import usage_error
 from bot.incidents import IncidentError
 from bot.store import IncidentNotFound, StoreUnavailable
+from handlers.parse import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     except (StoreUnavailable, RedisError, OSError) as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)
+    except UsageError as err:
+        # a registered verb found its arguments wrong after ack(): same answer as the parser's
+        text, blocks = usage_error(err.problem, err.usage)
+        await _safe(respond, text, blocks)
     except (IncidentError, IncidentNotFound) as exc:
         await _safe(respond, f":warning: {exc}")
     except Exception:
@@ -43,8 +49,10 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
         await _safe(respond, ":warning: Something went wrong on our side; it is logged. Try again.")
 
 
-async def _safe(respond: Respond, text: str) -> None:
+async def _safe(respond: Respond, text: str, blocks: list[Block] | None = None) -> None:
     try:
-        await respond(text=text, response_type="ephemeral", replace_original=False)
+        await respond(
+            text=text, blocks=blocks or [], response_type="ephemeral", replace_original=False
+        )
     except Exception:
         log.exception("could not send the error reply")

@@ -14,6 +14,7 @@ from bot.runbooks import StepAction
 from bot.services import Services
 from handlers.parse import Command
 from handlers.replies import answering
+from handlers.verbs import VerbContext, verb
 
 _ACTIONS: dict[str, StepAction] = {
     ui.ACTION_DONE: "done",
@@ -27,6 +28,12 @@ def checklists(svc: Services) -> Checklists:
     if svc.checklists is None:
         raise IncidentError("Runbook checklists are not available in this build.")
     return svc.checklists
+
+
+@verb("runbook", usage="/incident runbook [id]", in_incident=False)
+async def runbook_verb(ctx: VerbContext) -> None:
+    # the listing works anywhere; posting needs the incident channel
+    await command(ctx.svc, ctx.cmd, ctx.incident, user=ctx.user, respond=ctx.respond)
 
 
 async def command(

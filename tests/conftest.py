@@ -22,7 +22,8 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of our own; never a developer's running Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, appendonly: bool = False) -> None:
+        self.appendonly = appendonly  # the session's server persists nothing (fast)
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed: run the README's test command")
@@ -43,7 +44,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
                 "--dir",
                 self.dir,
             ],

@@ -36,6 +36,13 @@ SCRUBBED = (
 )
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment without SCRUBBED, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SCRUBBED}
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,12 +55,12 @@ class SandboxProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 20) -> None:
         self.args = args
         self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if k.upper() not in SCRUBBED}
-        self.env.update({"PORT": str(self.port), **(env or {})})
+        self.env = child_env(PORT=str(self.port), **(env or {}))
         self.timeout = timeout
         self.line = ""
         self.url = ""
         self.returncode: int | None = None
+        self.log_text = ""  # its stderr (the log), once it has stopped
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in __exit__)
             prefix="sandbox-", suffix=".log", delete=False
         )
@@ -111,4 +118,5 @@ class SandboxProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+        self.log_text = Path(self._log.name).read_text(errors="replace")
         Path(self._log.name).unlink(missing_ok=True)

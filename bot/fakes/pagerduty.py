@@ -96,11 +96,13 @@ class Schedule:
     start: datetime = ROTATION_EPOCH
     overrides: list[Override] = field(default_factory=list)
 
-    def rotation_user(self, t: datetime) -> str:
+    def rotation_user(self, t: datetime) -> str | None:
+        if not self.users:  # an empty layer: a gap nobody covers (PagerDuty allows it)
+            return None
         turns = int((t - self.start) // self.rotation)
         return self.users[turns % len(self.users)]
 
-    def user_at(self, t: datetime) -> str:
+    def user_at(self, t: datetime) -> str | None:
         # The newest override wins, as in PagerDuty's final schedule.
         for o in reversed(self.overrides):
             if o.start <= t < o.end:
@@ -125,6 +127,8 @@ class Schedule:
         spans: list[tuple[str, datetime, datetime]] = []
         for a, b in pairwise(bounds):
             who = self.user_at(a)
+            if who is None:
+                continue
             if spans and spans[-1][0] == who and spans[-1][2] == a:
                 spans[-1] = (who, spans[-1][1], b)
             else:
@@ -656,7 +660,7 @@ class FakePagerDuty:
         users: list[str] = []
         for kind, tid in self.policies[policy_id].levels[level - 1]:
             uid = tid if kind == "user" else self.schedules[tid].user_at(at)
-            if uid not in users:
+            if uid is not None and uid not in users:
                 users.append(uid)
         return users
 

@@ -1,7 +1,8 @@
 """The local sandbox: the real bot, an in-process fake Slack (and PagerDuty), one port.
 
 Everything runs in this process on 127.0.0.1:$PORT: the bot's own routes, the fake
-Slack Web API under /fake/slack/, and the Slack-like page at /. The page's actions
+Slack Web API under /fake/slack/, the fake PagerDuty under /fake/pagerduty/ (its side
+panel: bot/sandbox/pagerduty_panel.py), and the Slack-like page at /. The page's actions
 reach the bot as real signed Slack requests, so the sandbox exercises the same code
 path as production. State lives in an embedded fakeredis unless REDIS_URL is set.
 """
@@ -21,7 +22,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.config import IncidentConfig, Settings
+from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
+from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
 
 # (bot.sandbox.web shadows the name `web` in this package: aiohttp's names are imported)
 from bot.sandbox.web import mount_sandbox_ui
@@ -75,17 +78,31 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     secret = secrets.token_hex(16)
     fake = FakeSlack(bot_token=token, signing_secret=secret, app_url=f"{base}/slack/events")
     redis = sandbox_redis(settings)
+    # The fake PagerDuty: its webhooks come back to the bot, signed with its secret.
+    pd = FakePagerDuty(
+        api_key="pd-sandbox-" + secrets.token_hex(8),
+        webhook_secret=secrets.token_hex(16),
+        webhook_url=f"{base}/webhooks/pagerduty",
+    )
+    pd_url = f"{base}/fake/pagerduty"
     bot_settings = settings.model_copy(
         update={
             "slack_bot_token": token,
             "slack_signing_secret": secret,
             "slack_app_token": None,
             "slack_api_url": f"{base}/fake/slack/api/",
+            "pagerduty_api_key": pd.api_key,
+            "pagerduty_api_url": pd_url,
+            "pagerduty_events_url": pd_url,
+            "pagerduty_from_email": "alice@example.com",
+            "pagerduty_webhook_secret": pd.webhook_secret,
         }
     )
-    bot = build(bot_settings, config, redis=redis)
+    bot = build(bot_settings, demo_config(config), redis=redis)
     fake.mount(bot.web, "/fake/slack/", f"{base}/fake/slack/")
-    mount_sandbox_ui(bot.web, fake)
+    pd.mount(bot.web, "/fake/pagerduty/", base)
+    mount_sandbox_ui(bot.web, fake, extra_panels={PANEL: lambda: panel_html(pd)})
+    mount_pagerduty_panel(bot.web, pd, fake)
     return bot.web
 
 

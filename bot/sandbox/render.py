@@ -115,6 +115,8 @@ EMOJI: dict[str, str] = {
     "chart_with_upwards_trend": "📈",
     "performing_arts": "🎭",
     "robot_face": "🤖",
+    "dart": "🎯",
+    "sunny": "☀️",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 
@@ -692,6 +694,7 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
             f'<span class="mark mark-thread">{count} repl{"y" if count == 1 else "ies"}</span>'
         )
     edited_html = '<span class="mark mark-edited">(edited)</span>' if edited else ""
+    avatar = _avatar(user, ctx, is_bot)
     header = (
         f'<header class="msg-head"><span class="msg-author">{author}</span>'
         f"{''.join(marks)}"
@@ -712,7 +715,23 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
     return (
         f'<article class="{" ".join(classes)}" id="{_esc(message_dom_id(channel, ts))}" '
         f'data-channel="{_esc(channel)}" data-ts="{_esc(ts)}" aria-label="{author}">'
-        f'{header}<div class="msg-body">{body}{files_html}{reactions}</div>{eph}</article>'
+        f'{avatar}{header}<div class="msg-body">{body}{files_html}{reactions}</div>{eph}</article>'
+    )
+
+
+AVATAR_COLOURS = 8
+
+
+def _avatar(user: str, ctx: RenderContext, is_bot: bool) -> str:
+    """A square with the author's initial (drawn by CSS from data-initial, so it adds no
+    text to the message); one colour a person, the same on every page."""
+    if is_bot:
+        return '<span class="msg-avatar msg-avatar-app" aria-hidden="true"></span>'
+    name = ctx.user_name(user) if user else "?"
+    colour = sum(map(ord, user)) % AVATAR_COLOURS
+    return (
+        f'<span class="msg-avatar av-{colour}" data-initial="{_esc(name[:1].upper())}" '
+        f'aria-hidden="true"></span>'
     )
 
 

@@ -9,8 +9,10 @@
   rendered to HTML *for that viewer* (render.py): ephemeral messages reach only the user
   they belong to, modals only the user who opened them, private channels only members.
 - `POST /sandbox/compose | click | submit | close`: what the user does, played against
-  the fake as that user (which sends real signed requests to the bot). Failures come back
-  as `{"ok": false, "error": "one sentence"}`; never a stack trace.
+  the fake as that user (which sends real signed requests to the bot). A click names a
+  message (channel, ts) or an open modal (view_id, plus its inputs' values). Typed
+  `@name` and `#channel` are sent as mentions, as Slack's autocomplete would. Failures
+  come back as `{"ok": false, "error": "one sentence"}`; never a stack trace.
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
 message_deleted, view (opened or updated), view_closed, panel, notice.

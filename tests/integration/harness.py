@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import IncidentConfig, Settings
+from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
 from bot.models import Incident
 from bot.server import Bot, build
@@ -22,6 +23,7 @@ class Harness:
     bot: Bot
     url: str
     runner: web.AppRunner
+    pd: FakePagerDuty | None = None  # with start(..., pagerduty=...)
 
     @property
     def store(self) -> Any:
@@ -47,11 +49,34 @@ class Harness:
     async def stop(self) -> None:
         await self.runner.cleanup()
         await self.fake.stop()
+        if self.pd is not None:
+            await self.pd.stop()
 
 
-async def start(redis_url: str, config: IncidentConfig | None = None, **env: Any) -> Harness:
+async def start(
+    redis_url: str,
+    config: IncidentConfig | None = None,
+    *,
+    pagerduty: FakePagerDuty | bool = False,
+    **env: Any,
+) -> Harness:
+    """`pagerduty=True` (or a FakePagerDuty of the test's own) also serves a fake PagerDuty
+    and points the bot's PAGERDUTY_* settings at it; its webhooks go to the bot."""
     fake = FakeSlack()
     await fake.start()
+    pd = FakePagerDuty(webhook_secret="whsec-test") if pagerduty is True else pagerduty or None
+    if pd is not None:
+        if not pd.base_url:
+            await pd.start()
+        env = {
+            "pagerduty_api_key": pd.api_key,
+            "pagerduty_api_url": pd.api_url,
+            "pagerduty_events_url": pd.events_url,
+            "pagerduty_from_email": "alice@example.com",
+            "pagerduty_webhook_secret": pd.webhook_secret or "whsec-test",
+            **env,
+        }
+        pd.webhook_secret = env["pagerduty_webhook_secret"]
     settings = Settings(
         slack_bot_token=fake.bot_token,
         slack_signing_secret=fake.signing_secret,
@@ -67,7 +92,9 @@ async def start(redis_url: str, config: IncidentConfig | None = None, **env: Any
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
     fake.app_url = f"{url}/slack/events"
-    return Harness(fake=fake, bot=bot, url=url, runner=runner)
+    if pd is not None:
+        pd.webhook_url = f"{url}/webhooks/pagerduty"
+    return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd)
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109

@@ -103,3 +103,16 @@ def test_check_blocks_catches_violations() -> None:
     assert any("button text longer than 75" in p for p in problems)
     assert any("duplicate action_id" in p for p in problems)
     assert check_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}])
+
+
+def test_timeline_keeps_mentions_but_escapes_typed_markup() -> None:
+    entries = [
+        TimelineEntry(at=1.0, actor="U0A", kind="role", text="Comms Lead: <@U0CAROL>"),
+        TimelineEntry(
+            at=2.0, actor="U0A", kind="update", text="Status update: 5xx <b>high</b> & rising"
+        ),
+    ]
+    _, blocks = ui.timeline(incident(), entries)
+    flat = str(blocks)
+    assert "Comms Lead: <@U0CAROL>" in flat
+    assert "5xx &lt;b&gt;high&lt;/b&gt; &amp; rising" in flat

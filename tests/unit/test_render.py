@@ -331,6 +331,17 @@ def test_message_is_an_article_with_author_and_time() -> None:
     assert "<b>hi</b> &lt;script&gt;" in out
 
 
+def test_avatar_is_drawn_by_css_and_adds_no_text() -> None:
+    person = render_message(_msg(), CTX)
+    (avatar,) = [t for t in tags(person, "span") if "msg-avatar" in (t["class"] or "")]
+    assert avatar["data-initial"] == "B" and avatar["aria-hidden"] == "true"
+    again = tags(render_message(_msg(text="again"), CTX), "span")
+    assert avatar in again  # one colour a person, every time
+    assert not text_of(person).startswith("B")
+    bot = render_message(_msg(user="U0BOT"), CTX)
+    assert 'class="msg-avatar msg-avatar-app"' in bot
+
+
 def test_severity_is_coloured() -> None:
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "SEV2 · Checkout down"}}]
     out = render_message(_msg(blocks=blocks), CTX)
@@ -589,7 +600,19 @@ MODAL = {
             "block_id": "title",
             "label": {"type": "plain_text", "text": "Title"},
             "element": {"type": "plain_text_input", "action_id": "value"},
-        }
+        },
+        {
+            "type": "actions",
+            "block_id": "more",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "suggest",
+                    "value": "title",
+                    "text": {"type": "plain_text", "text": "Suggest a title"},
+                }
+            ],
+        },
     ],
 }
 
@@ -598,6 +621,7 @@ class Sandbox:
     def __init__(self, fake: FakeSlack, client: TestClient, bot: AsyncWebClient) -> None:
         self.fake, self.client, self.bot = fake, client, bot
         self.submissions: list[dict[str, Any]] = []
+        self.commands: list[str] = []  # the text of each slash command the bot got
 
     def channel(self, name: str) -> str:
         found = self.fake.channel_by_name(name)
@@ -640,10 +664,13 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     async def tiny_bot(request: web.Request) -> web.Response:
         form = parse_qs(await request.text())
         if "command" in form:
+            box["s"].commands.append(form.get("text", [""])[0])
             await bot.views_open(trigger_id=form["trigger_id"][0], view=MODAL)
             return web.Response()
         payload = jsonlib.loads(form["payload"][0])
         box["s"].submissions.append(payload)
+        if payload["type"] == "block_actions":
+            return web.Response()
         title = payload["view"]["state"]["values"]["title"]["value"]["value"]
         if len(title) < 5:
             return web.json_response(
@@ -796,6 +823,70 @@ async def test_slash_command_modal_submit_with_errors_then_close(sandbox: Sandbo
     await ws.close()
 
 
+async def test_a_button_in_a_modal_sends_block_actions_from_the_view(sandbox: Sandbox) -> None:
+    ws = await sandbox.page()
+    channel = sandbox.channel("incidents")
+    await sandbox.client.post(
+        "/sandbox/compose", json={"user": "U0ALICE", "channel": channel, "text": "/incident"}
+    )
+    opened = await receive(ws, "view")
+    view_id = opened["view_id"]
+    (button,) = [b for b in tags(opened["html"], "button") if b.get("data-action-id")]
+    assert button["data-block-id"] == "more" and button["data-value"] == "title"
+
+    click = {
+        "user": "U0ALICE",
+        "view_id": view_id,
+        "action_id": "suggest",
+        "block_id": "more",
+        "value": "title",
+        "values": {"title": {"value": None}},  # required, still empty: a click is no submit
+    }
+    res = await sandbox.client.post("/sandbox/click", json=click)
+    assert await res.json() == {"ok": True}
+    (payload,) = sandbox.submissions
+    assert payload["type"] == "block_actions"
+    assert payload["container"] == {"type": "view", "view_id": view_id}
+    assert payload["view"]["id"] == view_id and "response_url" not in payload
+    assert payload["actions"][0]["action_id"] == "suggest"
+    assert payload["actions"][0]["value"] == "title"
+    assert payload["view"]["state"]["values"]["title"]["value"]["value"] is None
+    assert view_id in sandbox.fake.views  # still open
+
+    as_bob = await sandbox.client.post("/sandbox/click", json={**click, "user": "U0BOB"})
+    assert as_bob.status == 400
+    assert await as_bob.json() == {"ok": False, "error": "That form is no longer open."}
+    await ws.close()
+
+
+async def test_typed_names_become_mentions_and_topics_render(sandbox: Sandbox) -> None:
+    channel = sandbox.channel("incidents")
+    sandbox.fake.channels[channel].topic = "Commander <@U0BOB> · see <#" + channel + ">"
+    ws = await sandbox.page()
+    await sandbox.client.post(
+        "/sandbox/compose",
+        json={"user": "U0ALICE", "channel": channel, "text": "/incident commander @bob"},
+    )
+    assert sandbox.commands == ["commander <@U0BOB|bob>"]  # should_escape, as in the manifest
+    text = "ask @carol in #general; mail bob@example.com; @nobody #4812"
+    await sandbox.client.post(
+        "/sandbox/compose", json={"user": "U0ALICE", "channel": channel, "text": text}
+    )
+    general = sandbox.channel("general")
+    assert sandbox.fake.messages[channel][-1].text == (
+        f"ask <@U0CAROL> in <#{general}>; mail bob@example.com; @nobody #4812"
+    )
+
+    # the topic is mrkdwn: a page connecting now gets it rendered, mentions and all
+    await ws.close()
+    ws = await sandbox.client.ws_connect("/sandbox/ws")
+    snap = await receive(ws, "snapshot")
+    (incidents,) = [c for c in snap["channels"] if c["id"] == channel]
+    assert 'data-user-id="U0BOB">@bob</span>' in incidents["topic_html"]
+    assert "#incidents</a>" in incidents["topic_html"]
+    await ws.close()
+
+
 async def test_views_go_only_to_their_user(sandbox: Sandbox) -> None:
     bob = await sandbox.page("U0BOB")
     channel = sandbox.channel("incidents")
@@ -807,7 +898,7 @@ async def test_views_go_only_to_their_user(sandbox: Sandbox) -> None:
     )
     opened = await receive(bob, "view")
     (vid,) = [v for v, view in sandbox.fake.views.items() if v == opened["view_id"]]
-    assert sandbox.fake._view_user[vid] == "U0BOB"
+    assert sandbox.fake.view_owner(vid) == "U0BOB"
     res = await sandbox.client.post("/sandbox/close", json={"user": "U0BOB", "view_id": vid})
     assert await res.json() == {"ok": True}
     assert (await receive(bob, "view_closed"))["view_id"] == vid

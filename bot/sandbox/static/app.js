@@ -137,7 +137,7 @@ function renderUserPicker() {
     if (u.is_bot) continue;
     const opt = document.createElement("option");
     opt.value = u.id;
-    opt.textContent = u.real_name ? `${u.name} (${u.real_name})` : u.name;
+    opt.textContent = u.real_name ? `${u.real_name} (@${u.name})` : `@${u.name}`;
     opt.selected = u.id === state.me;
     sel.append(opt);
   }
@@ -155,6 +155,7 @@ function renderSidebar() {
     const a = document.createElement("a");
     a.href = `#${encodeURIComponent(c.id)}`;
     a.textContent = channelLabel(c);
+    a.title = channelLabel(c);  // incident channel names are long; the sidebar clips them
     a.className = "chan";
     if (c.is_private) a.classList.add("private");
     if (/^inc-/.test(c.name)) a.classList.add("incident");
@@ -180,9 +181,11 @@ function renderHeader() {
   // topic_html is mrkdwn rendered (and escaped) by the server, like message HTML.
   $("#channel-topic").innerHTML = (c && c.topic_html) || "";
   localise($("#channel-topic"));
-  $("#composer").placeholder = c
-    ? `Message ${channelLabel(c)}, or try /incident declare SEV1 Checkout is down`
-    : "";
+  // The hint fits the room: in an incident channel, what you do next is post an update.
+  const hint = c && /^inc-/.test(c.name)
+    ? "/incident update what changed"
+    : "try /incident declare SEV1 Checkout is down";
+  $("#composer").placeholder = c ? `Message ${channelLabel(c)}, or ${hint}` : "";
 }
 
 function renderChannel() {

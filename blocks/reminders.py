@@ -1,0 +1,156 @@
+"""Block Kit for update reminders: the reminder, its grace-period escalation, the snoozed
+notice and the "Post update" modal. Pure functions of the domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from blocks.common import (
+    Block,
+    actions,
+    button,
+    context,
+    date_token,
+    escape,
+    mention,
+    option,
+    plain,
+    section,
+)
+from blocks.incident import Message, role_title
+from bot.models import Incident
+
+ACTION_POST_UPDATE = "reminder_post_update"
+ACTION_SNOOZE = "reminder_snooze"
+UPDATE_CALLBACK = "reminder_update"
+# the modal's fields, in the order they are shown and written into the update
+UPDATE_FIELDS = (
+    ("impact", "Impact", "Who and what is affected, how badly"),
+    ("actions", "Current actions", "What is being done right now"),
+    ("next", "Next steps", "What happens next, and who does it"),
+    ("eta", "ETA", "When you expect the next change (or resolution)"),
+)
+UPDATE_STATUSES = ("investigating", "identified", "monitoring")
+
+
+def human_duration(seconds: float) -> str:
+    """`15 min`, `2 h`, `1 h 30 min`, `1 day`, `2 s`: how people say an interval."""
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days > 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes and not days:
+        parts.append(f"{minutes} min")
+    return " ".join(parts)
+
+
+def _last(incident: Incident) -> str:
+    if incident.last_update:
+        return f"the last one was {date_token(incident.last_update.at, '{time}')}"
+    return f"none yet since it was declared {date_token(incident.declared_at, '{time}')}"
+
+
+def update_reminder(incident: Incident, *, every: float, snooze: float) -> Message:
+    """To the commander: an update is due. Buttons: Post update, Snooze."""
+    who = mention(incident.commander) if incident.commander else "<!here>"
+    text = (
+        f"{who} An update on this {incident.severity} incident is due: {_last(incident)}. "
+        f"{incident.severity} incidents get an update every {human_duration(every)}."
+    )
+    return (
+        text,
+        [
+            section(f":alarm_clock: {text}"),
+            actions(
+                button("Post update", ACTION_POST_UPDATE, incident.id, style="primary"),
+                button(f"Snooze {human_duration(snooze)}", ACTION_SNOOZE, incident.id),
+            ),
+        ],
+    )
+
+
+def update_overdue(incident: Incident, *, overdue_for: float, leads: Mapping[str, str]) -> Message:
+    """The grace period passed without an update: ping the channel and the leads."""
+    named = ", ".join(f"{mention(uid)} ({role_title(role).lower()})" for role, uid in leads.items())
+    ask = f"{named}, please" if named else "Someone, please"
+    text = (
+        f"<!channel> No update on {incident.id} for {human_duration(overdue_for)} past its "
+        f"due time ({_last(incident)}). {ask} post one: `/incident update …` or *Post update*."
+    )
+    return (
+        text,
+        [
+            section(f":rotating_light: {text}"),
+            actions(button("Post update", ACTION_POST_UPDATE, incident.id, style="primary")),
+        ],
+    )
+
+
+def snoozed(by: str, until: float) -> Message:
+    text = f":zzz: Update reminder snoozed by {mention(by)} until {date_token(until, '{time}')}."
+    return text, [section(text)]
+
+
+def update_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
+    status_options = [option(s.title(), s) for s in UPDATE_STATUSES]
+    initial = next((o for o in status_options if o["value"] == incident.status), None)
+    status_element: Block = {
+        "type": "static_select",
+        "action_id": "status",
+        "options": status_options,
+    }
+    if initial:
+        status_element["initial_option"] = initial
+    blocks: list[Block] = [
+        context(f"*{escape(incident.id)}* · {escape(incident.title)}"),
+        {
+            "type": "input",
+            "block_id": "status",
+            "label": plain("Status"),
+            "element": status_element,
+        },
+    ]
+    for field, label, hint in UPDATE_FIELDS:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": field,
+                "optional": field in ("next", "eta"),
+                "label": plain(label),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": field,
+                    "multiline": field != "eta",
+                    "max_length": 150 if field == "eta" else 1000,
+                    "placeholder": plain(hint),
+                },
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_CALLBACK,
+        "title": plain("Post an update", 24),
+        "submit": plain("Post", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": blocks,
+    }
+
+
+def update_text(values: Mapping[str, str | None]) -> str:
+    """The modal's fields as one update text (the status goes on the update itself)."""
+    lines = []
+    for field, label, _ in UPDATE_FIELDS:
+        value = " ".join((values.get(field) or "").split()) if field == "eta" else values.get(field)
+        if value and value.strip():
+            lines.append(f"*{label}:* {value.strip()}")
+    return "\n".join(lines)

@@ -1,0 +1,574 @@
+"""Paging: an incident's PagerDuty page, and escalating it until someone acknowledges.
+
+Owns `Incident.page` (a PageState) and four due-item kinds of bot/schedule.py, so every
+PagerDuty call is durable, retried with backoff from Redis and never holds up a command:
+
+- `page`: declaring at a paging severity, or raising an incident to one, asks for a page.
+  The page is a PagerDuty incident on the configured service (and escalation policy) with
+  one incident_key per incident, so a retry after a lost answer finds it instead of paging
+  twice. 5xx, 429 (its Retry-After) and timeouts are retried; after a few failures the
+  channel is told, and told again if it gives up. The channel says who was paged, as Slack
+  mentions (PagerDuty user -> Slack user by email).
+- `escalate`: `escalation.ack_timeout` after a page or escalation, if PagerDuty still says
+  triggered, escalate to the policy's next level and say so; again until the last level.
+  `/incident escalate` schedules it now. It always asks PagerDuty first, so a lost
+  acknowledgement webhook never causes an escalation.
+- `pd_poll`: without PAGERDUTY_WEBHOOK_SECRET, poll the PagerDuty incident for
+  acknowledgements, resolves and escalations made in PagerDuty.
+- `pd_resolve`: resolving the incident resolves the PagerDuty incident.
+
+Webhooks (v3, signature checked in bot/server.py) are handled once per event id, and are
+idempotent by state besides: PagerDuty also reports our own API changes (escalations we
+made are recognised by a short-lived marker; a resolve of an incident we resolved is only
+recorded). PagerDuty is called only through bot/paging.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import blocks.paging as ui
+from blocks.incident import Message
+from bot.config import IncidentConfig
+from bot.incidents import IncidentError, Incidents
+from bot.models import DueItem, Incident, PageState, TimelineEntry
+from bot.paging import PagerDuty, PagerDutyUser, PagingError, PDIncident, PDService, WebhookEvent
+from bot.schedule import Retry, Scheduler
+from bot.slack import Slack, SlackError, is_transient
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PAGE = "page"
+ESCALATE = "escalate"
+POLL = "pd_poll"
+RESOLVE = "pd_resolve"
+TELL_FAILING_AFTER = 3  # failed page attempts before the channel hears about it
+PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default backoff)
+KEY_PREFIX = "incident-bot-"
+CACHE_SECONDS = 600.0
+WEBHOOK_TTL = 3 * 86400
+RECONCILE_LEASE = "pager-reconcile"
+OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
+
+OFF_NO_KEY = "PagerDuty is not configured (set PAGERDUTY_API_KEY)."
+OFF_NO_SERVICE = "no PagerDuty service is configured (set pagerduty.service_id in INCIDENT_CONFIG)."
+
+
+def _active(page: PageState | None) -> bool:
+    return page is not None and page.status in ("pending", "triggered", "acknowledged")
+
+
+class Pager:
+    def __init__(
+        self,
+        store: Store,
+        slack: Slack,
+        config: IncidentConfig,
+        scheduler: Scheduler,
+        pagerduty: PagerDuty | None,
+        *,
+        webhooks: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.config = config
+        self.scheduler = scheduler
+        self.pd = pagerduty
+        self.webhooks = webhooks  # acknowledgements arrive by webhook; else we poll
+        self.clock = clock
+        self._service: tuple[float, PDService] | None = None
+        self._levels: tuple[float, int] | None = None
+
+    def install(self, incidents: Incidents) -> None:
+        incidents.listeners.append(self.on_incident_event)
+        self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
+        self.scheduler.on(ESCALATE, self._escalate)
+        self.scheduler.on(POLL, self._poll)
+        self.scheduler.on(RESOLVE, self._resolve)
+
+    @property
+    def problem(self) -> str | None:
+        """Why paging is off, or None."""
+        if self.pd is None:
+            return OFF_NO_KEY
+        if not self.config.pagerduty.service_id:
+            return OFF_NO_SERVICE
+        return None
+
+    @property
+    def ack_timeout(self) -> float:
+        return self.config.escalation.ack_timeout.total_seconds()
+
+    @property
+    def poll_every(self) -> float:
+        return min(60.0, max(self.scheduler.tick_every, self.ack_timeout / 3))
+
+    def pages(self, severity: str) -> bool:
+        try:
+            return self.config.severity(severity).page
+        except KeyError:
+            return False
+
+    # -- lifecycle events ---------------------------------------------------------------------
+    async def on_incident_event(self, event: str, incident: Incident) -> None:
+        if event in ("declared", "severity") and self.pages(incident.severity):
+            if not _active(incident.page):
+                await self.request(incident)
+        elif event == "resolved":
+            await self._stop(incident)
+
+    async def request(self, incident: Incident) -> None:
+        """Ask for a page: recorded on the incident, sent by the `page` due-item."""
+        problem = self.problem
+        if problem:
+            if incident.channel_id and await self.store.claim_once(
+                "paging-off", incident.id, ttl=30 * 86400
+            ):
+                await self._say(incident, ui.paging_off(problem))
+            return
+        now = self.clock()
+        asked = False
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal asked
+            if _active(inc.page) or not inc.is_open:
+                return None
+            inc.page = PageState(incident_key=f"{KEY_PREFIX}{inc.id}", requested_at=now)
+            asked = True
+            return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
+
+        incident = await self.store.update(incident.id, mutate)
+        if asked:
+            await self.scheduler.schedule(PAGE, incident.id, now, generation=incident.generation)
+
+    async def escalate_now(self, incident: Incident, *, by: str) -> None:
+        """`/incident escalate`: escalate to the next level at once."""
+        if self.problem:
+            raise IncidentError(f"Paging is off: {self.problem}")
+        page = incident.page
+        if page is None or page.status in ("resolved", "failed"):
+            raise IncidentError(
+                "This incident has no open PagerDuty page to escalate. Raise it to a paging "
+                "severity (`/incident severity SEV1`) to page."
+            )
+        if page.status == "pending":
+            raise IncidentError("The page has not reached PagerDuty yet; try again in a moment.")
+        await self.scheduler.schedule(
+            ESCALATE,
+            incident.id,
+            self.clock(),
+            payload={"from_level": page.level, "by": by},
+            generation=incident.generation,
+        )
+
+    async def _stop(self, incident: Incident) -> None:
+        for kind in (PAGE, ESCALATE, POLL):
+            await self.scheduler.cancel(incident.id, kind, generation=incident.generation)
+        page = incident.page
+        if page is not None and page.pd_incident_id and page.status != "resolved":
+            await self.scheduler.schedule(
+                RESOLVE, incident.id, self.clock(), generation=incident.generation
+            )
+
+    async def reconcile(self) -> int:
+        """Send pages asked for whose due-item was lost (a crash between recording the
+        request and scheduling it); returns how many. One replica at a time."""
+        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
+        if token is None:
+            return 0
+        fixed = 0
+        try:
+            for incident in await self.store.open_incidents(limit=10_000):
+                if incident.page is None or incident.page.status != "pending":
+                    continue
+                if not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id)):
+                    await self.scheduler.schedule(
+                        PAGE, incident.id, self.clock(), generation=incident.generation
+                    )
+                    fixed += 1
+        finally:
+            await self.store.release_lease(RECONCILE_LEASE, token)
+        return fixed
+
+    # -- due-item handlers --------------------------------------------------------------------
+    async def _page(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or incident.page is None or self.pd is None:
+            return
+        page = incident.page
+        if page.status == "pending":
+            try:
+                service = await self._get_service()
+                result = await self.pd.page(
+                    service_id=service.id,
+                    escalation_policy_id=self.config.pagerduty.escalation_policy_id,
+                    incident_key=page.incident_key,
+                    title=f"[{incident.severity}] {incident.title}",
+                    details=_details(incident),
+                )
+            except PagingError as exc:
+                await self._page_failed(incident, item, exc)
+                return
+            oncall = await self._mentions(result.assignees)
+            now = self.clock()
+
+            def paged(inc: Incident) -> list[TimelineEntry] | None:
+                p = inc.page
+                if p is None or p.status != "pending":
+                    return None
+                p.status = "acknowledged" if result.status == "acknowledged" else "triggered"
+                p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
+                p.html_url, p.service = result.html_url, service.name
+                p.level, p.oncall, p.paged_at = result.escalation_level, oncall, now
+                who = ", ".join(oncall) or "nobody on call"
+                number = f" #{result.incident_number}" if result.incident_number else ""
+                text = f"Paged PagerDuty{number} ({service.name}): {who}"
+                return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=90 * 86400)
+            incident = await self.store.update(incident.id, paged)
+        elif not (item.attempts > 1 and page.pd_incident_id):
+            return  # paged already, by an earlier occurrence that finished
+        assert incident.page is not None
+        await self._post(incident, item, ui.paged(incident.page))
+        await self._after_page(incident)
+
+    async def _after_page(self, incident: Incident) -> None:
+        """Start the acknowledgement clock (and polling, without webhooks)."""
+        page = incident.page
+        assert page is not None
+        if page.status == "triggered":
+            await self.scheduler.schedule(
+                ESCALATE,
+                incident.id,
+                self.clock() + self.ack_timeout,
+                payload={"from_level": page.level},
+                generation=incident.generation,
+            )
+        if not self.webhooks:
+            await self.scheduler.schedule(
+                POLL, incident.id, self.clock() + self.poll_every, generation=incident.generation
+            )
+
+    async def _page_failed(self, incident: Incident, item: DueItem, exc: PagingError) -> None:
+        reason = f"HTTP {exc.status}" if exc.status else str(exc)[:200]
+        if exc.retryable and item.attempts < PAGE_ATTEMPTS:
+            log.warning(
+                "page failed, will retry",
+                extra={"incident": incident.id, "attempt": item.attempts, "error": reason},
+            )
+            if item.attempts >= TELL_FAILING_AFTER and await self.store.claim_once(
+                "paging-failing", incident.id, ttl=86400
+            ):
+                await self._say(incident, ui.paging_failing(reason, item.attempts))
+            raise Retry(reason, after=exc.retry_after)
+        log.error("page failed", extra={"incident": incident.id, "error": reason})
+        now = self.clock()
+
+        def failed(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is None or inc.page.status != "pending":
+                return None
+            inc.page.status = "failed"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=f"Paging failed: {reason}")]
+
+        await self.store.update(incident.id, failed)
+        await self._say(incident, ui.paging_failed(reason))
+
+    async def _escalate(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        by = item.payload.get("by")
+        if (
+            page is None
+            or page.pd_incident_id is None
+            or page.status
+            not in (
+                "triggered",
+                "acknowledged",
+            )
+        ):
+            return
+        target = int(item.payload.get("from_level", page.level)) + 1
+        if page.level >= target:
+            if item.attempts > 1:  # we escalated, then crashed before saying so
+                await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
+                await self._after_page(incident)
+            return
+        if page.status == "acknowledged" and not by:
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        if current.status == "resolved":
+            await self.resolved_in_pagerduty(incident.id, by_name=None)
+            return
+        if current.status == "acknowledged" and not by:
+            await self.acknowledged(incident.id, by_name=_names(current.acknowledged_by))
+            return
+        if current.escalation_level < target:
+            if target > await self._call(self._policy_levels()):
+                if by or await self.store.claim_once("last-level", page.pd_incident_id, ttl=86400):
+                    await self._post(
+                        incident, item, ui.last_level(page, waited=self.ack_timeout, by=by)
+                    )
+                return
+            # PagerDuty will report this escalation back; it is ours, not news
+            await self.store.claim_once(
+                "pd-escalating", f"{page.pd_incident_id}:{target}", ttl=OURS_TTL
+            )
+            current = await self._call(self.pd.escalate(page.pd_incident_id, target))
+        incident = await self._moved(incident.id, current, by=by, why="Escalated")
+        page = incident.page
+        assert page is not None
+        await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
+        await self._after_page(incident)
+
+    async def _moved(
+        self, incident_id: str, current: PDIncident, *, by: str | None, why: str
+    ) -> Incident:
+        """Record that the page is now at `current`'s level, with its assignees."""
+        oncall = await self._mentions(current.assignees)
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            p = inc.page
+            if p is None or p.level >= current.escalation_level:
+                return None
+            p.level, p.oncall = current.escalation_level, oncall
+            p.status = "acknowledged" if current.status == "acknowledged" else "triggered"
+            p.acked_at = p.acked_by = None
+            who = ", ".join(oncall) or "nobody on call"
+            text = f"{why} to level {p.level}: {who}"
+            return [TimelineEntry(at=now, actor=by, kind="page", text=text)]
+
+        return await self.store.update(incident_id, mutate)
+
+    async def _poll(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or not _active(page):
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+        incident = await self.store.get(item.incident_id) or incident
+        if incident.is_open and _active(incident.page):
+            await self.scheduler.schedule(
+                POLL, incident.id, self.clock() + self.poll_every, generation=item.generation
+            )
+
+    async def _resolve(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or page.status == "resolved":
+            return
+        note = incident.resolution or f"Resolved in Slack (incident {incident.id})"
+        await self._call(self.pd.resolve(page.pd_incident_id, note=note))
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is None or inc.page.status == "resolved":
+                return None
+            inc.page.status = "resolved"
+            text = "Resolved the PagerDuty incident"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        await self.store.update(incident.id, mutate)
+
+    # -- what PagerDuty tells us (webhooks, polls) --------------------------------------------
+    async def on_webhook(self, event: WebhookEvent) -> None:
+        """A signed v3 webhook; each event id is handled once (a failure lets it retry)."""
+        if not await self.store.claim_once("pd-webhook", event.id, ttl=WEBHOOK_TTL):
+            return
+        try:
+            incident_id = await self.store.incident_for_pd(event.incident_id)
+            if incident_id is None and (event.incident_key or "").startswith(KEY_PREFIX):
+                incident_id = (event.incident_key or "").removeprefix(KEY_PREFIX)
+            if incident_id is None:
+                return  # not a page of ours
+            kind = event.event_type
+            if kind == "incident.acknowledged":
+                await self.acknowledged(incident_id, by_name=event.agent_name)
+            elif kind == "incident.resolved":
+                await self.resolved_in_pagerduty(incident_id, by_name=event.agent_name)
+            elif kind in ("incident.escalated", "incident.reassigned", "incident.unacknowledged"):
+                await self._pd_moved(incident_id)
+        except Exception:
+            await self.store.release_once("pd-webhook", event.id)
+            raise
+
+    async def acknowledged(self, incident_id: str, *, by_name: str | None) -> None:
+        now = self.clock()
+        changed = False
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal changed
+            p = inc.page
+            if p is None or p.status != "triggered":
+                return None
+            p.status, p.acked_at, p.acked_by = "acknowledged", now, by_name
+            changed = True
+            text = f"Acknowledged in PagerDuty by {by_name or 'someone'}"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        incident = await self.store.update(incident_id, mutate)
+        if changed and incident.page is not None:
+            await self.scheduler.cancel(incident.id, ESCALATE, generation=incident.generation)
+            if incident.is_open:
+                await self._say(incident, ui.acknowledged(incident.page))
+
+    async def resolved_in_pagerduty(self, incident_id: str, *, by_name: str | None) -> None:
+        now = self.clock()
+        changed = False
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal changed
+            p = inc.page
+            if p is None or p.status in ("resolved", "failed", "pending"):
+                return None
+            p.status = "resolved"
+            changed = True
+            if not inc.is_open:
+                return None  # our own resolve, reported back
+            text = f"Resolved in PagerDuty by {by_name}" if by_name else "Resolved in PagerDuty"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        incident = await self.store.update(incident_id, mutate)
+        if changed and incident.page is not None and incident.is_open:
+            for kind in (ESCALATE, POLL):
+                await self.scheduler.cancel(incident.id, kind, generation=incident.generation)
+            await self._say(incident, ui.resolved_in_pagerduty(incident.page, by_name))
+
+    async def _pd_moved(self, incident_id: str) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or not _active(page):
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+
+    async def _absorb(
+        self, incident: Incident, current: PDIncident, *, by_name: str | None
+    ) -> None:
+        """Bring our page state in line with PagerDuty's incident (an escalation,
+        acknowledgement or resolve made there)."""
+        page = incident.page
+        assert page is not None and page.pd_incident_id is not None
+        if current.status == "resolved":
+            await self.resolved_in_pagerduty(incident.id, by_name=None)
+        elif current.escalation_level > page.level:
+            ours = await self.store.once_value(
+                "pd-escalating", f"{page.pd_incident_id}:{current.escalation_level}"
+            )
+            if ours:
+                return  # our own escalation; its handler records it
+            incident = await self._moved(incident.id, current, by=None, why="PagerDuty escalated")
+            if incident.page is not None and incident.page.level == current.escalation_level:
+                await self._say(incident, ui.escalated_in_pagerduty(incident.page))
+                await self._after_page(incident)
+        elif current.status == "acknowledged" and page.status == "triggered":
+            await self.acknowledged(incident.id, by_name=by_name)
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _call(self, call: Awaitable[T]) -> T:
+        """A PagerDuty call inside a handler: retryable failures re-queue the item."""
+        try:
+            return await call
+        except PagingError as exc:
+            reason = f"PagerDuty: HTTP {exc.status}" if exc.status else f"PagerDuty: {exc}"
+            if exc.retryable:
+                raise Retry(reason, after=exc.retry_after) from exc
+            raise
+
+    async def _get_service(self) -> PDService:
+        assert self.pd is not None and self.config.pagerduty.service_id
+        if self._service and self.clock() - self._service[0] < CACHE_SECONDS:
+            return self._service[1]
+        service = await self.pd.service(self.config.pagerduty.service_id)
+        self._service = (self.clock(), service)
+        return service
+
+    async def _policy_levels(self) -> int:
+        assert self.pd is not None
+        if self._levels and self.clock() - self._levels[0] < CACHE_SECONDS:
+            return self._levels[1]
+        policy = self.config.pagerduty.escalation_policy_id
+        if not policy:
+            policy = (await self._get_service()).escalation_policy_id
+        levels = len(await self.pd.escalation_policy(policy)) if policy else 1
+        self._levels = (self.clock(), levels)
+        return levels
+
+    async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
+        """PagerDuty users as Slack mentions (matched by email), else by name."""
+        emails = [u.email.lower() for u in users if u.email]
+        known = await self.store.slack_users_by_email(emails)
+        out = []
+        for user in users:
+            email = (user.email or "").lower()
+            slack_id = known.get(email) if email else ""
+            if email and slack_id is None:
+                try:
+                    slack_id = await self.slack.user_by_email(email) or ""
+                    await self.store.remember_slack_user(email, slack_id, ttl=3600)
+                except SlackError:
+                    slack_id = ""
+            out.append(f"<@{slack_id}>" if slack_id else user.name)
+        return out
+
+    async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:
+        """A due-item's message: marked, and looked for first on a retry (no repeats)."""
+        if not incident.channel_id:
+            return
+        text, blocks = message
+        since = item.first_claimed_at if item.attempts > 1 else None
+        try:
+            await self.slack.post_once(
+                incident.channel_id,
+                text,
+                blocks,
+                marker=f"due:{item.token}",
+                maybe_sent_since=since,
+            )
+        except SlackError as exc:
+            if is_transient(exc):
+                raise Retry(f"Slack: {exc.code}") from exc
+            log.warning(
+                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
+            )
+
+    async def _say(self, incident: Incident, message: Message) -> None:
+        if not incident.channel_id:
+            return
+        text, blocks = message
+        try:
+            await self.slack.post(incident.channel_id, text, blocks)
+        except SlackError as exc:
+            log.warning(
+                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
+            )
+
+
+def _names(users: list[PagerDutyUser]) -> str | None:
+    return ", ".join(u.name for u in users) or None
+
+
+def _details(incident: Incident) -> str:
+    parts: list[Any] = [f"Incident {incident.id} ({incident.severity}): {incident.title}"]
+    if incident.description:
+        parts.append(incident.description)
+    if incident.channel_name:
+        parts.append(f"Slack: #{incident.channel_name}")
+    return "\n\n".join(parts)

@@ -1,0 +1,333 @@
+"""Durable time: due-items in Redis that fire once, on any replica (DESIGN rule 3).
+
+This module owns the life of a due-item: scheduling, claiming, finishing, retrying. What an
+item *means* belongs to the module that registers a handler for its kind (bot/reminders.py:
+update reminders; bot/pager.py: pages, ack timeouts, PagerDuty polls and resolves; later
+escalation-matrix steps, stakeholder updates and follow-up due dates).
+
+- `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending
+  occurrence per (incident, kind, key); scheduling it again replaces it (a new `token`).
+- `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
+  a lease, so if this replica dies before finishing, the item comes due again, for any
+  replica, when the lease ends. The process's in-memory APScheduler calls `tick()` every
+  `tick` seconds; it holds nothing durable.
+- The kind's handler runs. Returning means done: one script writes the item's send record
+  and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
+  re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
+  dropped and logged.
+- Generations: every item carries the incident's generation when it was scheduled and
+  belongs to a lane (its kind, unless given). Scheduling into a lane with a newer
+  generation raises the lane's floor: the lane's older items are removed at once, an older
+  item a handler is working on right now cannot chain onward (its `schedule()` is refused)
+  and is dropped if it comes due again. `cancel(..., generation=)` raises the floor too.
+
+Delivery is **at least once, made effectively once**. An item leaves Redis only after its
+handler has finished, so a crash anywhere (`kill -9` included) re-delivers it after the
+lease: nothing is lost. A duplicate needs a crash (or a lease running out) after the effect
+and before the item is finished; two guards catch that: (1) a redelivery whose send record
+exists (another replica finished it) is dropped without running; (2) a handler sees
+`item.attempts > 1` and checks its effect before repeating it: Slack posts carry the item's
+token as a block_id and are looked for in the channel's history, pages carry PagerDuty's
+incident_key, escalations compare the PagerDuty incident's level. We chose at least once
+over at most once because during an incident a missed reminder or escalation costs more
+than a repeated one; with the guards a repeat needs a crash inside the send *and* a failed
+check. Clocks: due times are this host's epoch seconds, so replicas need NTP-synced clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from redis.exceptions import RedisError
+
+from bot.models import DueItem
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[DueItem], Awaitable[None]]
+
+SENT_RECORD_TTL = 7 * 86400
+KEEP_INDEX_FOR = 30 * 86400  # an incident's item index outlives its furthest item by a week
+RETRY_CAP = 300.0
+JOB_ID = "due-items"
+
+
+class Retry(Exception):
+    """Raised by a handler: try this item again later (after `after` seconds, if given;
+    else the scheduler's backoff)."""
+
+    def __init__(self, reason: str, *, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after = after
+
+
+@dataclass(frozen=True)
+class _Kind:
+    handler: Handler
+    max_attempts: int
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        registry = registry or CollectorRegistry()
+        self.lateness = Histogram(
+            "due_item_lateness_seconds",
+            "From an item's due time to its handler starting",
+            ["kind"],
+            registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+        )
+        self.outcomes = Counter(
+            "due_items_total",
+            "Due-items handled, by outcome (done, retry, gave_up, stale, duplicate)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+
+
+class Scheduler:
+    """Durable due-items for every kind; one per process, any number of processes."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        *,
+        tick: float = 1.0,
+        lease: float = 60.0,
+        retry: float = 1.0,
+        retry_cap: float = RETRY_CAP,
+        max_attempts: int = 20,
+        batch: int = 100,
+        concurrency: int = 64,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.tick_every = tick
+        self.lease = lease
+        self.retry_first = retry
+        self.retry_cap = retry_cap
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.concurrency = concurrency
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self.metrics = _Metrics(registry)
+        self._kinds: dict[str, _Kind] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._ticks: set[asyncio.Task[int]] = set()
+        self._claiming = False
+        self._backlog = False
+        self._stopped = False
+        self._jobs: AsyncIOScheduler | None = None
+
+    # -- registering and scheduling -----------------------------------------------------------
+    def on(self, kind: str, handler: Handler, *, max_attempts: int | None = None) -> None:
+        """`handler(item)` handles due items of `kind`; returning means done."""
+        self._kinds[kind] = _Kind(handler, max_attempts or self.max_attempts)
+
+    async def schedule(
+        self,
+        kind: str,
+        incident_id: str,
+        due_at: float,
+        *,
+        key: str = "",
+        payload: dict[str, Any] | None = None,
+        generation: int,
+        lane: str | None = None,
+    ) -> bool:
+        """Make (incident, kind, key) due at `due_at`, replacing its pending occurrence.
+        False (nothing stored) when the lane already has a newer generation."""
+        item = DueItem(
+            id=f"{incident_id}|{kind}|{key}",
+            kind=kind,
+            incident_id=incident_id,
+            key=key,
+            lane=lane or kind,
+            token=uuid.uuid4().hex,
+            generation=generation,
+            due_at=due_at,
+            payload=payload or {},
+        )
+        keep_for = int(max(KEEP_INDEX_FOR, due_at - self.clock() + 7 * 86400))
+        stored = await self.store.due_schedule(item, keep_for=keep_for)
+        if not stored:
+            log.info(
+                "stale schedule refused",
+                extra={"incident": incident_id, "kind": kind, "generation": generation},
+            )
+        elif due_at <= self.clock():
+            self.kick()
+        return stored
+
+    async def cancel(
+        self,
+        incident_id: str,
+        kind: str | None = None,
+        *,
+        lane: str | None = None,
+        key: str | None = None,
+        generation: int | None = None,
+    ) -> int:
+        """Remove the incident's pending items (of a kind / lane / key, or all). With
+        `generation`, the lanes' floors rise to it: an older item being handled right now
+        cannot schedule its follow-up."""
+        return await self.store.due_cancel(
+            incident_id, kind=kind, lane=lane, key=key, generation=generation
+        )
+
+    async def pending(self, incident_id: str) -> list[DueItem]:
+        return await self.store.due_pending(incident_id)
+
+    # -- firing ---------------------------------------------------------------------------
+    async def tick(self) -> int:
+        """Claim what is due and start its handlers (not waiting for them); returns how
+        many were claimed. Claims again at once while batches come back full."""
+        if self._claiming or self._stopped:
+            return 0
+        self._claiming = True
+        claimed = 0
+        try:
+            while True:
+                room = self.concurrency - len(self._running)
+                if room <= 0:
+                    self._backlog = True  # a finishing handler kicks the next claim
+                    break
+                limit = min(self.batch, room)
+                now = self.clock()
+                items, stale = await self.store.due_claim(now, now + self.lease, limit)
+                if stale:
+                    self.metrics.outcomes.labels("*", "stale").inc(stale)
+                for item in items:
+                    self._start(item, now)
+                claimed += len(items)
+                if len(items) < limit:
+                    self._backlog = False
+                    break
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            # Redis is away: nothing is lost, the next tick tries again
+            log.warning("due-item claim failed", extra={"error": str(exc)})
+        finally:
+            self._claiming = False
+        return claimed
+
+    async def idle(self) -> None:
+        """Wait until every handler this process started has finished (tests, shutdown)."""
+        while self._running or self._ticks:
+            await asyncio.gather(*self._running, *self._ticks, return_exceptions=True)
+
+    def kick(self) -> None:
+        """Claim now instead of at the next tick (something came due, or a backlog)."""
+        if self._stopped or self._claiming:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self.tick())
+        except RuntimeError:
+            return  # no loop (a script's set-up): the next tick finds it
+        self._ticks.add(task)
+        task.add_done_callback(self._ticks.discard)
+
+    def _start(self, item: DueItem, now: float) -> None:
+        self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
+        task = asyncio.get_running_loop().create_task(self._run(item))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._backlog:
+            self.kick()
+
+    async def _run(self, item: DueItem) -> None:
+        extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}
+        try:
+            kind = self._kinds.get(item.kind)
+            if kind is None:  # e.g. an older replica during a rolling deploy
+                await self._again(item, None, f"no handler for {item.kind}", self.max_attempts)
+                return
+            if item.attempts > 1 and await self.store.due_sent(item.token) is not None:
+                # another replica finished it after our lease had run out
+                self.metrics.outcomes.labels(item.kind, "duplicate").inc()
+                await self.store.due_done(item, None, ttl=SENT_RECORD_TTL)
+                return
+            try:
+                async with asyncio.timeout(self.lease / 2):
+                    await kind.handler(item)
+            except Retry as exc:
+                await self._again(item, exc.after, exc.reason, kind.max_attempts)
+                return
+            except Exception as exc:
+                log.exception("due-item handler failed", extra=extra)
+                await self._again(item, None, f"{type(exc).__name__}: {exc}", kind.max_attempts)
+                return
+            record = {
+                "kind": item.kind,
+                "incident": item.incident_id,
+                "due_at": item.due_at,
+                "done_at": self.clock(),
+                "attempts": item.attempts,
+                "by": self.replica,
+            }
+            await self.store.due_done(item, record, ttl=SENT_RECORD_TTL)
+            self.metrics.outcomes.labels(item.kind, "done").inc()
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            # could not finish or re-queue: the lease runs out and the item comes back
+            log.warning("due-item bookkeeping failed", extra={**extra, "error": str(exc)})
+
+    async def _again(self, item: DueItem, after: float | None, reason: str, limit: int) -> None:
+        extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}
+        if item.attempts >= limit:
+            log.error("due-item given up", extra={**extra, "error": reason})
+            self.metrics.outcomes.labels(item.kind, "gave_up").inc()
+            await self.store.due_done(item, None, ttl=SENT_RECORD_TTL)
+            return
+        if after is None:
+            after = min(self.retry_cap, self.retry_first * 2 ** (item.attempts - 1))
+            after *= random.uniform(0.9, 1.1)  # replicas retrying one outage spread out
+        log.info("due-item retry", extra={**extra, "error": reason, "after": round(after, 2)})
+        self.metrics.outcomes.labels(item.kind, "retry").inc()
+        await self.store.due_retry(item, self.clock() + after, reason)
+
+    # -- with the app ---------------------------------------------------------------------
+    def start(self, jobs: AsyncIOScheduler) -> None:
+        """Tick from the process's APScheduler (started with the app)."""
+        self._stopped = False
+        self._jobs = jobs
+        jobs.add_job(
+            self.tick,
+            "interval",
+            seconds=self.tick_every,
+            id=JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+
+    async def stop(self, *, wait: float = 5.0) -> None:
+        """Stop claiming; give running handlers `wait` seconds. One cut short keeps its
+        lease and is handled again after it (by another replica, or after a restart)."""
+        self._stopped = True
+        if self._jobs is not None and self._jobs.get_job(JOB_ID) is not None:
+            self._jobs.remove_job(JOB_ID)
+        pending = [*self._running, *self._ticks]
+        if pending:
+            await asyncio.wait(pending, timeout=wait)
+        for task in [*self._running, *self._ticks]:
+            task.cancel()

@@ -1,0 +1,98 @@
+"""Alert ways in: Alertmanager's webhook route, and the buttons on alert messages
+(Declare incident on an unmatched alert, Resolve incident once its alerts resolved)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+import blocks.alerts as ui
+from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
+from bot.services import Services
+from bot.store import StoreUnavailable
+from handlers.replies import answering
+
+log = logging.getLogger(__name__)
+
+Route = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"ok": error is None, **extra}
+    if error:
+        body["error"] = error
+    return web.json_response(body, status=status)
+
+
+def alertmanager_webhook(svc: Services) -> Route:
+    """POST /alerts/alertmanager: check the bearer token, validate, persist, answer.
+    The answer comes before any Slack work; a 200 means the alerts are stored."""
+
+    async def route(request: web.Request) -> web.Response:
+        token = svc.settings.alertmanager_token
+        if not token or svc.alerts is None:
+            return _answer(404, "the Alertmanager webhook is off (ALERTMANAGER_TOKEN is unset)")
+        if not bearer_ok(request.headers.get("Authorization"), token):
+            svc.alerts.rejected("unauthorized")
+            return web.json_response(
+                {"ok": False, "error": "missing or wrong bearer token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="alertmanager"'},
+            )
+        if (request.content_length or 0) > MAX_BODY:
+            svc.alerts.rejected("too_large")
+            return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            svc.alerts.rejected("too_large")
+            return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
+        try:
+            batch = parse_alertmanager(body, now=svc.alerts.clock())
+        except InvalidAlerts as exc:
+            svc.alerts.rejected("malformed")
+            return _answer(400, str(exc))
+        try:
+            await svc.alerts.accept(batch)
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            # not stored: a non-2xx makes Alertmanager send it again
+            log.warning("alerts not stored", extra={"error": str(exc)})
+            return _answer(503, "the alert store is unreachable; send again later")
+        return _answer(200, accepted=batch.count)
+
+    return route
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.action(ui.ACTION_DECLARE)
+    async def declare(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        if svc.alerts is None:
+            return
+        async with answering(respond, what="alert_declare"):
+            incident, view = await svc.alerts.declare_from_button(
+                action["value"], user=body["user"]["id"]
+            )
+            text, blocks = ui.declared_from_alert(incident, view)
+            await respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+
+    @app.action(ui.ACTION_RESOLVE)
+    async def resolve(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        if svc.alerts is None:
+            return
+        async with answering(respond, what="alert_resolve"):
+            user = body["user"]["id"]
+            incident = await svc.alerts.resolve_from_button(action["value"], user=user)
+            text, blocks = ui.resolved_notice(user, incident.resolved_at or 0.0)
+            await respond(text=text, blocks=blocks, replace_original=True)

@@ -1,0 +1,75 @@
+"""`/oncall [name] [share]` and its **Invite to this incident** buttons. Ack first, then
+answer through the response_url (DESIGN rule 1): a cold cache waits on PagerDuty."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+import blocks.oncall as ui
+from bot.incidents import IncidentError
+from bot.oncall import OnCall, OnCallError
+from bot.services import Services
+from handlers.replies import answering, ephemeral
+
+
+def parse(text: str) -> tuple[str | None, bool]:
+    """`[name…] [share]` -> (name or None, share)."""
+    words = text.split()
+    share = bool(words) and words[-1].lower() == "share"
+    if share:
+        words = words[:-1]
+    return (" ".join(words) or None), share
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    def oncall() -> OnCall:
+        assert svc.oncall is not None, "build() sets Services.oncall"
+        return svc.oncall
+
+    @app.command("/oncall")
+    async def oncall_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        name, share = parse(body.get("text", ""))
+        svc.metrics.commands.labels("oncall").inc()
+        problem = oncall().problem()
+        if problem:
+            await ack(**ephemeral(ui.problem(problem)))
+            return
+        if name and name.lower() == "help":
+            await ack(**ephemeral(ui.usage()))
+            return
+        await ack()
+        async with answering(respond, what="oncall"):
+            try:
+                answer = await oncall().answer(name)
+            except OnCallError as exc:
+                await respond(**ephemeral(ui.problem(str(exc))))
+                return
+            incident = await svc.incidents.in_channel(body["channel_id"])
+            live = incident.id if incident is not None and incident.is_open else None
+            text, blocks = ui.oncall_message(answer, incident_id=live)
+            kind = "in_channel" if share else "ephemeral"
+            await respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+
+    @app.action(re.compile(f"^{ui.ACTION_INVITE}_"))
+    async def invite(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        async with answering(respond, what="oncall invite"):
+            value = json.loads(action.get("value") or "{}")
+            if not value.get("incident") or not value.get("user"):
+                raise IncidentError("That button no longer knows whom to invite.")
+            incident = await svc.incidents.invite(
+                value["incident"],
+                by=body["user"]["id"],
+                user=value["user"],
+                why=value.get("why") or "",
+            )
+            text, blocks = ui.invited(value["user"], incident.channel_id)
+            await respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )

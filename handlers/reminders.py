@@ -1,0 +1,124 @@
+"""Update reminders' buttons and modal, and `/incident escalate`. Ack first (DESIGN rule 1).
+
+- **Post update** opens the update modal at once (the trigger_id lives ~3 s); submitting it
+  posts the update (and moves the status, if changed), which resets the reminder.
+- **Snooze** defers the reminder and turns the reminder message into a snoozed notice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+import blocks.reminders as ui
+from bot.incidents import IncidentError
+from bot.pager import Pager
+from bot.reminders import Reminders
+from bot.services import Services
+from bot.slack import SlackError
+from handlers.verbs import VerbContext, verb
+
+log = logging.getLogger(__name__)
+
+VIEW_TTL = 24 * 3600
+
+
+def _reminders(svc: Services) -> Reminders:
+    assert svc.reminders is not None, "build() sets Services.reminders"
+    return svc.reminders
+
+
+def _pager(svc: Services) -> Pager:
+    assert svc.pager is not None, "build() sets Services.pager"
+    return svc.pager
+
+
+@verb("escalate", usage="/incident escalate")
+async def escalate_verb(ctx: VerbContext) -> None:
+    assert ctx.incident is not None
+    await _pager(ctx.svc).escalate_now(ctx.incident, by=ctx.user)
+
+
+def _values(view: dict[str, Any]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for block_id, elements in view["state"]["values"].items():
+        element = elements.get(block_id) or {}
+        if "selected_option" in element:
+            out[block_id] = (element["selected_option"] or {}).get("value")
+        else:
+            out[block_id] = element.get("value")
+    return out
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.action(ui.ACTION_POST_UPDATE)
+    async def post_update(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        incident = await svc.store.get(action["value"])
+        if incident is None or not incident.is_open:
+            await _tell(svc, channel, user, ":warning: That incident is resolved; no update due.")
+            return
+        meta = json.dumps({"incident": incident.id, "channel": channel})
+        try:
+            await svc.slack.open_view(
+                body["trigger_id"], ui.update_modal(incident, private_metadata=meta)
+            )
+        except SlackError as exc:
+            log.warning("update modal did not open", extra={"error": exc.code})
+            await _tell(
+                svc, channel, user, ":warning: The form did not open; use `/incident update`."
+            )
+
+    @app.action(ui.ACTION_SNOOZE)
+    async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        try:
+            until = await _reminders(svc).snooze(action["value"], by=user)
+        except IncidentError as exc:
+            await _tell(svc, channel, user, f":warning: {exc}")
+            return
+        text, blocks = ui.snoozed(user, until)
+        ts = (body.get("container") or {}).get("message_ts")
+        try:
+            if ts:
+                await svc.slack.update(channel, ts, text, blocks)
+        except SlackError as exc:
+            log.info("snoozed reminder not updated", extra={"error": exc.code})
+
+    @app.view(ui.UPDATE_CALLBACK)
+    async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = _values(view)
+        text = ui.update_text(values)
+        if not text:
+            await ack(response_action="errors", errors={"impact": "Say what the impact is."})
+            return
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        # one update per modal, however often it is submitted (DESIGN rule 2)
+        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
+            return
+        try:
+            incident = await svc.store.get(meta.get("incident", ""))
+            if incident is None:
+                raise IncidentError("That incident no longer exists.")
+            status = values.get("status")
+            if status and status != incident.status:
+                incident = await svc.incidents.set_status(incident, by=user, status=status)
+            await svc.incidents.post_update(incident, by=user, text=text)
+        except IncidentError as exc:
+            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+
+
+async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+    if not channel:
+        return
+    try:
+        await svc.slack.ephemeral(channel, user, text)
+    except SlackError as exc:
+        log.info("could not answer", extra={"error": exc.code})

@@ -1,0 +1,339 @@
+"""Paging and automatic escalation, end to end: the real app pages the fake PagerDuty over
+HTTP, which answers, escalates and sends signed v3 webhooks back to /webhooks/pagerduty."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.config import IncidentConfig
+from bot.fakes.pagerduty import FakePagerDuty
+from bot.fakes.slack import Message
+from bot.models import DueItem, Incident, PageState
+from tests.integration.harness import Harness, eventually, start
+
+
+def config(ack_timeout: str = "1s", service: str = "PSVC_MAIN") -> IncidentConfig:
+    return IncidentConfig.model_validate(
+        {
+            "severities": [
+                {"name": "SEV1", "label": "Critical", "update_every": "1h", "page": True},
+                {"name": "SEV2", "label": "High", "update_every": "1h", "page": True},
+                {"name": "SEV3", "label": "Medium", "update_every": "2h"},
+            ],
+            "escalation": {"ack_timeout": ack_timeout},
+            "pagerduty": {"service_id": service, "escalation_policy_id": "PEP_MAIN"},
+            "scheduler": {"tick": 0.1, "retry": 0.1},
+        }
+    )
+
+
+SLACK_BY_PD = {"PU_ALICE": "<@U0ALICE>", "PU_BOB": "<@U0BOB>", "PU_CAROL": "<@U0CAROL>"}
+SLACK_BY_PD |= {"PU_DAVE": "<@U0DAVE>", "PU_ERIN": "Erin Example"}  # Erin is not on Slack
+
+
+def oncall(pd: FakePagerDuty, level: int) -> str:
+    """Who the fake has on call at `level` of the policy now, as the bot should say it."""
+    return ", ".join(SLACK_BY_PD[u] for u in pd._oncall_users("PEP_MAIN", level, pd.now()))
+
+
+@pytest.fixture
+async def h(redis_url: str) -> AsyncIterator[Harness]:
+    harness = await start(redis_url, config(), pagerduty=True)
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
+async def slow(redis_url: str) -> AsyncIterator[Harness]:
+    """Acknowledgement timeout long enough that only what the test does escalates."""
+    harness = await start(redis_url, config("1h"), pagerduty=True)
+    yield harness
+    await harness.stop()
+
+
+async def declare(h: Harness, text: str = "SEV1 Checkout API returning 500s") -> Incident:
+    await h.command(f"declare {text}")
+    channel = await eventually(
+        lambda: next((c for c, ch in h.fake.channels.items() if ch.name.startswith("inc-")), None)
+    )
+    return await eventually(lambda: h.store.by_channel(channel))
+
+
+def said(h: Harness, incident: Incident, check: Callable[[str], bool]) -> list[Message]:
+    assert incident.channel_id
+    return [m for m in h.fake.messages[incident.channel_id] if check(m.text)]
+
+
+async def paged(h: Harness, incident: Incident) -> PageState:
+    async def state() -> PageState | None:
+        current = await h.store.get(incident.id)
+        page = current.page if current else None
+        return page if page and page.pd_incident_id else None
+
+    return await eventually(state)
+
+
+async def timers(h: Harness, incident: Incident) -> list[DueItem]:
+    """The incident's pending paging due-items (not its update reminders)."""
+    assert h.bot.services.scheduler is not None
+    pending = await h.bot.services.scheduler.pending(incident.id)
+    return [i for i in pending if i.lane != "cadence"]
+
+
+async def timeline(h: Harness, incident: Incident) -> list[str]:
+    return [e.text for e in await h.store.timeline(incident.id) if e.kind == "page"]
+
+
+def pd(h: Harness) -> FakePagerDuty:
+    assert h.pd is not None
+    return h.pd
+
+
+async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
+    incident = await declare(h)
+    [message] = await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    assert message.text == f":rotating_light: Paged Backend API on-call: {oncall(pd(h), 1)}"
+    [pd_incident] = pd(h).incidents.values()
+    assert pd_incident["incident_key"] == f"incident-bot-{incident.id}"
+    assert pd_incident["service"]["id"] == "PSVC_MAIN"
+    assert pd_incident["escalation_policy"]["id"] == "PEP_MAIN"
+    assert pd_incident["title"] == "[SEV1] Checkout API returning 500s"
+    page = await paged(h, incident)
+    assert (page.status, page.level, page.pd_number) == ("triggered", 1, 1)
+    entries = await eventually(lambda: timeline(h, incident))
+    assert entries[0] == "Paging PagerDuty"
+
+
+async def test_no_acknowledgement_escalates_level_by_level_to_the_last(h: Harness) -> None:
+    incident = await declare(h)
+    await paged(h, incident)
+    last = await eventually(lambda: said(h, incident, lambda t: "last level" in t), timeout=8)
+    escalations = said(h, incident, lambda t: "escalated to level" in t)
+    assert [m.text for m in escalations] == [
+        f":arrow_double_up: No acknowledgement in 1 s: escalated to level 2, {oncall(pd(h), 2)}",
+        f":arrow_double_up: No acknowledgement in 1 s: escalated to level 3, {oncall(pd(h), 3)}",
+    ]
+    paged_at = float(said(h, incident, lambda t: "Paged" in t)[0].ts)
+    assert float(escalations[0].ts) >= paged_at + 1
+    assert float(escalations[1].ts) >= float(escalations[0].ts) + 1
+    assert "nobody further to escalate to" in last[0].text
+    [pd_incident] = pd(h).incidents.values()
+    assert pd_incident["escalation_level"] == 3
+    assert [
+        c.body["incident"]["escalation_level"] for c in pd(h).calls_to("PUT", "/incidents")
+    ] == [2, 3]
+    entries = await timeline(h, incident)
+    assert entries[-2:] == [
+        f"Escalated to level 2: {oncall(pd(h), 2)}",
+        f"Escalated to level 3: {oncall(pd(h), 3)}",
+    ]
+
+
+async def test_a_signed_acknowledgement_stops_the_escalation(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    page = await paged(h, incident)
+    assert page.pd_incident_id
+    assert [i.kind for i in await timers(h, incident)] == ["escalate"]
+    await pd(h).acknowledge(page.pd_incident_id, "PU_BOB")
+    assert pd(h).webhook_deliveries[-1] == ("incident.acknowledged", 200)
+    [note] = await eventually(lambda: said(h, incident, lambda t: "acknowledged the page" in t))
+    assert note.text == ":white_check_mark: Bob Example acknowledged the page in PagerDuty."
+    assert "Acknowledged in PagerDuty by Bob Example" in await timeline(h, incident)
+    # the acknowledgement timer is gone, so nothing can escalate it any more
+    assert await timers(h, incident) == []
+    # the same webhook delivered again changes nothing
+    status = await pd(h).send_webhook("incident.acknowledged", page.pd_incident_id, agent="PU_BOB")
+    assert status == 200
+    assert len(said(h, incident, lambda t: "acknowledged the page" in t)) == 1
+
+
+async def test_acknowledged_before_the_timeout_never_escalates(redis_url: str) -> None:
+    h = await start(redis_url, config("2s"), pagerduty=True)
+    try:
+        incident = await declare(h)
+        page = await paged(h, incident)
+        assert page.pd_incident_id
+        await pd(h).acknowledge(page.pd_incident_id, "PU_BOB")
+        await eventually(lambda: said(h, incident, lambda t: "acknowledged the page" in t))
+        # a second incident, paged later, escalates: by then the first one would have too
+        await h.command("declare SEV2 Search is slow")
+        second = await eventually(
+            lambda: next((i for i in pd(h).incidents.values() if "Search" in i["title"]), None)
+        )
+        await eventually(lambda: second["escalation_level"] == 2, timeout=5)
+        assert pd(h).incidents[page.pd_incident_id]["escalation_level"] == 1
+        assert said(h, incident, lambda t: "escalated" in t) == []
+    finally:
+        await h.stop()
+
+
+@pytest.mark.parametrize("signature", ["wrong-secret", None])
+async def test_a_bad_signature_gets_401_and_changes_nothing(
+    slow: Harness, signature: str | None
+) -> None:
+    h = slow
+    incident = await declare(h)
+    page = await paged(h, incident)
+    assert page.pd_incident_id
+    body = pd(h).webhook_payload("incident.acknowledged", page.pd_incident_id, agent="PU_BOB")
+    headers = {"Content-Type": "application/json"}
+    if signature:
+        headers["X-PagerDuty-Signature"] = "v1=" + "0" * 64
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{h.url}/webhooks/pagerduty", json=body, headers=headers) as r,
+    ):
+        assert r.status == 401
+    status = await pd(h).send_webhook(
+        "incident.acknowledged", page.pd_incident_id, sign_with="not-the-secret"
+    )
+    assert status == 401
+    assert (await paged(h, incident)).status == "triggered"
+
+
+async def test_without_a_webhook_secret_the_route_is_404(redis_url: str) -> None:
+    h = await start(redis_url)
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{h.url}/webhooks/pagerduty", json={"event": {}}) as r,
+        ):
+            assert r.status == 404
+    finally:
+        await h.stop()
+
+
+async def test_pagerduty_failing_three_times_then_ok_pages_once(h: Harness) -> None:
+    pd(h).fail("/incidents", status=500, times=3, method="POST")
+    incident = await declare(h)
+    await eventually(lambda: said(h, incident, lambda t: "Paged" in t), timeout=5)
+    assert [c.status for c in pd(h).calls_to("POST", "/incidents")] == [500, 500, 500, 201]
+    assert len(pd(h).incidents) == 1
+    [warning] = said(h, incident, lambda t: "failed 3 times" in t)
+    assert "HTTP 500" in warning.text and "still retrying" in warning.text
+    assert len(said(h, incident, lambda t: "Paged" in t)) == 1
+
+
+async def test_a_page_that_cannot_succeed_is_reported(redis_url: str) -> None:
+    bad = config(service="PSVC_NOPE")
+    h = await start(redis_url, bad, pagerduty=True)
+    try:
+        incident = await declare(h)
+        [failed] = await eventually(lambda: said(h, incident, lambda t: "will not be retried" in t))
+        assert "HTTP 404" in failed.text or "HTTP 400" in failed.text
+        current = await h.store.get(incident.id)
+        assert current and current.page and current.page.status == "failed"
+    finally:
+        await h.stop()
+
+
+async def test_escalate_command_escalates_at_once(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    await paged(h, incident)
+    await h.command("escalate", user="U0CAROL", channel=incident.channel_id)
+    [note] = await eventually(lambda: said(h, incident, lambda t: "escalated the page" in t))
+    assert (
+        note.text
+        == f":arrow_double_up: <@U0CAROL> escalated the page to level 2, {oncall(pd(h), 2)}"
+    )
+    [pd_incident] = pd(h).incidents.values()
+    assert pd_incident["escalation_level"] == 2
+    await pd(h).drain()  # PagerDuty reports our escalation back: not news
+    assert len(said(h, incident, lambda t: "escalated" in t)) == 1
+    # the acknowledgement clock restarted at the new level
+    [timer] = await timers(h, incident)
+    assert (timer.kind, timer.payload["from_level"]) == ("escalate", 2)
+
+
+async def test_escalate_without_a_page_says_why(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h, "SEV3 Disk filling up")
+    await h.command("escalate", channel=incident.channel_id)
+    reply = await eventually(
+        lambda: [m for m in h.ephemerals() if "no open PagerDuty page" in m.text]
+    )
+    assert "/incident severity SEV1" in reply[0].text
+
+
+async def test_raising_to_a_paging_severity_pages(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h, "SEV3 Disk filling up")
+    assert not pd(h).incidents
+    await h.command("severity SEV2", channel=incident.channel_id)
+    await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    assert len(pd(h).incidents) == 1
+    # raising further does not page twice
+    await h.command("severity SEV1", channel=incident.channel_id)
+    await eventually(lambda: _severity(h, incident, "SEV1"))
+    assert len(pd(h).incidents) == 1
+
+
+async def test_resolving_resolves_the_pagerduty_incident(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    page = await paged(h, incident)
+    assert page.pd_incident_id
+    await h.command("resolve Rolled back", channel=incident.channel_id)
+    await eventually(lambda: pd(h).incidents[page.pd_incident_id]["status"] == "resolved")
+    await eventually(lambda: _has(h, incident, "Resolved the PagerDuty incident"))
+    await pd(h).drain()
+    entries = await timeline(h, incident)
+    assert not any(e.startswith("Resolved in PagerDuty") for e in entries)  # our own echo
+    assert pd(h).incidents[page.pd_incident_id]["_resolution"] == "Rolled back"
+    assert await timers(h, incident) == []
+
+
+async def test_a_resolve_in_pagerduty_shows_on_the_timeline(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    page = await paged(h, incident)
+    assert page.pd_incident_id
+    await pd(h).resolve_as_user(page.pd_incident_id, "PU_BOB")
+    await eventually(lambda: _has(h, incident, "Resolved in PagerDuty by Bob Example"))
+    [note] = said(h, incident, lambda t: "resolved in PagerDuty" in t)
+    assert "stays open" in note.text
+    current = await h.store.get(incident.id)
+    assert current and current.is_open
+
+
+async def test_without_webhooks_acknowledgements_are_polled(redis_url: str) -> None:
+    h = await start(redis_url, config("3s"), pagerduty=True, pagerduty_webhook_secret=None)
+    try:
+        incident = await declare(h)
+        page = await paged(h, incident)
+        assert page.pd_incident_id
+        await pd(h).acknowledge(page.pd_incident_id, "PU_BOB")
+        # the fake's webhook finds no route (404); the poll (every 1 s here) sees it
+        await eventually(lambda: _has(h, incident, "Acknowledged in PagerDuty by Bob Example"))
+        assert ("incident.acknowledged", 404) in pd(h).webhook_deliveries
+        assert pd(h).incidents[page.pd_incident_id]["escalation_level"] == 1
+    finally:
+        await h.stop()
+
+
+async def test_without_pagerduty_the_channel_says_paging_is_off(redis_url: str) -> None:
+    h = await start(redis_url, config())
+    try:
+        incident = await declare(h)
+        [note] = await eventually(lambda: said(h, incident, lambda t: "Paging is off" in t))
+        assert "PAGERDUTY_API_KEY" in note.text
+        await h.command("escalate", channel=incident.channel_id)
+        reply = await eventually(lambda: [m for m in h.ephemerals() if "Paging is off" in m.text])
+        assert reply
+    finally:
+        await h.stop()
+
+
+async def _has(h: Harness, incident: Incident, text: str) -> bool:
+    return text in await timeline(h, incident)
+
+
+async def _severity(h: Harness, incident: Incident, severity: str) -> Any:
+    current = await h.store.get(incident.id)
+    return current if current and current.severity == severity else None

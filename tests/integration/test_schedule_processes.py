@@ -1,0 +1,155 @@
+"""Reminders across real bot processes: `python -m bot` against a fake Slack started here,
+on the session's redis-server. A process killed with SIGKILL mid-interval loses nothing,
+and three processes on one Redis post each due reminder exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.fakes.slack import FakeSlack, Message
+from tests.integration.harness import eventually
+from tests.sandbox_process import ROOT, child_env, free_port
+
+CONFIG = """
+severities:
+  - {name: SEV1, label: Critical, update_every: 2s}
+  - {name: SEV2, label: High, update_every: 1h}
+reminders: {grace: 0.5}
+scheduler: {tick: 0.1, retry: 0.1}
+"""
+
+
+class BotProcess:
+    """One `python -m bot` serving HTTP against the fake Slack."""
+
+    def __init__(self, fake: FakeSlack, redis_url: str, config: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = child_env(
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_SIGNING_SECRET=fake.signing_secret,
+            SLACK_API_URL=fake.api_url,
+            REDIS_URL=redis_url,
+            INCIDENT_CONFIG=str(config),
+            PORT=str(self.port),
+            HOST="127.0.0.1",
+            LOG_LEVEL="WARNING",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL
+        )
+
+    async def ready(self) -> None:
+        async def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the bot exited with {self.proc.returncode}")
+            try:
+                async with aiohttp.ClientSession() as http, http.get(f"{self.url}/readyz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(up, timeout=20)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack()
+    await slack.start()
+    yield slack
+    await slack.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "incident.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def incident_channels(fake: FakeSlack) -> list[str]:
+    return [c for c, ch in fake.channels.items() if ch.name.startswith("inc-")]
+
+
+def reminders(fake: FakeSlack, channel: str) -> list[Message]:
+    return [m for m in fake.messages[channel] if "An update on this" in m.text]
+
+
+def pings(fake: FakeSlack, channel: str) -> list[Message]:
+    return [m for m in fake.messages[channel] if m.text.startswith("<!channel>")]
+
+
+async def test_a_killed_process_loses_no_reminder(
+    fake: FakeSlack, redis_url: str, config: Path
+) -> None:
+    first = BotProcess(fake, redis_url, config)
+    second: BotProcess | None = None
+    try:
+        await first.ready()
+        fake.app_url = f"{first.url}/slack/events"
+        general = fake.channel_by_name("general")
+        assert general is not None
+        await fake.slash_command("U0ALICE", general.id, "/incident", "declare SEV1 Payments down")
+        [channel] = await eventually(lambda: incident_channels(fake))
+        await eventually(lambda: any(m.pinned for m in fake.messages[channel]))
+        declared = time.time()
+        first.kill()  # mid-interval: the reminder is due 2 s after the declaration
+        assert reminders(fake, channel) == []
+
+        second = BotProcess(fake, redis_url, config)
+        await second.ready()
+        fake.app_url = f"{second.url}/slack/events"
+        # once the grace-period ping came, the reminder before it is settled
+        await eventually(lambda: pings(fake, channel), timeout=10)
+        [reminder] = reminders(fake, channel)
+        assert float(reminder.ts) >= declared + 2 - 0.5
+        assert reminder.text.startswith("<@U0ALICE>")
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_three_processes_post_each_due_reminder_exactly_once(
+    fake: FakeSlack, redis_url: str, config: Path
+) -> None:
+    bots = [BotProcess(fake, redis_url, config) for _ in range(3)]
+    try:
+        await asyncio.gather(*(b.ready() for b in bots))
+        general = fake.channel_by_name("general")
+        assert general is not None
+        n = 6
+        for i in range(n):  # declarations spread over the three processes
+            fake.app_url = f"{bots[i % 3].url}/slack/events"
+            await fake.slash_command("U0ALICE", general.id, "/incident", f"declare SEV1 Outage {i}")
+            await eventually(lambda i=i: len(incident_channels(fake)) == i + 1)
+        channels = incident_channels(fake)
+        # every incident's reminder, and then its grace-period ping, came
+        await eventually(lambda: all(pings(fake, c) for c in channels), timeout=15)
+        assert [len(reminders(fake, c)) for c in channels] == [1] * n
+        assert [len(pings(fake, c)) for c in channels] == [1] * n
+    finally:
+        for b in bots:
+            b.stop()
+    assert all(b.proc.returncode == 0 for b in bots), [b.proc.returncode for b in bots]

@@ -1,0 +1,263 @@
+"""Durable due-items (bot/schedule.py) on fakeredis with a hand-driven clock: claiming,
+leases, replacement, stale generations, retries, send records, several schedulers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import fakeredis
+import pytest
+
+from bot.models import DueItem
+from bot.schedule import Retry, Scheduler
+from bot.store import K_DUE, Store
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+    yield Store(redis)
+    await redis.aclose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def scheduler(store: Store, clock: Clock, **kw: object) -> Scheduler:
+    return Scheduler(store, clock, lease=30.0, retry=2.0, **kw)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """A handler that records what it was given, and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.items: list[DueItem] = []
+        self.fail_with: BaseException | None = None
+
+    async def __call__(self, item: DueItem) -> None:
+        self.items.append(item)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+
+async def fire(s: Scheduler) -> int:
+    await s.idle()  # a tick kicked by schedule() may be under way
+    claimed = await s.tick()
+    await s.idle()
+    return claimed
+
+
+async def test_an_item_fires_once_when_due_and_leaves_a_send_record(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    s.on("remind", got)
+    assert await s.schedule("remind", "inc-1", T0 + 10, payload={"n": 1}, generation=3)
+    assert await fire(s) == 0 and got.items == []
+    clock.now = T0 + 10
+    assert await fire(s) == 1
+    assert await fire(s) == 0
+    [item] = got.items
+    assert (item.kind, item.incident_id, item.payload, item.generation) == (
+        "remind",
+        "inc-1",
+        {"n": 1},
+        3,
+    )
+    assert item.attempts == 1
+    assert await s.pending("inc-1") == []
+    record = await store.due_sent(item.token)
+    assert record is not None and record["kind"] == "remind" and record["due_at"] == T0 + 10
+
+
+async def test_rescheduling_the_same_key_replaces_the_pending_occurrence(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    s.on("remind", got)
+    await s.schedule("remind", "inc-1", T0 + 5, generation=1)
+    await s.schedule("remind", "inc-1", T0 + 50, generation=1)
+    await s.schedule("remind", "inc-1", T0 + 5, key="other", generation=1)
+    pending = await s.pending("inc-1")
+    assert [(i.key, i.due_at) for i in pending] == [("other", T0 + 5), ("", T0 + 50)]
+    clock.now = T0 + 49
+    await fire(s)
+    assert [i.key for i in got.items] == ["other"]
+
+
+async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
+    store: Store, clock: Clock
+) -> None:
+    crashed = scheduler(store, clock)
+    await crashed.schedule("remind", "inc-1", T0, generation=1)
+    # a replica claims it, then dies (kill -9) before its handler finishes
+    claimed, _ = await store.due_claim(T0, T0 + 30, 10)
+    assert len(claimed) == 1
+
+    survivor = scheduler(store, clock)
+    got = Recorder()
+    survivor.on("remind", got)
+    clock.now = T0 + 29
+    assert await fire(survivor) == 0  # still leased
+    clock.now = T0 + 30
+    assert await fire(survivor) == 1
+    assert got.items[0].attempts == 2
+    assert got.items[0].first_claimed_at == T0  # when it may first have been sent
+    assert await fire(survivor) == 0
+
+
+async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    s.on("remind", got)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    [slow], _ = await store.due_claim(T0, T0 + 30, 10)
+    clock.now = T0 + 31  # the slow replica's lease ran out ...
+    [again], _ = await store.due_claim(clock.now, clock.now + 30, 10)
+    assert again.attempts == 2
+    # ... and then it finished after all
+    await store.due_done(slow, {"kind": "remind"}, ttl=60)
+    await s._run(again)
+    assert got.items == []
+    assert s.metrics.outcomes.labels("remind", "duplicate")._value.get() == 1
+
+
+async def test_a_newer_generation_in_a_lane_makes_older_items_stale(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    s.on("due", got)
+    s.on("overdue", got)
+    await s.schedule("overdue", "inc-1", T0, generation=4, lane="cadence")
+    await s.schedule("due", "inc-1", T0 + 60, generation=5, lane="cadence")
+    assert [i.kind for i in await s.pending("inc-1")] == ["due"]  # removed at once
+    # a handler still holding generation 4 cannot chain onward
+    assert not await s.schedule("overdue", "inc-1", T0 + 1, generation=4, lane="cadence")
+    # other lanes are unaffected
+    assert await s.schedule("page", "inc-1", T0, generation=1)
+    clock.now = T0 + 60
+    await fire(s)
+    assert sorted(i.kind for i in got.items) == ["due"]  # "page" has no handler here
+
+
+async def test_an_item_that_went_stale_while_queued_is_dropped_unsent(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    s.on("due", got)
+    await s.schedule("due", "inc-1", T0, generation=1, lane="cadence")
+    # the floor rises without touching the item (a cancel of another kind in the lane)
+    await s.cancel("inc-1", "overdue", lane="cadence", generation=2)
+    assert await fire(s) == 0
+    assert got.items == []
+    assert await s.pending("inc-1") == []
+
+
+async def test_cancel_removes_matching_items_and_refuses_older_schedules(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    for kind in ("due", "overdue", "escalate"):
+        await s.schedule(
+            kind, "inc-1", T0 + 10, generation=1, lane="cadence" if "due" in kind else None
+        )
+    await s.schedule("due", "inc-2", T0 + 10, generation=1, lane="cadence")
+    assert await s.cancel("inc-1", lane="cadence", generation=7) == 2
+    assert [i.kind for i in await s.pending("inc-1")] == ["escalate"]
+    assert [i.kind for i in await s.pending("inc-2")] == ["due"]
+    assert not await s.schedule("due", "inc-1", T0, generation=6, lane="cadence")
+    assert await s.schedule("due", "inc-1", T0, generation=7, lane="cadence")
+
+
+async def test_failures_are_retried_with_backoff_then_given_up(store: Store, clock: Clock) -> None:
+    s = scheduler(store, clock, max_attempts=3)
+    got = Recorder()
+    got.fail_with = RuntimeError("Slack is down")
+    s.on("remind", got)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    await fire(s)
+    [item] = await s.pending("inc-1")
+    assert item.last_error == "RuntimeError: Slack is down"
+    again_at = await store.redis.zscore(K_DUE, item.id)
+    assert again_at is not None and T0 + 1.8 <= again_at <= T0 + 2.2
+    assert await fire(s) == 0
+    clock.now = T0 + 2.2  # first retry: ~2 s (+-10 %)
+    assert await fire(s) == 1
+    clock.now = T0 + 2.2 + 4.4  # then ~4 s
+    assert await fire(s) == 1
+    assert len(got.items) == 3
+    clock.now += 100
+    assert await fire(s) == 0  # given up after 3 attempts
+    assert await s.pending("inc-1") == []
+    assert await store.due_sent(got.items[-1].token) is None  # nothing was sent
+
+
+async def test_retry_after_is_honoured(store: Store, clock: Clock) -> None:
+    s = scheduler(store, clock)
+    got = Recorder()
+    got.fail_with = Retry("429", after=7)
+    s.on("page", got)
+    await s.schedule("page", "inc-1", T0, generation=1)
+    await fire(s)
+    clock.now = T0 + 6.9
+    assert await fire(s) == 0
+    clock.now = T0 + 7
+    assert await fire(s) == 1
+
+
+async def test_a_kind_without_a_handler_is_kept_for_a_replica_that_has_one(
+    store: Store, clock: Clock
+) -> None:
+    old = scheduler(store, clock)
+    await old.schedule("new-kind", "inc-1", T0, generation=1)
+    await fire(old)
+    assert [i.kind for i in await old.pending("inc-1")] == ["new-kind"]
+    new = scheduler(store, clock)
+    got = Recorder()
+    new.on("new-kind", got)
+    clock.now = T0 + 10
+    await fire(new)
+    assert len(got.items) == 1
+
+
+async def test_replicas_on_one_redis_handle_each_item_exactly_once(clock: Clock) -> None:
+    handled: list[str] = []
+
+    async def handler(item: DueItem) -> None:
+        await asyncio.sleep(0)  # interleave the replicas
+        handled.append(item.incident_id)
+
+    server = fakeredis.FakeServer()  # one Redis, a client (and pool) per replica
+    stores = [Store(fakeredis.FakeAsyncRedis(server=server, decode_responses=True)) for _ in "abc"]
+    store = stores[0]
+    replicas = [scheduler(s, clock, batch=7) for s in stores]
+    for r in replicas:
+        r.on("remind", handler)
+    for n in range(200):
+        await replicas[0].schedule("remind", f"inc-{n}", T0 + n % 5, generation=1)
+    clock.now = T0 + 5
+    await asyncio.gather(*(r.tick() for r in replicas))
+    for _ in range(5):  # full batches re-claim by themselves; a few ticks finish the rest
+        await asyncio.gather(*(r.tick() for r in replicas))
+        await asyncio.gather(*(r.idle() for r in replicas))
+    assert sorted(handled) == sorted(f"inc-{n}" for n in range(200))
+    assert await store.due_count() == 0
