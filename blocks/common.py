@@ -22,12 +22,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_SLACK_TOKEN = re.compile(r"&lt;([@#][UWCG][A-Z0-9]+|!date\^[^&]*?)&gt;")
+_SLACK_TOKEN = re.compile(
+    r"&lt;([@#][UWCG][A-Z0-9]+(?:\|[^&]*?)?|!subteam\^S[A-Z0-9]+|!date\^[^&]*?)&gt;"
+)
 
 
 def escape_keeping_mentions(text: str) -> str:
-    """Escape text but keep the user/channel mentions and date tokens the bot wrote
-    into it (timeline entries mix both)."""
+    """Escape text but keep the user/channel/user group mentions and date tokens the bot
+    wrote into it (timeline entries mix both)."""
     return _SLACK_TOKEN.sub(r"<\1>", escape(text))
 
 

@@ -25,6 +25,10 @@ from blocks.common import (
     plain,
     section,
 )
+from blocks.private import LOCK, PRIVATE_FIELD
+from blocks.private import announcement as private_announcement
+from blocks.private import declared_ack as private_declared_ack
+from blocks.private import list_row as private_list_row
 from bot.config import STATUSES, IncidentConfig
 from bot.models import Incident, StatusUpdate, TimelineEntry
 
@@ -66,12 +70,21 @@ def status_text(status: str) -> str:
     return f"{STATUS_EMOJI.get(status, '')} {status.title()}".strip()
 
 
+def shown_title(incident: Incident) -> str:
+    """The title with "[DRILL] " before it for a game-day drill (once: bot/redaction.py may
+    have added it already)."""
+    tag = incident.drill_tag
+    return incident.title if incident.title.startswith(tag) else tag + incident.title
+
+
 def topic(incident: Incident, config: IncidentConfig) -> str:
     """The channel topic: severity · status · commander (Slack allows 250 characters)."""
     who = f"<@{incident.commander}>" if incident.commander else "none"
     label = config.severity(incident.severity).label
     status = incident.status.title()
-    return clip(f"{incident.severity} {label} · {status} · Commander {who}", 250)
+    return clip(
+        f"{incident.drill_tag}{incident.severity} {label} · {status} · Commander {who}", 250
+    )
 
 
 def summary_card(incident: Incident, config: IncidentConfig) -> Message:
@@ -79,17 +92,29 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         f"*Severity*\n{severity_text(incident, config)}",
         f"*Status*\n{status_text(incident.status)}",
     ]
+    # a role the procedure requires at this severity is flagged until someone holds it
+    required = set(config.required_roles(incident.severity)) if incident.is_open else set()
     for role in config.roles:
-        fields.append(f"*{role_title(role)}*\n{mention(incident.roles.get(role))}")
+        holder = incident.roles.get(role)
+        value = mention(holder)
+        if not holder and role in required:
+            value = f":warning: _needed for {incident.severity}_"
+        fields.append(f"*{role_title(role)}*\n{value}")
     fields.append(
         f"*Declared*\n{date_token(incident.declared_at)} by {mention(incident.declared_by)}"
     )
     if incident.resolved_at:
         fields.append(f"*Resolved*\n{date_token(incident.resolved_at)}")
-    blocks: list[Block] = [
-        header(f"{incident.id} · {incident.title}"),
-        fields_section(fields),
-    ]
+    blocks: list[Block] = [header(f"{incident.drill_tag}{incident.id} · {incident.title}")]
+    if incident.drill is not None:  # a game-day drill (bot/drills.py): the banner comes first
+        blocks.append(
+            section(
+                f":performing_arts: *DRILL* · a game-day exercise (scenario "
+                f"`{incident.drill.scenario}`): nothing real is broken and no real page is sent."
+            )
+        )
+    # Slack takes 10 fields a section: a team with many roles gets a second one
+    blocks += [fields_section(fields[i : i + 10]) for i in range(0, len(fields), 10)]
     if incident.description:
         blocks.append(section(f"*Description*\n{escape(incident.description)}"))
     if incident.resolution:
@@ -111,27 +136,32 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
+    if incident.redacted:  # a private incident, as bot/redaction.py lets it out
+        return private_announcement(incident, config)
     where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
     if incident.is_open:
         lead = (
-            f"*{escape(incident.title)}*\n{severity_text(incident, config)} · "
+            f"*{escape(shown_title(incident))}*\n{severity_text(incident, config)} · "
             f"{status_text(incident.status)} · Commander {mention(incident.commander)}\n"
             f"Join {where} to help."
         )
     else:
         duration = _duration((incident.resolved_at or incident.declared_at) - incident.declared_at)
         lead = (
-            f"*{escape(incident.title)}*\n:white_check_mark: *Resolved* "
+            f"*{escape(shown_title(incident))}*\n:white_check_mark: *Resolved* "
             f"{date_token(incident.resolved_at or incident.declared_at)} after {duration}. "
             f"Details in {where}."
         )
     blocks: list[Block] = [
-        header(f"{'Incident' if incident.is_open else 'Resolved'} {incident.id}"),
+        header(
+            f"{incident.drill_tag}{'Incident' if incident.is_open else 'Resolved'} {incident.id}"
+        ),
         section(lead),
         context(f"Declared {date_token(incident.declared_at)} by {mention(incident.declared_by)}"),
     ]
     state = "resolved" if not incident.is_open else incident.status
-    return f"{incident.severity} incident {incident.id}: {incident.title} ({state})", blocks
+    title = shown_title(incident)
+    return f"{incident.severity} incident {incident.id}: {title} ({state})", blocks
 
 
 def status_update(incident: Incident, update: StatusUpdate, config: IncidentConfig) -> Message:
@@ -168,7 +198,8 @@ def setup_failure(incident: Incident) -> Message:
 
 def timeline(incident: Incident, entries: Sequence[TimelineEntry]) -> Message:
     lines = []
-    for e in entries:
+    # by time: a pinned message joins the timeline later, with its own (earlier) time
+    for e in sorted(entries, key=lambda e: e.at):
         who = f" {mention(e.actor)}" if e.actor else ""
         lines.append(f"{date_token(e.at, '{time}')}{who} · {escape_keeping_mentions(e.text)}")
     blocks: list[Block] = [header(f"Timeline · {incident.id}")]
@@ -193,10 +224,14 @@ def incident_list(incidents: Sequence[Incident], config: IncidentConfig) -> Mess
         return "No open incidents.", [section(":sunny: No open incidents.")]
     blocks: list[Block] = [header(f"Open incidents ({len(incidents)})")]
     for inc in incidents[:45]:
+        if inc.redacted:  # a private incident the reader is not in
+            blocks.append(private_list_row(inc, config))
+            continue
         where = f"<#{inc.channel_id}>" if inc.channel_id else inc.channel_name
+        lock = f"{LOCK} " if inc.private else ""
         blocks.append(
             section(
-                f"*{inc.id}* · {escape(inc.title)}\n{severity_text(inc, config)} · "
+                f"*{inc.id}* · {lock}{escape(shown_title(inc))}\n{severity_text(inc, config)} · "
                 f"{status_text(inc.status)} · Commander {mention(inc.commander)} · {where} · "
                 f"since {date_token(inc.declared_at)}"
             )
@@ -207,7 +242,7 @@ def incident_list(incidents: Sequence[Incident], config: IncidentConfig) -> Mess
 
 
 USAGE = {
-    "declare": "/incident declare [SEV1-4] <title>   (no text: open the declare form)",
+    "declare": "/incident declare [--private] [SEV1-4] <title>   (no text: open the form)",
     "update": "/incident update <what changed, what is next>",
     "status": "/incident status investigating|identified|monitoring|resolved",
     "severity": "/incident severity SEV1|SEV2|SEV3|SEV4   (P0-P3 work too)",
@@ -282,6 +317,27 @@ def declare_modal(
             },
         },
     ]
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": PRIVATE_FIELD,
+            "optional": True,
+            "label": plain("Private"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": PRIVATE_FIELD,
+                "options": [
+                    {
+                        "text": plain("Private: a security incident"),
+                        "description": plain(
+                            "A private channel, and nothing about it shown elsewhere"
+                        ),
+                        "value": PRIVATE_FIELD,
+                    }
+                ],
+            },
+        }
+    )
     if runbooks:
         blocks.append(
             {
@@ -309,6 +365,8 @@ def declare_modal(
 
 
 def declared_ack(incident: Incident) -> Message:
+    if incident.redacted:
+        return private_declared_ack(incident)
     where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
     text = f"Declared {incident.id} ({incident.severity}): {escape(incident.title)} → {where}"
     return text, [section(text)]

@@ -123,10 +123,17 @@ def _check_config(path: str | None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{path or 'built-in defaults'}: valid")
-    for sev in config.severities:
-        page = ", pages" if sev.page else ""
-        print(f"  {sev.name} {sev.label}: update every {sev.update_every}{page}")
+    from bot.procedure import procedure_text
+    from bot.stakeholders import check_templates
+
+    # templates render against sample incidents, undefined names failing (a typo in review,
+    # not an empty line in a status page post)
+    problems = check_templates(config)
+    if problems:
+        print(f"{path}: stakeholder templates fail:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(f"{path or 'built-in defaults'}: valid\n")
+    print(procedure_text(config))
     return 0
 
 

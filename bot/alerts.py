@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis.exceptions import RedisError
 
 import blocks.alerts as ui
+from bot import redaction
 from bot.config import AlertRule, IncidentConfig, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import AlertGroupView, AlertInstance, DueItem, Incident, TimelineEntry
@@ -72,6 +73,9 @@ SLACK_EVENT_TTL = 24 * 3600  # a Slack event id is remembered this long (retries
 QUIET_KIND = "alert_quiet"  # scheduler kind: resolve after the quiet period
 SAMPLE = ui.SAMPLE
 LEASE_MS = 60_000
+# A game-day drill's synthetic alerts (bot/drills.py) carry this label, valued with the
+# drill's incident id, in their group labels: their group belongs to that incident.
+DRILL_LABEL = "incident_drill"
 
 
 class InvalidAlerts(ValueError):
@@ -482,7 +486,8 @@ class Alerts:
         self._wake_reconcile = asyncio.Event()
         self._worker: _Worker | None = None
         self._bot_user: str | None = None
-        self._channels: tuple[float, set[str]] = (0.0, set())
+        self._bot_lock = asyncio.Lock()
+        self._channels: tuple[float, set[str]] = (float("-inf"), set())
         if scheduler is not None:
             scheduler.on(QUIET_KIND, self._quiet_over)
 
@@ -538,7 +543,7 @@ class Alerts:
     async def _alert_channels(self) -> set[str]:
         """The configured alert channels as IDs (names looked up, cached five minutes)."""
         at, ids = self._channels
-        if ids and self.clock() - at < 300:
+        if self.clock() - at < 300:  # an empty answer too: no conversations.list per message
             return ids
         found: set[str] = set()
         for ref in self.settings.channels:
@@ -719,6 +724,8 @@ class Alerts:
                         incident, by=bot, status="investigating"
                     )
             return incident
+        if DRILL_LABEL in view.labels:
+            return await self._drill_incident(g, view, incident)
         if incident is not None:
             within_flap = incident.resolved_at is not None and (
                 now - incident.resolved_at <= self.settings.flap_window.total_seconds()
@@ -741,9 +748,27 @@ class Alerts:
                     # back after a quiet spell and the window: a fresh post, not an old edit
                     await self._forget_episode(g, "unmatched")
             return None
-        await self._pace("declare", self.budgets.declare, now)
-        await self._pace(f"post:{self.config.announce_channel}", self.budgets.post, now)
+        # the declaration creates a channel and posts in the announce channel
+        await self._pace(
+            now,
+            ("declare", self.budgets.declare),
+            (f"post:{self.config.announce_channel}", self.budgets.post),
+        )
         return await self._declare(g, view, rule, by=bot, roles={})
+
+    async def _drill_incident(
+        self, g: AlertGroupState, view: AlertGroupView, incident: Incident | None
+    ) -> Incident | None:
+        """A drill's alert attaches to its drill, open or over: it never declares, reopens
+        or pages anything real."""
+        if incident is None:
+            found = await self.store.get(view.labels[DRILL_LABEL])
+            if found is None or found.drill is None:
+                log.warning("drill alert without its drill", extra={"group": g.gid})
+                return None
+            incident = found
+            await self.store.alerts_group_set(g.gid, incident=incident.id)
+        return incident
 
     async def _declare(
         self,
@@ -759,7 +784,7 @@ class Alerts:
             await self.store.alerts_group_set(g.gid, declaring=key)
         first = next((a for a in view.sample), None)
         summary = (first.annotations.get("summary") if first else None) or ""
-        title = f"{view.title}: {summary}" if summary else view.title
+        title = f"{view.alertname}: {summary}" if summary else view.title
         description = (first.annotations.get("description") if first else None) or ""
         incident = await self.incidents.declare(
             title=title[:149] + "…" if len(title) > 150 else title,
@@ -771,6 +796,7 @@ class Alerts:
             alertname=view.alertname,
             roles=roles,
             key=key,
+            labels={**(first.labels if first else {}), **view.labels},  # private.labels
         )
         now = self.clock()
         await self.store.alerts_group_set(
@@ -795,7 +821,9 @@ class Alerts:
             if part == "incident":
                 fields.update(incident="", declared_at="")
             else:
-                fields.update({f"{part}_{f}": "" for f in ("channel", "ts", "digest", "at")})
+                fields.update(
+                    {f"{part}_{f}": "" for f in ("channel", "ts", "digest", "at", "state")}
+                )
         await self.store.alerts_group_set(g.gid, **fields)
         g.fields.update(fields)
 
@@ -869,9 +897,11 @@ class Alerts:
             if at is not None:
                 later.append(at)
         unmatched = incident is None and view.firing and not g.text("incident")
+        unmatched = unmatched and DRILL_LABEL not in view.labels  # never in the announce channel
         if g.text("unmatched_ts") or unmatched:
             linked = incident if g.text("incident") else None
-            msg = ui.unmatched_alert(view, linked)
+            # in the announce channel: an alert that makes a private incident shows no details
+            msg = ui.unmatched_alert(redaction.alert_view(view, self.config), linked)
             at = await self._keep(g, "unmatched", self.config.announce_channel, msg, now)
             if at is not None:
                 later.append(at)
@@ -885,12 +915,14 @@ class Alerts:
         if digest == g.text(f"{slot}_digest"):
             return None
         ts, where = g.text(f"{slot}_ts"), g.text(f"{slot}_channel")
+        state = "firing" if g.number("firing") else "resolved"
         if ts and where:
             last = g.number(f"{slot}_at")
             every = self.settings.update_every.total_seconds()
-            if now - last < every:
+            # counts wait for the next edit; firing <-> all resolved is shown at once
+            if now - last < every and g.text(f"{slot}_state") == state:
                 return last + every
-            await self._pace("update", self.budgets.update, now)
+            await self._pace(now, ("update", self.budgets.update))
             try:
                 await self.slack.update(where, ts, text, blocks)
             except SlackError as exc:
@@ -898,11 +930,12 @@ class Alerts:
                     "message_not_found",
                     "cant_update_message",
                     "channel_not_found",
+                    "is_archived",  # the incident moved to a private channel
                 ):
                     raise
                 ts = ""  # gone: post it again below
         if not ts or not where:
-            await self._pace(f"post:{channel}", self.budgets.post, now)
+            await self._pace(now, (f"post:{channel}", self.budgets.post))
             where, ts = await self.slack.post(channel, text, blocks)
             if slot == "unmatched":
                 self.metrics.actions.labels("unmatched").inc()
@@ -911,6 +944,9 @@ class Alerts:
             f"{slot}_ts": ts,
             f"{slot}_digest": digest,
             f"{slot}_at": repr(now),
+            f"{slot}_state": state,
+            # until the next edit may go, alerts that only change counts can wait
+            "hold_until": repr(now + self.settings.update_every.total_seconds()),
         }
         if slot == "unmatched" and not g.text("unmatched_ts"):
             fields["unmatched_at"] = repr(now)
@@ -918,12 +954,11 @@ class Alerts:
         g.fields.update(fields)
         return None
 
-    async def _pace(self, name: str, budget: Budget, now: float) -> None:
+    async def _pace(self, now: float, *budgets: tuple[str, Budget]) -> None:
+        """Wait for the call's turn on its budgets, or come back later (_Later)."""
         wait = await self.store.alerts_pace(
-            name,
+            [(name, b.interval, b.burst) for name, b in budgets],
             now=now,
-            interval=budget.interval,
-            burst=budget.burst,
             max_wait=self.budgets.max_wait,
         )
         if wait < 0:
@@ -971,11 +1006,12 @@ class Alerts:
 
     async def bot_user(self) -> str:
         """The bot's own Slack user: who declares and changes incidents for alerts."""
-        if self._bot_user is None:
-            try:
-                self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
-            except SlackError:
-                return ""
+        async with self._bot_lock:  # one auth.test, however many groups ask at once
+            if self._bot_user is None:
+                try:
+                    self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
+                except SlackError:
+                    return ""
         return self._bot_user
 
     # -- buttons -------------------------------------------------------------------------

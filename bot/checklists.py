@@ -41,7 +41,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from blocks.common import Block, clip
@@ -63,6 +63,9 @@ _VERBS: dict[StepAction, str] = {
     "take": "taken",
     "undo": "reopened",
 }
+
+
+PostedListener = Callable[[Incident, Runbook, RunbookRun], Awaitable[None]]
 
 
 class ChecklistError(IncidentError):
@@ -100,6 +103,9 @@ class Checklists:
         self.runbooks = runbooks
         self.clock = clock
         self.lease_ms = lease_ms
+        # called once per new checklist, with (incident, runbook, run): e.g. a runbook's
+        # own escalation starts when it is posted (bot/escalations.py)
+        self.posted_listeners: list[PostedListener] = []
 
     # -- listing -------------------------------------------------------------------------
     def ranked(self, incident: Incident | None) -> list[Runbook]:
@@ -116,7 +122,8 @@ class Checklists:
         alert rule) is posted once the channel and its summary card exist."""
         if event != "declared" or not incident.runbook or not incident.channel_id:
             return
-        by = None if incident.source == "alert" else incident.declared_by
+        # the bot posts it for an alert or a drill: nobody responded by posting it
+        by = None if incident.source in ("alert", "drill") else incident.declared_by
         try:
             await self.post(incident, incident.runbook, by=by)
         except ChecklistError as exc:
@@ -152,6 +159,8 @@ class Checklists:
             at=now, actor=by, kind="runbook", text=f"Runbook posted: {runbook.title} ({runbook.id})"
         )
         run, created = await self.store.create_run(run, entry)
+        if created:
+            await self._tell_posted(incident, runbook, run)
         if not created and run.complete:
             raise ChecklistError(await self._already_posted(run, runbook))
         outcome = await self.sync(run.id)
@@ -166,6 +175,13 @@ class Checklists:
         if created:
             log.info("runbook posted", extra={"incident": incident.id, "runbook": runbook.id})
         return run
+
+    async def _tell_posted(self, incident: Incident, runbook: Runbook, run: RunbookRun) -> None:
+        for listener in self.posted_listeners:
+            try:
+                await listener(incident, runbook, run)
+            except Exception:
+                log.exception("runbook posted listener failed", extra={"incident": incident.id})
 
     async def _already_posted(self, run: RunbookRun, runbook: Runbook) -> str:
         where = "in this incident's channel"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import jinja2
 import yaml
 from pydantic import (
     BaseModel,
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -57,6 +59,17 @@ def format_duration(delta: timedelta) -> str:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+
+def parse_delay(value: Any) -> timedelta:
+    """Like parse_duration, but `0` (or `0m`) is allowed: "at once"."""
+    if value == 0 or (isinstance(value, str) and re.fullmatch(r"\s*0+\s*[smhdw]?\s*", value)):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+# An escalation step's or a stakeholder update's delay: 0 means at once.
+Delay = Annotated[timedelta, BeforeValidator(parse_delay)]
+
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 _SEVERITY_ALIAS = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
 
@@ -77,23 +90,160 @@ class Severity(_Strict):
         return name.upper()
 
 
+# -- the procedure: roles, escalation, stakeholders -------------------------------------------
+# Who a step or an audience names: a Slack ID (U…/W… user, S… user group, C…/G… channel),
+# a channel by #name, or (escalation targets only) a role of the incident, by name.
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_CHANNEL_NAME = re.compile(r"^#?[a-z0-9][a-z0-9_-]{0,79}$")
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PD_ID = re.compile(r"^P[A-Z0-9_]{2,}$")
+
+TargetKind = Literal["user", "group", "channel", "role"]
+
+
+def target_kind(target: str) -> TargetKind:
+    """What an escalation target or stakeholder destination names (see the patterns above).
+    A bare lowercase word is a role for escalation targets and a channel name for
+    stakeholder destinations; `#name` is always a channel."""
+    if _USER_ID.match(target):
+        return "user"
+    if _GROUP_ID.match(target):
+        return "group"
+    if _CHANNEL_ID.match(target) or target.startswith("#"):
+        return "channel"
+    return "role"
+
+
+def role_name(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
+def _escalation_target(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if _USER_ID.match(value) or _GROUP_ID.match(value) or _CHANNEL_ID.match(value):
+        return value
+    if value.startswith("#") and _CHANNEL_NAME.match(value):
+        return value
+    if _ROLE_NAME.match(role_name(value)):
+        return role_name(value)
+    raise PydanticCustomError(
+        "target",
+        "{value} is not a Slack ID (U… user, S… user group, C… channel), a #channel or a role name",
+        {"value": repr(value)},
+    )
+
+
+def _destination(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if _USER_ID.match(value) or _GROUP_ID.match(value) or _CHANNEL_ID.match(value):
+        return value
+    if _CHANNEL_NAME.match(value):
+        return value.lstrip("#")
+    raise PydanticCustomError(
+        "destination",
+        "{value} is not a channel name or ID, a user group ID (S…) or a user ID (U…)",
+        {"value": repr(value)},
+    )
+
+
+EscalationTarget = Annotated[str, BeforeValidator(_escalation_target)]
+
+
+class RoleSpec(_Strict):
+    """A role people can hold in an incident (`/incident role <name> @user`). Written as
+    a bare name, or `{name: security_lead, required_for: [SEV1]}`: the summary card
+    flags a required role until someone holds it."""
+
+    name: str
+    required_for: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        name = role_name(name)
+        if not _ROLE_NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not a role name: lowercase letters, digits and _ (like tech_lead)"
+            )
+        return name
+
+
 class EscalationStep(_Strict):
-    after: Duration
-    notify: list[str] = Field(default_factory=list)
+    """One step of the escalation matrix: `after` this long unresolved (since declared, or
+    since raised to this severity), notify these and/or page this."""
+
+    after: Delay
+    notify: list[EscalationTarget] = Field(default_factory=list)
+    # a PagerDuty escalation policy or schedule ID, or a schedule named in pagerduty.schedules
     page: str | None = None
     note: str = ""
+
+    @model_validator(mode="after")
+    def _someone(self) -> EscalationStep:
+        if not self.notify and not self.page:
+            raise ValueError("a step must notify someone or page (give notify: or page:)")
+        return self
 
 
 class Escalation(_Strict):
     ack_timeout: Duration = timedelta(minutes=15)
+    # keys: severity names (or aliases: sev1, P0); see IncidentConfig.matrix_for
     matrix: dict[str, list[EscalationStep]] = Field(default_factory=dict)
 
 
 class StakeholderAudience(_Strict):
-    audience: str
-    channel: str
+    """Who must hear about an incident of a severity, where, and how often."""
+
+    audience: str  # management, customers, ...: one cadence per audience and incident
+    # where the update goes: a channel (name or ID); a user group (S…): a DM to each
+    # member; a user (U…): a DM
+    channel: Annotated[str, BeforeValidator(_destination)]
     every: Duration
-    template: str = "internal"
+    template: str = "internal"  # <templates_dir or the shipped ones>/stakeholders/<name>.j2
+    first: Delay | None = None  # the first update is due this long after the start (default: every)
+    owner: str | None = None  # the role reminded (default: comms lead, else commander)
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not re.search(r"[A-Za-z0-9]", value) or len(value) > 60:
+            raise ValueError("name the audience in 1-60 characters, like management")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        value = value.strip().removesuffix(".j2")
+        if not _TEMPLATE_NAME.match(value):
+            raise ValueError(f"{value!r} is not a template name like executive or status_page")
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        return role_name(value) if value is not None else None
+
+    @property
+    def key(self) -> str:
+        """The audience's stable key (due-items, button values): `management`."""
+        return re.sub(r"[^a-z0-9]+", "-", self.audience.lower()).strip("-")
+
+    @property
+    def first_due(self) -> timedelta:
+        return self.first if self.first is not None else self.every
 
 
 class PagerDutyConfig(_Strict):
@@ -164,6 +314,96 @@ class SchedulerConfig(_Strict):
     retry: Duration = timedelta(seconds=1)  # first retry delay; doubles, at most 5 min
 
 
+class PostmortemConfig(_Strict):
+    """Post-mortem drafts and their reminder (bot/postmortem.py)."""
+
+    # a jinja2 Markdown template of the team's own (it may `{% extends
+    # "builtin/postmortem.md.j2" %}` and replace blocks); unset: the shipped one
+    template: Path | None = None
+    draft_on_resolve: bool = True  # upload a draft into the channel when the incident resolves
+    # paging severities: not marked done this long after resolution, remind the commander,
+    due_after: Duration = timedelta(hours=24)
+    remind_every: Duration = timedelta(days=1)  # then again this often until it is
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        import jinja2  # only when a team brings its own template
+
+        try:
+            source = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read {str(path)!r} ({exc.strerror})") from None
+        try:
+            jinja2.Environment().parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: {exc.message}") from None
+        return path
+
+
+class FollowupsConfig(_Strict):
+    """Post-incident action items (bot/followups.py)."""
+
+    # a due date (2026-12-01, tomorrow, fri) means this time of that day, UTC: the owner's
+    # reminder goes out then
+    remind_at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class DrillsConfig(_Strict):
+    """Game-day drills (bot/drills.py): scenarios from drills/*.yaml played as incidents."""
+
+    # the PagerDuty service a drill pages (a test service whose escalation policy reaches
+    # the drill's players); null: a drill pages nobody, and its channel says so
+    pagerduty_service_id: str | None = None
+    # a team's own scenarios, <scenarios_dir>/*.yaml (they win over the shipped ones of
+    # the same id)
+    scenarios_dir: Path | None = None
+    # `/incident drill <scenario> fast` runs the scenario's clock this many times faster
+    fast: float = Field(default=10.0, gt=1, le=1000)
+
+
+class PrivateConfig(_Strict):
+    """Private (security) incidents (bot/redaction.py, bot/privacy.py): which incidents are
+    private without `--private`, who is invited, and what PagerDuty may see."""
+
+    # incidents declared with one of these runbooks (the form's pick, an alert rule's) are
+    # private by default
+    runbooks: list[str] = Field(default_factory=list)
+    # an alert carrying any one of these labels (name: value) declares a private incident
+    labels: dict[str, str] = Field(default_factory=dict)
+    # a Slack user group (S…) whose members are invited into every private incident
+    security_group: str | None = None
+    # the role whose holder is invited and named in the announcement ("ask … for access")
+    role: str = "security_lead"
+    # PagerDuty sees "Private incident <id>" and no description; false: the real title
+    generic_page_title: bool = True
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_values(cls, value: Any) -> Any:
+        # YAML reads `security: true` as a bool; alert labels are strings
+        if isinstance(value, dict):
+            return {
+                str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in value.items()
+            }
+        return value
+
+    @field_validator("security_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not _GROUP_ID.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Slack user group ID (S…)")
+        return value.strip() if value is not None else None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        return role_name(value)
+
+
 def _default_severities() -> list[Severity]:
     return [
         Severity(name="SEV1", label="Critical", update_every=timedelta(minutes=15), page=True),
@@ -173,20 +413,81 @@ def _default_severities() -> list[Severity]:
     ]
 
 
+DEFAULT_ROLES = ("commander", "tech_lead", "comms_lead")
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "stakeholders"
+
+# A problem the whole-file checks found: (key path, what is wrong)
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """`escalation.matrix.SEV1[0].notify[1]`: the key path as a person reads it."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def template_dirs(templates_dir: Path | None) -> list[Path]:
+    """Where stakeholder templates are looked for, first match wins."""
+    dirs = [templates_dir / "stakeholders"] if templates_dir is not None else []
+    return [*dirs, BUILTIN_TEMPLATES]
+
+
+def template_path(templates_dir: Path | None, name: str) -> Path | None:
+    for folder in template_dirs(templates_dir):
+        if (folder / f"{name}.j2").is_file():
+            return folder / f"{name}.j2"
+    return None
+
+
+def template_syntax_problem(templates_dir: Path | None, name: str) -> str | None:
+    """Why a stakeholder template does not parse as jinja2, or None (checked at load, so a
+    broken template stops the start instead of the first stakeholder update)."""
+    path = template_path(templates_dir, name)
+    if path is None:
+        return None
+    try:
+        jinja2.Environment().parse(path.read_text())
+    except jinja2.TemplateSyntaxError as exc:
+        return f"{path}: line {exc.lineno}: {exc.message}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path}: cannot read it ({exc})"
+    return None
+
+
+def available_templates(templates_dir: Path | None) -> set[str]:
+    names: set[str] = set()
+    for folder in template_dirs(templates_dir):
+        if folder.is_dir():
+            names |= {f.stem for f in folder.glob("*.j2")}
+    return names
+
+
 class IncidentConfig(_Strict):
     """The procedure file. Every key optional; defaults are the CONTRACT.md values."""
 
     announce_channel: str = "incidents"
     channel_prefix: str = "inc"
     severities: list[Severity] = Field(default_factory=_default_severities, min_length=1)
-    roles: list[str] = Field(default_factory=lambda: ["commander", "tech_lead", "comms_lead"])
+    # written `roles:` (names, or {name, required_for}); `config.roles` gives the names
+    role_specs: list[RoleSpec] = Field(
+        default_factory=lambda: [RoleSpec(name=n) for n in DEFAULT_ROLES], alias="roles"
+    )
     escalation: Escalation = Field(default_factory=Escalation)
     stakeholders: dict[str, list[StakeholderAudience]] = Field(default_factory=dict)
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    private: PrivateConfig = Field(default_factory=PrivateConfig)
+    postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
+    followups: FollowupsConfig = Field(default_factory=FollowupsConfig)
+    drills: DrillsConfig = Field(default_factory=DrillsConfig)
     runbooks_dir: Path | None = None
+    # a team's own stakeholder templates: <templates_dir>/stakeholders/<name>.j2 (they win
+    # over the shipped ones of the same name)
+    templates_dir: Path | None = None
 
     @field_validator("channel_prefix")
     @classmethod
@@ -195,14 +496,14 @@ class IncidentConfig(_Strict):
             raise ValueError("use 1-21 lowercase letters, digits, '-' or '_' (Slack channel rules)")
         return prefix
 
-    @field_validator("roles")
+    @field_validator("role_specs")
     @classmethod
-    def _roles(cls, roles: list[str]) -> list[str]:
-        roles = [r.strip().lower().replace("-", "_") for r in roles]
-        if "commander" not in roles:
-            roles.insert(0, "commander")
-        if len(set(roles)) != len(roles):
+    def _roles(cls, roles: list[RoleSpec]) -> list[RoleSpec]:
+        names = [r.name for r in roles]
+        if len(set(names)) != len(names):
             raise ValueError("roles must be unique")
+        if "commander" not in names:
+            roles.insert(0, RoleSpec(name="commander"))
         return roles
 
     @model_validator(mode="after")
@@ -210,26 +511,122 @@ class IncidentConfig(_Strict):
         names = [s.name for s in self.severities]
         if len(set(names)) != len(names):
             raise ValueError("severities: names must be unique")
-        for where, keys in (
-            ("escalation.matrix", self.escalation.matrix),
-            ("stakeholders", self.stakeholders),
-        ):
-            for key in keys:
-                if key.upper() not in names:
-                    raise ValueError(
-                        f"{where}: unknown severity {key!r} (known: {', '.join(names)})"
-                    )
+        problems: list[Problem] = []
+        problems += self._procedure_problems()
         # The built-in rules name SEV1-4; with fewer severities configured they fall back
         # to the mildest (bot/alerts.py), so only rules a team wrote are checked here.
         if "rules" in self.alerts.model_fields_set:
             for i, rule in enumerate(self.alerts.rules):
                 if self.resolve_severity(rule.severity) is None:
-                    raise ValueError(
-                        f"alerts.rules[{i}].severity: unknown severity {rule.severity!r}"
+                    problems.append(
+                        (
+                            ("alerts", "rules", i, "severity"),
+                            f"unknown severity {rule.severity!r}",
+                        )
                     )
         unmatched = self.alerts.unmatched_severity
         if unmatched is not None and self.resolve_severity(unmatched) is None:
-            raise ValueError(f"alerts.unmatched_severity: unknown severity {unmatched!r}")
+            problems.append((("alerts", "unmatched_severity"), f"unknown severity {unmatched!r}"))
+        if problems:
+            raise PydanticCustomError(
+                "procedure",
+                "{summary}",
+                {
+                    "summary": "; ".join(f"{key_path(loc)}: {msg}" for loc, msg in problems),
+                    "problems": problems,
+                },
+            )
+        return self
+
+    def _procedure_problems(self) -> list[Problem]:
+        """Names the procedure uses that the config does not define: severities in the
+        matrix, stakeholders and roles; roles in escalation targets and audiences;
+        stakeholder templates; PagerDuty page targets."""
+        out: list[Problem] = []
+        known = ", ".join(s.name for s in self.severities)
+        roles = self.roles
+        role_list = ", ".join(roles)
+
+        def severity_keys(where: tuple[str, ...], keys: Any) -> None:
+            seen: dict[str, str] = {}
+            for key in keys:
+                name = self.resolve_severity(str(key))
+                if name is None:
+                    out.append(((*where, key), f"unknown severity {key!r} (known: {known})"))
+                elif name in seen:
+                    out.append(((*where, key), f"{key!r} is {name} again (as {seen[name]!r})"))
+                else:
+                    seen[name] = key
+
+        severity_keys(("escalation", "matrix"), self.escalation.matrix)
+        severity_keys(("stakeholders",), self.stakeholders)
+        for i, spec in enumerate(self.role_specs):
+            for j, sev in enumerate(spec.required_for):
+                if self.resolve_severity(sev) is None:
+                    out.append(
+                        (
+                            ("roles", i, "required_for", j),
+                            f"unknown severity {sev!r} (known: {known})",
+                        )
+                    )
+        schedules = self.pagerduty.schedules
+        for key, steps in self.escalation.matrix.items():
+            for i, step in enumerate(steps):
+                loc: tuple[str | int, ...] = ("escalation", "matrix", key, i)
+                for j, target in enumerate(step.notify):
+                    if target_kind(target) == "role" and target not in roles:
+                        out.append(
+                            (
+                                (*loc, "notify", j),
+                                f"unknown role {target!r} (roles: {role_list}; or a Slack "
+                                "ID: U… user, S… user group, C… channel)",
+                            )
+                        )
+                if step.page and step.page not in schedules and not _PD_ID.match(step.page):
+                    out.append(
+                        (
+                            (*loc, "page"),
+                            f"{step.page!r} is neither a PagerDuty escalation policy or "
+                            "schedule ID (P…) nor a schedule named in pagerduty.schedules",
+                        )
+                    )
+        templates = available_templates(self.templates_dir)
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            out.append((("templates_dir",), f"no directory {str(self.templates_dir)!r}"))
+        for key, audiences in self.stakeholders.items():
+            seen: set[str] = set()
+            for i, audience in enumerate(audiences):
+                where: tuple[str | int, ...] = ("stakeholders", key, i)
+                if audience.key in seen:
+                    out.append(((*where, "audience"), f"{audience.audience!r} appears twice"))
+                seen.add(audience.key)
+                if audience.template not in templates:
+                    have = ", ".join(sorted(templates)) or "none"
+                    out.append(
+                        (
+                            (*where, "template"),
+                            f"no template {audience.template!r} (have: {have})",
+                        )
+                    )
+                elif problem := template_syntax_problem(self.templates_dir, audience.template):
+                    out.append(((*where, "template"), problem))
+                if audience.owner is not None and audience.owner not in roles:
+                    out.append(
+                        ((*where, "owner"), f"unknown role {audience.owner!r} (roles: {role_list})")
+                    )
+        return out
+
+    @model_validator(mode="after")
+    def _private_role(self) -> IncidentConfig:
+        """A security role the team named must be one of its roles."""
+        role = self.private.role
+        if "role" in self.private.model_fields_set and role not in self.roles:
+            msg = f"unknown role {role!r} (roles: {', '.join(self.roles)})"
+            raise PydanticCustomError(
+                "procedure",
+                "{summary}",
+                {"summary": f"private.role: {msg}", "problems": [(("private", "role"), msg)]},
+            )
         return self
 
     # -- lookups -----------------------------------------------------------------------
@@ -256,6 +653,44 @@ class IncidentConfig(_Strict):
         """0 for the worst severity; higher is milder."""
         return [s.name for s in self.severities].index(name)
 
+    @property
+    def roles(self) -> list[str]:
+        """The configured role names, commander first if the file did not place it."""
+        return [r.name for r in self.role_specs]
+
+    def required_roles(self, severity: str) -> list[str]:
+        """Roles that must be filled in an incident of this severity."""
+        return [
+            r.name
+            for r in self.role_specs
+            if any(self.resolve_severity(s) == severity for s in r.required_for)
+        ]
+
+    def matrix_for(self, severity: str) -> list[EscalationStep]:
+        """The escalation steps of a severity (matrix keys may be aliases), by `after`."""
+        for key, steps in self.escalation.matrix.items():
+            if self.resolve_severity(key) == severity:
+                return sorted(steps, key=lambda s: s.after)
+        return []
+
+    def stakeholders_for(self, severity: str) -> list[StakeholderAudience]:
+        for key, audiences in self.stakeholders.items():
+            if self.resolve_severity(key) == severity:
+                return list(audiences)
+        return []
+
+    def audience(self, key: str) -> StakeholderAudience | None:
+        """An audience by its key, from any severity (the first one configured)."""
+        for audiences in self.stakeholders.values():
+            for audience in audiences:
+                if audience.key == key:
+                    return audience
+        return None
+
+    def page_target(self, page: str) -> str:
+        """A step's `page:` as a PagerDuty ID (a schedule name resolved)."""
+        return self.pagerduty.schedules.get(page, page)
+
 
 class ConfigError(Exception):
     """An invalid configuration file; the message lists each problem with its key path."""
@@ -267,11 +702,13 @@ def _line_of(source: str, path: tuple[Any, ...]) -> int | None:
         node: Any = yaml.compose(source)
     except yaml.YAMLError:
         return None
+    key_line = None  # the line of the last mapping key matched (a block value starts below it)
     for key in path:
+        key_line = None
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if k.value == key:
-                    node = v
+                    node, key_line = v, k.start_mark.line + 1
                     break
             else:
                 return node.start_mark.line + 1
@@ -279,6 +716,8 @@ def _line_of(source: str, path: tuple[Any, ...]) -> int | None:
             node = node.value[key]
         else:
             break
+    if key_line is not None:
+        return key_line
     return node.start_mark.line + 1 if node is not None else None
 
 
@@ -301,6 +740,13 @@ def load_config(path: str | Path | None) -> IncidentConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            problems = (err.get("ctx") or {}).get("problems")
+            if problems:  # whole-file checks: each problem has its own key path
+                for loc, msg in problems:
+                    line = _line_of(source, tuple(loc))
+                    where = f"{file}:{line}" if line else str(file)
+                    lines.append(f"{where}: {key_path(tuple(loc))}: {msg}")
+                continue
             loc = tuple(err["loc"])
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(source, loc)

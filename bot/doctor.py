@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from bot.config import ConfigError, IncidentConfig, Settings, load_config
+from bot.config import ConfigError, IncidentConfig, Settings, load_config, target_kind
 from bot.models import CheckResult, CheckStatus
 from bot.paging import OnCallEntry, PagerDuty, PagingError, PDService
 from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
@@ -416,8 +416,118 @@ def channel_uses(config: IncidentConfig) -> list[_ChannelUse]:
         add(ref, "alert", "alerts.channels")
     for severity, audiences in config.stakeholders.items():
         for audience in audiences:
-            add(audience.channel, "stakeholder", f"stakeholders.{severity}")
+            if target_kind(audience.channel) in ("channel", "role"):  # (a bare name)
+                add(audience.channel, "stakeholder", f"stakeholders.{severity}")
+    for severity, steps in config.escalation.matrix.items():
+        for step in steps:
+            for target in step.notify:
+                if target_kind(target) == "channel":
+                    add(target, "escalation", f"escalation.matrix.{severity}")
     return [_ChannelUse(ref, tuple(p), tuple(k)) for ref, (p, k) in found.items()]
+
+
+@dataclass(frozen=True)
+class _TargetUse:
+    """A user or user group the procedure notifies (escalation steps, stakeholder DMs)."""
+
+    ref: str  # U… / W… / S…
+    kind: str  # user | group
+    keys: tuple[str, ...]  # where in the config it is named
+
+
+def target_uses(config: IncidentConfig) -> list[_TargetUse]:
+    """Every user and user group the config names, once, with where."""
+    found: dict[str, list[str]] = {}
+    for severity, steps in config.escalation.matrix.items():
+        for step in steps:
+            for target in step.notify:
+                if target_kind(target) in ("user", "group"):
+                    keys = found.setdefault(target, [])
+                    if f"escalation.matrix.{severity}" not in keys:
+                        keys.append(f"escalation.matrix.{severity}")
+    for severity, audiences in config.stakeholders.items():
+        for audience in audiences:
+            if target_kind(audience.channel) in ("user", "group"):
+                keys = found.setdefault(audience.channel, [])
+                if f"stakeholders.{severity}" not in keys:
+                    keys.append(f"stakeholders.{severity}")
+    return [_TargetUse(ref, target_kind(ref), tuple(keys)) for ref, keys in found.items()]
+
+
+async def check_usergroup(use: _TargetUse, ctx: _Context, line: _Line) -> CheckResult:
+    if ctx.setup.slack is None:
+        return line.skip(NO_TOKEN)
+    if isinstance(await ctx.auth(), SlackError):
+        return line.skip(TOKEN_FAILED)
+    slack = ctx.setup.slack
+
+    async def call() -> dict[str, dict[str, Any]] | SlackError:
+        try:
+            return await slack.usergroups()
+        except SlackError as exc:
+            return exc
+
+    groups = await ctx.shared("usergroups", call)
+    if isinstance(groups, SlackError):
+        return _slack_failure(line, ctx, groups, "usergroups.list")
+    where = f"{' / '.join(use.keys)} in {ctx.config_where}"
+    group = groups.get(use.ref)
+    if group is None:
+        return line.fail(
+            f"no user group {use.ref} in this workspace",
+            f"Copy the group's ID (S…) from its page in Slack (People → User groups), or "
+            f"fix {where}.",
+        )
+    handle = f"@{group.get('handle') or use.ref}"
+    if group.get("date_delete"):
+        return line.fail(f"{handle} is disabled", f"Enable {handle} in Slack, or fix {where}.")
+    count = group.get("user_count")
+    if count == 0 or count == "0":
+        return line.warn(
+            f"{handle} has no members: its mention reaches nobody",
+            f"Add people to {handle}, or fix {where}.",
+        )
+    return line.ok(f"{handle} exists ({count} members)" if count is not None else handle)
+
+
+async def check_user(use: _TargetUse, ctx: _Context, line: _Line) -> CheckResult:
+    if ctx.setup.slack is None:
+        return line.skip(NO_TOKEN)
+    if isinstance(await ctx.auth(), SlackError):
+        return line.skip(TOKEN_FAILED)
+    where = f"{' / '.join(use.keys)} in {ctx.config_where}"
+    try:
+        user = await ctx.setup.slack.user_info(use.ref)
+    except SlackError as exc:
+        if exc.code != "user_not_found":
+            return _slack_failure(line, ctx, exc, "users.info")
+        return line.fail(
+            f"no user {use.ref} in this workspace",
+            f"Copy the person's member ID (profile → ⋮ → Copy member ID) into {where}.",
+        )
+    name = f"@{user.get('name') or use.ref}"
+    if user.get("deleted"):
+        return line.fail(f"{name} is deactivated", f"Name someone else in {where}.")
+    return line.ok(f"{name} exists")
+
+
+def target_checks(
+    config: IncidentConfig, *, procedure_only: bool = False
+) -> list[tuple[str, CheckFn]]:
+    """(line name, check) for every channel, user group and user the config names (with
+    `procedure_only`, those of the escalation matrix and stakeholders only)."""
+    checks: list[tuple[str, CheckFn]] = []
+    for use in channel_uses(config):
+        if procedure_only and not {"escalation", "stakeholder"} & set(use.purposes):
+            continue
+        what = " and ".join(use.purposes).capitalize()
+        checks.append((f"{what} channel {use.display}", partial(check_channel, use)))
+    for target in target_uses(config):
+        if target.kind == "group":
+            checks.append((f"User group {target.ref}", partial(check_usergroup, target)))
+        else:
+            checks.append((f"User {target.ref}", partial(check_user, target)))
+    return checks
 
 
 async def check_channel(use: _ChannelUse, ctx: _Context, line: _Line) -> CheckResult:
@@ -802,9 +912,8 @@ def plan(ctx: _Context) -> list[_Check]:
     else:
         add("Slack", "Signing secret", check_signing_secret, "")
     if ctx.config is not None:
-        for use in channel_uses(ctx.config):
-            what = " and ".join(use.purposes).capitalize()
-            add("Slack", f"{what} channel {use.display}", partial(check_channel, use), slack_late)
+        for name, check in target_checks(ctx.config):
+            add("Slack", name, check, slack_late)
     else:
         add("Slack", "Channels", check_unknown_channels, "")
     if ctx.setup.pagerduty is None:
@@ -851,6 +960,25 @@ async def run_checks(setup: Setup, *, per_check: float = DEFAULT_TIMEOUT) -> lis
 
 
 # -- summing up ----------------------------------------------------------------------------
+
+
+async def check_procedure_targets(
+    setup: Setup, *, per_check: float = DEFAULT_TIMEOUT
+) -> list[CheckResult]:
+    """Only the channels, user groups and users the escalation matrix and stakeholders
+    name (the start-up check: a typo in the matrix is found now, not when the step fires
+    at 3 a.m.). No targets, no Slack calls."""
+    ctx = _Context(setup)
+    try:
+        checks = [
+            _Check(_Line("Slack", name), run, "Slack did not answer in time")
+            for name, run in (
+                target_checks(ctx.config, procedure_only=True) if ctx.config is not None else []
+            )
+        ]
+        return list(await asyncio.gather(*(_run_one(ctx, c, per_check) for c in checks)))
+    finally:
+        ctx.close()
 
 
 def exit_code(results: Iterable[CheckResult]) -> int:

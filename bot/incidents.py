@@ -16,13 +16,14 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
+from bot import redaction
 from bot.config import IncidentConfig
 from bot.metrics import Metrics
-from bot.models import Incident, StatusUpdate, TimelineEntry
+from bot.models import DrillInfo, Incident, StatusUpdate, TimelineEntry
 from bot.slack import Slack, SlackError
 from bot.store import Store
 
@@ -94,10 +95,16 @@ class Incidents:
         alertname: str | None = None,
         roles: dict[str, str] | None = None,
         key: str | None = None,
+        private: bool | None = None,
+        labels: Mapping[str, str] | None = None,
+        drill: DrillInfo | None = None,
     ) -> Incident:
         """Declare and set up an incident. `roles` defaults to the declarer as commander
         (an alert declares with none). With `key`, declaring is idempotent: a retry with
-        the same key (a redelivered alert) resumes that incident instead of a second one."""
+        the same key (a redelivered alert) resumes that incident instead of a second one.
+        `private`: a private (security) incident; None: as the config's `private:` says
+        for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills.py), in a
+        `drill-…` channel."""
         title = " ".join(title.split())
         if not title:
             raise IncidentError("An incident needs a title.")
@@ -133,11 +140,27 @@ class Incidents:
             source=source,
             runbook=runbook,
             alertname=alertname,
-            channel_name=channel_name(self.config.channel_prefix, day, number, title),
+            channel_name=channel_name(
+                "drill" if drill else self.config.channel_prefix, day, number, title
+            ),
+            drill=drill,
         )
+        if private is None:
+            private = redaction.private_by_default(self.config, runbook=runbook, labels=labels)
+        if private:
+            incident.private = True
+            incident.channel_name = redaction.private_channel_name(
+                "drill" if drill else self.config.channel_prefix, day, number
+            )
         label = self.config.severity(severity).label
         await self.store.create(
-            incident, _entry(now, by, "declared", f"Declared {severity} ({label}): {title}")
+            incident,
+            _entry(
+                now,
+                by,
+                "declared",
+                f"Declared {severity} ({label}){' private' if private else ''}: {title}",
+            ),
         )
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
         self.metrics.incidents_declared.labels(severity, source).inc()
@@ -153,7 +176,9 @@ class Incidents:
         retrying = bool(incident.setup_errors)
         if "channel" not in incident.setup_done:
             try:
-                channel_id = await self.slack.create_channel(incident.channel_name)
+                channel_id = await self.slack.create_channel(
+                    incident.channel_name, private=incident.private
+                )
             except SlackError as exc:
                 return await self._setup_failed(incident, "channel", exc)
             incident = await self._step_done(incident.id, "channel", channel_id=channel_id)
@@ -173,6 +198,10 @@ class Incidents:
         async def invite() -> None:
             assert incident.channel_id
             await self.slack.invite(incident.channel_id, list(incident.roles.values()))
+            if incident.private and self.config.private.security_group:
+                # nobody else can join a private channel: the security group comes in now
+                group = await self.slack.usergroup_members(self.config.private.security_group)
+                await self.slack.invite(incident.channel_id, group)
             await self._step_done(incident.id, "invite")
 
         async def topic() -> None:
@@ -182,7 +211,7 @@ class Incidents:
             await self._step_done(incident.id, "topic", topic=text)
 
         async def announce() -> None:
-            text, blocks = ui.announcement(incident, self.config)
+            text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
             channel, ts = await self.slack.post(self.config.announce_channel, text, blocks)
             await self._step_done(incident.id, "announce", announce_channel=channel, announce_ts=ts)
 
@@ -402,7 +431,7 @@ class Incidents:
         if incident.channel_id and topic != incident.topic and "topic" in incident.setup_done:
             jobs.append(self._set_topic(incident, topic))
         if incident.announce_channel and incident.announce_ts:
-            text, blocks = ui.announcement(incident, self.config)
+            text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
             jobs.append(
                 self.slack.update(incident.announce_channel, incident.announce_ts, text, blocks)
             )

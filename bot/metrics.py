@@ -37,5 +37,45 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )
 
+        # -- after the incident (bot/stats.py observes these once per incident, when it
+        # resolves, so a replica exports what it saw and Prometheus sums the replicas)
+        self.time_to_acknowledge = Histogram(
+            "incident_time_to_acknowledge_seconds",
+            "Declared to first acknowledgement (PagerDuty's, else the first human action)",
+            ["severity"],
+            registry=self.registry,
+            buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+        )
+        self.time_to_resolve = Histogram(
+            "incident_time_to_resolve_seconds",
+            "Declared to resolved",
+            ["severity"],
+            registry=self.registry,
+            buckets=(300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800),
+        )
+        self.reminders_sent = Counter(
+            "reminders_sent_total",
+            "Reminders posted (update_due, update_overdue, followup, postmortem)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.escalations = Counter(
+            "escalations_total",
+            "Escalations made (ack_timeout, manual, pagerduty, matrix)",
+            ["source"],
+            registry=self.registry,
+        )
+        self.pagerduty_errors = Counter(
+            "pagerduty_api_errors_total",
+            "PagerDuty API calls that failed, by HTTP status (or network, invalid)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.postmortems = Counter(
+            "postmortem_drafts_total",
+            "Post-mortem drafts uploaded",
+            registry=self.registry,
+        )
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -70,6 +70,102 @@ class DueItem(BaseModel):
     last_error: str | None = None
 
 
+class EscalationFired(BaseModel):
+    """One escalation step that came due (bot/escalations.py): whom it reached."""
+
+    key: str  # "matrix:<severity>:<index>" or "runbook:<runbook id>"
+    since: float  # the start it counts from: declared, raised to the severity, runbook posted
+    at: float
+    after: float  # seconds after `since`
+    severity: str | None = None  # the matrix's severity (None: a runbook's escalation)
+    note: str = ""
+    notified: list[str] = Field(default_factory=list)  # targets reached: U…, S…, C…/#name
+    paged: str | None = None  # PagerDuty policy or schedule paged
+    pd_incident_id: str | None = None  # the PagerDuty incident that page opened
+    unfilled: list[str] = Field(default_factory=list)  # roles named but held by nobody
+    skipped: bool = False  # every target had been reached by an earlier step
+    token: str  # the due-item occurrence that fired it (its deliveries are keyed by it)
+
+
+class EscalationState(BaseModel):
+    """Where the incident's escalation stands: whose matrix runs since when, and what fired."""
+
+    severity: str  # the severity whose matrix runs
+    since: float  # declared, or raised/lowered to that severity
+    fired: list[EscalationFired] = Field(default_factory=list)
+    # everyone notified or paged so far: a later step does not notify them again
+    reached: list[str] = Field(default_factory=list)
+
+
+class EscalationRow(BaseModel):
+    """One line of `/incident escalations` and `/incident procedure` (blocks render it)."""
+
+    label: str  # the step's note, or "Step 2"
+    after: float  # seconds after its start
+    targets: list[str]  # as configured: U…, S…, C…, #name, role names
+    page: str | None = None
+    severity: str | None = None  # None: a runbook's escalation
+    runbook: str | None = None
+    state: Literal["fired", "skipped", "due", "stopped"]
+    at: float | None = None  # fired (or skipped) at, or due at
+    reached: list[str] = Field(default_factory=list)  # fired: whom it reached
+    unfilled: list[str] = Field(default_factory=list)
+
+
+class DrillInfo(BaseModel):
+    """What makes an incident a game-day drill (bot/drills.py). A drill is an exercise, not
+    an outage: its channel is `drill-…`, everything about it that leaves the channel says
+    "[DRILL]" (`Incident.drill_tag`), it pages only `drills.pagerduty_service_id` (or
+    nobody), and it never counts in stats, MTTA/MTTR or the normal metric labels."""
+
+    scenario: str  # the drills/<scenario>.yaml it plays
+    speed: float = 1.0  # time runs this many times faster (the `fast` option)
+    time_limit: float  # seconds after the declaration (already divided by speed)
+    started_by: str  # Slack user ID of who started it
+    # the scenario's targets, seconds after the declaration (divided by speed): acknowledge,
+    # first_update, resolve, or a runbook phase id
+    targets: dict[str, float] = Field(default_factory=dict)
+    scripted: bool = False  # the script's due-items are scheduled (a crash before: reconcile)
+    ended_by: Literal["resolve", "time_limit"] | None = None
+
+
+# The /incident private saga's steps (bot/privacy.py), in order; each finished one is
+# recorded so a retry resumes (DESIGN rule 2).
+PRIVATE_STEPS = (
+    "announce",
+    "members",
+    "channel",
+    "invite",
+    "card",
+    "pin",
+    "switch",
+    "topic",
+    "notice",
+    "pointer",
+    "archive",
+)
+
+
+class PrivateConversion(BaseModel):
+    """Making a public incident private (bot/privacy.py): its people move from the public
+    channel to a new private one, which then takes over; the public one is archived."""
+
+    by: str  # Slack user ID of who made it private
+    at: float
+    old_channel: str | None  # the public channel (None: the incident never had one)
+    old_name: str = ""
+    new_name: str  # the private channel's name
+    new_channel: str | None = None
+    members: list[str] = Field(default_factory=list)  # moved from the public channel
+    card_ts: str | None = None  # the summary card in the private channel
+    done: list[str] = Field(default_factory=list)  # PRIVATE_STEPS finished
+    error: str | None = None  # why the last attempt stopped (step: Slack error)
+
+    @property
+    def missing(self) -> list[str]:
+        return [s for s in PRIVATE_STEPS if s not in self.done]
+
+
 class Incident(BaseModel):
     id: str  # "<yyyymmdd>-<n>", unique across replicas
     title: str
@@ -81,7 +177,7 @@ class Incident(BaseModel):
     resolved_at: float | None = None
     resolution: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)  # role -> Slack user ID
-    source: str = "slack"  # slack | modal | alert
+    source: str = "slack"  # slack | modal | alert | drill
     runbook: str | None = None  # posted as a checklist once the channel exists
     alertname: str | None = None  # the alert that raised it: ranks the runbook list
     # Slack resources made by the declare saga
@@ -95,8 +191,28 @@ class Incident(BaseModel):
     setup_errors: dict[str, str] = Field(default_factory=dict)
     last_update: StatusUpdate | None = None
     page: PageState | None = None  # the PagerDuty page, once one was asked for
+    escalation: EscalationState | None = None  # the escalation matrix (bot/escalations.py)
+    # stakeholder audience key -> when its last update was sent (bot/stakeholders.py)
+    stakeholder_sent: dict[str, float] = Field(default_factory=dict)
+    # Set for a game-day drill (bot/drills.py), None for a real incident. Stats, MTTA/MTTR
+    # and anything that counts real incidents must skip incidents with `drill` set.
+    drill: DrillInfo | None = None
+    # A private (security) incident: a private channel, and everything that leaves it is
+    # redacted by bot/redaction.py. `conversion`: it was made private after declaring.
+    private: bool = False
+    conversion: PrivateConversion | None = None
+    # True only on the copy bot/redaction.py makes for surfaces outside a private
+    # incident's channel (no title, no description); never stored
+    redacted: bool = Field(default=False, exclude=True)
     # bumped on every change: due-items carry it so stale reminders are dropped
     generation: int = 0
+
+    @property
+    def drill_tag(self) -> str:
+        """The prefix of every message about the incident that leaves its channel
+        (announcement, DMs, stakeholder posts, PagerDuty titles): `[DRILL] ` for a drill,
+        else empty. bot/redaction.py's `outside()` applies it to the title."""
+        return "[DRILL] " if self.drill is not None else ""
 
     @property
     def commander(self) -> str | None:
@@ -235,3 +351,121 @@ class AlertGroupView(BaseModel):
     sample: list[AlertInstance] = Field(default_factory=list)  # firing first, oldest first
     updated_at: float
     link: str | None = None  # Alertmanager's page, or the alert message in Slack
+
+
+# -- after the incident (bot/postmortem.py, bot/followups.py, bot/stats.py) ----------------
+
+FollowUpStatus = Literal["open", "done"]
+
+
+class FollowUp(BaseModel):
+    """An action item that came out of an incident (`/incident followup`)."""
+
+    id: str  # "<incident id>.<n>"; n counts the incident's follow-ups from 1
+    incident_id: str
+    number: int
+    text: str
+    owner: str | None = None  # Slack user ID
+    due: str | None = None  # the due date as agreed, YYYY-MM-DD (UTC)
+    due_at: float | None = None  # when the owner is reminded (None: no reminder)
+    status: FollowUpStatus = "open"
+    created_by: str
+    created_at: float
+    done_by: str | None = None
+    done_at: float | None = None
+
+
+class PostmortemState(BaseModel):
+    """An incident's post-mortem: drafts uploaded so far, and whether the review is done."""
+
+    incident_id: str
+    drafts: int = 0
+    last_draft_at: float | None = None
+    last_file_id: str | None = None
+    auto_token: str | None = None  # the due-item that uploaded the automatic draft
+    done_at: float | None = None
+    done_by: str | None = None
+
+
+AckSource = Literal["pagerduty", "human"]
+
+
+class IncidentTimes(BaseModel):
+    """One incident's response times, worked out from its timeline (bot/stats.py)."""
+
+    incident_id: str
+    title: str
+    severity: str
+    declared_at: float
+    acknowledged_at: float | None = None
+    ack_source: AckSource | None = None
+    resolved_at: float | None = None
+
+    @property
+    def time_to_acknowledge(self) -> float | None:
+        if self.acknowledged_at is None:
+            return None
+        return max(0.0, self.acknowledged_at - self.declared_at)
+
+    @property
+    def time_to_resolve(self) -> float | None:
+        if self.resolved_at is None:
+            return None
+        return max(0.0, self.resolved_at - self.declared_at)
+
+
+class Spread(BaseModel):
+    """How a set of durations spreads: count, median and 90th percentile (seconds)."""
+
+    count: int = 0
+    median: float | None = None
+    p90: float | None = None
+
+
+class SeverityStats(BaseModel):
+    severity: str  # a severity's name, or "All"
+    declared: int
+    resolved: int
+    acknowledge: Spread
+    resolve: Spread
+
+
+class StatsReport(BaseModel):
+    since: float
+    until: float
+    rows: list[SeverityStats]  # one per configured severity that had incidents, worst first
+    total: SeverityStats
+    incidents: list[IncidentTimes]  # newest first
+
+
+# -- game-day drills (bot/drills.py measures them; blocks/drills.py renders the report) ----
+
+
+class DrillMeasure(BaseModel):
+    """One figure of a drill report: how long after the start something happened, and the
+    scenario's target for it."""
+
+    name: str  # "Acknowledge", "First update", a runbook phase's title, "Resolve"
+    seconds: float | None  # after the drill started; None: it did not happen
+    target: float | None = None  # seconds (scaled like the drill's clock); None: no target
+    how: str = ""  # e.g. "in PagerDuty", "first human action", "time limit"
+
+    @property
+    def met(self) -> bool | None:
+        """True/False against the target; None when there is no target."""
+        if self.target is None:
+            return None
+        return self.seconds is not None and self.seconds <= self.target
+
+
+class DrillReport(BaseModel):
+    incident_id: str
+    scenario: str
+    title: str
+    channel_id: str | None = None
+    started_at: float
+    ended_at: float
+    ended_by: Literal["resolve", "time_limit"]
+    speed: float = 1.0
+    measures: list[DrillMeasure]
+    timeline: list[TimelineEntry]

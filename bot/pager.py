@@ -32,8 +32,10 @@ from typing import Any, TypeVar
 
 import blocks.paging as ui
 from blocks.incident import Message
+from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
+from bot.metrics import Metrics
 from bot.models import DueItem, Incident, PageState, TimelineEntry
 from bot.paging import PagerDuty, PagerDutyUser, PagingError, PDIncident, PDService, WebhookEvent
 from bot.schedule import Retry, Scheduler
@@ -75,7 +77,9 @@ class Pager:
         *,
         webhooks: bool,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics  # escalations_total{source}, when given
         self.store = store
         self.slack = slack
         self.config = config
@@ -102,6 +106,18 @@ class Pager:
             return OFF_NO_SERVICE
         return None
 
+    def problem_for(self, incident: Incident) -> str | None:
+        """Why this incident cannot page, or None. A game-day drill (bot/drills.py) pages
+        only `drills.pagerduty_service_id`, never the real service."""
+        if incident.drill is None:
+            return self.problem
+        return OFF_NO_KEY if self.pd is None else None
+
+    def service_id(self, incident: Incident) -> str | None:
+        if incident.drill is not None:
+            return self.config.drills.pagerduty_service_id
+        return self.config.pagerduty.service_id
+
     @property
     def ack_timeout(self) -> float:
         return self.config.escalation.ack_timeout.total_seconds()
@@ -118,7 +134,8 @@ class Pager:
 
     # -- lifecycle events ---------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
-        if event in ("declared", "severity") and self.pages(incident.severity):
+        # a reopened incident whose page was resolved is paged again (a new PD incident)
+        if event in ("declared", "severity", "reopened") and self.pages(incident.severity):
             if not _active(incident.page):
                 await self.request(incident)
         elif event == "resolved":
@@ -126,7 +143,9 @@ class Pager:
 
     async def request(self, incident: Incident) -> None:
         """Ask for a page: recorded on the incident, sent by the `page` due-item."""
-        problem = self.problem
+        if incident.drill is not None and not self.service_id(incident):
+            return  # a drill without a drill service pages nobody (its channel says so)
+        problem = self.problem_for(incident)
         if problem:
             if incident.channel_id and await self.store.claim_once(
                 "paging-off", incident.id, ttl=30 * 86400
@@ -150,8 +169,8 @@ class Pager:
 
     async def escalate_now(self, incident: Incident, *, by: str) -> None:
         """`/incident escalate`: escalate to the next level at once."""
-        if self.problem:
-            raise IncidentError(f"Paging is off: {self.problem}")
+        if problem := self.problem_for(incident):
+            raise IncidentError(f"Paging is off: {problem}")
         page = incident.page
         if page is None or page.status in ("resolved", "failed"):
             raise IncidentError(
@@ -204,14 +223,18 @@ class Pager:
             return
         page = incident.page
         if page.status == "pending":
+            shown = redaction.for_pagerduty(incident, self.config)  # private: a generic title
             try:
-                service = await self._get_service()
+                service = await self._get_service(self.service_id(incident))
                 result = await self.pd.page(
                     service_id=service.id,
-                    escalation_policy_id=self.config.pagerduty.escalation_policy_id,
+                    # a drill's page follows the drill service's own policy
+                    escalation_policy_id=(
+                        None if incident.drill else self.config.pagerduty.escalation_policy_id
+                    ),
                     incident_key=page.incident_key,
-                    title=f"[{incident.severity}] {incident.title}",
-                    details=_details(incident),
+                    title=f"[{incident.severity}] {shown.title}",
+                    details=_details(shown),
                 )
             except PagingError as exc:
                 await self._page_failed(incident, item, exc)
@@ -313,7 +336,7 @@ class Pager:
             await self.acknowledged(incident.id, by_name=_names(current.acknowledged_by))
             return
         if current.escalation_level < target:
-            if target > await self._call(self._policy_levels()):
+            if target > await self._call(self._policy_levels(incident)):
                 if by or await self.store.claim_once("last-level", page.pd_incident_id, ttl=86400):
                     await self._post(
                         incident, item, ui.last_level(page, waited=self.ack_timeout, by=by)
@@ -324,6 +347,7 @@ class Pager:
                 "pd-escalating", f"{page.pd_incident_id}:{target}", ttl=OURS_TTL
             )
             current = await self._call(self.pd.escalate(page.pd_incident_id, target))
+            self._escalated("manual" if by else "ack_timeout")
         incident = await self._moved(incident.id, current, by=by, why="Escalated")
         page = incident.page
         assert page is not None
@@ -372,7 +396,8 @@ class Pager:
         page = incident.page
         if page is None or page.pd_incident_id is None or page.status == "resolved":
             return
-        note = incident.resolution or f"Resolved in Slack (incident {incident.id})"
+        shown = redaction.for_pagerduty(incident, self.config)
+        note = shown.resolution or f"Resolved in Slack (incident {incident.id})"
         await self._call(self.pd.resolve(page.pd_incident_id, note=note))
         now = self.clock()
 
@@ -439,7 +464,10 @@ class Pager:
             p.status = "resolved"
             changed = True
             if not inc.is_open:
-                return None  # our own resolve, reported back
+                # our own resolve, echoed back before _resolve recorded it: record it here
+                # (whichever of the two runs first writes the one entry)
+                text = "Resolved the PagerDuty incident"
+                return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
             text = f"Resolved in PagerDuty by {by_name}" if by_name else "Resolved in PagerDuty"
             return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
@@ -476,12 +504,17 @@ class Pager:
                 return  # our own escalation; its handler records it
             incident = await self._moved(incident.id, current, by=None, why="PagerDuty escalated")
             if incident.page is not None and incident.page.level == current.escalation_level:
+                self._escalated("pagerduty")
                 await self._say(incident, ui.escalated_in_pagerduty(incident.page))
                 await self._after_page(incident)
         elif current.status == "acknowledged" and page.status == "triggered":
             await self.acknowledged(incident.id, by_name=by_name)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _escalated(self, source: str) -> None:
+        if self.metrics is not None:
+            self.metrics.escalations.labels(source).inc()
+
     async def _call(self, call: Awaitable[T]) -> T:
         """A PagerDuty call inside a handler: retryable failures re-queue the item."""
         try:
@@ -492,16 +525,21 @@ class Pager:
                 raise Retry(reason, after=exc.retry_after) from exc
             raise
 
-    async def _get_service(self) -> PDService:
-        assert self.pd is not None and self.config.pagerduty.service_id
-        if self._service and self.clock() - self._service[0] < CACHE_SECONDS:
-            return self._service[1]
-        service = await self.pd.service(self.config.pagerduty.service_id)
+    async def _get_service(self, service_id: str | None = None) -> PDService:
+        service_id = service_id or self.config.pagerduty.service_id
+        assert self.pd is not None and service_id
+        cached = self._service
+        if cached and cached[1].id == service_id and self.clock() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        service = await self.pd.service(service_id)
         self._service = (self.clock(), service)
         return service
 
-    async def _policy_levels(self) -> int:
+    async def _policy_levels(self, incident: Incident | None = None) -> int:
         assert self.pd is not None
+        if incident is not None and incident.drill is not None:  # the drill service's policy
+            drill = (await self._get_service(self.service_id(incident))).escalation_policy_id
+            return len(await self.pd.escalation_policy(drill)) if drill else 1
         if self._levels and self.clock() - self._levels[0] < CACHE_SECONDS:
             return self._levels[1]
         policy = self.config.pagerduty.escalation_policy_id

@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import requests
+from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 with warnings.catch_warnings():
@@ -294,7 +295,10 @@ class PagerDuty:
         from_email: str | None,
         timeout: float = 5.0,
         routing_key: str | None = None,
+        errors: Counter | None = None,
     ) -> None:
+        # pagerduty_api_errors_total{status} (bot/metrics.py), when given
+        self.errors = errors
         self._api_key = api_key
         self._api_url = api_url.rstrip("/")
         self._events_url = events_url.rstrip("/")
@@ -327,11 +331,20 @@ class PagerDuty:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(fn, *args)
+        except PagingError as exc:
+            self._failed(exc)
+            raise
         except (pdpyras.PDClientError, pdpyras.URLError, requests.RequestException) as exc:
-            raise _as_paging_error(exc) from exc
+            raise self._failed(_as_paging_error(exc)) from exc
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             # A response we could not read: retrying will not make it readable.
-            raise PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False) from exc
+            error = PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False)
+            raise self._failed(error, "invalid") from exc
+
+    def _failed(self, exc: PagingError, status: str | None = None) -> PagingError:
+        if self.errors is not None:
+            self.errors.labels(status or (str(exc.status) if exc.status else "network")).inc()
+        return exc
 
     # ------------------------------------------------------------ incidents
 
@@ -344,10 +357,19 @@ class PagerDuty:
         title: str,
         details: str,
         urgency: str = "high",
+        assignee_ids: list[str] | None = None,
     ) -> PageResult:
-        """Open a PagerDuty incident, or find the open one with this key (created=False)."""
+        """Open a PagerDuty incident, or find the open one with this key (created=False).
+        With `assignee_ids` (PagerDuty users) it is assigned to them instead of a policy."""
         return await self._run(
-            self._page, service_id, escalation_policy_id, incident_key, title, details, urgency
+            self._page,
+            service_id,
+            escalation_policy_id,
+            incident_key,
+            title,
+            details,
+            urgency,
+            assignee_ids,
         )
 
     def _page(
@@ -358,6 +380,7 @@ class PagerDuty:
         title: str,
         details: str,
         urgency: str,
+        assignee_ids: list[str] | None = None,
     ) -> PageResult:
         incident: JSON = {
             "type": "incident",
@@ -367,7 +390,11 @@ class PagerDuty:
             "incident_key": key,
             "body": {"type": "incident_body", "details": details},
         }
-        if policy_id:
+        if assignee_ids:  # PagerDuty refuses assignments together with a policy
+            incident["assignments"] = [
+                {"assignee": {"id": uid, "type": "user_reference"}} for uid in assignee_ids
+            ]
+        elif policy_id:
             incident["escalation_policy"] = {"id": policy_id, "type": "escalation_policy_reference"}
         created = True
         try:
@@ -528,6 +555,31 @@ class PagerDuty:
             return levels
 
         return await self._run(run)
+
+    # ------------------------------------------------------------ escalation steps' pages
+
+    async def target_kind(self, target_id: str) -> Literal["escalation_policy", "schedule"]:
+        """Whether a PagerDuty ID names an escalation policy or a schedule (both are P…
+        IDs); PagingError(status=404) when it names neither."""
+
+        def run() -> Literal["escalation_policy", "schedule"]:
+            try:
+                self._rest().rget(f"/escalation_policies/{target_id}")
+                return "escalation_policy"
+            except pdpyras.PDHTTPError as exc:
+                if exc.response is None or exc.response.status_code != 404:
+                    raise
+            self._rest().rget(f"/schedules/{target_id}")
+            return "schedule"
+
+        return await self._run(run)
+
+    async def oncall_user_ids(self, schedule_id: str) -> list[str]:
+        """Who is on call in a schedule right now (PagerDuty user IDs)."""
+        now, _ = await self.oncall_now_and_next(
+            schedule_ids=[schedule_id], escalation_policy_ids=[], horizon=timedelta(minutes=1)
+        )
+        return list(dict.fromkeys(e.user.id for e in now if e.schedule_id == schedule_id))
 
     async def schedules(self) -> dict[str, str]:
         """Every schedule in the account: ID -> name."""

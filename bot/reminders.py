@@ -29,6 +29,7 @@ from collections.abc import Callable
 import blocks.reminders as ui
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
+from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
 from bot.schedule import Retry, Scheduler
 from bot.slack import Slack, SlackError, is_transient
@@ -52,12 +53,14 @@ class Reminders:
         scheduler: Scheduler,
         *,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
         self.config = config
         self.scheduler = scheduler
         self.clock = clock
+        self.metrics = metrics  # reminders_sent_total{kind}, when given
 
     def install(self, incidents: Incidents) -> None:
         incidents.listeners.append(self.on_incident_event)
@@ -75,7 +78,7 @@ class Reminders:
             await self.restart(incident, anchor=incident.declared_at)
         elif event == "updated" and incident.last_update:
             await self.restart(incident, anchor=incident.last_update.at)
-        elif event == "severity":
+        elif event in ("severity", "reopened"):
             await self.restart(incident, anchor=self.clock())
 
     async def restart(self, incident: Incident, *, anchor: float) -> None:
@@ -202,6 +205,8 @@ class Reminders:
                 marker=f"due:{item.token}",
                 maybe_sent_since=since,
             )
+            if self.metrics is not None:
+                self.metrics.reminders_sent.labels(item.kind).inc()
         except SlackError as exc:
             if is_transient(exc):
                 raise Retry(f"Slack: {exc.code}") from exc

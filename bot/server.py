@@ -13,24 +13,34 @@ from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import Counter
 from redis.asyncio import BlockingConnectionPool, Redis
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 import handlers
 from bot.alerts import Alerts
+from bot.capture import TimelineCapture
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
+from bot.doctor import Setup, check_procedure_targets
+from bot.drills import Drills, default_drills_dir, load_scenarios
+from bot.escalations import Escalations
+from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.postmortem import Postmortems
+from bot.privacy import Privacy
 from bot.reminders import RECONCILE_EVERY, Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
+from bot.stakeholders import Stakeholders
+from bot.stats import Stats
 from bot.store import Store, StoreUnavailable
 from handlers.alerts import alertmanager_webhook
 
@@ -60,7 +70,9 @@ class Bot:
     web: web.Application
 
 
-def make_pagerduty(settings: Settings, *, timeout: float = 5.0) -> PagerDuty | None:
+def make_pagerduty(
+    settings: Settings, *, timeout: float = 5.0, errors: Counter | None = None
+) -> PagerDuty | None:
     if not settings.pagerduty_api_key:
         return None
     return PagerDuty(
@@ -69,11 +81,13 @@ def make_pagerduty(settings: Settings, *, timeout: float = 5.0) -> PagerDuty | N
         events_url=settings.pagerduty_events_url,
         from_email=settings.pagerduty_from_email,
         timeout=timeout,
+        errors=errors,
     )
 
 
 def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
-    """Wire every part. Raises RunbookError for a broken runbook (start-up stops)."""
+    """Wire every part. Raises RunbookError for a broken runbook or drill scenario
+    (start-up stops)."""
     dirs = [default_runbooks_dir()]
     if config.runbooks_dir:
         dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
@@ -81,8 +95,8 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     store = Store(redis)
-    slack = Slack(client)
     metrics = Metrics()
+    slack = Slack(client, errors=metrics.slack_errors)
     services = Services(
         settings=settings,
         config=config,
@@ -91,7 +105,7 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         incidents=Incidents(store, slack, config, metrics=metrics),
         metrics=metrics,
         runbooks=runbooks,
-        pagerduty=make_pagerduty(settings),
+        pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
         checklists=Checklists(store, slack, runbooks),
     )
     assert services.checklists is not None
@@ -99,9 +113,12 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         store, slack, services.pagerduty, config.pagerduty, ttl=settings.oncall_cache_ttl
     )
     services.oncall.schedule(services.jobs)
+    services.privacy = Privacy(store, slack, services.incidents, config)
     # a runbook chosen at declaration is posted right after the summary card
     services.incidents.listeners.append(services.checklists.on_incident_event)
     scheduler, reminders, pager = wire_schedule(services)
+    wire_after_incident(services, scheduler)
+    escalations, stakeholders = wire_procedure(services, scheduler)
     alerts = services.alerts = Alerts(
         store,
         slack,
@@ -111,6 +128,7 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         scheduler=scheduler,
         registry=metrics.registry,
     )
+    wire_drills(services, scheduler)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -196,6 +214,8 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         async def reconcile() -> None:
             await reminders.reconcile()
             await pager.reconcile()
+            await escalations.reconcile()
+            await stakeholders.reconcile()
 
         services.jobs.add_job(
             reconcile,
@@ -213,6 +233,22 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
 
     app.on_startup.append(start_schedule)
 
+    checking: list[asyncio.Task[None]] = []
+
+    async def check_procedure(_: web.Application) -> None:
+        # not awaited: the start-up check of the procedure's Slack targets never delays serving
+        task = asyncio.get_running_loop().create_task(warn_procedure_targets(services))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        checking.append(task)
+
+    async def stop_check(_: web.Application) -> None:
+        for task in checking:
+            task.cancel()
+
+    app.on_startup.append(check_procedure)
+    app.on_cleanup.insert(0, stop_check)
+
     async def start_alerts(_: web.Application) -> None:
         await alerts.start()
 
@@ -227,6 +263,105 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     return Bot(services=services, bolt=bolt, web=app)
 
 
+def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
+    """Game-day drills: the scenarios (shipped, then the team's own; a broken one stops the
+    start like a broken runbook), played through the alert path and the scheduler."""
+    dirs = [default_drills_dir()]
+    if services.config.drills.scenarios_dir:
+        dirs.append(services.config.drills.scenarios_dir)
+    scenarios = load_scenarios(*dirs, runbooks=services.runbooks)
+    drills = services.drills = Drills(
+        services.store,
+        services.slack,
+        services.incidents,
+        services.config,
+        scenarios,
+        services.runbooks,
+        scheduler,
+        alerts=services.alerts,
+    )
+    drills.install()
+    services.jobs.add_job(
+        drills.reconcile,
+        "interval",
+        seconds=RECONCILE_EVERY,
+        id="drills-reconcile",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    return drills
+
+
+def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalations, Stakeholders]:
+    """The team's procedure from the config: the escalation matrix and runbook
+    escalations, stakeholder update cadences."""
+    escalations = services.escalations = Escalations(
+        services.store,
+        services.slack,
+        services.config,
+        scheduler,
+        services.runbooks,
+        services.pagerduty,
+    )
+    escalations.install(services.incidents, services.checklists)
+    stakeholders = services.stakeholders = Stakeholders(
+        services.store, services.slack, services.config, scheduler
+    )
+    stakeholders.install(services.incidents)
+    return escalations, stakeholders
+
+
+_background: set[asyncio.Task[None]] = set()
+STARTUP_CHECK_DELAY = 1.0  # seconds after start-up before the procedure's targets are checked
+
+
+async def warn_procedure_targets(services: Services) -> None:
+    """Log a warning for each channel, user group or user the procedure names that Slack
+    does not know (the doctor's checks for them, run once at start-up)."""
+    setup = Setup(
+        settings=services.settings,
+        store=services.store,
+        slack=services.slack,
+        pagerduty=services.pagerduty,
+        config=services.config,
+    )
+    # on_startup runs before the site listens; the sandbox's fake Slack is served by this
+    # very app, so give it a moment instead of greeting a newcomer with connection errors
+    await asyncio.sleep(STARTUP_CHECK_DELAY)
+    try:
+        results = await check_procedure_targets(setup)
+    except Exception:
+        log.exception("start-up check of the procedure's Slack targets failed")
+        return
+    for result in results:
+        if result.status in ("fail", "warn"):
+            log.warning(
+                "procedure target problem: %s: %s (fix: %s)",
+                result.name,
+                result.detail,
+                result.fix,
+                extra={"check": result.name},
+            )
+
+
+def wire_after_incident(services: Services, scheduler: Scheduler) -> None:
+    """Post-mortems, follow-ups, timeline capture and the response numbers."""
+    store, slack, config, metrics = (
+        services.store,
+        services.slack,
+        services.config,
+        services.metrics,
+    )
+    stats = services.stats = Stats(store, slack, config, metrics)
+    services.incidents.listeners.append(stats.on_incident_event)
+    services.postmortems = Postmortems(store, slack, config, scheduler, stats, metrics)
+    services.postmortems.install(services.incidents)
+    services.followups = FollowUps(store, slack, config, scheduler, metrics)
+    services.followups.install()
+    services.capture = TimelineCapture(store, slack)
+
+
 def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
     """Durable due-items, and the features made of them: update reminders and paging."""
     timing = services.config.scheduler
@@ -237,7 +372,9 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         retry=timing.retry.total_seconds(),
         registry=services.metrics.registry,
     )
-    reminders = Reminders(services.store, services.slack, services.config, scheduler)
+    reminders = Reminders(
+        services.store, services.slack, services.config, scheduler, metrics=services.metrics
+    )
     reminders.install(services.incidents)
     pager = Pager(
         services.store,
@@ -246,6 +383,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         scheduler,
         services.pagerduty,
         webhooks=bool(services.settings.pagerduty_webhook_secret),
+        metrics=services.metrics,
     )
     pager.install(services.incidents)
     services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
@@ -266,13 +404,38 @@ async def serve(bot: Bot, settings: Settings) -> None:
         await socket_mode.connect_async()
         log.info("connected to Slack over Socket Mode")
     log.info("serving", extra={"port": settings.port, "host": settings.host})
+    try:
+        await until_stopped()
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        await drain_listeners()
+        await runner.cleanup()
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM (Ctrl-C, or a deploy stopping the process)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        if socket_mode is not None:
-            await socket_mode.close_async()
-        await runner.cleanup()
+    await stop.wait()
+
+
+async def drain_listeners(grace: float = 10.0) -> None:
+    """Let work Slack was already told about (acked listeners still running, e.g. a
+    declare saga) finish before Redis and the HTTP session close."""
+    current = asyncio.current_task()
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and "run_ack_function" in _qualname(task)
+    ]
+    if pending:
+        log.info("finishing acknowledged work before stopping", extra={"tasks": len(pending)})
+        await asyncio.wait(pending, timeout=grace)
+
+
+def _qualname(task: asyncio.Task[object]) -> str:
+    # Bolt runs each acked listener as `run_ack_function_asynchronously`
+    return str(getattr(task.get_coro(), "__qualname__", ""))

@@ -7,17 +7,25 @@ from dataclasses import dataclass, field
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import Alerts
+from bot.capture import TimelineCapture
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
+from bot.drills import Drills
+from bot.escalations import Escalations
+from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import PagerDuty
+from bot.postmortem import Postmortems
+from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks import Runbook
 from bot.schedule import Scheduler
 from bot.slack import Slack
+from bot.stakeholders import Stakeholders
+from bot.stats import Stats
 from bot.store import Store
 
 
@@ -45,3 +53,17 @@ class Services:
     pager: Pager | None = None
     # Alertmanager's webhook and alert channels (build() always sets it)
     alerts: Alerts | None = None
+    # after the incident: post-mortems, follow-ups, timeline capture, response numbers
+    # (build() always sets them)
+    postmortems: Postmortems | None = None
+    followups: FollowUps | None = None
+    capture: TimelineCapture | None = None
+    stats: Stats | None = None
+    # the team's procedure: escalation matrix and runbook escalations, stakeholder updates
+    # (build() always sets them)
+    escalations: Escalations | None = None
+    stakeholders: Stakeholders | None = None
+    # private incidents: who is inside one, and /incident private (build() always sets it)
+    privacy: Privacy | None = None
+    # game-day drills: scenarios played as incidents marked DRILL (build() always sets it)
+    drills: Drills | None = None

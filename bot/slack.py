@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -58,8 +59,15 @@ def make_client(token: str | None, base_url: str) -> AsyncWebClient:
 
 
 class Slack:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, errors: Counter | None = None) -> None:
         self.client = client
+        # slack_api_errors_total{method, error} (bot/metrics.py), when given
+        self.errors = errors
+
+    def _failed(self, method: str, code: str) -> SlackError:
+        if self.errors is not None:
+            self.errors.labels(method, code).inc()
+        return SlackError(method, code)
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -67,9 +75,9 @@ class Slack:
             response = await getattr(self.client, method.replace(".", "_"))(**kwargs)
         except SlackApiError as exc:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
-            raise SlackError(method, str(code)) from exc
+            raise self._failed(method, str(code)) from exc
         except Exception as exc:  # connection errors, timeouts
-            raise SlackError(method, type(exc).__name__) from exc
+            raise self._failed(method, type(exc).__name__) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     async def create_channel(self, name: str, *, private: bool = False) -> str:
@@ -201,6 +209,56 @@ class Slack:
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")
 
+    # -- after the incident (bot/postmortem.py, bot/followups.py, bot/capture.py) ------------
+    async def upload_file(
+        self,
+        channel: str,
+        content: str,
+        *,
+        filename: str,
+        title: str,
+        initial_comment: str = "",
+    ) -> str:
+        """Share a text file in a channel (Slack's external upload: getUploadURLExternal,
+        the bytes, completeUploadExternal; slack_sdk's files_upload_v2); returns its id.
+        Not idempotent: a retry may share it twice."""
+        data = await self._call(
+            "files.upload_v2",
+            channel=channel,
+            content=content.encode(),
+            filename=filename,
+            title=title,
+            initial_comment=initial_comment or None,
+        )
+        found = data.get("file") or (data.get("files") or [{}])[0]
+        return str(found.get("id") or "")
+
+    async def open_dm(self, user: str) -> str:
+        """The bot's direct-message channel with `user` (conversations.open)."""
+        data = await self._call("conversations.open", users=user)
+        return str(data["channel"]["id"])
+
+    async def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message by its ts: from the channel's history, else (a thread reply) from
+        its thread. None when Slack has no such message."""
+        data = await self._call(
+            "conversations.history", channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+        )
+        for m in data.get("messages") or []:
+            if m.get("ts") == ts:
+                return dict(m)
+        try:
+            data = await self._call("conversations.replies", channel=channel, ts=ts, limit=200)
+        except SlackError as exc:
+            if exc.code == "thread_not_found":
+                return None
+            raise
+        return next((dict(m) for m in data.get("messages") or [] if m.get("ts") == ts), None)
+
+    async def user_info(self, user: str) -> dict[str, Any]:
+        data = await self._call("users.info", user=user)
+        return dict(data["user"])
+
     # -- set-up checks (bot/doctor.py): reads only -----------------------------------------
     async def auth_test_with_headers(self) -> tuple[dict[str, Any], dict[str, str]]:
         """auth.test's answer and its HTTP headers (lower-case names): Slack reports the
@@ -209,9 +267,9 @@ class Slack:
             response = await self.client.auth_test()
         except SlackApiError as exc:
             code = exc.response.get("error") or f"http_{exc.response.status_code}"
-            raise SlackError("auth.test", str(code)) from exc
+            raise self._failed("auth.test", str(code)) from exc
         except Exception as exc:  # connection errors, timeouts
-            raise SlackError("auth.test", type(exc).__name__) from exc
+            raise self._failed("auth.test", type(exc).__name__) from exc
         headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
         data = dict(response.data) if isinstance(response.data, dict) else {}
         return data, headers
@@ -238,3 +296,36 @@ class Slack:
             if not cursor:
                 break
         return found
+
+    # -- the escalation matrix and stakeholder updates (bot/escalations.py, stakeholders.py) --
+    async def usergroup_members(self, group: str) -> list[str]:
+        """The user IDs of a user group (S…), for DMing a stakeholder group."""
+        data = await self._call("usergroups.users.list", usergroup=group)
+        return [str(u) for u in data.get("users", [])]
+
+    async def usergroups(self) -> dict[str, dict[str, Any]]:
+        """Every user group of the workspace (disabled ones too), by ID (for the doctor)."""
+        data = await self._call("usergroups.list", include_disabled=True, include_count=True)
+        return {str(g["id"]): dict(g) for g in data.get("usergroups", [])}
+
+    # -- private incidents (bot/privacy.py) ------------------------------------------------
+    async def channel_members(self, channel: str) -> list[str]:
+        """Every member of a channel (conversations.members, all pages)."""
+        members: list[str] = []
+        cursor = None
+        while True:
+            args: dict[str, Any] = {"channel": channel, "limit": 1000}
+            if cursor:
+                args["cursor"] = cursor
+            data = await self._call("conversations.members", **args)
+            members += [str(u) for u in data.get("members", [])]
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    async def archive(self, channel: str) -> None:
+        try:
+            await self._call("conversations.archive", channel=channel)
+        except SlackError as exc:
+            if exc.code != "already_archived":
+                raise

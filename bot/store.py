@@ -8,7 +8,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:incident:{id}:timeline             | list   | TimelineEntry JSON, oldest first               |
 | ir:incidents:open                     | zset   | open incident ids, score = declared_at         |
 | ir:incidents:all                      | zset   | every incident id, score = declared_at         |
-| ir:channel:{channel_id}               | string | incident id owning that Slack channel          |
+| ir:channel:{channel_id}               | string | incident id owning that Slack channel (moves   |
+|                                       |        | with the incident when it is made private)     |
 | ir:seq:{yyyymmdd}                     | int    | incidents declared that UTC day (INCR)         |
 | ir:once:{scope}:{key}                 | string | idempotency marker (SET NX EX), value = result |
 | ir:lease:{name}                       | string | short lease so one replica runs a job (NX PX)  |
@@ -49,6 +50,12 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:alerts:due                         | zset   | group id -> when the group next needs its      |
 |                                       |        | reconciler (changed now, or a paced edit)      |
 | ir:alerts:pace:{budget}               | string | GCRA arrival time of a Slack call budget       |
+| ir:incident:{id}:followups            | hash   | follow-up number -> FollowUp JSON              |
+| ir:incident:{id}:followup-seq         | int    | the incident's last follow-up number (INCR)    |
+| ir:followups:open                     | zset   | open follow-up ids, score = created_at         |
+| ir:incident:{id}:postmortem           | string | PostmortemState JSON (bot/postmortem.py)       |
+| ir:incident:{id}:captured             | set    | ts of channel messages already put on the     |
+|                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
 
 Every incident change goes through `update()`: WATCH the incident, apply a pure
 mutation, then write the incident and append its timeline entries in one MULTI, so the
@@ -68,7 +75,15 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from bot.models import DueItem, Incident, OnCallSnapshot, RunbookRun, TimelineEntry
+from bot.models import (
+    DueItem,
+    FollowUp,
+    Incident,
+    OnCallSnapshot,
+    PostmortemState,
+    RunbookRun,
+    TimelineEntry,
+)
 from bot.runbooks import StepState
 
 PREFIX = "ir:"
@@ -345,6 +360,34 @@ def k_alert_pace(budget: str) -> str:
     return f"{PREFIX}alerts:pace:{budget}"
 
 
+# -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py) -------------
+K_FOLLOWUPS_OPEN = f"{PREFIX}followups:open"
+
+
+def k_followups(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:followups"
+
+
+def k_followup_seq(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:followup-seq"
+
+
+def k_postmortem(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:postmortem"
+
+
+def k_captured(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:captured"
+
+
+# A message goes on the timeline once, however often it is pinned or 📌-reacted.
+_APPEND_ONCE = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+return 1
+"""
+
+
 # Accept a batch at most once per key (a Slack event id): the marker and the entry are
 # written together or not at all.
 _ALERT_ACCEPT_ONCE = """
@@ -365,6 +408,7 @@ if redis.call('HEXISTS', meta, 'key') == 0 then
     'handled_fired', 0, 'created', ARGV[3])
 end
 if ARGV[10] ~= '' then redis.call('HSET', meta, 'link', ARGV[10]) end
+local firing_before = tonumber(redis.call('HGET', meta, 'firing'))
 local changed = false
 local function set(fp, status, score, body)
   local cur = redis.call('HGET', state, fp)
@@ -406,8 +450,17 @@ redis.call('HSET', meta, 'last_seen', ARGV[3])
 if changed then
   redis.call('HINCRBY', meta, 'version', 1)
   redis.call('HSET', meta, 'changed_at', ARGV[3])
+  -- Starting to fire, or all resolved, is acted on now. More or fewer alerts of a group
+  -- that keeps firing only change its message: that waits for the message's next edit
+  -- (hold_until), so a storm costs one reconcile a group per edit, not one an alert.
+  local firing_after = tonumber(redis.call('HGET', meta, 'firing'))
+  local at = now
+  if (firing_before > 0) == (firing_after > 0) then
+    local hold = tonumber(redis.call('HGET', meta, 'hold_until') or '0')
+    if hold > at then at = hold end
+  end
   local cur = redis.call('ZSCORE', due, gid)
-  if (not cur) or tonumber(cur) > now then redis.call('ZADD', due, ARGV[3], gid) end
+  if (not cur) or tonumber(cur) > at then redis.call('ZADD', due, tostring(at), gid) end
 end
 for _, k in ipairs({meta, state, alerts, firing}) do redis.call('EXPIRE', k, ttl) end
 return changed and 1 or 0
@@ -425,19 +478,26 @@ else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
 return 1
 """
 
-# A Slack call budget shared by every replica (GCRA): `burst` calls at once, then one per
-# `interval`. Returns the wait before the call may go (and books it), or minus the wait
-# when that is longer than ARGV[4] (nothing booked: the caller comes back later).
+# Slack call budgets shared by every replica (GCRA): each allows `burst` calls at once,
+# then one per `interval`. One call may need several (a declaration creates a channel and
+# posts in the announce channel): all are booked, or none. Returns the wait before the
+# call may go, or minus it when longer than ARGV[2] (then nothing is booked).
 _ALERT_PACE = """
-local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local burst, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - (burst - 1) * interval - now
-if wait < 0 then wait = 0 end
+local now, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait, tats = 0, {}
+for i, key in ipairs(KEYS) do
+  local interval, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  tats[i] = tat
+  local w = tat - (burst - 1) * interval - now
+  if w > wait then wait = w end
+end
 if wait > max_wait then return tostring(-wait) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+for i, key in ipairs(KEYS) do
+  local new_tat = tats[i] + tonumber(ARGV[1 + 2 * i])
+  redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+end
 return tostring(wait)
 """
 
@@ -551,6 +611,7 @@ class Store:
                         raise IncidentNotFound(incident_id)
                     incident = Incident.model_validate_json(raw)
                     was_open = incident.is_open
+                    was_channel = incident.channel_id
                     entries = list(mutate(incident) or ())
                     if entries:
                         incident.generation += 1
@@ -564,6 +625,9 @@ class Store:
                         pipe.zadd(K_OPEN, {incident_id: incident.declared_at})
                     if incident.channel_id:
                         pipe.set(k_channel(incident.channel_id), incident_id)
+                    if was_channel and was_channel != incident.channel_id:
+                        # the incident moved (made private): its old channel is not it any more
+                        pipe.delete(k_channel(was_channel))
                     await pipe.execute()
                     return incident
                 except WatchError:
@@ -959,12 +1023,145 @@ class Store:
         await self.redis.hset(k_alert_group(gid), mapping={k: str(v) for k, v in fields.items()})
 
     async def alerts_pace(
-        self, budget: str, *, now: float, interval: float, burst: int, max_wait: float
+        self, budgets: list[tuple[str, float, int]], *, now: float, max_wait: float
     ) -> float:
-        """Book a call on a shared Slack budget: seconds to wait first (>= 0), or minus the
-        wait when longer than max_wait (nothing booked)."""
-        args: list[str | int] = [repr(now), repr(interval), burst, repr(max_wait)]
-        return float(await self._script(_ALERT_PACE)([k_alert_pace(budget)], args))
+        """Book one call on Slack budgets (name, interval, burst), all or none: seconds to
+        wait first (>= 0), or minus the wait when longer than max_wait (nothing booked)."""
+        args: list[str | int] = [repr(now), repr(max_wait)]
+        for _, interval, burst in budgets:
+            args += [repr(interval), burst]
+        keys = [k_alert_pace(name) for name, _, _ in budgets]
+        return float(await self._script(_ALERT_PACE)(keys, args))
+
+    # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
+    async def append_once(self, incident_id: str, message_ts: str, entry: TimelineEntry) -> bool:
+        """Put a channel message on the timeline unless it is there already (a second pin
+        or 📌 of it): the marker and the entry are written together, or neither."""
+        keys = [k_captured(incident_id), k_timeline(incident_id)]
+        return bool(await self._script(_APPEND_ONCE)(keys, [message_ts, entry.model_dump_json()]))
+
+    async def many(self, incident_ids: list[str]) -> list[Incident]:
+        """The incidents with these ids that exist, in that order."""
+        return await self._many(list(dict.fromkeys(incident_ids)))
+
+    async def incidents_declared_since(self, since: float, until: float) -> list[Incident]:
+        """Incidents declared in [since, until], oldest first."""
+        ids = await self.redis.zrangebyscore(K_ALL, since, until)
+        return await self._many(ids)
+
+    async def timelines(self, incident_ids: list[str]) -> dict[str, list[TimelineEntry]]:
+        """Several incidents' timelines in one round trip."""
+        if not incident_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for incident_id in incident_ids:
+                pipe.lrange(k_timeline(incident_id), 0, -1)
+            found = await pipe.execute()
+        return {
+            incident_id: [TimelineEntry.model_validate_json(r) for r in raw]
+            for incident_id, raw in zip(incident_ids, found, strict=True)
+        }
+
+    async def add_followup(self, followup: FollowUp) -> FollowUp:
+        """Store a new follow-up, numbered within its incident (its id and number are set
+        here). A crash between the number and the write only skips a number."""
+        number = int(await self.redis.incr(k_followup_seq(followup.incident_id)))
+        stored = followup.model_copy(
+            update={"number": number, "id": f"{followup.incident_id}.{number}"}
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(k_followups(followup.incident_id), str(number), stored.model_dump_json())
+            if stored.status == "open":
+                pipe.zadd(K_FOLLOWUPS_OPEN, {stored.id: stored.created_at})
+            await pipe.execute()
+        return stored
+
+    async def followups(self, incident_id: str) -> list[FollowUp]:
+        raw = await self.redis.hgetall(k_followups(incident_id))
+        found = [FollowUp.model_validate_json(v) for v in raw.values()]
+        return sorted(found, key=lambda f: f.number)
+
+    async def followup(self, followup_id: str) -> FollowUp | None:
+        incident_id, _, number = followup_id.rpartition(".")
+        if not incident_id or not number.isdigit():
+            return None
+        raw = await self.redis.hget(k_followups(incident_id), number)
+        return FollowUp.model_validate_json(raw) if raw else None
+
+    async def open_followups(self, limit: int = 200) -> list[FollowUp]:
+        """Open follow-ups of every incident, oldest first."""
+        ids = [_text(i) for i in await self.redis.zrange(K_FOLLOWUPS_OPEN, 0, limit - 1)]
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for followup_id in ids:
+                incident_id, _, number = followup_id.rpartition(".")
+                pipe.hget(k_followups(incident_id), number)
+            found = await pipe.execute()
+        return [FollowUp.model_validate_json(r) for r in found if r]
+
+    async def finish_followup(
+        self, followup_id: str, *, by: str, at: float
+    ) -> tuple[FollowUp, bool] | None:
+        """Mark a follow-up done: (it, True), or (it, False) when it already was; None when
+        there is no such follow-up. Two clicks at once make one change."""
+        incident_id, _, number = followup_id.rpartition(".")
+        key = k_followups(incident_id)
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.hget(key, number)
+                    if not raw:
+                        return None
+                    followup = FollowUp.model_validate_json(raw)
+                    if followup.status == "done":
+                        return followup, False
+                    followup.status, followup.done_by, followup.done_at = "done", by, at
+                    pipe.multi()
+                    pipe.hset(key, number, followup.model_dump_json())
+                    pipe.zrem(K_FOLLOWUPS_OPEN, followup.id)
+                    await pipe.execute()
+                    return followup, True
+                except WatchError:
+                    continue
+
+    async def postmortem(self, incident_id: str) -> PostmortemState:
+        raw = await self.redis.get(k_postmortem(incident_id))
+        if not raw:
+            return PostmortemState(incident_id=incident_id)
+        return PostmortemState.model_validate_json(raw)
+
+    async def change_postmortem(
+        self,
+        incident_id: str,
+        change: Callable[[PostmortemState], TimelineEntry | bool | None],
+    ) -> tuple[PostmortemState, bool]:
+        """Apply `change` to the post-mortem state atomically: it edits the state in place
+        and returns a timeline entry to append with it, True to save without one, or None
+        for no change. Returns (the state, whether it changed)."""
+        key = k_postmortem(incident_id)
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    state = (
+                        PostmortemState.model_validate_json(raw)
+                        if raw
+                        else PostmortemState(incident_id=incident_id)
+                    )
+                    outcome = change(state)
+                    if outcome is None or outcome is False:
+                        return state, False
+                    pipe.multi()
+                    pipe.set(key, state.model_dump_json())
+                    if isinstance(outcome, TimelineEntry):
+                        pipe.rpush(k_timeline(incident_id), outcome.model_dump_json())
+                    await pipe.execute()
+                    return state, True
+                except WatchError:
+                    continue
 
 
 def _text(value: Any) -> str:

@@ -8,7 +8,22 @@ from bot.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import alerts, doctor, events, incident, interactions, oncall, reminders, runbooks
+    from handlers import (
+        alerts,
+        doctor,
+        drills,
+        events,
+        followups,
+        incident,
+        interactions,
+        oncall,
+        postmortem,
+        privacy,
+        procedure,
+        reminders,
+        runbooks,
+        timeline_capture,
+    )
 
     incident.register(app, services)
     interactions.register(app, services)
@@ -18,3 +33,9 @@ def register(app: AsyncApp, services: Services) -> None:
     reminders.register(app, services)
     doctor.register(app, services)
     alerts.register(app, services)
+    postmortem.register(app, services)
+    followups.register(app, services)
+    timeline_capture.register(app, services)
+    procedure.register(app, services)
+    privacy.register(app, services)
+    drills.register(app, services)

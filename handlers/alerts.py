@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.alerts as ui
+from bot import redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
 from bot.store import StoreUnavailable
@@ -27,6 +28,17 @@ def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response
     if error:
         body["error"] = error
     return web.json_response(body, status=status)
+
+
+async def _read(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` (read no further)."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def alertmanager_webhook(svc: Services) -> Route:
@@ -47,8 +59,8 @@ def alertmanager_webhook(svc: Services) -> Route:
         if (request.content_length or 0) > MAX_BODY:
             svc.alerts.rejected("too_large")
             return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await _read(request, MAX_BODY)
+        if body is None:
             svc.alerts.rejected("too_large")
             return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
         try:
@@ -79,7 +91,10 @@ def register(app: AsyncApp, svc: Services) -> None:
             incident, view = await svc.alerts.declare_from_button(
                 action["value"], user=body["user"]["id"]
             )
-            text, blocks = ui.declared_from_alert(incident, view)
+            # answered in the announce channel: a private incident shows redacted
+            cfg = svc.config
+            shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
+            text, blocks = ui.declared_from_alert(*shown)
             await respond(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False
             )

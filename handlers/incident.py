@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
+from bot import redaction
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
@@ -66,11 +67,16 @@ async def run(
 ) -> None:
     incidents = svc.incidents
     if cmd.verb == "declare":
-        incident = await incidents.declare(title=cmd.text, severity=cmd.severity, by=user)
-        await respond(**ephemeral(ui.declared_ack(incident)))
+        incident = await incidents.declare(
+            title=cmd.text, severity=cmd.severity, by=user, private=cmd.private or None
+        )
+        # Slack shows the answer where it was typed, outside the incident's channel
+        await respond(**ephemeral(ui.declared_ack(redaction.outside(incident, svc.config))))
         return
     if cmd.verb == "list":
-        await respond(**ephemeral(ui.incident_list(await svc.store.open_incidents(), svc.config)))
+        assert svc.privacy is not None
+        shown = await svc.privacy.for_reader(await svc.store.open_incidents(), user=user)
+        await respond(**ephemeral(ui.incident_list(shown, svc.config)))
         return
 
     registered = VERBS.get(cmd.verb)

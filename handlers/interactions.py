@@ -9,6 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
+from blocks.private import PRIVATE_FIELD
+from bot import redaction
 from bot.incidents import IncidentError
 from bot.services import Services
 from bot.slack import SlackError
@@ -23,6 +25,11 @@ def _value(state: dict[str, Any], block: str) -> Any:
     if "selected_option" in element:
         return (element["selected_option"] or {}).get("value")
     return element.get("value")
+
+
+def _ticked(state: dict[str, Any], block: str) -> bool:
+    element = state.get(block, {}).get(block, {})
+    return bool(element.get("selected_options"))
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -52,12 +59,15 @@ def register(app: AsyncApp, svc: Services) -> None:
                 description=_value(state, "description") or "",
                 source="modal",
                 runbook=_value(state, "runbook"),
+                # unticked: as the config says for the runbook (private.runbooks)
+                private=_ticked(state, PRIVATE_FIELD) or None,
             )
         except IncidentError as exc:
             await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
             return
         await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
-        await _tell(svc, meta.get("channel"), user, ui.declared_ack(incident)[0])
+        shown = redaction.outside(incident, svc.config)  # told outside the incident's channel
+        await _tell(svc, meta.get("channel"), user, ui.declared_ack(shown)[0])
 
     @app.action(ui.ACTION_RETRY_SETUP)
     async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:

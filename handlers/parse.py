@@ -18,7 +18,7 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 EXTRA_USAGE = {
     "runbook": "/incident runbook [id]",
     "escalate": "/incident escalate",
-    "postmortem": "/incident postmortem",
+    "postmortem": "/incident postmortem [done]",
     "note": "/incident note <text>",
 }
 ALL_USAGE = {**USAGE, **EXTRA_USAGE}
@@ -67,7 +67,7 @@ def parse(text: str, config: IncidentConfig) -> Command:
     verb, args = words[0].lower(), words[1:]
     rest = text.strip()[len(words[0]) :].strip()
 
-    if verb in ("help", "list", "timeline", "escalate", "postmortem"):
+    if verb in ("help", "list", "timeline", "escalate"):
         if args and verb not in ("help",):
             raise UsageError(f"`{verb}` takes no arguments.", verb)
         return Command(verb)

@@ -774,6 +774,15 @@ class FakePagerDuty:
                 "Open incident with matching dedup key already exists on this service",
             )
         details = (inc.get("body") or {}).get("details")
+        assignees = [(a.get("assignee") or {}).get("id") for a in inc.get("assignments") or []]
+        if assignees and policy_id is not None:
+            return pd_error(
+                400,
+                "Invalid Input Provided",
+                "Incident cannot have both assignments and an escalation policy",
+            )
+        if any(uid not in self.users for uid in assignees):
+            return pd_error(400, "Invalid Input Provided", "Assignee not found")
         incident = self.trigger(
             title=title,
             service_id=service["id"],
@@ -782,6 +791,9 @@ class FakePagerDuty:
             policy_id=policy_id,
             details=details,
         )
+        if assignees:  # assigned to these users instead of the policy's first level
+            at = incident["created_at"]
+            incident["_assignments"] = [{"at": at, "user": u} for u in assignees]
         await self._changed("incident.triggered", incident, agent=None, via_api=True)
         return web.json_response({"incident": self._incident_json(incident)}, status=201)
 

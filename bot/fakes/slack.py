@@ -609,6 +609,7 @@ class FakeSlack:
         self.app.router.add_route("GET", "/api/{method}", self._handle_api)
         self.app.router.add_post("/response/{token}", self._handle_response_url)
         self.app.router.add_post("/upload/{file_id}", self._handle_upload)
+        self.app.router.add_get("/files/{file_id}", self._handle_file)
 
     def _seed(self) -> None:
         for uid, name in (("U0ALICE", "alice"), ("U0BOB", "bob"), ("U0CAROL", "carol")):
@@ -712,6 +713,11 @@ class FakeSlack:
     def view_owner(self, view_id: str) -> str | None:
         """The user an open modal belongs to (only they see it), or None if not open."""
         return self._view_user.get(view_id)
+
+    def trigger_user(self, trigger_id: str) -> str | None:
+        """The user whose action made a trigger_id: the only one who sees a view opened with it."""
+        trigger = self._triggers.get(trigger_id)
+        return trigger.user if trigger is not None else None
 
     def fail(
         self,
@@ -1732,6 +1738,18 @@ class FakeSlack:
             content = await request.read()
         f["content"] = bytes(content)
         return web.Response(text=f"OK - {len(content)}")
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        """A shared file's bytes at its permalink, as plain text (the sandbox links to it)."""
+        f = self.files.get(request.match_info["file_id"])
+        if f is None or f["content"] is None or not f["channels"]:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(
+            body=f["content"],
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"Content-Disposition": f'inline; filename="{f["name"]}"'},
+        )
 
     def _file_object(self, f: dict[str, Any]) -> dict[str, Any]:
         public = {k: v for k, v in f.items() if k != "content"}

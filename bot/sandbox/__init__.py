@@ -9,11 +9,9 @@ path as production. State lives in an embedded fakeredis unless REDIS_URL is set
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import secrets
-import signal
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,11 +22,14 @@ from redis.exceptions import RedisError
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
+from bot.sandbox import alerts_panel
 from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
+from bot.sandbox.private_demo import demo_private
+from bot.sandbox.procedure_demo import demo_procedure
 
 # (bot.sandbox.web shadows the name `web` in this package: aiohttp's names are imported)
 from bot.sandbox.web import mount_sandbox_ui
-from bot.server import build, connect_redis
+from bot.server import build, connect_redis, drain_listeners, until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,23 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
             "pagerduty_events_url": pd_url,
             "pagerduty_from_email": "alice@example.com",
             "pagerduty_webhook_secret": pd.webhook_secret,
+            # the Alerts panel sends demo alerts to the bot's own Alertmanager route
+            "alertmanager_token": settings.alertmanager_token or alerts_panel.sandbox_token(),
         }
     )
-    bot = build(bot_settings, demo_config(config), redis=redis)
+    demo = demo_procedure(alerts_panel.demo_config(demo_config(config)), fake)
+    demo = demo_private(demo, fake)
+    bot = build(bot_settings, demo, redis=redis)
     fake.mount(bot.web, "/fake/slack/", f"{base}/fake/slack/")
     pd.mount(bot.web, "/fake/pagerduty/", base)
-    mount_sandbox_ui(bot.web, fake, extra_panels={PANEL: lambda: panel_html(pd)})
+    panels = {
+        alerts_panel.PANEL: lambda: alerts_panel.panel_html(bot.services.config),
+        PANEL: lambda: panel_html(pd),
+    }
+    mount_sandbox_ui(bot.web, fake, extra_panels=panels)
     mount_pagerduty_panel(bot.web, pd, fake)
+    assert bot_settings.alertmanager_token
+    alerts_panel.mount_alerts_panel(bot.web, base_url=base, token=bot_settings.alertmanager_token)
     return bot.web
 
 
@@ -128,13 +139,10 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
         )
         return 2
     print(startup_line(settings, port), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
+        await drain_listeners()
         await runner.cleanup()
     return 0
 

@@ -81,6 +81,7 @@ EMOJI: dict[str, str] = {
     "hourglass_flowing_sand": "⏳",
     "memo": "📝",
     "clipboard": "📋",
+    "pushpin": "📌",
     "mag": "🔍",
     "link": "🔗",
     "lock": "🔒",
@@ -117,6 +118,10 @@ EMOJI: dict[str, str] = {
     "robot_face": "🤖",
     "dart": "🎯",
     "sunny": "☀️",
+    # game-day drills (blocks/drills.py)
+    "no_bell": "🔕",
+    "small_blue_diamond": "🔹",
+    "fast_forward": "⏩",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 

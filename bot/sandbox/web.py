@@ -134,7 +134,11 @@ class SandboxFeed:
         groups = getattr(fake, "usergroups", None) or {}
         return RenderContext(
             users={uid: _attr(u, "name", uid) for uid, u in fake.users.items()},
-            channels={cid: _attr(c, "name", cid) for cid, c in fake.channels.items()},
+            # as Slack: a private channel's name only to its members
+            channels={
+                cid: _attr(c, "name", cid) if self.can_see_channel(viewer, c) else "private-channel"
+                for cid, c in fake.channels.items()
+            },
             usergroups={gid: str(_attr(g, "handle", gid)) for gid, g in groups.items()},
             viewer=viewer,
             bot_user_id=fake.bot_user_id,
@@ -374,6 +378,7 @@ def mount_sandbox_ui(
     app.router.add_post("/sandbox/click", routes.click)
     app.router.add_post("/sandbox/submit", routes.submit)
     app.router.add_post("/sandbox/close", routes.close)
+    app.router.add_post("/sandbox/react", routes.react)
 
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
@@ -481,6 +486,9 @@ class _Routes:
     async def close(self, request: web.Request) -> web.Response:
         return await self._guarded(request, self._close)
 
+    async def react(self, request: web.Request) -> web.Response:
+        return await self._guarded(request, self._react)
+
     async def _guarded(
         self, request: web.Request, action: Callable[[JSON], Awaitable[web.Response]]
     ) -> web.Response:
@@ -570,6 +578,16 @@ class _Routes:
             return web.json_response({"ok": False, "errors": dict(errors)})
         error = _ack_error(result)
         return _fail(error) if error else _ok()
+
+    async def _react(self, body: JSON) -> web.Response:
+        """A reaction on a message (the page offers 📌: it puts the message on the incident's
+        timeline); the bot gets the reaction_added event."""
+        user, channel = self._user(body), self._channel(body)
+        ts, name = str(body.get("ts") or ""), str(body.get("name") or "pushpin")
+        if not ts or not re.fullmatch(r"[a-z0-9_+-]{1,50}", name):
+            raise BadRequest("A reaction needs the message ts and an emoji name.")
+        await self.fake.add_reaction(user, channel, ts, name)
+        return _ok()
 
     async def _close(self, body: JSON) -> web.Response:
         view_id = str(body.get("view_id") or "")

@@ -124,3 +124,25 @@ def test_declare_through_the_modal(page: Page) -> None:
     card = pinned_card(page, "Payments slow in EU")
     expect(card).to_contain_text("SEV2")
     expect(card).to_contain_text("p99 above 4 s since 14:05")
+
+
+def test_pushpin_a_message_onto_the_timeline_and_draft_the_post_mortem(page: Page) -> None:
+    # the sandbox is shared by this module: close a form an earlier test left open
+    for dialog in page.get_by_role("dialog").all():
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+    open_channel(page, "#incidents")
+    send(page, "/incident declare SEV3 Pin test")
+    open_channel(page, INCIDENT + "pin-test$")
+    send(page, "Cache hit rate fell to 20% at 14:05")
+
+    said = page.get_by_role("article").filter(has_text="Cache hit rate fell to 20%")
+    said.hover()
+    said.get_by_role("button", name="React with pushpin").click()
+    expect(said).to_contain_text("📌 1")
+    confirm = page.get_by_role("article").filter(has_text="Added to the incident's timeline")
+    expect(confirm).to_be_visible()
+
+    send(page, "/incident postmortem")
+    expect(page.get_by_role("link", name=re.compile("Post-mortem draft"))).to_be_visible()
+    expect(page.get_by_role("button", name="Regenerate draft")).to_be_visible()

@@ -46,6 +46,11 @@ class Harness:
         assert incident is not None
         return incident
 
+    async def stop_bot(self) -> None:
+        """Stop only the bot (its due-items stay in Redis); the fakes keep serving, so
+        `start(..., fake=h.fake)` brings up a new bot against the same workspace."""
+        await self.runner.cleanup()
+
     async def stop(self) -> None:
         await self.runner.cleanup()
         await self.fake.stop()
@@ -58,12 +63,15 @@ async def start(
     config: IncidentConfig | None = None,
     *,
     pagerduty: FakePagerDuty | bool = False,
+    fake: FakeSlack | None = None,
     **env: Any,
 ) -> Harness:
     """`pagerduty=True` (or a FakePagerDuty of the test's own) also serves a fake PagerDuty
-    and points the bot's PAGERDUTY_* settings at it; its webhooks go to the bot."""
-    fake = FakeSlack()
-    await fake.start()
+    and points the bot's PAGERDUTY_* settings at it; its webhooks go to the bot. `fake`:
+    a running FakeSlack to use (e.g. a restarted bot's workspace) instead of a new one."""
+    if fake is None:
+        fake = FakeSlack()
+        await fake.start()
     pd = FakePagerDuty(webhook_secret="whsec-test") if pagerduty is True else pagerduty or None
     if pd is not None:
         if not pd.base_url:

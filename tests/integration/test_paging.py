@@ -78,10 +78,11 @@ async def paged(h: Harness, incident: Incident) -> PageState:
 
 
 async def timers(h: Harness, incident: Incident) -> list[DueItem]:
-    """The incident's pending paging due-items (not its update reminders)."""
+    """The incident's pending paging due-items (not its update reminders, nor what comes
+    after the incident: the post-mortem draft and reminder)."""
     assert h.bot.services.scheduler is not None
     pending = await h.bot.services.scheduler.pending(incident.id)
-    return [i for i in pending if i.lane != "cadence"]
+    return [i for i in pending if i.lane != "cadence" and not i.kind.startswith("postmortem_")]
 
 
 async def timeline(h: Harness, incident: Incident) -> list[str]:
@@ -337,3 +338,26 @@ async def _has(h: Harness, incident: Incident, text: str) -> bool:
 async def _severity(h: Harness, incident: Incident, severity: str) -> Any:
     current = await h.store.get(incident.id)
     return current if current and current.severity == severity else None
+
+
+async def test_a_reopened_incident_is_paged_again(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    first = await paged(h, incident)
+    await h.command("resolve Looked fixed", channel=incident.channel_id)
+    await eventually(lambda: pd(h).incidents[first.pd_incident_id]["status"] == "resolved")
+    resolved = await h.incident(incident.id)
+    await h.bot.services.incidents.reopen(resolved, by="U0ALICE", reason="it fired again")
+
+    async def second_page() -> str | None:
+        current = await h.store.get(incident.id)
+        page = current.page if current else None
+        if page and page.pd_incident_id and page.pd_incident_id != first.pd_incident_id:
+            return page.pd_incident_id
+        return None
+
+    again = await eventually(second_page)
+    assert pd(h).incidents[again]["status"] == "triggered"
+    await eventually(
+        lambda: len(said(h, incident, lambda t: t.startswith(":rotating_light: Paged"))) == 2
+    )

@@ -242,6 +242,8 @@ async def test_asking_again_points_at_the_posted_checklist(h: Harness) -> None:
 
 async def test_a_part_slack_refused_is_finished_by_asking_again(h: Harness) -> None:
     channel, incident_id = await declare(h)
+    # let the declaration's own notices land first, so the failure hits the checklist
+    await eventually(lambda: any("Paging is off" in m.text for m in h.fake.messages[channel]))
     h.fake.fail("chat.postMessage", error="internal_error", times=1)
     await h.command("runbook database-down", channel=channel)
     warning = await eventually(lambda: [m for m in h.ephemerals() if "refused part 1" in m.text])

@@ -281,14 +281,21 @@ async def test_settling_keeps_a_group_due_when_it_changed_meanwhile(store: Store
 
 
 async def test_a_slack_budget_allows_a_burst_then_one_per_interval(store: Store) -> None:
-    waits = [
-        await store.alerts_pace("b", now=NOW, interval=1.0, burst=3, max_wait=1.5) for _ in range(6)
-    ]
+    async def pace(
+        *budgets: tuple[str, float, int], at: float = NOW, max_wait: float = 1.5
+    ) -> float:
+        return await store.alerts_pace(list(budgets), now=at, max_wait=max_wait)
+
+    waits = [await pace(("b", 1.0, 3)) for _ in range(6)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert waits[3] == pytest.approx(1.0) and waits[4] == pytest.approx(-2.0)  # not booked
     assert waits[5] == pytest.approx(-2.0)
-    later = await store.alerts_pace("b", now=NOW + 10, interval=1.0, burst=3, max_wait=0)
-    assert later == 0.0
+    assert await pace(("b", 1.0, 3), at=NOW + 10, max_wait=0) == 0.0
+    # two budgets: a call waits for the fuller one, and books both or neither
+    assert await pace(("c", 1.0, 1), ("d", 1.0, 5)) == 0.0
+    assert await pace(("c", 1.0, 1), ("d", 1.0, 5), max_wait=0.5) == pytest.approx(-1.0)
+    assert [await pace(("d", 1.0, 5), max_wait=0) for _ in range(4)] == [0.0] * 4
+    assert await pace(("d", 1.0, 5), max_wait=0) < 0
 
 
 # -- Block Kit ----------------------------------------------------------------------------
@@ -444,3 +451,15 @@ def test_fewer_severities_keep_the_default_rules_valid(tmp_path: Path) -> None:
     path.write_text("alerts:\n  unmatched_severity: SEV9\n")
     with pytest.raises(Exception, match="unmatched_severity"):
         load_config(path)
+
+
+def test_a_rule_naming_a_missing_runbook_stops_the_start() -> None:
+    from bot.alerts import Alerts
+    from bot.runbooks import RunbookError
+
+    config = IncidentConfig.model_validate(
+        {"alerts": {"rules": [{"alertname": "X", "severity": "SEV2", "runbook": "nope"}]}}
+    )
+    runbooks = load_runbooks(default_runbooks_dir())
+    with pytest.raises(RunbookError, match=r"alerts.rules\[0\] \(X\): no runbook 'nope'"):
+        Alerts(None, None, None, config, runbooks)  # type: ignore[arg-type]

@@ -74,7 +74,10 @@ def test_aliases() -> None:
             "announce_channel: incidents\nescalation:\n  ack_timout: 15m\n",
             "incident.yaml:3: escalation.ack_timout: unknown key",
         ),
-        ("escalation:\n  matrix:\n    SEV9:\n      - {after: 15m}\n", "unknown severity 'SEV9'"),
+        (
+            "escalation:\n  matrix:\n    SEV9:\n      - {after: 15m, notify: [U0123ABCD]}\n",
+            "incident.yaml:3: escalation.matrix.SEV9: unknown severity 'SEV9'",
+        ),
         ("channel_prefix: INC!\n", "channel_prefix: use 1-21 lowercase"),
         (
             "alerts:\n  rules:\n    - {alertname: X, severity: P9}\n",

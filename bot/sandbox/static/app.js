@@ -193,6 +193,7 @@ function renderChannel() {
   const box = $("#messages");
   box.innerHTML = (state.messages[state.current] || []).map((m) => m.html).join("");
   localise(box);
+  addReactButtons(box);
   box.scrollTop = box.scrollHeight;
 }
 
@@ -202,6 +203,7 @@ function placeMessage(ts, html, isNew) {
   tmp.innerHTML = html;
   const node = tmp.content.firstElementChild;
   localise(node);
+  addReactButtons(node);
   const old = document.getElementById(domId(state.current, ts));
   if (old) { old.replaceWith(node); return; }
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -209,6 +211,23 @@ function placeMessage(ts, html, isNew) {
   const after = [...box.querySelectorAll("article")].find((a) => Number(a.dataset.ts) > Number(ts));
   box.insertBefore(node, after || null);
   if (isNew && nearBottom) box.scrollTop = box.scrollHeight;
+}
+
+// A 📌 on hover, as Slack's reaction picker would give: the bot puts the message on the
+// incident's timeline (reaction_added). Not on ephemeral messages, which take no reactions.
+function addReactButtons(root) {
+  if (!root) return;
+  const articles = root.matches && root.matches("article") ? [root] : root.querySelectorAll("article");
+  for (const a of articles) {
+    if (a.classList.contains("msg-ephemeral") || a.querySelector(":scope > .msg-react")) continue;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "msg-react";
+    b.textContent = "📌";
+    b.title = "React with :pushpin: (adds the message to the incident timeline)";
+    b.setAttribute("aria-label", "React with pushpin");
+    a.append(b);
+  }
 }
 
 function setPanel(name, html) {
@@ -313,6 +332,14 @@ async function compose(e) {
 }
 
 function onMessagesClick(e) {
+  const react = e.target.closest("button.msg-react");
+  if (react) {
+    const article = react.closest("article");
+    post("/sandbox/react", {
+      user: state.me, channel: article.dataset.channel, ts: article.dataset.ts, name: "pushpin",
+    });
+    return;
+  }
   const button = e.target.closest("button[data-action-id]");
   if (button && !button.closest("dialog")) {
     const article = button.closest("article");

@@ -1,0 +1,234 @@
+"""An alert storm on one process: alerts accepted and processed per second, duplicates,
+and the Slack calls it took.
+
+    python bench/alerts.py [--alerts 10000] [--concurrency 64] [--slack-latency 0.05]
+
+Starts its own redis-server on a free port (tests/conftest.RedisServer), the fake Slack
+(every call delayed by --slack-latency seconds, as a real API round trip) and the real app
+on a real port. Two storms of the same 10,000 alerts, each on a fresh Redis and Slack:
+
+- "1 a post": 10,000 webhook POSTs of one alert each (the worst case for the door);
+- "100 a post": 100 POSTs of 100 alerts each (Alertmanager sends a group per POST).
+
+Either way the alerts fall into 12 groups: the 10 built-in rules (one service each) and 2
+alerts no rule matches. Accepted = all POSTs answered 200 (each one persisted in Redis
+before its answer); applied = every alert counted into its group; settled = every
+incident declared and every group's Slack message showing its final counts. Duplicates
+= incidents beyond one a matched group, plus alert messages beyond one a group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
+from bot.fakes.slack import FakeSlack
+from bot.server import build
+from tests.conftest import RedisServer
+
+TOKEN = "bench-token"
+NAMES = [name for name, _, _ in DEFAULT_ALERT_RULES] + ["NodeDiskPressure", "KubePodCrashLooping"]
+
+
+def alert(name: str, i: int) -> dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {"alertname": name, "service": "api", "instance": f"pod-{i}"},
+        "annotations": {"summary": f"{name} on pod-{i}", "description": "bench"},
+        "startsAt": "2026-11-22T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": f"{name}-{i}",
+    }
+
+
+def payloads(total: int, per_post: int) -> list[bytes]:
+    by_name: dict[str, list[dict[str, Any]]] = {n: [] for n in NAMES}
+    for i in range(total):
+        name = NAMES[i % len(NAMES)]
+        by_name[name].append(alert(name, i))
+    out = []
+    for name, alerts in by_name.items():
+        for start in range(0, len(alerts), per_post):
+            out.append(
+                json.dumps(
+                    {
+                        "version": "4",
+                        "groupKey": f"{{}}:{{alertname={name!r}}}",
+                        "status": "firing",
+                        "receiver": "incident-bot",
+                        "groupLabels": {"alertname": name, "service": "api"},
+                        "commonLabels": {},
+                        "commonAnnotations": {},
+                        "externalURL": "http://alertmanager:9093",
+                        "alerts": alerts[start : start + per_post],
+                    }
+                ).encode()
+            )
+    # interleave the groups, as a storm hitting everything at once does
+    return out[::2] + out[1::2]
+
+
+def blast(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, Counter[int]]:
+    """POST every body, `concurrency` at a time (in a process of its own): the seconds
+    until the last answer, and the answers' status codes."""
+
+    async def run() -> tuple[float, Counter[int]]:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        statuses: Counter[int] = Counter()
+        gate = asyncio.Semaphore(concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            async def send(body: bytes) -> None:
+                async with gate, http.post(url, data=body, headers=headers) as r:
+                    statuses[r.status] += 1
+
+            started = time.monotonic()
+            await asyncio.gather(*(send(b) for b in bodies))
+            return time.monotonic() - started, statuses
+
+    return asyncio.run(run())
+
+
+async def storm(redis: RedisServer, total: int, per_post: int, args: argparse.Namespace) -> None:
+    redis.flush()
+    fake = FakeSlack()
+    fake.latency = args.slack_latency
+    await fake.start()
+    settings = Settings(
+        slack_bot_token=fake.bot_token,
+        slack_signing_secret=fake.signing_secret,
+        slack_api_url=fake.api_url,
+        redis_url=redis.url,
+        alertmanager_token=TOKEN,
+        log_level="WARNING",
+    )
+    bot = build(settings, IncidentConfig())
+    runner = web.AppRunner(bot.web, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.app_url = f"http://127.0.0.1:{port}/slack/events"
+    alerts = bot.services.alerts
+    store = bot.services.store
+    assert alerts is not None
+    bodies = payloads(total, per_post)
+    url = f"http://127.0.0.1:{port}/alerts/alertmanager"
+    applied_at: list[float] = []
+
+    async def watch_applied() -> None:
+        # a measurement, not synchronisation: note when the last batch has been applied
+        while alerts.metrics.applied._value.get() < len(bodies):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        applied_at.append(time.monotonic())
+
+    try:
+        watcher = asyncio.create_task(watch_applied())
+        started = time.monotonic()
+        # the load comes from another process, so this one's loop only serves
+        with ProcessPoolExecutor(1) as pool:
+            accepted, statuses = await asyncio.get_running_loop().run_in_executor(
+                pool, blast, url, bodies, args.concurrency
+            )
+        await watcher
+        applied = applied_at[0] - started
+        expected = Counter(NAMES[i % len(NAMES)] for i in range(total))
+
+        async def done() -> bool:
+            if not await alerts.settled():
+                return False
+            found = await store.recent_incidents(limit=1000)
+            if len(found) < 10 or not all(i.channel_id for i in found):
+                return False
+            shown = _shown(fake, found)
+            return all(shown.get(n) == [c] for n, c in expected.items())
+
+        while not await done():
+            if time.monotonic() - started > 600:
+                raise SystemExit("not settled in 10 minutes")
+            await asyncio.sleep(0.05)
+        settled = time.monotonic() - started
+        found = await store.recent_incidents(limit=1000)
+        shown = _shown(fake, found)
+        per_name = Counter(i.alertname for i in found)
+        duplicates = sum(n - 1 for n in per_name.values() if n > 1)
+        duplicates += sum(len(v) - 1 for v in shown.values() if len(v) > 1)
+        calls = Counter(c.method for c in fake.calls)
+        posts: dict[str, list[float]] = {}
+        for c in fake.calls_to("chat.postMessage"):
+            posts.setdefault(str(c.args.get("channel")), []).append(c.at)
+        worst_post = max(sum(1 for t in ts if s <= t < s + 1) for ts in posts.values() for s in ts)
+        updates = [c.at for c in fake.calls_to("chat.update")]
+        worst_update = max((sum(1 for t in updates if s <= t < s + 60) for s in updates), default=0)
+        label = f"{per_post} a post"
+        print(
+            f"{label:>11}: {len(bodies):>5} POSTs, {total} alerts: "
+            f"accepted {total / accepted:>8.0f} alerts/s ({accepted:.2f} s, "
+            f"{len(bodies) / accepted:.0f} POSTs/s, all 200: {set(statuses) == {200}}); "
+            f"applied {total / applied:>7.0f} alerts/s ({applied:.2f} s); "
+            f"settled in {settled:.1f} s"
+        )
+        print(
+            f"{'':>11}  incidents {len(found)} (10 expected), unmatched posts "
+            f"{sum(1 for n in shown if n not in per_name)}, duplicates {duplicates}; "
+            f"Slack calls {sum(calls.values())}: "
+            + ", ".join(f"{m} {n}" for m, n in sorted(calls.items()))
+        )
+        print(
+            f"{'':>11}  busiest channel {worst_post} posts in 1 s; chat.update {worst_update} "
+            "in the busiest minute"
+        )
+    finally:
+        await runner.cleanup()
+        await fake.stop()
+
+
+def _shown(fake: FakeSlack, incidents: list[Any]) -> dict[str, list[int]]:
+    """alert name -> firing count of each alert message showing it (incident channels
+    and the announce channel's unmatched posts)."""
+    out: dict[str, list[int]] = {}
+    channels = [i.channel_id for i in incidents] + [fake.channel_by_name("incidents").id]  # type: ignore[union-attr]
+    for channel in channels:
+        for m in fake.messages.get(channel, []):
+            words = m.text.split()
+            if m.text.startswith("Alert "):
+                name = words[1]
+            elif m.text.startswith("Unmatched alert "):
+                name = words[2]
+            else:
+                continue
+            out.setdefault(name, []).append(int(m.text.split(": ")[1].split()[0]))
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--slack-latency", type=float, default=0.05)
+    args = parser.parse_args()
+    redis = RedisServer()
+    try:
+        for per_post in (1, 100):
+            await storm(redis, args.alerts, per_post, args)
+    finally:
+        redis.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

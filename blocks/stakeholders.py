@@ -1,0 +1,172 @@
+"""Block Kit for stakeholder updates: the reminder in the incident channel (with **Draft
+update**), the draft modal, the update as its audience sees it, and the confirmation in
+the incident channel. Pure functions of the domain objects."""
+
+from __future__ import annotations
+
+from blocks.common import (
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    date_token,
+    escape,
+    escape_keeping_mentions,
+    mention,
+    plain,
+    section,
+)
+from blocks.incident import Message
+from blocks.reminders import human_duration
+from bot.config import StakeholderAudience, target_kind
+from bot.models import Incident
+
+ACTION_DRAFT = "stakeholder_draft"
+DRAFT_CALLBACK = "stakeholder_update"
+DRAFT_BLOCK = "text"
+DRAFT_MAX = 3000  # Slack's limit for a plain_text_input's value
+
+
+def destination_text(audience: StakeholderAudience) -> str:
+    """Where the audience's updates go, as Slack shows it."""
+    where = audience.channel
+    kind = target_kind(where)
+    if kind == "user":
+        return f"a DM to <@{where}>"
+    if kind == "group":
+        return f"a DM to each member of <!subteam^{where}>"
+    return f"<#{where}>" if kind == "channel" and not where.startswith("#") else f"#{where}"
+
+
+def draft_value(incident_id: str, audience_key: str) -> str:
+    return f"{incident_id}|{audience_key}"
+
+
+def parse_draft_value(value: str) -> tuple[str, str]:
+    incident_id, _, audience = value.partition("|")
+    return incident_id, audience
+
+
+def update_due(
+    incident: Incident,
+    audience: StakeholderAudience,
+    *,
+    owner: str | None,
+    last_sent: float | None,
+) -> Message:
+    """To the comms lead (or commander): this audience is due an update."""
+    who = mention(owner) if owner else "<!here>"
+    last = f"last sent {date_token(last_sent, '{time}')}" if last_sent else "none sent yet"
+    every = human_duration(audience.every.total_seconds())
+    text = (
+        f"{who} *{escape(audience.audience)}* is due an update on this {incident.severity} "
+        f"incident ({destination_text(audience)}, every {every}; {last})."
+    )
+    return (
+        text,
+        [
+            section(f":loudspeaker: {text}"),
+            actions(
+                button(
+                    f"Draft update for {audience.audience}",
+                    ACTION_DRAFT,
+                    draft_value(incident.id, audience.key),
+                    style="primary",
+                )
+            ),
+        ],
+    )
+
+
+def final_update_due(
+    incident: Incident, audience: StakeholderAudience, *, owner: str | None
+) -> Message:
+    """The incident is resolved: close the loop with an audience that heard about it."""
+    who = mention(owner) if owner else "<!here>"
+    text = (
+        f"{who} The incident is resolved: send *{escape(audience.audience)}* the final "
+        f"update ({destination_text(audience)})."
+    )
+    return (
+        text,
+        [
+            section(f":white_check_mark: {text}"),
+            actions(
+                button(
+                    f"Draft update for {audience.audience}",
+                    ACTION_DRAFT,
+                    draft_value(incident.id, audience.key),
+                    style="primary",
+                )
+            ),
+        ],
+    )
+
+
+def draft_modal(
+    incident: Incident,
+    audience: StakeholderAudience,
+    draft: str,
+    *,
+    problem: str | None = None,
+    private_metadata: str,
+) -> dict[str, object]:
+    """The draft, editable, with where it goes. Sending posts it as shown."""
+    blocks: list[Block] = [
+        context(
+            f"*{escape(incident.id)}* · {escape(incident.title)}",
+            f"Goes to {destination_text(audience)} · template `{escape(audience.template)}`",
+        )
+    ]
+    if problem:
+        blocks.append(section(f":warning: {escape(problem)}"))
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": DRAFT_BLOCK,
+        "multiline": True,
+        "max_length": DRAFT_MAX,
+    }
+    if draft.strip():
+        element["initial_value"] = clip(draft, DRAFT_MAX)
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": DRAFT_BLOCK,
+            "label": plain(f"Update for {audience.audience}", 2000),
+            "element": element,
+            "hint": plain("Drafted from the latest status update; edit it before sending."),
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": DRAFT_CALLBACK,
+        "title": plain(f"Update: {audience.audience}", 24),
+        "submit": plain("Send", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": blocks,
+    }
+
+
+def stakeholder_update(incident: Incident, text: str, *, by: str) -> Message:
+    """The update as its audience reads it: the text as written, and where it came from."""
+    body = escape_keeping_mentions(text.strip())
+    chunks = [body[i : i + 2900] for i in range(0, len(body), 2900)][:45] or ["_(empty)_"]
+    blocks: list[Block] = [section(chunk) for chunk in chunks]
+    blocks.append(context(f"Incident {escape(incident.id)} · sent by {mention(by)}"))
+    if incident.drill is not None:  # a game-day drill says so first (bot/drills.py)
+        blocks.insert(0, context("*[DRILL]* A game-day drill: nothing real is broken."))
+    tag = incident.drill_tag
+    return tag + (clip(text.strip(), 3000 - len(tag)) or "Incident update"), blocks
+
+
+def update_sent(audience: StakeholderAudience, *, by: str, next_due: float | None) -> Message:
+    """In the incident channel: the audience got its update, and when the next is due."""
+    text = (
+        f":outbox_tray: {mention(by)} sent *{escape(audience.audience)}* an update "
+        f"({destination_text(audience)})."
+    )
+    if next_due is not None:
+        text += f" Next one due {date_token(next_due, '{time}')}."
+    return text, [section(text)]

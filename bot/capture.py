@@ -1,0 +1,123 @@
+"""Timeline capture: messages people pin (or mark with 📌) in an incident channel, and
+manual notes (`/incident note`), go on the incident's timeline.
+
+A pinned or 📌-reacted message is entered with its own time (its ts) and its author, as
+`Pinned: “…”`, once: the store keeps the channel's captured message ts beside the
+timeline and writes marker and entry together (`Store.append_once`), so a second pin, a
+second 📌, Slack's retries or two replicas change nothing more.
+
+Unpinning and removing the reaction are **ignored**: the timeline is an append-only record
+of what happened, and a message someone thought worth keeping stays on it; pinning it
+again does not add it twice. The bot's own pins (the summary card) and reactions are not
+captured. Captured entries, like notes, are appended without bumping the incident's
+generation: they are records, not changes of its state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from blocks.common import clip
+from bot.incidents import IncidentError
+from bot.models import Incident, TimelineEntry
+from bot.slack import Slack, SlackError
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+REACTION = "pushpin"
+TEXT_MAX = 300
+NOTE_MAX = 2000
+
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)\|([^>]*)>")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)\|([^>]*)>")
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A Slack message's text as a timeline line: one line, links as their labels (and
+    URL), entities unescaped; mentions stay as `<@U…>` (builders keep them)."""
+    text = str(message.get("text") or "")
+    if not text.strip() and message.get("files"):
+        names = ", ".join(str(f.get("title") or f.get("name") or "file") for f in message["files"])
+        text = f"[file: {names}]"
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(2)}", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return clip(" ".join(text.split()), TEXT_MAX) or "(no text)"
+
+
+def pinned_entry(message: dict[str, Any], *, by: str) -> TimelineEntry:
+    author = message.get("user") or None
+    text = f"Pinned: “{message_text(message)}”"
+    if by and by != author:
+        text += f" (pinned by <@{by}>)"
+    return TimelineEntry(at=float(message["ts"]), actor=author, kind="pinned", text=text)
+
+
+class TimelineCapture:
+    def __init__(
+        self, store: Store, slack: Slack, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.clock = clock
+
+    async def note(self, incident: Incident, *, by: str, text: str) -> TimelineEntry:
+        """`/incident note <text>`: a manual timeline entry, now, by `by`."""
+        text = text.strip()
+        if not text:
+            raise IncidentError("Say what to note.")
+        if len(text) > NOTE_MAX:
+            raise IncidentError(f"Keep a note under {NOTE_MAX} characters.")
+        entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=f"Note: {text}")
+        await self.store.append(incident.id, entry)
+        return entry
+
+    async def pinned(
+        self, channel: str, message: dict[str, Any] | None, *, by: str, bot_user: str | None
+    ) -> Incident | None:
+        """A message was pinned (pin_added carries it): the incident when it went on the
+        timeline, None when there was nothing (more) to capture."""
+        if not message or not message.get("ts") or (bot_user and by == bot_user):
+            return None
+        incident = await self.store.by_channel(channel)
+        if incident is None:
+            return None
+        if not message.get("text") and not message.get("files"):
+            message = await self._fetch(channel, str(message["ts"])) or message
+        return await self._capture(incident, message, by=by)
+
+    async def reacted(
+        self, channel: str, ts: str, reaction: str, *, by: str, bot_user: str | None
+    ) -> Incident | None:
+        """Someone reacted to a message: 📌 puts it on the timeline (reaction_added carries
+        only the message's ts, so its text is fetched)."""
+        if reaction != REACTION or not ts or (bot_user and by == bot_user):
+            return None
+        incident = await self.store.by_channel(channel)
+        if incident is None:
+            return None
+        message = await self._fetch(channel, ts)
+        if message is None:
+            return None
+        return await self._capture(incident, message, by=by)
+
+    async def _fetch(self, channel: str, ts: str) -> dict[str, Any] | None:
+        try:
+            return await self.slack.message(channel, ts)
+        except SlackError as exc:
+            log.warning("captured message not found", extra={"error": exc.code, "ts": ts})
+            return None
+
+    async def _capture(
+        self, incident: Incident, message: dict[str, Any], *, by: str
+    ) -> Incident | None:
+        entry = pinned_entry(message, by=by)
+        if not await self.store.append_once(incident.id, str(message["ts"]), entry):
+            return None
+        log.info("message captured on the timeline", extra={"incident": incident.id})
+        return incident

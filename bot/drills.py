@@ -1,0 +1,724 @@
+"""Game-day drills: scenario files, and playing them as incidents marked DRILL.
+
+Owns the scenarios (`drills/*.yaml`, and a team's own `drills.scenarios_dir`): their
+models, loading and validation at start-up (one precise line a problem, like runbooks),
+and the run of a drill from start to report. A drill is a real incident with
+`Incident.drill` set (bot/models.py `DrillInfo`): the same channel, card, runbook,
+reminders and commands, so a team rehearses exactly what it will use. What differs:
+
+- **Marked everywhere.** Its channel is `drill-…`, its card carries a banner, and every
+  message about it that leaves the channel starts with "[DRILL]" (`Incident.drill_tag`).
+  It is declared with source "drill", so `incidents_declared_total` counts it under
+  `source="drill"`, and bot/stats.py leaves it out of stats and MTTA/MTTR.
+- **No real page.** bot/pager.py pages only `drills.pagerduty_service_id` for a drill
+  (title "[DRILL] …"). Without one, nobody is paged and the channel says "Drill: no real
+  page sent", with an **Acknowledge page** button standing in for the page.
+- **A script.** Each step of the scenario is a `drill_step` due-item of bot/schedule.py at
+  its offset (durable: a restart loses nothing), carrying what it plays in its payload, so
+  an edited scenario file never changes a drill under way. An alert step goes through the
+  alert path (bot/alerts.py: the same parse and accept as the Alertmanager webhook) with
+  the label `incident_drill=<incident id>`, which ties its alert group to the drill's
+  incident: it never declares, reopens or pages anything real. A message step is posted in
+  the channel. Each step puts one line on the timeline.
+- **An end and a report.** Resolving (a person, or the alerts' auto-resolve) or the
+  scenario's time limit (`drill_end` resolves it) schedules `drill_report`, which posts
+  the report in the channel: time to acknowledge (bot/stats.py's definition), to the first
+  status update, to finish each phase of the scenario's runbook (replayed from the
+  checklist's timeline entries), and to resolve, each against the scenario's targets; and
+  the timeline.
+
+`fast` divides the scenario's offsets, time limit and targets by `drills.fast`, for a demo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import blocks.drills as ui
+from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
+from bot.config import Delay, Duration, IncidentConfig, format_duration
+from bot.incidents import IncidentError, Incidents
+from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
+from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError
+from bot.schedule import Retry, Scheduler
+from bot.slack import Slack, SlackError, is_transient
+from bot.stats import acknowledgement
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SOURCE = "drill"  # Incident.source, and the `source` label of incidents_declared_total
+STEP = "drill_step"
+END = "drill_end"
+REPORT = "drill_report"
+LANE = "drill"  # the script and the time limit: resolving drops them together
+ACK_KIND = "drill_ack"  # timeline kind of the Acknowledge page button
+NOTE_KIND = "drill"
+KEEP = 30 * 86400
+RECONCILE_LEASE = "drills-reconcile"
+
+STANDARD_TARGETS = ("acknowledge", "first_update", "resolve")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_ALERTNAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SEVERITY = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
+# the checklist's timeline line (bot/checklists.py step_entry_text): `Step <id> <verb>: …`
+_STEP_ENTRY = re.compile(r"^Step (?P<step>\S+) (?P<verb>done|skipped|taken|reopened): ", re.S)
+
+
+class ScenarioError(RunbookError):
+    """Invalid scenario file(s): one line a problem, `file:line: key: problem`. A kind of
+    RunbookError, so start-up stops on it exactly as it does on a broken runbook."""
+
+
+class DrillError(IncidentError):
+    """A drill request we refuse; the message is shown to the user as is."""
+
+
+# -- scenario files --------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    # unknown keys are typos ("mesage:") that would silently drop a step
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScriptAlert(_Strict):
+    """A synthetic alert, as Alertmanager would send it."""
+
+    alertname: str
+    status: Literal["firing", "resolved"] = "firing"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)  # summary, description, ...
+
+    @field_validator("labels", "annotations", mode="before")
+    @classmethod
+    def _as_text(cls, values: Any) -> Any:
+        # YAML reads `code: 500` as a number; Alertmanager's labels are strings
+        if isinstance(values, dict):
+            return {
+                k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for k, v in values.items()
+            }
+        return values
+
+    @field_validator("alertname")
+    @classmethod
+    def _alertname(cls, value: str) -> str:
+        if not _ALERTNAME.match(value):
+            raise ValueError(f"{value!r} is not an alert name (letters, digits, _ and :)")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if not _LABEL.match(name):
+                raise ValueError(f"{name!r} is not a label name (letters, digits and _)")
+            if name in ("alertname", DRILL_LABEL):
+                raise ValueError(f"the label {name!r} is set by the bot; leave it out")
+        return labels
+
+
+class ScriptStep(_Strict):
+    """One event of the script: `at` after the start, an alert or a message."""
+
+    at: Delay
+    alert: ScriptAlert | None = None
+    message: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ScriptStep:
+        if (self.alert is None) == (self.message is None):
+            raise ValueError("a step has either alert: or message: (one of them)")
+        return self
+
+
+class Scenario(_Strict):
+    id: str
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    severity: str = "SEV2"
+    summary: str = ""  # what the players read at the start
+    runbook: str | None = None  # posted as the checklist; its phases are timed
+    time_limit: Duration = timedelta(minutes=30)
+    # acknowledge, first_update, resolve, or a phase id of the runbook -> a duration
+    targets: dict[str, Duration] = Field(default_factory=dict)
+    script: Annotated[list[ScriptStep], Field(min_length=1)]
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value) or len(value) > 64:
+            raise ValueError(f"id {value!r} must be a slug like latency-spike")
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        match = _SEVERITY.match(value.strip())
+        if not match:
+            raise ValueError(f"severity {value!r} must be like SEV2 (or P1)")
+        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+
+    @field_validator("targets")
+    @classmethod
+    def _target_names(cls, targets: dict[str, Any]) -> dict[str, Any]:
+        allowed = (*STANDARD_TARGETS, *PHASE_TITLES)
+        for name in targets:
+            if name not in allowed:
+                raise ValueError(
+                    f"unknown target {name!r} (use {', '.join(STANDARD_TARGETS)} or a runbook "
+                    f"phase: {', '.join(PHASE_TITLES)})"
+                )
+        return targets
+
+    @model_validator(mode="after")
+    def _within_time_limit(self) -> Scenario:
+        for i, step in enumerate(self.script):
+            if step.at >= self.time_limit:
+                raise ValueError(
+                    f"script[{i}].at: {format_duration(step.at)} is not before the time limit "
+                    f"({format_duration(self.time_limit)})"
+                )
+        return self
+
+    @property
+    def duration(self) -> float:
+        return self.time_limit.total_seconds()
+
+
+def default_drills_dir() -> Path:
+    """The scenarios shipped with the bot: `<repo>/drills` (this file is `<repo>/bot/…`)."""
+    return Path(__file__).resolve().parent.parent / "drills"
+
+
+def _line(root: Any, loc: Sequence[Any]) -> int | None:
+    """Line (1-based) of the deepest YAML node on a validation error's path."""
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == key), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _path(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _parse(file: Path, runbooks: Mapping[str, Runbook]) -> tuple[Scenario | None, list[str]]:
+    try:
+        source = file.read_text(encoding="utf-8")
+        data = yaml.safe_load(source)
+        root = yaml.compose(source)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"{file}: cannot read the file ({exc})"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        return None, [f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
+    if not isinstance(data, dict):
+        return None, [f"{file}: the top level must be a mapping (id:, title:, script: ...)"]
+    data.setdefault("id", file.stem)
+    if data["id"] != file.stem:
+        return None, [f"{file}: id {data['id']!r} does not match the file name ({file.stem})"]
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (a typo?)"
+            # the whole-scenario check names the step itself: point at it
+            inner = re.match(r"script\[(\d+)\]\.at: ", msg)
+            if inner:
+                loc, msg = ("script", int(inner.group(1)), "at"), msg[inner.end() :]
+            line = _line(root, loc)
+            where = f"{file}:{line}" if line else str(file)
+            lines.append(": ".join(p for p in (where, _path(loc), msg) if p))
+        return None, lines
+    problems: list[tuple[tuple[str, ...], str]] = []
+    runbook = runbooks.get(scenario.runbook) if scenario.runbook else None
+    if scenario.runbook and runbook is None:
+        known = ", ".join(sorted(runbooks)) or "none"
+        problems.append((("runbook",), f"no runbook {scenario.runbook!r} (known: {known})"))
+    phases = {p.id for p in runbook.phases} if runbook else set()
+    for name in scenario.targets:
+        if name in STANDARD_TARGETS or (runbook is None and scenario.runbook):
+            continue
+        if runbook is None:
+            problems.append((("targets", name), "a phase target needs a runbook: give runbook:"))
+        elif name not in phases:
+            problems.append((("targets", name), f"runbook {runbook.id} has no {name} phase"))
+    lines = []
+    for loc, msg in problems:
+        line = _line(root, loc)
+        lines.append(f"{file}:{line}: {_path(loc)}: {msg}" if line else f"{file}: {msg}")
+    return (None, lines) if lines else (scenario, [])
+
+
+def load_scenarios(*dirs: Path, runbooks: Mapping[str, Runbook]) -> dict[str, Scenario]:
+    """Every scenario in `dirs`, by id (a later folder wins on the same id). Raises
+    ScenarioError listing every problem of every file, so one start-up shows them all."""
+    scenarios: dict[str, Scenario] = {}
+    errors: list[str] = []
+    for directory in dirs:
+        if not directory.is_dir():
+            errors.append(f"{directory}: drill scenarios folder not found")
+            continue
+        for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+            scenario, problems = _parse(file, runbooks)
+            errors += problems
+            if scenario is not None:
+                scenarios[scenario.id] = scenario
+    if errors:
+        raise ScenarioError(f"{len(errors)} drill scenario problem(s):\n" + "\n".join(errors))
+    return scenarios
+
+
+# -- the report (pure) -------------------------------------------------------------------------
+
+
+def phase_finishes(
+    runbook: Runbook, entries: Iterable[TimelineEntry]
+) -> list[tuple[Phase, float | None]]:
+    """When each phase of the runbook was finished (every step done or skipped), replayed
+    from the checklist's timeline entries; None when it is not finished. Undo reopens."""
+    phase_of = {step.id: phase.id for phase in runbook.phases for step in phase.steps}
+    finished: dict[str, bool] = {}
+    at: dict[str, float | None] = {phase.id: None for phase in runbook.phases}
+    suffix = f"({runbook.id})"
+    for entry in entries:
+        if entry.kind != "runbook_step" or not entry.text.endswith(suffix):
+            continue
+        match = _STEP_ENTRY.match(entry.text)
+        if match is None or match.group("step") not in phase_of:
+            continue
+        step = match.group("step")
+        finished[step] = match.group("verb") in ("done", "skipped")
+        phase = next(p for p in runbook.phases if p.id == phase_of[step])
+        complete = all(finished.get(s.id) for s in phase.steps)
+        if not complete:
+            at[phase.id] = None
+        elif at[phase.id] is None:
+            at[phase.id] = entry.at
+    return [(phase, at[phase.id]) for phase in runbook.phases]
+
+
+def build_report(
+    incident: Incident,
+    entries: Sequence[TimelineEntry],
+    runbook: Runbook | None,
+    *,
+    bots: frozenset[str],
+    now: float,
+) -> DrillReport:
+    """The drill's figures, each as seconds after the start, from the timeline alone (so
+    the report and `/incident timeline` always agree)."""
+    drill = incident.drill
+    assert drill is not None
+    start = incident.declared_at
+    targets = drill.targets
+    measures = []
+    ack = acknowledgement(incident, entries, bots)
+    how = ""
+    if ack is not None:
+        first = next((e for e in entries if e.at == ack[0]), None)
+        how = "in PagerDuty" if ack[1] == "pagerduty" else "first action by a person"
+        if first is not None and first.kind == ACK_KIND:
+            how = "drill page acknowledged"
+    measures.append(
+        DrillMeasure(
+            name="Acknowledge",
+            seconds=ack[0] - start if ack else None,
+            target=targets.get("acknowledge"),
+            how=how,
+        )
+    )
+    update = next((e.at for e in entries if e.kind == "update"), None)
+    measures.append(
+        DrillMeasure(
+            name="First update",
+            seconds=update - start if update is not None else None,
+            target=targets.get("first_update"),
+        )
+    )
+    if runbook is not None:
+        for phase, done in phase_finishes(runbook, entries):
+            measures.append(
+                DrillMeasure(
+                    name=phase.title,
+                    seconds=done - start if done is not None else None,
+                    target=targets.get(phase.id),
+                )
+            )
+    ended = incident.resolved_at if incident.resolved_at is not None else now
+    by_limit = drill.ended_by == "time_limit"
+    measures.append(
+        DrillMeasure(
+            name="Resolve",
+            seconds=None if by_limit or incident.is_open else ended - start,
+            target=targets.get("resolve"),
+            how="time limit reached" if by_limit else "",
+        )
+    )
+    return DrillReport(
+        incident_id=incident.id,
+        scenario=drill.scenario,
+        title=incident.title,
+        channel_id=incident.channel_id,
+        started_at=start,
+        ended_at=ended,
+        ended_by="time_limit" if by_limit else "resolve",
+        speed=drill.speed,
+        measures=measures,
+        timeline=list(entries),
+    )
+
+
+def alertmanager_body(incident_id: str, alert: ScriptAlert, *, now: float) -> bytes:
+    """The step's alert as Alertmanager's webhook would POST it (version 4), grouped by
+    alert name and the drill label, so it forms its own group, apart from real alerts."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {"alertname": alert.alertname, **alert.labels, DRILL_LABEL: incident_id}
+    body = {
+        "version": "4",
+        "status": alert.status,
+        "receiver": "drill",
+        "groupKey": f"drill:{incident_id}:{alert.alertname}",
+        "groupLabels": {"alertname": alert.alertname, DRILL_LABEL: incident_id},
+        "alerts": [
+            {
+                "status": alert.status,
+                "labels": labels,
+                "annotations": alert.annotations,
+                "startsAt": stamp,
+                "endsAt": stamp if alert.status == "resolved" else "0001-01-01T00:00:00Z",
+            }
+        ],
+    }
+    return json.dumps(body).encode()
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+class Drills:
+    def __init__(
+        self,
+        store: Store,
+        slack: Slack,
+        incidents: Incidents,
+        config: IncidentConfig,
+        scenarios: Mapping[str, Scenario],
+        runbooks: Mapping[str, Runbook],
+        scheduler: Scheduler,
+        *,
+        alerts: Alerts | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.incidents = incidents
+        self.config = config
+        self.scenarios = dict(scenarios)
+        self.runbooks = runbooks
+        self.scheduler = scheduler
+        self.alerts = alerts
+        self.clock = clock
+        self._bot_user: str | None = None
+
+    def install(self) -> None:
+        # first among the listeners: the drill notice leads the channel, before the runbook
+        self.incidents.listeners.insert(0, self.on_incident_event)
+        self.scheduler.on(STEP, self._step)
+        self.scheduler.on(END, self._end)
+        self.scheduler.on(REPORT, self._report)
+
+    def listed(self) -> list[ui.ScenarioRow]:
+        return [
+            ui.ScenarioRow(
+                id=s.id,
+                title=s.title,
+                severity=s.severity,
+                seconds=s.duration,
+                steps=len(s.script),
+                summary=s.summary,
+            )
+            for s in sorted(self.scenarios.values(), key=lambda s: s.id)
+        ]
+
+    @property
+    def drill_service(self) -> str | None:
+        return self.config.drills.pagerduty_service_id
+
+    def _severity(self, scenario: Scenario) -> str:
+        return self.config.resolve_severity(scenario.severity) or self.config.severities[-1].name
+
+    # -- start -----------------------------------------------------------------------------
+    async def start(self, scenario_id: str, *, by: str, fast: bool = False) -> Incident:
+        """Declare the drill's incident and start its script; returns the incident."""
+        scenario = self.scenarios.get(scenario_id)
+        if scenario is None:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            raise DrillError(f"No drill scenario {scenario_id}; scenarios: {known}.")
+        speed = self.config.drills.fast if fast else 1.0
+        info = DrillInfo(
+            scenario=scenario.id,
+            speed=speed,
+            time_limit=scenario.duration / speed,
+            started_by=by,
+            targets={k: v.total_seconds() / speed for k, v in scenario.targets.items()},
+        )
+        # Nobody holds a role yet, as when an alert declares: taking command is part of
+        # the drill (and of the runbook's first steps).
+        incident = await self.incidents.declare(
+            title=scenario.title,
+            severity=self._severity(scenario),
+            by=by,
+            description=scenario.summary,
+            source=SOURCE,
+            runbook=scenario.runbook,
+            roles={},
+            drill=info,
+        )
+        log.info("drill started", extra={"incident": incident.id, "scenario": scenario.id})
+        return await self.store.get(incident.id) or incident
+
+    async def on_incident_event(self, event: str, incident: Incident) -> None:
+        if incident.drill is None:
+            return
+        if event == "declared":
+            await self.begin(incident)
+        elif event == "resolved":
+            await self._ended(incident)
+
+    async def begin(self, incident: Incident) -> None:
+        """Tell the channel what this drill is, then schedule its script and time limit
+        (once; reconcile() repeats it for a drill whose start was cut short)."""
+        drill = incident.drill
+        assert drill is not None
+        scenario = self.scenarios.get(drill.scenario)
+        if incident.channel_id:  # whoever started it is in at once (nobody holds a role)
+            try:
+                await self.slack.invite(incident.channel_id, [drill.started_by])
+            except SlackError as exc:
+                log.warning(
+                    "drill invite failed", extra={"incident": incident.id, "error": exc.code}
+                )
+        if incident.channel_id and await self.store.claim_once(
+            "drill-notice", incident.id, ttl=KEEP
+        ):
+            message = ui.drill_notice(
+                incident,
+                drill,
+                steps=len(scenario.script) if scenario else 0,
+                drill_service=self.drill_service,
+                pages=self._pages(incident),
+            )
+            try:
+                await self.slack.post(incident.channel_id, *message)
+            except SlackError as exc:
+                log.warning(
+                    "drill notice not posted", extra={"incident": incident.id, "error": exc.code}
+                )
+        if scenario is None:
+            log.error(
+                "drill scenario gone", extra={"incident": incident.id, "scenario": drill.scenario}
+            )
+        else:
+            for i, step in enumerate(scenario.script):
+                offset = step.at.total_seconds() / drill.speed
+                payload: dict[str, Any] = {"at": offset}
+                if step.alert is not None:
+                    payload["alert"] = step.alert.model_dump()
+                else:
+                    payload["message"] = step.message
+                await self.scheduler.schedule(
+                    STEP,
+                    incident.id,
+                    incident.declared_at + offset,
+                    key=str(i),
+                    payload=payload,
+                    generation=incident.generation,
+                    lane=LANE,
+                )
+        await self.scheduler.schedule(
+            END,
+            incident.id,
+            incident.declared_at + drill.time_limit,
+            generation=incident.generation,
+            lane=LANE,
+        )
+
+        def scripted(inc: Incident) -> None:
+            if inc.drill is not None:
+                inc.drill.scripted = True
+
+        await self.store.update(incident.id, scripted)
+
+    def _pages(self, incident: Incident) -> bool:
+        try:
+            return self.config.severity(incident.severity).page
+        except KeyError:
+            return False
+
+    async def reconcile(self) -> int:
+        """Start the script of open drills whose start was cut short (a crash between the
+        declaration and the scheduling); returns how many. One replica at a time."""
+        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
+        if token is None:
+            return 0
+        fixed = 0
+        try:
+            for incident in await self.store.open_incidents(limit=10_000):
+                if incident.drill is not None and not incident.drill.scripted:
+                    if self.clock() - incident.declared_at < 30:
+                        continue  # being started right now
+                    await self.begin(incident)
+                    fixed += 1
+        finally:
+            await self.store.release_lease(RECONCILE_LEASE, token)
+        return fixed
+
+    # -- the script ------------------------------------------------------------------------
+    async def _step(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or incident.drill is None or not incident.is_open:
+            return
+        offset = float(item.payload.get("at", 0))
+        if "alert" in item.payload:
+            alert = ScriptAlert.model_validate(item.payload["alert"])
+            await self._note_once(
+                incident, item, f"Drill script: alert {alert.alertname} {alert.status}"
+            )
+            await self._send_alert(incident, alert)
+        else:
+            text = str(item.payload.get("message", ""))
+            await self._note_once(incident, item, f"Drill script: {text}")
+            await self._post_once(incident, item, ui.drill_message(text, at=offset))
+
+    async def _send_alert(self, incident: Incident, alert: ScriptAlert) -> None:
+        """Through the alert path: what the Alertmanager route does after its token check
+        (validate, then persist for the alert workers)."""
+        body = alertmanager_body(incident.id, alert, now=self.clock())
+        if self.alerts is None:
+            raise Retry("the alert path is not running")
+        batch = parse_alertmanager(body, now=self.clock())
+        await self.alerts.accept(batch)
+
+    async def _note_once(self, incident: Incident, item: DueItem, text: str) -> None:
+        if await self.store.claim_once("drill-step", f"{incident.id}:{item.key}", ttl=KEEP):
+            entry = TimelineEntry(at=self.clock(), actor=None, kind=NOTE_KIND, text=text)
+            await self.store.append(incident.id, entry)
+
+    async def _post_once(self, incident: Incident, item: DueItem, message: ui.Message) -> None:
+        if not incident.channel_id:
+            raise Retry("the drill has no channel yet")
+        since = item.first_claimed_at if item.attempts > 1 else None
+        try:
+            await self.slack.post_once(
+                incident.channel_id, *message, marker=f"due:{item.token}", maybe_sent_since=since
+            )
+        except SlackError as exc:
+            if is_transient(exc):
+                raise Retry(f"Slack: {exc.code}") from exc
+            log.warning("drill post failed", extra={"incident": incident.id, "error": exc.code})
+
+    # -- the end ---------------------------------------------------------------------------
+    async def _end(self, item: DueItem) -> None:
+        """The time limit: the bot ends the drill (resolving it) if nobody has."""
+        incident = await self.store.get(item.incident_id)
+        if incident is None or incident.drill is None or not incident.is_open:
+            return
+
+        def by_limit(inc: Incident) -> None:
+            if inc.drill is not None and inc.is_open:
+                inc.drill.ended_by = "time_limit"
+
+        incident = await self.store.update(incident.id, by_limit)
+        limit = ui.span(incident.drill.time_limit if incident.drill else 0)
+        await self.incidents.resolve(
+            incident, by=await self.bot_user(), summary=f"Drill time limit ({limit}) reached."
+        )
+
+    async def _ended(self, incident: Incident) -> None:
+        """Resolved (by a person, the alerts or the time limit): stop the script and
+        schedule the report."""
+        await self.scheduler.cancel(incident.id, lane=LANE, generation=incident.generation)
+        if incident.drill is not None and incident.drill.ended_by is None:
+
+            def by_person(inc: Incident) -> None:
+                if inc.drill is not None and inc.drill.ended_by is None:
+                    inc.drill.ended_by = "resolve"
+
+            incident = await self.store.update(incident.id, by_person)
+        await self.scheduler.schedule(
+            REPORT, incident.id, self.clock(), generation=incident.generation, lane=REPORT
+        )
+
+    async def _report(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or incident.drill is None:
+            return
+        entries = await self.store.timeline(incident.id)
+        runbook = self.runbooks.get(incident.runbook) if incident.runbook else None
+        report = build_report(incident, entries, runbook, bots=await self.bots(), now=self.clock())
+        await self._post_once(incident, item, ui.drill_report(report))
+
+    # -- the Acknowledge page button ---------------------------------------------------------
+    async def acknowledge(self, incident_id: str, *, by: str) -> Incident:
+        """The drill's stand-in for acknowledging the page (none was sent). Once per drill;
+        IncidentError when it was already acknowledged or the drill is over."""
+        incident = await self.store.get(incident_id)
+        if incident is None or incident.drill is None:
+            raise DrillError("That drill is no longer stored.")
+        if not incident.is_open:
+            raise DrillError(f"Drill {incident.id} is over.")
+        if not await self.store.claim_once("drill-ack", incident.id, ttl=KEEP):
+            raise DrillError("The drill page is already acknowledged.")
+        now = self.clock()
+        entry = TimelineEntry(at=now, actor=by, kind=ACK_KIND, text="Acknowledged the drill page")
+        await self.store.append(incident.id, entry)
+        if incident.channel_id:
+            try:
+                await self.slack.post(incident.channel_id, *ui.acknowledged(by, at=now))
+            except SlackError as exc:
+                log.warning(
+                    "drill ack not posted", extra={"incident": incident.id, "error": exc.code}
+                )
+        return incident
+
+    # -- who the bot is ----------------------------------------------------------------------
+    async def bot_user(self) -> str:
+        if self._bot_user is None:
+            try:
+                self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
+            except SlackError:
+                return ""
+        return self._bot_user
+
+    async def bots(self) -> frozenset[str]:
+        user = await self.bot_user()
+        return frozenset({user}) if user else frozenset()

@@ -1,0 +1,87 @@
+"""`/incident postmortem [done]`, `/incident stats [7d|30d|90d] [share]` and the
+post-mortem buttons. Ack first (DESIGN rule 1); the work is in bot/postmortem.py and
+bot/stats.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+import blocks.postmortem as ui
+from blocks.stats import stats_message
+from bot.incidents import IncidentError
+from bot.postmortem import Postmortems
+from bot.services import Services
+from bot.slack import SlackError
+from bot.stats import DEFAULT_WINDOW, WINDOWS, Stats
+from handlers.parse import UsageError
+from handlers.replies import answering
+from handlers.verbs import VerbContext, verb
+
+
+def postmortems(svc: Services) -> Postmortems:
+    if svc.postmortems is None:
+        raise IncidentError("Post-mortems are not available in this build.")
+    return svc.postmortems
+
+
+def stats(svc: Services) -> Stats:
+    if svc.stats is None:
+        raise IncidentError("Stats are not available in this build.")
+    return svc.stats
+
+
+@verb("postmortem", usage="/incident postmortem [done]")
+async def postmortem_verb(ctx: VerbContext) -> None:
+    assert ctx.incident is not None
+    arg = ctx.cmd.text.strip().lower()
+    if arg == "done":
+        await postmortems(ctx.svc).mark_done(ctx.incident.id, by=ctx.user)
+        return
+    if arg:
+        problem = f"“{ctx.cmd.text.strip()}” is not something postmortem takes."
+        raise UsageError(problem, "postmortem")
+    try:
+        await postmortems(ctx.svc).draft(ctx.incident, by=ctx.user)
+    except SlackError as exc:
+        raise IncidentError(f"Slack would not take the draft ({exc.code}); try again.") from exc
+
+
+@verb("stats", usage="/incident stats [7d|30d|90d] [share]", in_incident=False)
+async def stats_verb(ctx: VerbContext) -> None:
+    words = ctx.cmd.text.lower().split()
+    share = "share" in words
+    windows = [w for w in words if w != "share"]
+    if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
+        raise UsageError("Give one window: 7d, 30d or 90d.", "stats")
+    window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
+    text, blocks = stats_message(await stats(ctx.svc).report(window))
+    kind = "in_channel" if share else "ephemeral"
+    await ctx.respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.action(ui.ACTION_DONE)
+    async def done_clicked(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        async with answering(respond, what="postmortem done"):
+            await postmortems(svc).mark_done(action["value"], by=body["user"]["id"])
+
+    @app.action(ui.ACTION_DRAFT)
+    async def draft_clicked(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        async with answering(respond, what="postmortem draft"):
+            incident = await svc.store.get(action["value"])
+            if incident is None:
+                raise IncidentError("That incident no longer exists.")
+            try:
+                await postmortems(svc).draft(incident, by=body["user"]["id"])
+            except SlackError as exc:
+                raise IncidentError(
+                    f"Slack would not take the draft ({exc.code}); try again."
+                ) from exc

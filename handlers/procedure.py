@@ -1,0 +1,128 @@
+"""The team's procedure in Slack: `/incident roles`, `/incident procedure [SEV]`,
+`/incident escalations`, and the stakeholder update's **Draft update** button and modal.
+Ack first (DESIGN rule 1); the modal opens before anything slow."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+import blocks.escalations as escalations_ui
+import blocks.procedure as ui
+import blocks.stakeholders as stakeholders_ui
+from bot.escalations import Escalations
+from bot.incidents import IncidentError
+from bot.services import Services
+from bot.slack import SlackError
+from bot.stakeholders import Stakeholders
+from handlers.parse import UsageError
+from handlers.replies import ephemeral
+from handlers.verbs import VerbContext, verb
+
+log = logging.getLogger(__name__)
+
+VIEW_TTL = 24 * 3600
+
+
+def _escalations(svc: Services) -> Escalations:
+    assert svc.escalations is not None, "build() sets Services.escalations"
+    return svc.escalations
+
+
+def _stakeholders(svc: Services) -> Stakeholders:
+    assert svc.stakeholders is not None, "build() sets Services.stakeholders"
+    return svc.stakeholders
+
+
+@verb("roles", usage="/incident roles")
+async def roles_verb(ctx: VerbContext) -> None:
+    if ctx.cmd.text:
+        raise UsageError("`roles` takes no arguments.", "roles")
+    assert ctx.incident is not None
+    await ctx.respond(**ephemeral(ui.roles(ctx.incident, ctx.svc.config)))
+
+
+@verb("procedure", usage="/incident procedure [SEV1-4]", in_incident=False)
+async def procedure_verb(ctx: VerbContext) -> None:
+    config = ctx.svc.config
+    words = ctx.cmd.text.split()
+    if len(words) > 1:
+        raise UsageError("Give at most one severity.", "procedure")
+    severity = config.resolve_severity(words[0]) if words else None
+    if words and severity is None:
+        names = ", ".join(s.name for s in config.severities)
+        raise UsageError(f"Unknown severity “{words[0]}”; use {names}.", "procedure")
+    if severity is None and ctx.incident is not None:
+        severity = ctx.incident.severity
+    await ctx.respond(**ephemeral(ui.procedure(config, severity)))
+
+
+@verb("escalations", usage="/incident escalations")
+async def escalations_verb(ctx: VerbContext) -> None:
+    if ctx.cmd.text:
+        raise UsageError("`escalations` takes no arguments.", "escalations")
+    assert ctx.incident is not None
+    rows = await _escalations(ctx.svc).plan(ctx.incident)
+    await ctx.respond(**ephemeral(escalations_ui.escalations(ctx.incident, rows, ctx.svc.config)))
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    @app.action(stakeholders_ui.ACTION_DRAFT)
+    async def draft(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        incident_id, key = stakeholders_ui.parse_draft_value(action.get("value", ""))
+        try:
+            incident, audience, text, problem = await _stakeholders(svc).draft(incident_id, key)
+            meta = json.dumps({"incident": incident.id, "audience": key, "channel": channel})
+            modal = stakeholders_ui.draft_modal(
+                incident, audience, text, problem=problem, private_metadata=meta
+            )
+            await svc.slack.open_view(body["trigger_id"], modal)
+        except IncidentError as exc:
+            await _tell(svc, channel, user, f":warning: {exc}")
+        except SlackError as exc:
+            log.warning("draft modal did not open", extra={"error": exc.code})
+            await _tell(svc, channel, user, ":warning: The draft did not open; click again.")
+
+    @app.view(stakeholders_ui.DRAFT_CALLBACK)
+    async def send(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        block = view["state"]["values"].get(stakeholders_ui.DRAFT_BLOCK, {})
+        text = (block.get(stakeholders_ui.DRAFT_BLOCK) or {}).get("value") or ""
+        if not text.strip():
+            errors = {stakeholders_ui.DRAFT_BLOCK: "Write the update first."}
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        # one update per modal, however often it is submitted (DESIGN rule 2)
+        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
+            return
+        try:
+            sent = await _stakeholders(svc).send(
+                meta.get("incident", ""), meta.get("audience", ""), text, by=user
+            )
+        except IncidentError as exc:
+            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            return
+        if sent.incident.channel_id:
+            note, blocks = stakeholders_ui.update_sent(
+                sent.audience, by=user, next_due=sent.next_due
+            )
+            try:
+                await svc.slack.post(sent.incident.channel_id, note, blocks)
+            except SlackError as exc:
+                log.info("update confirmation not posted", extra={"error": exc.code})
+
+
+async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+    if not channel:
+        return
+    try:
+        await svc.slack.ephemeral(channel, user, text)
+    except SlackError as exc:
+        log.info("could not answer", extra={"error": exc.code})

@@ -1,0 +1,73 @@
+"""The sandbox's Alerts panel in a real Chromium: Fire sends a Prometheus alert to the
+bot's own Alertmanager route, the incident's channel appears with the alert, Resolve
+moves it to monitoring, and the Resolve incident button closes it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.sandbox_process import SandboxProcess
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright_api.expect
+Page = playwright_api.Page
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    if chromium_path() is None:
+        pytest.skip(MISSING)
+    with SandboxProcess() as sandbox, playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        expect.set_options(timeout=15_000)
+        page.goto(sandbox.url)
+        try:
+            yield page
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "sandbox-alerts-panel.png"))
+            browser.close()
+
+
+def test_fire_and_resolve_a_demo_alert_from_the_panel(page: Page) -> None:
+    panel = page.get_by_role("complementary", name="Panels")
+    expect(panel).to_contain_text("Alerts (Prometheus)")
+    panel.get_by_role("button", name="Fire ServiceDown").click()
+    expect(page.locator("#notice")).to_contain_text("HTTP 200")
+
+    link = page.get_by_role("navigation", name="Channels").get_by_role(
+        "link", name=re.compile(r"^#inc-\d{8}-\d+-servicedown-checkout")
+    )
+    expect(link).to_be_visible()
+    link.click()
+    alert = page.get_by_role("article").filter(has_text="ServiceDown checkout: firing")
+    expect(alert).to_contain_text("checkout is down")
+    expect(alert).to_contain_text("service=checkout")
+    expect(page.get_by_role("article").filter(has_text="Pinned")).to_contain_text("SEV1")
+    alert_id = alert.get_attribute("id")
+    assert alert_id
+
+    panel.get_by_role("button", name="Resolve ServiceDown").click()
+    notice = page.get_by_role("article").filter(has_text="have resolved")
+    expect(notice).to_contain_text("monitoring")
+    # the alert's own message says so at once (only count changes wait for the next edit)
+    expect(page.locator(f"article[id='{alert_id}']")).to_contain_text(
+        "ServiceDown checkout: resolved"
+    )
+    notice_id = notice.get_attribute("id")
+    assert notice_id
+    notice.get_by_role("button", name="Resolve incident").click()
+    # the button's message is replaced in place: same article, new text, no button
+    same = page.locator(f"article[id='{notice_id}']")
+    expect(same).to_contain_text("resolved the incident")
+    expect(same.get_by_role("button", name="Resolve incident")).to_have_count(0)
+    expect(page.get_by_role("article").filter(has_text="Pinned")).to_contain_text("Resolved")

@@ -1,0 +1,80 @@
+"""A newcomer's game day in the sandbox, in a real Chromium: `/incident drill latency-spike
+fast`, acknowledge the stand-in page, watch the script play, resolve, read the report.
+Leaves a screenshot in tests/artifacts/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.sandbox_process import SandboxProcess
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright_api.expect
+Page = playwright_api.Page
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProcess]:
+    if chromium_path() is None:
+        pytest.skip(MISSING)
+    with SandboxProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def page(sandbox: SandboxProcess, request: pytest.FixtureRequest) -> Iterator[Page]:
+    with playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        expect.set_options(timeout=15_000)
+        page.goto(sandbox.url)
+        try:
+            yield page
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
+            browser.close()
+
+
+def send(page: Page, text: str) -> None:
+    composer = page.get_by_role("textbox", name="Message")
+    composer.fill(text)
+    composer.press("Enter")
+    expect(composer).to_have_value("")
+
+
+def test_a_fast_drill_from_start_to_report(page: Page) -> None:
+    send(page, "/incident drill latency-spike fast")
+    link = page.get_by_role("navigation", name="Channels").get_by_role(
+        "link", name=re.compile(r"^#drill-\d{8}-\d+-latency-spike-on-search$")
+    )
+    expect(link).to_be_visible()
+    link.click()
+    notice = page.get_by_role("article").filter(has_text="Drill: no real page sent")
+    expect(notice).to_be_visible()
+    expect(page.get_by_role("article").filter(has_text="[DRILL]").first).to_be_visible()
+    notice.get_by_role("button", name="Acknowledge page").click()
+    expect(
+        page.get_by_role("article").filter(has_text="acknowledged the drill page")
+    ).to_be_visible()
+    # the script, ×10: the alert at 1 s, the support message at 4 s
+    expect(page.get_by_role("article").filter(has_text="HighLatency").first).to_be_visible()
+    expect(
+        page.get_by_role("article").filter(has_text="customers report slow searches")
+    ).to_be_visible()
+    send(page, "/incident update Search is slow because of the text-analysis dependency")
+    send(page, "/incident resolve Rolled back the dependency")
+    report = page.get_by_role("article").filter(has_text="Drill report")
+    expect(report).to_be_visible()
+    expect(report).to_contain_text("Acknowledge")
+    expect(report).to_contain_text("drill page acknowledged")
+    expect(report).to_contain_text("First update")
+    report.scroll_into_view_if_needed()

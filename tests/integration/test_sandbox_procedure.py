@@ -1,0 +1,75 @@
+"""The sandbox runs a demo procedure (its config names none): `/incident procedure` typed
+into the page shows the demo's escalation steps and stakeholder audience at demo scale,
+and the escalation matrix of a declared incident is already counting down."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.config import IncidentConfig, Settings
+from bot.escalations import STEP
+from bot.sandbox import build_sandbox
+from bot.sandbox.render import RenderContext, render_blocks
+from bot.sandbox.web import sandbox_feed
+from bot.stakeholders import DUE
+from bot.store import Store
+from tests.conftest import free_port
+from tests.integration.harness import eventually
+
+
+async def test_the_sandbox_shows_its_demo_procedure(redis_url: str) -> None:
+    port = free_port()
+    app = build_sandbox(Settings(redis_url=redis_url, port=port), IncidentConfig(), port=port)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    slack = sandbox_feed(app).fake
+    try:
+        general = slack.channel_by_name("general")
+        assert general is not None
+        async with aiohttp.ClientSession() as http:
+
+            async def type_(channel: str, text: str) -> None:
+                body = {"user": "U0ALICE", "channel": channel, "text": text}
+                async with http.post(f"{url}/sandbox/compose", json=body) as r:
+                    assert (await r.json()) == {"ok": True}
+
+            await type_(general.id, "/incident declare Search is slow")
+            channel = await eventually(
+                lambda: next((c for c, ch in slack.channels.items() if "-search" in ch.name), None)
+            )
+            await type_(channel, "/incident procedure")
+            answer = await eventually(
+                lambda: next(
+                    (m for m in slack.messages[channel] if "Incident procedure" in m.text), None
+                )
+            )
+        shown = render_blocks(answer.blocks, RenderContext(users={"U0BOB": "bob"}))
+        assert "Team lead (demo: after 2 min)" in shown
+        assert "Engineering managers (demo: after 4 min)" in shown
+        assert "management" in shown and "(first after 1 min)" in shown
+        # the demo matrix's two steps and the management reminder are counting down
+        redis = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            store = Store(redis)
+
+            async def counting() -> list[str]:
+                incident = await store.by_channel(channel)
+                assert incident is not None
+                pending = await store.due_pending(incident.id)
+                return sorted(i.kind for i in pending if i.kind in (STEP, DUE))
+
+            await eventually(lambda: _equal(counting(), [STEP, STEP, DUE]))
+        finally:
+            await redis.aclose()
+    finally:
+        await runner.cleanup()
+
+
+async def _equal(value: Awaitable[list[str]], expected: list[str]) -> bool:
+    return await value == expected
