@@ -50,8 +50,8 @@ from bot.config import Delay, Duration, IncidentConfig, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
 from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError, is_transient
+from bot.schedule import Retry, Scheduler, post_for_item
+from bot.slack import Slack, SlackError
 from bot.stats import acknowledgement
 from bot.store import Store
 
@@ -636,15 +636,7 @@ class Drills:
     async def _post_once(self, incident: Incident, item: DueItem, message: ui.Message) -> None:
         if not incident.channel_id:
             raise Retry("the drill has no channel yet")
-        since = item.first_claimed_at if item.attempts > 1 else None
-        try:
-            await self.slack.post_once(
-                incident.channel_id, *message, marker=f"due:{item.token}", maybe_sent_since=since
-            )
-        except SlackError as exc:
-            if is_transient(exc):
-                raise Retry(f"Slack: {exc.code}") from exc
-            log.warning("drill post failed", extra={"incident": incident.id, "error": exc.code})
+        await post_for_item(self.slack, incident.channel_id, item, message, what="drill post")
 
     # -- the end ---------------------------------------------------------------------------
     async def _end(self, item: DueItem) -> None:

@@ -51,7 +51,7 @@ from bot.models import (
 from bot.pager import KEY_PREFIX, OFF_NO_KEY, OFF_NO_SERVICE
 from bot.paging import PagerDuty, PagingError
 from bot.runbooks import Runbook
-from bot.schedule import Retry, Scheduler
+from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError, is_transient
 from bot.store import Store
 
@@ -364,14 +364,12 @@ class Escalations:
         if await self.store.once_value(SENT_SCOPE, key):
             return
         text, blocks = message
+        if marked:
+            await post_for_item(self.slack, channel, item, message, what="escalation message")
+            await self.store.claim_once(SENT_SCOPE, key, ttl=SENT_TTL)
+            return
         try:
-            if marked:
-                since = item.first_claimed_at if item.attempts > 1 else None
-                await self.slack.post_once(
-                    channel, text, blocks, marker=f"due:{item.token}", maybe_sent_since=since
-                )
-            else:
-                await self.slack.post(channel, text, blocks)
+            await self.slack.post(channel, text, blocks)
         except SlackError as exc:
             if is_transient(exc):
                 raise Retry(f"Slack: {exc.code}") from exc

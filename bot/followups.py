@@ -30,7 +30,7 @@ from bot.config import IncidentConfig
 from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, FollowUp, Incident
-from bot.schedule import Retry, Scheduler
+from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError, is_transient
 from bot.store import Store
 
@@ -262,16 +262,13 @@ class FollowUps:
         incident = await self.store.get(item.incident_id)
         if incident is not None:  # a DM leaves the incident's channel
             incident = redaction.for_destination(incident, self.config, None)
-        text, blocks = ui.reminder(followup, incident)
         try:
             dm = await self.slack.open_dm(followup.owner)
-            since = item.first_claimed_at if item.attempts > 1 else None
-            await self.slack.post_once(
-                dm, text, blocks, marker=f"due:{item.token}", maybe_sent_since=since
-            )
         except SlackError as exc:
             if is_transient(exc):
                 raise Retry(f"Slack: {exc.code}") from exc
-            log.warning("follow-up reminder not sent", extra={"incident": item.incident_id})
+            log.warning("follow-up owner unreachable", extra={"incident": item.incident_id})
             return
-        self.metrics.reminders_sent.labels("followup").inc()
+        message = ui.reminder(followup, incident)
+        if await post_for_item(self.slack, dm, item, message, what="follow-up reminder"):
+            self.metrics.reminders_sent.labels("followup").inc()

@@ -38,8 +38,8 @@ from bot.incidents import IncidentError, Incidents
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, PageState, TimelineEntry
 from bot.paging import PagerDuty, PagerDutyUser, PagingError, PDIncident, PDService, WebhookEvent
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError, is_transient
+from bot.schedule import Retry, Scheduler, post_for_item
+from bot.slack import Slack, SlackError
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -568,23 +568,9 @@ class Pager:
 
     async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:
         """A due-item's message: marked, and looked for first on a retry (no repeats)."""
-        if not incident.channel_id:
-            return
-        text, blocks = message
-        since = item.first_claimed_at if item.attempts > 1 else None
-        try:
-            await self.slack.post_once(
-                incident.channel_id,
-                text,
-                blocks,
-                marker=f"due:{item.token}",
-                maybe_sent_since=since,
-            )
-        except SlackError as exc:
-            if is_transient(exc):
-                raise Retry(f"Slack: {exc.code}") from exc
-            log.warning(
-                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
+        if incident.channel_id:
+            await post_for_item(
+                self.slack, incident.channel_id, item, message, what="paging notice"
             )
 
     async def _say(self, incident: Incident, message: Message) -> None:

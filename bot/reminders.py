@@ -31,8 +31,8 @@ from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError, is_transient
+from bot.schedule import Retry, Scheduler, post_for_item
+from bot.slack import Slack
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -196,21 +196,11 @@ class Reminders:
 
     async def _post(self, incident: Incident, item: DueItem, text: str, blocks: list) -> None:
         assert incident.channel_id
-        since = item.first_claimed_at if item.attempts > 1 else None
-        try:
-            await self.slack.post_once(
-                incident.channel_id,
-                text,
-                blocks,
-                marker=f"due:{item.token}",
-                maybe_sent_since=since,
-            )
-            if self.metrics is not None:
-                self.metrics.reminders_sent.labels(item.kind).inc()
-        except SlackError as exc:
-            if is_transient(exc):
-                raise Retry(f"Slack: {exc.code}") from exc
-            log.warning("reminder not posted", extra={"incident": incident.id, "error": exc.code})
+        posted = await post_for_item(
+            self.slack, incident.channel_id, item, (text, blocks), what="reminder"
+        )
+        if posted and self.metrics is not None:
+            self.metrics.reminders_sent.labels(item.kind).inc()
 
     # -- repair ---------------------------------------------------------------------------
     async def reconcile(self) -> int:

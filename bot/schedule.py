@@ -53,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
 from bot.models import DueItem
+from bot.slack import Slack, SlackError, is_transient
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,30 @@ class Retry(Exception):
         super().__init__(reason)
         self.reason = reason
         self.after = after
+
+
+async def post_for_item(
+    slack: Slack, channel: str, item: DueItem, message: tuple[str, list[Any]], *, what: str
+) -> bool:
+    """Post a due-item's message once: marked with the item's token and, when the item is
+    redelivered after a crash, looked for in the channel first. A transient Slack failure
+    raises Retry (the item comes back); any other is logged and the message dropped.
+    True when the message is in the channel."""
+    text, blocks = message
+    since = item.first_claimed_at if item.attempts > 1 else None
+    try:
+        await slack.post_once(
+            channel, text, blocks, marker=f"due:{item.token}", maybe_sent_since=since
+        )
+    except SlackError as exc:
+        if is_transient(exc):
+            raise Retry(f"Slack: {exc.code}") from exc
+        log.warning(
+            f"{what} not posted",
+            extra={"incident": item.incident_id, "to": channel, "error": exc.code},
+        )
+        return False
+    return True
 
 
 @dataclass(frozen=True)

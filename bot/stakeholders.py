@@ -39,8 +39,8 @@ from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
 from bot.incidents import IncidentError, Incidents
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError, is_transient
+from bot.schedule import Retry, Scheduler, post_for_item
+from bot.slack import Slack, SlackError
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -367,23 +367,9 @@ class Stakeholders:
 
     async def _post_once(self, incident: Incident, item: DueItem, message: ui.Message) -> None:
         assert incident.channel_id
-        text, blocks = message
-        since = item.first_claimed_at if item.attempts > 1 else None
-        try:
-            await self.slack.post_once(
-                incident.channel_id,
-                text,
-                blocks,
-                marker=f"due:{item.token}",
-                maybe_sent_since=since,
-            )
-        except SlackError as exc:
-            if is_transient(exc):
-                raise Retry(f"Slack: {exc.code}") from exc
-            log.warning(
-                "stakeholder reminder not posted",
-                extra={"incident": incident.id, "error": exc.code},
-            )
+        await post_for_item(
+            self.slack, incident.channel_id, item, message, what="stakeholder reminder"
+        )
 
     # -- drafting and sending -------------------------------------------------------------------
     def find(self, incident: Incident, key: str) -> StakeholderAudience:
