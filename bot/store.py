@@ -93,6 +93,11 @@ class StoreUnavailable(Exception):
     """Redis did not answer; every user-facing path turns this into a plain message."""
 
 
+# Everything that means "the store did not answer", for callers outside this module
+# (handlers catch these without knowing Redis is behind the store).
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable, RedisError, OSError)
+
+
 class IncidentNotFound(Exception):
     pass
 

@@ -8,14 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.alerts as ui
 from bot import redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
-from bot.store import StoreUnavailable
+from bot.store import STORE_ERRORS
 from handlers.replies import answering
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ def alertmanager_webhook(svc: Services) -> Route:
             return _answer(400, str(exc))
         try:
             await svc.alerts.accept(batch)
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # not stored: a non-2xx makes Alertmanager send it again
             log.warning("alerts not stored", extra={"error": str(exc)})
             return _answer(503, "the alert store is unreachable; send again later")

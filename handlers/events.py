@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from bot.store import StoreUnavailable
+from bot.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -23,5 +22,5 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         try:
             await services.alerts.on_slack_message(event, event_id=body.get("event_id"))
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             log.warning("alert message not stored", extra={"error": str(exc)})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
@@ -13,7 +12,7 @@ from bot import redaction
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
-from bot.store import StoreUnavailable
+from bot.store import STORE_ERRORS
 from handlers.parse import ALL_USAGE, EXTRA_USAGE, REGISTERED, Command, UsageError, parse
 from handlers.replies import answering, ephemeral
 from handlers.verbs import VERBS, VerbContext
@@ -82,7 +81,7 @@ async def run(
     registered = VERBS.get(cmd.verb)
     try:
         current = await incidents.in_channel(channel)
-    except (StoreUnavailable, RedisError, OSError):
+    except STORE_ERRORS:
         if registered is None or registered.in_incident:
             raise
         current = None  # a verb that works anywhere still runs: /incident doctor says why

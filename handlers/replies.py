@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from blocks.common import Block
 from blocks.incident import usage_error
 from bot.incidents import IncidentError
-from bot.store import IncidentNotFound, StoreUnavailable
+from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
 log = logging.getLogger(__name__)
@@ -35,7 +33,7 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     """Every failure after ack() becomes one clear ephemeral sentence, never a trace."""
     try:
         yield
-    except (StoreUnavailable, RedisError, OSError) as exc:
+    except STORE_ERRORS as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)
     except UsageError as err:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 import blocks.incident as ui
@@ -16,7 +15,7 @@ from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
 from bot.slack import SlackError
-from bot.store import StoreUnavailable
+from bot.store import STORE_ERRORS
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
 
@@ -69,7 +68,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             incident = await capture(svc).pinned(
                 channel, item.get("message"), by=user, bot_user=_bot_user(context, body)
             )
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # Bolt has acked; Slack will not retry. Logged for the operator.
             log.warning("pin not captured", extra={"error": str(exc)})
             return
@@ -91,7 +90,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 by=user,
                 bot_user=_bot_user(context, body),
             )
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             log.warning("reaction not captured", extra={"error": str(exc)})
             return
         await tell(incident, channel, user)

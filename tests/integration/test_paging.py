@@ -139,7 +139,12 @@ async def test_a_signed_acknowledgement_stops_the_escalation(slow: Harness) -> N
     incident = await declare(h)
     page = await paged(h, incident)
     assert page.pd_incident_id
-    assert [i.kind for i in await timers(h, incident)] == ["escalate"]
+
+    async def only_escalation_pending() -> bool:
+        # the page item finishes just after it records the PagerDuty incident
+        return [i.kind for i in await timers(h, incident)] == ["escalate"]
+
+    await eventually(only_escalation_pending)
     await pd(h).acknowledge(page.pd_incident_id, "PU_BOB")
     assert pd(h).webhook_deliveries[-1] == ("incident.acknowledged", 200)
     [note] = await eventually(lambda: said(h, incident, lambda t: "acknowledged the page" in t))
