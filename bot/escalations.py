@@ -48,7 +48,7 @@ from bot.models import (
     RunbookRun,
     TimelineEntry,
 )
-from bot.pager import KEY_PREFIX, OFF_NO_KEY, OFF_NO_SERVICE
+from bot.pager import KEY_PREFIX, paging_problem
 from bot.paging import PagerDuty, PagingError
 from bot.runbooks import Runbook
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -126,11 +126,7 @@ class Escalations:
 
     @property
     def paging_problem(self) -> str | None:
-        if self.pd is None:
-            return OFF_NO_KEY
-        if not self.config.pagerduty.service_id:
-            return OFF_NO_SERVICE
-        return None
+        return paging_problem(self.pd, self.config)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:

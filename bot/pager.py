@@ -62,6 +62,15 @@ OFF_NO_KEY = "PagerDuty is not configured (set PAGERDUTY_API_KEY)."
 OFF_NO_SERVICE = "no PagerDuty service is configured (set pagerduty.service_id in INCIDENT_CONFIG)."
 
 
+def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
+    """Why paging is off (no key, no service), or None: one answer for every pager."""
+    if pd is None:
+        return OFF_NO_KEY
+    if not config.pagerduty.service_id:
+        return OFF_NO_SERVICE
+    return None
+
+
 def _active(page: PageState | None) -> bool:
     return page is not None and page.status in ("pending", "triggered", "acknowledged")
 
@@ -100,11 +109,7 @@ class Pager:
     @property
     def problem(self) -> str | None:
         """Why paging is off, or None."""
-        if self.pd is None:
-            return OFF_NO_KEY
-        if not self.config.pagerduty.service_id:
-            return OFF_NO_SERVICE
-        return None
+        return paging_problem(self.pd, self.config)
 
     def problem_for(self, incident: Incident) -> str | None:
         """Why this incident cannot page, or None. A game-day drill (bot/drills.py) pages
