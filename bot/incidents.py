@@ -6,7 +6,9 @@ state, so a failed Slack call never leaves the store wrong, and a later change h
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
-finishes. `setup()` runs only the missing steps, so a retry resumes.
+finishes. `setup()` runs only the missing steps, so a retry resumes. The channel is the
+incident's only by the id recorded from Slack's answer: a taken name means a fresh name
+(`new_channel`), never adopting whatever channel has it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
@@ -31,6 +34,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL_NAME_MAX = 80
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
+FRESH_NAMES = 3  # names tried after the incident's own is taken, before giving up
+# one channel creation at a time per incident (a double-clicked Retry makes one channel);
+# longer than conversations.create with its rate-limit retries
+CHANNEL_LEASE_MS = 60_000
 
 
 class IncidentError(Exception):
@@ -42,12 +49,13 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def channel_name(prefix: str, day: str, number: int, title: str) -> str:
-    """`<prefix>-<yyyymmdd>-<n>-<slug>`, within Slack's rules and 80 characters."""
+def channel_name(prefix: str, day: str, number: int | str, title: str, token: str = "") -> str:
+    """`<prefix>-<yyyymmdd>-<n>-<slug>[-<token>]`, within Slack's rules and 80 characters."""
     base = f"{prefix}-{day}-{number}"
-    room = CHANNEL_NAME_MAX - len(base) - 1
+    tail = f"-{token}" if token else ""
+    room = CHANNEL_NAME_MAX - len(base) - len(tail) - 1
     slug = slugify(title)[:room].rstrip("-")
-    return f"{base}-{slug}" if slug else base
+    return f"{base}-{slug}{tail}" if slug else base + tail
 
 
 def _entry(at: float, actor: str | None, kind: str, text: str) -> TimelineEntry:
@@ -175,13 +183,9 @@ class Incidents:
         incident = await self._get(incident_id)
         retrying = bool(incident.setup_errors)
         if "channel" not in incident.setup_done:
-            try:
-                channel_id = await self.slack.create_channel(
-                    incident.channel_name, private=incident.private
-                )
-            except SlackError as exc:
-                return await self._setup_failed(incident, "channel", exc)
-            incident = await self._step_done(incident.id, "channel", channel_id=channel_id)
+            incident = await self._channel_step(incident)
+            if "channel" not in incident.setup_done:
+                return incident
 
         async def card() -> None:
             nonlocal incident
@@ -238,6 +242,48 @@ class Incidents:
                 incident, f":white_check_mark: Set-up complete: {', '.join(incident.setup_done)}."
             )
         return incident
+
+    async def _channel_step(self, incident: Incident) -> Incident:
+        """Make the incident's channel and record its id and name at once. Under a lease:
+        a second set-up meanwhile would find the name taken and make a second channel, so
+        it leaves the set-up to the one under way. A crash between Slack's answer and the
+        record leaves a channel holding only the bot; the retry makes another."""
+        lease_name = f"channel:{incident.id}"
+        lease = await self.store.acquire_lease(lease_name, ttl_ms=CHANNEL_LEASE_MS)
+        if lease is None:
+            return incident
+        try:
+            incident = await self._get(incident.id)
+            if "channel" in incident.setup_done:
+                return incident
+            try:
+                channel_id, name = await self.new_channel(incident, incident.channel_name)
+            except SlackError as exc:
+                return await self._setup_failed(incident, "channel", exc)
+            return await self._step_done(
+                incident.id, "channel", channel_id=channel_id, channel_name=name
+            )
+        finally:
+            await self.store.release_lease(lease_name, lease)
+
+    async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
+        """Make a channel for the incident (private if it is), named `name` or, when that
+        is taken, a fresh name; returns its (id, name)."""
+        return await self.slack.create_channel(
+            self._channel_names(incident, name), private=incident.private
+        )
+
+    def _channel_names(self, incident: Incident, first: str) -> Iterator[str]:
+        # someone else's channel may hold a predictable name (a public incident's): the
+        # fresh ones have a random part, so they cannot be taken in advance too
+        yield first
+        prefix = "drill" if incident.drill else self.config.channel_prefix
+        day, _, number = incident.id.partition("-")
+        for _ in range(FRESH_NAMES):
+            if incident.private:
+                yield redaction.private_channel_name(prefix, day, number)
+            else:
+                yield channel_name(prefix, day, number, incident.title, secrets.token_hex(3))
 
     async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
         def mutate(inc: Incident) -> None:

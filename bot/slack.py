@@ -4,13 +4,15 @@
   act on a rate-limited call). Other failures are not blindly retried, because
   `chat.postMessage` is not idempotent; the declare saga records what finished and a
   retry resumes it.
-- Errors that mean "already done" (`name_taken` for our own channel name,
-  `already_in_channel`, `already_pinned`) count as success.
+- Errors that mean "already done" (`already_in_channel`, `already_pinned`) count as
+  success. `name_taken` never does: an existing channel is not adopted by its name (DESIGN
+  rule 2), since anyone may have made it; see `create_channel`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import Counter
@@ -63,6 +65,7 @@ class Slack:
         self.client = client
         # slack_api_errors_total{method, error} (bot/metrics.py), when given
         self.errors = errors
+        self._bot_user: str | None = None
 
     def _failed(self, method: str, code: str) -> SlackError:
         if self.errors is not None:
@@ -80,18 +83,28 @@ class Slack:
             raise self._failed(method, type(exc).__name__) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    async def create_channel(self, name: str, *, private: bool = False) -> str:
-        try:
-            data = await self._call("conversations.create", name=name, is_private=private)
-            return str(data["channel"]["id"])
-        except SlackError as exc:
-            if exc.code != "name_taken":
-                raise
-        # Our saga crashed after Slack made the channel: find and reuse it.
-        existing = await self.find_channel(name)
-        if existing is None:
-            raise SlackError("conversations.create", "name_taken")
-        return existing
+    async def create_channel(self, names: Iterable[str], *, private: bool) -> tuple[str, str]:
+        """Make a channel under the first of `names` that is free; returns (id, name).
+
+        A taken name is skipped, never adopted: whoever holds it (a member who made it
+        first and invited the bot, an archived channel, or ours from an attempt whose answer
+        was lost) it is not known to be this caller's; only the id in an answer is. The
+        answer is checked too: the channel is of the kind asked for, and the bot made it.
+        """
+        me = await self.bot_user_id()  # before: failing after the create would waste it
+        for name in names:
+            try:
+                data = await self._call("conversations.create", name=name, is_private=private)
+            except SlackError as exc:
+                if exc.code != "name_taken":
+                    raise
+                log.warning("channel name taken, trying another", extra={"channel_name": name})
+                continue
+            channel = data.get("channel") or {}
+            if channel.get("creator") != me or bool(channel.get("is_private")) != private:
+                raise self._failed("conversations.create", "not_own_channel")
+            return str(channel["id"]), str(channel.get("name") or name)
+        raise SlackError("conversations.create", "name_taken")
 
     async def find_channel(self, name: str) -> str | None:
         cursor = None
@@ -208,6 +221,13 @@ class Slack:
 
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")
+
+    async def bot_user_id(self) -> str:
+        """The bot's own user ID (auth.test, asked once): a channel it made names it as
+        creator, a channel's members include it, and inviting it fails."""
+        if self._bot_user is None:
+            self._bot_user = str((await self.auth_test()).get("user_id") or "")
+        return self._bot_user
 
     # -- after the incident (bot/postmortem.py, bot/followups.py, bot/capture.py) ------------
     async def upload_file(

@@ -13,6 +13,10 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:seq:{yyyymmdd}                     | int    | incidents declared that UTC day (INCR)         |
 | ir:once:{scope}:{key}                 | string | idempotency marker (SET NX EX), value = result |
 | ir:lease:{name}                       | string | short lease so one replica runs a job (NX PX)  |
+| ir:lease:channel:{id}                 | string | who is making the incident's channel; its id   |
+|                                       |        | is the incident's `channel_id`, written from   |
+|                                       |        | Slack's answer: a channel is never adopted by  |
+|                                       |        | name (bot/incidents.py)                        |
 | ir:incident:{id}:runbooks             | hash   | runbook id -> run id: one checklist per runbook|
 | ir:run:{run_id}                       | string | RunbookRun JSON: runbook, incident, channel,   |
 |                                       |        | message ts of each part posted, in order       |

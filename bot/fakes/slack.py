@@ -145,6 +145,7 @@ class Channel:
     purpose: str
     created: int
     is_im: bool = False
+    creator: str = ""  # the user who made it (conversations.create: the bot)
 
 
 @dataclass
@@ -189,6 +190,7 @@ class _Failure:
     status: int
     retry_after: int | None
     remaining: int
+    took_effect: bool = False
 
 
 @dataclass
@@ -668,7 +670,12 @@ class FakeSlack:
         return user
 
     def add_channel(
-        self, name: str, *, is_private: bool = False, members: Iterable[str] = ()
+        self,
+        name: str,
+        *,
+        is_private: bool = False,
+        members: Iterable[str] = (),
+        creator: str = "",
     ) -> Channel:
         channel = Channel(
             id=self._new_id("G" if is_private else "C"),
@@ -679,6 +686,7 @@ class FakeSlack:
             topic="",
             purpose="",
             created=int(time.time()),
+            creator=creator,
         )
         self.channels[channel.id] = channel
         self.messages[channel.id] = []
@@ -727,9 +735,13 @@ class FakeSlack:
         status: int = 200,
         retry_after: int | None = None,
         times: int = 1,
+        took_effect: bool = False,
     ) -> None:
-        """Make the next `times` calls of method fail (429 ratelimited, 5xx, or an error)."""
-        self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+        """Make the next `times` calls of method fail (429 ratelimited, 5xx, or an error).
+        `took_effect`: the call is carried out, and only its answer is the error (Slack's
+        `internal_error` and `fatal_error`: "some aspect of the operation" may have succeeded)."""
+        failure = _Failure(error, status, retry_after, times, took_effect)
+        self._failures.setdefault(method, []).append(failure)
 
     def subscribe(self, callback: Callable[[dict[str, Any]], Any]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -796,7 +808,7 @@ class FakeSlack:
             "is_general": c.name == "general",
             "is_member": self.bot_user_id in c.members,
             "created": c.created,
-            "creator": "",
+            "creator": c.creator,
             "user": next((u for u in c.members if u != self.bot_user_id), None)
             if c.is_im
             else None,
@@ -1040,6 +1052,8 @@ class FakeSlack:
                 await asyncio.sleep(delay)  # simulated network/server time, not synchronisation
             failure = self._take_failure(method)
             if failure is not None:
+                if failure.took_effect and method in _METHODS:
+                    _METHODS[method](self, _Args(args))
                 status = failure.status
                 if status == 429:
                     headers["Retry-After"] = str(
@@ -1197,10 +1211,15 @@ class FakeSlack:
     @_method("conversations.create")
     def _conversations_create(self, a: _Args) -> dict[str, Any]:
         name = _check_channel_name(a.opt("name"))
+        # names are unique among all channels: archived ones and private ones the bot
+        # cannot see hold theirs too (and Slack says no more than this)
         if self.channel_by_name(name) is not None:
             raise SlackError("name_taken")
         channel = self.add_channel(
-            name, is_private=a.flag("is_private"), members=[self.bot_user_id]
+            name,
+            is_private=a.flag("is_private"),
+            members=[self.bot_user_id],
+            creator=self.bot_user_id,
         )
         return {"channel": self.serialize_channel(channel)}
 
@@ -2030,6 +2049,28 @@ class FakeSlack:
                     "event_ts": self._next_ts(),
                 }
             )
+
+    def create_channel_as_user(self, user: str, name: str, *, is_private: bool = False) -> Channel:
+        """A human creates a channel, under the rules conversations.create applies (a valid
+        name, not taken); they are its creator and only member."""
+        u = self._human(user)
+        name = _check_channel_name(name)
+        if self.channel_by_name(name) is not None:
+            raise SlackError("name_taken")
+        return self.add_channel(name, is_private=is_private, members=[u.id], creator=u.id)
+
+    def invite_as_user(self, user: str, channel: str, users: Iterable[str]) -> None:
+        """A member invites people (the bot too) into a channel, as `/invite` does."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        if u.id not in ch.members:
+            raise SlackError("not_in_channel")
+        for uid in users:
+            self._human(uid)
+            if uid not in ch.members:
+                ch.members.add(uid)
+                self._emit({"type": "member_joined", "channel": ch.id, "user": uid})
 
     async def pin_as_user(self, user: str, channel: str, ts: str) -> None:
         ch = self._human_channel(channel)
