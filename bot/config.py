@@ -768,6 +768,10 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     redis_url: str = "redis://localhost:6379/0"
+    # "host:port,host:port": find the primary through these Sentinels (REDIS_URL then gives
+    # only the db and password) and follow its failovers
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
     incident_config: str | None = None
     pagerduty_api_key: str | None = None
     pagerduty_api_url: str = "https://api.pagerduty.com"

@@ -206,6 +206,8 @@ class Incident(BaseModel):
     redacted: bool = Field(default=False, exclude=True)
     # bumped on every change: due-items carry it so stale reminders are dropped
     generation: int = 0
+    # a fresh token on every write: after a dropped connection, tells whether it landed
+    rev: str = ""
 
     @property
     def drill_tag(self) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
@@ -41,26 +41,19 @@ from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import Store, StoreUnavailable
+from bot.store import Store, StoreUnavailable, connect
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
 
 
 def connect_redis(settings: Settings) -> Redis:
-    # Short timeouts: a command must be able to say "store unreachable" within 3 s.
-    # redis-py reconnects by itself on the next command once Redis is back.
-    # A blocking pool: a burst waits briefly for a free connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
+    return connect(
         settings.redis_url,
-        max_connections=128,
-        timeout=10,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=15,
+        timeout=settings.redis_timeout,
+        sentinels=settings.redis_sentinels,
+        master=settings.redis_sentinel_master,
     )
-    return Redis(connection_pool=pool)
 
 
 @dataclass

@@ -75,9 +75,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.connection import parse_url
+from redis.exceptions import ConnectionError, RedisError, ResponseError, WatchError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from bot.models import (
     DueItem,
@@ -104,6 +109,65 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable, RedisError, O
 
 class IncidentNotFound(Exception):
     pass
+
+
+class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The primary found through Sentinel, with the blocking pool's bound: a burst waits
+    briefly for a free connection instead of opening one per request."""
+
+
+def connect(
+    url: str,
+    *,
+    timeout: float,
+    sentinels: str | None = None,
+    master: str = "mymaster",
+    max_connections: int = 64,
+) -> Redis:
+    """The process's one Redis client: a bounded pool shared by every part.
+
+    - Short socket timeouts: a command must be able to say "store unreachable" in < 3 s.
+    - Every pooled connection is checked before use. redis-py's maintenance-notifications
+      mode ("auto" by default) skips that check, so after a Redis restart or a failover each
+      idle connection would fail its first command: it is switched off.
+    - A command that meets a dropped connection is retried at once on a fresh one (never a
+      timeout: a command that may have run is not sent twice).
+    - With `sentinels` ("host:port,host:port"), the primary of `master` is found through
+      them and followed across failovers; `url` then supplies only the db and password.
+    """
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2, (ConnectionError,)),
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        "max_connections": max_connections,
+        "timeout": 10,  # seconds a caller waits for a free pooled connection
+    }
+    if not sentinels:
+        return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+    parsed = parse_url(url)
+    auth = {k: parsed[k] for k in ("username", "password", "db") if parsed.get(k) is not None}
+    nodes = [_host_port(node) for node in sentinels.split(",") if node.strip()]
+    sentinel = Sentinel(
+        nodes,
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+    )
+    return sentinel.master_for(
+        master,
+        redis_class=Redis,
+        connection_pool_class=_SentinelBlockingPool,
+        **options,
+        **auth,
+    )
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"REDIS_SENTINELS: {node.strip()!r} is not host:port")
+    return host.strip("[]"), int(port)
 
 
 def k_incident(incident_id: str) -> str:
@@ -611,7 +675,9 @@ class Store:
         timeline entries the change makes (none = bookkeeping, generation unchanged).
         An exception from `mutate` aborts with nothing written."""
         key = k_incident(incident_id)
+        dropped = 0
         while True:
+            rev = uuid.uuid4().hex
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(key)
@@ -624,6 +690,7 @@ class Store:
                     entries = list(mutate(incident) or ())
                     if entries:
                         incident.generation += 1
+                    incident.rev = rev
                     pipe.multi()
                     pipe.set(key, incident.model_dump_json())
                     if entries:
@@ -641,6 +708,20 @@ class Store:
                     return incident
                 except WatchError:
                     continue
+                except ConnectionError:
+                    # The connection dropped (a failover, a restart). Before EXEC nothing
+                    # was written: run again. After it, the write may have landed: the
+                    # revision says whether it did, so a change is never applied twice.
+                    dropped += 1
+                    if dropped > 2:
+                        raise
+                    if await self._rev(key) == rev:
+                        return incident
+                    continue
+
+    async def _rev(self, key: str) -> str | None:
+        raw = await self.redis.get(key)
+        return Incident.model_validate_json(raw).rev if raw else None
 
     async def append(self, incident_id: str, *entries: TimelineEntry) -> None:
         await self.redis.rpush(k_timeline(incident_id), *(e.model_dump_json() for e in entries))
