@@ -41,7 +41,7 @@ from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import Store, StoreUnavailable, connect
+from bot.store import PREFIX, Store, StoreUnavailable, connect
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
@@ -78,16 +78,22 @@ def make_pagerduty(
     )
 
 
-def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
-    """Wire every part. Raises RunbookError for a broken runbook or drill scenario
-    (start-up stops)."""
+def build(
+    settings: Settings,
+    config: IncidentConfig,
+    *,
+    redis: Redis | None = None,
+    key_prefix: str = PREFIX,
+) -> Bot:
+    """Wire every part, every key under `key_prefix` (the sandbox has its own). Raises
+    RunbookError for a broken runbook or drill scenario (start-up stops)."""
     dirs = [default_runbooks_dir()]
     if config.runbooks_dir:
         dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
     runbooks = load_runbooks(*dirs)
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    store = Store(redis)
+    store = Store(redis, prefix=key_prefix)
     metrics = Metrics()
     slack = Slack(client, errors=metrics.slack_errors)
     services = Services(

@@ -16,6 +16,9 @@
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
 message_deleted, view (opened or updated), view_closed, panel, notice.
+
+`local_only(port)` is the middleware build_sandbox puts in front of the whole app (the
+bot's routes and the fakes' too): only this machine's browser, on this page, gets in.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.fakes.slack import FakeSlack
 from bot.sandbox.render import RenderContext, render_message, render_mrkdwn, render_view
@@ -335,6 +339,49 @@ def _user_json(u: Any, bot_user_id: str) -> JSON:
         "real_name": _attr(u, "real_name", ""),
         "is_bot": uid == bot_user_id or bool(_attr(u, "is_bot", False)),
     }
+
+
+# ----------------------------------------------------------------------------- who gets in
+
+PAGE_ROUTES = "/sandbox/"  # the page's own actions: JSON only
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def local_only(port: int) -> Middleware:
+    """Refuse what another web site could make a browser send to the sandbox's port.
+
+    - Host must be 127.0.0.1 or localhost with this port: a DNS-rebinding page (its own
+      name resolving to 127.0.0.1) names itself and gets 421.
+    - An Origin, when sent, must be this page's: browsers send one with every POST and
+      WebSocket handshake, so cross-site requests and sockets get 403. Without one the
+      caller is no browser (the fakes, the bot, tests) and no other site is behind it.
+    - A POST to the page's routes must be application/json (415 otherwise), a type a
+      cross-site form cannot send and a cross-site fetch cannot send without a preflight.
+    """
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+    if port == 80:
+        hosts |= {"127.0.0.1", "localhost"}
+    origins = {f"http://{host}" for host in hosts}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "").lower()
+        if host not in hosts:
+            log.warning("sandbox: refused a request for host %r", host)
+            return _fail(f"This sandbox answers only at http://localhost:{port}/.", status=421)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() not in origins:
+            log.warning("sandbox: refused a request from origin %r", origin)
+            return _fail("Requests from other sites are refused.", status=403)
+        if (
+            request.method not in SAFE_METHODS
+            and request.path.startswith(PAGE_ROUTES)
+            and request.content_type != "application/json"
+        ):
+            return _fail("Send JSON (Content-Type: application/json).", status=415)
+        return await handler(request)
+
+    return guard
 
 
 # ----------------------------------------------------------------------------- routes

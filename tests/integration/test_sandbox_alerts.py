@@ -7,25 +7,18 @@ from __future__ import annotations
 import json
 
 import aiohttp
-from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
+from bot.config import IncidentConfig
 from bot.sandbox.alerts_panel import FIRE_ROUTE
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 CONFIG = IncidentConfig.model_validate({"alerts": {"update_every": 0.2}})
 
 
 async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), CONFIG, port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    app, runner, url = await serve_sandbox(redis_url, CONFIG)
     feed = sandbox_feed(app)
     slack = feed.fake
     try:
