@@ -77,7 +77,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,7 @@ from bot.models import (
     DueItem,
     FollowUp,
     Incident,
+    LifecycleEvent,
     OnCallSnapshot,
     PostmortemState,
     RunbookRun,
@@ -192,6 +193,10 @@ class Keys:
         self.alert_due = f"{prefix}alerts:due"
         self.followups_open = f"{prefix}followups:open"
         self.db_owner = f"{prefix}db-owner"
+        self.events = f"{prefix}events"
+
+    def event_progress(self, entry_id: str) -> str:
+        return f"{self.prefix}event:{entry_id}"
 
     def incident(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{incident_id}"
@@ -653,14 +658,30 @@ class Store:
         await self.redis.expire(self.keys.seq(day), 3 * 86400)
         return int(n)
 
-    async def create(self, incident: Incident, entry: TimelineEntry) -> None:
+    async def create(
+        self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a new incident, its first timeline entry and its `declared` event (with
+        `data`) in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.incident(incident.id), incident.model_dump_json(), nx=True)
             pipe.zadd(self.keys.all, {incident.id: incident.declared_at})
             if incident.is_open:
                 pipe.zadd(self.keys.open, {incident.id: incident.declared_at})
             pipe.rpush(self.keys.timeline(incident.id), entry.model_dump_json())
+            self._emit(pipe, "declared", incident, entry.at, data)
             await pipe.execute()
+
+    def _emit(
+        self,
+        pipe: Any,
+        kind: str,
+        incident: Incident,
+        at: float,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        event = LifecycleEvent(type=kind, incident=incident, at=at, data=dict(data or {}))
+        pipe.xadd(self.keys.events, {"e": event.model_dump_json()})
 
     async def get(self, incident_id: str) -> Incident | None:
         raw = await self.redis.get(self.keys.incident(incident_id))
@@ -672,10 +693,19 @@ class Store:
             return None
         return await self.get(_text(incident_id))
 
-    async def update(self, incident_id: str, mutate: Mutation) -> Incident:
+    async def update(
+        self,
+        incident_id: str,
+        mutate: Mutation,
+        *,
+        emit: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Incident:
         """Apply `mutate` atomically; it edits the incident in place and returns the
         timeline entries the change makes (none = bookkeeping, generation unchanged).
-        An exception from `mutate` aborts with nothing written."""
+        An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
+        event the change is (bot/events.py), written in the same transaction when the
+        change makes timeline entries."""
         key = self.keys.incident(incident_id)
         dropped = 0
         while True:
@@ -699,6 +729,8 @@ class Store:
                         pipe.rpush(
                             self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
                         )
+                        if emit:
+                            self._emit(pipe, emit, incident, entries[0].at, data)
                     if was_open and not incident.is_open:
                         pipe.zrem(self.keys.open, incident_id)
                     elif incident.is_open and not was_open:
@@ -772,6 +804,77 @@ class Store:
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
         )
         await self.redis.eval(script, 1, self.keys.lease(name), token)
+
+    # -- lifecycle events (bot/events.py) ----------------------------------------------------
+    async def events_group(self, group: str) -> None:
+        """Create the consumer group (from the stream's start: nothing written before the
+        first consumer ran is skipped); an existing group is fine."""
+        try:
+            await self.redis.xgroup_create(self.keys.events, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def events_read(
+        self, group: str, consumer: str, count: int, *, block_ms: int | None
+    ) -> list[tuple[str, str]]:
+        """New (entry id, event JSON) for this consumer, waiting up to `block_ms` for one."""
+        out: Any = await self.redis.xreadgroup(
+            group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
+        )
+        return [(_text(i), _text(f.get("e", ""))) for _, rows in out or [] for i, f in rows]
+
+    async def events_reclaim(
+        self, group: str, consumer: str, idle_ms: int, count: int
+    ) -> list[tuple[str, str]]:
+        """Entries another consumer read but never acknowledged (it died, or a subscriber
+        failed): this consumer takes them."""
+        out = await self.redis.xautoclaim(
+            self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
+        )
+        rows = out[1] if len(out) > 1 else []
+        return [(_text(i), _text(f.get("e", ""))) for i, f in rows if f]
+
+    async def events_touch(self, group: str, consumer: str, entry_ids: list[str]) -> None:
+        """Entries this consumer is still working on: reset their idle time, so nobody
+        takes them over."""
+        ids: list[Any] = list(entry_ids)
+        await self.redis.xclaim(
+            self.keys.events, group, consumer, min_idle_time=0, message_ids=ids, justid=True
+        )
+
+    async def events_progress(self, entry_id: str) -> tuple[set[str], int]:
+        """The subscribers done with an entry, and how often it was taken up (this time
+        included)."""
+        key = self.keys.event_progress(entry_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "_attempts", 1)
+            pipe.expire(key, 7 * 86400)
+            pipe.hgetall(key)
+            attempts, _, fields = await pipe.execute()
+        return {_text(k) for k in fields if _text(k) != "_attempts"}, int(attempts)
+
+    async def events_mark(self, entry_id: str, subscriber: str) -> None:
+        await self.redis.hset(self.keys.event_progress(entry_id), subscriber, "1")
+
+    async def events_ack(self, group: str, entry_id: str) -> None:
+        """Every subscriber is done: the entry leaves the stream."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.events, group, entry_id)
+            pipe.xdel(self.keys.events, entry_id)
+            pipe.delete(self.keys.event_progress(entry_id))
+            await pipe.execute()
+
+    async def events_backlog(self, group: str) -> int:
+        """Entries written and not yet acknowledged by every subscriber."""
+        try:
+            groups = await self.redis.xinfo_groups(self.keys.events)
+        except ResponseError:
+            return 0  # no stream yet
+        for g in groups:
+            if _text(g.get("name", "")) == group:
+                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        return int(await self.redis.xlen(self.keys.events))
 
     # -- runbook checklists (bot/checklists.py) ----------------------------------------------
     async def create_run(self, run: RunbookRun, entry: TimelineEntry) -> tuple[RunbookRun, bool]:
