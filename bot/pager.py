@@ -58,6 +58,7 @@ PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default b
 KEY_PREFIX = "incident-bot-"
 CACHE_SECONDS = 600.0
 WEBHOOK_TTL = 3 * 86400
+LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
 RECONCILE_LEASE = "pager-reconcile"
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
 MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
@@ -265,7 +266,7 @@ class Pager:
                 text = f"Paged PagerDuty{number} ({service.name}): {who}"
                 return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
-            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=90 * 86400)
+            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
             incident = await self.store.update(incident.id, paged)
         elif not (item.attempts > 1 and page.pd_incident_id):
             return  # paged already, by an earlier occurrence that finished
@@ -469,7 +470,14 @@ class Pager:
             return self._ignored(event, incident_id, why)
         if key != page.incident_key or self.pd is None:
             return self._ignored(event, incident_id, "its incident_key is not our page's")
-        service = event.service_id or (await self.pd.get_incident(event.incident_id)).service_id
+        service = event.service_id
+        if service is None:  # a trimmed payload: PagerDuty's REST API says (errors: redeliver)
+            try:
+                service = (await self.pd.get_incident(event.incident_id)).service_id
+            except PagingError as exc:
+                if exc.status != 404:
+                    raise
+                return self._ignored(event, incident_id, "PagerDuty has no such incident")
         ours = {sid for sid in (page.service_id, self.service_id(incident)) if sid}
         if service not in ours:
             why = f"it is on service {service}, ours is {' or '.join(sorted(ours)) or 'unset'}"
@@ -480,7 +488,7 @@ class Pager:
                 inc.page.pd_incident_id = event.incident_id
             return None
 
-        await self.store.link_pd_incident(event.incident_id, incident_id, ttl=90 * 86400)
+        await self.store.link_pd_incident(event.incident_id, incident_id, ttl=LINK_TTL)
         log.info(
             "PagerDuty incident of our page found by its incident_key",
             extra={"incident": incident_id, "pd_incident": event.incident_id},
