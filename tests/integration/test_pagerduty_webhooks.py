@@ -12,7 +12,6 @@ import pytest
 
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.models import Incident, PageState
-from bot.store import k_pd_incident
 from tests.integration import test_paging
 from tests.integration.harness import Harness, eventually, start
 from tests.integration.test_paging import config, declare, paged, pd, said, timeline, timers
@@ -99,16 +98,15 @@ async def test_an_old_page_of_a_reopened_incident_does_not_speak_for_the_new_one
     assert page.pd_incident_id == second.pd_incident_id
 
 
-async def forget_the_pd_incident(h: Harness, incident: Incident, page: PageState) -> None:
-    """Our record of the page's PagerDuty incident is lost (as a failover can lose the
-    last write): the key is what is left to find it by."""
+async def forget_the_pd_incident(h: Harness, incident: Incident) -> None:
+    """The page's record of its PagerDuty incident is lost (as a failover can lose the
+    last write): what is left to find it by is its key."""
 
     def lose(inc: Incident) -> None:
         assert inc.page is not None
         inc.page.pd_incident_id = None
 
     await h.store.update(incident.id, lose)
-    await h.store.redis.delete(k_pd_incident(page.pd_incident_id or ""))
 
 
 @pytest.mark.parametrize("drop", [(), ("service",)], ids=["service_in_payload", "asks_rest"])
@@ -120,7 +118,7 @@ async def test_a_page_whose_pd_incident_was_not_recorded_is_found_by_key_on_our_
     page = await escalating(h, incident)
     ours = page.pd_incident_id
     assert ours
-    await forget_the_pd_incident(h, incident, page)
+    await forget_the_pd_incident(h, incident)
 
     # another service's incident with our key is not ours to find
     other = impostor(pd(h), page)
