@@ -278,10 +278,38 @@ def _default_alert_rules() -> list[AlertRule]:
     return [AlertRule(alertname=a, severity=s, runbook=r) for a, s, r in DEFAULT_ALERT_RULES]
 
 
+_SENDER_ID = re.compile(r"^[BA][A-Z0-9]{2,}$")
+
+
+class AlertChannel(_Strict):
+    """A channel whose alert messages are read, and which machines may post them: bot
+    (B…) and app (A…) IDs; none listed means any bot or app. Written as a bare name or ID,
+    or `{channel: alerts, from: [B0123, A0456]}`. A person's message is never an alert."""
+
+    channel: str  # name or ID
+    senders: list[str] = Field(default_factory=list, alias="from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_channel(cls, data: Any) -> Any:
+        return {"channel": data} if isinstance(data, str) else data
+
+    @field_validator("senders")
+    @classmethod
+    def _sender_ids(cls, senders: list[str]) -> list[str]:
+        for sender in senders:
+            if not _SENDER_ID.match(sender):
+                raise ValueError(
+                    f"{sender!r} is not a bot ID (B…) or an app ID (A…): a message's bot_id "
+                    "or app_id"
+                )
+        return senders
+
+
 class AlertsConfig(_Strict):
     """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
 
-    channels: list[str] = Field(default_factory=list)  # names or IDs of alert channels
+    channels: list[AlertChannel] = Field(default_factory=list)
     # one alert group opens at most one incident within this window
     dedupe_window: Duration = timedelta(minutes=5)
     # a resolved incident whose alert fires again within this window is reopened

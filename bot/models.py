@@ -43,6 +43,7 @@ class PageState(BaseModel):
     pd_number: int | None = None
     html_url: str | None = None
     service: str | None = None  # the PagerDuty service's name
+    service_id: str | None = None  # and its ID
     level: int = 1  # escalation level the page is at
     oncall: list[str] = Field(default_factory=list)  # who has it: Slack mentions or names
     paged_at: float | None = None

@@ -135,6 +135,18 @@ class User:
 
 
 @dataclass
+class Bot:
+    """A machine in the workspace that posts messages: an app (an app ID and a bot user,
+    posting with chat.postMessage), or a classic integration or incoming webhook (a bot
+    ID only; Slack delivers its messages as `subtype: bot_message`)."""
+
+    id: str  # B…
+    name: str
+    app_id: str | None = None  # A…
+    user_id: str | None = None  # the app's bot user
+
+
+@dataclass
 class Channel:
     id: str
     name: str
@@ -161,6 +173,9 @@ class Message:
     edited: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
     reactions: dict[str, set[str]] = field(default_factory=dict)
+    bot_id: str | None = None  # posted by a bot or app (ours included)
+    username: str | None = None  # a classic integration's display name
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -603,6 +618,7 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
 
         self.users[bot_user_id] = User(bot_user_id, "incident-bot", "Incident Bot", None, True)
+        self.bots: dict[str, Bot] = {BOT_ID: Bot(BOT_ID, "incident-bot", APP_ID, bot_user_id)}
         if seed:
             self._seed()
 
@@ -693,6 +709,16 @@ class FakeSlack:
         self._emit({"type": "channel_created", "channel": self.serialize_channel(channel)})
         return channel
 
+    def add_bot(self, name: str, *, app: bool = True, app_id: str | None = None) -> Bot:
+        """Another app that can `post_as_bot`. `app=False`: a classic integration or an
+        incoming webhook, with no bot user (and no app ID, unless it is `app_id`'s)."""
+        bot = Bot(self._new_id("B"), name, app_id=app_id)
+        if app:
+            bot.app_id, bot.user_id = self._new_id("A"), self._new_id("U")
+            self.users[bot.user_id] = User(bot.user_id, name, name, None, True)
+        self.bots[bot.id] = bot
+        return bot
+
     def add_usergroup(
         self, handle: str, users: Iterable[str], *, name: str | None = None
     ) -> dict[str, Any]:
@@ -767,8 +793,18 @@ class FakeSlack:
             "pinned": m.pinned,
             "ephemeral_to": m.ephemeral_to,
         }
-        if m.user == self.bot_user_id:
-            out.update(bot_id=BOT_ID, app_id=APP_ID)
+        bot = self.bots.get(m.bot_id or "")
+        if bot is not None:
+            out["bot_id"] = bot.id
+            if bot.app_id:
+                out["app_id"] = bot.app_id
+            if bot.user_id is None:  # a classic integration: no user, its own name
+                out.update(subtype="bot_message", username=m.username or bot.name, icons={})
+                del out["user"]
+            else:
+                out["bot_profile"] = self._bot_profile(bot)
+        if m.attachments:
+            out["attachments"] = m.attachments
         replies = [
             r
             for r in self.messages.get(m.channel, [])
@@ -793,6 +829,17 @@ class FakeSlack:
                 for name, users in m.reactions.items()
             ]
         return out
+
+    def _bot_profile(self, bot: Bot) -> dict[str, Any]:
+        return {
+            "id": bot.id,
+            "deleted": False,
+            "name": bot.name,
+            "updated": 0,
+            "app_id": bot.app_id,
+            "icons": {"image_48": f"https://example.com/bots/{bot.id}.png"},
+            "team_id": self.team_id,
+        }
 
     def serialize_channel(self, c: Channel) -> dict[str, Any]:
         return {
@@ -830,7 +877,7 @@ class FakeSlack:
         if u.email:
             profile["email"] = u.email
         if u.is_bot:
-            profile["bot_id"] = BOT_ID
+            profile["bot_id"] = next((b.id for b in self.bots.values() if b.user_id == u.id), "")
         return {
             "id": u.id,
             "team_id": self.team_id,
@@ -917,7 +964,11 @@ class FakeSlack:
         thread_ts: str | None = None,
         ephemeral_to: str | None = None,
         files: list[dict[str, Any]] | None = None,
+        bot: Bot | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> Message:
+        if bot is None and user == self.bot_user_id:
+            bot = self.bots[BOT_ID]
         m = Message(
             ts=self._next_ts(),
             channel=channel.id,
@@ -927,6 +978,8 @@ class FakeSlack:
             thread_ts=thread_ts,
             ephemeral_to=ephemeral_to,
             files=files or [],
+            bot_id=bot.id if bot else None,
+            attachments=copy.deepcopy(attachments or []),
         )
         self.messages.setdefault(channel.id, []).append(m)
         self._emit({"type": "message", "message": self.serialize_message(m)})
@@ -1118,19 +1171,13 @@ class FakeSlack:
 
     @_method("bots.info")
     def _bots_info(self, a: _Args) -> dict[str, Any]:
-        if a.opt("bot") not in (None, BOT_ID):
+        bot = self.bots.get(a.opt("bot") or BOT_ID)
+        if bot is None:
             raise SlackError("bot_not_found")
-        return {
-            "bot": {
-                "id": BOT_ID,
-                "deleted": False,
-                "name": self.users[self.bot_user_id].name,
-                "updated": 0,
-                "app_id": APP_ID,
-                "user_id": self.bot_user_id,
-                "icons": {},
-            }
-        }
+        info = {k: v for k, v in self._bot_profile(bot).items() if k != "team_id"}
+        if bot.user_id:
+            info["user_id"] = bot.user_id
+        return {"bot": info}
 
     # ----------------------------------------------------------------- methods: chat
 
@@ -1999,6 +2046,37 @@ class FakeSlack:
             if f"<@{self.bot_user_id}>" in text and not ch.is_im:
                 mention = {k: v for k, v in event.items() if k != "channel_type"}
                 await self.send_event({**mention, "type": "app_mention"})
+        return m
+
+    async def post_as_bot(
+        self,
+        bot: Bot | str,
+        channel: str,
+        text: str = "",
+        *,
+        attachments: list[dict[str, Any]] | None = None,
+        event_id: str | None = None,
+    ) -> Message:
+        """Another app or integration posts (a `Bot` of `add_bot`, or its ID); the bot gets
+        the message event as Slack sends it, if it is in the channel: an app's message
+        carries `bot_id`, `app_id` and `bot_profile` beside its bot user; a classic
+        integration's is `subtype: bot_message` with its `bot_id` and no user."""
+        b = self.bots[bot] if isinstance(bot, str) else bot
+        ch = self._human_channel(channel)
+        if b.user_id and b.user_id not in ch.members:
+            if ch.is_private:
+                raise SlackError("not_in_channel")
+            ch.members.add(b.user_id)  # an app posting in a public channel (chat:write.public)
+        m = self._store_message(ch, b.user_id, text, [], bot=b, attachments=attachments)
+        if self.app_url and self.bot_user_id in ch.members:
+            event = {
+                k: v
+                for k, v in self.serialize_message(m).items()
+                if k not in ("pinned", "ephemeral_to")
+            }
+            event["event_ts"] = m.ts
+            event["channel_type"] = "group" if ch.is_private else "channel"
+            await self.send_event(event, event_id=event_id)
         return m
 
     async def send_event(

@@ -125,7 +125,9 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     mount_sandbox_ui(bot.web, fake, extra_panels=panels)
     mount_pagerduty_panel(bot.web, pd, fake)
     assert bot_settings.alertmanager_token
-    alerts_panel.mount_alerts_panel(bot.web, base_url=base, token=bot_settings.alertmanager_token)
+    alerts_panel.mount_alerts_panel(
+        bot.web, base_url=base, token=bot_settings.alertmanager_token, fake=fake
+    )
     return bot.web
 
 

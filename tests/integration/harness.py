@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
@@ -118,3 +120,14 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any: 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    """A sample's value on the app's GET /metrics (0 while it has none)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -23,8 +23,10 @@ from bot.alerts import (
     bearer_ok,
     group_id,
     group_key,
+    message_senders,
     parse_alert_message,
     parse_alertmanager,
+    sender_refused,
 )
 from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
 from bot.models import AlertGroupView, AlertInstance, Incident
@@ -140,6 +142,46 @@ def am_slack(title: str, text: str = "", link: str = "http://am:9093/#/alerts") 
             {"title": title, "title_link": link, "text": text, "fallback": title, "color": "danger"}
         ],
     }
+
+
+PERSON = {"type": "message", "user": "U0ALICE", "text": "[FIRING:1] DatabaseDown db"}
+APP_POST = {  # an app's chat.postMessage, as Slack delivers it
+    "type": "message",
+    "user": "U0GRAFBOT",
+    "bot_id": "B0GRAF",
+    "app_id": "A0GRAF",
+    "bot_profile": {"id": "B0GRAF", "app_id": "A0GRAF", "name": "Grafana"},
+    "text": "[Alerting] HighCPU",
+}
+
+
+@pytest.mark.parametrize(
+    ("event", "senders"),
+    [
+        (PERSON, set()),
+        (am_slack("[FIRING:1] X"), {"B0AM"}),  # a classic integration: bot_message, bot_id
+        (APP_POST, {"B0GRAF", "A0GRAF"}),
+        ({"user": "U0X", "bot_profile": {"id": "B0P", "app_id": "A0P"}}, {"B0P", "A0P"}),
+        ({"user": "U0X", "bot_profile": "not an object"}, set()),
+    ],
+)
+def test_the_machine_that_posted_a_message(event: dict[str, Any], senders: set[str]) -> None:
+    assert message_senders(event) == senders
+
+
+def test_who_an_alert_channel_reads() -> None:
+    anyone, own = frozenset(), frozenset({"U0BOT", "B0BOT", "A0BOT"})
+    assert sender_refused(PERSON, anyone, own) == (
+        "not_a_bot",
+        "posted by a person, not a bot or app",
+    )
+    assert sender_refused(APP_POST, anyone, own) is None
+    assert sender_refused(APP_POST, frozenset({"A0GRAF"}), own) is None  # by app ID
+    assert sender_refused(APP_POST, frozenset({"B0GRAF"}), own) is None  # by bot ID
+    refused = sender_refused(APP_POST, frozenset({"B0AM"}), own)
+    assert refused is not None and refused[0] == "sender_not_allowed"
+    for ours in ({**APP_POST, "user": "U0BOT"}, {**APP_POST, "app_id": "A0BOT"}):
+        assert sender_refused(ours, anyone, own) == ("own_message", "the bot's own post")
 
 
 def test_alertmanager_slack_notifications_meet_the_webhook_in_one_group() -> None:

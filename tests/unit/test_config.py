@@ -83,6 +83,10 @@ def test_aliases() -> None:
             "alerts:\n  rules:\n    - {alertname: X, severity: P9}\n",
             "alerts.rules[0].severity: unknown severity",
         ),
+        (
+            "alerts:\n  channels:\n    - alerts\n    - {channel: pages, from: [U0ALICE]}\n",
+            "incident.yaml:4: alerts.channels.1.from: 'U0ALICE' is not a bot ID (B…) or an app ID",
+        ),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("a: [unclosed\n", "not valid YAML"),
     ],
@@ -115,3 +119,12 @@ escalation:
     assert config.severity("SEV1").update_every == timedelta(minutes=10)
     assert config.escalation.matrix["sev1"][0].notify == ["U0123ABCD"]
     assert "security_lead" in config.roles
+
+
+def test_alert_channels_by_name_or_with_the_machines_they_read(tmp_path: Path) -> None:
+    text = "alerts:\n  channels: [alerts, {channel: C0PAGES, from: [B0123, A0456]}]\n"
+    channels = load_config(write(tmp_path, text)).alerts.channels
+    assert [(c.channel, c.senders) for c in channels] == [
+        ("alerts", []),
+        ("C0PAGES", ["B0123", "A0456"]),
+    ]
