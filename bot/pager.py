@@ -105,8 +105,7 @@ class Pager:
         self._service: tuple[float, PDService] | None = None
         self._levels: tuple[float, int] | None = None
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
         self.scheduler.on(ESCALATE, self._escalate)
         self.scheduler.on(POLL, self._poll)

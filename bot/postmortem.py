@@ -141,8 +141,7 @@ class Postmortems:
         self.template_name = custom.name if custom is not None else f"builtin/{BUILTIN_NAME}"
         self._names: dict[str, tuple[float, str]] = {}
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DRAFT, self._draft_due)
         self.scheduler.on(DUE, self._reminder_due)
 

@@ -62,8 +62,7 @@ class Reminders:
         self.clock = clock
         self.metrics = metrics  # reminders_sent_total{kind}, when given
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
         self.scheduler.on(OVERDUE, self._overdue)
 

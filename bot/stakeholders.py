@@ -263,8 +263,7 @@ class Stakeholders:
         self.clock = clock
         self.drafts = Drafts(config)
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
 
     def audiences(self, incident: Incident) -> list[StakeholderAudience]:

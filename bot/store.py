@@ -877,9 +877,12 @@ class Store:
         return int(await self.redis.xlen(self.keys.events))
 
     # -- runbook checklists (bot/checklists.py) ----------------------------------------------
-    async def create_run(self, run: RunbookRun, entry: TimelineEntry) -> tuple[RunbookRun, bool]:
-        """Store a new checklist unless its incident already has one of that runbook:
-        (the run, True) when created, (the existing run, False) otherwise."""
+    async def create_run(
+        self, run: RunbookRun, entry: TimelineEntry, *, incident: Incident
+    ) -> tuple[RunbookRun, bool]:
+        """Store a new checklist, with its `runbook_posted` event, unless its incident
+        already has one of that runbook: (the run, True) when created, (the existing run,
+        False) otherwise."""
         index = self.keys.incident_runbooks(run.incident)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -895,6 +898,8 @@ class Store:
                     pipe.set(self.keys.run(run.id), run.model_dump_json())
                     pipe.set(self.keys.run_version(run.id), 0)
                     pipe.rpush(self.keys.timeline(run.incident), entry.model_dump_json())
+                    data = {"runbook": run.runbook, "run": run.id, "posted_at": run.posted_at}
+                    self._emit(pipe, "runbook_posted", incident, entry.at, data)
                     await pipe.execute()
                     return run, True
                 except WatchError:
