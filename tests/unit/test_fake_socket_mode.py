@@ -58,6 +58,15 @@ async def connect(
     return ws, await ws.receive_json()
 
 
+async def acked_event(fake: FakeSlack, ws: aiohttp.ClientWebSocketResponse, event_id: str) -> None:
+    """Send an event; the app on `ws` acks it."""
+    sending = asyncio.create_task(fake.send_event({"type": "message"}, event_id=event_id))
+    envelope = await ws.receive_json()
+    assert envelope["payload"]["event_id"] == event_id
+    await ws.send_json({"envelope_id": envelope["envelope_id"]})
+    assert await sending == 200
+
+
 async def test_the_url_needs_the_app_level_token_in_the_header(fake: FakeSlack) -> None:
     url = await open_url(fake)
     assert url.startswith(fake.base_url.replace("http", "ws", 1) + "link/?ticket=")
@@ -190,11 +199,7 @@ async def test_disconnect_asks_the_app_to_reconnect_and_closes_the_old_one(
     await refreshing
     assert hello["type"] == "hello"
     assert (await old.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    # what comes next goes to the new connection
-    sending = asyncio.create_task(fake.send_event({"type": "message"}, event_id="Ev4"))
-    envelope = await new.receive_json()
-    await new.send_json({"envelope_id": envelope["envelope_id"]})
-    assert await sending == 200
+    await acked_event(fake, new, "Ev4")  # what comes next goes to the new connection
     await new.close()
 
 
@@ -205,11 +210,8 @@ async def test_what_slack_would_not_accept_is_recorded(
     await ws.send_str("not json")
     await ws.send_str(json.dumps({"payload": {}}))
     await ws.send_str(json.dumps({"envelope_id": "never-sent"}))
-    # a frame is read before the next; one acked envelope tells us all three arrived
-    sending = asyncio.create_task(fake.send_event({"type": "message"}, event_id="Ev5"))
-    envelope = await ws.receive_json()
-    await ws.send_json({"envelope_id": envelope["envelope_id"]})
-    assert await sending == 200
+    # frames are read in order: once an ack is through, all three arrived
+    await acked_event(fake, ws, "Ev5")
     problems = fake.socket_mode.problems
     assert len(problems) == 3 and "not JSON" in problems[0]
     assert "without an envelope_id" in problems[1] and "never-sent" in problems[2]
