@@ -32,6 +32,7 @@ import random
 import re
 import string
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -585,7 +586,7 @@ class FakeSlack:
         self.app_url = app_url
         self.transport: Literal["http", "socket"] = "http"
         self.socket_mode = SocketModeServer(APP_ID)
-        self.sent: list[Sent] = []
+        self.sent: deque[Sent] = deque(maxlen=100)  # the latest; the sandbox runs for days
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.scopes: list[str] = list(scopes)

@@ -142,7 +142,7 @@ async def test_over_socket_mode_a_command_an_event_and_a_click_all_work(socket: 
     assert found[1].declared_by == "U0BOB" and found[0].id == first.id
     assert len(posted(h, announce, "Unmatched alert")) == 1
     assert h.fake.socket_mode.problems == []
-    assert h.fake.sent == []  # not one HTTP request to the bot
+    assert not h.fake.sent  # not one HTTP request to the bot
 
 
 async def test_socket_mode_keeps_working_across_reconnects(socket: Harness) -> None:
