@@ -39,7 +39,7 @@ PARSE_ERRORS = (ValueError, RecursionError, LookupError, TypeError, AttributeErr
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def timestamp_problem(timestamp: str | None, signature: str | None, now: float) -> str | None:
+def timestamp_problem(timestamp: str, signature: str, now: float) -> str | None:
     """Why the signature headers cannot be right whatever the body is, or None."""
     if not timestamp or not signature:
         return "missing signature"
@@ -66,12 +66,11 @@ def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Sto
     async def slack_events(request: web.Request) -> web.StreamResponse:
         if not signing_secret:
             return web.json_response({"ok": False, "error": "not found"}, status=404)
-        timestamp = request.headers.get("X-Slack-Request-Timestamp")
-        signature = request.headers.get("X-Slack-Signature")
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
         problem = timestamp_problem(timestamp, signature, time.time())
         body = b""
         if problem is None:
-            assert timestamp is not None and signature is not None
             body = await request.read()
             if not signature_matches(signing_secret, timestamp, body, signature):
                 problem = "bad signature"
@@ -87,7 +86,6 @@ def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Sto
         except PARSE_ERRORS as exc:
             log.warning("malformed Slack request: %s", type(exc).__name__)
             return web.json_response({"ok": False, "error": "malformed request"}, status=400)
-        assert signature is not None
         replayable = bolt_request.body.get("type") != "event_callback"
         if replayable and not await first_sight(store, signature):
             log.warning("Slack request refused: replayed", extra={"remote": request.remote})
