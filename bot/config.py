@@ -815,6 +815,21 @@ class Settings(BaseSettings):
     redis_timeout: float = 1.0
     log_level: str = "INFO"
 
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "pagerduty_api_key",
+        "pagerduty_webhook_secret",
+        "alertmanager_token",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `SLACK_SIGNING_SECRET=` (or spaces, or a pasted newline) is no secret: an HMAC under
+        # an empty key is one anybody can compute, and a blank token authenticates nothing
+        value = value.strip() if value is not None else None
+        return value or None
+
     @property
     def has_slack_tokens(self) -> bool:
         return bool(self.slack_bot_token or self.slack_app_token)

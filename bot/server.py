@@ -1,4 +1,4 @@
-"""One aiohttp app serving every route; Bolt handles (and signature-checks) Slack's.
+"""One aiohttp app serving every route; Slack's go through bot/slack_transport.py to Bolt.
 
 `build()` wires the parts; `serve()` runs them until stopped, over HTTP or Socket Mode.
 """
@@ -15,7 +15,6 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
 from redis.asyncio import Redis
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 import handlers
@@ -39,6 +38,7 @@ from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
+from bot.slack_transport import connect_socket_mode, slack_events_route
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.store import PREFIX, Store, StoreUnavailable, connect
@@ -131,15 +131,15 @@ def build(
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
-        # Socket Mode traffic is authenticated by the app token instead of signatures
-        request_verification_enabled=not settings.slack_app_token,
+        # /slack/events verifies every request on its raw bytes before Bolt sees it, and
+        # Socket Mode's envelopes come over the WebSocket the app-level token opened
+        request_verification_enabled=False,
     )
     handlers.register(bolt, services)
     app = web.Application()
-
-    async def slack_events(request: web.Request) -> web.Response:
-        response = await bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+    slack_events = slack_events_route(
+        bolt, signing_secret=settings.slack_signing_secret, store=store
+    )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -397,10 +397,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     await site.start()
     socket_mode = None
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
-        await socket_mode.connect_async()
+        socket_mode = await connect_socket_mode(bot.bolt, settings.slack_app_token)
         log.info("connected to Slack over Socket Mode")
     log.info("serving", extra={"port": settings.port, "host": settings.host})
     try:

@@ -12,6 +12,9 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | with the incident when it is made private)     |
 | ir:seq:{yyyymmdd}                     | int    | incidents declared that UTC day (INCR)         |
 | ir:once:{scope}:{key}                 | string | idempotency marker (SET NX EX), value = result |
+| ir:once:slack-request:{signature}     | string | a signed Slack HTTP request already served: a  |
+|                                       |        | replay within its lifetime is dropped          |
+|                                       |        | (bot/slack_transport.py)                       |
 | ir:lease:{name}                       | string | short lease so one replica runs a job (NX PX)  |
 | ir:lease:channel:{id}                 | string | who is making the incident's channel; its id   |
 |                                       |        | is the incident's `channel_id`, written from   |

@@ -8,8 +8,11 @@ codes (Block Kit limits included). Tests and the local sandbox point the real
 ``AsyncWebClient`` at ``api_url``.
 
 The other direction is here too: ``slash_command``, ``click``, ``submit_view``,
-``post_message`` and friends build the payloads Slack would send, sign them with the
-signing secret, POST them to the bot's ``app_url`` and apply the ack body as Slack does.
+``post_message`` and friends build the payloads Slack would send and deliver them over
+``transport``: "http" signs them with the signing secret and POSTs them to the bot's
+``app_url`` (each request as sent is kept in ``sent``); "socket" sends them as Socket Mode
+envelopes over the WebSocket the bot opened with ``apps.connections.open`` and its
+app-level token (bot/fakes/socket_mode.py). Either way the ack is applied as Slack does.
 
 ``subscribe`` feeds every visible change (a new message, a pin, a modal opening) to the
 sandbox UI as JSON-able dicts.
@@ -29,15 +32,18 @@ import random
 import re
 import string
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
+
+from bot.fakes.socket_mode import SocketModeServer
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +203,15 @@ class AckResult:
     status: int
     body: Any
     errors: dict[str, str] | None = None
+
+
+@dataclass
+class Sent:
+    """One signed HTTP request the fake sent to the bot, byte for byte."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
@@ -575,6 +590,7 @@ class FakeSlack:
         *,
         bot_token: str = "xoxb-fake",
         signing_secret: str = "fake-signing-secret",
+        app_token: str = "xapp-1-A0FAKE-1-fake",
         app_url: str | None = None,
         bot_user_id: str = "U0BOT",
         team_id: str = "T0FAKE",
@@ -583,7 +599,11 @@ class FakeSlack:
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
+        self.app_token = app_token
         self.app_url = app_url
+        self.transport: Literal["http", "socket"] = "http"
+        self.socket_mode = SocketModeServer(APP_ID)
+        self.sent: deque[Sent] = deque(maxlen=100)  # the latest; the sandbox runs for days
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.scopes: list[str] = list(scopes)
@@ -628,6 +648,7 @@ class FakeSlack:
         self.app.router.add_post("/response/{token}", self._handle_response_url)
         self.app.router.add_post("/upload/{file_id}", self._handle_upload)
         self.app.router.add_get("/files/{file_id}", self._handle_file)
+        self.app.router.add_get("/link/", self.socket_mode.handle)
 
     def _seed(self) -> None:
         for uid, name in (("U0ALICE", "alice"), ("U0BOB", "bob"), ("U0CAROL", "carol")):
@@ -650,6 +671,7 @@ class FakeSlack:
         return self.base_url
 
     async def stop(self) -> None:
+        await self.socket_mode.close()
         await self._close_session()
         for task in list(self._tasks):
             task.cancel()
@@ -1098,7 +1120,8 @@ class FakeSlack:
             args = await self._read_args(request)
             token = args.pop("token", None)
             auth = request.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
+            in_header = auth.startswith("Bearer ")
+            if in_header:
                 token = auth[len("Bearer ") :].strip()
             delay = self.latency_for.get(method, self.latency)
             if delay > 0:
@@ -1120,10 +1143,7 @@ class FakeSlack:
             if handler is None:
                 raise SlackError("unknown_method")
             if method != "api.test":
-                if not token:
-                    raise SlackError("not_authed")
-                if token != self.bot_token:
-                    raise SlackError("invalid_auth")
+                self._check_token(method, token, in_header)
             needed = _METHOD_SCOPES.get(method)
             if needed and not set(needed) & set(self.scopes):
                 raise SlackError("missing_scope", needed=needed[0], provided=",".join(self.scopes))
@@ -1137,7 +1157,25 @@ class FakeSlack:
         )
         return web.json_response(body, status=status, headers=headers)
 
+    def _check_token(self, method: str, token: str | None, in_header: bool) -> None:
+        if not token:
+            raise SlackError("not_authed")
+        if method == "apps.connections.open":
+            if token == self.bot_token:
+                raise SlackError("not_allowed_token_type")
+            # the app-level token counts only in the Authorization header, never as an argument
+            if token != self.app_token or not in_header:
+                raise SlackError("invalid_auth")
+        elif token == self.app_token:
+            raise SlackError("not_allowed_token_type")
+        elif token != self.bot_token:
+            raise SlackError("invalid_auth")
+
     # ----------------------------------------------------------------- methods: auth, team
+
+    @_method("apps.connections.open")
+    def _apps_connections_open(self, a: _Args) -> dict[str, Any]:
+        return {"url": self.socket_mode.open_url(self.base_url)}
 
     @_method("api.test")
     def _api_test(self, a: _Args) -> dict[str, Any]:
@@ -1910,14 +1948,50 @@ class FakeSlack:
 
     # ----------------------------------------------------------------- acting as a human
 
-    def _sign(self, body: bytes) -> dict[str, str]:
+    def signed_headers(self, body: bytes) -> dict[str, str]:
+        """Slack's signature headers for body, as of now."""
         timestamp = str(int(time.time()))
         base = f"v0:{timestamp}:".encode() + body
         digest = hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
         return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}"}
 
+    @property
+    def _app_reachable(self) -> bool:
+        return self.transport == "socket" or bool(self.app_url)
+
+    async def _deliver(
+        self,
+        kind: Literal["slash_commands", "interactive", "events_api"],
+        payload: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+    ) -> tuple[int, str]:
+        """Hand the bot a request as Slack would, over the transport; (status, ack body),
+        (0, "") when no answer came in time."""
+        if self.transport == "socket":
+            ack = await self.socket_mode.deliver(
+                kind, payload, timeout=self.ack_timeout, retry_attempt=retry_num
+            )
+            if ack is None:
+                return 0, ""
+            return 200, json.dumps(ack.payload) if ack.payload else ""
+        headers: dict[str, str] = {}
+        if kind == "events_api":
+            body, content_type = json.dumps(payload).encode(), "application/json"
+            if retry_num:
+                headers = {
+                    "X-Slack-Retry-Num": str(retry_num),
+                    "X-Slack-Retry-Reason": "http_timeout",
+                }
+        elif kind == "interactive":
+            body = urlencode({"payload": json.dumps(payload)}).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
+        return await self._post_to_app(body, content_type, headers)
+
     async def _post_to_app(
-        self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None
+        self, body: bytes, content_type: str, extra_headers: dict[str, str]
     ) -> tuple[int, str]:
         """POST a signed request to the bot as Slack would; (0, "") when no answer in time."""
         if not self.app_url:
@@ -1927,9 +2001,10 @@ class FakeSlack:
         headers = {
             "Content-Type": content_type,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **self._sign(body),
-            **(extra_headers or {}),
+            **self.signed_headers(body),
+            **extra_headers,
         }
+        self.sent.append(Sent(self.app_url, headers, body))
         try:
             async with self._session.post(
                 self.app_url,
@@ -1983,9 +2058,7 @@ class FakeSlack:
             "response_url": self._new_response_url(ch.id, u.id, None),
             "trigger_id": self._new_trigger(u.id),
         }
-        status, raw = await self._post_to_app(
-            urlencode(fields).encode(), "application/x-www-form-urlencoded"
-        )
+        status, raw = await self._deliver("slash_commands", fields)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
         if status != 200 or body is None:
@@ -2029,7 +2102,7 @@ class FakeSlack:
             ch.members.add(u.id)
             self._emit({"type": "member_joined", "channel": ch.id, "user": u.id})
         m = self._store_message(ch, u.id, text, [], thread_ts=thread_ts)
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             event: dict[str, Any] = {
                 "type": "message",
                 "channel": ch.id,
@@ -2082,7 +2155,8 @@ class FakeSlack:
     async def send_event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
     ) -> int:
-        """POST an Events API event_callback; retries carry Slack's retry headers."""
+        """Send an Events API event_callback; a retry (retry_num) carries Slack's retry
+        headers over HTTP, its `retry_attempt` over Socket Mode."""
         envelope = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
@@ -2102,12 +2176,7 @@ class FakeSlack:
             ],
             "is_ext_shared_channel": False,
         }
-        headers = {}
-        if retry_num:
-            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        status, _ = await self._post_to_app(
-            json.dumps(envelope).encode(), "application/json", headers
-        )
+        status, _ = await self._deliver("events_api", envelope, retry_num=retry_num)
         return status
 
     async def add_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
@@ -2116,7 +2185,7 @@ class FakeSlack:
         if m is None:
             raise ValueError(f"no message {ts} in {ch.name}")
         self._react(ch, m, self._human(user).id, name)
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             await self.send_event(
                 {
                     "type": "reaction_added",
@@ -2157,7 +2226,7 @@ class FakeSlack:
             raise ValueError(f"no message {ts} in {ch.name}")
         m.pinned = True
         self._emit({"type": "pinned", "channel": ch.id, "ts": ts, "user": self._human(user).id})
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             await self.send_event(
                 {
                     "type": "pin_added",
@@ -2217,10 +2286,7 @@ class FakeSlack:
         if m.ephemeral_to is None:
             # Slack sends the message only for normal ones; ephemeral ones are not stored there
             payload["message"] = self.serialize_message(m)
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
     async def click_view(
@@ -2260,10 +2326,7 @@ class FakeSlack:
             "view": view,
             "actions": [action],
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
     async def submit_view(
@@ -2288,10 +2351,7 @@ class FakeSlack:
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
         if status != 200:
@@ -2337,10 +2397,7 @@ class FakeSlack:
             "view": view,
             "is_cleared": bool(view.get("clear_on_close")),
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
 

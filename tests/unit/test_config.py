@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, IncidentConfig, format_duration, load_config, parse_duration
+from bot.config import (
+    ConfigError,
+    IncidentConfig,
+    Settings,
+    format_duration,
+    load_config,
+    parse_duration,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -128,3 +135,12 @@ def test_alert_channels_by_name_or_with_the_machines_they_read(tmp_path: Path) -
         ("alerts", []),
         ("C0PAGES", ["B0123", "A0456"]),
     ]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_blank_secret_or_token_counts_as_unset(blank: str) -> None:
+    settings = Settings(slack_signing_secret=blank, slack_app_token=blank, alertmanager_token=blank)
+    assert (settings.slack_signing_secret, settings.slack_app_token) == (None, None)
+    assert settings.alertmanager_token is None
+    # a secret pasted with its newline still works
+    assert Settings(slack_signing_secret=" abc123\n").slack_signing_secret == "abc123"
