@@ -41,7 +41,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from blocks.common import Block, clip
@@ -63,8 +63,6 @@ _VERBS: dict[StepAction, str] = {
     "take": "taken",
     "undo": "reopened",
 }
-
-
 
 
 class ChecklistError(IncidentError):

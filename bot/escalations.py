@@ -36,16 +36,14 @@ from dataclasses import dataclass, field
 import blocks.escalations as ui
 from blocks.incident import Message
 from bot import redaction
-from bot.checklists import Checklists
 from bot.config import IncidentConfig, role_name, target_kind
-from bot.incidents import Incidents
 from bot.models import (
     DueItem,
     EscalationFired,
     EscalationRow,
     EscalationState,
     Incident,
-    RunbookRun,
+    LifecycleEvent,
     TimelineEntry,
 )
 from bot.pager import KEY_PREFIX, paging_problem

@@ -34,13 +34,29 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from bot.models import LifecycleEvent
+from bot.models import Incident, LifecycleEvent
 from bot.store import STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
 GROUP = "features"
 Subscriber = Callable[[LifecycleEvent], Awaitable[None]]
+
+
+def lifecycle(
+    on_incident_event: Callable[[str, Incident], Awaitable[None]], fresh: Store | None = None
+) -> Subscriber:
+    """A feature's `on_incident_event(kind, incident)` as a subscriber. With `fresh`, it
+    gets the incident as stored now rather than as the change left it (e.g. to post into
+    the channel the set-up made after the event)."""
+
+    async def handler(event: LifecycleEvent) -> None:
+        incident = event.incident
+        if fresh is not None:
+            incident = await fresh.get(incident.id) or incident
+        await on_incident_event(event.type, incident)
+
+    return handler
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,7 @@ class Events:
         self._last_of: dict[str, asyncio.Task[None]] = {}  # incident id -> its newest task
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -91,16 +108,16 @@ class Events:
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
         self._stopping = False
+        self._stopped.clear()
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self, *, wait: float = 5.0) -> None:
         """Stop taking entries; give those under way `wait` seconds. One cut short stays
         pending and is finished by another process (or this one, restarted)."""
-        self._stopping = True
+        self._stopping = True  # a flag, not cancel(): a read cut short can swallow it
+        self._stopped.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await asyncio.gather(self._loop_task, return_exceptions=True)
         working = list(self._working.values())
         if working:
             await asyncio.wait(working, timeout=wait)
@@ -110,6 +127,20 @@ class Events:
     async def idle(self) -> None:
         """Until nothing taken by this process is under way (tests, shutdown)."""
         await self._idle.wait()
+
+    async def pump(self) -> int:
+        """Handle every event written so far, and what those write, to the end; how many.
+        For a process without the consumer loop (scripts, tests on a fake clock)."""
+        await self.store.events_group(GROUP)
+        handled = 0
+        while True:
+            entries = await self.store.events_read(GROUP, self.consumer, self.batch, block_ms=None)
+            if not entries:
+                await self.idle()
+                return handled
+            self._take(entries)
+            handled += len(entries)
+            await self.idle()
 
     async def backlog(self) -> int:
         """Events written (by any process) and not yet finished by every subscriber."""
@@ -122,7 +153,7 @@ class Events:
                 break
             except STORE_ERRORS as exc:
                 log.warning("event stream waiting for Redis", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
         loop = asyncio.get_running_loop()
         next_reclaim = 0.0
         while not self._stopping:
@@ -145,7 +176,11 @@ class Events:
                 self._take(entries)
             except STORE_ERRORS as exc:
                 log.warning("event stream unavailable", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
 
     async def _touch(self) -> None:
         """Entries under way here stay ours: XCLAIM to ourselves resets their idle time."""
@@ -162,7 +197,9 @@ class Events:
                 # written by a newer release, or corrupted: it would be retried forever
                 log.error("unreadable event dropped", extra={"entry": entry_id})
                 event = None
-            task = asyncio.get_running_loop().create_task(self._handle(entry_id, event))
+            # the incident's earlier events first
+            before = self._last_of.get(event.incident.id) if event is not None else None
+            task = asyncio.get_running_loop().create_task(self._handle(entry_id, event, before))
             self._working[entry_id] = task
             self._idle.clear()
             if event is not None:
@@ -177,14 +214,15 @@ class Events:
         if not self._working:
             self._idle.set()
 
-    async def _handle(self, entry_id: str, event: LifecycleEvent | None) -> None:
+    async def _handle(
+        self, entry_id: str, event: LifecycleEvent | None, before: asyncio.Task[None] | None
+    ) -> None:
         if event is None:
             await self.store.events_ack(GROUP, entry_id)
             return
         event.id = entry_id
-        before = self._last_of.get(event.incident.id)
-        if before is not None and before is not asyncio.current_task():
-            await asyncio.wait([before])  # the incident's earlier events first
+        if before is not None:
+            await asyncio.wait([before])
         extra = {"incident": event.incident.id, "event": event.type, "entry": entry_id}
         async with self._gate:
             try:

@@ -17,10 +17,10 @@ import asyncio
 import logging
 import re
 import secrets
-import uuid
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
@@ -47,6 +47,10 @@ RECORD_BACKOFF_CAP = 5.0
 
 class IncidentError(Exception):
     """A request the rules refuse; the message is shown to the user as is."""
+
+
+class AlreadyDeclaring(IncidentError):
+    """The same declaration (one `key`) is being recorded by another request right now."""
 
 
 class DeclareUncertain(Exception):
@@ -112,9 +116,10 @@ class Incidents:
     ) -> Incident:
         """Record an incident and its `declared` event; the set-up follows from the event
         (`on_declared`), so this returns before the channel exists. `reply`: how to tell
-        the declarer once it is set up (`response_url`, or `channel` and `user`). `roles` defaults to the declarer as commander
-        (an alert declares with none). With `key`, declaring is idempotent: a retry with
-        the same key (a redelivered alert) resumes that incident instead of a second one.
+        the declarer once it is set up (`response_url`, or `channel` and `user`). `roles`
+        defaults to the declarer as commander (an alert declares with none). With `key`,
+        declaring is idempotent: a retry with the same key (a redelivered alert) gets that
+        incident instead of a second one.
         `private`: a private (security) incident; None: as the config's `private:` says
         for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills.py), in a
         `drill-…` channel."""
@@ -141,7 +146,7 @@ class Incidents:
             if key is not None and not await self.store.claim_once(
                 "declare", key, ttl=KEY_TTL, value=incident_id
             ):  # another worker is declaring it this very moment (callers hold a lease)
-                raise IncidentError("That incident is being declared right now.")
+                raise AlreadyDeclaring("That incident is being declared right now.")
         incident = Incident(
             id=incident_id,
             title=title,
@@ -167,7 +172,10 @@ class Incidents:
             )
         label = self.config.severity(severity).label
         entry = _entry(
-            now, by, "declared", f"Declared {severity} ({label}){' private' if private else ''}: {title}"
+            now,
+            by,
+            "declared",
+            f"Declared {severity} ({label}){' private' if private else ''}: {title}",
         )
         await self._create(incident, entry, reply)
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
@@ -234,7 +242,10 @@ class Incidents:
                 text, blocks = ui.summary_card(incident, self.config)
                 assert incident.channel_id
                 _, ts = await self.slack.post_once(
-                    incident.channel_id, text, blocks, marker=f"card:{incident.id}",
+                    incident.channel_id,
+                    text,
+                    blocks,
+                    marker=f"card:{incident.id}",
                     maybe_sent_since=since,
                 )
                 incident = await self._step_done(incident.id, "card", card_ts=ts)
@@ -261,7 +272,10 @@ class Incidents:
         async def announce() -> None:
             text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
             channel, ts = await self.slack.post_once(
-                self.config.announce_channel, text, blocks, marker=f"announce:{incident.id}",
+                self.config.announce_channel,
+                text,
+                blocks,
+                marker=f"announce:{incident.id}",
                 maybe_sent_since=since,
             )
             await self._step_done(incident.id, "announce", announce_channel=channel, announce_ts=ts)
@@ -362,7 +376,9 @@ class Incidents:
     async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
         return await self._record(incident_id, step=step, **fields)
 
-    async def _record(self, incident_id: str, *, step: str | None = None, **fields: object) -> Incident:
+    async def _record(
+        self, incident_id: str, *, step: str | None = None, **fields: object
+    ) -> Incident:
         """Record what Slack made. The store may be failing over right now: this process
         alone knows the answer, so it keeps trying for a while rather than lose it."""
 

@@ -44,7 +44,7 @@ import blocks.postmortem as ui
 from blocks.stats import duration, offset
 from bot import redaction
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
 from bot.schedule import Retry, Scheduler

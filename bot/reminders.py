@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import blocks.reminders as ui
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item

@@ -37,7 +37,7 @@ from blocks.incident import role_title
 from blocks.reminders import human_duration
 from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError

@@ -197,6 +197,7 @@ class Keys:
         self.followups_open = f"{prefix}followups:open"
         self.db_owner = f"{prefix}db-owner"
         self.events = f"{prefix}events"
+        self.server_seen = f"{prefix}redis-server"
 
     def event_progress(self, entry_id: str) -> str:
         return f"{self.prefix}event:{entry_id}"
@@ -614,6 +615,17 @@ class Store:
     def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
+
+    async def server_id(self) -> str:
+        """Which Redis server answers: its run_id changes when it restarts or another one
+        is promoted in its place (bot/consistency.py)."""
+        info = await self.redis.info("server")
+        return str(info.get("run_id", ""))
+
+    async def swap_server_seen(self, server: str) -> str | None:
+        """Record the Redis server now answering; the one recorded before (None: none)."""
+        before = await self.redis.getset(self.keys.server_seen, server)
+        return _text(before) if before is not None else None
 
     async def ping(self) -> None:
         try:

@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
-from bot import redaction
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.services import Services
@@ -52,6 +51,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 channel=channel,
                 respond=respond,
                 trigger_id=body.get("trigger_id"),
+                response_url=body.get("response_url"),
             )
 
 
@@ -63,14 +63,19 @@ async def run(
     channel: str,
     respond: AsyncRespond,
     trigger_id: str | None = None,
+    response_url: str | None = None,
 ) -> None:
     incidents = svc.incidents
     if cmd.verb == "declare":
-        incident = await incidents.declare(
-            title=cmd.text, severity=cmd.severity, by=user, private=cmd.private or None
+        # the set-up tells the declarer where the incident is, whichever replica runs it
+        reply = {"response_url": response_url} if response_url else {"channel": channel}
+        await incidents.declare(
+            title=cmd.text,
+            severity=cmd.severity,
+            by=user,
+            private=cmd.private or None,
+            reply={**reply, "user": user},
         )
-        # Slack shows the answer where it was typed, outside the incident's channel
-        await respond(**ephemeral(ui.declared_ack(redaction.outside(incident, svc.config))))
         return
     if cmd.verb == "list":
         assert svc.privacy is not None

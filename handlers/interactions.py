@@ -10,14 +10,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
 from blocks.private import PRIVATE_FIELD
-from bot import redaction
-from bot.incidents import IncidentError
+from bot.incidents import AlreadyDeclaring, IncidentError
 from bot.services import Services
 from bot.slack import SlackError
 
 log = logging.getLogger(__name__)
 
-VIEW_TTL = 24 * 3600
 
 
 def _value(state: dict[str, Any], block: str) -> Any:
@@ -43,16 +41,9 @@ def register(app: AsyncApp, svc: Services) -> None:
         await ack()
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
-        # one incident per modal, however often Slack or the user sends it (DESIGN rule 2)
-        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL, value="pending"):
-            existing = await svc.store.once_value("view", view["id"])
-            if existing and existing != "pending":
-                incident = await svc.store.get(existing)
-                if incident and incident.setup_missing:
-                    await svc.incidents.setup(incident.id)
-            return
+        channel = meta.get("channel")
         try:
-            incident = await svc.incidents.declare(
+            await svc.incidents.declare(
                 title=title,
                 severity=_value(state, "severity"),
                 by=user,
@@ -61,13 +52,15 @@ def register(app: AsyncApp, svc: Services) -> None:
                 runbook=_value(state, "runbook"),
                 # unticked: as the config says for the runbook (private.runbooks)
                 private=_ticked(state, PRIVATE_FIELD) or None,
+                # one incident per modal, however often Slack or the user sends it
+                key=f"view:{view['id']}",
+                # told where the modal was opened, outside the incident's channel
+                reply={"channel": channel, "user": user} if channel else None,
             )
+        except AlreadyDeclaring:
+            return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
-            return
-        await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
-        shown = redaction.outside(incident, svc.config)  # told outside the incident's channel
-        await _tell(svc, meta.get("channel"), user, ui.declared_ack(shown)[0])
+            await _tell(svc, channel, user, f":warning: {exc}")
 
     @app.action(ui.ACTION_RETRY_SETUP)
     async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from blocks.common import Block
 from blocks.incident import usage_error
-from bot.incidents import IncidentError
+from bot.incidents import DeclareUncertain, IncidentError
 from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
 
+NOT_SURE = (
+    ":warning: The incident store stopped answering while incident {id} was being recorded, "
+    "so it may or may not exist. Check `/incident list` in a moment before declaring again."
+)
 STORE_DOWN = (
     ":warning: The incident store is unreachable right now, so nothing was changed. "
     "Try again in a moment; if it persists, check the bot's Redis."
@@ -33,6 +37,9 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     """Every failure after ack() becomes one clear ephemeral sentence, never a trace."""
     try:
         yield
+    except DeclareUncertain as exc:
+        log.warning("declare outcome unknown", extra={"incident": exc.incident_id})
+        await _safe(respond, NOT_SURE.format(id=exc.incident_id))
     except STORE_ERRORS as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)
