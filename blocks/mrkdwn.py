@@ -37,7 +37,6 @@ USER_ID = re.compile(r"[UW][A-Z0-9]+")
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 GROUP_ID = re.compile(r"S[A-Z0-9]+")
 _URL = re.compile(r"(?:https?://|mailto:)[^\s<>|]+", re.IGNORECASE)
-BROADCASTS = ("here", "channel", "everyone")
 
 
 class Mrkdwn(str):

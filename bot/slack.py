@@ -1,15 +1,15 @@
 """Slack Web API side effects, with the idempotency and retry policy in one place.
 
+- Every text Slack renders or notifies from (a message's `text`, a topic, a file's
+  comment) is `Mrkdwn` (blocks/mrkdwn.py); a plain `str` is escaped here, so it shows as
+  written and can ring nobody. Posts never unfurl: a link someone typed gets no preview
+  that could dress it up.
 - 429: slack_sdk's rate-limit retry handler honours `Retry-After` (safe: Slack did not
   act on a rate-limited call). Other failures are not blindly retried, because
   `chat.postMessage` is not idempotent; the declare saga records what finished and a
   retry resumes it.
 - Errors that mean "already done" (`name_taken` for our own channel name,
   `already_in_channel`, `already_pinned`) count as success.
-- Every text Slack renders or notifies from (a message's `text`, a topic, a file's
-  comment) is `Mrkdwn` (blocks/mrkdwn.py); a plain `str` is escaped here, so it shows as
-  written and can ring nobody. Posts never unfurl: a link someone typed gets no preview
-  that could dress it up.
 """
 
 from __future__ import annotations

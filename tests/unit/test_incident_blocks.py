@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 import blocks.incident as ui
-from blocks.mrkdwn import md, user
 from blocks.limits import check_blocks, check_view
+from blocks.mrkdwn import md, user
 from bot.config import IncidentConfig
 from bot.models import Incident, StatusUpdate, TimelineEntry
 
