@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import blocks.mrkdwn as mk
 import blocks.paging as ui
 from blocks.incident import Message
-from blocks.mrkdwn import Mrkdwn, md
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
@@ -256,7 +256,7 @@ class Pager:
                 p.status = "acknowledged" if result.status == "acknowledged" else "triggered"
                 p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
                 p.html_url, p.service = result.html_url, service.name
-                p.level, p.oncall, p.paged_at = result.escalation_level, list(oncall), now
+                p.level, p.oncall, p.paged_at = result.escalation_level, oncall, now
                 number = f" #{result.incident_number}" if result.incident_number else ""
                 text = md("Paged PagerDuty{} ({}): {}", number, service.name, ui.holders(p))
                 return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
@@ -371,7 +371,7 @@ class Pager:
             p = inc.page
             if p is None or p.level >= current.escalation_level:
                 return None
-            p.level, p.oncall = current.escalation_level, list(oncall)
+            p.level, p.oncall = current.escalation_level, oncall
             p.status = "acknowledged" if current.status == "acknowledged" else "triggered"
             p.acked_at = p.acked_by = None
             text = md("{} to level {}: {}", why, p.level, ui.holders(p))
@@ -554,12 +554,12 @@ class Pager:
         self._levels = (self.clock(), levels)
         return levels
 
-    async def _mentions(self, users: list[PagerDutyUser]) -> list[Mrkdwn]:
+    async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
         """PagerDuty users as Slack mentions (matched by email), else by name: mrkdwn, as
         `PageState.oncall` keeps them."""
         emails = [u.email.lower() for u in users if u.email]
         known = await self.store.slack_users_by_email(emails)
-        out = []
+        out: list[str] = []
         for user in users:
             email = (user.email or "").lower()
             slack_id = known.get(email) if email else ""

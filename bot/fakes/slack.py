@@ -243,18 +243,7 @@ class Channel:
 
 @dataclass
 class Message:
-    ts: str
-    channel: str
-    user: str | None
-    text: str
-    blocks: list[dict[str, Any]]
-    thread_ts: str | None = None
-    pinned: bool = False
-    ephemeral_to: str | None = None
-    edited: bool = False
-    files: list[dict[str, Any]] = field(default_factory=list)
-    reactions: dict[str, set[str]] = field(default_factory=dict)
-    unfurls: bool = False  # whether Slack would preview its links (unfurl_links/_media)
+    """A message as the workspace holds it; `notice` and `shown` read it as Slack would."""
 
     @property
     def notice(self) -> Notice:
@@ -269,6 +258,19 @@ class Message:
     def shown(self) -> str:
         """Everything a reader sees of it, one text a line: `text`, then the blocks'."""
         return "\n".join([shown(self.text), *(shown(t) for t in _mrkdwn_texts(self.blocks))])
+
+    ts: str
+    channel: str
+    user: str | None
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    pinned: bool = False
+    ephemeral_to: str | None = None
+    edited: bool = False
+    unfurls: bool = False  # whether Slack would preview its links (unfurl_links/_media)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    reactions: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
