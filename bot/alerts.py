@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis.exceptions import RedisError
 
 import blocks.alerts as ui
+from blocks.mrkdwn import unescape
 from bot import redaction
 from bot.config import AlertRule, IncidentConfig, format_duration
 from bot.incidents import IncidentError, Incidents
@@ -250,9 +251,10 @@ _ANNOTATIONS = {
 
 
 def _plain(text: str) -> str:
-    """Slack markup -> plain words: links to their text, no bold/italic/code marks."""
+    """Slack markup -> plain words: links to their text, no bold/italic/code marks, and
+    Slack's entities as the characters (the alert's text is escaped again when shown)."""
     text = _LINK.sub(lambda m: m.group(2) or m.group(3) or m.group(1), text)
-    return re.sub(r"[*_`~]", "", text).strip()
+    return unescape(re.sub(r"[*_`~]", "", text)).strip()
 
 
 def _squash(text: str) -> str:

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.metrics import Metrics
@@ -76,7 +78,7 @@ def channel_name(prefix: str, day: str, number: int | str, title: str, token: st
     return f"{base}-{slug}{tail}" if slug else base + tail
 
 
-def _entry(at: float, actor: str | None, kind: str, text: str) -> TimelineEntry:
+def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
     return TimelineEntry(at=at, actor=actor, kind=kind, text=text)
 
 
@@ -175,7 +177,7 @@ class Incidents:
             now,
             by,
             "declared",
-            f"Declared {severity} ({label}){' private' if private else ''}: {title}",
+            md("Declared {} ({}){}: {}", severity, label, " private" if private else "", title),
         )
         await self._create(incident, entry, reply)
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
@@ -299,9 +301,8 @@ class Incidents:
             await self._tell_setup_failed(incident)
         elif retrying:
             incident = await self.store.update(incident.id, _clear_setup_errors(self.clock()))
-            await self._post(
-                incident, f":white_check_mark: Set-up complete: {', '.join(incident.setup_done)}."
-            )
+            done = ", ".join(incident.setup_done)
+            await self._post(incident, md(":white_check_mark: Set-up complete: {}.", done))
         return incident
 
     async def _channel_step(self, incident: Incident, *, maybe_made: bool) -> Incident:
@@ -414,7 +415,8 @@ class Incidents:
 
         def mutate(inc: Incident) -> list[TimelineEntry]:
             inc.setup_errors[step] = reason
-            return [_entry(now, None, "setup_failed", f"Set-up step {step} failed: {reason}")]
+            failed = md("Set-up step {} failed: {}", step, reason)
+            return [_entry(now, None, "setup_failed", failed)]
 
         incident = await self.store.update(incident.id, mutate)
         if notify:
@@ -444,7 +446,7 @@ class Incidents:
                 severity=inc.severity,
                 next_due=now + every,
             )
-            return [_entry(now, by, "update", f"Status update: {text}")]
+            return [_entry(now, by, "update", md("Status update: {}", text))]
 
         incident = await self.store.update(incident.id, mutate, emit="updated")
         assert incident.last_update
@@ -462,10 +464,10 @@ class Incidents:
             if inc.status == status:
                 raise IncidentError(f"The incident is already {status}.")
             old, inc.status = inc.status, status  # type: ignore[assignment]
-            return [_entry(now, by, "status", f"Status {old} → {status}")]
+            return [_entry(now, by, "status", md("Status {} → {}", old, status))]
 
         incident = await self.store.update(incident.id, mutate)
-        await self._changed(incident, f"<@{by}> set the status to *{status}*.")
+        await self._changed(incident, md("{} set the status to *{}*.", mk.user(by), status))
         return incident
 
     async def set_severity(self, incident: Incident, *, by: str, severity: str) -> Incident:
@@ -476,14 +478,15 @@ class Incidents:
             if inc.severity == severity:
                 raise IncidentError(f"The incident is already {severity}.")
             old, inc.severity = inc.severity, severity
-            return [_entry(now, by, "severity", f"Severity {old} → {severity}")]
+            return [_entry(now, by, "severity", md("Severity {} → {}", old, severity))]
 
         before = incident.severity
         incident = await self.store.update(incident.id, mutate, emit="severity")
         worse = self.config.severity_rank(severity) < self.config.severity_rank(before)
         verb = "raised" if worse else "lowered"
         label = self.config.severity(severity).label
-        await self._changed(incident, f"<@{by}> {verb} the severity to *{severity}* ({label}).")
+        note = md("{} {} the severity to *{}* ({}).", mk.user(by), verb, severity, label)
+        await self._changed(incident, note)
         return incident
 
     async def assign_role(self, incident: Incident, *, by: str, role: str, user: str) -> Incident:
@@ -495,9 +498,9 @@ class Incidents:
         def mutate(inc: Incident) -> list[TimelineEntry]:
             _require_open(inc)
             if inc.roles.get(role) == user:
-                raise IncidentError(f"<@{user}> is already the {title.lower()}.")
+                raise IncidentError(md("{} is already the {}.", mk.user(user), title.lower()))
             inc.roles[role] = user
-            return [_entry(now, by, "role", f"{title}: <@{user}>")]
+            return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 
         incident = await self.store.update(incident.id, mutate)
         if incident.channel_id:
@@ -505,7 +508,8 @@ class Incidents:
                 await self.slack.invite(incident.channel_id, [user])
             except SlackError as exc:
                 log.warning("invite failed", extra={"incident": incident.id, "error": exc.code})
-        await self._changed(incident, f"<@{by}> made <@{user}> the *{title.lower()}*.")
+        made = md("{} made {} the *{}*.", mk.user(by), mk.user(user), title.lower())
+        await self._changed(incident, made)
         return incident
 
     async def invite(self, incident_id: str, *, by: str, user: str, why: str = "") -> Incident:
@@ -522,12 +526,12 @@ class Incidents:
         try:
             await self.slack.invite(incident.channel_id, [user])
         except SlackError as exc:
-            raise IncidentError(f"Slack would not invite <@{user}> ({exc.code}).") from exc
+            refusal = md("Slack would not invite {} ({}).", mk.user(user), exc.code)
+            raise IncidentError(refusal) from exc
         reason = f", {why}" if why else ""
-        await self.store.append(
-            incident.id, _entry(self.clock(), by, "invite", f"Invited <@{user}>{reason}")
-        )
-        await self._post(incident, f"<@{by}> invited <@{user}>{reason}.")
+        invited = md("Invited {}{}", mk.user(user), reason)
+        await self.store.append(incident.id, _entry(self.clock(), by, "invite", invited))
+        await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
         return incident
 
     async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:
@@ -538,13 +542,13 @@ class Incidents:
             inc.status = "resolved"
             inc.resolved_at = now
             inc.resolution = summary or None
-            text = f"Resolved: {summary}" if summary else "Resolved"
+            text = md("Resolved: {}", summary) if summary else md("Resolved")
             return [_entry(now, by, "resolved", text)]
 
         incident = await self.store.update(incident.id, mutate, emit="resolved")
-        note = f":white_check_mark: <@{by}> resolved the incident."
+        note = md(":white_check_mark: {} resolved the incident.", mk.user(by))
         if summary:
-            note += f"\n>{ui.escape(summary)}"
+            note += md("\n>{}", summary)
         await self._changed(incident, note)
         return incident
 
@@ -560,13 +564,13 @@ class Incidents:
             inc.status = "investigating"
             inc.resolved_at = None
             inc.resolution = None
-            return [_entry(now, by, "reopened", f"Reopened: {reason}")]
+            return [_entry(now, by, "reopened", md("Reopened: {}", reason))]
 
         incident = await self.store.update(incident.id, mutate, emit="reopened")
-        await self._changed(incident, f":repeat: Incident reopened: {ui.escape(reason)}")
+        await self._changed(incident, md(":repeat: Incident reopened: {}", reason))
         return incident
 
-    async def _changed(self, incident: Incident, note: str) -> None:
+    async def _changed(self, incident: Incident, note: Mrkdwn) -> None:
         await asyncio.gather(self._post(incident, note), self.sync(incident))
 
     # -- Slack's copies of the state -----------------------------------------------------
@@ -589,7 +593,7 @@ class Incidents:
             if isinstance(result, BaseException):
                 log.warning("sync failed", extra={"incident": incident.id, "error": str(result)})
 
-    async def _set_topic(self, incident: Incident, topic: str) -> None:
+    async def _set_topic(self, incident: Incident, topic: Mrkdwn) -> None:
         assert incident.channel_id
         await self.slack.set_topic(incident.channel_id, topic)
 
@@ -598,7 +602,7 @@ class Incidents:
 
         await self.store.update(incident.id, mutate)
 
-    async def _post(self, incident: Incident, text: str) -> None:
+    async def _post(self, incident: Incident, text: Mrkdwn) -> None:
         await self._post_blocks(incident, ui.change_notice(text))
 
     async def _post_blocks(self, incident: Incident, message: ui.Message) -> None:
@@ -629,6 +633,6 @@ def _require_open(incident: Incident) -> None:
 def _clear_setup_errors(now: float) -> Callable[[Incident], list[TimelineEntry]]:
     def mutate(inc: Incident) -> list[TimelineEntry]:
         inc.setup_errors.clear()
-        return [_entry(now, None, "setup_complete", "Set-up completed on retry")]
+        return [_entry(now, None, "setup_complete", md("Set-up completed on retry"))]
 
     return mutate

@@ -33,8 +33,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import blocks.mrkdwn as mk
 import blocks.paging as ui
 from blocks.incident import Message
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError
@@ -276,9 +278,8 @@ class Pager:
                 p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
                 p.html_url, p.service, p.service_id = result.html_url, service.name, service.id
                 p.level, p.oncall, p.paged_at = result.escalation_level, oncall, now
-                who = ", ".join(oncall) or "nobody on call"
                 number = f" #{result.incident_number}" if result.incident_number else ""
-                text = f"Paged PagerDuty{number} ({service.name}): {who}"
+                text = md("Paged PagerDuty{} ({}): {}", number, service.name, ui.holders(p))
                 return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
             await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
@@ -394,8 +395,7 @@ class Pager:
             p.level, p.oncall = current.escalation_level, oncall
             p.status = "acknowledged" if current.status == "acknowledged" else "triggered"
             p.acked_at = p.acked_by = None
-            who = ", ".join(oncall) or "nobody on call"
-            text = f"{why} to level {p.level}: {who}"
+            text = md("{} to level {}: {}", why, p.level, ui.holders(p))
             return [TimelineEntry(at=now, actor=by, kind="page", text=text)]
 
         return await self.store.update(incident_id, mutate)
@@ -641,10 +641,11 @@ class Pager:
         return levels
 
     async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
-        """PagerDuty users as Slack mentions (matched by email), else by name."""
+        """PagerDuty users as Slack mentions (matched by email), else by name: mrkdwn, as
+        `PageState.oncall` keeps them."""
         emails = [u.email.lower() for u in users if u.email]
         known = await self.store.slack_users_by_email(emails)
-        out = []
+        out: list[str] = []
         for user in users:
             email = (user.email or "").lower()
             slack_id = known.get(email) if email else ""
@@ -654,7 +655,7 @@ class Pager:
                     await self.store.remember_slack_user(email, slack_id, ttl=3600)
                 except SlackError:
                     slack_id = ""
-            out.append(f"<@{slack_id}>" if slack_id else user.name)
+            out.append(mk.user(slack_id) if slack_id else mk.escape(user.name))
         return out
 
     async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:

@@ -25,7 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
 import blocks.private as pv
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
@@ -239,9 +241,13 @@ class Privacy:
             inc.card_ts, inc.topic = conv.card_ts, None
             conv.done.append("switch")
             conv.error = None
-            text = f"Moved to private channel <#{conv.new_channel}> with {len(conv.members)} people"
+            text = md(
+                "Moved to private channel {} with {} people",
+                mk.channel(conv.new_channel),
+                len(conv.members),
+            )
             if conv.old_channel:
-                text += f"; <#{conv.old_channel}> is archived"
+                text += md("; {} is archived", mk.channel(conv.old_channel))
             return [TimelineEntry(at=now, actor=conv.by, kind="private", text=text)]
 
         return await self.store.update(incident.id, mutate)

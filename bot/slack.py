@@ -1,5 +1,9 @@
 """Slack Web API side effects, with the idempotency and retry policy in one place.
 
+- Every text Slack renders or notifies from (a message's `text`, a topic, a file's
+  comment) is `Mrkdwn` (blocks/mrkdwn.py); a plain `str` is escaped here, so it shows as
+  written and can ring nobody. Posts never unfurl: a link someone typed gets no preview
+  that could dress it up.
 - 429: slack_sdk's rate-limit retry handler honours `Retry-After` (safe: Slack did not
   act on a rate-limited call). Other failures are not blindly retried, because
   `chat.postMessage` is not idempotent; the declare saga records what finished and a
@@ -21,6 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from blocks.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +152,23 @@ class Slack:
                 raise
 
     async def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, **extra: Any
+        self, channel: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
     ) -> tuple[str, str]:
         """Post a message; returns (channel_id, ts) so it can be updated later."""
         data = await self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks or [], **extra
+            "chat.postMessage",
+            channel=channel,
+            text=Mrkdwn(text),
+            blocks=blocks or [],
+            unfurl_links=False,
+            unfurl_media=False,
         )
         return str(data["channel"]), str(data["ts"])
 
     async def post_once(
         self,
         channel: str,
-        text: str,
+        text: Mrkdwn,
         blocks: list[dict[str, Any]],
         *,
         marker: str,
@@ -198,22 +209,27 @@ class Slack:
                 break
         return None
 
-    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+    async def update(
+        self, channel: str, ts: str, text: Mrkdwn, blocks: list[dict[str, Any]]
+    ) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, text=Mrkdwn(text), blocks=blocks)
 
     async def permalink(self, channel: str, ts: str) -> str:
         data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
         return str(data["permalink"])
 
     async def respond(
-        self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self, response_url: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
     ) -> None:
         """Answer a slash command or an action at its response_url, seen only by the user
         (valid 30 minutes, 5 answers)."""
         webhook = AsyncWebhookClient(response_url, session=self.client.session, timeout=10)
         try:
             response = await webhook.send(
-                text=text, blocks=blocks or [], response_type="ephemeral", replace_original=False
+                text=Mrkdwn(text),
+                blocks=blocks or [],
+                response_type="ephemeral",
+                replace_original=False,
             )
         except Exception as exc:  # connection errors, timeouts
             raise self._failed("response_url", type(exc).__name__) from exc
@@ -221,10 +237,10 @@ class Slack:
             raise self._failed("response_url", f"http_{response.status_code}")
 
     async def ephemeral(
-        self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self, channel: str, user: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
     ) -> None:
         await self._call(
-            "chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks or []
+            "chat.postEphemeral", channel=channel, user=user, text=Mrkdwn(text), blocks=blocks or []
         )
 
     async def pin(self, channel: str, ts: str) -> None:
@@ -234,8 +250,8 @@ class Slack:
             if exc.code != "already_pinned":
                 raise
 
-    async def set_topic(self, channel: str, topic: str) -> None:
-        await self._call("conversations.setTopic", channel=channel, topic=topic)
+    async def set_topic(self, channel: str, topic: Mrkdwn) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=Mrkdwn(topic))
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
         data = await self._call("views.open", trigger_id=trigger_id, view=view)
@@ -269,7 +285,7 @@ class Slack:
         *,
         filename: str,
         title: str,
-        initial_comment: str = "",
+        initial_comment: Mrkdwn | None = None,
     ) -> str:
         """Share a text file in a channel (Slack's external upload: getUploadURLExternal,
         the bytes, completeUploadExternal; slack_sdk's files_upload_v2); returns its id.
@@ -280,7 +296,7 @@ class Slack:
             content=content.encode(),
             filename=filename,
             title=title,
-            initial_comment=initial_comment or None,
+            initial_comment=Mrkdwn(initial_comment) if initial_comment else None,
         )
         found = data.get("file") or (data.get("files") or [{}])[0]
         return str(found.get("id") or "")

@@ -15,7 +15,7 @@ from bot import redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
 from bot.store import STORE_ERRORS
-from handlers.replies import answering
+from handlers.replies import answering, reply
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
             text, blocks = ui.declared_from_alert(*shown)
             await respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+                **reply((text, blocks), response_type="ephemeral", replace_original=False)
             )
 
     @app.action(ui.ACTION_RESOLVE)
@@ -109,4 +109,4 @@ def register(app: AsyncApp, svc: Services) -> None:
             user = body["user"]["id"]
             incident = await svc.alerts.resolve_from_button(action["value"], user=user)
             text, blocks = ui.resolved_notice(user, incident.resolved_at or 0.0)
-            await respond(text=text, blocks=blocks, replace_original=True)
+            await respond(**reply((text, blocks), replace_original=True))

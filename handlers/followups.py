@@ -11,7 +11,7 @@ from bot.followups import DueDateError, FollowUps
 from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
-from handlers.replies import answering, ephemeral
+from handlers.replies import answering, ephemeral, reply
 from handlers.verbs import VerbContext, verb
 
 USAGE = "/incident followup <what needs doing> [@owner] [due: 2026-12-01|tomorrow|fri|in 3d]"
@@ -27,7 +27,7 @@ def followups(svc: Services) -> FollowUps:
 async def followup_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     try:
-        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.text)
+        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
     except DueDateError as exc:
         raise UsageError(str(exc), "followup") from exc
 
@@ -50,7 +50,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             incident = await svc.store.get(scope) if scope != ui.ALL else None
             found = await followups(svc).open_for(incident)
             text, blocks = ui.followup_list(found, incident)
-            await respond(text=text, blocks=blocks, replace_original=True)
+            await respond(**reply((text, blocks), replace_original=True))
 
     @app.action(ui.ACTION_DONE_REMINDER)
     async def done_in_reminder(
@@ -60,4 +60,4 @@ def register(app: AsyncApp, svc: Services) -> None:
         async with answering(respond, what="followup done"):
             followup, _ = await followups(svc).done(action.get("value", ""), by=body["user"]["id"])
             text, blocks = ui.done_notice(followup)
-            await respond(text=text, blocks=blocks, replace_original=True)
+            await respond(**reply((text, blocks), replace_original=True))

@@ -9,10 +9,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
+from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
 from bot.incidents import AlreadyDeclaring, IncidentError
 from bot.services import Services
 from bot.slack import SlackError
+from handlers.replies import refusal
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         except AlreadyDeclaring:
             return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await _tell(svc, channel, user, f":warning: {exc}")
+            await _tell(svc, channel, user, refusal(exc))
 
     @app.action(ui.ACTION_RETRY_SETUP)
     async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:
@@ -70,7 +72,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             await svc.incidents.setup(incident.id)
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

@@ -13,7 +13,7 @@ import blocks.oncall as ui
 from bot.incidents import IncidentError
 from bot.oncall import OnCall, OnCallError
 from bot.services import Services
-from handlers.replies import answering, ephemeral
+from handlers.replies import answering, ephemeral, reply
 
 
 def parse(text: str) -> tuple[str | None, bool]:
@@ -52,7 +52,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             live = incident.id if incident is not None and incident.is_open else None
             text, blocks = ui.oncall_message(answer, incident_id=live)
             kind = "in_channel" if share else "ephemeral"
-            await respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+            await respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
     @app.action(re.compile(f"^{ui.ACTION_INVITE}_"))
     async def invite(
@@ -71,5 +71,5 @@ def register(app: AsyncApp, svc: Services) -> None:
             )
             text, blocks = ui.invited(value["user"], incident.channel_id)
             await respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+                **reply((text, blocks), response_type="ephemeral", replace_original=False)
             )

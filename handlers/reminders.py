@@ -14,11 +14,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.reminders as ui
+from blocks.mrkdwn import Mrkdwn, md
 from bot.incidents import IncidentError
 from bot.pager import Pager
 from bot.reminders import Reminders
 from bot.services import Services
 from bot.slack import SlackError
+from handlers.replies import refusal
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,9 @@ def register(app: AsyncApp, svc: Services) -> None:
         user, channel = body["user"]["id"], body["channel"]["id"]
         incident = await svc.store.get(action["value"])
         if incident is None or not incident.is_open:
-            await _tell(svc, channel, user, ":warning: That incident is resolved; no update due.")
+            await _tell(
+                svc, channel, user, md(":warning: That incident is resolved; no update due.")
+            )
             return
         meta = json.dumps({"incident": incident.id, "channel": channel})
         try:
@@ -70,7 +74,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         except SlackError as exc:
             log.warning("update modal did not open", extra={"error": exc.code})
             await _tell(
-                svc, channel, user, ":warning: The form did not open; use `/incident update`."
+                svc, channel, user, md(":warning: The form did not open; use `/incident update`.")
             )
 
     @app.action(ui.ACTION_SNOOZE)
@@ -80,7 +84,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         try:
             until = await _reminders(svc).snooze(action["value"], by=user)
         except IncidentError as exc:
-            await _tell(svc, channel, user, f":warning: {exc}")
+            await _tell(svc, channel, user, refusal(exc))
             return
         text, blocks = ui.snoozed(user, until)
         ts = (body.get("container") or {}).get("message_ts")
@@ -112,10 +116,10 @@ def register(app: AsyncApp, svc: Services) -> None:
                 incident = await svc.incidents.set_status(incident, by=user, status=status)
             await svc.incidents.post_update(incident, by=user, text=text)
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            await _tell(svc, meta.get("channel"), user, refusal(exc))
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

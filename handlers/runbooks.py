@@ -7,13 +7,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.runbook as ui
+from blocks.mrkdwn import escape
 from bot.checklists import Checklists
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.runbooks import StepAction
 from bot.services import Services
 from handlers.parse import Command
-from handlers.replies import answering
+from handlers.replies import answering, reply
 from handlers.verbs import VerbContext, verb
 
 _ACTIONS: dict[str, StepAction] = {
@@ -53,8 +54,8 @@ async def command(
     blocks = ui.runbook_list(
         service.ranked(incident), incident_id=incident.id if incident else None, note=note
     )
-    text = note or "Runbooks"
-    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+    text = escape(note or "Runbooks")
+    await respond(**reply((text, blocks), response_type="ephemeral", replace_original=False))
 
 
 def register(app: AsyncApp, svc: Services) -> None:

@@ -127,6 +127,100 @@ APP_ID = "A0FAKE"
 VERIFICATION_TOKEN = "fake-verification-token"  # the deprecated `token` field in payloads
 
 
+BROADCASTS = ("here", "channel", "everyone")
+_TYPED_NAME = re.compile(r"(?<![\w<&@#;])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- what Slack reads
+
+
+_TOKEN = re.compile(r"<([^<>]*)>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Whom a message (or topic) would notify and what it would link, read the way Slack
+    reads mrkdwn: only real `<…>` tokens count; `&lt;!here&gt;` is text."""
+
+    users: frozenset[str] = frozenset()  # <@U…>
+    groups: frozenset[str] = frozenset()  # <!subteam^S…>
+    broadcasts: frozenset[str] = frozenset()  # here / channel / everyone
+    links: tuple[tuple[str, str], ...] = ()  # (url, label) of every <url|label> and <url>
+
+    @property
+    def disguised_links(self) -> list[tuple[str, str]]:
+        """Links whose label is not their own URL (what a reader cannot see through)."""
+        return [(u, label) for u, label in self.links if label and _bare(label) != _bare(u)]
+
+    def __or__(self, other: Notice) -> Notice:
+        return Notice(
+            self.users | other.users,
+            self.groups | other.groups,
+            self.broadcasts | other.broadcasts,
+            self.links + other.links,
+        )
+
+
+def _bare(url: str) -> str:
+    return re.sub(r"^(?:https?://|mailto:)", "", _unescape(url), flags=re.IGNORECASE).rstrip("/")
+
+
+def _unescape(text: str) -> str:
+    return _ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)], text)
+
+
+def notice(text: str) -> Notice:
+    """What one mrkdwn string would notify and link in Slack."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    broadcasts: set[str] = set()
+    links: list[tuple[str, str]] = []
+    for m in _TOKEN.finditer(text):
+        target, _, label = m.group(1).partition("|")
+        if target.startswith("@"):
+            users.add(target[1:])
+        elif target.startswith("!subteam^"):
+            groups.add(target.removeprefix("!subteam^"))
+        elif target.startswith("!"):
+            name = target[1:]
+            if name in ("here", "channel", "everyone", "group"):
+                broadcasts.add("channel" if name == "group" else name)
+        elif not target.startswith("#"):
+            links.append((_unescape(target), _unescape(label)))
+    return Notice(frozenset(users), frozenset(groups), frozenset(broadcasts), tuple(links))
+
+
+def shown(text: str) -> str:
+    """A mrkdwn string as its reader sees it: tokens as their labels, entities decoded."""
+
+    def token(m: re.Match[str]) -> str:
+        target, _, label = m.group(1).partition("|")
+        if label:
+            return _unescape(label)
+        return _unescape(target.lstrip("@#!"))
+
+    out, pos = [], 0
+    for m in _TOKEN.finditer(text):
+        out.append(_unescape(text[pos : m.start()]))
+        out.append(token(m))
+        pos = m.end()
+    out.append(_unescape(text[pos:]))
+    return "".join(out)
+
+
+def _mrkdwn_texts(value: Any) -> Iterable[str]:
+    """Every mrkdwn text object's text in a block tree (plain_text is never parsed)."""
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+            yield value["text"]
+        for v in value.values():
+            yield from _mrkdwn_texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _mrkdwn_texts(v)
+
+
 # --------------------------------------------------------------------------- the workspace
 
 
@@ -168,6 +262,22 @@ class Channel:
 
 @dataclass
 class Message:
+    """A message as the workspace holds it; `notice` and `shown` read it as Slack would."""
+
+    @property
+    def notice(self) -> Notice:
+        """Whom it notifies and what it links: its `text` (the notification) and every
+        mrkdwn text in its blocks."""
+        out = notice(self.text)
+        for text in _mrkdwn_texts(self.blocks):
+            out = out | notice(text)
+        return out
+
+    @property
+    def shown(self) -> str:
+        """Everything a reader sees of it, one text a line: `text`, then the blocks'."""
+        return "\n".join([shown(self.text), *(shown(t) for t in _mrkdwn_texts(self.blocks))])
+
     ts: str
     channel: str
     user: str | None
@@ -177,6 +287,7 @@ class Message:
     pinned: bool = False
     ephemeral_to: str | None = None
     edited: bool = False
+    unfurls: bool = False  # whether Slack would preview its links (unfurl_links/_media)
     files: list[dict[str, Any]] = field(default_factory=list)
     reactions: dict[str, set[str]] = field(default_factory=dict)
     bot_id: str | None = None  # posted by a bot or app (ours included)
@@ -760,6 +871,30 @@ class FakeSlack:
         name = name.lstrip("#")
         return next((c for c in self.channels.values() if c.name == name and not c.is_im), None)
 
+    def typed(self, text: str, *, with_names: bool = False) -> str:
+        """What the Slack client sends when someone types `text` in the composer: `&`, `<`,
+        `>` escaped; `@bob` and `#general` as the mention and channel tokens they become
+        when picked from its autocomplete (slash commands, whose manifest sets
+        should_escape, get `<@U0BOB|bob>`); `@here`, `@channel`, `@everyone` as Slack's
+        special mentions. Names that match nobody stay as typed."""
+        users = {u.name.lower(): u.id for u in self.users.values()}
+
+        def link(m: re.Match[str]) -> str:
+            sigil, name = m.group(1), m.group(2)
+            if sigil == "@" and name.lower() in BROADCASTS:
+                return f"<!{name.lower()}>"
+            if sigil == "@":
+                target = users.get(name.lower())
+            else:
+                channel = self.channel_by_name(name)
+                target = channel.id if channel else None
+            if target is None:
+                return m.group(0)
+            return f"<{sigil}{target}|{name}>" if with_names else f"<{sigil}{target}>"
+
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return _TYPED_NAME.sub(link, escaped)
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -1228,6 +1363,8 @@ class FakeSlack:
         m = self._store_message(
             channel, self.bot_user_id, text or "", blocks or [], thread_ts=thread_ts
         )
+        # Slack previews links in a bot's message unless both are turned off
+        m.unfurls = a.flag("unfurl_links", False) or a.flag("unfurl_media", True)
         return {"channel": channel.id, "ts": m.ts, "message": self.serialize_message(m)}
 
     @_method("chat.postEphemeral")

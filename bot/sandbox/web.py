@@ -429,27 +429,6 @@ def mount_sandbox_ui(
 
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
-_NAME_RE = re.compile(r"(?<![\w<&@#])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)", re.IGNORECASE)
-
-
-def _link_names(fake: FakeSlack, text: str, *, with_names: bool) -> str:
-    """`@bob` and `#general` become `<@U0BOB>` and `<#C…>`, as the Slack client sends
-    them when they are picked from its autocomplete (slash commands, whose manifest sets
-    should_escape, get `<@U0BOB|bob>`). Names that match nobody stay as typed."""
-    users = {u.name.lower(): u.id for u in fake.users.values()}
-
-    def link(m: re.Match[str]) -> str:
-        sigil, name = m.group(1), m.group(2)
-        if sigil == "@":
-            target = users.get(name.lower())
-        else:
-            channel = fake.channel_by_name(name)
-            target = channel.id if channel else None
-        if target is None:
-            return m.group(0)
-        return f"<{sigil}{target}|{name}>" if with_names else f"<{sigil}{target}>"
-
-    return _NAME_RE.sub(link, text)
 
 
 class BadRequest(Exception):
@@ -569,11 +548,11 @@ class _Routes:
             raise BadRequest("Type a message or a /command first.")
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
-            rest = _link_names(self.fake, rest.strip(), with_names=True)
+            rest = self.fake.typed(rest.strip(), with_names=True)
             result = await self.fake.slash_command(user, channel, command, rest)
             error = _ack_error(result)
             return _fail(error) if error else _ok()
-        await self.fake.post_message(user, channel, _link_names(self.fake, text, with_names=False))
+        await self.fake.post_message(user, channel, self.fake.typed(text))
         return _ok()
 
     async def _click(self, body: JSON) -> web.Response:

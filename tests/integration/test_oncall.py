@@ -117,6 +117,8 @@ async def test_who_is_on_call_at_every_level_and_schedule(h: Harness) -> None:
         f"Next: Erin Example from {handover}",
     ]
     assert buttons(m) == []  # not an incident channel: nobody to invite anywhere
+    # the answer's mentions are live (they ring the people on call) and nothing else is
+    assert m.notice.users == {"U0BOB", "U0CAROL", "U0DAVE"} and not m.notice.broadcasts
     walks = pd(h).calls_to("GET", "/oncalls")
     assert len(walks) == 1  # schedules and policy in one walk
     assert walks[0].query["since"] == ["2024-03-06T12:00:00Z"]

@@ -217,6 +217,17 @@ def test_a_templated_notification_gives_summary_description_and_labels() -> None
     assert alert.labels["service"] == "checkout" and alert.labels["instance"] == "10.0.0.7:8080"
 
 
+def test_an_alert_messages_text_is_kept_as_it_reads_and_shown_escaped() -> None:
+    # Slack escapes the message's text; it is stored as it reads, and escaped once to show
+    text = "*Alert:* p99 &gt; 2s &amp; <!here>\n*Description:* see &lt;runbook&gt;"
+    update = parse_alert_message(am_slack("[FIRING:1] ServiceDown checkout", text), RULES, now=NOW)
+    assert update is not None
+    assert update.alerts[0].annotations == {
+        "summary": "p99 > 2s & !here",
+        "description": "see <runbook>",
+    }
+
+
 @pytest.mark.parametrize(
     ("event", "alertname", "firing"),
     [
