@@ -39,8 +39,8 @@ CHANNEL_NAME_MAX = 80
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
 FRESH_NAMES = 3  # names tried after the incident's own is taken, before giving up
 # one channel creation at a time per incident (a double-clicked Retry makes one channel);
-# longer than conversations.create with its rate-limit retries
-CHANNEL_LEASE_MS = 60_000
+# renewed while held, so it only bounds how long a set-up that died holds up the next one
+CHANNEL_LEASE = 3.0
 # a set-up record (what Slack made) is retried this often, backing off to the cap: about a
 # minute, longer than a Redis restart or a Sentinel failover
 RECORD_ATTEMPTS = 15
@@ -53,6 +53,11 @@ class IncidentError(Exception):
 
 class AlreadyDeclaring(IncidentError):
     """The same declaration (one `key`) is being recorded by another request right now."""
+
+
+class SetupBusy(Exception):
+    """Another set-up of the incident is making its channel right now (or died doing so
+    and its lease has not run out yet)."""
 
 
 class DeclareUncertain(Exception):
@@ -315,11 +320,11 @@ class Incidents:
         name is the incident's own if and only if the bot itself made it, after the
         incident was declared: nobody else can make a channel whose creator is the bot.
         A channel someone else holds under that name is never adopted."""
-        lease_name = f"channel:{incident.id}"
-        lease = await self.store.acquire_lease(lease_name, ttl_ms=CHANNEL_LEASE_MS)
-        if lease is None:
-            return incident
-        try:
+        async with self.store.held(f"channel:{incident.id}", ttl=CHANNEL_LEASE) as mine:
+            if not mine:
+                # another set-up is making it (or died doing so, and its lease runs out
+                # within CHANNEL_LEASE): this one's event comes back later
+                raise SetupBusy(incident.id)
             incident = await self._get(incident.id)
             if "channel" in incident.setup_done:
                 return incident
@@ -333,8 +338,6 @@ class Incidents:
             return await self._step_done(
                 incident.id, "channel", channel_id=channel_id, channel_name=name
             )
-        finally:
-            await self.store.release_lease(lease_name, lease)
 
     async def _own_orphan(self, incident: Incident) -> tuple[str, str] | None:
         found = await self.slack.channels_named({incident.channel_name})

@@ -103,7 +103,7 @@ def build(
         store=store,
         slack=slack,
         incidents=Incidents(store, slack, config, metrics=metrics),
-        events=Events(store),
+        events=Events(store, claim_idle=config.scheduler.reclaim.total_seconds()),
         metrics=metrics,
         runbooks=runbooks,
         pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),

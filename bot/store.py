@@ -77,10 +77,11 @@ timeline never disagrees with the state and concurrent replicas never lose a wri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import parse_url
-from redis.exceptions import ConnectionError, RedisError, ResponseError, WatchError
+from redis.exceptions import ConnectionError, LockError, RedisError, ResponseError, WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from bot.models import (
@@ -813,6 +814,31 @@ class Store:
         token = uuid.uuid4().hex
         ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
         return token if ok else None
+
+    @contextlib.asynccontextmanager
+    async def held(self, name: str, *, ttl: float) -> AsyncIterator[bool]:
+        """Hold lease `name` for the block if nobody holds it (yields False otherwise,
+        holding nothing). It is renewed while held, so `ttl` only bounds how long a holder
+        that died keeps others waiting."""
+        lock = self.redis.lock(self.keys.lease(name), timeout=ttl, blocking=False)
+        if not await lock.acquire():
+            yield False
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                with contextlib.suppress(*STORE_ERRORS, LockError):
+                    await lock.reacquire()
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield True
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            with contextlib.suppress(*STORE_ERRORS, LockError):
+                await lock.release()
 
     async def release_lease(self, name: str, token: str) -> None:
         script = (

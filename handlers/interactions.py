@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -11,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import blocks.incident as ui
 from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
-from bot.incidents import AlreadyDeclaring, IncidentError
+from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
 from bot.slack import SlackError
 from handlers.replies import refusal
@@ -69,7 +70,8 @@ def register(app: AsyncApp, svc: Services) -> None:
         await ack()
         incident = await svc.store.get(action["value"])
         if incident and incident.setup_missing:
-            await svc.incidents.setup(incident.id)
+            with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
+                await svc.incidents.setup(incident.id)
 
 
 async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
