@@ -56,6 +56,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:incident:{id}:postmortem           | string | PostmortemState JSON (bot/postmortem.py)       |
 | ir:incident:{id}:captured             | set    | ts of channel messages already put on the     |
 |                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
+| ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
+|                                       |        | (`declare:{user}`; bot/policy.py)              |
 
 Every incident change goes through `update()`: WATCH the incident, apply a pure
 mutation, then write the incident and append its timeline entries in one MULTI, so the
@@ -363,6 +365,13 @@ def k_alert_group(gid: str) -> str:
 
 def k_alert_pace(budget: str) -> str:
     return f"{PREFIX}alerts:pace:{budget}"
+
+
+# -- who may do what (bot/policy.py) --------------------------------------------------------
+
+
+def k_rate(name: str) -> str:
+    return f"{PREFIX}rate:{name}"
 
 
 # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py) -------------
@@ -1037,6 +1046,14 @@ class Store:
             args += [repr(interval), burst]
         keys = [k_alert_pace(name) for name, _, _ in budgets]
         return float(await self._script(_ALERT_PACE)(keys, args))
+
+    async def take_rate(self, name: str, *, interval: float, burst: int, now: float) -> float:
+        """Book one use of a rate limit shared by every replica (the same GCRA as the Slack
+        budgets): 0 when booked, else the seconds until one is free (nothing booked)."""
+        wait = await self._script(_ALERT_PACE)(
+            [k_rate(name)], [repr(now), "0", repr(interval), burst]
+        )
+        return max(0.0, -float(wait))
 
     # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
     async def append_once(self, incident_id: str, message_ts: str, entry: TimelineEntry) -> bool:
