@@ -18,7 +18,7 @@ import pytest
 from blocks.followups import ACTION_DONE as FOLLOWUP_DONE
 from blocks.oncall import ACTION_INVITE
 from blocks.policy import ACTION_ASK, ACTION_TAKE_COMMAND
-from blocks.reminders import ACTION_SNOOZE
+from blocks.reminders import ACTION_POST_UPDATE, ACTION_SNOOZE
 from bot.config import IncidentConfig
 from bot.fakes.slack import FakeSlack, Message
 from bot.models import Incident, TimelineEntry
@@ -193,6 +193,41 @@ async def test_refusals_of_a_click_flood_are_noted_once(h: Harness) -> None:
         lambda: len([m for m in h.ephemerals("U0DAVE") if "may resolve" in m.text]) == 5
     )
     assert len(await refusals(h, incident)) == 1
+
+
+async def test_the_update_form_posts_the_update_but_not_a_refused_status(
+    redis_url: str,
+) -> None:
+    h = await start(redis_url, config(status=["roles"]), pagerduty=True)
+    try:
+        incident = await declare(h, "SEV1 Checkout down")
+        channel = incident.channel_id or ""
+        reminder = await eventually(lambda: _reminder(h, channel), timeout=10)
+        await join(h, incident, "U0BOB")
+        await h.fake.click("U0BOB", channel, reminder.ts, ACTION_POST_UPDATE, value=incident.id)
+        view_id = await eventually(
+            lambda: next((v for v in h.fake.views if h.fake.view_owner(v) == "U0BOB"), None)
+        )
+        values = {
+            "status": {"status": "identified"},
+            "impact": {"impact": "EU checkout fails"},
+            "actions": {"actions": "Rolling back"},
+            "next": {"next": "Watch the error rate"},
+            "eta": {"eta": "15 min"},
+        }
+        assert (await h.fake.submit_view("U0BOB", view_id, values)).status == 200
+        refusal = await told(h, "U0BOB", "may change its status")
+        assert "<@U0ALICE> commander" in refusal.text
+        updated = await eventually(lambda: _last_update(h, incident.id))
+        assert "EU checkout fails" in updated.text
+        assert (await h.incident(incident.id)).status == "investigating"
+        assert len(await refusals(h, incident)) == 1
+    finally:
+        await h.stop()
+
+
+async def _last_update(h: Harness, incident_id: str) -> Any:
+    return (await h.incident(incident_id)).last_update
 
 
 # -- who may: configured ------------------------------------------------------------------
