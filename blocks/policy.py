@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blocks.common import Block, actions, button, section
+from blocks.common import Block, Message, actions, button, section
 from blocks.incident import role_title
+from blocks.mrkdwn import Mrkdwn, channel, join, md, user, usergroup
 from blocks.reminders import human_duration
 
 if TYPE_CHECKING:
     from bot.policy import Decision, Who
-
-Message = tuple[str, list[Block]]
 
 ACTION_ASK = "policy_ask"  # value: ask_value(incident id, action)
 ACTION_TAKE_COMMAND = "policy_take_command"  # value: the incident id
@@ -28,27 +27,30 @@ def parse_ask_value(value: str) -> tuple[str, str]:
     return incident_id, action
 
 
-def _one(w: Who) -> str:
+def _one(w: Who) -> Mrkdwn:
     if w.kind == "roles":
         if not w.holders:
-            return "the incident's role holders (nobody holds a role yet)"
-        held = ", ".join(f"<@{user}> {role_title(role).lower()}" for role, user in w.holders)
-        return f"the incident's role holders ({held})"
+            return md("the incident's role holders (nobody holds a role yet)")
+        held = join(md("{} {}", user(u), role_title(role).lower()) for role, u in w.holders)
+        return md("the incident's role holders ({})", held)
     if w.kind == "channel_members":
-        return f"members of <#{w.id}>" if w.id else "members of the incident's channel"
+        if not w.id:
+            return md("members of the incident's channel")
+        return md("members of {}", channel(w.id))
     if w.kind == "group":
-        return f"members of <!subteam^{w.id}>"
+        return md("members of {}", usergroup(w.id or ""))
     if w.kind == "user":
-        return f"<@{w.id}>"
-    return "anyone"
+        return user(w.id or "")
+    return md("anyone")
 
 
-def who_text(who: tuple[Who, ...]) -> str:
-    """`the incident's role holders (<@U1> commander), members of <!subteam^S1> or <@U2>`"""
+def who_text(who: tuple[Who, ...]) -> Mrkdwn:
+    """`the incident's role holders (<@U1> commander), members of <!subteam^S1> or <@U2>`:
+    the people and groups named are live mentions, nothing else is markup."""
     parts = [_one(w) for w in who]
     if len(parts) < 2:
-        return "".join(parts)
-    return f"{', '.join(parts[:-1])} or {parts[-1]}"
+        return join(parts, "")
+    return md("{} or {}", join(parts[:-1]), parts[-1])
 
 
 def rate_text(decision: Decision) -> str:
@@ -64,20 +66,22 @@ def rate_text(decision: Decision) -> str:
 def refusal(decision: Decision) -> Message:
     """The ephemeral answer to a refused action."""
     if decision.why == "rate":
-        text = f":hourglass: {rate_text(decision)}"
+        text = md(":hourglass: {}", rate_text(decision))
         return text, [section(text)]
     if decision.why == "channel":
         if decision.hidden or not decision.channel:
-            text = ":no_entry: That belongs to an incident you are not in, so nothing was done."
+            text = md(":no_entry: That belongs to an incident you are not in, so nothing was done.")
         else:
-            text = (
-                f":no_entry: That belongs to incident {decision.incident_id}, whose channel "
-                f"you are not in: use it in <#{decision.channel}>, so nothing was done."
+            text = md(
+                ":no_entry: That belongs to incident {}, whose channel you are not in: "
+                "use it in {}, so nothing was done.",
+                decision.incident_id,
+                channel(decision.channel),
             )
         return text, [section(text)]
-    text = f":no_entry: Only {who_text(decision.who)} may {decision.doing}."
+    text = md(":no_entry: Only {} may {}.", who_text(decision.who), decision.doing)
     if decision.offer_command:
-        text += " Nobody commands this incident yet: take command first, then try again."
+        text += md(" Nobody commands this incident yet: take command first, then try again.")
     blocks: list[Block] = [section(text)]
     buttons: list[Block] = []
     if decision.offer_command and decision.incident_id:
@@ -92,21 +96,21 @@ def refusal(decision: Decision) -> Message:
     return text, blocks
 
 
-def refusal_line(decision: Decision, user: str) -> str:
+def refusal_line(decision: Decision, by: str) -> Mrkdwn:
     """The refusal as the incident's timeline records it (inside the incident)."""
     if decision.why == "channel":
-        where = f"<#{decision.where}>" if decision.where else "outside its channel"
-        return f"Refused: <@{user}> tried to {decision.doing} from {where}"
-    return f"Refused: <@{user}> may not {decision.doing} (only {who_text(decision.who)})"
+        where = channel(decision.where) if decision.where else md("outside its channel")
+        return md("Refused: {} tried to {} from {}", user(by), decision.doing, where)
+    return md("Refused: {} may not {} (only {})", user(by), decision.doing, who_text(decision.who))
 
 
-def asked(by: str, doing: str, ask: tuple[str, ...]) -> Message:
-    """Posted in the incident's channel when a refused person asks whoever may."""
-    text = f":raising_hand: <@{by}> asks {', '.join(ask)} to {doing}."
+def asked(by: str, doing: str, ask: tuple[Mrkdwn, ...]) -> Message:
+    """Posted in the incident's channel when a refused person asks whoever may: it rings
+    them (`ask`, the mentions of bot/policy.py's `mentions`) and nobody else."""
+    text = md(":raising_hand: {} asks {} to {}.", user(by), join(ask), doing)
     return text, [section(text)]
 
 
-def ask_sent(channel: str | None) -> Message:
-    where = f" in <#{channel}>" if channel else ""
-    text = f":white_check_mark: Asked{where}."
+def ask_sent(where: str | None) -> Message:
+    text = md(":white_check_mark: Asked{}.", md(" in {}", channel(where)) if where else "")
     return text, [section(text)]

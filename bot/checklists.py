@@ -44,8 +44,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import blocks.mrkdwn as mk
 from blocks.common import Block, clip
 from blocks.incident import change_notice
+from blocks.mrkdwn import Mrkdwn, md, said
 from blocks.runbook import runbook_fallback, runbook_messages
 from bot.incidents import IncidentError
 from bot.models import Incident, RunbookRun, TimelineEntry
@@ -131,7 +133,7 @@ class Checklists:
                 "runbook not posted",
                 extra={"incident": incident.id, "runbook": incident.runbook, "error": str(exc)},
             )
-            text, blocks = change_notice(f":warning: {exc}")
+            text, blocks = change_notice(md(":warning: {}", said(exc)))
             with contextlib.suppress(SlackError):
                 await self.slack.post(incident.channel_id, text, blocks)
 
@@ -183,14 +185,14 @@ class Checklists:
             except Exception:
                 log.exception("runbook posted listener failed", extra={"incident": incident.id})
 
-    async def _already_posted(self, run: RunbookRun, runbook: Runbook) -> str:
-        where = "in this incident's channel"
+    async def _already_posted(self, run: RunbookRun, runbook: Runbook) -> Mrkdwn:
+        where = md("in this incident's channel")
         try:
             link = await self.slack.permalink(run.channel, run.messages[0])
-            where = f"here: <{link}|open it>"
+            where = md("here: {}", mk.link(link, "open it"))
         except SlackError:
             pass
-        return f"Runbook {runbook.title} ({runbook.id}) is already posted {where}."
+        return md("Runbook {} ({}) is already posted {}.", runbook.title, runbook.id, where)
 
     # -- clicks --------------------------------------------------------------------------
     async def click(

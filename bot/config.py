@@ -278,10 +278,38 @@ def _default_alert_rules() -> list[AlertRule]:
     return [AlertRule(alertname=a, severity=s, runbook=r) for a, s, r in DEFAULT_ALERT_RULES]
 
 
+_SENDER_ID = re.compile(r"^[BA][A-Z0-9]{2,}$")
+
+
+class AlertChannel(_Strict):
+    """A channel whose alert messages are read, and which machines may post them: bot
+    (B…) and app (A…) IDs; none listed means any bot or app. Written as a bare name or ID,
+    or `{channel: alerts, from: [B0123, A0456]}`. A person's message is never an alert."""
+
+    channel: str  # name or ID
+    senders: list[str] = Field(default_factory=list, alias="from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_channel(cls, data: Any) -> Any:
+        return {"channel": data} if isinstance(data, str) else data
+
+    @field_validator("senders")
+    @classmethod
+    def _sender_ids(cls, senders: list[str]) -> list[str]:
+        for sender in senders:
+            if not _SENDER_ID.match(sender):
+                raise ValueError(
+                    f"{sender!r} is not a bot ID (B…) or an app ID (A…): a message's bot_id "
+                    "or app_id"
+                )
+        return senders
+
+
 class AlertsConfig(_Strict):
     """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
 
-    channels: list[str] = Field(default_factory=list)  # names or IDs of alert channels
+    channels: list[AlertChannel] = Field(default_factory=list)
     # one alert group opens at most one incident within this window
     dedupe_window: Duration = timedelta(minutes=5)
     # a resolved incident whose alert fires again within this window is reopened
@@ -859,6 +887,10 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     redis_url: str = "redis://localhost:6379/0"
+    # "host:port,host:port": find the primary through these Sentinels (REDIS_URL then gives
+    # only the db and password) and follow its failovers
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
     incident_config: str | None = None
     pagerduty_api_key: str | None = None
     pagerduty_api_url: str = "https://api.pagerduty.com"
@@ -873,6 +905,21 @@ class Settings(BaseSettings):
     # the store's answer budget: a command must get its "store unreachable" reply in < 3 s
     redis_timeout: float = 1.0
     log_level: str = "INFO"
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "pagerduty_api_key",
+        "pagerduty_webhook_secret",
+        "alertmanager_token",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `SLACK_SIGNING_SECRET=` (or spaces, or a pasted newline) is no secret: an HMAC under
+        # an empty key is one anybody can compute, and a blank token authenticates nothing
+        value = value.strip() if value is not None else None
+        return value or None
 
     @property
     def has_slack_tokens(self) -> bool:

@@ -34,7 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import blocks.escalations as ui
+import blocks.mrkdwn as mk
 from blocks.incident import Message
+from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, role_name, target_kind
@@ -563,12 +565,14 @@ class Escalations:
         return fixed
 
 
-def _timeline(record: EscalationFired) -> str:
+def _timeline(record: EscalationFired) -> Mrkdwn:
     who = [ui.target_text(t) for t in record.notified]
     if record.paged:
-        who.append(f"paged {record.paged}")
+        who.append(md("paged {}", record.paged))
     if record.unfilled:
-        who.append("nobody holds " + ", ".join(r.replace("_", " ") for r in record.unfilled))
+        unfilled = ", ".join(r.replace("_", " ") for r in record.unfilled)
+        who.append(md("nobody holds {}", unfilled))
     origin = f"{record.severity}, " if record.severity else "runbook, "
     note = f": {record.note}" if record.note else ""
-    return f"Escalation ({origin}{ui.after_text(record.after)}){note} → {'; '.join(who)}"
+    after = ui.after_text(record.after)
+    return md("Escalation ({}{}){} → {}", origin, after, note, mk.join(who, "; "))

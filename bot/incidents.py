@@ -6,7 +6,9 @@ state, so a failed Slack call never leaves the store wrong, and a later change h
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
-finishes. `setup()` runs only the missing steps, so a retry resumes.
+finishes. `setup()` runs only the missing steps, so a retry resumes. The channel is the
+incident's only by the id recorded from Slack's answer: a taken name means a fresh name
+(`new_channel`), never adopting whatever channel has it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.metrics import Metrics
@@ -31,6 +36,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL_NAME_MAX = 80
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
+FRESH_NAMES = 3  # names tried after the incident's own is taken, before giving up
+# one channel creation at a time per incident (a double-clicked Retry makes one channel);
+# longer than conversations.create with its rate-limit retries
+CHANNEL_LEASE_MS = 60_000
 
 
 class IncidentError(Exception):
@@ -42,15 +51,16 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def channel_name(prefix: str, day: str, number: int, title: str) -> str:
-    """`<prefix>-<yyyymmdd>-<n>-<slug>`, within Slack's rules and 80 characters."""
+def channel_name(prefix: str, day: str, number: int | str, title: str, token: str = "") -> str:
+    """`<prefix>-<yyyymmdd>-<n>-<slug>[-<token>]`, within Slack's rules and 80 characters."""
     base = f"{prefix}-{day}-{number}"
-    room = CHANNEL_NAME_MAX - len(base) - 1
+    tail = f"-{token}" if token else ""
+    room = CHANNEL_NAME_MAX - len(base) - len(tail) - 1
     slug = slugify(title)[:room].rstrip("-")
-    return f"{base}-{slug}" if slug else base
+    return f"{base}-{slug}{tail}" if slug else base + tail
 
 
-def _entry(at: float, actor: str | None, kind: str, text: str) -> TimelineEntry:
+def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
     return TimelineEntry(at=at, actor=actor, kind=kind, text=text)
 
 
@@ -159,7 +169,7 @@ class Incidents:
                 now,
                 by,
                 "declared",
-                f"Declared {severity} ({label}){' private' if private else ''}: {title}",
+                md("Declared {} ({}){}: {}", severity, label, " private" if private else "", title),
             ),
         )
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
@@ -175,13 +185,9 @@ class Incidents:
         incident = await self._get(incident_id)
         retrying = bool(incident.setup_errors)
         if "channel" not in incident.setup_done:
-            try:
-                channel_id = await self.slack.create_channel(
-                    incident.channel_name, private=incident.private
-                )
-            except SlackError as exc:
-                return await self._setup_failed(incident, "channel", exc)
-            incident = await self._step_done(incident.id, "channel", channel_id=channel_id)
+            incident = await self._channel_step(incident)
+            if "channel" not in incident.setup_done:
+                return incident
 
         async def card() -> None:
             nonlocal incident
@@ -234,10 +240,51 @@ class Incidents:
             await self._tell_setup_failed(incident)
         elif retrying:
             incident = await self.store.update(incident.id, _clear_setup_errors(self.clock()))
-            await self._post(
-                incident, f":white_check_mark: Set-up complete: {', '.join(incident.setup_done)}."
-            )
+            done = ", ".join(incident.setup_done)
+            await self._post(incident, md(":white_check_mark: Set-up complete: {}.", done))
         return incident
+
+    async def _channel_step(self, incident: Incident) -> Incident:
+        """Make the incident's channel and record its id and name at once. Under a lease:
+        a second set-up meanwhile would find the name taken and make a second channel, so
+        it leaves the set-up to the one under way. A crash between Slack's answer and the
+        record leaves a channel holding only the bot; the retry makes another."""
+        lease_name = f"channel:{incident.id}"
+        lease = await self.store.acquire_lease(lease_name, ttl_ms=CHANNEL_LEASE_MS)
+        if lease is None:
+            return incident
+        try:
+            incident = await self._get(incident.id)
+            if "channel" in incident.setup_done:
+                return incident
+            try:
+                channel_id, name = await self.new_channel(incident, incident.channel_name)
+            except SlackError as exc:
+                return await self._setup_failed(incident, "channel", exc)
+            return await self._step_done(
+                incident.id, "channel", channel_id=channel_id, channel_name=name
+            )
+        finally:
+            await self.store.release_lease(lease_name, lease)
+
+    async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
+        """Make a channel for the incident (private if it is), named `name` or, when that
+        is taken, a fresh name; returns its (id, name)."""
+        return await self.slack.create_channel(
+            self._channel_names(incident, name), private=incident.private
+        )
+
+    def _channel_names(self, incident: Incident, first: str) -> Iterator[str]:
+        # someone else's channel may hold a predictable name (a public incident's): the
+        # fresh ones have a random part, so they cannot be taken in advance too
+        yield first
+        prefix = "drill" if incident.drill else self.config.channel_prefix
+        day, _, number = incident.id.partition("-")
+        for _ in range(FRESH_NAMES):
+            if incident.private:
+                yield redaction.private_channel_name(prefix, day, number)
+            else:
+                yield channel_name(prefix, day, number, incident.title, secrets.token_hex(3))
 
     async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
         def mutate(inc: Incident) -> None:
@@ -260,7 +307,8 @@ class Incidents:
 
         def mutate(inc: Incident) -> list[TimelineEntry]:
             inc.setup_errors[step] = reason
-            return [_entry(now, None, "setup_failed", f"Set-up step {step} failed: {reason}")]
+            failed = md("Set-up step {} failed: {}", step, reason)
+            return [_entry(now, None, "setup_failed", failed)]
 
         incident = await self.store.update(incident.id, mutate)
         if notify:
@@ -290,7 +338,7 @@ class Incidents:
                 severity=inc.severity,
                 next_due=now + every,
             )
-            return [_entry(now, by, "update", f"Status update: {text}")]
+            return [_entry(now, by, "update", md("Status update: {}", text))]
 
         incident = await self.store.update(incident.id, mutate)
         assert incident.last_update
@@ -309,10 +357,10 @@ class Incidents:
             if inc.status == status:
                 raise IncidentError(f"The incident is already {status}.")
             old, inc.status = inc.status, status  # type: ignore[assignment]
-            return [_entry(now, by, "status", f"Status {old} → {status}")]
+            return [_entry(now, by, "status", md("Status {} → {}", old, status))]
 
         incident = await self.store.update(incident.id, mutate)
-        await self._changed(incident, f"<@{by}> set the status to *{status}*.")
+        await self._changed(incident, md("{} set the status to *{}*.", mk.user(by), status))
         return incident
 
     async def set_severity(self, incident: Incident, *, by: str, severity: str) -> Incident:
@@ -323,14 +371,15 @@ class Incidents:
             if inc.severity == severity:
                 raise IncidentError(f"The incident is already {severity}.")
             old, inc.severity = inc.severity, severity
-            return [_entry(now, by, "severity", f"Severity {old} → {severity}")]
+            return [_entry(now, by, "severity", md("Severity {} → {}", old, severity))]
 
         before = incident.severity
         incident = await self.store.update(incident.id, mutate)
         worse = self.config.severity_rank(severity) < self.config.severity_rank(before)
         verb = "raised" if worse else "lowered"
         label = self.config.severity(severity).label
-        await self._changed(incident, f"<@{by}> {verb} the severity to *{severity}* ({label}).")
+        note = md("{} {} the severity to *{}* ({}).", mk.user(by), verb, severity, label)
+        await self._changed(incident, note)
         await self._emit("severity", incident)
         return incident
 
@@ -343,9 +392,9 @@ class Incidents:
         def mutate(inc: Incident) -> list[TimelineEntry]:
             _require_open(inc)
             if inc.roles.get(role) == user:
-                raise IncidentError(f"<@{user}> is already the {title.lower()}.")
+                raise IncidentError(md("{} is already the {}.", mk.user(user), title.lower()))
             inc.roles[role] = user
-            return [_entry(now, by, "role", f"{title}: <@{user}>")]
+            return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 
         incident = await self.store.update(incident.id, mutate)
         if incident.channel_id:
@@ -353,7 +402,8 @@ class Incidents:
                 await self.slack.invite(incident.channel_id, [user])
             except SlackError as exc:
                 log.warning("invite failed", extra={"incident": incident.id, "error": exc.code})
-        await self._changed(incident, f"<@{by}> made <@{user}> the *{title.lower()}*.")
+        made = md("{} made {} the *{}*.", mk.user(by), mk.user(user), title.lower())
+        await self._changed(incident, made)
         return incident
 
     async def invite(self, incident_id: str, *, by: str, user: str, why: str = "") -> Incident:
@@ -370,12 +420,12 @@ class Incidents:
         try:
             await self.slack.invite(incident.channel_id, [user])
         except SlackError as exc:
-            raise IncidentError(f"Slack would not invite <@{user}> ({exc.code}).") from exc
+            refusal = md("Slack would not invite {} ({}).", mk.user(user), exc.code)
+            raise IncidentError(refusal) from exc
         reason = f", {why}" if why else ""
-        await self.store.append(
-            incident.id, _entry(self.clock(), by, "invite", f"Invited <@{user}>{reason}")
-        )
-        await self._post(incident, f"<@{by}> invited <@{user}>{reason}.")
+        invited = md("Invited {}{}", mk.user(user), reason)
+        await self.store.append(incident.id, _entry(self.clock(), by, "invite", invited))
+        await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
         return incident
 
     async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:
@@ -386,13 +436,13 @@ class Incidents:
             inc.status = "resolved"
             inc.resolved_at = now
             inc.resolution = summary or None
-            text = f"Resolved: {summary}" if summary else "Resolved"
+            text = md("Resolved: {}", summary) if summary else md("Resolved")
             return [_entry(now, by, "resolved", text)]
 
         incident = await self.store.update(incident.id, mutate)
-        note = f":white_check_mark: <@{by}> resolved the incident."
+        note = md(":white_check_mark: {} resolved the incident.", mk.user(by))
         if summary:
-            note += f"\n>{ui.escape(summary)}"
+            note += md("\n>{}", summary)
         await self._changed(incident, note)
         await self._emit("resolved", incident)
         return incident
@@ -409,14 +459,14 @@ class Incidents:
             inc.status = "investigating"
             inc.resolved_at = None
             inc.resolution = None
-            return [_entry(now, by, "reopened", f"Reopened: {reason}")]
+            return [_entry(now, by, "reopened", md("Reopened: {}", reason))]
 
         incident = await self.store.update(incident.id, mutate)
-        await self._changed(incident, f":repeat: Incident reopened: {ui.escape(reason)}")
+        await self._changed(incident, md(":repeat: Incident reopened: {}", reason))
         await self._emit("reopened", incident)
         return incident
 
-    async def _changed(self, incident: Incident, note: str) -> None:
+    async def _changed(self, incident: Incident, note: Mrkdwn) -> None:
         await asyncio.gather(self._post(incident, note), self.sync(incident))
 
     # -- Slack's copies of the state -----------------------------------------------------
@@ -439,7 +489,7 @@ class Incidents:
             if isinstance(result, BaseException):
                 log.warning("sync failed", extra={"incident": incident.id, "error": str(result)})
 
-    async def _set_topic(self, incident: Incident, topic: str) -> None:
+    async def _set_topic(self, incident: Incident, topic: Mrkdwn) -> None:
         assert incident.channel_id
         await self.slack.set_topic(incident.channel_id, topic)
 
@@ -448,7 +498,7 @@ class Incidents:
 
         await self.store.update(incident.id, mutate)
 
-    async def _post(self, incident: Incident, text: str) -> None:
+    async def _post(self, incident: Incident, text: Mrkdwn) -> None:
         await self._post_blocks(incident, ui.change_notice(text))
 
     async def _post_blocks(self, incident: Incident, message: ui.Message) -> None:
@@ -479,6 +529,6 @@ def _require_open(incident: Incident) -> None:
 def _clear_setup_errors(now: float) -> Callable[[Incident], list[TimelineEntry]]:
     def mutate(inc: Incident) -> list[TimelineEntry]:
         inc.setup_errors.clear()
-        return [_entry(now, None, "setup_complete", "Set-up completed on retry")]
+        return [_entry(now, None, "setup_complete", md("Set-up completed on retry"))]
 
     return mutate

@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn
 from blocks.policy import refusal_line
 from bot.config import IncidentConfig, RateLimit
 from bot.metrics import Metrics
@@ -118,7 +120,7 @@ class Decision:
     hidden: bool = False
     channel: str | None = None  # the incident's channel, to point at
     who: tuple[Who, ...] = ()
-    ask: tuple[str, ...] = ()  # mention tokens of whom to ask (<@U…>, <!subteam^S…>)
+    ask: tuple[Mrkdwn, ...] = ()  # mentions of whom to ask (<@U…>, <!subteam^S…>)
     offer_command: bool = False  # nobody commands the incident: offer to take command
     retry_after: float = 0.0  # a refused declare: seconds until the next is allowed
     rate: RateLimit | None = None
@@ -144,16 +146,17 @@ def status_action(status: str) -> str:
     return "resolve" if status == "resolved" else "status"
 
 
-def mentions(who: tuple[Who, ...]) -> tuple[str, ...]:
-    """Whom a refused person can ask: the role holders, the named users and groups."""
-    out: list[str] = []
+def mentions(who: tuple[Who, ...]) -> tuple[Mrkdwn, ...]:
+    """Whom a refused person can ask, as the mentions that ring them: the role holders,
+    the named users and groups."""
+    out: list[Mrkdwn] = []
     for w in who:
         if w.kind == "roles":
-            out += [f"<@{user}>" for _, user in w.holders]
-        elif w.kind == "user":
-            out.append(f"<@{w.id}>")
-        elif w.kind == "group":
-            out.append(f"<!subteam^{w.id}>")
+            out += [mk.user(user) for _, user in w.holders]
+        elif w.kind == "user" and w.id:
+            out.append(mk.user(w.id))
+        elif w.kind == "group" and w.id:
+            out.append(mk.usergroup(w.id))
     return tuple(dict.fromkeys(out))
 
 

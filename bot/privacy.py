@@ -11,10 +11,12 @@ private` conversion (`Incident.conversion`).
 - Making private is a saga like declaring (DESIGN rule 2). The incident is marked
   private first, in one store change with its timeline entry, so every surface redacts it
   from then on; then the announcement is redacted in place, the public channel's members
-  are read, a private channel is created, they (and the security group) are invited, the
-  card is re-posted and pinned there, the incident moves to it (its channel mapping with
-  it), the topic is set, both channels are told, and the public one is archived. Each
-  finished step is recorded on the incident; running `/incident private` again resumes.
+  are read, a private channel is created (`Incidents.new_channel`: under a fresh name when
+  its name is taken, never someone else's channel), they (and the security group) are
+  invited, the card is re-posted and pinned there, the incident moves to it (its channel
+  mapping with it), the topic is set, both channels are told, and the public one is
+  archived. Each finished step is recorded on the incident; running `/incident private`
+  again resumes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
 import blocks.private as pv
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
@@ -61,7 +65,6 @@ class Privacy:
         self.members_ttl = members_ttl
         self.clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
-        self._bot_user: str | None = None
 
     # -- who is inside -----------------------------------------------------------------------
     async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]:
@@ -179,18 +182,19 @@ class Privacy:
             return await self._record(incident.id, step)
         if step == "members":
             assert old
-            bot = await self._bot()
+            bot = await self.slack.bot_user_id()
             members = [u for u in await self.slack.channel_members(old) if u != bot]
             return await self._record(incident.id, step, members=members)
         if step == "channel":
-            channel = await self.slack.create_channel(conv.new_name, private=True)
-            return await self._record(incident.id, step, new_channel=channel)
+            # a taken name gets a fresh one: the channel that holds it is not the bot's to use
+            channel, name = await self.incidents.new_channel(incident, conv.new_name)
+            return await self._record(incident.id, step, new_channel=channel, new_name=name)
         assert new
         if step == "invite":
             people = [*conv.members, *incident.roles.values()]
             if self.config.private.security_group:
                 people += await self.slack.usergroup_members(self.config.private.security_group)
-            bot = await self._bot()
+            bot = await self.slack.bot_user_id()
             await self._invite(incident, new, [u for u in dict.fromkeys(people) if u != bot])
             return await self._record(incident.id, step)
         if step == "card":
@@ -253,9 +257,13 @@ class Privacy:
             inc.card_ts, inc.topic = conv.card_ts, None
             conv.done.append("switch")
             conv.error = None
-            text = f"Moved to private channel <#{conv.new_channel}> with {len(conv.members)} people"
+            text = md(
+                "Moved to private channel {} with {} people",
+                mk.channel(conv.new_channel),
+                len(conv.members),
+            )
             if conv.old_channel:
-                text += f"; <#{conv.old_channel}> is archived"
+                text += md("; {} is archived", mk.channel(conv.old_channel))
             return [TimelineEntry(at=now, actor=conv.by, kind="private", text=text)]
 
         return await self.store.update(incident.id, mutate)
@@ -283,9 +291,3 @@ class Privacy:
                 inc.topic = topic
 
         return await self.store.update(incident_id, mutate)
-
-    async def _bot(self) -> str:
-        """The bot's own user ID: a channel's members include it, and inviting it fails."""
-        if self._bot_user is None:
-            self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
-        return self._bot_user

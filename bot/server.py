@@ -1,4 +1,4 @@
-"""One aiohttp app serving every route; Bolt handles (and signature-checks) Slack's.
+"""One aiohttp app serving every route; Slack's go through bot/slack_transport.py to Bolt.
 
 `build()` wires the parts; `serve()` runs them until stopped, over HTTP or Socket Mode.
 """
@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import BlockingConnectionPool, Redis
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 
 import handlers
@@ -40,28 +39,22 @@ from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
+from bot.slack_transport import connect_socket_mode, slack_events_route
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import Store, StoreUnavailable
+from bot.store import PREFIX, Store, StoreUnavailable, connect
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
 
 
 def connect_redis(settings: Settings) -> Redis:
-    # Short timeouts: a command must be able to say "store unreachable" within 3 s.
-    # redis-py reconnects by itself on the next command once Redis is back.
-    # A blocking pool: a burst waits briefly for a free connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
+    return connect(
         settings.redis_url,
-        max_connections=128,
-        timeout=10,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=15,
+        timeout=settings.redis_timeout,
+        sentinels=settings.redis_sentinels,
+        master=settings.redis_sentinel_master,
     )
-    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -86,16 +79,22 @@ def make_pagerduty(
     )
 
 
-def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
-    """Wire every part. Raises RunbookError for a broken runbook or drill scenario
-    (start-up stops)."""
+def build(
+    settings: Settings,
+    config: IncidentConfig,
+    *,
+    redis: Redis | None = None,
+    key_prefix: str = PREFIX,
+) -> Bot:
+    """Wire every part, every key under `key_prefix` (the sandbox has its own). Raises
+    RunbookError for a broken runbook or drill scenario (start-up stops)."""
     dirs = [default_runbooks_dir()]
     if config.runbooks_dir:
         dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
     runbooks = load_runbooks(*dirs)
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    store = Store(redis)
+    store = Store(redis, prefix=key_prefix)
     metrics = Metrics()
     slack = Slack(client, errors=metrics.slack_errors)
     services = Services(
@@ -134,15 +133,15 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
-        # Socket Mode traffic is authenticated by the app token instead of signatures
-        request_verification_enabled=not settings.slack_app_token,
+        # /slack/events verifies every request on its raw bytes before Bolt sees it, and
+        # Socket Mode's envelopes come over the WebSocket the app-level token opened
+        request_verification_enabled=False,
     )
     handlers.register(bolt, services)
     app = web.Application()
-
-    async def slack_events(request: web.Request) -> web.Response:
-        response = await bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+    slack_events = slack_events_route(
+        bolt, signing_secret=settings.slack_signing_secret, store=store
+    )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -400,10 +399,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     await site.start()
     socket_mode = None
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
-        await socket_mode.connect_async()
+        socket_mode = await connect_socket_mode(bot.bolt, settings.slack_app_token)
         log.info("connected to Slack over Socket Mode")
     log.info("serving", extra={"port": settings.port, "host": settings.host})
     try:

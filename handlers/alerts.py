@@ -16,6 +16,7 @@ from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
 from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value
+from handlers.replies import reply
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
         text, blocks = ui.declared_from_alert(*shown)
         await click.respond(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            **reply((text, blocks), response_type="ephemeral", replace_original=False)
         )
 
     @app.action(ui.ACTION_RESOLVE)
@@ -102,4 +103,4 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         incident = await svc.alerts.resolve_from_button(click.incident.id, user=click.user)
         text, blocks = ui.resolved_notice(click.user, incident.resolved_at or 0.0)
-        await click.respond(text=text, blocks=blocks, replace_original=True)
+        await click.respond(**reply((text, blocks), replace_original=True))

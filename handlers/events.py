@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.services import Services
 from bot.store import STORE_ERRORS
@@ -16,13 +16,19 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.event("message")
-    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         # Bolt has acked already; Slack's retries carry the same event_id, which the
         # store accepts once. Other messages need nothing.
         if services.alerts is None:
             return
+        # the bot's own posts carry a bot_id too (Bolt drops most of them already)
+        own = {context.bot_user_id, context.bot_id, body.get("api_app_id")}
         try:
-            await services.alerts.on_slack_message(event, event_id=body.get("event_id"))
+            await services.alerts.on_slack_message(
+                event, event_id=body.get("event_id"), own={i for i in own if i}
+            )
         except STORE_ERRORS as exc:
             log.warning("alert message not stored", extra={"error": str(exc)})
 

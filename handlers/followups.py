@@ -13,7 +13,7 @@ from bot.models import Incident
 from bot.services import Services
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_named
-from handlers.replies import ephemeral
+from handlers.replies import ephemeral, reply
 from handlers.verbs import VerbContext, verb
 
 USAGE = "/incident followup <what needs doing> [@owner] [due: 2026-12-01|tomorrow|fri|in 3d]"
@@ -29,7 +29,7 @@ def followups(svc: Services) -> FollowUps:
 async def followup_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     try:
-        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.text)
+        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
     except DueDateError as exc:
         raise UsageError(str(exc), "followup") from exc
 
@@ -71,7 +71,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         incident = await svc.store.get(scope) if scope != ui.ALL else None
         found = await followups(svc).open_for(incident)
         text, blocks = ui.followup_list(found, incident)
-        await click.respond(text=text, blocks=blocks, replace_original=True)
+        await click.respond(**reply((text, blocks), replace_original=True))
 
     # the owner's reminder, a DM
     @app.action(ui.ACTION_DONE_REMINDER)
@@ -79,4 +79,4 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def done_in_reminder(click: Click) -> None:
         followup, _ = await followups(svc).done(str(click.action.get("value") or ""), by=click.user)
         text, blocks = ui.done_notice(followup)
-        await click.respond(text=text, blocks=blocks, replace_original=True)
+        await click.respond(**reply((text, blocks), replace_original=True))

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
 import blocks.policy as policy_ui
+from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
 from bot import redaction
 from bot.incidents import IncidentError
@@ -17,7 +18,7 @@ from bot.services import Services
 from bot.slack import SlackError
 from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value, policy
-from handlers.replies import STORE_DOWN
+from handlers.replies import STORE_DOWN, refusal
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 private=_ticked(state, PRIVATE_FIELD) or None,
             )
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            await _tell(svc, meta.get("channel"), user, refusal(exc))
             return
         await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
         shown = redaction.outside(incident, svc.config)  # told outside the incident's channel
@@ -93,7 +94,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             await svc.incidents.setup(click.incident.id)
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

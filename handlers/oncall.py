@@ -15,7 +15,7 @@ from bot.models import Incident
 from bot.oncall import OnCall, OnCallError
 from bot.services import Services
 from handlers.policy import Click, guarded, incident_named
-from handlers.replies import answering, ephemeral
+from handlers.replies import answering, ephemeral, reply
 
 
 def parse(text: str) -> tuple[str | None, bool]:
@@ -54,7 +54,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             live = incident.id if incident is not None and incident.is_open else None
             text, blocks = ui.oncall_message(answer, incident_id=live)
             kind = "in_channel" if share else "ephemeral"
-            await respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+            await respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
     @app.action(re.compile(f"^{ui.ACTION_INVITE}_"))
     @guarded(svc, "invite", _invited_into, name="oncall invite")
@@ -66,7 +66,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         )
         text, blocks = ui.invited(value["user"], incident.channel_id)
         await click.respond(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            **reply((text, blocks), response_type="ephemeral", replace_original=False)
         )
 
 

@@ -15,6 +15,7 @@ from bot.slack import SlackError
 from bot.stats import DEFAULT_WINDOW, WINDOWS, Stats
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_in_value
+from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 
@@ -56,7 +57,7 @@ async def stats_verb(ctx: VerbContext) -> None:
     window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
     text, blocks = stats_message(await stats(ctx.svc).report(window))
     kind = "in_channel" if share else "ephemeral"
-    await ctx.respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+    await ctx.respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
 
 def register(app: AsyncApp, svc: Services) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 
 import blocks.runbook as ui
+from blocks.mrkdwn import escape
 from bot.checklists import Checklists
 from bot.incidents import IncidentError
 from bot.models import Incident
@@ -14,6 +15,7 @@ from bot.runbooks import StepAction
 from bot.services import Services
 from handlers.parse import Command
 from handlers.policy import Click, guarded, incident_named
+from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 _ACTIONS: dict[str, StepAction] = {
@@ -59,8 +61,8 @@ async def command(
     blocks = ui.runbook_list(
         service.ranked(incident), incident_id=incident.id if incident else None, note=note
     )
-    text = note or "Runbooks"
-    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+    text = escape(note or "Runbooks")
+    await respond(**reply((text, blocks), response_type="ephemeral", replace_original=False))
 
 
 async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:

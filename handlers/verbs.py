@@ -7,7 +7,8 @@ declares its own verbs instead of every feature editing one dispatch chain.
 `in_incident=True` (the default) means the verb runs only inside an incident channel
 and gets the incident; `False` means it runs anywhere (`ctx.incident` is the channel's
 incident or None). The parser hands a registered verb the rest of the text as
-`ctx.cmd.text`; the handler parses it further and raises UsageError for bad input.
+`ctx.cmd.text` (as its reader saw it) and `ctx.cmd.wire` (as Slack sent it, with its real
+mention tokens); the handler parses it further and raises UsageError for bad input.
 
 `action` names what the verb does in the permissions policy (bot/policy.py): the
 dispatch asks the policy before the handler runs. A function of the command and the

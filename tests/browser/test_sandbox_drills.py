@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.browser.chromium import launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -19,14 +19,6 @@ expect = playwright_api.expect
 Page = playwright_api.Page
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
-    if chromium_path() is None:
-        pytest.skip(MISSING)
-    with SandboxProcess() as process:
-        yield process
 
 
 @pytest.fixture

@@ -8,13 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
 from bot.models import Incident
 from bot.server import Bot, build
+from bot.slack_transport import connect_socket_mode
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Harness:
     url: str
     runner: web.AppRunner
     pd: FakePagerDuty | None = None  # with start(..., pagerduty=...)
+    socket_mode: AsyncSocketModeHandler | None = None  # with start(..., socket_mode=True)
 
     @property
     def store(self) -> Any:
@@ -49,9 +54,13 @@ class Harness:
     async def stop_bot(self) -> None:
         """Stop only the bot (its due-items stay in Redis); the fakes keep serving, so
         `start(..., fake=h.fake)` brings up a new bot against the same workspace."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
         await self.runner.cleanup()
 
     async def stop(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
         await self.runner.cleanup()
         await self.fake.stop()
         if self.pd is not None:
@@ -64,11 +73,14 @@ async def start(
     *,
     pagerduty: FakePagerDuty | bool = False,
     fake: FakeSlack | None = None,
+    socket_mode: bool = False,
     **env: Any,
 ) -> Harness:
     """`pagerduty=True` (or a FakePagerDuty of the test's own) also serves a fake PagerDuty
     and points the bot's PAGERDUTY_* settings at it; its webhooks go to the bot. `fake`:
-    a running FakeSlack to use (e.g. a restarted bot's workspace) instead of a new one."""
+    a running FakeSlack to use (e.g. a restarted bot's workspace) instead of a new one.
+    `socket_mode=True`: SLACK_APP_TOKEN set and no signing secret, the bot connected as
+    `serve()` connects it, and the fake's humans speaking over the WebSocket."""
     if fake is None:
         fake = FakeSlack()
         await fake.start()
@@ -85,12 +97,14 @@ async def start(
             **env,
         }
         pd.webhook_secret = env["pagerduty_webhook_secret"]
+    slack: dict[str, Any] = {"slack_signing_secret": fake.signing_secret}
+    if socket_mode:
+        slack = {"slack_signing_secret": None, "slack_app_token": fake.app_token}
     settings = Settings(
         slack_bot_token=fake.bot_token,
-        slack_signing_secret=fake.signing_secret,
         slack_api_url=fake.api_url,
         redis_url=redis_url,
-        **env,
+        **{**slack, **env},
     )
     bot = build(settings, config or IncidentConfig())
     runner = web.AppRunner(bot.web)
@@ -102,7 +116,11 @@ async def start(
     fake.app_url = f"{url}/slack/events"
     if pd is not None:
         pd.webhook_url = f"{url}/webhooks/pagerduty"
-    return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd)
+    handler = None
+    if settings.slack_app_token:
+        fake.transport = "socket"
+        handler = await connect_socket_mode(bot.bolt, settings.slack_app_token)
+    return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd, socket_mode=handler)
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
@@ -118,3 +136,14 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any: 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    """A sample's value on the app's GET /metrics (0 while it has none)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

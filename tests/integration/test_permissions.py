@@ -256,6 +256,37 @@ async def test_a_user_group_named_in_the_config_may_resolve(redis_url: str) -> N
         await h.stop()
 
 
+async def test_a_refusal_rings_only_whom_it_names(redis_url: str) -> None:
+    """Hostile text (as Slack sends it) around a refused resolve: the refusal, the request
+    in the channel and the timeline's record ring the people and group the policy names,
+    and nothing the attacker typed becomes a broadcast, a group or a link."""
+    fake = FakeSlack()
+    await fake.start()
+    group = fake.add_usergroup("incident-managers", ["U0BOB"])["id"]
+    h = await start(redis_url, config(resolve=["roles", group]), pagerduty=True, fake=fake)
+    attack = "<!everyone> <https://evil.example|Join the bridge> &lt;!subteam^S1&gt;"
+    try:
+        incident = await declare(h, f"SEV3 {attack}")
+        channel = incident.channel_id or ""
+        await join(h, incident, "U0DAVE")
+        await h.command(f"resolve {attack}", user="U0DAVE", channel=channel)
+        refusal = await told(h, "U0DAVE", "may resolve it")
+        assert refusal.notice.users == {"U0ALICE"} and refusal.notice.groups == {group}
+        assert not refusal.notice.broadcasts and not refusal.notice.links
+
+        await h.fake.click("U0DAVE", channel, refusal.ts, ACTION_ASK)
+        await told(h, "U0DAVE", "Asked in")
+        [asked] = [m for m in h.fake.messages[channel] if "asks" in m.text]
+        assert asked.notice.users == {"U0DAVE", "U0ALICE"} and asked.notice.groups == {group}
+        assert not asked.notice.broadcasts and not asked.notice.links
+
+        [entry] = await refusals(h, incident)
+        assert entry.shown.startswith("Refused: <@U0DAVE> may not resolve it")
+        assert (await h.incident(incident.id)).is_open
+    finally:
+        await h.stop()
+
+
 async def test_anyone_opens_an_action_up(redis_url: str) -> None:
     h = await start(redis_url, config(lower_severity=["anyone"]), pagerduty=True)
     try:

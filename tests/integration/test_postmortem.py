@@ -165,7 +165,7 @@ async def play_incident(w: World) -> Incident:
         await current(w, incident), by="U0ALICE", role="commander", user="U0BOB"
     )
     clock.at(25 * MIN)
-    await w.capture.note(incident, by="U0BOB", text="Rolled back deploy 4711")
+    await w.capture.note(incident, by="U0BOB", wire="Rolled back deploy 4711")
     clock.at(40 * MIN)
     incident = await w.incidents.set_status(
         await current(w, incident), by="U0BOB", status="monitoring"

@@ -13,7 +13,9 @@ import pytest
 
 import blocks.policy as ui
 from blocks.limits import check_blocks
+from blocks.mrkdwn import Mrkdwn
 from bot.config import ConfigError, IncidentConfig, load_config
+from bot.fakes.slack import notice
 from bot.models import Incident, TimelineEntry
 from bot.policy import Policy, Where, role_action, severity_action, status_action
 from bot.privacy import Privacy
@@ -322,6 +324,24 @@ async def test_a_refusal_names_who_may_and_asks_them(store: Store) -> None:
         "to resolve it."
     )
     check_blocks(blocks)
+
+
+async def test_a_refusal_is_mrkdwn_whose_only_tokens_are_the_people_it_names(
+    store: Store,
+) -> None:
+    # a stored role holder that is no user id (data from an older install, say) is text
+    policy = await make(store)
+    inc = incident(roles={"commander": CMD, "tech_lead": "<!channel>"})
+    decision = await policy.check("resolve", inc, MEM, where=Where(CHANNEL))
+    text, _ = ui.refusal(decision)
+    assert isinstance(text, Mrkdwn) and isinstance(decision.ask[0], Mrkdwn)
+    assert text == (
+        f":no_entry: Only the incident's role holders (<@{CMD}> commander, "
+        "&lt;!channel&gt; tech lead) may resolve it."
+    )
+    assert notice(text).users == {CMD} and not notice(text).broadcasts
+    line = ui.refusal_line(decision, MEM)
+    assert notice(line).users == {MEM, CMD} and not notice(line).broadcasts
 
 
 # -- the verbs' actions, and the config --------------------------------------------------------
