@@ -31,6 +31,7 @@ from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import RECONCILE_EVERY, Reminders
@@ -113,6 +114,7 @@ def build(
     )
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
+    services.policy = Policy(config, store, slack, services.privacy, metrics=metrics)
     # a runbook chosen at declaration is posted right after the summary card
     services.incidents.listeners.append(services.checklists.on_incident_event)
     scheduler, reminders, pager = wire_schedule(services)
