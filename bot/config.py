@@ -434,6 +434,96 @@ class PrivateConfig(_Strict):
         return role_name(value)
 
 
+# -- who may do what (bot/policy.py) ---------------------------------------------------------
+# A principal: `anyone`, `channel_members` (of the incident's channel), `roles` (whoever
+# holds one of the incident's roles right now), a user group (S…) or a user (U…/W…).
+PRINCIPAL_WORDS = ("anyone", "channel_members", "roles")
+# actions that name no incident: only principals that need none make sense for them
+NO_INCIDENT_ACTIONS = ("doctor",)
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+
+
+def _principal(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    word = value.lower().replace("-", "_")
+    if word in PRINCIPAL_WORDS:
+        return word
+    if _USER_ID.match(value) or _GROUP_ID.match(value):
+        return value
+    raise PydanticCustomError(
+        "principal",
+        "{value} is not anyone, channel_members, roles, a user group ID (S…) or a user ID (U…)",
+        {"value": repr(value)},
+    )
+
+
+Principal = Annotated[str, BeforeValidator(_principal)]
+Principals = Annotated[list[Principal], Field(min_length=1)]
+
+
+class RateLimit(_Strict):
+    """`10/1m`: at most `count` in any `per`, in bursts (GCRA: then one every per/count)."""
+
+    count: int = Field(gt=0)
+    per: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = _RATE.match(data)
+            if not match:
+                raise ValueError(f"{data!r} is not a rate like 10/1m (a count per a duration)")
+            return {"count": int(match.group(1)), "per": match.group(2)}
+        return data
+
+    def __str__(self) -> str:
+        return f"{self.count}/{format_duration(self.per)}"
+
+
+class PermissionsConfig(_Strict):
+    """Who may do what inside an incident. Enforced in one place, bot/policy.py; the
+    defaults and the reasons for them are in the README (Who may do what)."""
+
+    # what stops paging and tells everyone it is over: the people accountable for it
+    resolve: Principals = ["roles"]
+    lower_severity: Principals = ["roles"]
+    # the safe direction: whoever sees it is worse must be able to say so (as declaring)
+    raise_severity: Principals = ["channel_members"]
+    status: Principals = ["channel_members"]  # investigating / identified / monitoring
+    # the commander role while someone holds it; and becoming commander while nobody does
+    # (an alert or a drill declares without one): the first responder, from wherever they
+    # see the incident (they are invited into its channel as they take command)
+    hand_over: Principals = ["roles"]
+    take_command: Principals = ["anyone"]
+    # the other roles: a role grants what `roles` grants, so only role holders hand them out
+    assign_role: Principals = ["roles"]
+    snooze: Principals = ["roles"]  # silencing the update reminder
+    escalate: Principals = ["channel_members"]  # page the next level now: the safe direction
+    # post a runbook, tick its steps: whoever is helping, also from a public channel they
+    # view without having joined (a click is bound to the incident all the same)
+    runbook: Principals = ["anyone"]
+    stakeholder_update: Principals = ["roles"]  # what management and customers read
+    close_private_followups: Principals = ["channel_members"]
+    doctor: Principals = ["anyone"]
+    declare_per_user: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=10, per=timedelta(minutes=1))
+    )
+
+    @field_validator(*NO_INCIDENT_ACTIONS)
+    @classmethod
+    def _incidentless(cls, principals: list[str]) -> list[str]:
+        words = [p for p in principals if p in ("channel_members", "roles")]
+        if words:
+            raise ValueError(
+                f"{', '.join(words)} means nothing here (it runs outside any incident); "
+                "use anyone, a user group ID (S…) or user IDs (U…)"
+            )
+        return principals
+
+
 def _default_severities() -> list[Severity]:
     return [
         Severity(name="SEV1", label="Critical", update_every=timedelta(minutes=15), page=True),
@@ -514,6 +604,7 @@ class IncidentConfig(_Strict):
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     followups: FollowupsConfig = Field(default_factory=FollowupsConfig)
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     runbooks_dir: Path | None = None
     # a team's own stakeholder templates: <templates_dir>/stakeholders/<name>.j2 (they win
     # over the shipped ones of the same name)

@@ -5,8 +5,9 @@ this module finds out who is inside (for `/incident list`) and owns the `/incide
 private` conversion (`Incident.conversion`).
 
 - Membership: conversations.members of the incident's channel, cached for `members_ttl`
-  seconds in this process; someone just invited sees the title at most that much later.
-  When Slack cannot say, the answer is "not a member" (redacted).
+  seconds in this process and kept in line by member_joined_channel / member_left_channel
+  events (the TTL is the backstop for a missed event, and for other replicas). When Slack
+  cannot say, the answer is "not a member" (redacted).
 - Making private is a saga like declaring (DESIGN rule 2). The incident is marked
   private first, in one store change with its timeline entry, so every surface redacts it
   from then on; then the announcement is redacted in place, the public channel's members
@@ -21,6 +22,7 @@ private` conversion (`Incident.conversion`).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -65,14 +67,28 @@ class Privacy:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
     # -- who is inside -----------------------------------------------------------------------
-    async def members(self, channel: str) -> frozenset[str]:
+    async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]:
+        """The channel's members, from a cache at most `max_age` (default members_ttl) old."""
         cached = self._members.get(channel)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.members_ttl:
+        if cached is not None and now - cached[0] < min(self.members_ttl, max_age or math.inf):
             return cached[1]
         found = frozenset(await self.slack.channel_members(channel))
         self._members[channel] = (now, found)
         return found
+
+    def joined(self, channel: str, user: str) -> None:
+        """Slack said `user` joined `channel` (member_joined_channel): a cached member list
+        knows at once, instead of within members_ttl."""
+        cached = self._members.get(channel)
+        if cached is not None:
+            self._members[channel] = (cached[0], cached[1] | {user})
+
+    def left(self, channel: str, user: str) -> None:
+        """Slack said `user` left or was removed from `channel`: they are out at once."""
+        cached = self._members.get(channel)
+        if cached is not None:
+            self._members[channel] = (cached[0], cached[1] - {user})
 
     async def is_member(self, incident: Incident, user: str) -> bool:
         """Whether `user` is inside the incident (always, for one that is not private)."""

@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import Reminders
@@ -115,6 +116,7 @@ def build(
     )
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
+    services.policy = Policy(config, store, slack, services.privacy, metrics=metrics)
     scheduler, _, pager = wire_schedule(services)
     wire_after_incident(services, scheduler)
     wire_procedure(services, scheduler)

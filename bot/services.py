@@ -19,6 +19,7 @@ from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import PagerDuty
+from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import Reminders
@@ -68,5 +69,7 @@ class Services:
     stakeholders: Stakeholders | None = None
     # private incidents: who is inside one, and /incident private (build() always sets it)
     privacy: Privacy | None = None
+    # who may do what: every command, button and modal asks it (build() always sets it)
+    policy: Policy | None = None
     # game-day drills: scenarios played as incidents marked DRILL (build() always sets it)
     drills: Drills | None = None

@@ -63,6 +63,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:incident:{id}:postmortem           | string | PostmortemState JSON (bot/postmortem.py)       |
 | ir:incident:{id}:captured             | set    | ts of channel messages already put on the     |
 |                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
+| ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
+|                                       |        | (`declare:{user}`; bot/policy.py)              |
 | ir:db-owner                           | string | this Redis db is the store's with this prefix  |
 |                                       |        | alone (`claim_db`: the sandbox claims its db)  |
 
@@ -271,6 +273,9 @@ class Keys:
 
     def captured(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{incident_id}:captured"
+
+    def rate(self, name: str) -> str:
+        return f"{self.prefix}rate:{name}"
 
 
 Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
@@ -1299,6 +1304,14 @@ class Store:
             args += [repr(interval), burst]
         keys = [self.keys.alert_pace(name) for name, _, _ in budgets]
         return float(await self._script(_ALERT_PACE)(keys, args))
+
+    async def take_rate(self, name: str, *, interval: float, burst: int, now: float) -> float:
+        """Book one use of a rate limit shared by every replica (the same GCRA as the Slack
+        budgets): 0 when booked, else the seconds until one is free (nothing booked)."""
+        wait = await self._script(_ALERT_PACE)(
+            [self.keys.rate(name)], [repr(now), "0", repr(interval), burst]
+        )
+        return max(0.0, -float(wait))
 
     # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
     async def append_once(self, incident_id: str, message_ts: str, entry: TimelineEntry) -> bool:

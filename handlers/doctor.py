@@ -21,7 +21,7 @@ from handlers.verbs import VerbContext, verb
 USAGE = "/incident doctor"
 
 
-@verb("doctor", usage=USAGE, in_incident=False)
+@verb("doctor", usage=USAGE, in_incident=False, action="doctor")
 async def doctor(ctx: VerbContext) -> None:
     if ctx.cmd.text:
         await ctx.respond(**ephemeral(usage_error("`doctor` takes no arguments.", USAGE)))

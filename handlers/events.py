@@ -1,4 +1,5 @@
-"""Events API listeners: messages in the configured alert channels are read as alerts."""
+"""Events API listeners: messages in the configured alert channels are read as alerts;
+people joining and leaving channels keep the membership cache (bot/privacy.py) current."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         except STORE_ERRORS as exc:
             log.warning("alert message not stored", extra={"error": str(exc)})
+
+    @app.event("member_joined_channel")
+    async def on_joined(event: dict[str, Any]) -> None:
+        if services.privacy is not None and event.get("channel") and event.get("user"):
+            services.privacy.joined(str(event["channel"]), str(event["user"]))
+
+    @app.event("member_left_channel")
+    async def on_left(event: dict[str, Any]) -> None:
+        if services.privacy is not None and event.get("channel") and event.get("user"):
+            services.privacy.left(str(event["channel"]), str(event["user"]))

@@ -10,12 +10,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
+import blocks.policy as policy_ui
 from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
 from bot.slack import SlackError
-from handlers.replies import refusal
+from bot.store import STORE_ERRORS
+from handlers.policy import Click, guarded, incident_in_value, policy
+from handlers.replies import STORE_DOWN, refusal
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,19 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not title:
             await ack(response_action="errors", errors={"title": "Give the incident a title."})
             return
-        await ack()
         user = body["user"]["id"]
+        # the declare rate, answered in the form (it stays open, filled in) when exceeded
+        try:
+            decision = await policy(svc).check("declare", None, user)
+        except STORE_ERRORS:
+            await ack(
+                response_action="errors", errors={"title": STORE_DOWN.removeprefix(":warning: ")}
+            )
+            return
+        if not decision.allowed:
+            await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
+            return
+        await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
         channel = meta.get("channel")
         try:
@@ -65,13 +79,14 @@ def register(app: AsyncApp, svc: Services) -> None:
         except IncidentError as exc:
             await _tell(svc, channel, user, refusal(exc))
 
+    # a set-up failure is posted in the incident's channel, or the announce channel
     @app.action(ui.ACTION_RETRY_SETUP)
-    async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:
-        await ack()
-        incident = await svc.store.get(action["value"])
-        if incident and incident.setup_missing:
+    @guarded(svc, "retry_setup", incident_in_value, shown="announcement")
+    async def retry_setup(click: Click) -> None:
+        assert click.incident is not None
+        if click.incident.setup_missing:
             with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
-                await svc.incidents.setup(incident.id)
+                await svc.incidents.setup(click.incident.id)
 
 
 async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:

@@ -16,10 +16,12 @@ import blocks.stakeholders as stakeholders_ui
 from blocks.mrkdwn import Mrkdwn, md
 from bot.escalations import Escalations
 from bot.incidents import IncidentError
+from bot.models import Incident
 from bot.services import Services
 from bot.slack import SlackError
 from bot.stakeholders import Stakeholders
 from handlers.parse import UsageError
+from handlers.policy import Click, allowed, guarded, incident_named
 from handlers.replies import ephemeral, refusal
 from handlers.verbs import VerbContext, verb
 
@@ -72,17 +74,20 @@ async def escalations_verb(ctx: VerbContext) -> None:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(stakeholders_ui.ACTION_DRAFT)
-    async def draft(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        user, channel = body["user"]["id"], body["channel"]["id"]
-        incident_id, key = stakeholders_ui.parse_draft_value(action.get("value", ""))
+    @guarded(svc, "stakeholder_update", _drafted_for)
+    async def draft(click: Click) -> None:
+        user, channel = click.user, click.channel
+        assert click.incident is not None
+        _, key = stakeholders_ui.parse_draft_value(click.action.get("value", ""))
         try:
-            incident, audience, text, problem = await _stakeholders(svc).draft(incident_id, key)
+            incident, audience, text, problem = await _stakeholders(svc).draft(
+                click.incident.id, key
+            )
             meta = json.dumps({"incident": incident.id, "audience": key, "channel": channel})
             modal = stakeholders_ui.draft_modal(
                 incident, audience, text, problem=problem, private_metadata=meta
             )
-            await svc.slack.open_view(body["trigger_id"], modal)
+            await svc.slack.open_view(click.body["trigger_id"], modal)
         except IncidentError as exc:
             await _tell(svc, channel, user, refusal(exc))
         except SlackError as exc:
@@ -104,6 +109,9 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
             return
         try:
+            incident = await incident_named(svc, meta.get("incident", ""))
+            if not await allowed(svc, "stakeholder_update", incident, user, meta.get("channel")):
+                return
             sent = await _stakeholders(svc).send(
                 meta.get("incident", ""), meta.get("audience", ""), text, by=user
             )
@@ -118,6 +126,11 @@ def register(app: AsyncApp, svc: Services) -> None:
                 await svc.slack.post(sent.incident.channel_id, note, blocks)
             except SlackError as exc:
                 log.info("update confirmation not posted", extra={"error": exc.code})
+
+
+async def _drafted_for(svc: Services, action: dict[str, Any]) -> Incident:
+    incident_id, _ = stakeholders_ui.parse_draft_value(action.get("value", ""))
+    return await incident_named(svc, incident_id)
 
 
 async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:

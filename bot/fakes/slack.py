@@ -2257,8 +2257,7 @@ class FakeSlack:
             if ch.is_private:
                 raise ValueError(f"{u.name} is not in private channel {ch.name}")
             # a human posting in a public channel joins it first, as the Slack client offers
-            ch.members.add(u.id)
-            self._emit({"type": "member_joined", "channel": ch.id, "user": u.id})
+            await self.join(u.id, ch.id)
         m = self._store_message(ch, u.id, text, [], thread_ts=thread_ts)
         if self._app_reachable and self.bot_user_id in ch.members:
             event: dict[str, Any] = {
@@ -2278,6 +2277,38 @@ class FakeSlack:
                 mention = {k: v for k, v in event.items() if k != "channel_type"}
                 await self.send_event({**mention, "type": "app_mention"})
         return m
+
+    async def join(self, user: str, channel: str) -> None:
+        """A human joins a public channel; the bot hears member_joined_channel if it is in it."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if ch.is_private or ch.is_im:
+            raise ValueError(f"{u.name} cannot join private channel {ch.name} uninvited")
+        if u.id in ch.members:
+            return
+        ch.members.add(u.id)
+        self._emit({"type": "member_joined", "channel": ch.id, "user": u.id})
+        await self._member_event("member_joined_channel", u.id, ch)
+
+    async def leave(self, user: str, channel: str) -> None:
+        """A human leaves a channel; the bot hears member_left_channel if it is in it."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if u.id not in ch.members:
+            return
+        ch.members.discard(u.id)
+        self._emit({"type": "member_left", "channel": ch.id, "user": u.id})
+        await self._member_event("member_left_channel", u.id, ch)
+
+    async def _member_event(self, kind: str, user: str, ch: Channel) -> None:
+        if self._app_reachable and self.bot_user_id in ch.members:
+            event = {
+                "type": kind,
+                "user": user,
+                "channel": ch.id,
+                "channel_type": "G" if ch.is_private else "C",
+                "team": self.team_id,
+                "event_ts": self._next_ts(),
+            }
+            await self.send_event(event)
 
     async def post_as_bot(
         self,
@@ -2410,8 +2441,13 @@ class FakeSlack:
         *,
         value: str | None = None,
         block_id: str | None = None,
+        forged_value: str | None = None,
     ) -> AckResult:
-        """A human clicks (or picks from) the element `action_id` on a stored message."""
+        """A human clicks (or picks from) the element `action_id` on a stored message.
+
+        `forged_value`: an attacker's crafted request: the real block_actions of this
+        click, but its action carries another value than the button's (e.g. another
+        incident's id). Attack tests only."""
         u, ch = self._human(user), self._human_channel(channel)
         m = self.message(ch.id, message_ts)
         if m is None:
@@ -2421,6 +2457,8 @@ class FakeSlack:
         found_block, element = _find_element(m.blocks, action_id, value, block_id)
         action = _action_payload(found_block, element, value)
         action["action_ts"] = self._next_ts()
+        if forged_value is not None:
+            action["value"] = forged_value
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": self._user_obj(u.id),

@@ -65,6 +65,11 @@ def test_fire_and_resolve_a_demo_alert_from_the_panel(page: Page) -> None:
     )
     notice_id = notice.get_attribute("id")
     assert notice_id
+    # an alert declares with nobody in command: the refusal offers to take command first
+    notice.get_by_role("button", name="Resolve incident").click()
+    refusal = page.get_by_role("article").filter(has_text="take command first")
+    refusal.get_by_role("button", name="Take command").click()
+    expect(page.get_by_role("article").filter(has_text="@alice made @alice the")).to_be_visible()
     notice.get_by_role("button", name="Resolve incident").click()
     # the button's message is replaced in place: same article, new text, no button
     same = page.locator(f"article[id='{notice_id}']")

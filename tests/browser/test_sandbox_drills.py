@@ -63,6 +63,11 @@ def test_a_fast_drill_from_start_to_report(page: Page) -> None:
         page.get_by_role("article").filter(has_text="customers report slow searches")
     ).to_be_visible()
     send(page, "/incident update Search is slow because of the text-analysis dependency")
+    # nobody commands a drill at first: the refusal offers to take command
+    send(page, "/incident resolve Rolled back the dependency")
+    refusal = page.get_by_role("article").filter(has_text="take command first")
+    refusal.get_by_role("button", name="Take command").click()
+    expect(page.get_by_role("article").filter(has_text="@alice made @alice the")).to_be_visible()
     send(page, "/incident resolve Rolled back the dependency")
     report = page.get_by_role("article").filter(has_text="Drill report")
     expect(report).to_be_visible()

@@ -44,9 +44,9 @@ async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement
                 lambda: next((m for m in slack.messages[channel] if "is due" in m.text), None),
                 timeout=5,
             )
-            # the reminder's Snooze button works from the page
+            # the reminder's Snooze button works from the page (for Alice, the commander)
             body = {
-                "user": "U0BOB",
+                "user": "U0ALICE",
                 "channel": channel,
                 "ts": reminder.ts,
                 "action_id": "reminder_snooze",
@@ -56,7 +56,8 @@ async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement
                 assert (await r.json()) == {"ok": True}
             await eventually(
                 lambda: (
-                    "snoozed by <@U0BOB>" in (slack.message(channel, reminder.ts) or reminder).text
+                    "snoozed by <@U0ALICE>"
+                    in (slack.message(channel, reminder.ts) or reminder).text
                 )
             )
             # Acknowledge in the PagerDuty panel: the fake sends the signed webhook
