@@ -70,6 +70,7 @@ from bot.store import AlertEntry, AlertGroupState, Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024  # a payload of thousands of alerts is a few MB
+CHANNEL_WAIT = 0.25  # seconds before looking again for a just-declared incident's channel
 SLACK_EVENT_TTL = 24 * 3600  # a Slack event id is remembered this long (retries: minutes)
 QUIET_KIND = "alert_quiet"  # scheduler kind: resolve after the quiet period
 SAMPLE = ui.SAMPLE
@@ -950,10 +951,13 @@ class Alerts:
     ) -> float | None:
         """Post or edit the group's messages; when an edit must wait, when to come back."""
         later: list[float] = []
-        if incident is not None and incident.channel_id and g.text("incident") == incident.id:
-            at = await self._keep(g, "msg", incident.channel_id, ui.alert_group(view), now)
-            if at is not None:
-                later.append(at)
+        if incident is not None and g.text("incident") == incident.id:
+            if incident.channel_id:
+                at = await self._keep(g, "msg", incident.channel_id, ui.alert_group(view), now)
+                if at is not None:
+                    later.append(at)
+            elif "channel" not in incident.setup_errors:
+                later.append(now + CHANNEL_WAIT)  # the set-up is making the channel
         unmatched = incident is None and view.firing and not g.text("incident")
         unmatched = unmatched and DRILL_LABEL not in view.labels  # never in the announce channel
         if g.text("unmatched_ts") or unmatched:

@@ -340,6 +340,8 @@ class SchedulerConfig(_Strict):
     tick: Duration = timedelta(seconds=1)  # how often each replica looks for due items
     lease: Duration = timedelta(seconds=60)  # a claimed item is retried after this if unacked
     retry: Duration = timedelta(seconds=1)  # first retry delay; doubles, at most 5 min
+    # a lifecycle event a replica took and did not finish (it died) is taken over after this
+    reclaim: Duration = timedelta(seconds=10)
 
 
 class PostmortemConfig(_Strict):

@@ -492,3 +492,15 @@ class DrillReport(BaseModel):
     speed: float = 1.0
     measures: list[DrillMeasure]
     timeline: list[TimelineEntry]
+
+
+class LifecycleEvent(BaseModel):
+    """A change of an incident that features react to (bot/events.py), written to the
+    event stream in the same transaction as the change itself."""
+
+    type: str  # declared, updated, severity, resolved, reopened, runbook_posted, ...
+    incident: Incident  # as the change left it
+    at: float
+    data: dict[str, Any] = Field(default_factory=dict)
+    id: str = Field(default="", exclude=True)  # the stream entry's id, once read
+    attempt: int = Field(default=1, exclude=True)  # how often it was taken up, this time too

@@ -39,7 +39,7 @@ from blocks.incident import Message
 from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, PageState, TimelineEntry
 from bot.paging import PagerDuty, PagerDutyUser, PagingError, PDIncident, PDService, WebhookEvent
@@ -107,8 +107,7 @@ class Pager:
         self._service: tuple[float, PDService] | None = None
         self._levels: tuple[float, int] | None = None
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
         self.scheduler.on(ESCALATE, self._escalate)
         self.scheduler.on(POLL, self._poll)
@@ -154,6 +153,16 @@ class Pager:
         elif event == "resolved":
             await self._stop(incident)
 
+    async def on_set_up(self, event: str, incident: Incident) -> None:
+        """After the set-up: a paging incident that could not page says why, now that it
+        has a channel to say it in."""
+        if event != "declared" or not self.pages(incident.severity):
+            return
+        if _active(incident.page):
+            await self._tell_paged(incident)
+        else:
+            await self.request(incident)
+
     async def request(self, incident: Incident) -> None:
         """Ask for a page: recorded on the incident, sent by the `page` due-item."""
         if incident.drill is not None and not self.service_id(incident):
@@ -177,8 +186,14 @@ class Pager:
             return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
 
         incident = await self.store.update(incident.id, mutate)
-        if asked:
+        # asked now, or asked before a crash that may have kept the page from being queued
+        if asked or await self._unqueued(incident):
             await self.scheduler.schedule(PAGE, incident.id, now, generation=incident.generation)
+
+    async def _unqueued(self, incident: Incident) -> bool:
+        if incident.page is None or incident.page.status != "pending":
+            return False
+        return not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id))
 
     async def escalate_now(self, incident: Incident, *, by: str) -> None:
         """`/incident escalate`: escalate to the next level at once."""
@@ -272,7 +287,7 @@ class Pager:
         elif not (item.attempts > 1 and page.pd_incident_id):
             return  # paged already, by an earlier occurrence that finished
         assert incident.page is not None
-        await self._post(incident, item, ui.paged(incident.page))
+        await self._tell_paged(incident, item)
         await self._after_page(incident)
 
     async def _after_page(self, incident: Incident) -> None:
@@ -649,6 +664,19 @@ class Pager:
             await post_for_item(
                 self.slack, incident.channel_id, item, message, what="paging notice"
             )
+
+    async def _tell_paged(self, incident: Incident, item: DueItem | None = None) -> None:
+        """Say who was paged, once. A page goes out without waiting for the set-up, so
+        either the page (channel made already) or the set-up (page sent already) says it."""
+        page = incident.page
+        if not incident.channel_id or page is None or page.pd_incident_id is None:
+            return
+        told = f"{incident.id}:{page.pd_incident_id}"
+        first = await self.store.claim_once("paged-told", told, ttl=7 * 86400)
+        if item is not None and (first or item.attempts > 1):
+            await self._post(incident, item, ui.paged(page))  # a retry looks for it first
+        elif first:
+            await self._say(incident, ui.paged(page))
 
     async def _say(self, incident: Incident, message: Message) -> None:
         if not incident.channel_id:

@@ -46,7 +46,7 @@ from blocks.mrkdwn import md, readable
 from blocks.stats import duration, offset
 from bot import redaction
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
 from bot.schedule import Retry, Scheduler
@@ -138,8 +138,7 @@ class Postmortems:
         self.template_name = custom.name if custom is not None else f"builtin/{BUILTIN_NAME}"
         self._names: dict[str, tuple[float, str]] = {}
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DRAFT, self._draft_due)
         self.scheduler.on(DUE, self._reminder_due)
 

@@ -30,7 +30,7 @@ import blocks.mrkdwn as mk
 import blocks.reminders as ui
 from blocks.mrkdwn import Mrkdwn, md
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -64,8 +64,7 @@ class Reminders:
         self.clock = clock
         self.metrics = metrics  # reminders_sent_total{kind}, when given
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
         self.scheduler.on(OVERDUE, self._overdue)
 

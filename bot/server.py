@@ -9,7 +9,6 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -22,9 +21,11 @@ from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
+from bot.consistency import Consistency
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills, default_drills_dir, load_scenarios
 from bot.escalations import Escalations
+from bot.events import Events, lifecycle
 from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
@@ -34,7 +35,7 @@ from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_
 from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
-from bot.reminders import RECONCILE_EVERY, Reminders
+from bot.reminders import Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import Scheduler
 from bot.services import Services
@@ -103,6 +104,7 @@ def build(
         store=store,
         slack=slack,
         incidents=Incidents(store, slack, config, metrics=metrics),
+        events=Events(store, claim_idle=config.scheduler.reclaim.total_seconds()),
         metrics=metrics,
         runbooks=runbooks,
         pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
@@ -115,11 +117,9 @@ def build(
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
     services.policy = Policy(config, store, slack, services.privacy, metrics=metrics)
-    # a runbook chosen at declaration is posted right after the summary card
-    services.incidents.listeners.append(services.checklists.on_incident_event)
-    scheduler, reminders, pager = wire_schedule(services)
+    scheduler, _, pager = wire_schedule(services)
     wire_after_incident(services, scheduler)
-    escalations, stakeholders = wire_procedure(services, scheduler)
+    wire_procedure(services, scheduler)
     alerts = services.alerts = Alerts(
         store,
         slack,
@@ -130,6 +130,7 @@ def build(
         registry=metrics.registry,
     )
     wire_drills(services, scheduler)
+    consistency = subscribe(services)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -210,26 +211,12 @@ def build(
 
     async def start_schedule(_: web.Application) -> None:
         scheduler.start(services.jobs)
-
-        # at start, then now and then: cadences and pages lost to a crash, older incidents
-        async def reconcile() -> None:
-            await reminders.reconcile()
-            await pager.reconcile()
-            await escalations.reconcile()
-            await stakeholders.reconcile()
-
-        services.jobs.add_job(
-            reconcile,
-            "interval",
-            seconds=RECONCILE_EVERY,
-            id="due-reconcile",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
+        await services.events.start()
+        await consistency.start()
 
     async def stop_schedule(_: web.Application) -> None:
+        await consistency.stop()
+        await services.events.stop()
         await scheduler.stop()
 
     app.on_startup.append(start_schedule)
@@ -264,6 +251,39 @@ def build(
     return Bot(services=services, bolt=bolt, web=app)
 
 
+def subscribe(services: Services) -> Consistency:
+    """What each feature does when an incident changes, in order (bot/events.py): those
+    that only schedule come first, so a page never waits behind Slack set-up; then the
+    set-up itself; then what needs the channel. And each feature's repair, for after Redis
+    lost writes (bot/consistency.py)."""
+    pager, reminders, escalations = services.pager, services.reminders, services.escalations
+    stakeholders, postmortems, stats = services.stakeholders, services.postmortems, services.stats
+    drills, checklists = services.drills, services.checklists
+    assert pager and reminders and escalations and stakeholders and postmortems and stats
+    assert drills and checklists
+    ev = services.events
+    ev.subscribe("pager", lifecycle(pager.on_incident_event))
+    ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
+    ev.subscribe("escalations", lifecycle(escalations.on_incident_event))
+    ev.subscribe("stakeholders", lifecycle(stakeholders.on_incident_event))
+    ev.subscribe("postmortem", lifecycle(postmortems.on_incident_event))
+    ev.subscribe("stats", lifecycle(stats.on_incident_event))
+    ev.subscribe("setup", services.incidents.on_declared, types={"declared"})
+    # these post into the channel: they see the incident as set up, not as declared
+    fresh = services.store
+    ev.subscribe("paging-notice", lifecycle(pager.on_set_up, fresh), types={"declared"})
+    ev.subscribe("drills", lifecycle(drills.on_incident_event, fresh))
+    ev.subscribe("checklists", lifecycle(checklists.on_incident_event, fresh), types={"declared"})
+    ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
+    consistency = Consistency(services.store)
+    consistency.add("reminders", reminders.reconcile)
+    consistency.add("pages", pager.reconcile)
+    consistency.add("escalations", escalations.reconcile)
+    consistency.add("stakeholders", stakeholders.reconcile)
+    consistency.add("drills", drills.reconcile)
+    return consistency
+
+
 def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
     """Game-day drills: the scenarios (shipped, then the team's own; a broken one stops the
     start like a broken runbook), played through the alert path and the scheduler."""
@@ -282,15 +302,6 @@ def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
         alerts=services.alerts,
     )
     drills.install()
-    services.jobs.add_job(
-        drills.reconcile,
-        "interval",
-        seconds=RECONCILE_EVERY,
-        id="drills-reconcile",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
     return drills
 
 
@@ -305,11 +316,11 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
         services.runbooks,
         services.pagerduty,
     )
-    escalations.install(services.incidents, services.checklists)
+    escalations.install()
     stakeholders = services.stakeholders = Stakeholders(
         services.store, services.slack, services.config, scheduler
     )
-    stakeholders.install(services.incidents)
+    stakeholders.install()
     return escalations, stakeholders
 
 
@@ -355,9 +366,8 @@ def wire_after_incident(services: Services, scheduler: Scheduler) -> None:
         services.metrics,
     )
     stats = services.stats = Stats(store, slack, config, metrics)
-    services.incidents.listeners.append(stats.on_incident_event)
     services.postmortems = Postmortems(store, slack, config, scheduler, stats, metrics)
-    services.postmortems.install(services.incidents)
+    services.postmortems.install()
     services.followups = FollowUps(store, slack, config, scheduler, metrics)
     services.followups.install()
     services.capture = TimelineCapture(store, slack)
@@ -376,7 +386,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
     reminders = Reminders(
         services.store, services.slack, services.config, scheduler, metrics=services.metrics
     )
-    reminders.install(services.incidents)
+    reminders.install()
     pager = Pager(
         services.store,
         services.slack,
@@ -386,7 +396,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         webhooks=bool(services.settings.pagerduty_webhook_secret),
         metrics=services.metrics,
     )
-    pager.install(services.incidents)
+    pager.install()
     services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
     return scheduler, reminders, pager
 

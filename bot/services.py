@@ -12,6 +12,7 @@ from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.drills import Drills
 from bot.escalations import Escalations
+from bot.events import Events
 from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
@@ -37,6 +38,8 @@ class Services:
     store: Store
     slack: Slack
     incidents: Incidents
+    # the durable lifecycle events every feature reacts to (bot/events.py)
+    events: Events
     metrics: Metrics
     runbooks: dict[str, Runbook]
     # None when PAGERDUTY_API_KEY is unset: paging and /oncall say so plainly

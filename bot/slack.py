@@ -16,13 +16,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from blocks.mrkdwn import Mrkdwn
 
@@ -66,6 +68,10 @@ def make_client(token: str | None, base_url: str) -> AsyncWebClient:
     return client
 
 
+def _is_id(channel: str) -> bool:
+    return bool(re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel))
+
+
 class Slack:
     def __init__(self, client: AsyncWebClient, *, errors: Counter | None = None) -> None:
         self.client = client
@@ -89,8 +95,15 @@ class Slack:
             raise self._failed(method, type(exc).__name__) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    async def create_channel(self, names: Iterable[str], *, private: bool) -> tuple[str, str]:
+    async def create_channel(
+        self,
+        names: Iterable[str],
+        *,
+        private: bool,
+        before: Callable[[str], Awaitable[None]] | None = None,
+    ) -> tuple[str, str]:
         """Make a channel under the first of `names` that is free; returns (id, name).
+        `before(name)` runs before each name is asked for (the caller records it).
 
         A taken name is skipped, never adopted: whoever holds it (a member who made it
         first and invited the bot, an archived channel, or ours from an attempt whose answer
@@ -99,6 +112,8 @@ class Slack:
         """
         me = await self.bot_user_id()  # before: failing after the create would waste it
         for name in names:
+            if before is not None:
+                await before(name)
             try:
                 data = await self._call("conversations.create", name=name, is_private=private)
             except SlackError as exc:
@@ -166,6 +181,8 @@ class Slack:
         """
         if maybe_sent_since is not None:
             try:
+                if not _is_id(channel):  # history is read by id
+                    channel = await self.find_channel(channel.lstrip("#")) or channel
                 found = await self.find_marked(channel, marker, since=maybe_sent_since)
             except SlackError as exc:
                 log.warning("history lookup failed", extra={"error": exc.code})
@@ -200,6 +217,24 @@ class Slack:
     async def permalink(self, channel: str, ts: str) -> str:
         data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
         return str(data["permalink"])
+
+    async def respond(
+        self, response_url: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Answer a slash command or an action at its response_url, seen only by the user
+        (valid 30 minutes, 5 answers)."""
+        webhook = AsyncWebhookClient(response_url, session=self.client.session, timeout=10)
+        try:
+            response = await webhook.send(
+                text=Mrkdwn(text),
+                blocks=blocks or [],
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception as exc:  # connection errors, timeouts
+            raise self._failed("response_url", type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise self._failed("response_url", f"http_{response.status_code}")
 
     async def ephemeral(
         self, channel: str, user: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None

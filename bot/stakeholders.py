@@ -39,7 +39,7 @@ from blocks.mrkdwn import md
 from blocks.reminders import human_duration
 from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError
@@ -265,8 +265,7 @@ class Stakeholders:
         self.clock = clock
         self.drafts = Drafts(config)
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
 
     def audiences(self, incident: Incident) -> list[StakeholderAudience]:

@@ -79,10 +79,11 @@ timeline never disagrees with the state and concurrent replicas never lose a wri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,13 +93,14 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import parse_url
-from redis.exceptions import ConnectionError, RedisError, ResponseError, WatchError
+from redis.exceptions import ConnectionError, LockError, RedisError, ResponseError, WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from bot.models import (
     DueItem,
     FollowUp,
     Incident,
+    LifecycleEvent,
     OnCallSnapshot,
     PostmortemState,
     RunbookRun,
@@ -197,6 +199,11 @@ class Keys:
         self.alert_due = f"{prefix}alerts:due"
         self.followups_open = f"{prefix}followups:open"
         self.db_owner = f"{prefix}db-owner"
+        self.events = f"{prefix}events"
+        self.server_seen = f"{prefix}redis-server"
+
+    def event_progress(self, entry_id: str) -> str:
+        return f"{self.prefix}event:{entry_id}"
 
     def incident(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{incident_id}"
@@ -615,6 +622,17 @@ class Store:
         self.redis = redis
         self.keys = Keys(prefix)
 
+    async def server_id(self) -> str:
+        """Which Redis server answers: its run_id changes when it restarts or another one
+        is promoted in its place (bot/consistency.py)."""
+        info = await self.redis.info("server")
+        return str(info.get("run_id", ""))
+
+    async def swap_server_seen(self, server: str) -> str | None:
+        """Record the Redis server now answering; the one recorded before (None: none)."""
+        before = await self.redis.getset(self.keys.server_seen, server)
+        return _text(before) if before is not None else None
+
     async def ping(self) -> None:
         try:
             await self.redis.ping()
@@ -661,14 +679,30 @@ class Store:
         await self.redis.expire(self.keys.seq(day), 3 * 86400)
         return int(n)
 
-    async def create(self, incident: Incident, entry: TimelineEntry) -> None:
+    async def create(
+        self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a new incident, its first timeline entry and its `declared` event (with
+        `data`) in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.incident(incident.id), incident.model_dump_json(), nx=True)
             pipe.zadd(self.keys.all, {incident.id: incident.declared_at})
             if incident.is_open:
                 pipe.zadd(self.keys.open, {incident.id: incident.declared_at})
             pipe.rpush(self.keys.timeline(incident.id), entry.model_dump_json())
+            self._emit(pipe, "declared", incident, entry.at, data)
             await pipe.execute()
+
+    def _emit(
+        self,
+        pipe: Any,
+        kind: str,
+        incident: Incident,
+        at: float,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        event = LifecycleEvent(type=kind, incident=incident, at=at, data=dict(data or {}))
+        pipe.xadd(self.keys.events, {"e": event.model_dump_json()})
 
     async def get(self, incident_id: str) -> Incident | None:
         raw = await self.redis.get(self.keys.incident(incident_id))
@@ -680,10 +714,19 @@ class Store:
             return None
         return await self.get(_text(incident_id))
 
-    async def update(self, incident_id: str, mutate: Mutation) -> Incident:
+    async def update(
+        self,
+        incident_id: str,
+        mutate: Mutation,
+        *,
+        emit: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Incident:
         """Apply `mutate` atomically; it edits the incident in place and returns the
         timeline entries the change makes (none = bookkeeping, generation unchanged).
-        An exception from `mutate` aborts with nothing written."""
+        An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
+        event the change is (bot/events.py), written in the same transaction when the
+        change makes timeline entries."""
         key = self.keys.incident(incident_id)
         dropped = 0
         while True:
@@ -707,6 +750,8 @@ class Store:
                         pipe.rpush(
                             self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
                         )
+                        if emit:
+                            self._emit(pipe, emit, incident, entries[0].at, data)
                     if was_open and not incident.is_open:
                         pipe.zrem(self.keys.open, incident_id)
                     elif incident.is_open and not was_open:
@@ -775,16 +820,115 @@ class Store:
         ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
         return token if ok else None
 
+    @contextlib.asynccontextmanager
+    async def held(self, name: str, *, ttl: float) -> AsyncIterator[bool]:
+        """Hold lease `name` for the block if nobody holds it (yields False otherwise,
+        holding nothing). It is renewed while held, so `ttl` only bounds how long a holder
+        that died keeps others waiting."""
+        lock = self.redis.lock(self.keys.lease(name), timeout=ttl, blocking=False)
+        if not await lock.acquire():
+            yield False
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                with contextlib.suppress(*STORE_ERRORS, LockError):
+                    await lock.reacquire()
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield True
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            with contextlib.suppress(*STORE_ERRORS, LockError):
+                await lock.release()
+
     async def release_lease(self, name: str, token: str) -> None:
         script = (
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
         )
         await self.redis.eval(script, 1, self.keys.lease(name), token)
 
+    # -- lifecycle events (bot/events.py) ----------------------------------------------------
+    async def events_group(self, group: str) -> None:
+        """Create the consumer group (from the stream's start: nothing written before the
+        first consumer ran is skipped); an existing group is fine."""
+        try:
+            await self.redis.xgroup_create(self.keys.events, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def events_read(
+        self, group: str, consumer: str, count: int, *, block_ms: int | None
+    ) -> list[tuple[str, str]]:
+        """New (entry id, event JSON) for this consumer, waiting up to `block_ms` for one."""
+        out: Any = await self.redis.xreadgroup(
+            group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
+        )
+        return [(_text(i), _text(f.get("e", ""))) for _, rows in out or [] for i, f in rows]
+
+    async def events_reclaim(
+        self, group: str, consumer: str, idle_ms: int, count: int
+    ) -> list[tuple[str, str]]:
+        """Entries another consumer read but never acknowledged (it died, or a subscriber
+        failed): this consumer takes them."""
+        out = await self.redis.xautoclaim(
+            self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
+        )
+        rows = out[1] if len(out) > 1 else []
+        return [(_text(i), _text(f.get("e", ""))) for i, f in rows if f]
+
+    async def events_touch(self, group: str, consumer: str, entry_ids: list[str]) -> None:
+        """Entries this consumer is still working on: reset their idle time, so nobody
+        takes them over."""
+        ids: list[Any] = list(entry_ids)
+        await self.redis.xclaim(
+            self.keys.events, group, consumer, min_idle_time=0, message_ids=ids, justid=True
+        )
+
+    async def events_progress(self, entry_id: str) -> tuple[set[str], int]:
+        """The subscribers done with an entry, and how often it was taken up (this time
+        included)."""
+        key = self.keys.event_progress(entry_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "_attempts", 1)
+            pipe.expire(key, 7 * 86400)
+            pipe.hgetall(key)
+            attempts, _, fields = await pipe.execute()
+        return {_text(k) for k in fields if _text(k) != "_attempts"}, int(attempts)
+
+    async def events_mark(self, entry_id: str, subscriber: str) -> None:
+        await self.redis.hset(self.keys.event_progress(entry_id), subscriber, "1")
+
+    async def events_ack(self, group: str, entry_id: str) -> None:
+        """Every subscriber is done: the entry leaves the stream."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.events, group, entry_id)
+            pipe.xdel(self.keys.events, entry_id)
+            pipe.delete(self.keys.event_progress(entry_id))
+            await pipe.execute()
+
+    async def events_backlog(self, group: str) -> int:
+        """Entries written and not yet acknowledged by every subscriber."""
+        try:
+            groups = await self.redis.xinfo_groups(self.keys.events)
+        except ResponseError:
+            return 0  # no stream yet
+        for g in groups:
+            if _text(g.get("name", "")) == group:
+                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        return int(await self.redis.xlen(self.keys.events))
+
     # -- runbook checklists (bot/checklists.py) ----------------------------------------------
-    async def create_run(self, run: RunbookRun, entry: TimelineEntry) -> tuple[RunbookRun, bool]:
-        """Store a new checklist unless its incident already has one of that runbook:
-        (the run, True) when created, (the existing run, False) otherwise."""
+    async def create_run(
+        self, run: RunbookRun, entry: TimelineEntry, *, incident: Incident
+    ) -> tuple[RunbookRun, bool]:
+        """Store a new checklist, with its `runbook_posted` event, unless its incident
+        already has one of that runbook: (the run, True) when created, (the existing run,
+        False) otherwise."""
         index = self.keys.incident_runbooks(run.incident)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -800,6 +944,8 @@ class Store:
                     pipe.set(self.keys.run(run.id), run.model_dump_json())
                     pipe.set(self.keys.run_version(run.id), 0)
                     pipe.rpush(self.keys.timeline(run.incident), entry.model_dump_json())
+                    data = {"runbook": run.runbook, "run": run.id, "posted_at": run.posted_at}
+                    self._emit(pipe, "runbook_posted", incident, entry.at, data)
                     await pipe.execute()
                     return run, True
                 except WatchError:

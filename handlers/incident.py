@@ -9,7 +9,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
 import blocks.policy as policy_ui
-from bot import redaction
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.policy import Where, role_action, severity_action, status_action
@@ -54,6 +53,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 channel=channel,
                 respond=respond,
                 trigger_id=body.get("trigger_id"),
+                response_url=body.get("response_url"),
             )
 
 
@@ -65,16 +65,21 @@ async def run(
     channel: str,
     respond: AsyncRespond,
     trigger_id: str | None = None,
+    response_url: str | None = None,
 ) -> None:
     incidents = svc.incidents
     if cmd.verb == "declare":
         if not await permitted(svc, "declare", None, user=user, channel=channel, respond=respond):
             return
-        incident = await incidents.declare(
-            title=cmd.text, severity=cmd.severity, by=user, private=cmd.private or None
+        # the set-up tells the declarer where the incident is, whichever replica runs it
+        reply = {"response_url": response_url} if response_url else {"channel": channel}
+        await incidents.declare(
+            title=cmd.text,
+            severity=cmd.severity,
+            by=user,
+            private=cmd.private or None,
+            reply={**reply, "user": user},
         )
-        # Slack shows the answer where it was typed, outside the incident's channel
-        await respond(**ephemeral(ui.declared_ack(redaction.outside(incident, svc.config))))
         return
     if cmd.verb == "list":
         assert svc.privacy is not None

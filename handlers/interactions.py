@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -12,8 +13,7 @@ import blocks.incident as ui
 import blocks.policy as policy_ui
 from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
-from bot import redaction
-from bot.incidents import IncidentError
+from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
 from bot.slack import SlackError
 from bot.store import STORE_ERRORS
@@ -22,7 +22,6 @@ from handlers.replies import STORE_DOWN, refusal
 
 log = logging.getLogger(__name__)
 
-VIEW_TTL = 24 * 3600
 
 
 def _value(state: dict[str, Any], block: str) -> Any:
@@ -59,16 +58,9 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        # one incident per modal, however often Slack or the user sends it (DESIGN rule 2)
-        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL, value="pending"):
-            existing = await svc.store.once_value("view", view["id"])
-            if existing and existing != "pending":
-                incident = await svc.store.get(existing)
-                if incident and incident.setup_missing:
-                    await svc.incidents.setup(incident.id)
-            return
+        channel = meta.get("channel")
         try:
-            incident = await svc.incidents.declare(
+            await svc.incidents.declare(
                 title=title,
                 severity=_value(state, "severity"),
                 by=user,
@@ -77,13 +69,15 @@ def register(app: AsyncApp, svc: Services) -> None:
                 runbook=_value(state, "runbook"),
                 # unticked: as the config says for the runbook (private.runbooks)
                 private=_ticked(state, PRIVATE_FIELD) or None,
+                # one incident per modal, however often Slack or the user sends it
+                key=f"view:{view['id']}",
+                # told where the modal was opened, outside the incident's channel
+                reply={"channel": channel, "user": user} if channel else None,
             )
+        except AlreadyDeclaring:
+            return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, refusal(exc))
-            return
-        await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
-        shown = redaction.outside(incident, svc.config)  # told outside the incident's channel
-        await _tell(svc, meta.get("channel"), user, ui.declared_ack(shown)[0])
+            await _tell(svc, channel, user, refusal(exc))
 
     # a set-up failure is posted in the incident's channel, or the announce channel
     @app.action(ui.ACTION_RETRY_SETUP)
@@ -91,7 +85,8 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def retry_setup(click: Click) -> None:
         assert click.incident is not None
         if click.incident.setup_missing:
-            await svc.incidents.setup(click.incident.id)
+            with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
+                await svc.incidents.setup(click.incident.id)
 
 
 async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from blocks.common import Block, Message, Mrkdwn, md
 from blocks.incident import usage_error
 from blocks.mrkdwn import said
-from bot.incidents import IncidentError
+from bot.incidents import DeclareUncertain, IncidentError
 from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
 
+NOT_SURE = (
+    ":warning: The incident store stopped answering while incident {} was being recorded, "
+    "so it may or may not exist. Check `/incident list` in a moment before declaring again."
+)
 STORE_DOWN = md(
     ":warning: The incident store is unreachable right now, so nothing was changed. "
     "Try again in a moment; if it persists, check the bot's Redis."
@@ -44,6 +48,9 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     """Every failure after ack() becomes one clear ephemeral sentence, never a trace."""
     try:
         yield
+    except DeclareUncertain as exc:
+        log.warning("declare outcome unknown", extra={"incident": exc.incident_id})
+        await _safe(respond, md(NOT_SURE, exc.incident_id))
     except STORE_ERRORS as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)

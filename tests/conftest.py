@@ -47,6 +47,8 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "yes" if self.appendonly else "no",
+                # a kill -9 of a persistent server loses no acknowledged write
+                *(["--appendfsync", "always"] if self.appendonly else []),
                 "--dir",
                 self.dir,
                 *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),

@@ -296,6 +296,15 @@ class Message:
 
 
 @dataclass
+class Hold:
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class Call:
     """One Web API (or response_url) request as the fake saw it."""
 
@@ -720,6 +729,7 @@ class FakeSlack:
         self.scopes: list[str] = list(scopes)
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
+        self._holds: dict[str, Hold] = {}
         self.trigger_ttl: float = TRIGGER_TTL
         self.ack_timeout: float = ACK_TIMEOUT
         # wall clock for trigger expiry; tests may replace it to age triggers without sleeping
@@ -909,6 +919,13 @@ class FakeSlack:
         """The user whose action made a trigger_id: the only one who sees a view opened with it."""
         trigger = self._triggers.get(trigger_id)
         return trigger.user if trigger is not None else None
+
+    def hold(self, method: str) -> Hold:
+        """Hold the next call of `method` until `release()`: it arrives (`arrived` is set),
+        Slack does nothing, and then it is carried out and answered, to whoever still
+        listens (a client killed meanwhile never hears that it took effect)."""
+        hold = self._holds[method] = Hold()
+        return hold
 
     def fail(
         self,
@@ -1261,6 +1278,10 @@ class FakeSlack:
             delay = self.latency_for.get(method, self.latency)
             if delay > 0:
                 await asyncio.sleep(delay)  # simulated network/server time, not synchronisation
+            hold = self._holds.pop(method, None)
+            if hold is not None:  # Slack is slow right now: the test decides when it answers
+                hold.arrived.set()
+                await hold.released.wait()
             failure = self._take_failure(method)
             if failure is not None:
                 if failure.took_effect and method in _METHODS:
