@@ -315,6 +315,7 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
         scheduler,
         services.runbooks,
         services.pagerduty,
+        identity=services.incidents.identity,
     )
     escalations.install()
     stakeholders = services.stakeholders = Stakeholders(
@@ -395,6 +396,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         services.pagerduty,
         webhooks=bool(services.settings.pagerduty_webhook_secret),
         metrics=services.metrics,
+        identity=services.incidents.identity,
     )
     pager.install()
     services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
