@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import guard
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
@@ -93,7 +94,8 @@ async def start(
         **env,
     )
     bot = build(settings, config or IncidentConfig())
-    runner = web.AppRunner(bot.web)
+    # the production front door: read timeouts, body caps
+    runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
