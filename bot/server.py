@@ -148,12 +148,13 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         return web.json_response({"ok": True})
 
     async def readyz(_: web.Request) -> web.Response:
+        # the reason names what is wrong, never where Redis is: anyone may ask
         try:
             await asyncio.wait_for(store.ping(), timeout=settings.redis_timeout + 0.5)
-        except (StoreUnavailable, TimeoutError) as exc:
-            return web.json_response(
-                {"ok": False, "reason": f"redis: {exc or 'timeout'}"}, status=503
-            )
+        except StoreUnavailable as exc:
+            return web.json_response({"ok": False, "reason": f"redis: {exc.reason}"}, status=503)
+        except TimeoutError:
+            return web.json_response({"ok": False, "reason": "redis: timeout"}, status=503)
         return web.json_response({"ok": True})
 
     async def metrics_route(_: web.Request) -> web.Response:

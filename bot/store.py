@@ -73,7 +73,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    NoPermissionError,
+    RedisError,
+    ResponseError,
+    WatchError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.models import (
     DueItem,
@@ -90,7 +100,28 @@ PREFIX = "ir:"
 
 
 class StoreUnavailable(Exception):
-    """Redis did not answer; every user-facing path turns this into a plain message."""
+    """Redis did not answer; every user-facing path turns this into a plain message.
+
+    `reason` says what is wrong in words fit for anyone (/readyz), without the address
+    that the message may name."""
+
+    def __init__(self, message: str, reason: str = "unreachable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @classmethod
+    def of(cls, exc: BaseException) -> StoreUnavailable:
+        if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
+            reason = "authentication failed"
+        elif isinstance(exc, TimeoutError | RedisTimeoutError):
+            reason = "timeout"
+        elif isinstance(exc, BusyLoadingError):
+            reason = "loading its data"
+        elif isinstance(exc, RedisConnectionError | OSError):
+            reason = "unreachable"
+        else:
+            reason = "error"
+        return cls(str(exc), reason)
 
 
 # Everything that means "the store did not answer", for callers outside this module
@@ -547,7 +578,7 @@ class Store:
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable.of(exc) from exc
 
     # -- set-up checks (bot/doctor.py) -------------------------------------------------------
     async def server_facts(self) -> RedisFacts:
@@ -573,7 +604,7 @@ class Store:
                 with contextlib.suppress(ResponseError, KeyError, ValueError):
                     aof = bool(int((await self.redis.info("persistence"))["aof_enabled"]))
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable.of(exc) from exc
         return RedisFacts(version=version, aof=aof, rdb_save=rdb, embedded=embedded)
 
     # -- incidents -------------------------------------------------------------------------

@@ -22,8 +22,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of our own; never a developer's running Redis."""
 
-    def __init__(self, *, appendonly: bool = False) -> None:
+    def __init__(self, *, appendonly: bool = False, password: str | None = None) -> None:
         self.appendonly = appendonly  # the session's server persists nothing (fast)
+        self.password = password  # requirepass: clients must AUTH
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed: run the README's test command")
@@ -47,10 +48,11 @@ class RedisServer:
                 "yes" if self.appendonly else "no",
                 "--dir",
                 self.dir,
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         deadline = time.monotonic() + 10
         while True:  # readiness: wait until it answers PING
             try:
@@ -63,7 +65,7 @@ class RedisServer:
         client.close()
 
     def flush(self) -> None:
-        with redis.Redis(port=self.port) as client:
+        with redis.Redis(port=self.port, password=self.password) as client:
             client.flushall()
 
     def stop(self, *, keep_dir: bool = False) -> None:

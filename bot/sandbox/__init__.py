@@ -13,7 +13,6 @@ import errno
 import logging
 import secrets
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp.web import Application, AppRunner, TCPSite
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
+from bot.logs import redact_url
 from bot.sandbox import alerts_panel
 from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
 from bot.sandbox.private_demo import demo_private
@@ -53,16 +53,8 @@ def sandbox_redis(settings: Settings) -> Redis:
 
 def redis_note(settings: Settings) -> str:
     if uses_real_redis(settings):
-        return f"state in the Redis at {_without_password(settings.redis_url)}"
+        return f"state in the Redis at {redact_url(settings.redis_url)}"
     return "state in an embedded Redis, lost on exit (set REDIS_URL to keep it)"
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def startup_line(settings: Settings, port: int) -> str:
@@ -153,7 +145,7 @@ async def _redis_problem(settings: Settings) -> str | None:
     try:
         await redis.ping()
     except RedisError as exc:
-        where = _without_password(settings.redis_url)
+        where = redact_url(settings.redis_url)
         return (
             f"the Redis at {where} does not answer ({exc}); unset REDIS_URL to use an embedded one."
         )
