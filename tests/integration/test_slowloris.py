@@ -17,6 +17,7 @@ import os
 import re
 import resource
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -37,7 +38,9 @@ STALLS: dict[str, bytes] = {
     "silent": b"",
     "request line": b"POST /slack/ev",
     "headers": b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slack-Signature: v0=",
+    # signature headers that look right (a fresh timestamp): the body must be read to tell
     "slack body": b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 400\r\n"
+    b"X-Slack-Request-Timestamp: {now}\r\nX-Slack-Signature: v0=" + b"0" * 64 + b"\r\n"
     b"Content-Type: application/x-www-form-urlencoded\r\n\r\ntoken=abc&team_id=T0",
     "pagerduty body": b"POST /webhooks/pagerduty HTTP/1.1\r\nHost: bot\r\nContent-Length: 400"
     b"\r\nX-PagerDuty-Signature: v1=00\r\n\r\n" + b'{"event": {"id": ',
@@ -58,7 +61,7 @@ class Stall:
     @classmethod
     async def open(cls, url: str, kind: str) -> Stall:
         reader, writer = await asyncio.open_connection(*raw_http.address(url))
-        writer.write(STALLS[kind])
+        writer.write(STALLS[kind].replace(b"{now}", str(int(time.time())).encode()))
         await writer.drain()
         return cls(kind, reader, writer)
 
