@@ -4,10 +4,11 @@
   kept-alive connection): aiohttp's keep-alive timer, which closes a connection that has
   not sent a whole request by then (aiohttp >= 3.14.4).
 - A body must arrive within the same time of its headers (aiohttp has no body timeout):
-  `body_deadline` fails the read with 408 and closes the connection.
+  the middleware fails the read, answers 408 and closes the connection.
 - At most `HTTP_MAX_UNAUTHENTICATED` requests may be sending their body at once; bodies come
   before their signature can be checked, so these are the requests nobody vouches for yet.
-  One more gets 503 at once. Requests without a body (/healthz, /readyz) never wait.
+  One more gets 503 at once. A request without a body (/healthz), or whose body came whole
+  with its headers (as Slack's small ones do), takes no slot and never waits.
 - Bodies are capped (aiohttp's 1 MB `client_max_size`, or the route's own cap via
   `read_body`); the open-files limit is raised to its hard limit at start; the event loop's
   "cannot accept" error and our own timeouts are logged once a minute, not per connection.
@@ -178,7 +179,7 @@ def runner(
 ) -> web.AppRunner:
     """The AppRunner every server of the bot runs its app with (serve() and the tests)."""
     door = FrontDoor(settings.http_read_timeout, settings.http_max_unauthenticated, registry)
-    app.middlewares.append(door.middleware)
+    app.middlewares.insert(0, door.middleware)  # outermost: armed before anything reads
     server_log = logging.getLogger("aiohttp.server")
     if _ONE_LINE not in server_log.filters:
         server_log.addFilter(_ONE_LINE)
@@ -195,8 +196,9 @@ def raise_open_files_limit() -> None:
     """Soft RLIMIT_NOFILE up to the hard limit: the default soft 1024 is one modest flood
     of connections away from refusing Slack's."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft != resource.RLIM_INFINITY and soft >= target:
+    # an unlimited hard limit (macOS) still has a kernel cap on the soft one
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft == hard or soft >= target:
         return
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
