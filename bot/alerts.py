@@ -53,7 +53,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from redis.exceptions import RedisError
 
 import blocks.alerts as ui
@@ -93,9 +100,9 @@ class _AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    # Alertmanager's own field names
-    startsAt: datetime | None = None
-    endsAt: datetime | None = None
+    # Alertmanager's own field names; RFC 3339 with a zone (a naive time has no epoch)
+    startsAt: AwareDatetime | None = None
+    endsAt: AwareDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
 
@@ -172,16 +179,22 @@ def _fingerprint(labels: Mapping[str, str]) -> str:
 
 
 def parse_alertmanager(body: bytes, *, now: float) -> AlertBatch:
-    """Validate a webhook body into a batch; InvalidAlerts says what is wrong."""
+    """Validate a webhook body into a batch; InvalidAlerts says what is wrong.
+
+    pydantic reads the JSON itself: bad UTF-8, lone surrogates, deep nesting and wrong
+    shapes all come out as one ValidationError (json.loads would raise RecursionError)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidAlerts(f"the body is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidAlerts("the body must be a JSON object (Alertmanager webhook, version 4)")
-    try:
-        payload = AlertmanagerPayload.model_validate(data)
+        payload = AlertmanagerPayload.model_validate_json(body)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise InvalidAlerts(
+                f"the body is not JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
+            ) from None
+        if first["type"] == "model_type":
+            raise InvalidAlerts(
+                "the body must be a JSON object (Alertmanager webhook, version 4)"
+            ) from None
         problems = []
         for err in exc.errors()[:5]:
             where = ".".join(str(p) for p in err["loc"]) or "(body)"
@@ -216,10 +229,12 @@ def parse_alertmanager(body: bytes, *, now: float) -> AlertBatch:
 
 
 def bearer_ok(header: str | None, token: str) -> bool:
-    """`Authorization: Bearer <token>`, compared in constant time."""
+    """`Authorization: Bearer <token>`, compared in constant time. The header is the
+    sender's bytes as aiohttp decoded them (undecodable ones as surrogates): encoded back
+    the same way, so any header compares, and only the right token matches."""
     scheme, _, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
+        given.strip().encode("utf-8", "surrogateescape"), token.encode()
     )
 
 

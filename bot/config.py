@@ -904,6 +904,10 @@ class Settings(BaseSettings):
     alertmanager_token: str | None = None
     port: int = 3000
     host: str = "0.0.0.0"
+    # seconds a client has to send a request's headers, and then its body (bot/guard.py)
+    http_read_timeout: float = Field(default=10.0, gt=0)
+    # requests that may be sending their body (not yet authenticated) at once; more: 503
+    http_max_unauthenticated: int = Field(default=512, ge=1)
     # the store's answer budget: a command must get its "store unreachable" reply in < 3 s
     redis_timeout: float = 1.0
     log_level: str = "INFO"

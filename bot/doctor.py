@@ -27,11 +27,11 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from bot.config import ConfigError, IncidentConfig, Settings, load_config, target_kind
+from bot.logs import redact_url
 from bot.models import CheckResult, CheckStatus
 from bot.paging import OnCallEntry, PagerDuty, PagingError, PDService
 from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
@@ -300,9 +300,8 @@ def _slack_failure(line: _Line, ctx: _Context, exc: SlackError, what: str) -> Ch
             "then reinstall the app.",
         )
     if code[:1].isupper() or code.startswith("http_"):  # an exception name or an HTTP status
-        return line.fail(
-            f"cannot reach Slack at {ctx.settings.slack_api_url} ({code})", SLACK_UNREACHABLE
-        )
+        where = redact_url(ctx.settings.slack_api_url)
+        return line.fail(f"cannot reach Slack at {where} ({code})", SLACK_UNREACHABLE)
     return line.fail(f"{what}: Slack answered {code}", SLACK_UNREACHABLE)
 
 
@@ -608,7 +607,7 @@ def _pd_failure(line: _Line, ctx: _Context, exc: PagingError, what: str) -> Chec
             "read-only one: paging writes) and set PAGERDUTY_API_KEY to it.",
         )
     return line.fail(
-        f"{what}: cannot reach PagerDuty at {ctx.settings.pagerduty_api_url} ({exc})",
+        f"{what}: cannot reach PagerDuty at {redact_url(ctx.settings.pagerduty_api_url)} ({exc})",
         PD_UNREACHABLE,
     )
 
@@ -627,7 +626,7 @@ async def check_pd_token(ctx: _Context, line: _Line) -> CheckResult:
     error = await ctx.pd_token()
     if error is not None:
         return _pd_failure(line, ctx, error, "GET /abilities")
-    return line.ok(f"valid ({ctx.settings.pagerduty_api_url})")
+    return line.ok(f"valid ({redact_url(ctx.settings.pagerduty_api_url)})")
 
 
 async def check_pd_from(ctx: _Context, line: _Line) -> CheckResult:
@@ -758,17 +757,9 @@ PERSIST_FIX = (
 )
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, fit to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-
-
 async def check_redis(ctx: _Context, line: _Line) -> CheckResult:
     facts = await ctx.redis()
-    url = redacted(ctx.settings.redis_url)
+    url = redact_url(ctx.settings.redis_url)
     if isinstance(facts, StoreUnavailable):
         return line.fail(f"cannot reach Redis at {url} ({facts})", REDIS_FIX)
     if facts.embedded:
@@ -910,7 +901,7 @@ def plan(ctx: _Context) -> list[_Check]:
     slack_late = "Slack did not answer in time: " + SLACK_UNREACHABLE
     pd_late = "PagerDuty did not answer in time: " + PD_UNREACHABLE
     redis_late = (
-        f"Redis did not answer in time: check REDIS_URL ({redacted(s.redis_url)}) and that "
+        f"Redis did not answer in time: check REDIS_URL ({redact_url(s.redis_url)}) and that "
         "this host can reach it."
     )
     checks: list[_Check] = []

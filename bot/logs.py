@@ -1,8 +1,11 @@
-"""Structured log lines: `level logger message key=value ...` with the incident id."""
+"""Structured log lines: `level logger message key=value ...` with the incident id; and
+`redact_url`, which every URL we show or log goes through."""
 
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote
 
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -51,3 +54,32 @@ def setup_logging(level: str = "INFO") -> None:
     quiet_unparsable_requests()
     # its INFO lines ("Added job", "Scheduler started") say nothing to an operator
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+# query parameters that carry a credential (redis-py reads `?password=`; tokens, keys, sigs)
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|sig|cred", re.I)
+
+
+def redact_url(url: str) -> str:
+    """`url` fit to show or log: the password of `user:password@` (or a lone `token@`) and
+    every credential-like query parameter replaced by `***`; the rest kept, to say where.
+
+    Everything before the last `@` counts as the user part, so a password holding `/`,
+    `?` or `#` (which urlsplit would read as a path) is hidden too."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        plain = colon and not re.search(r"[/?#]", user)
+        rest = (f"{user}:***@" if plain else "***@") + rest
+    where, q, query = rest.partition("?")
+    if q:
+        query, hash_, fragment = query.partition("#")
+        pairs = []
+        for pair in query.split("&"):
+            name, eq, _ = pair.partition("=")
+            pairs.append(f"{name}=***" if eq and _SECRET_PARAM.search(unquote(name)) else pair)
+        rest = f"{where}?{'&'.join(pairs)}{hash_}{fragment}"
+    return f"{scheme}{sep}{rest}"

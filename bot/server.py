@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 
 import handlers
+from bot import guard
 from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
@@ -43,10 +44,11 @@ from bot.slack import Slack, make_client
 from bot.slack_transport import connect_socket_mode, slack_events_route
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import PREFIX, Store, StoreUnavailable, connect
+from bot.store import PREFIX, STORE_ERRORS, Store, StoreUnavailable, connect
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
+MAX_WEBHOOK_BODY = 256 * 1024  # a PagerDuty v3 webhook is a few KB
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -148,12 +150,13 @@ def build(
         return web.json_response({"ok": True})
 
     async def readyz(_: web.Request) -> web.Response:
+        # the reason names what is wrong, never where Redis is: anyone may ask
         try:
             await asyncio.wait_for(store.ping(), timeout=settings.redis_timeout + 0.5)
-        except (StoreUnavailable, TimeoutError) as exc:
-            return web.json_response(
-                {"ok": False, "reason": f"redis: {exc or 'timeout'}"}, status=503
-            )
+        except StoreUnavailable as exc:
+            return web.json_response({"ok": False, "reason": f"redis: {exc.reason}"}, status=503)
+        except TimeoutError:
+            return web.json_response({"ok": False, "reason": "redis: timeout"}, status=503)
         return web.json_response({"ok": True})
 
     async def metrics_route(_: web.Request) -> web.Response:
@@ -169,15 +172,30 @@ def build(
         secret = settings.pagerduty_webhook_secret
         if not secret:
             return web.json_response({"ok": False, "error": "webhooks are off"}, status=404)
-        body = await request.read()
-        if not verify_webhook_signature(secret, body, request.headers.get("X-PagerDuty-Signature")):
-            return web.json_response({"ok": False, "error": "bad signature"}, status=401)
+
+        def refuse(status: int, error: str, reason: str) -> web.Response:
+            log.warning("PagerDuty webhook refused", extra={"reason": reason, "status": status})
+            return web.json_response({"ok": False, "error": error}, status=status)
+
+        # the signature covers the raw bytes: read them (capped), check, and only then parse
+        signature = request.headers.get("X-PagerDuty-Signature")
+        if not signature:
+            return refuse(401, "no X-PagerDuty-Signature", "unsigned")
+        body = await guard.read_body(request, MAX_WEBHOOK_BODY)
+        if body is None:
+            return refuse(413, f"the body is over {MAX_WEBHOOK_BODY // 1024} KB", "too_large")
+        if not verify_webhook_signature(secret, body, signature):
+            return refuse(401, "bad signature", "bad_signature")
         try:
             event = parse_webhook(body)
         except InvalidWebhook as exc:
-            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+            return refuse(400, str(exc), "malformed")
         try:
             await pager.on_webhook(event)
+        except STORE_ERRORS as exc:
+            # not handled: a non-2xx makes PagerDuty deliver it again
+            log.warning("PagerDuty webhook not handled", extra={"event": event.id, "error": exc})
+            return web.json_response({"ok": False, "error": "store unreachable"}, status=503)
         except Exception:
             # a non-2xx makes PagerDuty deliver it again; the event id is not consumed
             log.exception("PagerDuty webhook failed", extra={"event": event.id})
@@ -405,7 +423,9 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
 
 async def serve(bot: Bot, settings: Settings) -> None:
     """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode."""
-    runner = web.AppRunner(bot.web)
+    guard.raise_open_files_limit()
+    guard.quiet_accept_errors(asyncio.get_running_loop())
+    runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -94,7 +94,18 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import parse_url
-from redis.exceptions import ConnectionError, LockError, RedisError, ResponseError, WatchError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    ConnectionError,
+    LockError,
+    NoPermissionError,
+    RedisError,
+    ResponseError,
+    WatchError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from bot.models import (
@@ -116,7 +127,28 @@ SANDBOX_PREFIX = "sandbox:ir:"  # bot/sandbox
 
 
 class StoreUnavailable(Exception):
-    """Redis did not answer; every user-facing path turns this into a plain message."""
+    """Redis did not answer; every user-facing path turns this into a plain message.
+
+    `reason` says what is wrong in words fit for anyone (/readyz), without the address
+    that the message may name."""
+
+    def __init__(self, message: str, reason: str = "unreachable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @classmethod
+    def of(cls, exc: BaseException) -> StoreUnavailable:
+        if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
+            reason = "authentication failed"
+        elif isinstance(exc, TimeoutError | RedisTimeoutError):
+            reason = "timeout"
+        elif isinstance(exc, BusyLoadingError):
+            reason = "loading its data"
+        elif isinstance(exc, ConnectionError | OSError):
+            reason = "unreachable"
+        else:
+            reason = "error"
+        return cls(str(exc), reason)
 
 
 # Everything that means "the store did not answer", for callers outside this module
@@ -665,7 +697,7 @@ class Store:
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable.of(exc) from exc
 
     async def claim_db(self) -> str | None:
         """Make this Redis db this store's alone: None when it is (it was empty, or this
@@ -697,7 +729,7 @@ class Store:
                 with contextlib.suppress(ResponseError, KeyError, ValueError):
                     aof = bool(int((await self.redis.info("persistence"))["aof_enabled"]))
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable.of(exc) from exc
         return RedisFacts(version=version, aof=aof, rdb_save=rdb, embedded=embedded)
 
     # -- incidents -------------------------------------------------------------------------

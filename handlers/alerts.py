@@ -11,7 +11,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
-from bot import redaction
+from bot import guard, redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
 from bot.store import STORE_ERRORS
@@ -30,17 +30,6 @@ def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response
     return web.json_response(body, status=status)
 
 
-async def _read(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None when it is longer than `limit` (read no further)."""
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def alertmanager_webhook(svc: Services) -> Route:
     """POST /alerts/alertmanager: check the bearer token, validate, persist, answer.
     The answer comes before any Slack work; a 200 means the alerts are stored."""
@@ -49,27 +38,28 @@ def alertmanager_webhook(svc: Services) -> Route:
         token = svc.settings.alertmanager_token
         if not token or svc.alerts is None:
             return _answer(404, "the Alertmanager webhook is off (ALERTMANAGER_TOKEN is unset)")
+        alerts = svc.alerts
+
+        def refuse(
+            status: int, reason: str, error: str, headers: dict[str, str] | None = None
+        ) -> web.Response:
+            alerts.rejected(reason)
+            log.warning("Alertmanager payload refused", extra={"reason": reason, "status": status})
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+
+        # the token is in the headers: checked before a byte of the body is read
         if not bearer_ok(request.headers.get("Authorization"), token):
-            svc.alerts.rejected("unauthorized")
-            return web.json_response(
-                {"ok": False, "error": "missing or wrong bearer token"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="alertmanager"'},
-            )
-        if (request.content_length or 0) > MAX_BODY:
-            svc.alerts.rejected("too_large")
-            return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
-        body = await _read(request, MAX_BODY)
+            challenge = {"WWW-Authenticate": 'Bearer realm="alertmanager"'}
+            return refuse(401, "unauthorized", "missing or wrong bearer token", challenge)
+        body = await guard.read_body(request, MAX_BODY)
         if body is None:
-            svc.alerts.rejected("too_large")
-            return _answer(413, f"the payload is over {MAX_BODY // 1024 // 1024} MB")
+            return refuse(413, "too_large", f"the payload is over {MAX_BODY // 1024 // 1024} MB")
         try:
-            batch = parse_alertmanager(body, now=svc.alerts.clock())
+            batch = parse_alertmanager(body, now=alerts.clock())
         except InvalidAlerts as exc:
-            svc.alerts.rejected("malformed")
-            return _answer(400, str(exc))
+            return refuse(400, "malformed", str(exc))
         try:
-            await svc.alerts.accept(batch)
+            await alerts.accept(batch)
         except STORE_ERRORS as exc:
             # not stored: a non-2xx makes Alertmanager send it again
             log.warning("alerts not stored", extra={"error": str(exc)})

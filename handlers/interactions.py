@@ -23,7 +23,6 @@ from handlers.replies import STORE_DOWN, refusal
 log = logging.getLogger(__name__)
 
 
-
 def _value(state: dict[str, Any], block: str) -> Any:
     element = state.get(block, {}).get(block, {})
     if "selected_option" in element:

@@ -23,9 +23,16 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of our own; never a developer's running Redis."""
 
-    def __init__(self, *, appendonly: bool = False, replica_of: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        replica_of: int | None = None,
+        password: str | None = None,
+    ) -> None:
         self.appendonly = appendonly  # the session's server persists nothing (fast)
         self.replica_of = replica_of  # a primary's port: this one replicates it
+        self.password = password  # requirepass: clients must AUTH
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed: run the README's test command")
@@ -52,10 +59,11 @@ class RedisServer:
                 "--dir",
                 self.dir,
                 *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         deadline = time.monotonic() + 10
         while True:  # readiness: wait until it answers PING
             try:
@@ -68,7 +76,7 @@ class RedisServer:
         client.close()
 
     def flush(self) -> None:
-        with redis.Redis(port=self.port) as client:
+        with redis.Redis(port=self.port, password=self.password) as client:
             client.flushall()
 
     def stop(self, *, keep_dir: bool = False) -> None:

@@ -18,7 +18,6 @@ import errno
 import logging
 import secrets
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp.web import AppKey, Application, AppRunner, TCPSite
 from redis.asyncio import Redis
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
+from bot.logs import redact_url
 from bot.sandbox import alerts_panel
 from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
 from bot.sandbox.private_demo import demo_private
@@ -62,16 +62,8 @@ def sandbox_redis(settings: Settings) -> Redis:
 
 def redis_note(settings: Settings) -> str:
     if uses_real_redis(settings):
-        return f"state in the Redis at {_without_password(settings.redis_url)}"
+        return f"state in the Redis at {redact_url(settings.redis_url)}"
     return "state in an embedded Redis, lost on exit (set REDIS_URL to keep it)"
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def startup_line(settings: Settings, port: int) -> str:
@@ -164,7 +156,7 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
 async def _redis_problem(settings: Settings) -> str | None:
     """Why the explicitly configured Redis cannot be used, or None when it answers and
     its db is the sandbox's (empty, or claimed by a sandbox before)."""
-    where = _without_password(settings.redis_url)
+    where = redact_url(settings.redis_url)
     async with connect_redis(settings) as redis:
         try:
             await redis.ping()

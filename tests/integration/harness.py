@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot import guard
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
@@ -107,7 +108,8 @@ async def start(
         **{**slack, **env},
     )
     bot = build(settings, config or IncidentConfig())
-    runner = web.AppRunner(bot.web)
+    # the production front door: read timeouts, body caps
+    runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -107,6 +107,11 @@ def test_no_fingerprint_derives_one_from_the_labels() -> None:
         (json.dumps(payload({**am_alert(), "status": "burning"})).encode(), "alerts.0.status"),
         (json.dumps(payload({**am_alert(), "startsAt": "yesterday"})).encode(), "startsAt"),
         (json.dumps(payload(alerts="none")).encode(), "alerts"),
+        # json.loads would raise RecursionError, UnicodeDecodeError, or pass a lone surrogate
+        (b"[" * 50_000 + b"]" * 50_000, "not JSON (recursion limit exceeded"),
+        (b'{"version": "\xff"}', "not JSON"),
+        (json.dumps(payload({**am_alert(), "labels": {"alertname": "\ud800"}})).encode(), "JSON"),
+        (json.dumps(payload({**am_alert(), "startsAt": "2024-03-06T12:00:00"})).encode(), "zone"),
     ],
 )
 def test_a_malformed_payload_says_why(body: bytes, reason: str) -> None:
@@ -123,6 +128,9 @@ def test_a_batch_survives_its_round_trip_through_the_stream() -> None:
 def test_the_bearer_token_must_match_exactly() -> None:
     assert bearer_ok("Bearer s3cret", "s3cret") and bearer_ok("bearer s3cret", "s3cret")
     for header in (None, "", "Bearer", "Bearer s3cre", "Basic s3cret", "Bearer s3cret2"):
+        assert not bearer_ok(header, "s3cret")
+    # what aiohttp makes of undecodable or non-ASCII header bytes: no match, and no TypeError
+    for header in ("Bearer s3cret\udcff", "Bearer s3crét", "Bearer \x00"):
         assert not bearer_ok(header, "s3cret")
 
 

@@ -315,6 +315,9 @@ def test_signature_verification() -> None:
     assert not verify_webhook_signature(SECRET, body, good.replace("v1=", "v0="))
     assert not verify_webhook_signature(SECRET, body, None)
     assert not verify_webhook_signature(SECRET, body, "")
+    # what aiohttp makes of non-ASCII or undecodable header bytes: a mismatch, not a TypeError
+    for header in ("v1=é" + "0" * 63, "v1=\udcff", good + "é"):
+        assert not verify_webhook_signature(SECRET, body, header)
 
 
 def test_parse_webhook(fake: FakePagerDuty) -> None:
@@ -334,6 +337,61 @@ def test_parse_webhook(fake: FakePagerDuty) -> None:
     for bad in (b"not json", b"{}", b'{"event": {"id": "x"}}', b"[]"):
         with pytest.raises(InvalidWebhook):
             parse_webhook(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"[" * 50_000 + b"]" * 50_000,  # json.loads: RecursionError
+        b'{"event": "\xff"}',  # not UTF-8
+        b'{"event": []}',
+        b'{"event": {"id": "E", "event_type": "incident.resolved", "occurred_at": '
+        b'"2024-03-06T12:00:00Z", "data": "PINC"}}',
+        b'{"event": {"id": "E", "event_type": "incident.resolved", "occurred_at": '
+        b'"2024-03-06T12:00:00Z", "agent": "PU_BOB", "data": {"id": "PINC"}}}',
+    ],
+)
+def test_parse_webhook_refuses_any_malformed_body_with_invalid_webhook(bad: bytes) -> None:
+    with pytest.raises(InvalidWebhook, match="not a PagerDuty v3 webhook"):
+        parse_webhook(bad)
+
+
+def test_parse_webhook_reads_pings_and_incident_references() -> None:
+    ping = {
+        "event": {
+            "id": "01PING",
+            "event_type": "pagey.ping",
+            "resource_type": "pagey",
+            "occurred_at": "2024-03-06T12:00:00Z",
+            "agent": None,
+            "client": None,
+            "data": {"message": "Hello from your friend Pagey!", "type": "ping"},
+        }
+    }
+    event = parse_webhook(json.dumps(ping).encode())
+    assert (event.event_type, event.incident_id) == ("pagey.ping", "")
+    note = {
+        "event": {
+            "id": "01NOTE",
+            "event_type": "incident.annotated",
+            "resource_type": "incident",
+            "occurred_at": "2024-03-06T12:00:00Z",
+            "agent": {"id": "PU_BOB", "summary": "Bob Example", "type": "user_reference"},
+            "client": {"name": "PagerDuty"},
+            "data": {
+                "incident": {"id": "PINC", "type": "incident_reference"},
+                "id": "PNOTE",
+                "content": "rolling back",
+                "type": "incident_note",
+            },
+        }
+    }
+    event = parse_webhook(json.dumps(note).encode())
+    assert (event.incident_id, event.resource_type, event.agent_name) == (
+        "PINC",
+        "incident",
+        "Bob Example",
+    )
 
 
 class Receiver:
