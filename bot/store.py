@@ -954,8 +954,9 @@ class Store:
         self, group: str, consumer: str, count: int, *, block_ms: int | None
     ) -> list[tuple[str, str]]:
         """New (entry id, event JSON) for this consumer, waiting up to `block_ms` for one."""
+        out: Any = None
         async with self._grouped(lambda: self.events_group(group)):
-            out: Any = await self.redis.xreadgroup(
+            out = await self.redis.xreadgroup(
                 group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
             )
         return [(_text(i), _text(f.get("e", ""))) for _, rows in out or [] for i, f in rows]
@@ -965,6 +966,7 @@ class Store:
     ) -> list[tuple[str, str]]:
         """Entries another consumer read but never acknowledged (it died, or a subscriber
         failed): this consumer takes them."""
+        out: Any = ()
         async with self._grouped(lambda: self.events_group(group)):
             out = await self.redis.xautoclaim(
                 self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
@@ -1282,14 +1284,16 @@ class Store:
 
     async def alerts_read(self, consumer: str, count: int) -> list[AlertEntry]:
         """New entries for this consumer (never blocks: the caller waits itself)."""
+        out: Any = ()
         async with self._grouped(self.alerts_consumer_group):
-            out: Any = await self.redis.xreadgroup(
+            out = await self.redis.xreadgroup(
                 ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
             )
         return [AlertEntry(_text(i), _text(f.get("b", ""))) for _, rows in out for i, f in rows]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""
+        out: Any = ()
         async with self._grouped(self.alerts_consumer_group):
             out = await self.redis.xautoclaim(
                 self.keys.alert_stream,
