@@ -19,17 +19,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.identity import Identity
+from bot.slack import SlackError
 from bot.store import STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
 Repair = Callable[[], Awaitable[int]]
 LEASE = "consistency"
+# Redis away, or Slack when a store that lost its data is numbered from what Slack holds
+UNAVAILABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, SlackError)
 
 
 class Consistency:
-    def __init__(self, store: Store, *, every: float = 15.0) -> None:
+    def __init__(self, store: Store, identity: Identity, *, every: float = 15.0) -> None:
         self.store = store
+        self.identity = identity  # its install record is checked on every look
         self.every = every  # how often the Redis server's identity is looked at
         self._repairs: list[tuple[str, Repair]] = []
         self._seen: str | None = None
@@ -53,6 +58,7 @@ class Consistency:
     async def _watch(self) -> None:
         while not self._stop.is_set():
             try:
+                await self.identity.ensure()  # made at the first start; missing = data lost
                 server = await self.store.server_id()
                 if server != self._seen:
                     # the first replica to see a new server checks; it is recorded in Redis,
@@ -63,7 +69,7 @@ class Consistency:
                             log.warning("Redis restarted or failed over: checking what it kept")
                         await self.run()
                     self._seen = server
-            except STORE_ERRORS as exc:
+            except UNAVAILABLE as exc:
                 log.info("consistency check waits for Redis", extra={"error": str(exc)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.every)

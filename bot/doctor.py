@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
@@ -794,6 +795,27 @@ async def check_redis_persistence(ctx: _Context, line: _Line) -> CheckResult:
     )
 
 
+async def check_store_continuity(ctx: _Context, line: _Line) -> CheckResult:
+    facts = await ctx.redis()
+    if isinstance(facts, StoreUnavailable):
+        return line.skip("not checked: Redis does not answer")
+    record = await ctx.setup.store.install()
+    if not record:
+        return line.ok("no install record yet: the bot writes one when it first starts")
+    if record.get("lost_at"):
+        when = datetime.fromtimestamp(float(record["lost_at"]), UTC).strftime("%Y-%m-%d %H:%M")
+        return line.fail(
+            f"the store lost its data (found out {when} UTC): incidents from before are "
+            "unknown to the bot; new ids and PagerDuty keys never repeat old ones",
+            "Restore Redis from a backup if you have one, and give it persistence. Once "
+            f"dealt with, clear the warning: redis-cli HDEL {ctx.setup.store.keys.install} "
+            "lost_at",
+        )
+    return line.ok(
+        f"the store has kept its data since the bot first started (epoch {record['epoch']})"
+    )
+
+
 # -- configuration -------------------------------------------------------------------------
 
 
@@ -932,6 +954,7 @@ def plan(ctx: _Context) -> list[_Check]:
                 add("PagerDuty", f"Schedule {name}", partial(check_pd_schedule, name, sid), pd_late)
     add("Redis", "Redis", check_redis, redis_late)
     add("Redis", "Redis persistence", check_redis_persistence, redis_late)
+    add("Redis", "Store continuity", check_store_continuity, redis_late)
     add("Configuration", "Config file", check_config, "")
     add("Configuration", "Runbooks", check_runbooks, "")
     add("Clock", "Clock vs Slack", check_slack_clock, slack_late)

@@ -39,6 +39,7 @@ from blocks.incident import Message
 from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.config import IncidentConfig, role_name, target_kind
+from bot.identity import Identity
 from bot.models import (
     DueItem,
     EscalationFired,
@@ -48,7 +49,7 @@ from bot.models import (
     LifecycleEvent,
     TimelineEntry,
 )
-from bot.pager import KEY_PREFIX, paging_problem
+from bot.pager import paging_problem
 from bot.paging import PagerDuty, PagingError
 from bot.runbooks import Runbook
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -106,7 +107,9 @@ class Escalations:
         pagerduty: PagerDuty | None,
         *,
         clock: Callable[[], float] = time.time,
+        identity: Identity | None = None,
     ) -> None:
+        self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
         self.store = store
         self.slack = slack
         self.config = config
@@ -390,10 +393,12 @@ class Escalations:
             assignees = await self.pd.oncall_user_ids(target) if kind == "schedule" else None
             if kind == "schedule" and not assignees:
                 raise PagingError(f"nobody is on call in schedule {target}", retryable=False)
+            if self.identity.epoch is None:
+                await self.identity.ensure()
             result = await self.pd.page(
                 service_id=self.config.pagerduty.service_id,
                 escalation_policy_id=target if kind == "escalation_policy" else None,
-                incident_key=f"{KEY_PREFIX}{incident.id}-escalation-{target}",
+                incident_key=self.identity.page_key(f"{incident.id}-escalation-{target}"),
                 title=f"[{incident.severity}] {paged_as.title} (escalation: {record.note})",
                 details=f"Incident {incident.id} escalated: {record.note}".strip(),
                 assignee_ids=assignees,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from bot.models import Incident, LifecycleEvent
-from bot.store import STORE_ERRORS, Store
+from bot.store import STORE_ERRORS, IncidentNotFound, Store
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,9 @@ class Events:
             except STORE_ERRORS as exc:
                 log.warning("event stream unavailable", extra={"error": str(exc)})
                 await self._pause(1.0)
+            except Exception:  # the one consumer of this process must outlive any bug
+                log.exception("event consumer failed; going on")
+                await self._pause(1.0)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -233,6 +236,9 @@ class Events:
                         continue
                     try:
                         await sub.handler(event)
+                    except IncidentNotFound:
+                        # the store no longer has it (it lost its data): nothing to react to
+                        log.info("event of an unknown incident", extra=extra)
                     except Exception as exc:
                         if attempts < self.max_attempts:
                             log.warning(

@@ -28,6 +28,7 @@ import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.config import IncidentConfig
+from bot.identity import Identity
 from bot.metrics import Metrics
 from bot.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.slack import Slack, SlackError
@@ -102,6 +103,8 @@ class Incidents:
         self.slack = slack
         self.config = config
         self.clock = clock
+        # this install's identity: numbers and PagerDuty keys never repeat an earlier one's
+        self.identity = Identity(store, slack, prefixes=(config.channel_prefix, "drill"))
 
     # -- declare -------------------------------------------------------------------------
     async def declare(
@@ -148,7 +151,7 @@ class Incidents:
         if incident_id:  # the key was taken, then the process died before storing it
             day, number = incident_id.split("-", 1)[0], int(incident_id.split("-", 1)[1])
         else:
-            number = await self.store.next_number(day)
+            number = await self._number(day)
             incident_id = f"{day}-{number}"
             if key is not None and not await self.store.claim_once(
                 "declare", key, ttl=KEY_TTL, value=incident_id
@@ -188,6 +191,15 @@ class Incidents:
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
         self.metrics.incidents_declared.labels(severity, source).inc()
         return incident
+
+    async def _number(self, day: str) -> int:
+        number = await self.store.next_number(day)
+        if number is None:  # a store without an install record: new, or it lost its data
+            await self.identity.ensure()
+            number = await self.store.next_number(day)
+        if number is None:
+            raise IncidentError("The incident store was reset just now; declare again.")
+        return number
 
     async def _create(
         self, incident: Incident, entry: TimelineEntry, reply: Mapping[str, str] | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -80,6 +80,11 @@ class Metrics:
             "permission_refusals_total",
             "Actions the permissions policy refused (why: permission, channel, rate)",
             ["action", "why"],
+            registry=self.registry,
+        )
+        self.store_data_lost = Gauge(
+            "store_data_lost",
+            "1 while the incident store is known to have lost its data (bot/identity.py)",
             registry=self.registry,
         )
 

@@ -39,6 +39,7 @@ from blocks.incident import Message
 from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
+from bot.identity import Identity, incident_of_key
 from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, PageState, TimelineEntry
@@ -57,7 +58,6 @@ POLL = "pd_poll"
 RESOLVE = "pd_resolve"
 TELL_FAILING_AFTER = 3  # failed page attempts before the channel hears about it
 PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default backoff)
-KEY_PREFIX = "incident-bot-"
 CACHE_SECONDS = 600.0
 WEBHOOK_TTL = 3 * 86400
 LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
@@ -95,8 +95,10 @@ class Pager:
         webhooks: bool,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.metrics = metrics  # escalations_total{source}, when given
+        self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
         self.store = store
         self.slack = slack
         self.config = config
@@ -176,12 +178,15 @@ class Pager:
             return
         now = self.clock()
         asked = False
+        if self.identity.epoch is None:
+            await self.identity.ensure()
+        key = self.identity.page_key(incident.id)  # never one an earlier install used
 
         def mutate(inc: Incident) -> list[TimelineEntry] | None:
             nonlocal asked
             if _active(inc.page) or not inc.is_open:
                 return None
-            inc.page = PageState(incident_key=f"{KEY_PREFIX}{inc.id}", requested_at=now)
+            inc.page = PageState(incident_key=key, requested_at=now)
             asked = True
             return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
 
@@ -470,8 +475,8 @@ class Pager:
         then the incident must be on our service; it is recorded then."""
         key = event.incident_key or ""
         incident_id = await self.store.incident_for_pd(event.incident_id)
-        if incident_id is None and key.startswith(KEY_PREFIX):
-            incident_id = key.removeprefix(KEY_PREFIX)
+        if incident_id is None:
+            incident_id = incident_of_key(key)
         if incident_id is None:
             return None  # not about a page of ours
         incident = await self.store.get(incident_id)

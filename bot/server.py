@@ -157,6 +157,9 @@ def build(
             return web.json_response({"ok": False, "reason": f"redis: {exc.reason}"}, status=503)
         except TimeoutError:
             return web.json_response({"ok": False, "reason": "redis: timeout"}, status=503)
+        if warning := services.incidents.identity.warning:
+            # still serving: new incidents work; an operator must know what was lost
+            return web.json_response({"ok": True, "warning": warning})
         return web.json_response({"ok": True})
 
     async def metrics_route(_: web.Request) -> web.Response:
@@ -293,7 +296,9 @@ def subscribe(services: Services) -> Consistency:
     ev.subscribe("drills", lifecycle(drills.on_incident_event, fresh))
     ev.subscribe("checklists", lifecycle(checklists.on_incident_event, fresh), types={"declared"})
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
-    consistency = Consistency(services.store)
+    identity = services.incidents.identity
+    services.metrics.store_data_lost.set_function(lambda: 1.0 if identity.lost_at else 0.0)
+    consistency = Consistency(services.store, identity)
     consistency.add("reminders", reminders.reconcile)
     consistency.add("pages", pager.reconcile)
     consistency.add("escalations", escalations.reconcile)
@@ -333,6 +338,7 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
         scheduler,
         services.runbooks,
         services.pagerduty,
+        identity=services.incidents.identity,
     )
     escalations.install()
     stakeholders = services.stakeholders = Stakeholders(
@@ -413,6 +419,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         services.pagerduty,
         webhooks=bool(services.settings.pagerduty_webhook_secret),
         metrics=services.metrics,
+        identity=services.incidents.identity,
     )
     pager.install()
     services.scheduler, services.reminders, services.pager = scheduler, reminders, pager

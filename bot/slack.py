@@ -347,6 +347,21 @@ class Slack:
         data = await self._call("conversations.info", channel=channel)
         return dict(data["channel"])
 
+    async def all_channels(self) -> list[dict[str, Any]]:
+        """Every channel the bot can see (public ones, private ones it is in), archived
+        included: for a store that lost its data (bot/identity.py), so rare and slow."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            args: dict[str, Any] = {"limit": 1000, "types": "public_channel,private_channel"}
+            if cursor:
+                args["cursor"] = cursor
+            data = await self._call("conversations.list", **args)
+            found += [dict(ch) for ch in data.get("channels", [])]
+            cursor = data.get("response_metadata", {}).get("next_cursor")
+            if not cursor:
+                return found
+
     async def channels_named(self, names: set[str]) -> dict[str, dict[str, Any]]:
         """Name -> channel object for those of `names` the bot can see (public channels, and
         private ones it is in); pages only until all are found, as big workspaces have many."""

@@ -82,8 +82,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,8 @@ from bot.models import (
     TimelineEntry,
 )
 from bot.runbooks import StepState
+
+log = logging.getLogger(__name__)
 
 PREFIX = "ir:"
 SANDBOX_PREFIX = "sandbox:ir:"  # bot/sandbox
@@ -233,6 +236,7 @@ class Keys:
         self.db_owner = f"{prefix}db-owner"
         self.events = f"{prefix}events"
         self.server_seen = f"{prefix}redis-server"
+        self.install = f"{prefix}install"
 
     def event_progress(self, entry_id: str) -> str:
         return f"{self.prefix}event:{entry_id}"
@@ -316,6 +320,30 @@ Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
 # Compare-and-set of one step: the step's state, the run's version and the incident's
 # timeline change together or not at all. Per field, so clicks on different steps of one
 # checklist never conflict (a WATCH on the hash would make them retry each other).
+# The day's next incident number, only while the store still holds its install record:
+# a store that lost its data must not hand out numbers an earlier incident had.
+_NEXT_NUMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return n
+"""
+
+# Create the install record (unless another replica just did) and raise each day's
+# counter to at least the number given (what Slack already holds): KEYS = record, then one
+# seq key per day; ARGV = epoch, created_at, lost_at ("" = none), then one number per day.
+_INSTALL = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'created_at', ARGV[2], 'lost_at', ARGV[3])
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[i + 2])
+  if tonumber(redis.call('GET', KEYS[i]) or '0') < n then
+    redis.call('SET', KEYS[i], n, 'EX', 3 * 86400)
+  end
+end
+return 1
+"""
+
 _SET_STEP = """
 local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if current ~= ARGV[2] then return -1 end
@@ -705,11 +733,28 @@ class Store:
         return RedisFacts(version=version, aof=aof, rdb_save=rdb, embedded=embedded)
 
     # -- incidents -------------------------------------------------------------------------
-    async def next_number(self, day: str) -> int:
-        """The day's next incident number; INCR makes it unique across replicas."""
-        n = await self.redis.incr(self.keys.seq(day))
-        await self.redis.expire(self.keys.seq(day), 3 * 86400)
-        return int(n)
+    async def next_number(self, day: str) -> int | None:
+        """The day's next incident number (unique across replicas), or None when the store
+        holds no install record (it lost its data, or it is new: bot/identity.py)."""
+        keys = [self.keys.install, self.keys.seq(day)]
+        n = int(await self._script(_NEXT_NUMBER)(keys, [3 * 86400]))
+        return None if n < 0 else n
+
+    async def install(self) -> dict[str, str]:
+        """The install record (empty: none)."""
+        raw = await self.redis.hgetall(self.keys.install)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def create_install(
+        self, epoch: str, *, now: float, lost_at: float | None, seqs: Mapping[str, int]
+    ) -> bool:
+        """Write the install record and raise the days' counters to `seqs`, unless a record
+        exists (False: another replica made it first)."""
+        days = sorted(seqs)
+        keys = [self.keys.install, *(self.keys.seq(d) for d in days)]
+        args: list[str | int] = [epoch, repr(now), repr(lost_at) if lost_at else ""]
+        args += [seqs[d] for d in days]
+        return bool(await self._script(_INSTALL)(keys, args))
 
     async def create(
         self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
@@ -884,6 +929,18 @@ class Store:
         await self.redis.eval(script, 1, self.keys.lease(name), token)
 
     # -- lifecycle events (bot/events.py) ----------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _grouped(self, make: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """A stream read whose consumer group is gone (Redis lost its data) makes it again,
+        and reads nothing this time, instead of failing forever."""
+        try:
+            yield
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("a stream's consumer group was gone; made again")
+            await make()
+
     async def events_group(self, group: str) -> None:
         """Create the consumer group (from the stream's start: nothing written before the
         first consumer ran is skipped); an existing group is fine."""
@@ -897,9 +954,11 @@ class Store:
         self, group: str, consumer: str, count: int, *, block_ms: int | None
     ) -> list[tuple[str, str]]:
         """New (entry id, event JSON) for this consumer, waiting up to `block_ms` for one."""
-        out: Any = await self.redis.xreadgroup(
-            group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
-        )
+        out: Any = None
+        async with self._grouped(lambda: self.events_group(group)):
+            out = await self.redis.xreadgroup(
+                group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
+            )
         return [(_text(i), _text(f.get("e", ""))) for _, rows in out or [] for i, f in rows]
 
     async def events_reclaim(
@@ -907,9 +966,11 @@ class Store:
     ) -> list[tuple[str, str]]:
         """Entries another consumer read but never acknowledged (it died, or a subscriber
         failed): this consumer takes them."""
-        out = await self.redis.xautoclaim(
-            self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
-        )
+        out: Any = ()
+        async with self._grouped(lambda: self.events_group(group)):
+            out = await self.redis.xautoclaim(
+                self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
+            )
         rows = out[1] if len(out) > 1 else []
         return [(_text(i), _text(f.get("e", ""))) for i, f in rows if f]
 
@@ -1223,16 +1284,24 @@ class Store:
 
     async def alerts_read(self, consumer: str, count: int) -> list[AlertEntry]:
         """New entries for this consumer (never blocks: the caller waits itself)."""
-        out: Any = await self.redis.xreadgroup(
-            ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
-        )
+        out: Any = ()
+        async with self._grouped(self.alerts_consumer_group):
+            out = await self.redis.xreadgroup(
+                ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
+            )
         return [AlertEntry(_text(i), _text(f.get("b", ""))) for _, rows in out for i, f in rows]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""
-        out = await self.redis.xautoclaim(
-            self.keys.alert_stream, ALERT_CONSUMERS, consumer, min_idle_time=idle_ms, count=count
-        )
+        out: Any = ()
+        async with self._grouped(self.alerts_consumer_group):
+            out = await self.redis.xautoclaim(
+                self.keys.alert_stream,
+                ALERT_CONSUMERS,
+                consumer,
+                min_idle_time=idle_ms,
+                count=count,
+            )
         rows = out[1] if len(out) > 1 else []
         return [AlertEntry(_text(i), _text(f.get("b", ""))) for i, f in rows if f]
 

@@ -27,6 +27,9 @@ SQUATTER = "U0DAVE"
 @pytest.fixture
 async def h(redis_url: str) -> AsyncIterator[Harness]:
     harness = await start(redis_url)
+    # an install that has started already: squatters come later (at a first start, the
+    # numbering would simply begin after the names Slack already holds)
+    await harness.bot.services.incidents.identity.ensure()
     yield harness
     await harness.stop()
 

@@ -126,6 +126,7 @@ async def test_clean_setup_passes_everything_but_redis_persistence(
         "Schedule platform": "ok",
         "Redis": "ok",
         "Redis persistence": "warn",  # the session's redis-server runs without persistence
+        "Store continuity": "ok",
         "Config file": "ok",
         "Runbooks": "ok",
         "Clock vs Slack": "ok",

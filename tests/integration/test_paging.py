@@ -99,7 +99,8 @@ async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
     [message] = await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
     assert message.text == f":rotating_light: Paged Backend API on-call: {oncall(pd(h), 1)}"
     [pd_incident] = pd(h).incidents.values()
-    assert pd_incident["incident_key"] == f"incident-bot-{incident.id}"
+    epoch = (await h.store.install())["epoch"]  # never a key an earlier install used
+    assert pd_incident["incident_key"] == f"incident-bot-{epoch}-{incident.id}"
     assert pd_incident["service"]["id"] == "PSVC_MAIN"
     assert pd_incident["escalation_policy"]["id"] == "PEP_MAIN"
     assert pd_incident["title"] == "[SEV1] Checkout API returning 500s"

@@ -396,7 +396,8 @@ async def test_steps_page_a_policy_or_a_schedule_and_resolving_resolves_them(
     assert pd is not None
     try:
         incident = await declare(h, "Disk filling on the primary")
-        key = f"incident-bot-{incident.id}-escalation-"
+        epoch = (await h.store.install())["epoch"]
+        key = f"incident-bot-{epoch}-{incident.id}-escalation-"
 
         def paged() -> list[dict[str, Any]]:
             found = [i for i in pd.incidents.values() if i["incident_key"].startswith(key)]
