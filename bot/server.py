@@ -41,7 +41,7 @@ from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
-from bot.slack_transport import connect_socket_mode, slack_events_route
+from bot.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.store import PREFIX, STORE_ERRORS, Store, StoreUnavailable, connect
@@ -243,6 +243,14 @@ def build(
     app.on_startup.append(start_schedule)
 
     checking: list[asyncio.Task[None]] = []
+
+    async def know_ourselves(_: web.Application) -> None:
+        task = asyncio.get_running_loop().create_task(tell_bolt_who_we_are(bolt, slack))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        checking.append(task)
+
+    app.on_startup.append(know_ourselves)
 
     async def check_procedure(_: web.Application) -> None:
         # not awaited: the start-up check of the procedure's Slack targets never delays serving

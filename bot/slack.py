@@ -270,6 +270,14 @@ class Slack:
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")
 
+    def know_bot_user(self, user_id: str) -> None:
+        """The bot's user ID, learnt at start-up (bot/slack_transport.py)."""
+        self._bot_user = user_id or None
+
+    @property
+    def known_bot_user(self) -> str | None:
+        return self._bot_user
+
     async def bot_user_id(self) -> str:
         """The bot's own user ID (auth.test, asked once): a channel it made names it as
         creator, a channel's members include it, and inviting it fails."""

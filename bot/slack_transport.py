@@ -12,6 +12,7 @@ app-level token that opened the WebSocket, and no unsigned door may stand beside
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -22,8 +23,12 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.slack import Slack
 from bot.store import STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -116,3 +121,23 @@ async def connect_socket_mode(bolt: AsyncApp, app_token: str) -> AsyncSocketMode
     handler = AsyncSocketModeHandler(bolt, app_token)
     await handler.connect_async()
     return handler
+
+
+async def tell_bolt_who_we_are(bolt: AsyncApp, slack: Slack, *, cap: float = 30.0) -> None:
+    """Ask Slack who the bot is once, at start-up, and hand the answer to Bolt. Bolt would
+    otherwise call `auth.test` on its first request, before that request's ack: a slow or
+    rate-limited Slack would push the ack past its 3 s. Runs in the background (in the
+    sandbox, Slack is served by this very app) and tries again until Slack answers."""
+    delay = 0.2
+    while True:
+        try:
+            answer = await bolt.client.auth_test()
+            break
+        except Exception as exc:  # not up yet, rate limited, a network error
+            log.info("auth.test at start-up failed, trying again", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(cap, delay * 2)
+    for middleware in bolt._async_middleware_list:  # Bolt's own cache of that answer
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            middleware.auth_test_result = answer
+    slack.know_bot_user(str(answer.get("user_id") or ""))

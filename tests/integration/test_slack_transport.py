@@ -284,3 +284,19 @@ def test_http_mode_without_a_signing_secret_does_not_start(secret: str | None) -
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("Cannot start: set SLACK_SIGNING_SECRET")
     assert "blank value counts as unset" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_bolt_knows_the_bot_before_the_first_request(redis_url: str) -> None:
+    """The first request after start-up does not run `auth.test` before its ack: a slow
+    or rate-limited Slack would otherwise push that ack past Slack's 3 s."""
+    h = await start(redis_url)
+    try:
+        await eventually(lambda: h.bot.services.slack.known_bot_user)
+        asked = len(h.fake.calls_to("auth.test"))
+        h.fake.fail("auth.test", status=429, retry_after=30, times=100)
+        ack = await h.command("declare SEV2 Search is slow")
+        assert ack.status == 200
+        await eventually(lambda: h.fake.calls_to("pins.add"))
+        assert len(h.fake.calls_to("auth.test")) == asked
+    finally:
+        await h.stop()
