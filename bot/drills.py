@@ -627,9 +627,9 @@ class Drills:
         await self.alerts.accept(batch)
 
     async def _note_once(self, incident: Incident, item: DueItem, text: str) -> None:
-        if await self.store.claim_once("drill-step", f"{incident.id}:{item.key}", ttl=KEEP):
-            entry = TimelineEntry(at=self.clock(), actor=None, kind=NOTE_KIND, text=text)
-            await self.store.append(incident.id, entry)
+        entry = TimelineEntry(at=self.clock(), actor=None, kind=NOTE_KIND, text=text)
+        key = f"{incident.id}:{item.key}"
+        await self.store.append_marked(incident.id, entry, scope="drill-step", key=key, ttl=KEEP)
 
     async def _post_once(self, incident: Incident, item: DueItem, message: ui.Message) -> None:
         if not incident.channel_id:

@@ -535,18 +535,18 @@ class Incidents:
         _require_open(incident)
         if not incident.channel_id:
             raise IncidentError("The incident has no channel yet; retry its set-up first.")
-        # a double click or Slack's retry invites (and notes it) once
-        if not await self.store.claim_once("invite", f"{incident.id}:{user}", ttl=10):
-            return incident
+        key = f"{incident.id}:{user}"
+        if not await self.store.claim_once("invite", key, ttl=10):
+            return incident  # a double click or Slack's retry asks Slack once
         try:
             await self.slack.invite(incident.channel_id, [user])
         except SlackError as exc:
             refusal = md("Slack would not invite {} ({}).", mk.user(user), exc.code)
             raise IncidentError(refusal) from exc
         reason = f", {why}" if why else ""
-        invited = md("Invited {}{}", mk.user(user), reason)
-        await self.store.append(incident.id, _entry(self.clock(), by, "invite", invited))
-        await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
+        invited = _entry(self.clock(), by, "invite", md("Invited {}{}", mk.user(user), reason))
+        if await self.store.append_marked(incident.id, invited, scope="invited", key=key, ttl=10):
+            await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
         return incident
 
     async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:

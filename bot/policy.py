@@ -341,9 +341,9 @@ class Policy:
         if incident is None:
             return
         key = f"{incident.id}:{user}:{decision.action}"
-        if not await self.store.claim_once("refused", key, ttl=REFUSAL_NOTE_TTL):
-            return
         entry = TimelineEntry(
             at=self.clock(), actor=user, kind="refused", text=refusal_line(decision, user)
         )
-        await self.store.append(incident.id, entry)
+        await self.store.append_marked(
+            incident.id, entry, scope="refused", key=key, ttl=REFUSAL_NOTE_TTL
+        )

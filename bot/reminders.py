@@ -176,13 +176,14 @@ class Reminders:
         leads = _leads(incident)
         text, blocks = ui.update_overdue(incident, overdue_for=overdue_for, leads=leads)
         await self._post(incident, item, text, blocks)
-        if await self.store.claim_once("reminder-timeline", item.token, ttl=86400):
-            who = mk.join((mk.user(uid) for uid in leads.values()), " and ")
-            note = md("No update {} past due: pinged the channel", ui.human_duration(overdue_for))
-            if who:
-                note += md(" and {}", who)
-            entry = TimelineEntry(at=self.clock(), actor=None, kind="reminder", text=note)
-            await self.store.append(incident.id, entry)
+        who = mk.join((mk.user(uid) for uid in leads.values()), " and ")
+        note = md("No update {} past due: pinged the channel", ui.human_duration(overdue_for))
+        if who:
+            note += md(" and {}", who)
+        entry = TimelineEntry(at=self.clock(), actor=None, kind="reminder", text=note)
+        await self.store.append_marked(
+            incident.id, entry, scope="reminder-timeline", key=item.token, ttl=86400
+        )
         await self.scheduler.schedule(
             DUE,
             incident.id,

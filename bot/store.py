@@ -520,6 +520,14 @@ return 1
 """
 
 
+# A timeline entry written at most once per (scope, key): marker and entry together.
+_APPEND_MARKED = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+return 1
+"""
+
+
 # Accept a batch at most once per key (a Slack event id): the marker and the entry are
 # written together or not at all.
 _ALERT_ACCEPT_ONCE = """
@@ -1415,6 +1423,15 @@ class Store:
         return max(0.0, -float(wait))
 
     # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
+    async def append_marked(
+        self, incident_id: str, entry: TimelineEntry, *, scope: str, key: str, ttl: int
+    ) -> bool:
+        """Append `entry` unless (scope, key) was used within `ttl` seconds: the marker and
+        the entry are written together, so a crash between them loses nothing and a
+        repeat adds nothing. True when appended."""
+        keys = [self.keys.once(scope, key), self.keys.timeline(incident_id)]
+        return bool(await self._script(_APPEND_MARKED)(keys, [ttl, entry.model_dump_json()]))
+
     async def append_once(self, incident_id: str, message_ts: str, entry: TimelineEntry) -> bool:
         """Put a channel message on the timeline unless it is there already (a second pin
         or 📌 of it): the marker and the entry are written together, or neither."""
