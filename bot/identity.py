@@ -113,7 +113,7 @@ class Identity:
         ours = 0
         try:
             me = await self.slack.bot_user_id()
-            for channel in await self.slack.all_channels():
+            async for channel in self.slack.channels():
                 m = pattern.match(str(channel.get("name", "")))
                 if not m:
                     continue

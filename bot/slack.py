@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import Counter
@@ -128,6 +128,13 @@ class Slack:
         raise SlackError("conversations.create", "name_taken")
 
     async def find_channel(self, name: str) -> str | None:
+        found = await self.channels_named({name})
+        return str(found[name]["id"]) if name in found else None
+
+    async def channels(self) -> AsyncIterator[dict[str, Any]]:
+        """Every channel the bot can see (public ones, private ones it is in), archived
+        included, page by page: a caller may stop as soon as it has what it wants, as big
+        workspaces have many."""
         cursor = None
         while True:
             args: dict[str, Any] = {"limit": 1000, "types": "public_channel,private_channel"}
@@ -135,11 +142,10 @@ class Slack:
                 args["cursor"] = cursor
             data = await self._call("conversations.list", **args)
             for ch in data.get("channels", []):
-                if ch.get("name") == name:
-                    return str(ch["id"])
+                yield dict(ch)
             cursor = data.get("response_metadata", {}).get("next_cursor")
             if not cursor:
-                return None
+                return
 
     async def invite(self, channel: str, users: list[str]) -> None:
         users = [u for u in dict.fromkeys(users) if u]
@@ -355,37 +361,14 @@ class Slack:
         data = await self._call("conversations.info", channel=channel)
         return dict(data["channel"])
 
-    async def all_channels(self) -> list[dict[str, Any]]:
-        """Every channel the bot can see (public ones, private ones it is in), archived
-        included: for a store that lost its data (bot/identity.py), so rare and slow."""
-        found: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            args: dict[str, Any] = {"limit": 1000, "types": "public_channel,private_channel"}
-            if cursor:
-                args["cursor"] = cursor
-            data = await self._call("conversations.list", **args)
-            found += [dict(ch) for ch in data.get("channels", [])]
-            cursor = data.get("response_metadata", {}).get("next_cursor")
-            if not cursor:
-                return found
-
     async def channels_named(self, names: set[str]) -> dict[str, dict[str, Any]]:
-        """Name -> channel object for those of `names` the bot can see (public channels, and
-        private ones it is in); pages only until all are found, as big workspaces have many."""
+        """Name -> channel object for those of `names` the bot can see."""
         found: dict[str, dict[str, Any]] = {}
-        cursor = None
-        while names - found.keys():
-            args: dict[str, Any] = {"limit": 1000, "types": "public_channel,private_channel"}
-            if cursor:
-                args["cursor"] = cursor
-            data = await self._call("conversations.list", **args)
-            for ch in data.get("channels", []):
-                if ch.get("name") in names:
-                    found[str(ch["name"])] = dict(ch)
-            cursor = data.get("response_metadata", {}).get("next_cursor")
-            if not cursor:
-                break
+        async for ch in self.channels():
+            if ch.get("name") in names:
+                found[str(ch["name"])] = ch
+                if not names - found.keys():
+                    break
         return found
 
     # -- the escalation matrix and stakeholder updates (bot/escalations.py, stakeholders.py) --

@@ -30,14 +30,6 @@ scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    slack = FakeSlack()
-    await slack.start()
-    yield slack
-    await slack.stop()
-
-
-@pytest.fixture
 async def pd() -> AsyncIterator[FakePagerDuty]:
     pagerduty = FakePagerDuty()
     await pagerduty.start()
