@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,8 +18,12 @@ from prometheus_client import Counter
 from redis.asyncio import BlockingConnectionPool, Redis
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 import handlers
+from bot.activity import Activity
 from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
@@ -36,7 +41,7 @@ from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import RECONCILE_EVERY, Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
-from bot.schedule import Scheduler
+from bot.schedule import JOB_ID, Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.stakeholders import Stakeholders
@@ -45,6 +50,8 @@ from bot.store import Store, StoreUnavailable
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
+
+ACTIVITY: web.AppKey[Activity] = web.AppKey("activity", Activity)
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -109,8 +116,14 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         checklists=Checklists(store, slack, runbooks),
     )
     assert services.checklists is not None
+    activity = services.activity
     services.oncall = OnCall(
-        store, slack, services.pagerduty, config.pagerduty, ttl=settings.oncall_cache_ttl
+        store,
+        slack,
+        services.pagerduty,
+        config.pagerduty,
+        ttl=settings.oncall_cache_ttl,
+        activity=activity,
     )
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
@@ -127,6 +140,7 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         runbooks,
         scheduler=scheduler,
         registry=metrics.registry,
+        activity=activity,
     )
     wire_drills(services, scheduler)
     bolt = AsyncApp(
@@ -136,7 +150,13 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         request_verification_enabled=not settings.slack_app_token,
     )
     handlers.register(bolt, services)
+    bolt.listener_runner.listener_start_handler = _TrackListeners(activity)
+    activity.probe(scheduler.outlook)
+    activity.probe(alerts.outlook)
+    # the due-item tick is seen by the scheduler's probe; its idle runs change nothing
+    activity.track_jobs(services.jobs, ignore={JOB_ID})
     app = web.Application()
+    app[ACTIVITY] = activity
 
     async def slack_events(request: web.Request) -> web.Response:
         response = await bolt.async_dispatch(await to_bolt_request(request))
@@ -233,18 +253,20 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
 
     app.on_startup.append(start_schedule)
 
-    checking: list[asyncio.Task[None]] = []
+    checking: list[Callable[[], None]] = []
 
     async def check_procedure(_: web.Application) -> None:
-        # not awaited: the start-up check of the procedure's Slack targets never delays serving
-        task = asyncio.get_running_loop().create_task(warn_procedure_targets(services))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        checking.append(task)
+        # Not awaited: the start-up check of the procedure's Slack targets never delays
+        # serving. on_startup runs before the site listens; the sandbox's fake Slack is
+        # served by this very app, so it waits a moment instead of greeting a newcomer
+        # with connection errors.
+        checking.append(
+            activity.later(STARTUP_CHECK_DELAY, lambda: warn_procedure_targets(services))
+        )
 
     async def stop_check(_: web.Application) -> None:
-        for task in checking:
-            task.cancel()
+        for cancel in checking:
+            cancel()
 
     app.on_startup.append(check_procedure)
     app.on_cleanup.insert(0, stop_check)
@@ -256,6 +278,15 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         await alerts.stop()
 
     app.on_startup.append(start_alerts)
+
+    async def start_activity(_: web.Application) -> None:
+        activity.start()
+
+    async def stop_activity(_: web.Application) -> None:
+        activity.stop()
+
+    app.on_startup.insert(0, start_activity)
+    app.on_cleanup.append(stop_activity)
     # before Redis closes: the alert worker stops; what it had not acked is redelivered
     app.on_cleanup.insert(0, stop_alerts)
     # before Redis closes: running handlers finish (or keep their lease for a retry)
@@ -312,7 +343,6 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
     return escalations, stakeholders
 
 
-_background: set[asyncio.Task[None]] = set()
 STARTUP_CHECK_DELAY = 1.0  # seconds after start-up before the procedure's targets are checked
 
 
@@ -326,9 +356,6 @@ async def warn_procedure_targets(services: Services) -> None:
         pagerduty=services.pagerduty,
         config=services.config,
     )
-    # on_startup runs before the site listens; the sandbox's fake Slack is served by this
-    # very app, so give it a moment instead of greeting a newcomer with connection errors
-    await asyncio.sleep(STARTUP_CHECK_DELAY)
     try:
         results = await check_procedure_targets(setup)
     except Exception:
@@ -371,6 +398,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         lease=timing.lease.total_seconds(),
         retry=timing.retry.total_seconds(),
         registry=services.metrics.registry,
+        activity=services.activity,
     )
     reminders = Reminders(
         services.store, services.slack, services.config, scheduler, metrics=services.metrics
@@ -409,7 +437,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     finally:
         if socket_mode is not None:
             await socket_mode.close_async()
-        await drain_listeners()
+        await drain_listeners(bot.web)
         await runner.cleanup()
 
 
@@ -422,20 +450,21 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
-async def drain_listeners(grace: float = 10.0) -> None:
+async def drain_listeners(app: web.Application, grace: float = 10.0) -> None:
     """Let work Slack was already told about (acked listeners still running, e.g. a
     declare saga) finish before Redis and the HTTP session close."""
-    current = asyncio.current_task()
-    pending = [
-        task
-        for task in asyncio.all_tasks()
-        if task is not current and "run_ack_function" in _qualname(task)
-    ]
-    if pending:
-        log.info("finishing acknowledged work before stopping", extra={"tasks": len(pending)})
-        await asyncio.wait(pending, timeout=grace)
+    await app[ACTIVITY].drain(grace)
 
 
-def _qualname(task: asyncio.Task[object]) -> str:
-    # Bolt runs each acked listener as `run_ack_function_asynchronously`
-    return str(getattr(task.get_coro(), "__qualname__", ""))
+class _TrackListeners(AsyncListenerStartHandler):
+    """Bolt runs each listener after ack() as a task of its own (slack_bolt's
+    AsyncioListenerRunner); the task's first step calls this start handler, so the task
+    counts as work from before Slack even reads the ack."""
+
+    def __init__(self, activity: Activity) -> None:
+        self.activity = activity
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.activity.track(task, hold_stop=True)

@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
+from bot.activity import Activity
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SCOPES: tuple[str, ...] = (
@@ -594,6 +596,8 @@ class FakeSlack:
         self._stacks: dict[str, list[str]] = {}  # root view id -> open views, bottom first
         self._subscribers: list[Callable[[dict[str, Any]], Any]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
+        # what it is sending the app (requests, subscribers' work): the settle signal
+        self.activity = Activity("fake slack")
         self._rng = random.Random(20240101)  # deterministic ids from one fake to the next
         self._seq = 0x1000
         self._last_ts_micros = 0
@@ -629,6 +633,7 @@ class FakeSlack:
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
         self._set_base_url(f"http://{bound_host}:{bound_port}/")
+        self.activity.start()
         return self.base_url
 
     async def stop(self) -> None:
@@ -638,15 +643,21 @@ class FakeSlack:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.activity.stop()
 
     def mount(self, parent: web.Application, prefix: str, base_url: str) -> None:
         """Serve inside another aiohttp app under prefix; base_url is its public address."""
         parent.add_subapp(prefix, self.app)
         self._set_base_url(base_url)
 
+        async def begin(_: web.Application) -> None:
+            self.activity.start()
+
         async def close(_: web.Application) -> None:
             await self._close_session()
+            self.activity.stop()
 
+        parent.on_startup.append(begin)
         parent.on_cleanup.append(close)
 
     def _set_base_url(self, base_url: str) -> None:
@@ -866,6 +877,7 @@ class FakeSlack:
                     continue
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                self.activity.track(task)
 
     def _new_trigger(self, user: str, view_id: str | None = None) -> str:
         trigger_id = f"{self._seq}.{self._rng.randrange(10**9)}.{self._random_token(32).lower()}"
@@ -1865,13 +1877,14 @@ class FakeSlack:
             **(extra_headers or {}),
         }
         try:
-            async with self._session.post(
-                self.app_url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
-            ) as response:
-                return response.status, await response.text()
+            with self.activity.busy():
+                async with self._session.post(
+                    self.app_url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
+                ) as response:
+                    return response.status, await response.text()
         except TimeoutError:
             return 0, ""
 

@@ -1,4 +1,11 @@
-"""The real app on a real port, against the fake Slack (real HTTP) and a real Redis."""
+"""The real app on a real port, against the fake Slack (real HTTP) and a real Redis.
+
+Waiting is on the app's settle signal (bot/activity.py), never on a wall-clock deadline:
+`eventually(check)` re-checks whenever the bot or a fake starts or finishes work, and fails
+at once when everything has settled (nothing running, nothing due) with `check` still
+false; `settled()` returns when everything is idle, before a negative assertion ("nothing
+more was posted"). HANG_GUARD only stops a test that hangs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import activity
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
@@ -28,6 +36,11 @@ class Harness:
     @property
     def store(self) -> Any:
         return self.bot.services.store
+
+    async def settled(self, *, until: float | None = None) -> None:
+        """Until this bot, its fakes (and any other running in this process) are idle with
+        nothing due now; with `until` (epoch seconds), also nothing due before then."""
+        await settled(until=until)
 
     async def command(self, text: str, *, user: str = "U0ALICE", channel: str | None = None) -> Any:
         channel = channel or self.fake.channel_by_name("general").id  # type: ignore[union-attr]
@@ -105,16 +118,99 @@ async def start(
     return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd)
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+HANG_GUARD = 60.0  # seconds; a settled app fails a wait at once, this only stops a hang
+RECHECK = 0.25  # while work is under way, a missed wake-up costs at most this
+
+
+async def eventually(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109
+    settle: bool = True,
+) -> Any:
     """Wait until `check()` returns something truthy (awaiting it if needed): the bot
-    works after ack(), so effects land shortly after the HTTP answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+    works after ack(), so effects land after the HTTP answer. Checks again whenever work
+    starts or ends; fails as soon as everything has settled with `check()` still false and
+    nothing is due within the hang guard. `settle=False`: the effect comes from outside this
+    process (a real Alertmanager, a child process), so only the guard (at least `timeout`)
+    ends the wait."""
+    guard = time.monotonic() + max(timeout, HANG_GUARD)
+    woken = asyncio.Event()
+    unwatch = activity.watch(woken.set)
+    try:
+        while True:
+            since = await _steady()
+            woken.clear()
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            wait = RECHECK if settle else 0.05
+            if settle:
+                quiet, next_at = await _quiet(since)
+                left = guard - time.monotonic()
+                if quiet and (next_at is None or next_at - time.time() > left):
+                    raise AssertionError(
+                        "condition still false and everything has settled "
+                        "(nothing running, nothing due)"
+                    )
+                if quiet and next_at is not None:
+                    wait = max(0.0, next_at - time.time())
+            if time.monotonic() > guard:
+                raise AssertionError(f"condition not met in {max(timeout, HANG_GUARD):.0f} s")
+            await _woken(woken, min(wait, max(0.0, guard - time.monotonic())))
+    finally:
+        unwatch()
+
+
+async def settled(*, until: float | None = None) -> None:
+    """Until every running bot and fake in this process is idle with nothing due now, or,
+    with `until` (epoch seconds), with nothing due before then either (due-items, alert
+    groups and jobs due earlier run first, at their time)."""
+    guard = time.monotonic() + HANG_GUARD
+    woken = asyncio.Event()
+    unwatch = activity.watch(woken.set)
+    try:
+        while True:
+            since = await _steady()
+            woken.clear()
+            quiet, next_at = await _quiet(since)
+            if quiet and (until is None or next_at is None or next_at > until):
+                return
+            if time.monotonic() > guard:
+                raise AssertionError(f"did not settle in {HANG_GUARD:.0f} s")
+            wait = RECHECK
+            if quiet and next_at is not None:
+                wait = max(0.0, next_at - time.time())
+            await _woken(woken, wait)
+    finally:
+        unwatch()
+
+
+async def _steady() -> int:
+    """Let tasks created just now take their first step (where they start counting as
+    work), then the generation to compare against."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return activity.generation()
+
+
+async def _quiet(since: int) -> tuple[bool, float | None]:
+    """Whether every running activity has been idle since generation `since`, with
+    nothing due now; and when the next timed work comes due."""
+    parts = activity.running()
+    if any(a.working for a in parts):
+        return False, None
+    seen = await asyncio.gather(*(a.outlook() for a in parts))
+    if activity.generation() != since or any(o.busy for o in seen):
+        return False, None
+    return True, min((o.next_at for o in seen if o.next_at is not None), default=None)
+
+
+async def _woken(event: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass

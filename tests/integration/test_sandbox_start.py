@@ -64,7 +64,7 @@ async def test_forced_sandbox_with_tokens_uses_the_explicit_redis(redis_url: str
                 f"127.0.0.1 only · state in the Redis at {redis_url}"
             )
             await declare(sandbox, "SEV2 Kept in Redis")
-            (incident,) = await eventually(store.recent_incidents)
+            (incident,) = await eventually(store.recent_incidents, settle=False)  # a child
         assert sandbox.returncode == 0
         # the state outlives the process: it was in the real Redis all along
         kept = await store.get(incident.id)
