@@ -49,6 +49,15 @@ class Outlook:
     busy: bool = False
     next_at: float | None = None
 
+    @classmethod
+    def first_due(cls, first: float | None, clock: Callable[[], float] = time.time) -> Outlook:
+        """Timed work first due at `first` by the owner's `clock`: busy when that is now,
+        else next_at, told on the wall clock (owners' clocks may be shifted in tests)."""
+        if first is None:
+            return cls()
+        now = clock()
+        return cls(busy=first <= now, next_at=time.time() + (first - now))
+
 
 Probe = Callable[[], Awaitable[Outlook]]
 
@@ -180,8 +189,7 @@ class Activity:
                 for job in jobs.get_jobs()
                 if job.next_run_time is not None and job.id not in ignore
             ]
-            first = min(times, default=None)
-            return Outlook(busy=first is not None and first <= time.time(), next_at=first)
+            return Outlook.first_due(min(times, default=None))
 
         self.probe(due)
 

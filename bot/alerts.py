@@ -1093,7 +1093,7 @@ class Alerts:
         if await self.store.alerts_backlog():
             return Outlook(busy=True)
         due, later = await self.store.alerts_due(self.clock(), 1)
-        return Outlook(busy=bool(due), next_at=later)
+        return Outlook(busy=True) if due else Outlook.first_due(later, self.clock)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -265,8 +265,7 @@ class Scheduler:
         first item's due time."""
         if self._claiming or self._running or self._ticks:
             return Outlook(busy=True)
-        first = await self.store.due_next()
-        return Outlook(busy=first is not None and first <= self.clock(), next_at=first)
+        return Outlook.first_due(await self.store.due_next(), self.clock)
 
     def kick(self) -> None:
         """Claim now instead of at the next tick (something came due, or a backlog)."""

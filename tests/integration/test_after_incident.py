@@ -250,7 +250,7 @@ async def test_followups_remind_their_owner_when_due_and_are_done_by_button(h: H
     assert (second.owner, second.due) == ("U0ALICE", "2099-12-01")
 
     # due in 1 s: bob gets a direct message with a Done button
-    [reminder] = await eventually(lambda: dm(h, "U0BOB"), timeout=5)
+    [reminder] = await eventually(lambda: dm(h, "U0BOB"))
     assert reminder.text.startswith(f":alarm_clock: A follow-up of incident *{incident.id}*")
     assert "Check the pool size" in reminder.text
     await h.fake.click(
@@ -274,6 +274,7 @@ async def test_followups_remind_their_owner_when_due_and_are_done_by_button(h: H
             "No open follow-ups" in (h.fake.message(channel, listing[-1].ts) or listing[-1]).text
         )
     )
+    await h.settled()
     assert await h.store.open_followups() == []
     assert (
         h.bot.services.metrics.registry.get_sample_value(
@@ -332,6 +333,7 @@ async def test_postmortem_commands_and_buttons(h: Harness) -> None:
     )
     await h.fake.click("U0ALICE", channel, posted[-1].ts, "postmortem_done", value=incident.id)
     await eventually(lambda: [m for m in h.ephemerals() if "already marked done" in m.text])
+    await h.settled()
     state = await h.store.postmortem(incident.id)
     assert (state.done_by, state.drafts) == ("U0BOB", 2)
 
@@ -358,6 +360,7 @@ async def test_stats_answer_from_the_stored_incidents(h: Harness) -> None:
             if m.text.startswith("Incidents, last 30 days") and m.ephemeral_to is None
         ]
     )
+    await h.settled()
     assert len(shared) == 1
 
 
@@ -395,6 +398,7 @@ async def test_metrics_export_response_times_reminders_escalations_and_api_error
             "incident_time_to_resolve_seconds_count", {"severity": "SEV1"}
         )
     )
+    await h.settled()  # counted to the end
 
     async with aiohttp.ClientSession() as session, session.get(f"{h.url}/metrics") as response:
         assert response.status == 200

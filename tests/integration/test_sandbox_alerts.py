@@ -47,7 +47,6 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
                 lambda: next(
                     (c for c, ch in slack.channels.items() if "servicedown" in ch.name), None
                 ),
-                timeout=10,
             )
 
             def said(text: str) -> list[str]:
@@ -57,9 +56,9 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
                     if text in m.text + json.dumps(m.blocks)
                 ]
 
-            await eventually(lambda: said("checkout is down"), timeout=10)
+            await eventually(lambda: said("checkout is down"))
             await press("ServiceDown", "resolved")
-            await eventually(lambda: said("Resolve incident"), timeout=10)
+            await eventually(lambda: said("Resolve incident"))
             assert (await press("Nope", "firing"))["ok"] is False
 
             # #alerts is an alert channel: Alertmanager's Slack title is read there too
@@ -68,9 +67,7 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
             body = {"user": "U0BOB", "channel": alerts.id, "text": "[FIRING:1] HighCPU web"}
             async with http.post(f"{url}/sandbox/compose", json=body) as r:
                 assert (await r.json()) == {"ok": True}
-            await eventually(
-                lambda: any("highcpu" in ch.name for ch in slack.channels.values()), timeout=10
-            )
+            await eventually(lambda: any("highcpu" in ch.name for ch in slack.channels.values()))
     finally:
         await runner.cleanup()
 

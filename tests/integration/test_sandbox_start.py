@@ -21,7 +21,7 @@ async def declare(sandbox: SandboxProcess, text: str) -> None:
     """Declare from #incidents the way the page does, as alice."""
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(sandbox.url + "sandbox/ws") as ws:
-            snapshot: dict[str, Any] = await ws.receive_json(timeout=5)
+            snapshot: dict[str, Any] = await ws.receive_json(timeout=30)  # a hang guard
         incidents = next(c["id"] for c in snapshot["channels"] if c["name"] == "incidents")
         body = {"user": "U0ALICE", "channel": incidents, "text": f"/incident declare {text}"}
         async with http.post(sandbox.url + "sandbox/compose", json=body) as res:

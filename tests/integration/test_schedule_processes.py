@@ -59,7 +59,7 @@ class BotProcess:
             except aiohttp.ClientError:
                 return False
 
-        await eventually(up, timeout=20, settle=False)
+        await eventually(up, settle=False)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -122,7 +122,7 @@ async def test_a_killed_process_loses_no_reminder(
         await second.ready()
         fake.app_url = f"{second.url}/slack/events"
         # once the grace-period ping came, the reminder before it is settled
-        await eventually(lambda: pings(fake, channel), timeout=10, settle=False)
+        await eventually(lambda: pings(fake, channel), settle=False)
         [reminder] = reminders(fake, channel)
         assert float(reminder.ts) >= declared + 2 - 0.5
         assert reminder.text.startswith("<@U0ALICE>")
@@ -147,7 +147,7 @@ async def test_three_processes_post_each_due_reminder_exactly_once(
             await eventually(lambda i=i: len(incident_channels(fake)) == i + 1, settle=False)
         channels = incident_channels(fake)
         # every incident's reminder, and then its grace-period ping, came
-        await eventually(lambda: all(pings(fake, c) for c in channels), timeout=15, settle=False)
+        await eventually(lambda: all(pings(fake, c) for c in channels), settle=False)
         assert [len(reminders(fake, c)) for c in channels] == [1] * n
         assert [len(pings(fake, c)) for c in channels] == [1] * n
     finally:
