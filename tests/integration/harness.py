@@ -62,13 +62,21 @@ class Harness:
     async def stop_bot(self) -> None:
         """Stop only the bot (its due-items stay in Redis); the fakes keep serving, so
         `start(..., fake=h.fake)` brings up a new bot against the same workspace."""
+        await self._undelivered()
         await self.runner.cleanup()
 
     async def stop(self) -> None:
+        await self._undelivered()
         await self.runner.cleanup()
         await self.fake.stop()
         if self.pd is not None:
             await self.pd.stop()
+
+    async def _undelivered(self) -> None:
+        # a webhook on its way when the server shuts down would wait out aiohttp's
+        # shutdown timeout (a minute): let the fake PagerDuty deliver what it sends first
+        if self.pd is not None:
+            await self.pd.drain()
 
 
 async def start(
