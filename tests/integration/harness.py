@@ -10,6 +10,7 @@ more was posted"). HANG_GUARD only stops a test that hangs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,66 +143,74 @@ async def eventually(
     nothing is due within the hang guard. `settle=False`: the effect comes from outside this
     process (a real Alertmanager, a child process), so only the guard (at least `timeout`)
     ends the wait."""
-    guard = time.monotonic() + max(timeout, HANG_GUARD)
-    woken = asyncio.Event()
-    unwatch = activity.watch(woken.set)
-    try:
+    with _Watch(max(timeout, HANG_GUARD)) as watch:
         while True:
-            since = await _steady()
-            woken.clear()
+            since = await watch.begin()
             result = check()
             if asyncio.iscoroutine(result):
                 result = await result
             if result:
                 return result
-            wait = RECHECK if settle else 0.05
-            if settle:
-                quiet, next_at = await _quiet(since)
-                left = guard - time.monotonic()
-                if quiet and (next_at is None or next_at - time.time() > left):
-                    raise AssertionError(
-                        "condition still false and everything has settled "
-                        "(nothing running, nothing due)"
-                    )
-                if quiet and next_at is not None:
-                    wait = max(0.0, next_at - time.time())
-            if time.monotonic() > guard:
-                raise AssertionError(f"condition not met in {max(timeout, HANG_GUARD):.0f} s")
-            await _woken(woken, min(wait, max(0.0, guard - time.monotonic())))
-    finally:
-        unwatch()
+            quiet, next_at = await _quiet(since) if settle else (False, None)
+            if quiet and (next_at is None or next_at - time.time() > watch.left):
+                raise AssertionError(
+                    "condition still false and everything has settled "
+                    "(nothing running, nothing due)"
+                )
+            if watch.left <= 0:
+                raise AssertionError(f"condition not met in {watch.guard:.0f} s")
+            await watch.pause(next_at if quiet else None, RECHECK if settle else 0.05)
 
 
 async def settled(*, until: float | None = None) -> None:
     """Until every running bot and fake in this process is idle with nothing due now, or,
     with `until` (epoch seconds), with nothing due before then either (due-items, alert
     groups and jobs due earlier run first, at their time)."""
-    guard = time.monotonic() + HANG_GUARD
-    woken = asyncio.Event()
-    unwatch = activity.watch(woken.set)
-    try:
+    with _Watch(HANG_GUARD) as watch:
         while True:
-            since = await _steady()
-            woken.clear()
-            quiet, next_at = await _quiet(since)
+            quiet, next_at = await _quiet(await watch.begin())
             if quiet and (until is None or next_at is None or next_at > until):
                 return
-            if time.monotonic() > guard:
-                raise AssertionError(f"did not settle in {HANG_GUARD:.0f} s")
-            wait = RECHECK
-            if quiet and next_at is not None:
-                wait = max(0.0, next_at - time.time())
-            await _woken(woken, wait)
-    finally:
-        unwatch()
+            if watch.left <= 0:
+                raise AssertionError(f"did not settle in {watch.guard:.0f} s")
+            await watch.pause(next_at if quiet else None, RECHECK)
 
 
-async def _steady() -> int:
-    """Let tasks created just now take their first step (where they start counting as
-    work), then the generation to compare against."""
-    for _ in range(3):
-        await asyncio.sleep(0)
-    return activity.generation()
+class _Watch:
+    """Rounds of looking at the activities, each after work started or ended."""
+
+    def __init__(self, guard: float) -> None:
+        self.guard = guard
+        self._end = time.monotonic() + guard
+        self._woken = asyncio.Event()
+        self._unwatch: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> _Watch:
+        self._unwatch = activity.watch(self._woken.set)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._unwatch()
+
+    @property
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    async def begin(self) -> int:
+        """Let tasks created just now take their first step (where they start counting
+        as work); the generation to compare against."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self._woken.clear()
+        return activity.generation()
+
+    async def pause(self, next_at: float | None, recheck: float) -> None:
+        """Until work starts or ends; when all is quiet, until the next timed work is due
+        (`next_at`), else at most `recheck` seconds (a wake-up missed costs no more)."""
+        wait = recheck if next_at is None else max(0.0, next_at - time.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, min(wait, self.left))):
+                await self._woken.wait()
 
 
 async def _quiet(since: int) -> tuple[bool, float | None]:
@@ -214,11 +223,3 @@ async def _quiet(since: int) -> tuple[bool, float | None]:
     if activity.generation() != since or any(o.busy for o in seen):
         return False, None
     return True, min((o.next_at for o in seen if o.next_at is not None), default=None)
-
-
-async def _woken(event: asyncio.Event, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        pass

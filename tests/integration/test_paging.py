@@ -376,3 +376,28 @@ async def test_a_reopened_incident_is_paged_again(slow: Harness) -> None:
     await eventually(
         lambda: len(said(h, incident, lambda t: t.startswith(":rotating_light: Paged"))) == 2
     )
+
+
+async def test_reopened_while_its_page_is_being_resolved_it_is_paged_again(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    first = await paged(h, incident)
+
+    async def reopen_meanwhile(event: str, _: dict[str, Any]) -> None:
+        # inside PagerDuty's answer to the bot's resolve: the bot has not recorded it yet
+        if event == "incident_resolved":
+            resolved = await h.incident(incident.id)
+            await h.bot.services.incidents.reopen(resolved, by="U0ALICE", reason="fired again")
+
+    pd(h).subscribe(reopen_meanwhile)
+    await h.command("resolve Looked fixed", channel=incident.channel_id)
+
+    async def second_page() -> str | None:
+        page = (await h.incident(incident.id)).page
+        if page and page.pd_incident_id and page.pd_incident_id != first.pd_incident_id:
+            return page.pd_incident_id
+        return None
+
+    again = await eventually(second_page)
+    assert pd(h).incidents[first.pd_incident_id]["status"] == "resolved"
+    assert pd(h).incidents[again]["status"] == "triggered"
