@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
     channel_link,
     clip,
     context,
     date_token,
-    escape,
     header,
+    md,
     mention,
     section,
 )
+from blocks.mrkdwn import join
 from bot.models import AlertGroupView, AlertInstance, Incident
-
-Message = tuple[str, list[Block]]
 
 ACTION_DECLARE = "alert_declare"
 ACTION_RESOLVE = "alert_resolve"
@@ -31,21 +33,19 @@ SAMPLE = 5  # alerts shown in full; the rest are counted
 _SKIP_LABELS = {"alertname"}
 
 
-def _labels(labels: Mapping[str, str], skip: set[str] | None = None) -> str:
+def _labels(labels: Mapping[str, str], skip: set[str] | None = None) -> Mrkdwn:
     skip = _SKIP_LABELS | (skip or set())
-    pairs = [
-        f"`{escape(k)}={escape(clip(v, 80))}`" for k, v in sorted(labels.items()) if k not in skip
-    ]
-    return " ".join(pairs)
+    pairs = [md("`{}={}`", k, clip(v, 80)) for k, v in sorted(labels.items()) if k not in skip]
+    return join(pairs, " ")
 
 
-def _counts(view: AlertGroupView) -> str:
+def _counts(view: AlertGroupView) -> Mrkdwn:
     parts = []
     if view.firing:
-        parts.append(f":fire: *{view.firing} firing*")
+        parts.append(md(":fire: *{} firing*", view.firing))
     if view.resolved:
-        parts.append(f":white_check_mark: {view.resolved} resolved")
-    return " · ".join(parts) or "no alerts"
+        parts.append(md(":white_check_mark: {} resolved", view.resolved))
+    return join(parts, " · ") or md("no alerts")
 
 
 def group_title(view: AlertGroupView) -> str:
@@ -56,42 +56,42 @@ def group_title(view: AlertGroupView) -> str:
 
 def _alert(alert: AlertInstance, group_labels: Mapping[str, str]) -> Block:
     summary = alert.annotations.get("summary") or alert.annotations.get("message")
-    lines = [f"*{escape(clip(summary, 300))}*" if summary else f"*{escape(alert.alertname)}*"]
+    lines = [md("*{}*", clip(summary, 300) if summary else alert.alertname)]
     description = alert.annotations.get("description")
     if description:
-        lines.append(escape(clip(description, 1200)))
+        lines.append(mk.escape(clip(description, 1200)))
     labels = _labels(alert.labels, set(group_labels))
     if labels:
         lines.append(labels)
     meta = []
     if alert.status == "resolved":
-        meta.append(":white_check_mark: resolved")
+        meta.append(md(":white_check_mark: resolved"))
     if alert.starts_at:
-        meta.append(f"started {date_token(alert.starts_at)}")
+        meta.append(md("started {}", date_token(alert.starts_at)))
     if alert.ends_at and alert.status == "resolved":
-        meta.append(f"ended {date_token(alert.ends_at)}")
+        meta.append(md("ended {}", date_token(alert.ends_at)))
     if alert.generator_url:
-        meta.append(f"<{alert.generator_url}|Source>")
+        meta.append(mk.link(alert.generator_url, "Source"))
     if meta:
-        lines.append(" · ".join(meta))
-    return section("\n".join(lines))
+        lines.append(join(meta, " · "))
+    return section(join(lines, "\n"))
 
 
 def _body(view: AlertGroupView) -> list[Block]:
     top = _counts(view)
     labels = _labels(view.labels)
     if labels:
-        top += f"\n{labels}"
+        top = md("{}\n{}", top, labels)
     blocks: list[Block] = [section(top)]
     shown = view.sample[:SAMPLE]
     for alert in shown:
         blocks.append(_alert(alert, view.labels))
     hidden = view.firing - len([a for a in shown if a.status == "firing"])
     if hidden > 0:
-        blocks.append(context(f"…and {hidden} more firing."))
+        blocks.append(context(md("…and {} more firing.", hidden)))
     where = "Alertmanager" if view.source == "alertmanager" else "an alert message in Slack"
-    source = f"<{view.link}|{where}>" if view.link else where
-    blocks.append(context(f"From {source} · updated {date_token(view.updated_at)}"))
+    source = mk.link(view.link, where) if view.link else mk.escape(where)
+    blocks.append(context(md("From {} · updated {}", source, date_token(view.updated_at))))
     return blocks
 
 
@@ -100,7 +100,7 @@ def alert_group(view: AlertGroupView) -> Message:
     fire and resolve."""
     state = "firing" if view.firing else "resolved"
     title = clip(f"{group_title(view)}: {state}", 150)
-    text = f"Alert {group_title(view)}: {view.firing} firing, {view.resolved} resolved"
+    text = md("Alert {}: {} firing, {} resolved", group_title(view), view.firing, view.resolved)
     return text, [header(title), *_body(view)]
 
 
@@ -110,17 +110,20 @@ def unmatched_alert(
     """An alert no rule matches, in the announce channel: nothing is declared until
     someone presses Declare incident (then it names the incident instead)."""
     name = group_title(view)
-    text = f"Unmatched alert {name}: {view.firing} firing, {view.resolved} resolved"
+    text = md("Unmatched alert {}: {} firing, {} resolved", name, view.firing, view.resolved)
     blocks: list[Block] = [header(clip(f"Unmatched alert: {name}", 150))]
     if incident is not None:
         where = channel_link(incident.channel_id, incident.channel_name)
-        blocks.append(
-            section(f":rotating_light: Declared as {where} by {mention(incident.declared_by)}.")
+        declared = md(
+            ":rotating_light: Declared as {} by {}.", where, mention(incident.declared_by)
         )
+        blocks.append(section(declared))
     else:
-        note = f"No alert rule matches *{escape(view.alertname)}*, so no incident was declared."
+        note = md("No alert rule matches *{}*, so no incident was declared.", view.alertname)
         if announce_rules:
-            note += " Declare one if it needs people; add a rule to `alerts.rules` to automate it."
+            note += md(
+                " Declare one if it needs people; add a rule to `alerts.rules` to automate it."
+            )
         blocks.append(section(note))
     blocks.extend(_body(view))
     if incident is None and view.firing:
@@ -135,35 +138,40 @@ def alerts_resolved(
 ) -> Message:
     """Every alert of the group resolved: the incident is monitoring; a person resolves it
     (or the bot does after the quiet period)."""
-    text = (
-        f":large_green_circle: All alerts of *{escape(group_title(view))}* have resolved "
-        f"({date_token(at)}). The incident is now *monitoring*."
+    text = md(
+        ":large_green_circle: All alerts of *{}* have resolved ({}). The incident is now "
+        "*monitoring*.",
+        group_title(view),
+        date_token(at),
     )
     if auto_resolve_at is not None:
-        text += f" It resolves itself {date_token(auto_resolve_at, '{time}')} if they stay quiet."
+        when = date_token(auto_resolve_at, "{time}")
+        text += md(" It resolves itself {} if they stay quiet.", when)
     else:
-        text += " Resolve it once you are satisfied it is over."
+        text += md(" Resolve it once you are satisfied it is over.")
     blocks = [section(text)]
     if incident.is_open:
         blocks.append(
             actions(button("Resolve incident", ACTION_RESOLVE, incident.id, style="primary"))
         )
-    return f"All alerts of {group_title(view)} resolved", blocks
+    return md("All alerts of {} resolved", group_title(view)), blocks
 
 
 def resolved_notice(user: str, at: float) -> Message:
     """The all-resolved notice once its button was used (the button goes away)."""
-    text = f":white_check_mark: {mention(user)} resolved the incident {date_token(at)}."
-    return "Incident resolved", [section(text)]
+    text = md(":white_check_mark: {} resolved the incident {}.", mention(user), date_token(at))
+    return md("Incident resolved"), [section(text)]
 
 
 def firing_again(view: AlertGroupView) -> Message:
-    text = f":rotating_light: *{escape(group_title(view))}* is firing again."
+    text = md(":rotating_light: *{}* is firing again.", group_title(view))
     return text, [section(text)]
 
 
 def declared_from_alert(incident: Incident, view: AlertGroupView) -> Message:
     """The ephemeral answer to Declare incident."""
     where = channel_link(incident.channel_id, incident.channel_name)
-    text = f"Declared {incident.id} ({incident.severity}) for {escape(group_title(view))} → {where}"
+    text = md(
+        "Declared {} ({}) for {} → {}", incident.id, incident.severity, group_title(view), where
+    )
     return text, [section(text)]

@@ -1,57 +1,44 @@
-"""Small Block Kit pieces shared by every builder. Pure: plain dicts, no I/O."""
+"""Small Block Kit pieces shared by every builder. Pure: plain dicts, no I/O.
+
+Every mrkdwn text object is made by `mrkdwn()`, which takes `Mrkdwn` (blocks/mrkdwn.py)
+and escapes anything else, so user text cannot become markup by being forgotten; plain_text
+objects show their text as it is.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn, clip, escape, md
+
 Block = dict[str, Any]
+Message = tuple[Mrkdwn, list[Block]]
 
 SECTION_TEXT_MAX = 3000
 HEADER_TEXT_MAX = 150
 BUTTON_TEXT_MAX = 75
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def mention(user_id: str | None) -> Mrkdwn:
+    return mk.user(user_id) if user_id else md("_unassigned_")
 
 
-def escape(text: str) -> str:
-    """Slack's three control characters; user text must never become markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def channel_link(channel_id: str | None, fallback: str = "") -> Mrkdwn:
+    return mk.channel(channel_id, fallback)
 
 
-_SLACK_TOKEN = re.compile(
-    r"&lt;([@#][UWCG][A-Z0-9]+(?:\|[^&]*?)?|!subteam\^S[A-Z0-9]+|!date\^[^&]*?)&gt;"
-)
-
-
-def escape_keeping_mentions(text: str) -> str:
-    """Escape text but keep the user/channel/user group mentions and date tokens the bot
-    wrote into it (timeline entries mix both)."""
-    return _SLACK_TOKEN.sub(r"<\1>", escape(text))
-
-
-def mention(user_id: str | None) -> str:
-    return f"<@{user_id}>" if user_id else "_unassigned_"
-
-
-def channel_link(channel_id: str | None, fallback: str = "") -> str:
-    return f"<#{channel_id}>" if channel_id else f"#{fallback}"
-
-
-def date_token(epoch: float, fmt: str = "{date_short_pretty} {time}") -> str:
-    """A Slack date token: every reader sees their own timezone (DESIGN rule 4)."""
-    fallback = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(epoch)}^{fmt}|{fallback}>"
+def date_token(epoch: float, fmt: str = "{date_short_pretty} {time}") -> Mrkdwn:
+    return mk.date(epoch, fmt)
 
 
 def header(text: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_TEXT_MAX)}}
 
 
-def section(text: str, *, fields: list[str] | None = None, accessory: Block | None = None) -> Block:
+def section(
+    text: Mrkdwn, *, fields: list[Mrkdwn] | None = None, accessory: Block | None = None
+) -> Block:
     block: Block = {"type": "section", "text": mrkdwn(clip(text, SECTION_TEXT_MAX))}
     if fields:
         block["fields"] = [mrkdwn(clip(f, 2000)) for f in fields[:10]]
@@ -60,11 +47,11 @@ def section(text: str, *, fields: list[str] | None = None, accessory: Block | No
     return block
 
 
-def fields_section(fields: list[str]) -> Block:
+def fields_section(fields: list[Mrkdwn]) -> Block:
     return {"type": "section", "fields": [mrkdwn(clip(f, 2000)) for f in fields[:10]]}
 
 
-def context(*texts: str) -> Block:
+def context(*texts: Mrkdwn) -> Block:
     return {"type": "context", "elements": [mrkdwn(clip(t, 3000)) for t in texts[:10]]}
 
 
@@ -72,8 +59,13 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
-def mrkdwn(text: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": text}
+def mrkdwn(text: Mrkdwn) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": Mrkdwn(text)}
+
+
+def message(text: Mrkdwn, *blocks: Block) -> Message:
+    """A message whose fallback `text` (what notifications show) is also its one section."""
+    return text, [section(text), *blocks]
 
 
 def plain(text: str, limit: int = 3000) -> dict[str, Any]:
@@ -102,3 +94,6 @@ def actions(*elements: Block, block_id: str | None = None) -> Block:
 
 def option(text: str, value: str) -> Block:
     return {"text": plain(text, 75), "value": value}
+
+
+__all__ = ["Block", "Message", "Mrkdwn", "clip", "escape", "md"]

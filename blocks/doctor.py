@@ -7,10 +7,19 @@ characters continues in the next section.
 
 from __future__ import annotations
 
-from blocks.common import SECTION_TEXT_MAX, Block, clip, context, escape, header, section
+from blocks.common import (
+    SECTION_TEXT_MAX,
+    Block,
+    Message,
+    Mrkdwn,
+    clip,
+    context,
+    header,
+    md,
+    section,
+)
+from blocks.mrkdwn import join
 from bot.models import CheckResult, CheckStatus
-
-Message = tuple[str, list[Block]]
 
 EMOJI: dict[CheckStatus, str] = {
     "ok": ":white_check_mark:",
@@ -22,42 +31,42 @@ TEXT_MARK: dict[CheckStatus, str] = {"ok": "✓", "warn": "!", "fail": "✗", "s
 MAX_BLOCKS = 50
 
 
-def _line(r: CheckResult) -> str:
-    text = f"{EMOJI[r.status]} *{escape(r.name)}*: {escape(r.detail)}"
+def _line(r: CheckResult) -> Mrkdwn:
+    text = md("{} *{}*: {}", EMOJI[r.status], r.name, r.detail)
     if r.fix:
-        text += f"\n        _Fix:_ {escape(r.fix)}"
+        text += md("\n        _Fix:_ {}", r.fix)
     return clip(text, SECTION_TEXT_MAX - 200)
 
 
-def _sections(title: str, lines: list[str]) -> list[Block]:
+def _sections(title: str, lines: list[Mrkdwn]) -> list[Block]:
     """`*title*` and the lines, split into sections of at most 3000 characters."""
     out: list[Block] = []
-    current = f"*{title}*"
+    current = md("*{}*", title)
     for line in lines:
         if len(current) + 1 + len(line) > SECTION_TEXT_MAX:
             out.append(section(current))
-            current = f"*{title}* (continued)"
-        current += "\n" + line
+            current = md("*{}* (continued)", title)
+        current = md("{}\n{}", current, line)
     out.append(section(current))
     return out
 
 
-def headline(results: list[CheckResult]) -> str:
+def headline(results: list[CheckResult]) -> Mrkdwn:
     failed = sum(1 for r in results if r.status == "fail")
     warned = sum(1 for r in results if r.status == "warn")
     passed = sum(1 for r in results if r.status == "ok")
     skipped = sum(1 for r in results if r.status == "skip")
     if failed:
-        lead = f":x: *{failed} problem{'s' if failed != 1 else ''} to fix*"
+        lead = md(":x: *{} problem{} to fix*", failed, "s" if failed != 1 else "")
     elif warned:
-        lead = ":warning: *Working, with warnings*"
+        lead = md(":warning: *Working, with warnings*")
     else:
-        lead = ":white_check_mark: *All set*"
+        lead = md(":white_check_mark: *All set*")
     tail = [f"{warned} warning{'s' if warned != 1 else ''}"] if warned else []
     tail.append(f"{passed} passed")
     if skipped:
         tail.append(f"{skipped} not checked")
-    return f"{lead} · {', '.join(tail)}"
+    return md("{} · {}", lead, ", ".join(tail))
 
 
 def doctor_report(results: list[CheckResult], *, seconds: float | None = None) -> Message:
@@ -66,14 +75,22 @@ def doctor_report(results: list[CheckResult], *, seconds: float | None = None) -
     for group in dict.fromkeys(r.group for r in results):  # in report order
         mine = [r for r in results if r.group == group]
         blocks.extend(_sections(group, [_line(r) for r in mine]))
-    note = "The same checklist from a shell: `python -m bot doctor` (exit code 1 while any :x:)."
+    note = md(
+        "The same checklist from a shell: `python -m bot doctor` (exit code 1 while any :x:)."
+    )
     if seconds is not None:
-        note = f"Checked in {seconds:.1f} s. {note}"
+        note = md("Checked in {:.1f} s. {}", seconds, note)
     if len(blocks) >= MAX_BLOCKS:  # a checklist this long is cut, never refused by Slack
-        blocks = [*blocks[: MAX_BLOCKS - 2], section("_…more lines: run the command below._")]
+        more = section(md("_…more lines: run the command below._"))
+        blocks = [*blocks[: MAX_BLOCKS - 2], more]
     blocks.append(context(note))
-    fallback = "\n".join(
-        [f"Set-up check: {headline(results)}"]
-        + [f"{TEXT_MARK[r.status]} {r.name}: {r.detail}" for r in results if r.status != "ok"]
+    fallback = join(
+        [md("Set-up check: {}", headline(results))]
+        + [
+            md("{} {}: {}", TEXT_MARK[r.status], r.name, r.detail)
+            for r in results
+            if r.status != "ok"
+        ],
+        "\n",
     )
     return clip(fallback, 3000), blocks

@@ -9,20 +9,22 @@ from dataclasses import dataclass
 
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
+    channel_link,
     clip,
     context,
     date_token,
     divider,
-    escape,
-    escape_keeping_mentions,
     fields_section,
     header,
+    md,
     mention,
     section,
 )
-from blocks.incident import Message
+from blocks.mrkdwn import join
 from bot.models import DrillInfo, DrillMeasure, DrillReport, Incident
 
 ACTION_ACK = "drill_ack"
@@ -72,17 +74,17 @@ def target_name(key: str) -> str:
 
 def scenario_list(rows: Sequence[ScenarioRow], *, fast: float) -> Message:
     if not rows:
-        text = "No drill scenarios are loaded (drills/*.yaml)."
-        return text, [section(f":information_source: {text}")]
+        text = md("No drill scenarios are loaded (drills/*.yaml).")
+        return text, [section(md(":information_source: {}", text))]
     blocks: list[Block] = [header("Game-day drills")]
     for row in rows[:MAX_LISTED]:
         lines = [
-            f"*{escape(row.title)}* · `{row.id}`",
-            f"{row.severity} · {span(row.seconds)} · {row.steps} scripted events",
+            md("*{}* · `{}`", row.title, row.id),
+            md("{} · {} · {} scripted events", row.severity, span(row.seconds), row.steps),
         ]
         if row.summary:
-            lines.append(f"_{escape(clip(' '.join(row.summary.split()), 400))}_")
-        blocks.append(section("\n".join(lines)))
+            lines.append(md("_{}_", clip(" ".join(row.summary.split()), 400)))
+        blocks.append(section(join(lines, "\n")))
         blocks.append(
             actions(
                 button("Start", f"{ACTION_START}:{row.id}", row.id, style="primary"),
@@ -90,21 +92,24 @@ def scenario_list(rows: Sequence[ScenarioRow], *, fast: float) -> Message:
             )
         )
     if len(rows) > MAX_LISTED:
-        blocks.append(context(f"…and {len(rows) - MAX_LISTED} more: `{USAGE}`."))
+        blocks.append(context(md("…and {} more: `{}`.", len(rows) - MAX_LISTED, USAGE)))
     blocks.append(
         context(
-            f"`{USAGE}` starts one: a channel `drill-…`, marked DRILL everywhere, no real pages. "
-            "`fast` runs the clock faster, for a demo."
+            md(
+                "`{}` starts one: a channel `drill-…`, marked DRILL everywhere, no real pages. "
+                "`fast` runs the clock faster, for a demo.",
+                USAGE,
+            )
         )
     )
-    return f"{len(rows)} drill scenarios", blocks
+    return md("{} drill scenarios", len(rows)), blocks
 
 
 def started(incident: Incident) -> Message:
-    where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
+    where = channel_link(incident.channel_id, incident.channel_name)
     drill = incident.drill
     limit = f", time limit {span(drill.time_limit)}" if drill else ""
-    text = f"[DRILL] Drill {incident.id} started: {escape(incident.title)} → {where}{limit}"
+    text = md("[DRILL] Drill {} started: {} → {}{}", incident.id, incident.title, where, limit)
     return text, [section(text)]
 
 
@@ -122,25 +127,31 @@ def drill_notice(
     blocks: list[Block] = [
         header(f"Game-day drill · {incident.title}"),
         section(
-            f":performing_arts: This is a *drill* (scenario `{drill.scenario}`): nothing real is "
-            "broken. Work it as you would the real thing: take command, follow the runbook, "
-            "post updates, resolve when it is fixed. Alerts and messages will arrive here as "
-            "the scenario plays."
+            md(
+                ":performing_arts: This is a *drill* (scenario `{}`): nothing real is broken. "
+                "Work it as you would the real thing: take command, follow the runbook, post "
+                "updates, resolve when it is fixed. Alerts and messages will arrive here as the "
+                "scenario plays.",
+                drill.scenario,
+            )
         ),
         fields_section(
             [
-                f"*Time limit*\n{span(drill.time_limit)} (ends {ends})",
-                f"*Script*\n{steps} scripted events",
-                f"*Targets*\n{targets or 'none set'}",
-                f"*Started by*\n{mention(drill.started_by)}",
+                md("*Time limit*\n{} (ends {})", span(drill.time_limit), ends),
+                md("*Script*\n{} scripted events", steps),
+                md("*Targets*\n{}", targets or "none set"),
+                md("*Started by*\n{}", mention(drill.started_by)),
             ]
         ),
     ]
     if drill_service and pages:
         blocks.append(
             context(
-                f":rotating_light: Drill pages go only to the drill PagerDuty service "
-                f"`{escape(drill_service)}`; nobody else is paged."
+                md(
+                    ":rotating_light: Drill pages go only to the drill PagerDuty service `{}`; "
+                    "nobody else is paged.",
+                    drill_service,
+                )
             )
         )
     else:
@@ -151,81 +162,88 @@ def drill_notice(
         )
         blocks.append(
             section(
-                f":no_bell: *Drill: no real page sent* ({why}). Acknowledge here as you would "
-                "the page:"
+                md(
+                    ":no_bell: *Drill: no real page sent* ({}). Acknowledge here as you would "
+                    "the page:",
+                    why,
+                )
             )
         )
         blocks.append(actions(button("Acknowledge page", ACTION_ACK, incident.id, style="primary")))
     if drill.speed != 1:
-        blocks.append(context(f":fast_forward: Fast: the scenario's clock runs ×{drill.speed:g}."))
+        speed = md(":fast_forward: Fast: the scenario's clock runs ×{:g}.", drill.speed)
+        blocks.append(context(speed))
     paging = "Pages go to the drill service." if drill_service and pages else "No real page sent."
-    text = f"Drill: {incident.title} (scenario {drill.scenario}). {paging}"
+    text = md("Drill: {} (scenario {}). {}", incident.title, drill.scenario, paging)
     return text, blocks
 
 
 def drill_message(text: str, *, at: float) -> Message:
     """A scripted message of the scenario (a report from support, a status page, ...),
     `at` seconds after the start."""
-    body = f":speech_balloon: *Scenario update* · `{offset(at)}`\n>{escape(text)}"
-    return f"Scenario update: {text}", [section(body)]
+    body = md(":speech_balloon: *Scenario update* · `{}`\n>{}", offset(at), text)
+    return md("Scenario update: {}", text), [section(body)]
 
 
 def acknowledged(user: str, *, at: float) -> Message:
     when = date_token(at, "{time}")
-    text = f":white_check_mark: {mention(user)} acknowledged the drill page {when}."
+    text = md(":white_check_mark: {} acknowledged the drill page {}.", mention(user), when)
     return text, [section(text)]
 
 
-def _measure_line(m: DrillMeasure) -> str:
+def _measure_line(m: DrillMeasure) -> Mrkdwn:
     icon = {True: ":white_check_mark:", False: ":x:", None: ":small_blue_diamond:"}[m.met]
     value = span(m.seconds) if m.seconds is not None else "not done"
-    parts = [f"{icon} *{escape(m.name)}* · {value}"]
+    parts = [md("{} *{}* · {}", icon, m.name, value)]
     if m.target is not None:
-        parts.append(f"target {span(m.target)}")
+        parts.append(md("target {}", span(m.target)))
     if m.how:
-        parts.append(escape(m.how))
-    return " · ".join(parts)
+        parts.append(Mrkdwn(m.how))
+    return join(parts, " · ")
 
 
 def drill_report(report: DrillReport) -> Message:
     ran = span(report.ended_at - report.started_at)
     ended = "time limit reached" if report.ended_by == "time_limit" else "resolved"
-    lead = f"Scenario `{report.scenario}` · ran {ran} · {ended}"
+    lead = md("Scenario `{}` · ran {} · {}", report.scenario, ran, ended)
     if report.speed != 1:
-        lead += f" · fast ×{report.speed:g} (targets scaled)"
+        lead += md(" · fast ×{:g} (targets scaled)", report.speed)
     met = [m.met for m in report.measures if m.met is not None]
     if met:
-        lead += f"\n*{sum(met)} of {len(met)} targets met.*"
+        lead += md("\n*{} of {} targets met.*", sum(met), len(met))
     blocks: list[Block] = [
         header(f"Drill report · {report.title}"),
         section(lead),
-        section("\n".join(_measure_line(m) for m in report.measures)),
+        section(join((_measure_line(m) for m in report.measures), "\n")),
         divider(),
     ]
     lines = []
     for e in report.timeline:
-        who = f" {mention(e.actor)}" if e.actor else ""
+        who = md(" {}", mention(e.actor)) if e.actor else md("")
         at = offset(e.at - report.started_at)
-        lines.append(clip(f"`{at}`{who} · {escape_keeping_mentions(e.text)}", 2900))
-    chunks: list[list[str]] = [[]]
+        lines.append(clip(md("`{}`{} · {}", at, who, e.shown), 2900))
+    chunks: list[list[Mrkdwn]] = [[]]
     for line in lines:
         if sum(len(c) + 1 for c in chunks[-1]) + len(line) > 2900:
             chunks.append([])
         chunks[-1].append(line)
-    sections = [section("*Timeline*\n" + "\n".join(chunks[0]))]
-    sections += [section("\n".join(c)) for c in chunks[1:] if c]
+    sections = [section(md("*Timeline*\n{}", join(chunks[0], "\n")))]
+    sections += [section(join(c, "\n")) for c in chunks[1:] if c]
     if len(sections) > TIMELINE_SECTIONS:
         sections = sections[:TIMELINE_SECTIONS]
-        sections.append(context(f"Timeline truncated: {len(lines)} entries in all."))
+        sections.append(context(md("Timeline truncated: {} entries in all.", len(lines))))
     blocks += sections
     blocks.append(
         context(
-            "Figures are times since the drill started, from its timeline. Drills never count "
-            "in `/incident stats` or MTTA/MTTR."
+            md(
+                "Figures are times since the drill started, from its timeline. Drills never "
+                "count in `/incident stats` or MTTA/MTTR."
+            )
         )
     )
     summary = "; ".join(
         f"{m.name} {span(m.seconds) if m.seconds is not None else 'not done'}"
         for m in report.measures
     )
-    return f"Drill report for {report.incident_id} ({ended}): {summary}", blocks
+    text = md("Drill report for {} ({}): {}", report.incident_id, ended, summary)
+    return text, blocks

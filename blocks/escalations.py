@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from blocks.common import Block, context, date_token, escape, header, mention, section
-from blocks.incident import Message, role_title
+import blocks.mrkdwn as mk
+from blocks.common import (
+    Block,
+    Message,
+    Mrkdwn,
+    channel_link,
+    context,
+    date_token,
+    header,
+    md,
+    mention,
+    section,
+)
+from blocks.incident import role_title
+from blocks.mrkdwn import join
 from blocks.reminders import human_duration
 from bot.config import IncidentConfig, target_kind
 from bot.models import EscalationFired, EscalationRow, Incident
@@ -23,24 +36,24 @@ def after_text(seconds: float) -> str:
     return "at once" if seconds < 1 else f"after {human_duration(seconds)}"
 
 
-def target_text(target: str) -> str:
+def target_text(target: str) -> Mrkdwn:
     """A target as Slack shows it: a mention, a user group mention, a channel link, or
     (a role not yet resolved to its holder) the role's name."""
     kind = target_kind(target)
     if kind == "user":
-        return f"<@{target}>"
+        return mk.user(target)
     if kind == "group":
-        return f"<!subteam^{target}>"
+        return mk.usergroup(target)
     if kind == "channel":
-        return target if target.startswith("#") else f"<#{target}>"
-    return f"the {role_title(target).lower()}"
+        return mk.escape(target) if target.startswith("#") else mk.channel(target)
+    return md("the {}", role_title(target).lower())
 
 
-def _targets(targets: Sequence[str]) -> str:
-    return ", ".join(target_text(t) for t in targets)
+def _targets(targets: Sequence[str]) -> Mrkdwn:
+    return join(target_text(t) for t in targets)
 
 
-def _reach(record: EscalationFired) -> str:
+def _reach(record: EscalationFired) -> Mrkdwn:
     """Who this step reaches: mentions, channels, the page, roles nobody holds."""
     parts = []
     people = [t for t in record.notified if target_kind(t) in ("user", "group")]
@@ -48,10 +61,10 @@ def _reach(record: EscalationFired) -> str:
     if people:
         parts.append(_targets(people))
     if channels:
-        parts.append(f"posted in {_targets(channels)}")
+        parts.append(md("posted in {}", _targets(channels)))
     if record.paged:
-        parts.append(f"paging `{escape(record.paged)}` in PagerDuty")
-    return " · ".join(parts)
+        parts.append(md("paging `{}` in PagerDuty", record.paged))
+    return join(parts, " · ")
 
 
 def _origin(record: EscalationFired, incident: Incident) -> str:
@@ -74,11 +87,11 @@ def escalation_notice(
     why = f"unresolved {human_duration(record.after)} {_origin(record, incident)}"
     if record.after < 1:
         why = f"{record.severity or 'runbook'} procedure: at once"
-    what = f"*{escape(record.note)}*" if record.note else "the next level"
-    lines = [f":rotating_light: *Escalation* ({why}): {what}"]
+    what = md("*{}*", record.note) if record.note else md("the next level")
+    lines = [md(":rotating_light: *Escalation* ({}): {}", why, what)]
     reach = _reach(record)
     if reach:
-        lines.append(f"Notifying {reach}.")
+        lines.append(md("Notifying {}.", reach))
     if record.unfilled:
         # `roles`: the configured ones; a runbook may name a role this team does not have
         names = ", ".join(role_title(r).lower() for r in record.unfilled)
@@ -88,12 +101,14 @@ def escalation_notice(
             if assignable
             else "pull the right person in"
         )
-        lines.append(f":warning: Nobody holds {names}: {mention(incident.commander)}, {how}.")
+        lines.append(
+            md(":warning: Nobody holds {}: {}, {}.", names, mention(incident.commander), how)
+        )
     where = f"{incident.severity} escalation matrix" if record.severity else "runbook escalation"
     if step and steps:
         where += f", step {step} of {steps}"
-    text = "\n".join(lines)
-    return text, [section(text), context(f"{where} · `/incident escalations` shows the plan")]
+    text = join(lines, "\n")
+    return text, [section(text), context(md("{} · `/incident escalations` shows the plan", where))]
 
 
 def escalation_dm(
@@ -102,19 +117,26 @@ def escalation_dm(
     """To a person (DM) or a channel (post) the step pulls in: what, why, where to go."""
     label = _label(incident, config)
     why = f"unresolved {human_duration(record.after)}" if record.after >= 1 else "its procedure"
-    note = f" ({escape(record.note)})" if record.note else ""
-    where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
+    note = f" ({record.note})" if record.note else ""
+    where = channel_link(incident.channel_id, incident.channel_name)
     who = "This channel is" if to_channel else "You are"
-    text = (
-        f":rotating_light: {who} being pulled into incident *{incident.id}* ({label}): "
-        f"{escape(incident.title)}. Escalated by {why}{note}. Join {where}; "
-        f"the commander is {mention(incident.commander)}."
+    text = md(
+        ":rotating_light: {} being pulled into incident *{}* ({}): {}. Escalated by {}{}. "
+        "Join {}; the commander is {}.",
+        who,
+        incident.id,
+        label,
+        incident.title,
+        why,
+        note,
+        where,
+        mention(incident.commander),
     )
     return text, [section(text)]
 
 
 def page_failed(target: str, reason: str) -> Message:
-    text = f":warning: Escalation could not page `{escape(target)}` in PagerDuty: {escape(reason)}"
+    text = md(":warning: Escalation could not page `{}` in PagerDuty: {}", target, reason)
     return text, [section(text)]
 
 
@@ -125,19 +147,24 @@ def _label(incident: Incident, config: IncidentConfig) -> str:
         return incident.severity
 
 
-def _row(row: EscalationRow) -> str:
+def _row(row: EscalationRow) -> Mrkdwn:
     # fired: whom it reached (and what it paged); otherwise whom it names
     who = _targets(row.reached if row.state == "fired" else row.targets)
     if row.page:
-        who = f"{who}, page `{escape(row.page)}`" if who else f"page `{escape(row.page)}`"
-    label = escape(row.label)
-    when = ""
+        who = md("{}, page `{}`", who, row.page) if who else md("page `{}`", row.page)
+    when = md("")
     if row.at is not None:
         verb = {"fired": "fired", "skipped": "reached already", "due": "due", "stopped": "was due"}
-        when = f" · {verb[row.state]} {date_token(row.at, '{date_short_pretty} {time}')}"
-    detail = f"{STATE_EMOJI[row.state]} *{label}* ({after_text(row.after)}) → {who or 'nobody'}"
+        when = md(" · {} {}", verb[row.state], date_token(row.at, "{date_short_pretty} {time}"))
+    detail = md(
+        "{} *{}* ({}) → {}",
+        STATE_EMOJI[row.state],
+        row.label,
+        after_text(row.after),
+        who or md("nobody"),
+    )
     if row.unfilled:
-        detail += f" · nobody holds {', '.join(role_title(r).lower() for r in row.unfilled)}"
+        detail += md(" · nobody holds {}", ", ".join(role_title(r).lower() for r in row.unfilled))
     return detail + when
 
 
@@ -149,18 +176,20 @@ def escalations(
     state = incident.escalation
     if state is not None:
         since = date_token(state.since)
-        blocks.append(context(f"{state.severity} escalation matrix, counting from {since}"))
+        blocks.append(context(md("{} escalation matrix, counting from {}", state.severity, since)))
     matrix = [r for r in rows if r.runbook is None]
     books = [r for r in rows if r.runbook is not None]
     if matrix:
-        blocks.append(section("\n".join(_row(r) for r in matrix[:40])))
+        blocks.append(section(join((_row(r) for r in matrix[:40]), "\n")))
     else:
         sev = incident.severity
-        blocks.append(section(f"_No escalation matrix for {sev}_ (`/incident procedure {sev}`)."))
+        blocks.append(
+            section(md("_No escalation matrix for {}_ (`/incident procedure {}`).", sev, sev))
+        )
     if books:
-        lines = [f"_Runbook {escape(r.runbook or '')}_: {_row(r)}" for r in books[:20]]
-        blocks.append(section("\n".join(lines)))
+        lines = [md("_Runbook {}_: {}", r.runbook or "", _row(r)) for r in books[:20]]
+        blocks.append(section(join(lines, "\n")))
     if not incident.is_open:
-        blocks.append(context("Resolved: escalation stopped."))
-    text = f"Escalations of {incident.id}: {sum(r.state == 'fired' for r in rows)} fired"
-    return text, blocks[:50]
+        blocks.append(context(md("Resolved: escalation stopped.")))
+    fired = sum(r.state == "fired" for r in rows)
+    return md("Escalations of {}: {} fired", incident.id, fired), blocks[:50]

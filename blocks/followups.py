@@ -6,20 +6,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
     clip,
     context,
-    escape_keeping_mentions,
     header,
+    md,
     mention,
     section,
 )
 from bot.models import FollowUp, Incident
-
-Message = tuple[str, list[Block]]
 
 ACTION_DONE = "followup_done"  # in the list: `followup_done:<id>`, value `<id>|<scope>`
 ACTION_DONE_PATTERN = re.compile(rf"^{ACTION_DONE}:.+$")
@@ -28,20 +29,22 @@ ALL = "*"
 MAX_LISTED = 45
 
 
-def _what(f: FollowUp) -> str:
-    return escape_keeping_mentions(clip(f.text, 500))
+def _what(f: FollowUp) -> Mrkdwn:
+    return mk.escape(clip(f.text, 500))
 
 
-def _facts(f: FollowUp) -> str:
+def _facts(f: FollowUp) -> Mrkdwn:
     due = f"due {f.due}" if f.due else "no due date"
-    return f"owner {mention(f.owner)} · {due}"
+    return md("owner {} · {}", mention(f.owner), due)
 
 
 def recorded(f: FollowUp) -> Message:
-    text = f":clipboard: Follow-up #{f.number} recorded by {mention(f.created_by)}: {_what(f)}"
+    text = md(
+        ":clipboard: Follow-up #{} recorded by {}: {}", f.number, mention(f.created_by), _what(f)
+    )
     return text, [
-        section(f"{text}\n{_facts(f)}"),
-        context("`/incident followups` lists the open ones; they go into the post-mortem."),
+        section(md("{}\n{}", text, _facts(f))),
+        context(md("`/incident followups` lists the open ones; they go into the post-mortem.")),
     ]
 
 
@@ -58,32 +61,33 @@ def followup_list(followups: Sequence[FollowUp], incident: Incident | None) -> M
     scope = incident.id if incident else ALL
     where = f" · {incident.id}" if incident else " (all incidents)"
     if not followups:
-        text = f"No open follow-ups{where}."
-        return text, [section(f":sunny: {text}")]
+        text = md("No open follow-ups{}.", where)
+        return text, [section(md(":sunny: {}", text))]
     blocks: list[Block] = [header(f"Open follow-ups{where}")]
     for f in followups[:MAX_LISTED]:
-        label = f"*#{f.number}*" if incident else f"*{f.incident_id} #{f.number}*"
+        label = md("*#{}*", f.number) if incident else md("*{} #{}*", f.incident_id, f.number)
         blocks.append(
             section(
-                f"{label} {_what(f)}\n{_facts(f)}",
+                md("{} {}\n{}", label, _what(f), _facts(f)),
                 accessory=button(
                     "Done", f"{ACTION_DONE}:{f.id}", list_value(f, scope), style="primary"
                 ),
             )
         )
     if len(followups) > MAX_LISTED:
-        blocks.append(context(f"…and {len(followups) - MAX_LISTED} more."))
-    return f"{len(followups)} open follow-ups{where}", blocks
+        blocks.append(context(md("…and {} more.", len(followups) - MAX_LISTED)))
+    return md("{} open follow-ups{}", len(followups), where), blocks
 
 
 def reminder(f: FollowUp, incident: Incident | None) -> Message:
     """The owner's DM. `incident` as it may be shown there (redacted when private: then
     the follow-up's text stays in the channel too)."""
-    where = f" of incident *{incident.id}*" if incident else ""
+    where = md(" of incident *{}*", incident.id) if incident else md("")
     if incident and incident.channel_id:
-        where += f" (<#{incident.channel_id}>)"
-    what = "open it in the incident's channel" if incident and incident.redacted else _what(f)
-    text = f":alarm_clock: A follow-up{where} is due ({f.due}): {what}"
+        where += md(" ({})", mk.channel(incident.channel_id))
+    hidden = incident is not None and incident.redacted
+    what = md("open it in the incident's channel") if hidden else _what(f)
+    text = md(":alarm_clock: A follow-up{} is due ({}): {}", where, f.due, what)
     return text, [
         section(text),
         actions(button("Done", ACTION_DONE_REMINDER, f.id, style="primary")),
@@ -91,5 +95,7 @@ def reminder(f: FollowUp, incident: Incident | None) -> Message:
 
 
 def done_notice(f: FollowUp) -> Message:
-    text = f":white_check_mark: Follow-up #{f.number} done ({mention(f.done_by)}): {_what(f)}"
+    text = md(
+        ":white_check_mark: Follow-up #{} done ({}): {}", f.number, mention(f.done_by), _what(f)
+    )
     return text, [section(text)]

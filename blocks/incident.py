@@ -8,31 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
-    clip,
+    channel_link,
     context,
     date_token,
     escape,
-    escape_keeping_mentions,
     fields_section,
     header,
+    md,
     mention,
     mrkdwn,
     option,
     plain,
     section,
 )
+from blocks.mrkdwn import clip, join
 from blocks.private import LOCK, PRIVATE_FIELD
 from blocks.private import announcement as private_announcement
 from blocks.private import declared_ack as private_declared_ack
 from blocks.private import list_row as private_list_row
 from bot.config import STATUSES, IncidentConfig
 from bot.models import Incident, StatusUpdate, TimelineEntry
-
-Message = tuple[str, list[Block]]
 
 STATUS_EMOJI = {
     "investigating": ":mag:",
@@ -77,20 +79,28 @@ def shown_title(incident: Incident) -> str:
     return incident.title if incident.title.startswith(tag) else tag + incident.title
 
 
-def topic(incident: Incident, config: IncidentConfig) -> str:
+def topic(incident: Incident, config: IncidentConfig) -> Mrkdwn:
     """The channel topic: severity · status · commander (Slack allows 250 characters)."""
-    who = f"<@{incident.commander}>" if incident.commander else "none"
+    who = mention(incident.commander) if incident.commander else md("none")
     label = config.severity(incident.severity).label
     status = incident.status.title()
     return clip(
-        f"{incident.drill_tag}{incident.severity} {label} · {status} · Commander {who}", 250
+        md(
+            "{}{} {} · {} · Commander {}",
+            incident.drill_tag,
+            incident.severity,
+            label,
+            status,
+            who,
+        ),
+        250,
     )
 
 
 def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     fields = [
-        f"*Severity*\n{severity_text(incident, config)}",
-        f"*Status*\n{status_text(incident.status)}",
+        md("*Severity*\n{}", severity_text(incident, config)),
+        md("*Status*\n{}", status_text(incident.status)),
     ]
     # a role the procedure requires at this severity is flagged until someone holds it
     required = set(config.required_roles(incident.severity)) if incident.is_open else set()
@@ -98,97 +108,111 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         holder = incident.roles.get(role)
         value = mention(holder)
         if not holder and role in required:
-            value = f":warning: _needed for {incident.severity}_"
-        fields.append(f"*{role_title(role)}*\n{value}")
+            value = md(":warning: _needed for {}_", incident.severity)
+        fields.append(md("*{}*\n{}", role_title(role), value))
     fields.append(
-        f"*Declared*\n{date_token(incident.declared_at)} by {mention(incident.declared_by)}"
+        md("*Declared*\n{} by {}", date_token(incident.declared_at), mention(incident.declared_by))
     )
     if incident.resolved_at:
-        fields.append(f"*Resolved*\n{date_token(incident.resolved_at)}")
+        fields.append(md("*Resolved*\n{}", date_token(incident.resolved_at)))
     blocks: list[Block] = [header(f"{incident.drill_tag}{incident.id} · {incident.title}")]
     if incident.drill is not None:  # a game-day drill (bot/drills.py): the banner comes first
         blocks.append(
             section(
-                f":performing_arts: *DRILL* · a game-day exercise (scenario "
-                f"`{incident.drill.scenario}`): nothing real is broken and no real page is sent."
+                md(
+                    ":performing_arts: *DRILL* · a game-day exercise (scenario `{}`): nothing "
+                    "real is broken and no real page is sent.",
+                    incident.drill.scenario,
+                )
             )
         )
     # Slack takes 10 fields a section: a team with many roles gets a second one
     blocks += [fields_section(fields[i : i + 10]) for i in range(0, len(fields), 10)]
     if incident.description:
-        blocks.append(section(f"*Description*\n{escape(incident.description)}"))
+        blocks.append(section(md("*Description*\n{}", incident.description)))
     if incident.resolution:
-        blocks.append(section(f"*Resolution*\n{escape(incident.resolution)}"))
+        blocks.append(section(md("*Resolution*\n{}", incident.resolution)))
     if incident.last_update:
         u = incident.last_update
         blocks.append(
-            section(f"*Latest update* ({date_token(u.at)}, {mention(u.by)})\n{escape(u.text)}")
+            section(md("*Latest update* ({}, {})\n{}", date_token(u.at), mention(u.by), u.text))
         )
+    source = md("Source: {}", incident.source)
+    if incident.runbook:
+        source += md(" · runbook `{}`", incident.runbook)
     blocks.append(
-        context(
-            "Summary card, kept current by the bot. `/incident help` for commands.",
-            f"Source: {incident.source}"
-            + (f" · runbook `{incident.runbook}`" if incident.runbook else ""),
-        )
+        context(md("Summary card, kept current by the bot. `/incident help` for commands."), source)
     )
-    text = f"{incident.severity} {incident.title} ({incident.status})"
+    text = md("{} {} ({})", incident.severity, incident.title, incident.status)
     return text, blocks
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
     if incident.redacted:  # a private incident, as bot/redaction.py lets it out
         return private_announcement(incident, config)
-    where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
+    where = channel_link(incident.channel_id, incident.channel_name)
     if incident.is_open:
-        lead = (
-            f"*{escape(shown_title(incident))}*\n{severity_text(incident, config)} · "
-            f"{status_text(incident.status)} · Commander {mention(incident.commander)}\n"
-            f"Join {where} to help."
+        lead = md(
+            "*{}*\n{} · {} · Commander {}\nJoin {} to help.",
+            shown_title(incident),
+            severity_text(incident, config),
+            status_text(incident.status),
+            mention(incident.commander),
+            where,
         )
     else:
         duration = _duration((incident.resolved_at or incident.declared_at) - incident.declared_at)
-        lead = (
-            f"*{escape(shown_title(incident))}*\n:white_check_mark: *Resolved* "
-            f"{date_token(incident.resolved_at or incident.declared_at)} after {duration}. "
-            f"Details in {where}."
+        lead = md(
+            "*{}*\n:white_check_mark: *Resolved* {} after {}. Details in {}.",
+            shown_title(incident),
+            date_token(incident.resolved_at or incident.declared_at),
+            duration,
+            where,
         )
     blocks: list[Block] = [
         header(
             f"{incident.drill_tag}{'Incident' if incident.is_open else 'Resolved'} {incident.id}"
         ),
         section(lead),
-        context(f"Declared {date_token(incident.declared_at)} by {mention(incident.declared_by)}"),
+        context(
+            md("Declared {} by {}", date_token(incident.declared_at), mention(incident.declared_by))
+        ),
     ]
     state = "resolved" if not incident.is_open else incident.status
-    title = shown_title(incident)
-    return f"{incident.severity} incident {incident.id}: {title} ({state})", blocks
+    text = md(
+        "{} incident {}: {} ({})", incident.severity, incident.id, shown_title(incident), state
+    )
+    return text, blocks
 
 
 def status_update(incident: Incident, update: StatusUpdate, config: IncidentConfig) -> Message:
-    lines = [
-        f"*Status:* {status_text(update.status)}    *Severity:* {severity_text(incident, config)}",
-        escape(update.text),
-    ]
+    body = md(
+        "*Status:* {}    *Severity:* {}\n{}",
+        status_text(update.status),
+        severity_text(incident, config),
+        update.text,
+    )
     blocks: list[Block] = [
         header(f"Status update · {incident.id}"),
-        section("\n".join(lines)),
+        section(body),
     ]
-    meta = [f"Posted by {mention(update.by)} {date_token(update.at)}"]
+    meta = [md("Posted by {} {}", mention(update.by), date_token(update.at))]
     if update.next_due:
-        meta.append(f"Next update due {date_token(update.next_due, '{time}')}")
+        meta.append(md("Next update due {}", date_token(update.next_due, "{time}")))
     blocks.append(context(*meta))
-    return f"Status update for {incident.id}: {update.text}", blocks
+    return md("Status update for {}: {}", incident.id, update.text), blocks
 
 
-def change_notice(text: str) -> Message:
+def change_notice(text: Mrkdwn) -> Message:
     return text, [section(text)]
 
 
 def setup_failure(incident: Incident) -> Message:
     failed = ", ".join(f"{step} ({err})" for step, err in incident.setup_errors.items())
-    text = (
-        f":warning: Part of this incident's set-up failed: {failed}. The incident itself is "
-        "declared and every command works; *Retry set-up* completes only what is missing."
+    text = md(
+        ":warning: Part of this incident's set-up failed: {}. The incident itself is "
+        "declared and every command works; *Retry set-up* completes only what is missing.",
+        failed,
     )
     return text, [
         section(text),
@@ -200,45 +224,54 @@ def timeline(incident: Incident, entries: Sequence[TimelineEntry]) -> Message:
     lines = []
     # by time: a pinned message joins the timeline later, with its own (earlier) time
     for e in sorted(entries, key=lambda e: e.at):
-        who = f" {mention(e.actor)}" if e.actor else ""
-        lines.append(f"{date_token(e.at, '{time}')}{who} · {escape_keeping_mentions(e.text)}")
+        who = md(" {}", mention(e.actor)) if e.actor else md("")
+        lines.append(md("{}{} · {}", date_token(e.at, "{time}"), who, e.shown))
     blocks: list[Block] = [header(f"Timeline · {incident.id}")]
     # pack lines into sections under the 3000-char limit, keeping to 50 blocks
-    chunk: list[str] = []
+    chunk: list[Mrkdwn] = []
     for line in lines:
         if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
-            blocks.append(section("\n".join(chunk)))
+            blocks.append(section(join(chunk, "\n")))
             chunk = []
         chunk.append(clip(line, 2900))
     if chunk:
-        blocks.append(section("\n".join(chunk)))
+        blocks.append(section(join(chunk, "\n")))
     if len(blocks) > 49:
-        blocks = [*blocks[:48], context(f"Timeline truncated: {len(entries)} entries in all.")]
+        truncated = md("Timeline truncated: {} entries in all.", len(entries))
+        blocks = [*blocks[:48], context(truncated)]
     if not entries:
-        blocks.append(section("_No entries yet._"))
-    return f"Timeline of {incident.id} ({len(entries)} entries)", blocks
+        blocks.append(section(md("_No entries yet._")))
+    return md("Timeline of {} ({} entries)", incident.id, len(entries)), blocks
 
 
 def incident_list(incidents: Sequence[Incident], config: IncidentConfig) -> Message:
     if not incidents:
-        return "No open incidents.", [section(":sunny: No open incidents.")]
+        return md("No open incidents."), [section(md(":sunny: No open incidents."))]
     blocks: list[Block] = [header(f"Open incidents ({len(incidents)})")]
     for inc in incidents[:45]:
         if inc.redacted:  # a private incident the reader is not in
             blocks.append(private_list_row(inc, config))
             continue
-        where = f"<#{inc.channel_id}>" if inc.channel_id else inc.channel_name
+        where = mk.channel(inc.channel_id) if inc.channel_id else escape(inc.channel_name)
         lock = f"{LOCK} " if inc.private else ""
         blocks.append(
             section(
-                f"*{inc.id}* · {lock}{escape(shown_title(inc))}\n{severity_text(inc, config)} · "
-                f"{status_text(inc.status)} · Commander {mention(inc.commander)} · {where} · "
-                f"since {date_token(inc.declared_at)}"
+                md(
+                    "*{}* · {}{}\n{} · {} · Commander {} · {} · since {}",
+                    inc.id,
+                    lock,
+                    shown_title(inc),
+                    severity_text(inc, config),
+                    status_text(inc.status),
+                    mention(inc.commander),
+                    where,
+                    date_token(inc.declared_at),
+                )
             )
         )
     if len(incidents) > 45:
-        blocks.append(context(f"…and {len(incidents) - 45} more."))
-    return f"{len(incidents)} open incidents", blocks
+        blocks.append(context(md("…and {} more.", len(incidents) - 45)))
+    return md("{} open incidents", len(incidents)), blocks
 
 
 USAGE = {
@@ -256,17 +289,17 @@ USAGE = {
 
 
 def help_message(extra: Sequence[str] = ()) -> Message:
-    usage = "\n".join(f"`{u}`" for u in [*USAGE.values(), *extra])
-    return "Incident commands", [
+    usage = join((md("`{}`", u) for u in [*USAGE.values(), *extra]), "\n")
+    return md("Incident commands"), [
         header("Incident commands"),
         section(usage),
-        context("Commands other than declare, list and help work inside an incident channel."),
+        context(md("Commands other than declare, list and help work inside an incident channel.")),
     ]
 
 
 def usage_error(problem: str, usage: str) -> Message:
-    text = f"{problem}\nUsage: `{usage}`"
-    return text, [section(f":warning: {escape(problem)}\n*Usage:* `{usage}`")]
+    text = md("{}\nUsage: `{}`", problem, usage)
+    return text, [section(md(":warning: {}\n*Usage:* `{}`", problem, usage))]
 
 
 def declare_modal(
@@ -367,8 +400,8 @@ def declare_modal(
 def declared_ack(incident: Incident) -> Message:
     if incident.redacted:
         return private_declared_ack(incident)
-    where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
-    text = f"Declared {incident.id} ({incident.severity}): {escape(incident.title)} → {where}"
+    where = channel_link(incident.channel_id, incident.channel_name)
+    text = md("Declared {} ({}): {} → {}", incident.id, incident.severity, incident.title, where)
     return text, [section(text)]
 
 

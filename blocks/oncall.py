@@ -8,67 +8,78 @@ from __future__ import annotations
 
 import json
 
-from blocks.common import Block, button, context, date_token, divider, escape, header, section
+import blocks.mrkdwn as mk
+from blocks.common import (
+    Block,
+    Message,
+    Mrkdwn,
+    button,
+    context,
+    date_token,
+    divider,
+    header,
+    md,
+    section,
+)
 from bot.models import OnCallAnswer, OnCallPerson, OnCallSection, OnCallSlot
-
-Message = tuple[str, list[Block]]
 
 ACTION_INVITE = "oncall_invite"  # action_id prefix; each button adds its index (unique ids)
 USAGE = "/oncall [schedule or team] [share]"
 MAX_BLOCKS = 50
 
 
-def who(person: OnCallPerson) -> str:
+def who(person: OnCallPerson) -> Mrkdwn:
     """A Slack mention when the PagerDuty user matched a Slack user, else their name."""
-    return f"<@{person.slack_id}>" if person.slack_id else escape(person.name)
+    return mk.user(person.slack_id) if person.slack_id else mk.escape(person.name)
 
 
 def invite_value(incident_id: str, person: OnCallPerson, why: str) -> str:
     return json.dumps({"incident": incident_id, "user": person.slack_id, "why": why[:500]})
 
 
-def _slot_title(section: OnCallSection, slot: OnCallSlot) -> str:
+def _slot_title(section: OnCallSection, slot: OnCallSlot) -> Mrkdwn:
     """What the place is: `Level 1 · Backend Primary` in a policy, nothing in a schedule."""
     if slot.level is None:
-        return ""
-    what = escape(slot.schedule_name) if slot.schedule_name else "targeted directly"
-    return f"*Level {slot.level}* · {what}"
+        return md("")
+    what = slot.schedule_name or "targeted directly"
+    return md("*Level {}* · {}", slot.level, what)
 
 
-def _lines(section: OnCallSection, slot: OnCallSlot) -> list[tuple[str, OnCallPerson | None]]:
+def _lines(section: OnCallSection, slot: OnCallSlot) -> list[tuple[Mrkdwn, OnCallPerson | None]]:
     """(text, person) for each line of one slot: the people on call now, then who is next."""
     title = _slot_title(section, slot)
-    lead = f"{title}: " if title else "Now: "
-    lines: list[tuple[str, OnCallPerson | None]] = []
+    lead = md("{}: ", title) if title else md("Now: ")
+    lines: list[tuple[Mrkdwn, OnCallPerson | None]] = []
     if not slot.now:
-        lines.append((f"{lead}_nobody on call_", None))
+        lines.append((md("{}_nobody on call_", lead), None))
     for p in slot.now:
         if slot.schedule_name is None and slot.level is not None:
-            tail = " (always on call)"
+            tail = md(" (always on call)")
         elif slot.until is not None:
-            tail = f" until {date_token(slot.until)}"
+            tail = md(" until {}", date_token(slot.until))
         else:
-            tail = ""
-        lines.append((f"{lead}{who(p)}{tail}", p))
+            tail = md("")
+        lines.append((lead + who(p) + tail, p))
     if slot.next is not None and slot.next_from is not None:
-        indent = "      ↳ next: " if title else "Next: "
-        lines.append((f"{indent}{who(slot.next)} from {date_token(slot.next_from)}", slot.next))
+        indent = md("      ↳ next: ") if title else md("Next: ")
+        line = md("{}{} from {}", indent, who(slot.next), date_token(slot.next_from))
+        lines.append((line, slot.next))
     return lines
 
 
-def _heading(section: OnCallSection) -> str:
+def _heading(section: OnCallSection) -> Mrkdwn:
     if section.kind == "policy":
-        return f"*{escape(section.name)}* · escalation policy"
+        return md("*{}* · escalation policy", section.name)
     detail = section.detail
     if detail and detail.lower() != section.name.lower():
-        return f"*{escape(section.name)}* · schedule {escape(detail)}"
-    return f"*{escape(section.name)}* · schedule"
+        return md("*{}* · schedule {}", section.name, detail)
+    return md("*{}* · schedule", section.name)
 
 
-def stale_note(answer: OnCallAnswer) -> str:
-    return (
-        f":warning: As of {date_token(answer.as_of)}, PagerDuty unreachable: "
-        "this is the last known answer."
+def stale_note(answer: OnCallAnswer) -> Mrkdwn:
+    return md(
+        ":warning: As of {}, PagerDuty unreachable: this is the last known answer.",
+        date_token(answer.as_of),
     )
 
 
@@ -86,7 +97,7 @@ def oncall_message(answer: OnCallAnswer, *, incident_id: str | None = None) -> M
             body.append(divider())
         body.append(section(_heading(sec)))
         if not sec.slots:
-            body.append(section("_Nobody on call that PagerDuty reports._"))
+            body.append(section(md("_Nobody on call that PagerDuty reports._")))
         for slot in sec.slots:
             where = sec.name if slot.level is None else f"{sec.name}, level {slot.level}"
             for text, person in _lines(sec, slot):
@@ -100,29 +111,34 @@ def oncall_message(answer: OnCallAnswer, *, incident_id: str | None = None) -> M
                     n += 1
                 body.append(section(text, accessory=accessory))
     footer = context(
-        f"As of {date_token(answer.as_of, '{date_short_pretty} {time} ({ago})')} · "
-        f"`/oncall <name>` for one schedule or team · `/oncall share` posts it here"
+        md(
+            "As of {} · `/oncall &lt;name&gt;` for one schedule or team · `/oncall share` "
+            "posts it here",
+            date_token(answer.as_of, "{date_short_pretty} {time} ({ago})"),
+        )
     )
     room = MAX_BLOCKS - len(blocks) - 1
     if len(body) > room:
-        body = [*body[: room - 1], context("…and more: ask for one with `/oncall <name>`.")]
+        more = md("…and more: ask for one with `/oncall &lt;name&gt;`.")
+        body = [*body[: room - 1], context(more)]
     blocks += [*body, footer]
-    text = title
+    text = mk.escape(title)
     if answer.unreachable:
-        text += f" (as of {date_token(answer.as_of)}, PagerDuty unreachable)"
+        text += md(" (as of {}, PagerDuty unreachable)", date_token(answer.as_of))
     return text, blocks
 
 
 def problem(text: str) -> Message:
     """An answer we could not give: one sentence and the usage."""
-    return text, [section(f":warning: {escape(text)}\n*Usage:* `{USAGE}`")]
+    return mk.escape(text), [section(md(":warning: {}\n*Usage:* `{}`", text, USAGE))]
 
 
 def usage() -> Message:
-    text = "Who is on call now and next, from PagerDuty."
-    return text, [section(f"{text}\n*Usage:* `{USAGE}`")]
+    text = md("Who is on call now and next, from PagerDuty.")
+    return text, [section(md("{}\n*Usage:* `{}`", text, USAGE))]
 
 
 def invited(user: str, incident_channel: str | None) -> Message:
-    where = f"<#{incident_channel}>" if incident_channel else "the incident"
-    return f"Invited <@{user}> to {where}.", [section(f"Invited <@{user}> to {where}.")]
+    where = mk.channel(incident_channel) if incident_channel else md("the incident")
+    text = md("Invited {} to {}.", mk.user(user), where)
+    return text, [section(text)]

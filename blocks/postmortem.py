@@ -2,36 +2,50 @@
 
 from __future__ import annotations
 
-from blocks.common import Block, actions, button, context, date_token, mention, section
+from blocks.common import (
+    Message,
+    Mrkdwn,
+    actions,
+    button,
+    context,
+    date_token,
+    md,
+    mention,
+    section,
+)
 from blocks.stats import duration
 from bot.models import Incident, PostmortemState
-
-Message = tuple[str, list[Block]]
 
 ACTION_DONE = "postmortem_done"
 ACTION_DRAFT = "postmortem_draft"
 
 
-def draft_comment(incident: Incident, *, by: str | None) -> str:
+def draft_comment(incident: Incident, *, by: str | None) -> Mrkdwn:
     """The comment Slack shows with the uploaded file (plain mrkdwn, no blocks)."""
-    who = f"{mention(by)} asked for it" if by else "the incident is resolved"
-    return (
-        f":memo: Post-mortem draft for *{incident.id}* ({who}), built from the timeline as "
-        "it stands now. Copy it into your review doc; `/incident postmortem` rebuilds it."
+    who = md("{} asked for it", mention(by)) if by else md("the incident is resolved")
+    return md(
+        ":memo: Post-mortem draft for *{}* ({}), built from the timeline as it stands now. "
+        "Copy it into your review doc; `/incident postmortem` rebuilds it.",
+        incident.id,
+        who,
     )
 
 
 def draft_posted(incident: Incident, state: PostmortemState) -> Message:
     if state.done_at is not None:
-        text = (
-            f"Post-mortem draft {state.drafts} of {incident.id}; the post-mortem was marked "
-            f"done by {mention(state.done_by)} {date_token(state.done_at)}."
+        text = md(
+            "Post-mortem draft {} of {}; the post-mortem was marked done by {} {}.",
+            state.drafts,
+            incident.id,
+            mention(state.done_by),
+            date_token(state.done_at),
         )
         return text, [context(text)]
-    text = (
-        f"Post-mortem draft {state.drafts} of {incident.id} is above. Fill in impact, root "
-        "cause and lessons with the team, record action items with `/incident followup`, "
-        "then mark the post-mortem done."
+    text = md(
+        "Post-mortem draft {} of {} is above. Fill in impact, root cause and lessons with the "
+        "team, record action items with `/incident followup`, then mark the post-mortem done.",
+        state.drafts,
+        incident.id,
     )
     buttons = [button("Regenerate draft", ACTION_DRAFT, incident.id)]
     if not incident.is_open:
@@ -42,14 +56,17 @@ def draft_posted(incident: Incident, state: PostmortemState) -> Message:
 
 
 def marked_done(by: str) -> Message:
-    text = f":white_check_mark: {mention(by)} marked the post-mortem done."
+    text = md(":white_check_mark: {} marked the post-mortem done.", mention(by))
     return text, [section(text)]
 
 
 def reminder(incident: Incident, *, overdue_for: float) -> Message:
-    text = (
-        f":alarm_clock: {mention(incident.commander)}, the post-mortem of *{incident.id}* is "
-        f"not marked done yet, {duration(overdue_for)} after the incident was resolved."
+    text = md(
+        ":alarm_clock: {}, the post-mortem of *{}* is not marked done yet, {} after the "
+        "incident was resolved.",
+        mention(incident.commander),
+        incident.id,
+        duration(overdue_for),
     )
     return text, [
         section(text),
@@ -57,5 +74,5 @@ def reminder(incident: Incident, *, overdue_for: float) -> Message:
             button("Draft post-mortem", ACTION_DRAFT, incident.id),
             button("Mark post-mortem done", ACTION_DONE, incident.id, style="primary"),
         ),
-        context("The reminder comes back until the post-mortem is marked done."),
+        context(md("The reminder comes back until the post-mortem is marked done.")),
     ]

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from blocks.common import Block, context, escape, header, mention, section
+from blocks.common import Block, Message, Mrkdwn, context, header, md, mention, section
 from blocks.escalations import after_text, target_text
-from blocks.incident import Message, role_title
+from blocks.incident import role_title
+from blocks.mrkdwn import join
 from blocks.reminders import human_duration
 from blocks.stakeholders import destination_text
 from bot.config import IncidentConfig, Severity
@@ -16,7 +17,7 @@ def _roles_text(roles: list[str]) -> str:
     return ", ".join(role_title(r).lower() for r in roles)
 
 
-def severity_lines(config: IncidentConfig, sev: Severity) -> list[str]:
+def severity_lines(config: IncidentConfig, sev: Severity) -> list[Mrkdwn]:
     """The procedure of one severity, one mrkdwn paragraph per part."""
     every = human_duration(sev.update_every.total_seconds())
     paging = (
@@ -25,22 +26,25 @@ def severity_lines(config: IncidentConfig, sev: Severity) -> list[str]:
         if sev.page
         else "no page"
     )
-    parts = [f"*Status updates* every {every} in the incident channel · *Paging:* {paging}"]
+    parts = [md("*Status updates* every {} in the incident channel · *Paging:* {}", every, paging)]
     steps = config.matrix_for(sev.name)
     if steps:
         lines = []
         for step in steps:
             who = [target_text(t) for t in step.notify]
             if step.page:
-                who.append(f"page `{escape(step.page)}`")
-            note = f" — {escape(step.note)}" if step.note else ""
-            lines.append(f"• {after_text(step.after.total_seconds())}: {', '.join(who)}{note}")
+                who.append(md("page `{}`", step.page))
+            note = f" — {step.note}" if step.note else ""
+            lines.append(md("• {}: {}{}", after_text(step.after.total_seconds()), join(who), note))
         parts.append(
-            "*Escalation* (unresolved since declared or since it became "
-            f"{sev.name}):\n" + "\n".join(lines)
+            md(
+                "*Escalation* (unresolved since declared or since it became {}):\n{}",
+                sev.name,
+                join(lines, "\n"),
+            )
         )
     else:
-        parts.append("*Escalation:* no matrix for this severity")
+        parts.append(md("*Escalation:* no matrix for this severity"))
     audiences = config.stakeholders_for(sev.name)
     if audiences:
         lines = []
@@ -50,17 +54,21 @@ def severity_lines(config: IncidentConfig, sev: Severity) -> list[str]:
                 first = f" (first {after_text(a.first.total_seconds())})"
             owner = role_title(a.owner).lower() if a.owner else "comms lead, else commander"
             lines.append(
-                f"• *{escape(a.audience)}* → {destination_text(a)} every "
-                f"{human_duration(a.every.total_seconds())}{first}, template "
-                f"`{escape(a.template)}`, reminds the {owner}"
+                md(
+                    "• *{}* → {} every {}{}, template `{}`, reminds the {}",
+                    a.audience,
+                    destination_text(a),
+                    human_duration(a.every.total_seconds()),
+                    first,
+                    a.template,
+                    owner,
+                )
             )
-        parts.append("*Stakeholder updates:*\n" + "\n".join(lines))
+        parts.append(md("*Stakeholder updates:*\n{}", join(lines, "\n")))
     else:
-        parts.append("*Stakeholder updates:* none configured")
+        parts.append(md("*Stakeholder updates:* none configured"))
     required = config.required_roles(sev.name)
-    parts.append(
-        f"*Required roles:* {_roles_text(required)}" if required else "*Required roles:* none"
-    )
+    parts.append(md("*Required roles:* {}", _roles_text(required) if required else "none"))
     return parts
 
 
@@ -73,12 +81,15 @@ def procedure(config: IncidentConfig, severity: str | None) -> Message:
         blocks.extend(section(part) for part in severity_lines(config, sev))
     blocks.append(
         context(
-            f"Roles: {_roles_text(config.roles)} · as configured in INCIDENT_CONFIG · "
-            "`/incident procedure SEV1` shows one severity"
+            md(
+                "Roles: {} · as configured in INCIDENT_CONFIG · `/incident procedure SEV1` shows "
+                "one severity",
+                _roles_text(config.roles),
+            )
         )
     )
     names = ", ".join(s.name for s in sevs)
-    return f"Incident procedure ({names})", blocks[:50]
+    return md("Incident procedure ({})", names), blocks[:50]
 
 
 def roles(incident: Incident, config: IncidentConfig) -> Message:
@@ -87,17 +98,24 @@ def roles(incident: Incident, config: IncidentConfig) -> Message:
     lines = []
     for role in config.roles:
         holder = incident.roles.get(role)
-        line = f"*{role_title(role)}*: {mention(holder) if holder else '_empty_'}"
+        line = md("*{}*: {}", role_title(role), mention(holder) if holder else md("_empty_"))
         if not holder and role in required:
-            line += f" :warning: required for {incident.severity}"
+            line += md(" :warning: required for {}", incident.severity)
         lines.append(line)
     extra = sorted(set(incident.roles) - set(config.roles))
     for role in extra:  # a role held before the config dropped it
-        lines.append(f"*{role_title(role)}*: {mention(incident.roles[role])} _(not configured)_")
+        held = mention(incident.roles[role])
+        lines.append(md("*{}*: {} _(not configured)_", role_title(role), held))
     empty = [r for r in config.roles if not incident.roles.get(r)]
-    text = f"Roles of {incident.id}: {len(config.roles) - len(empty)} held, {len(empty)} empty"
+    held_count = len(config.roles) - len(empty)
+    text = md("Roles of {}: {} held, {} empty", incident.id, held_count, len(empty))
     return text, [
         header(f"Roles · {incident.id}"),
-        section("\n".join(lines)),
-        context("`/incident role <role> @user` assigns one; `/incident procedure` shows the rest."),
+        section(join(lines, "\n")),
+        context(
+            md(
+                "`/incident role &lt;role&gt; @user` assigns one; `/incident procedure` shows "
+                "the rest."
+            )
+        ),
     ]

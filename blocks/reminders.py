@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
     context,
     date_token,
-    escape,
+    md,
     mention,
     option,
     plain,
     section,
 )
-from blocks.incident import Message, role_title
+from blocks.incident import role_title
+from blocks.mrkdwn import join
 from bot.models import Incident
 
 ACTION_POST_UPDATE = "reminder_post_update"
@@ -53,23 +57,27 @@ def human_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-def _last(incident: Incident) -> str:
+def _last(incident: Incident) -> Mrkdwn:
     if incident.last_update:
-        return f"the last one was {date_token(incident.last_update.at, '{time}')}"
-    return f"none yet since it was declared {date_token(incident.declared_at, '{time}')}"
+        return md("the last one was {}", date_token(incident.last_update.at, "{time}"))
+    return md("none yet since it was declared {}", date_token(incident.declared_at, "{time}"))
 
 
 def update_reminder(incident: Incident, *, every: float, snooze: float) -> Message:
     """To the commander: an update is due. Buttons: Post update, Snooze."""
-    who = mention(incident.commander) if incident.commander else "<!here>"
-    text = (
-        f"{who} An update on this {incident.severity} incident is due: {_last(incident)}. "
-        f"{incident.severity} incidents get an update every {human_duration(every)}."
+    who = mention(incident.commander) if incident.commander else mk.broadcast("here")
+    text = md(
+        "{} An update on this {} incident is due: {}. {} incidents get an update every {}.",
+        who,
+        incident.severity,
+        _last(incident),
+        incident.severity,
+        human_duration(every),
     )
     return (
         text,
         [
-            section(f":alarm_clock: {text}"),
+            section(md(":alarm_clock: {}", text)),
             actions(
                 button("Post update", ACTION_POST_UPDATE, incident.id, style="primary"),
                 button(f"Snooze {human_duration(snooze)}", ACTION_SNOOZE, incident.id),
@@ -80,23 +88,31 @@ def update_reminder(incident: Incident, *, every: float, snooze: float) -> Messa
 
 def update_overdue(incident: Incident, *, overdue_for: float, leads: Mapping[str, str]) -> Message:
     """The grace period passed without an update: ping the channel and the leads."""
-    named = ", ".join(f"{mention(uid)} ({role_title(role).lower()})" for role, uid in leads.items())
-    ask = f"{named}, please" if named else "Someone, please"
-    text = (
-        f"<!channel> No update on {incident.id} for {human_duration(overdue_for)} past its "
-        f"due time ({_last(incident)}). {ask} post one: `/incident update …` or *Post update*."
+    named = join(
+        md("{} ({})", mention(uid), role_title(role).lower()) for role, uid in leads.items()
+    )
+    ask = md("{}, please", named) if named else md("Someone, please")
+    text = md(
+        "{} No update on {} for {} past its due time ({}). {} post one: `/incident update …` "
+        "or *Post update*.",
+        mk.broadcast("channel"),
+        incident.id,
+        human_duration(overdue_for),
+        _last(incident),
+        ask,
     )
     return (
         text,
         [
-            section(f":rotating_light: {text}"),
+            section(md(":rotating_light: {}", text)),
             actions(button("Post update", ACTION_POST_UPDATE, incident.id, style="primary")),
         ],
     )
 
 
 def snoozed(by: str, until: float) -> Message:
-    text = f":zzz: Update reminder snoozed by {mention(by)} until {date_token(until, '{time}')}."
+    until_token = date_token(until, "{time}")
+    text = md(":zzz: Update reminder snoozed by {} until {}.", mention(by), until_token)
     return text, [section(text)]
 
 
@@ -111,7 +127,7 @@ def update_modal(incident: Incident, *, private_metadata: str) -> dict[str, obje
     if initial:
         status_element["initial_option"] = initial
     blocks: list[Block] = [
-        context(f"*{escape(incident.id)}* · {escape(incident.title)}"),
+        context(md("*{}* · {}", incident.id, incident.title)),
         {
             "type": "input",
             "block_id": "status",

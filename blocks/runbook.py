@@ -11,18 +11,21 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     SECTION_TEXT_MAX,
     Block,
+    Mrkdwn,
     actions,
     button,
     clip,
     context,
     date_token,
-    escape,
     header,
+    md,
     section,
 )
+from blocks.mrkdwn import join
 from bot.runbooks import Runbook, Step, StepState
 
 ACTION_DONE = "runbook_step_done"
@@ -33,7 +36,6 @@ ACTION_POST = "runbook_post"  # the listing's "Post" button; value = list_value(
 
 MAX_BLOCKS = 50
 _PREAMBLE_CONTINUED = 1  # a context line: "<title> · part 2 of 3"
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _OPEN = StepState()
 
 
@@ -93,32 +95,33 @@ def _preamble(runbook: Runbook, states: Mapping[str, StepState]) -> list[Block]:
     done, total = progress(runbook, states)
     skipped = sum(states.get(s.id, _OPEN).status == "skipped" for s in runbook.steps())
     filled = round(10 * done / total) if total else 0
-    line = f"*{done} of {total} done*" + (f" ({skipped} skipped)" if skipped else "")
-    meta = [f"`{runbook.id}`", f"severity hint {runbook.severity}"]
+    line = md("*{} of {} done*", done, total) + (f" ({skipped} skipped)" if skipped else "")
+    meta = [md("`{}`", runbook.id), md("severity hint {}", runbook.severity)]
     if runbook.rto:
-        meta.append(f"RTO {_duration(int(runbook.rto.total_seconds()))}")
+        meta.append(md("RTO {}", _duration(int(runbook.rto.total_seconds()))))
+    bar = "▰" * filled + "▱" * (10 - filled)
     blocks = [
         header(f"📋 Runbook: {runbook.title}"),
-        context(f"{line}  {'▰' * filled}{'▱' * (10 - filled)}  ·  " + " · ".join(meta)),
+        context(md("{}  {}  ·  {}", line, bar, join(meta, " · "))),
     ]
     details = []
     if runbook.summary:
-        details.append(escape(clip(runbook.summary, 1000)))
+        details.append(clip(mk.escape(runbook.summary), 1000))
     facts = []
     if runbook.alerts:
-        facts.append("*Alerts:* " + ", ".join(f"`{escape(a)}`" for a in runbook.alerts))
+        facts.append(md("*Alerts:* {}", join(md("`{}`", a) for a in runbook.alerts)))
     if runbook.stakeholders:
-        facts.append("*Stakeholders:* " + escape(", ".join(runbook.stakeholders)))
+        facts.append(md("*Stakeholders:* {}", ", ".join(runbook.stakeholders)))
     if runbook.escalate:
         esc = runbook.escalate
-        targets = ", ".join(_target(t) for t in esc.to)
-        note = f" ({escape(clip(esc.note, 200))})" if esc.note else ""
+        targets = join(_target(t) for t in esc.to)
+        note = md(" ({})", clip(esc.note, 200)) if esc.note else md("")
         after = _duration(int(esc.after.total_seconds()))
-        facts.append(f"*Escalate* after {after} to {targets}{note}")
+        facts.append(md("*Escalate* after {} to {}{}", after, targets, note))
     if facts:
-        details.append("\n".join(facts))
+        details.append(join(facts, "\n"))
     if details:
-        blocks.append(section("\n\n".join(details)))
+        blocks.append(section(join(details, "\n\n")))
     for i, block in enumerate(blocks):
         block["block_id"] = f"rb-top-{i}"
     return blocks
@@ -171,67 +174,56 @@ def _duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _who(user: str | None) -> str:
+def _who(user: str | None) -> Mrkdwn:
     if not user:
-        return "someone"
-    return f"<@{user}>" if _SLACK_USER.match(user) else _escape_clip(user, 100)
+        return md("someone")
+    return mk.user(user) if mk.USER_ID.fullmatch(user) else clip(mk.escape(user), 100)
 
 
-def _target(target: str) -> str:
+def _target(target: str) -> Mrkdwn:
     if target.startswith("S"):
-        return f"<!subteam^{target}>"
+        return mk.usergroup(target)
     if target[0] in "CG":
-        return f"<#{target}>"
+        return mk.channel(target)
     if target[0] in "UW":
-        return f"<@{target}>"
-    return escape(target.replace("_", " "))
+        return mk.user(target)
+    return mk.escape(target.replace("_", " "))
 
 
-def _when(at: int | None) -> str:
-    return f" · {date_token(at)}" if at else ""
+def _when(at: int | None) -> Mrkdwn:
+    return md(" · {}", date_token(at)) if at else md("")
 
 
-def _escape_clip(text: str, limit: int) -> str:
-    """Escape, then cut to `limit` characters without splitting an `&lt;`-style entity
-    (escaping can quadruple a length, so clip after escaping, not before)."""
-    out: list[str] = []
-    size = 0
-    for char in text:
-        piece = escape(char)
-        if size + len(piece) > limit - 1:
-            return "".join(out) + "…"
-        out.append(piece)
-        size += len(piece)
-    return "".join(out)
-
-
-def _step_text(number: int, step: Step, state: StepState) -> str:
-    text = _escape_clip(step.text, 1200)
+def _step_text(number: int, step: Step, state: StepState) -> Mrkdwn:
+    # escaping can quadruple a length, so clip after escaping, not before
+    text = mk.escape(step.text)
     if state.status == "skipped":
         # Strikethrough does not cross line breaks in mrkdwn, so strike each line.
-        text = "\n".join(f"~{line}~" if line.strip() else line for line in text.split("\n"))
+        lines = step.text.split("\n")
+        text = join((md("~{}~", line) if line.strip() else md("") for line in lines), "\n")
+    text = clip(text, 1200)
     icon = {"open": "⬜", "taken": "🔄", "done": "✅", "skipped": "⏭️"}[state.status]
     extras = []
     if step.link:
-        extras.append(f"<{step.link}|Reference>")
+        extras.append(mk.link(step.link, "Reference"))
     if step.owner:
-        extras.append(f"owner: _{escape(step.owner.replace('_', ' '))}_")
-    status = ""
+        extras.append(md("owner: _{}_", step.owner.replace("_", " ")))
+    status = md("")
     if state.status == "taken":
-        status = f"🙋 {_who(state.by)} is on it{_when(state.at)}"
+        status = md("🙋 {} is on it{}", _who(state.by), _when(state.at))
     elif state.status == "done":
-        status = f"Done by {_who(state.by)}{_when(state.at)}"
+        status = md("Done by {}{}", _who(state.by), _when(state.at))
     elif state.status == "skipped":
-        status = f"Skipped by {_who(state.by)}{_when(state.at)}"
-    head = f"{icon} *{number}.* {text}"
-    tail = [part for part in (" · ".join(extras), status) if part]
+        status = md("Skipped by {}{}", _who(state.by), _when(state.at))
+    head = md("{} *{}.* {}", icon, number, text)
+    tail = [part for part in (join(extras, " · "), status) if part]
     parts = [head]
     if step.command:
         # The command gets whatever the section's 3000 characters leave over.
         room = SECTION_TEXT_MAX - len(head) - sum(len(t) + 1 for t in tail) - 8
-        command = _escape_clip(step.command.replace("```", "ʼʼʼ"), room)
-        parts.append(f"```{command}```")
-    return "\n".join([*parts, *tail])
+        command = clip(mk.escape(step.command.replace("```", "ʼʼʼ")), room)
+        parts.append(md("```{}```", command))
+    return join([*parts, *tail], "\n")
 
 
 def _step_blocks(number: int, step: Step, state: StepState, run_id: str) -> list[Block]:
@@ -263,12 +255,12 @@ def runbook_messages(
         if m == 0:
             blocks = _preamble(runbook, states)
         else:
-            part = f"*{escape(runbook.title)}* (continued) · part {m + 1} of {len(layout)}"
+            part = md("*{}* (continued) · part {} of {}", runbook.title, m + 1, len(layout))
             blocks = [context(part)]
             blocks[0]["block_id"] = f"rb-part-{m + 1}"
         for chunk in chunks:
             phase = runbook.phases[chunk.phase]
-            title = f"*{escape(phase.title)}*" + (" (continued)" if chunk.continued else "")
+            title = md("*{}*", phase.title) + (" (continued)" if chunk.continued else "")
             phase_block = section(title)
             phase_block["block_id"] = f"rb-phase-{phase.id}-{chunk.start}"
             blocks.append(phase_block)
@@ -279,12 +271,12 @@ def runbook_messages(
     return messages
 
 
-def runbook_fallback(runbook: Runbook, states: Mapping[str, StepState], part: int) -> str:
+def runbook_fallback(runbook: Runbook, states: Mapping[str, StepState], part: int) -> Mrkdwn:
     """The notification text of one part of a posted runbook (`part` counts from 0)."""
     if part == 0:
         done, total = progress(runbook, states)
-        return f"Runbook: {runbook.title} ({done} of {total} done)"
-    return f"Runbook: {runbook.title} (continued, part {part + 1})"
+        return md("Runbook: {} ({} of {} done)", runbook.title, done, total)
+    return md("Runbook: {} (continued, part {})", runbook.title, part + 1)
 
 
 def runbook_list(
@@ -297,31 +289,31 @@ def runbook_list(
     """
     blocks: list[Block] = [header("📚 Runbooks")]
     if note:
-        blocks.append(section(f":warning: {escape(clip(note, 500))}"))
-    blocks.append(context("Post one as a checklist with `/incident runbook <id>`."))
+        blocks.append(section(md(":warning: {}", clip(note, 500))))
+    blocks.append(context(md("Post one as a checklist with `/incident runbook &lt;id&gt;`.")))
     if not runbooks:
-        blocks.append(section("No runbooks are loaded."))
+        blocks.append(section(md("No runbooks are loaded.")))
         return blocks
     room = MAX_BLOCKS - len(blocks) - 1  # keep one block for "and N more"
     shown = runbooks if len(runbooks) <= room + 1 else runbooks[:room]
     for book in shown:
-        lines = [f"*{escape(book.title)}*  `{book.id}`  · {book.severity}"]
+        lines = [md("*{}*  `{}`  · {}", book.title, book.id, book.severity)]
         if book.summary:
-            lines.append(escape(clip(book.summary, 300)))
+            lines.append(mk.escape(clip(book.summary, 300)))
         if book.alerts:
-            lines.append("Alerts: " + ", ".join(f"`{escape(a)}`" for a in book.alerts[:10]))
+            lines.append(md("Alerts: {}", join(md("`{}`", a) for a in book.alerts[:10])))
         accessory = None
         if incident_id:
             accessory = button(
                 "Post", action_id(ACTION_POST, book.id), list_value(incident_id, book.id)
             )
-        block = section("\n".join(lines), accessory=accessory)
+        block = section(join(lines, "\n"), accessory=accessory)
         block["block_id"] = f"rb-list-{book.id}"
         blocks.append(block)
     rest = runbooks[len(shown) :]
     if rest:
-        more = ", ".join(f"`{b.id}`" for b in rest)
-        blocks.append(context(f"and {len(rest)} more: {more}"))
+        more = join(md("`{}`", b.id) for b in rest)
+        blocks.append(context(md("and {} more: {}", len(rest), more)))
     return blocks
 
 

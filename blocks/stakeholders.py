@@ -4,20 +4,21 @@ the incident channel. Pure functions of the domain objects."""
 
 from __future__ import annotations
 
+import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
+    Message,
+    Mrkdwn,
     actions,
     button,
     clip,
     context,
     date_token,
-    escape,
-    escape_keeping_mentions,
+    md,
     mention,
     plain,
     section,
 )
-from blocks.incident import Message
 from blocks.reminders import human_duration
 from bot.config import StakeholderAudience, target_kind
 from bot.models import Incident
@@ -28,15 +29,17 @@ DRAFT_BLOCK = "text"
 DRAFT_MAX = 3000  # Slack's limit for a plain_text_input's value
 
 
-def destination_text(audience: StakeholderAudience) -> str:
+def destination_text(audience: StakeholderAudience) -> Mrkdwn:
     """Where the audience's updates go, as Slack shows it."""
     where = audience.channel
     kind = target_kind(where)
     if kind == "user":
-        return f"a DM to <@{where}>"
+        return md("a DM to {}", mk.user(where))
     if kind == "group":
-        return f"a DM to each member of <!subteam^{where}>"
-    return f"<#{where}>" if kind == "channel" and not where.startswith("#") else f"#{where}"
+        return md("a DM to each member of {}", mk.usergroup(where))
+    if kind == "channel" and not where.startswith("#"):
+        return mk.channel(where)
+    return mk.escape(f"#{where.removeprefix('#')}")
 
 
 def draft_value(incident_id: str, audience_key: str) -> str:
@@ -56,17 +59,22 @@ def update_due(
     last_sent: float | None,
 ) -> Message:
     """To the comms lead (or commander): this audience is due an update."""
-    who = mention(owner) if owner else "<!here>"
-    last = f"last sent {date_token(last_sent, '{time}')}" if last_sent else "none sent yet"
+    who = mention(owner) if owner else mk.broadcast("here")
+    last = md("last sent {}", date_token(last_sent, "{time}")) if last_sent else md("none sent yet")
     every = human_duration(audience.every.total_seconds())
-    text = (
-        f"{who} *{escape(audience.audience)}* is due an update on this {incident.severity} "
-        f"incident ({destination_text(audience)}, every {every}; {last})."
+    text = md(
+        "{} *{}* is due an update on this {} incident ({}, every {}; {}).",
+        who,
+        audience.audience,
+        incident.severity,
+        destination_text(audience),
+        every,
+        last,
     )
     return (
         text,
         [
-            section(f":loudspeaker: {text}"),
+            section(md(":loudspeaker: {}", text)),
             actions(
                 button(
                     f"Draft update for {audience.audience}",
@@ -83,15 +91,17 @@ def final_update_due(
     incident: Incident, audience: StakeholderAudience, *, owner: str | None
 ) -> Message:
     """The incident is resolved: close the loop with an audience that heard about it."""
-    who = mention(owner) if owner else "<!here>"
-    text = (
-        f"{who} The incident is resolved: send *{escape(audience.audience)}* the final "
-        f"update ({destination_text(audience)})."
+    who = mention(owner) if owner else mk.broadcast("here")
+    text = md(
+        "{} The incident is resolved: send *{}* the final update ({}).",
+        who,
+        audience.audience,
+        destination_text(audience),
     )
     return (
         text,
         [
-            section(f":white_check_mark: {text}"),
+            section(md(":white_check_mark: {}", text)),
             actions(
                 button(
                     f"Draft update for {audience.audience}",
@@ -115,12 +125,12 @@ def draft_modal(
     """The draft, editable, with where it goes. Sending posts it as shown."""
     blocks: list[Block] = [
         context(
-            f"*{escape(incident.id)}* · {escape(incident.title)}",
-            f"Goes to {destination_text(audience)} · template `{escape(audience.template)}`",
+            md("*{}* · {}", incident.id, incident.title),
+            md("Goes to {} · template `{}`", destination_text(audience), audience.template),
         )
     ]
     if problem:
-        blocks.append(section(f":warning: {escape(problem)}"))
+        blocks.append(section(md(":warning: {}", problem)))
     element: Block = {
         "type": "plain_text_input",
         "action_id": DRAFT_BLOCK,
@@ -149,24 +159,37 @@ def draft_modal(
     }
 
 
+def mentionable(incident: Incident) -> tuple[set[str], set[str]]:
+    """The users and channels a stakeholder draft names (bot/stakeholders.py puts them in
+    as mentions): in the update that is sent, only these stay live."""
+    users = set(incident.roles.values())
+    if incident.last_update:
+        users.add(incident.last_update.by)
+    return users, {incident.channel_id} if incident.channel_id else set()
+
+
 def stakeholder_update(incident: Incident, text: str, *, by: str) -> Message:
-    """The update as its audience reads it: the text as written, and where it came from."""
-    body = escape_keeping_mentions(text.strip())
-    chunks = [body[i : i + 2900] for i in range(0, len(body), 2900)][:45] or ["_(empty)_"]
+    """The update as its audience reads it: the text as written (the mentions its draft
+    gave it live, nothing else), and where it came from."""
+    users, channels = mentionable(incident)
+    body = mk.keeping(text.strip(), users=users, channels=channels)
+    chunks = mk.pieces(body, 2900)[:45] or [md("_(empty)_")]
     blocks: list[Block] = [section(chunk) for chunk in chunks]
-    blocks.append(context(f"Incident {escape(incident.id)} · sent by {mention(by)}"))
+    blocks.append(context(md("Incident {} · sent by {}", incident.id, mention(by))))
     if incident.drill is not None:  # a game-day drill says so first (bot/drills.py)
-        blocks.insert(0, context("*[DRILL]* A game-day drill: nothing real is broken."))
+        blocks.insert(0, context(md("*[DRILL]* A game-day drill: nothing real is broken.")))
     tag = incident.drill_tag
-    return tag + (clip(text.strip(), 3000 - len(tag)) or "Incident update"), blocks
+    return mk.escape(tag) + (clip(body, 3000 - len(tag)) or md("Incident update")), blocks
 
 
 def update_sent(audience: StakeholderAudience, *, by: str, next_due: float | None) -> Message:
     """In the incident channel: the audience got its update, and when the next is due."""
-    text = (
-        f":outbox_tray: {mention(by)} sent *{escape(audience.audience)}* an update "
-        f"({destination_text(audience)})."
+    text = md(
+        ":outbox_tray: {} sent *{}* an update ({}).",
+        mention(by),
+        audience.audience,
+        destination_text(audience),
     )
     if next_due is not None:
-        text += f" Next one due {date_token(next_due, '{time}')}."
+        text += md(" Next one due {}.", date_token(next_due, "{time}"))
     return text, [section(text)]

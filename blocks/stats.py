@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from blocks.common import Block, clip, context, escape, fields_section, header, section
+from blocks.common import Block, Message, Mrkdwn, clip, context, fields_section, header, md, section
+from blocks.mrkdwn import join
 from bot.models import IncidentTimes, SeverityStats, Spread, StatsReport
 
-Message = tuple[str, list[Block]]
-
-ACK_DEFINITION = (
+ACK_DEFINITION = md(
     "*Time to acknowledge*: declared → the PagerDuty acknowledgement; with no page (or "
     "one nobody acknowledged), declared → the first human action on the timeline (an "
     "update, a status, severity or role change, a note, a runbook step, a pin, the "
@@ -56,54 +55,60 @@ def window_label(seconds: float) -> str:
     return f"last {days} days" if days != 1 else "last day"
 
 
-def _row(row: SeverityStats) -> str:
+def _row(row: SeverityStats) -> Mrkdwn:
     open_count = row.declared - row.resolved
     counts = f"{row.declared} declared, {row.resolved} resolved"
     if open_count:
         counts += f", {open_count} open"
-    return (
-        f"*{row.severity}* · {counts}\n"
-        f"Acknowledge: {spread_text(row.acknowledge)}\n"
-        f"Resolve: {spread_text(row.resolve)}"
+    return md(
+        "*{}* · {}\nAcknowledge: {}\nResolve: {}",
+        row.severity,
+        counts,
+        spread_text(row.acknowledge),
+        spread_text(row.resolve),
     )
 
 
-def _incident_line(t: IncidentTimes) -> str:
+def _incident_line(t: IncidentTimes) -> Mrkdwn:
     ack = duration(t.time_to_acknowledge)
     if t.ack_source == "pagerduty":
         ack += " (PagerDuty)"
     resolved = duration(t.time_to_resolve) if t.resolved_at is not None else "open"
-    title = escape(clip(t.title, 80))
-    return f"`{t.incident_id}` {t.severity} · {title} · ack {ack} · resolved {resolved}"
+    title = clip(t.title, 80)
+    return md(
+        "`{}` {} · {} · ack {} · resolved {}", t.incident_id, t.severity, title, ack, resolved
+    )
 
 
 def stats_message(report: StatsReport) -> Message:
     span = window_label(report.until - report.since)
-    text = (
-        f"Incidents, {span}: {report.total.declared} declared; time to acknowledge "
-        f"{spread_text(report.total.acknowledge)}; time to resolve "
-        f"{spread_text(report.total.resolve)}"
+    text = md(
+        "Incidents, {}: {} declared; time to acknowledge {}; time to resolve {}",
+        span,
+        report.total.declared,
+        spread_text(report.total.acknowledge),
+        spread_text(report.total.resolve),
     )
     blocks: list[Block] = [header(f"Incident response · {span}")]
     if not report.incidents:
-        blocks.append(section(f":sunny: No incidents were declared in the {span}."))
+        blocks.append(section(md(":sunny: No incidents were declared in the {}.", span)))
         return text, blocks
     blocks.append(section(_row(report.total)))
     cells = [_row(r) for r in report.rows]
     for i in range(0, len(cells), 10):
         blocks.append(fields_section(cells[i : i + 10]))
-    blocks.append(section("*Incidents behind these numbers* (newest first)"))
+    blocks.append(section(md("*Incidents behind these numbers* (newest first)")))
     lines = [_incident_line(t) for t in report.incidents[:MAX_LISTED]]
-    chunk: list[str] = []
+    chunk: list[Mrkdwn] = []
     for line in lines:
         if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
-            blocks.append(section("\n".join(chunk)))
+            blocks.append(section(join(chunk, "\n")))
             chunk = []
         chunk.append(line)
     if chunk:
-        blocks.append(section("\n".join(chunk)))
+        blocks.append(section(join(chunk, "\n")))
     if len(report.incidents) > MAX_LISTED:
-        blocks.append(context(f"…and {len(report.incidents) - MAX_LISTED} more."))
+        blocks.append(context(md("…and {} more.", len(report.incidents) - MAX_LISTED)))
     blocks.append(context(ACK_DEFINITION))
     return text, blocks
 

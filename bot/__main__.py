@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.slack_bot_token:
         missing.append("SLACK_BOT_TOKEN")
     if not settings.slack_app_token and not settings.slack_signing_secret:
-        missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
+        missing.append(
+            "SLACK_SIGNING_SECRET (HTTP mode checks every request from Slack with it; a blank "
+            "value counts as unset) or SLACK_APP_TOKEN for Socket Mode"
+        )
     if missing:
         print(f"Cannot start: set {' and '.join(missing)}.", file=sys.stderr)
         return 2

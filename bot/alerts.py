@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis.exceptions import RedisError
 
 import blocks.alerts as ui
+from blocks.mrkdwn import unescape
 from bot import redaction
 from bot.activity import Activity, Outlook
 from bot.config import AlertRule, IncidentConfig, format_duration
@@ -70,6 +71,7 @@ from bot.store import AlertEntry, AlertGroupState, Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024  # a payload of thousands of alerts is a few MB
+CHANNEL_WAIT = 0.25  # seconds before looking again for a just-declared incident's channel
 SLACK_EVENT_TTL = 24 * 3600  # a Slack event id is remembered this long (retries: minutes)
 QUIET_KIND = "alert_quiet"  # scheduler kind: resolve after the quiet period
 SAMPLE = ui.SAMPLE
@@ -250,9 +252,10 @@ _ANNOTATIONS = {
 
 
 def _plain(text: str) -> str:
-    """Slack markup -> plain words: links to their text, no bold/italic/code marks."""
+    """Slack markup -> plain words: links to their text, no bold/italic/code marks, and
+    Slack's entities as the characters (the alert's text is escaped again when shown)."""
     text = _LINK.sub(lambda m: m.group(2) or m.group(3) or m.group(1), text)
-    return re.sub(r"[*_`~]", "", text).strip()
+    return unescape(re.sub(r"[*_`~]", "", text)).strip()
 
 
 def _squash(text: str) -> str:
@@ -373,6 +376,33 @@ def parse_alert_message(
     )
 
 
+def message_senders(event: Mapping[str, Any]) -> set[str]:
+    """The bot and app IDs a Slack message carries; none for a person's message. Slack
+    sets them, a sender cannot: a classic integration or incoming webhook posts
+    `subtype: bot_message` with its `bot_id`; an app posting with chat.postMessage adds
+    `bot_id`, `app_id` and `bot_profile` (its `id` and `app_id`) to its bot user's message."""
+    profile = event.get("bot_profile")
+    profile = profile if isinstance(profile, Mapping) else {}
+    ids = (event.get("bot_id"), event.get("app_id"), profile.get("id"), profile.get("app_id"))
+    return {str(i) for i in ids if i}
+
+
+def sender_refused(
+    event: Mapping[str, Any], allowed: frozenset[str], own: frozenset[str]
+) -> tuple[str, str] | None:
+    """(reason, why) an alert channel does not read this message, or None when it does.
+    People never declare, resolve or reopen; with `from:` listed, only those machines do;
+    the bot's own posts (`own`: its user, bot and app IDs) are never read."""
+    senders = message_senders(event)
+    if not own.isdisjoint({*senders, event.get("user")}):
+        return "own_message", "the bot's own post"
+    if not senders:
+        return "not_a_bot", "posted by a person, not a bot or app"
+    if allowed and senders.isdisjoint(allowed):
+        return "sender_not_allowed", "posted by a bot or app not in alerts.channels `from`"
+    return None
+
+
 # -- Slack budgets ----------------------------------------------------------------------------
 
 
@@ -490,7 +520,7 @@ class Alerts:
         self._worker: _Worker | None = None
         self._bot_user: str | None = None
         self._bot_lock = asyncio.Lock()
-        self._channels: tuple[float, set[str]] = (float("-inf"), set())
+        self._channels: tuple[float, dict[str, frozenset[str]]] = (float("-inf"), {})
         if scheduler is not None:
             scheduler.on(QUIET_KIND, self._quiet_over)
 
@@ -527,42 +557,71 @@ class Alerts:
     def rejected(self, reason: str) -> None:
         self.metrics.rejected.labels(reason).inc()
 
-    async def on_slack_message(self, event: Mapping[str, Any], *, event_id: str | None) -> bool:
-        """A message event: when it is in an alert channel and reads as an alert
-        notification, accept it (once per Slack event). True when accepted."""
+    async def on_slack_message(
+        self,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None,
+        own: Iterable[str] = (),
+    ) -> bool:
+        """A message event: when a bot or app (one `alerts.channels` allows) posted it in
+        an alert channel and it reads as an alert notification, accept it (once per Slack
+        event). `own`: the bot's own user, bot and app IDs, whose posts are never read.
+        True when accepted."""
         if not self.settings.channels or event.get("subtype") not in (None, "bot_message"):
             return False
         channel = str(event.get("channel") or "")
-        if channel not in await self._alert_channels():
+        allowed = (await self._alert_channels()).get(channel)
+        if allowed is None:
             return False
         now = self.clock()
         update = parse_alert_message(event, (r.alertname for r in self.settings.rules), now=now)
         if update is None:
             return False
+        refused = sender_refused(event, allowed, frozenset(own))
+        if refused:
+            reason, why = refused
+            # one line, so "why did my alert do nothing" has an answer in the log
+            log.info(
+                "alert message ignored: %s",
+                why,
+                extra={
+                    "channel": channel,
+                    "user": event.get("user"),
+                    "senders": sorted(message_senders(event)),
+                },
+            )
+            self.rejected(reason)
+            return False
         batch = AlertBatch(source="slack", received_at=now, groups=[update])
         once = event_id or f"{channel}:{event.get('ts')}"
         return await self.accept(batch, once=once)
 
-    async def _alert_channels(self) -> set[str]:
-        """The configured alert channels as IDs (names looked up, cached five minutes)."""
+    async def _alert_channels(self) -> dict[str, frozenset[str]]:
+        """The configured alert channels by ID (names looked up, cached five minutes), each
+        with the bot and app IDs it accepts (empty: any)."""
         at, ids = self._channels
         if self.clock() - at < 300:  # an empty answer too: no conversations.list per message
             return ids
-        found: set[str] = set()
-        for ref in self.settings.channels:
-            ref = ref.lstrip("#")
-            if re.fullmatch(r"[CGD][A-Z0-9]{2,}", ref):
-                found.add(ref)
+        found: dict[str, frozenset[str]] = {}
+        for entry in self.settings.channels:
+            ref = entry.channel.lstrip("#")
+            channel_id: str | None = ref
+            if not re.fullmatch(r"[CGD][A-Z0-9]{2,}", ref):
+                try:
+                    channel_id = await self.slack.find_channel(ref)
+                except SlackError as exc:
+                    log.warning(
+                        "alert channel lookup failed", extra={"channel": ref, "error": exc.code}
+                    )
+                    continue
+            if not channel_id:
                 continue
-            try:
-                channel_id = await self.slack.find_channel(ref)
-            except SlackError as exc:
-                log.warning(
-                    "alert channel lookup failed", extra={"channel": ref, "error": exc.code}
-                )
-                continue
-            if channel_id:
-                found.add(channel_id)
+            senders = frozenset(entry.senders)
+            if channel_id in found:  # listed twice: what either entry accepts ("any" wins)
+                before = found[channel_id]
+                senders = frozenset() if not before or not senders else before | senders
+            found[channel_id] = senders
         self._channels = (self.clock(), found)
         return found
 
@@ -895,10 +954,13 @@ class Alerts:
     ) -> float | None:
         """Post or edit the group's messages; when an edit must wait, when to come back."""
         later: list[float] = []
-        if incident is not None and incident.channel_id and g.text("incident") == incident.id:
-            at = await self._keep(g, "msg", incident.channel_id, ui.alert_group(view), now)
-            if at is not None:
-                later.append(at)
+        if incident is not None and g.text("incident") == incident.id:
+            if incident.channel_id:
+                at = await self._keep(g, "msg", incident.channel_id, ui.alert_group(view), now)
+                if at is not None:
+                    later.append(at)
+            elif "channel" not in incident.setup_errors:
+                later.append(now + CHANNEL_WAIT)  # the set-up is making the channel
         unmatched = incident is None and view.firing and not g.text("incident")
         unmatched = unmatched and DRILL_LABEL not in view.labels  # never in the announce channel
         if g.text("unmatched_ts") or unmatched:

@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from blocks.common import clip
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn, md
 from bot.incidents import IncidentError
 from bot.models import Incident, TimelineEntry
 from bot.slack import Slack, SlackError
@@ -39,21 +39,17 @@ REACTION = "pushpin"
 TEXT_MAX = 300
 NOTE_MAX = 2000
 
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)\|([^>]*)>")
-_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)\|([^>]*)>")
 
-
-def message_text(message: dict[str, Any]) -> str:
-    """A Slack message's text as a timeline line: one line, links as their labels (and
-    URL), entities unescaped; mentions stay as `<@U…>` (builders keep them)."""
+def message_text(message: dict[str, Any]) -> Mrkdwn:
+    """A Slack message's text as a timeline line: one line, its real user and channel
+    mentions kept live, everything else as its reader saw it (links as their label and
+    URL, broadcasts as `@here`, typed markup as typed)."""
     text = str(message.get("text") or "")
     if not text.strip() and message.get("files"):
         names = ", ".join(str(f.get("title") or f.get("name") or "file") for f in message["files"])
-        text = f"[file: {names}]"
-    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
-    text = _CHANNEL.sub(lambda m: f"#{m.group(2)}", text)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return clip(" ".join(text.split()), TEXT_MAX) or "(no text)"
+        text = str(mk.escape(f"[file: {names}]"))
+    line = mk.sanitize(" ".join(text.split()))
+    return mk.clip(line, TEXT_MAX) or md("(no text)")
 
 
 def event_micros(event_ts: object, fallback: float) -> int:
@@ -67,9 +63,9 @@ def event_micros(event_ts: object, fallback: float) -> int:
 
 def pinned_entry(message: dict[str, Any], *, by: str) -> TimelineEntry:
     author = message.get("user") or None
-    text = f"Pinned: “{message_text(message)}”"
+    text = md("Pinned: “{}”", message_text(message))
     if by and by != author:
-        text += f" (pinned by <@{by}>)"
+        text += md(" (pinned by {})", mk.user(by))
     return TimelineEntry(at=float(message["ts"]), actor=author, kind="pinned", text=text)
 
 
@@ -82,14 +78,15 @@ class TimelineCapture:
         self.clock = clock
         self._handling: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
-    async def note(self, incident: Incident, *, by: str, text: str) -> TimelineEntry:
-        """`/incident note <text>`: a manual timeline entry, now, by `by`."""
-        text = text.strip()
+    async def note(self, incident: Incident, *, by: str, wire: str) -> TimelineEntry:
+        """`/incident note <text>`: a manual timeline entry, now, by `by`. `wire` is the
+        text as Slack sent it: its real mentions stay live on the timeline."""
+        text = mk.sanitize(wire.strip())
         if not text:
             raise IncidentError("Say what to note.")
-        if len(text) > NOTE_MAX:
+        if len(mk.readable(wire)) > NOTE_MAX:
             raise IncidentError(f"Keep a note under {NOTE_MAX} characters.")
-        entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=f"Note: {text}")
+        entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=md("Note: {}", text))
         await self.store.append(incident.id, entry)
         return entry
 

@@ -41,11 +41,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import blocks.mrkdwn as mk
 from blocks.common import Block, clip
 from blocks.incident import change_notice
+from blocks.mrkdwn import Mrkdwn, md, said
 from blocks.runbook import runbook_fallback, runbook_messages
 from bot.incidents import IncidentError
 from bot.models import Incident, RunbookRun, TimelineEntry
@@ -63,9 +65,6 @@ _VERBS: dict[StepAction, str] = {
     "take": "taken",
     "undo": "reopened",
 }
-
-
-PostedListener = Callable[[Incident, Runbook, RunbookRun], Awaitable[None]]
 
 
 class ChecklistError(IncidentError):
@@ -105,7 +104,6 @@ class Checklists:
         self.lease_ms = lease_ms
         # called once per new checklist, with (incident, runbook, run): e.g. a runbook's
         # own escalation starts when it is posted (bot/escalations.py)
-        self.posted_listeners: list[PostedListener] = []
 
     # -- listing -------------------------------------------------------------------------
     def ranked(self, incident: Incident | None) -> list[Runbook]:
@@ -131,7 +129,7 @@ class Checklists:
                 "runbook not posted",
                 extra={"incident": incident.id, "runbook": incident.runbook, "error": str(exc)},
             )
-            text, blocks = change_notice(f":warning: {exc}")
+            text, blocks = change_notice(md(":warning: {}", said(exc)))
             with contextlib.suppress(SlackError):
                 await self.slack.post(incident.channel_id, text, blocks)
 
@@ -158,9 +156,8 @@ class Checklists:
         entry = TimelineEntry(
             at=now, actor=by, kind="runbook", text=f"Runbook posted: {runbook.title} ({runbook.id})"
         )
-        run, created = await self.store.create_run(run, entry)
-        if created:
-            await self._tell_posted(incident, runbook, run)
+        # with its `runbook_posted` event: a runbook's own escalation starts from it
+        run, created = await self.store.create_run(run, entry, incident=incident)
         if not created and run.complete:
             raise ChecklistError(await self._already_posted(run, runbook))
         outcome = await self.sync(run.id)
@@ -176,21 +173,14 @@ class Checklists:
             log.info("runbook posted", extra={"incident": incident.id, "runbook": runbook.id})
         return run
 
-    async def _tell_posted(self, incident: Incident, runbook: Runbook, run: RunbookRun) -> None:
-        for listener in self.posted_listeners:
-            try:
-                await listener(incident, runbook, run)
-            except Exception:
-                log.exception("runbook posted listener failed", extra={"incident": incident.id})
-
-    async def _already_posted(self, run: RunbookRun, runbook: Runbook) -> str:
-        where = "in this incident's channel"
+    async def _already_posted(self, run: RunbookRun, runbook: Runbook) -> Mrkdwn:
+        where = md("in this incident's channel")
         try:
             link = await self.slack.permalink(run.channel, run.messages[0])
-            where = f"here: <{link}|open it>"
+            where = md("here: {}", mk.link(link, "open it"))
         except SlackError:
             pass
-        return f"Runbook {runbook.title} ({runbook.id}) is already posted {where}."
+        return md("Runbook {} ({}) is already posted {}.", runbook.title, runbook.id, where)
 
     # -- clicks --------------------------------------------------------------------------
     async def click(

@@ -278,10 +278,38 @@ def _default_alert_rules() -> list[AlertRule]:
     return [AlertRule(alertname=a, severity=s, runbook=r) for a, s, r in DEFAULT_ALERT_RULES]
 
 
+_SENDER_ID = re.compile(r"^[BA][A-Z0-9]{2,}$")
+
+
+class AlertChannel(_Strict):
+    """A channel whose alert messages are read, and which machines may post them: bot
+    (B…) and app (A…) IDs; none listed means any bot or app. Written as a bare name or ID,
+    or `{channel: alerts, from: [B0123, A0456]}`. A person's message is never an alert."""
+
+    channel: str  # name or ID
+    senders: list[str] = Field(default_factory=list, alias="from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_channel(cls, data: Any) -> Any:
+        return {"channel": data} if isinstance(data, str) else data
+
+    @field_validator("senders")
+    @classmethod
+    def _sender_ids(cls, senders: list[str]) -> list[str]:
+        for sender in senders:
+            if not _SENDER_ID.match(sender):
+                raise ValueError(
+                    f"{sender!r} is not a bot ID (B…) or an app ID (A…): a message's bot_id "
+                    "or app_id"
+                )
+        return senders
+
+
 class AlertsConfig(_Strict):
     """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
 
-    channels: list[str] = Field(default_factory=list)  # names or IDs of alert channels
+    channels: list[AlertChannel] = Field(default_factory=list)
     # one alert group opens at most one incident within this window
     dedupe_window: Duration = timedelta(minutes=5)
     # a resolved incident whose alert fires again within this window is reopened
@@ -312,6 +340,8 @@ class SchedulerConfig(_Strict):
     tick: Duration = timedelta(seconds=1)  # how often each replica looks for due items
     lease: Duration = timedelta(seconds=60)  # a claimed item is retried after this if unacked
     retry: Duration = timedelta(seconds=1)  # first retry delay; doubles, at most 5 min
+    # a lifecycle event a replica took and did not finish (it died) is taken over after this
+    reclaim: Duration = timedelta(seconds=10)
 
 
 class PostmortemConfig(_Strict):
@@ -404,6 +434,96 @@ class PrivateConfig(_Strict):
         return role_name(value)
 
 
+# -- who may do what (bot/policy.py) ---------------------------------------------------------
+# A principal: `anyone`, `channel_members` (of the incident's channel), `roles` (whoever
+# holds one of the incident's roles right now), a user group (S…) or a user (U…/W…).
+PRINCIPAL_WORDS = ("anyone", "channel_members", "roles")
+# actions that name no incident: only principals that need none make sense for them
+NO_INCIDENT_ACTIONS = ("doctor",)
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+
+
+def _principal(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    word = value.lower().replace("-", "_")
+    if word in PRINCIPAL_WORDS:
+        return word
+    if _USER_ID.match(value) or _GROUP_ID.match(value):
+        return value
+    raise PydanticCustomError(
+        "principal",
+        "{value} is not anyone, channel_members, roles, a user group ID (S…) or a user ID (U…)",
+        {"value": repr(value)},
+    )
+
+
+Principal = Annotated[str, BeforeValidator(_principal)]
+Principals = Annotated[list[Principal], Field(min_length=1)]
+
+
+class RateLimit(_Strict):
+    """`10/1m`: at most `count` in any `per`, in bursts (GCRA: then one every per/count)."""
+
+    count: int = Field(gt=0)
+    per: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = _RATE.match(data)
+            if not match:
+                raise ValueError(f"{data!r} is not a rate like 10/1m (a count per a duration)")
+            return {"count": int(match.group(1)), "per": match.group(2)}
+        return data
+
+    def __str__(self) -> str:
+        return f"{self.count}/{format_duration(self.per)}"
+
+
+class PermissionsConfig(_Strict):
+    """Who may do what inside an incident. Enforced in one place, bot/policy.py; the
+    defaults and the reasons for them are in the README (Who may do what)."""
+
+    # what stops paging and tells everyone it is over: the people accountable for it
+    resolve: Principals = ["roles"]
+    lower_severity: Principals = ["roles"]
+    # the safe direction: whoever sees it is worse must be able to say so (as declaring)
+    raise_severity: Principals = ["channel_members"]
+    status: Principals = ["channel_members"]  # investigating / identified / monitoring
+    # the commander role while someone holds it; and becoming commander while nobody does
+    # (an alert or a drill declares without one): the first responder, from wherever they
+    # see the incident (they are invited into its channel as they take command)
+    hand_over: Principals = ["roles"]
+    take_command: Principals = ["anyone"]
+    # the other roles: a role grants what `roles` grants, so only role holders hand them out
+    assign_role: Principals = ["roles"]
+    snooze: Principals = ["roles"]  # silencing the update reminder
+    escalate: Principals = ["channel_members"]  # page the next level now: the safe direction
+    # post a runbook, tick its steps: whoever is helping, also from a public channel they
+    # view without having joined (a click is bound to the incident all the same)
+    runbook: Principals = ["anyone"]
+    stakeholder_update: Principals = ["roles"]  # what management and customers read
+    close_private_followups: Principals = ["channel_members"]
+    doctor: Principals = ["anyone"]
+    declare_per_user: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=10, per=timedelta(minutes=1))
+    )
+
+    @field_validator(*NO_INCIDENT_ACTIONS)
+    @classmethod
+    def _incidentless(cls, principals: list[str]) -> list[str]:
+        words = [p for p in principals if p in ("channel_members", "roles")]
+        if words:
+            raise ValueError(
+                f"{', '.join(words)} means nothing here (it runs outside any incident); "
+                "use anyone, a user group ID (S…) or user IDs (U…)"
+            )
+        return principals
+
+
 def _default_severities() -> list[Severity]:
     return [
         Severity(name="SEV1", label="Critical", update_every=timedelta(minutes=15), page=True),
@@ -484,6 +604,7 @@ class IncidentConfig(_Strict):
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     followups: FollowupsConfig = Field(default_factory=FollowupsConfig)
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     runbooks_dir: Path | None = None
     # a team's own stakeholder templates: <templates_dir>/stakeholders/<name>.j2 (they win
     # over the shipped ones of the same name)
@@ -768,6 +889,10 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     redis_url: str = "redis://localhost:6379/0"
+    # "host:port,host:port": find the primary through these Sentinels (REDIS_URL then gives
+    # only the db and password) and follow its failovers
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
     incident_config: str | None = None
     pagerduty_api_key: str | None = None
     pagerduty_api_url: str = "https://api.pagerduty.com"
@@ -782,6 +907,21 @@ class Settings(BaseSettings):
     # the store's answer budget: a command must get its "store unreachable" reply in < 3 s
     redis_timeout: float = 1.0
     log_level: str = "INFO"
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "pagerduty_api_key",
+        "pagerduty_webhook_secret",
+        "alertmanager_token",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `SLACK_SIGNING_SECRET=` (or spaces, or a pasted newline) is no secret: an HMAC under
+        # an empty key is one anybody can compute, and a blank token authenticates nothing
+        value = value.strip() if value is not None else None
+        return value or None
 
     @property
     def has_slack_tokens(self) -> bool:

@@ -389,6 +389,7 @@ class _ChannelUse:
     ref: str  # name, #name or ID, as configured
     purposes: tuple[str, ...]  # announce, alert, stakeholder
     keys: tuple[str, ...]  # where in the config it is set
+    any_bot: bool = False  # an alert channel that reads alert messages from any bot or app
 
     @property
     def reads(self) -> bool:
@@ -412,8 +413,11 @@ def channel_uses(config: IncidentConfig) -> list[_ChannelUse]:
             keys.append(key)
 
     add(config.announce_channel, "announce", "announce_channel")
-    for ref in config.alerts.channels:
-        add(ref, "alert", "alerts.channels")
+    any_bot = set()
+    for entry in config.alerts.channels:
+        add(entry.channel, "alert", "alerts.channels")
+        if not entry.senders:
+            any_bot.add(entry.channel.lstrip("#"))
     for severity, audiences in config.stakeholders.items():
         for audience in audiences:
             if target_kind(audience.channel) in ("channel", "role"):  # (a bare name)
@@ -423,7 +427,10 @@ def channel_uses(config: IncidentConfig) -> list[_ChannelUse]:
             for target in step.notify:
                 if target_kind(target) == "channel":
                     add(target, "escalation", f"escalation.matrix.{severity}")
-    return [_ChannelUse(ref, tuple(p), tuple(k)) for ref, (p, k) in found.items()]
+    return [
+        _ChannelUse(ref, tuple(p), tuple(k), any_bot=ref in any_bot)
+        for ref, (p, k) in found.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -562,7 +569,13 @@ async def check_channel(use: _ChannelUse, ctx: _Context, line: _Line) -> CheckRe
             f"{shown} is archived", f"Unarchive {shown}, or set {where} to another channel."
         )
     if channel.get("is_member"):
-        return line.ok(f"{shown} exists and the bot is a member")
+        detail = f"{shown} exists and the bot is a member"
+        if use.any_bot:
+            detail += (
+                "; alert messages posted there by any bot or app are read (list the ones "
+                "that post alerts under `from:` in alerts.channels to read only theirs)"
+            )
+        return line.ok(detail)
     if use.reads:
         return line.fail(
             f"the bot is not in {shown}, so it never sees the alert messages posted there",

@@ -450,8 +450,6 @@ class Drills:
         self._bot_user: str | None = None
 
     def install(self) -> None:
-        # first among the listeners: the drill notice leads the channel, before the runbook
-        self.incidents.listeners.insert(0, self.on_incident_event)
         self.scheduler.on(STEP, self._step)
         self.scheduler.on(END, self._end)
         self.scheduler.on(REPORT, self._report)

@@ -34,18 +34,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import blocks.escalations as ui
+import blocks.mrkdwn as mk
 from blocks.incident import Message
+from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
-from bot.checklists import Checklists
 from bot.config import IncidentConfig, role_name, target_kind
-from bot.incidents import Incidents
 from bot.models import (
     DueItem,
     EscalationFired,
     EscalationRow,
     EscalationState,
     Incident,
-    RunbookRun,
+    LifecycleEvent,
     TimelineEntry,
 )
 from bot.pager import KEY_PREFIX, paging_problem
@@ -115,11 +115,7 @@ class Escalations:
         self.pd = pagerduty
         self.clock = clock
 
-    def install(self, incidents: Incidents, checklists: Checklists | None = None) -> None:
-        """Listen to the incident lifecycle (and to checklists being posted)."""
-        incidents.listeners.append(self.on_incident_event)
-        if checklists is not None:
-            checklists.posted_listeners.append(self.on_runbook_posted)
+    def install(self) -> None:
         self.scheduler.on(STEP, self._step)
         self.scheduler.on(RUNBOOK, self._runbook)
         self.scheduler.on(UNPAGE, self._unpage)
@@ -199,13 +195,13 @@ class Escalations:
                 UNPAGE, incident.id, self.clock(), generation=incident.generation
             )
 
-    async def on_runbook_posted(
-        self, incident: Incident, runbook: Runbook, run: RunbookRun
-    ) -> None:
-        """Checklists listener: a runbook with `escalate:` starts its clock when posted."""
-        if runbook.escalate is None or not incident.is_open:
+    async def on_runbook_posted(self, event: LifecycleEvent) -> None:
+        """A runbook with `escalate:` starts its clock when posted (`runbook_posted`)."""
+        runbook = self.runbooks.get(str(event.data.get("runbook")))
+        if runbook is None or runbook.escalate is None or not event.incident.is_open:
             return
-        await self._schedule_runbook(incident, runbook, since=run.posted_at)
+        since = float(event.data.get("posted_at") or event.at)
+        await self._schedule_runbook(event.incident, runbook, since=since)
 
     async def _schedule_runbook(
         self, incident: Incident, runbook: Runbook, *, since: float
@@ -563,12 +559,14 @@ class Escalations:
         return fixed
 
 
-def _timeline(record: EscalationFired) -> str:
+def _timeline(record: EscalationFired) -> Mrkdwn:
     who = [ui.target_text(t) for t in record.notified]
     if record.paged:
-        who.append(f"paged {record.paged}")
+        who.append(md("paged {}", record.paged))
     if record.unfilled:
-        who.append("nobody holds " + ", ".join(r.replace("_", " ") for r in record.unfilled))
+        unfilled = ", ".join(r.replace("_", " ") for r in record.unfilled)
+        who.append(md("nobody holds {}", unfilled))
     origin = f"{record.severity}, " if record.severity else "runbook, "
     note = f": {record.note}" if record.note else ""
-    return f"Escalation ({origin}{ui.after_text(record.after)}){note} → {'; '.join(who)}"
+    after = ui.after_text(record.after)
+    return md("Escalation ({}{}){} → {}", origin, after, note, mk.join(who, "; "))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import blocks.followups as ui
+from blocks.mrkdwn import mention_id, readable
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 DUE = "followup_due"
 TEXT_MAX = 500
 
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _WEEKDAYS = {
     "mon": 0,
@@ -149,13 +149,14 @@ def _due_at_end(words: list[str], now: float, remind_at: str) -> tuple[Due, int]
 
 def parse_followup(text: str, *, now: float, remind_at: str = "09:00") -> ParsedFollowUp:
     """`<what> [@owner] [due date]` (owner and due date in either order, at the end; an
-    optional `due` or `by` before the date)."""
+    optional `due` or `by` before the date). `text` is as Slack sent it: the owner is a
+    real mention token; what needs doing is kept as its reader saw it."""
     words = text.split()
     owner: str | None = None
     due: Due | None = None
     while words:
-        if owner is None and (m := _MENTION.match(words[-1])):
-            owner = m.group(1)
+        if owner is None and (uid := mention_id(words[-1])):
+            owner = uid
             words.pop()
             continue
         if due is None and (found := _due_at_end(words, now, remind_at)) is not None:
@@ -165,7 +166,7 @@ def parse_followup(text: str, *, now: float, remind_at: str = "09:00") -> Parsed
                 words.pop()
             continue
         break
-    what = " ".join(words).strip(" ,;:-–—")
+    what = readable(" ".join(words)).strip(" ,;:-–—")
     if not what:
         raise DueDateError("Say what needs doing.")
     if len(what) > TEXT_MAX:

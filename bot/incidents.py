@@ -6,7 +6,9 @@ state, so a failed Slack call never leaves the store wrong, and a later change h
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
-finishes. `setup()` runs only the missing steps, so a retry resumes.
+finishes. `setup()` runs only the missing steps, so a retry resumes. The channel is the
+incident's only by the id recorded from Slack's answer: a taken name means a fresh name
+(`new_channel`), never adopting whatever channel has it.
 """
 
 from __future__ import annotations
@@ -14,27 +16,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
+from blocks.mrkdwn import Mrkdwn, md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.metrics import Metrics
-from bot.models import DrillInfo, Incident, StatusUpdate, TimelineEntry
+from bot.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.slack import Slack, SlackError
-from bot.store import Store
+from bot.store import STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
 CHANNEL_NAME_MAX = 80
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
+FRESH_NAMES = 3  # names tried after the incident's own is taken, before giving up
+# one channel creation at a time per incident (a double-clicked Retry makes one channel);
+# renewed while held, so it only bounds how long a set-up that died holds up the next one
+CHANNEL_LEASE = 3.0
+# a set-up record (what Slack made) is retried this often, backing off to the cap: about a
+# minute, longer than a Redis restart or a Sentinel failover
+RECORD_ATTEMPTS = 15
+RECORD_BACKOFF_CAP = 5.0
 
 
 class IncidentError(Exception):
     """A request the rules refuse; the message is shown to the user as is."""
+
+
+class AlreadyDeclaring(IncidentError):
+    """The same declaration (one `key`) is being recorded by another request right now."""
+
+
+class SetupBusy(Exception):
+    """Another set-up of the incident is making its channel right now (or died doing so
+    and its lease has not run out yet)."""
+
+
+class DeclareUncertain(Exception):
+    """The store stopped answering while a declaration was being recorded, and cannot say
+    whether it took it."""
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(incident_id)
+        self.incident_id = incident_id
 
 
 def slugify(text: str) -> str:
@@ -42,19 +74,17 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def channel_name(prefix: str, day: str, number: int, title: str) -> str:
-    """`<prefix>-<yyyymmdd>-<n>-<slug>`, within Slack's rules and 80 characters."""
+def channel_name(prefix: str, day: str, number: int | str, title: str, token: str = "") -> str:
+    """`<prefix>-<yyyymmdd>-<n>-<slug>[-<token>]`, within Slack's rules and 80 characters."""
     base = f"{prefix}-{day}-{number}"
-    room = CHANNEL_NAME_MAX - len(base) - 1
+    tail = f"-{token}" if token else ""
+    room = CHANNEL_NAME_MAX - len(base) - len(tail) - 1
     slug = slugify(title)[:room].rstrip("-")
-    return f"{base}-{slug}" if slug else base
+    return f"{base}-{slug}{tail}" if slug else base + tail
 
 
-def _entry(at: float, actor: str | None, kind: str, text: str) -> TimelineEntry:
+def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
     return TimelineEntry(at=at, actor=actor, kind=kind, text=text)
-
-
-Listener = Callable[[str, Incident], Awaitable[None]]
 
 
 class Incidents:
@@ -72,15 +102,6 @@ class Incidents:
         self.slack = slack
         self.config = config
         self.clock = clock
-        # later capabilities (reminders, paging, runbooks) subscribe to lifecycle events
-        self.listeners: list[Listener] = []
-
-    async def _emit(self, event: str, incident: Incident) -> None:
-        for listener in self.listeners:
-            try:
-                await listener(event, incident)
-            except Exception:
-                log.exception("listener failed", extra={"incident": incident.id, "event": event})
 
     # -- declare -------------------------------------------------------------------------
     async def declare(
@@ -98,10 +119,14 @@ class Incidents:
         private: bool | None = None,
         labels: Mapping[str, str] | None = None,
         drill: DrillInfo | None = None,
+        reply: Mapping[str, str] | None = None,
     ) -> Incident:
-        """Declare and set up an incident. `roles` defaults to the declarer as commander
-        (an alert declares with none). With `key`, declaring is idempotent: a retry with
-        the same key (a redelivered alert) resumes that incident instead of a second one.
+        """Record an incident and its `declared` event; the set-up follows from the event
+        (`on_declared`), so this returns before the channel exists. `reply`: how to tell
+        the declarer once it is set up (`response_url`, or `channel` and `user`). `roles`
+        defaults to the declarer as commander (an alert declares with none). With `key`,
+        declaring is idempotent: a retry with the same key (a redelivered alert) gets that
+        incident instead of a second one.
         `private`: a private (security) incident; None: as the config's `private:` says
         for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills.py), in a
         `drill-…` channel."""
@@ -119,7 +144,7 @@ class Incidents:
         if key is not None:
             incident_id = await self.store.once_value("declare", key)
             if incident_id and (existing := await self.store.get(incident_id)):
-                return await self.setup(existing.id) if existing.setup_missing else existing
+                return existing  # its `declared` event sets it up (or has)
         if incident_id:  # the key was taken, then the process died before storing it
             day, number = incident_id.split("-", 1)[0], int(incident_id.split("-", 1)[1])
         else:
@@ -128,7 +153,7 @@ class Incidents:
             if key is not None and not await self.store.claim_once(
                 "declare", key, ttl=KEY_TTL, value=incident_id
             ):  # another worker is declaring it this very moment (callers hold a lease)
-                raise IncidentError("That incident is being declared right now.")
+                raise AlreadyDeclaring("That incident is being declared right now.")
         incident = Incident(
             id=incident_id,
             title=title,
@@ -153,42 +178,83 @@ class Incidents:
                 "drill" if drill else self.config.channel_prefix, day, number
             )
         label = self.config.severity(severity).label
-        await self.store.create(
-            incident,
-            _entry(
-                now,
-                by,
-                "declared",
-                f"Declared {severity} ({label}){' private' if private else ''}: {title}",
-            ),
+        entry = _entry(
+            now,
+            by,
+            "declared",
+            md("Declared {} ({}){}: {}", severity, label, " private" if private else "", title),
         )
+        await self._create(incident, entry, reply)
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
         self.metrics.incidents_declared.labels(severity, source).inc()
-        with self.metrics.declare_seconds.time():
-            incident = await self.setup(incident.id)
-        await self._emit("declared", incident)
         return incident
 
-    async def setup(self, incident_id: str) -> Incident:
+    async def _create(
+        self, incident: Incident, entry: TimelineEntry, reply: Mapping[str, str] | None
+    ) -> None:
+        """Store the incident with its `declared` event. A store that fails meanwhile may
+        have taken the write: the revision read back says which, so the declarer hears the
+        truth (recorded, set-up continues; or nothing recorded)."""
+        incident.rev = uuid.uuid4().hex
+        try:
+            await self.store.create(incident, entry, data={"reply": dict(reply or {})})
+        except STORE_ERRORS as exc:
+            try:
+                stored = await self.store.get(incident.id)
+            except STORE_ERRORS:
+                raise DeclareUncertain(incident.id) from exc
+            if stored is None or stored.rev != incident.rev:
+                raise
+            log.info("incident recorded despite a store error", extra={"incident": incident.id})
+
+    async def on_declared(self, event: LifecycleEvent) -> None:
+        """The `setup` subscriber (bot/events.py): whichever replica takes the `declared`
+        event runs the saga, resuming what an interrupted one left, then tells the
+        declarer where the incident is."""
+        with self.metrics.declare_seconds.time():
+            incident = await self.setup(event.incident.id, resumed=event.attempt > 1)
+        reply = event.data.get("reply") or {}
+        if reply:
+            await self._tell_declarer(incident, reply)
+
+    async def _tell_declarer(self, incident: Incident, reply: Mapping[str, str]) -> None:
+        # shown where it was asked for, outside the incident's channel
+        text, blocks = ui.declared_ack(redaction.outside(incident, self.config))
+        try:
+            if reply.get("response_url"):
+                await self.slack.respond(reply["response_url"], text, blocks)
+            elif reply.get("channel") and reply.get("user"):
+                await self.slack.ephemeral(reply["channel"], reply["user"], text, blocks)
+        except SlackError as exc:
+            # e.g. a modal opened from a DM the bot cannot post in; the incident stands
+            log.info("declarer not told", extra={"incident": incident.id, "error": exc.code})
+
+    async def setup(self, incident_id: str, *, resumed: bool = False) -> Incident:
         """Run the declare saga's missing steps. The channel comes first (everything else
-        needs it); then invite, card+pin, topic and announcement run concurrently."""
+        needs it); then invite, card+pin, topic and announcement run concurrently.
+        `resumed`: an earlier run may have been cut short after a Slack call and before
+        its record, so what it may have made is looked for before it is made again."""
         incident = await self._get(incident_id)
         retrying = bool(incident.setup_errors)
+        maybe_made = resumed or retrying
         if "channel" not in incident.setup_done:
-            try:
-                channel_id = await self.slack.create_channel(
-                    incident.channel_name, private=incident.private
-                )
-            except SlackError as exc:
-                return await self._setup_failed(incident, "channel", exc)
-            incident = await self._step_done(incident.id, "channel", channel_id=channel_id)
+            incident = await self._channel_step(incident, maybe_made=maybe_made)
+            if "channel" not in incident.setup_done:
+                return incident
+        since = incident.declared_at if maybe_made else None
 
         async def card() -> None:
             nonlocal incident
             if "card" not in incident.setup_done:
                 text, blocks = ui.summary_card(incident, self.config)
                 assert incident.channel_id
-                _, ts = await self.slack.post(incident.channel_id, text, blocks)
+                _, ts = await self.slack.post_once(
+                    incident.channel_id,
+                    text,
+                    blocks,
+                    marker=f"card:{incident.id}",
+                    maybe_sent_since=since,
+                )
                 incident = await self._step_done(incident.id, "card", card_ts=ts)
             if "pin" not in incident.setup_done:
                 assert incident.channel_id and incident.card_ts
@@ -212,7 +278,13 @@ class Incidents:
 
         async def announce() -> None:
             text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
-            channel, ts = await self.slack.post(self.config.announce_channel, text, blocks)
+            channel, ts = await self.slack.post_once(
+                self.config.announce_channel,
+                text,
+                blocks,
+                marker=f"announce:{incident.id}",
+                maybe_sent_since=since,
+            )
             await self._step_done(incident.id, "announce", announce_channel=channel, announce_ts=ts)
 
         steps = {"card": card, "invite": invite, "topic": topic, "announce": announce}
@@ -234,20 +306,106 @@ class Incidents:
             await self._tell_setup_failed(incident)
         elif retrying:
             incident = await self.store.update(incident.id, _clear_setup_errors(self.clock()))
-            await self._post(
-                incident, f":white_check_mark: Set-up complete: {', '.join(incident.setup_done)}."
-            )
+            done = ", ".join(incident.setup_done)
+            await self._post(incident, md(":white_check_mark: Set-up complete: {}.", done))
         return incident
 
+    async def _channel_step(self, incident: Incident, *, maybe_made: bool) -> Incident:
+        """Make the incident's channel and record its id and name at once. Under a lease:
+        a second set-up meanwhile would find the name taken and make a second channel, so
+        it leaves the set-up to the one under way.
+
+        Every name is recorded on the incident before it is asked for, so after a crash
+        between Slack's answer and the record (`maybe_made`) the channel of the recorded
+        name is the incident's own if and only if the bot itself made it, after the
+        incident was declared: nobody else can make a channel whose creator is the bot.
+        A channel someone else holds under that name is never adopted."""
+        async with self.store.held(f"channel:{incident.id}", ttl=CHANNEL_LEASE) as mine:
+            if not mine:
+                # another set-up is making it (or died doing so, and its lease runs out
+                # within CHANNEL_LEASE): this one's event comes back later
+                raise SetupBusy(incident.id)
+            incident = await self._get(incident.id)
+            if "channel" in incident.setup_done:
+                return incident
+            try:
+                made = await self._own_orphan(incident) if maybe_made else None
+                if made is None:
+                    made = await self.new_channel(incident, incident.channel_name)
+            except SlackError as exc:
+                return await self._setup_failed(incident, "channel", exc)
+            channel_id, name = made
+            return await self._step_done(
+                incident.id, "channel", channel_id=channel_id, channel_name=name
+            )
+
+    async def _own_orphan(self, incident: Incident) -> tuple[str, str] | None:
+        found = await self.slack.channels_named({incident.channel_name})
+        channel = found.get(incident.channel_name)
+        if channel is None:
+            return None
+        mine = channel.get("creator") == await self.slack.bot_user_id()
+        # Slack's `created` is whole seconds; ours is not
+        fresh = float(channel.get("created") or 0) >= int(incident.declared_at)
+        if not (mine and fresh and bool(channel.get("is_private")) == incident.private):
+            return None
+        log.info("channel made before a crash adopted", extra={"incident": incident.id})
+        return str(channel["id"]), incident.channel_name
+
+    async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
+        """Make a channel for the incident (private if it is), named `name` or, when that
+        is taken, a fresh name (recorded before it is asked for); returns its (id, name)."""
+
+        async def asking(fresh: str) -> None:
+            if fresh != incident.channel_name:
+                await self._record(incident.id, channel_name=fresh)
+                incident.channel_name = fresh
+
+        return await self.slack.create_channel(
+            self._channel_names(incident, name), private=incident.private, before=asking
+        )
+
+    def _channel_names(self, incident: Incident, first: str) -> Iterator[str]:
+        # someone else's channel may hold a predictable name (a public incident's): the
+        # fresh ones have a random part, so they cannot be taken in advance too
+        yield first
+        prefix = "drill" if incident.drill else self.config.channel_prefix
+        day, _, number = incident.id.partition("-")
+        for _ in range(FRESH_NAMES):
+            if incident.private:
+                yield redaction.private_channel_name(prefix, day, number)
+            else:
+                yield channel_name(prefix, day, number, incident.title, secrets.token_hex(3))
+
     async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
+        return await self._record(incident_id, step=step, **fields)
+
+    async def _record(
+        self, incident_id: str, *, step: str | None = None, **fields: object
+    ) -> Incident:
+        """Record what Slack made. The store may be failing over right now: this process
+        alone knows the answer, so it keeps trying for a while rather than lose it."""
+
         def mutate(inc: Incident) -> None:
             for key, value in fields.items():
                 setattr(inc, key, value)
-            if step not in inc.setup_done:
-                inc.setup_done.append(step)
-            inc.setup_errors.pop(step, None)
+            if step is not None:
+                if step not in inc.setup_done:
+                    inc.setup_done.append(step)
+                inc.setup_errors.pop(step, None)
 
-        return await self.store.update(incident_id, mutate)
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                return await self.store.update(incident_id, mutate)
+            except STORE_ERRORS as exc:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                log.warning(
+                    "store unavailable, keeping a set-up record",
+                    extra={"incident": incident_id, "step": step, "error": str(exc)},
+                )
+                await asyncio.sleep(min(RECORD_BACKOFF_CAP, 0.2 * 2**attempt))
+        raise AssertionError("unreachable")
 
     async def _setup_failed(
         self, incident: Incident, step: str, exc: BaseException, *, notify: bool = True
@@ -260,7 +418,8 @@ class Incidents:
 
         def mutate(inc: Incident) -> list[TimelineEntry]:
             inc.setup_errors[step] = reason
-            return [_entry(now, None, "setup_failed", f"Set-up step {step} failed: {reason}")]
+            failed = md("Set-up step {} failed: {}", step, reason)
+            return [_entry(now, None, "setup_failed", failed)]
 
         incident = await self.store.update(incident.id, mutate)
         if notify:
@@ -290,13 +449,12 @@ class Incidents:
                 severity=inc.severity,
                 next_due=now + every,
             )
-            return [_entry(now, by, "update", f"Status update: {text}")]
+            return [_entry(now, by, "update", md("Status update: {}", text))]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="updated")
         assert incident.last_update
         msg = ui.status_update(incident, incident.last_update, self.config)
         await asyncio.gather(self._post_blocks(incident, msg), self.sync(incident))
-        await self._emit("updated", incident)
         return incident
 
     async def set_status(self, incident: Incident, *, by: str, status: str) -> Incident:
@@ -309,10 +467,10 @@ class Incidents:
             if inc.status == status:
                 raise IncidentError(f"The incident is already {status}.")
             old, inc.status = inc.status, status  # type: ignore[assignment]
-            return [_entry(now, by, "status", f"Status {old} → {status}")]
+            return [_entry(now, by, "status", md("Status {} → {}", old, status))]
 
         incident = await self.store.update(incident.id, mutate)
-        await self._changed(incident, f"<@{by}> set the status to *{status}*.")
+        await self._changed(incident, md("{} set the status to *{}*.", mk.user(by), status))
         return incident
 
     async def set_severity(self, incident: Incident, *, by: str, severity: str) -> Incident:
@@ -323,15 +481,15 @@ class Incidents:
             if inc.severity == severity:
                 raise IncidentError(f"The incident is already {severity}.")
             old, inc.severity = inc.severity, severity
-            return [_entry(now, by, "severity", f"Severity {old} → {severity}")]
+            return [_entry(now, by, "severity", md("Severity {} → {}", old, severity))]
 
         before = incident.severity
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="severity")
         worse = self.config.severity_rank(severity) < self.config.severity_rank(before)
         verb = "raised" if worse else "lowered"
         label = self.config.severity(severity).label
-        await self._changed(incident, f"<@{by}> {verb} the severity to *{severity}* ({label}).")
-        await self._emit("severity", incident)
+        note = md("{} {} the severity to *{}* ({}).", mk.user(by), verb, severity, label)
+        await self._changed(incident, note)
         return incident
 
     async def assign_role(self, incident: Incident, *, by: str, role: str, user: str) -> Incident:
@@ -343,9 +501,9 @@ class Incidents:
         def mutate(inc: Incident) -> list[TimelineEntry]:
             _require_open(inc)
             if inc.roles.get(role) == user:
-                raise IncidentError(f"<@{user}> is already the {title.lower()}.")
+                raise IncidentError(md("{} is already the {}.", mk.user(user), title.lower()))
             inc.roles[role] = user
-            return [_entry(now, by, "role", f"{title}: <@{user}>")]
+            return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 
         incident = await self.store.update(incident.id, mutate)
         if incident.channel_id:
@@ -353,7 +511,8 @@ class Incidents:
                 await self.slack.invite(incident.channel_id, [user])
             except SlackError as exc:
                 log.warning("invite failed", extra={"incident": incident.id, "error": exc.code})
-        await self._changed(incident, f"<@{by}> made <@{user}> the *{title.lower()}*.")
+        made = md("{} made {} the *{}*.", mk.user(by), mk.user(user), title.lower())
+        await self._changed(incident, made)
         return incident
 
     async def invite(self, incident_id: str, *, by: str, user: str, why: str = "") -> Incident:
@@ -370,12 +529,12 @@ class Incidents:
         try:
             await self.slack.invite(incident.channel_id, [user])
         except SlackError as exc:
-            raise IncidentError(f"Slack would not invite <@{user}> ({exc.code}).") from exc
+            refusal = md("Slack would not invite {} ({}).", mk.user(user), exc.code)
+            raise IncidentError(refusal) from exc
         reason = f", {why}" if why else ""
-        await self.store.append(
-            incident.id, _entry(self.clock(), by, "invite", f"Invited <@{user}>{reason}")
-        )
-        await self._post(incident, f"<@{by}> invited <@{user}>{reason}.")
+        invited = md("Invited {}{}", mk.user(user), reason)
+        await self.store.append(incident.id, _entry(self.clock(), by, "invite", invited))
+        await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
         return incident
 
     async def resolve(self, incident: Incident, *, by: str, summary: str) -> Incident:
@@ -386,15 +545,14 @@ class Incidents:
             inc.status = "resolved"
             inc.resolved_at = now
             inc.resolution = summary or None
-            text = f"Resolved: {summary}" if summary else "Resolved"
+            text = md("Resolved: {}", summary) if summary else md("Resolved")
             return [_entry(now, by, "resolved", text)]
 
-        incident = await self.store.update(incident.id, mutate)
-        note = f":white_check_mark: <@{by}> resolved the incident."
+        incident = await self.store.update(incident.id, mutate, emit="resolved")
+        note = md(":white_check_mark: {} resolved the incident.", mk.user(by))
         if summary:
-            note += f"\n>{ui.escape(summary)}"
+            note += md("\n>{}", summary)
         await self._changed(incident, note)
-        await self._emit("resolved", incident)
         return incident
 
     async def reopen(self, incident: Incident, *, by: str, reason: str) -> Incident:
@@ -409,14 +567,13 @@ class Incidents:
             inc.status = "investigating"
             inc.resolved_at = None
             inc.resolution = None
-            return [_entry(now, by, "reopened", f"Reopened: {reason}")]
+            return [_entry(now, by, "reopened", md("Reopened: {}", reason))]
 
-        incident = await self.store.update(incident.id, mutate)
-        await self._changed(incident, f":repeat: Incident reopened: {ui.escape(reason)}")
-        await self._emit("reopened", incident)
+        incident = await self.store.update(incident.id, mutate, emit="reopened")
+        await self._changed(incident, md(":repeat: Incident reopened: {}", reason))
         return incident
 
-    async def _changed(self, incident: Incident, note: str) -> None:
+    async def _changed(self, incident: Incident, note: Mrkdwn) -> None:
         await asyncio.gather(self._post(incident, note), self.sync(incident))
 
     # -- Slack's copies of the state -----------------------------------------------------
@@ -439,7 +596,7 @@ class Incidents:
             if isinstance(result, BaseException):
                 log.warning("sync failed", extra={"incident": incident.id, "error": str(result)})
 
-    async def _set_topic(self, incident: Incident, topic: str) -> None:
+    async def _set_topic(self, incident: Incident, topic: Mrkdwn) -> None:
         assert incident.channel_id
         await self.slack.set_topic(incident.channel_id, topic)
 
@@ -448,7 +605,7 @@ class Incidents:
 
         await self.store.update(incident.id, mutate)
 
-    async def _post(self, incident: Incident, text: str) -> None:
+    async def _post(self, incident: Incident, text: Mrkdwn) -> None:
         await self._post_blocks(incident, ui.change_notice(text))
 
     async def _post_blocks(self, incident: Incident, message: ui.Message) -> None:
@@ -479,6 +636,6 @@ def _require_open(incident: Incident) -> None:
 def _clear_setup_errors(now: float) -> Callable[[Incident], list[TimelineEntry]]:
     def mutate(inc: Incident) -> list[TimelineEntry]:
         inc.setup_errors.clear()
-        return [_entry(now, None, "setup_complete", "Set-up completed on retry")]
+        return [_entry(now, None, "setup_complete", md("Set-up completed on retry"))]
 
     return mutate

@@ -76,6 +76,12 @@ class Metrics:
             "Post-mortem drafts uploaded",
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "permission_refusals_total",
+            "Actions the permissions policy refused (why: permission, channel, rate)",
+            ["action", "why"],
+            registry=self.registry,
+        )
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from blocks.mrkdwn import Mrkdwn
 
 Status = Literal["investigating", "identified", "monitoring", "resolved"]
 
@@ -14,10 +16,27 @@ SETUP_STEPS = ("channel", "invite", "card", "pin", "topic", "announce")
 
 
 class TimelineEntry(BaseModel):
+    """One line of an incident's timeline. `text` is Slack mrkdwn the bot wrote (its
+    mentions live, user text escaped: build it with `md`); `mrkdwn` says so once stored. A
+    plain `str` given as text, or an entry stored before entries were mrkdwn, is escaped
+    whole on the way in, so it can never be read as markup."""
+
     at: float  # epoch seconds, UTC
     actor: str | None  # Slack user ID, or None for the bot itself
     kind: str  # declared, status, severity, role, update, resolved, note, setup_failed, ...
     text: str
+    mrkdwn: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_mrkdwn(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("mrkdwn") and "text" in data:
+            data = {**data, "text": str(Mrkdwn(data["text"])), "mrkdwn": True}
+        return data
+
+    @property
+    def shown(self) -> Mrkdwn:
+        return Mrkdwn.stored(self.text)
 
 
 class StatusUpdate(BaseModel):
@@ -43,8 +62,10 @@ class PageState(BaseModel):
     pd_number: int | None = None
     html_url: str | None = None
     service: str | None = None  # the PagerDuty service's name
+    service_id: str | None = None  # and its ID
     level: int = 1  # escalation level the page is at
-    oncall: list[str] = Field(default_factory=list)  # who has it: Slack mentions or names
+    # who has it: mrkdwn the bot wrote (a mention, or an escaped name), blocks/paging.py
+    oncall: list[str] = Field(default_factory=list)
     paged_at: float | None = None
     acked_at: float | None = None
     acked_by: str | None = None
@@ -206,6 +227,8 @@ class Incident(BaseModel):
     redacted: bool = Field(default=False, exclude=True)
     # bumped on every change: due-items carry it so stale reminders are dropped
     generation: int = 0
+    # a fresh token on every write: after a dropped connection, tells whether it landed
+    rev: str = ""
 
     @property
     def drill_tag(self) -> str:
@@ -469,3 +492,15 @@ class DrillReport(BaseModel):
     speed: float = 1.0
     measures: list[DrillMeasure]
     timeline: list[TimelineEntry]
+
+
+class LifecycleEvent(BaseModel):
+    """A change of an incident that features react to (bot/events.py), written to the
+    event stream in the same transaction as the change itself."""
+
+    type: str  # declared, updated, severity, resolved, reopened, runbook_posted, ...
+    incident: Incident  # as the change left it
+    at: float
+    data: dict[str, Any] = Field(default_factory=dict)
+    id: str = Field(default="", exclude=True)  # the stream entry's id, once read
+    attempt: int = Field(default=1, exclude=True)  # how often it was taken up, this time too

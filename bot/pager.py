@@ -20,7 +20,10 @@ PagerDuty call is durable, retried with backoff from Redis and never holds up a 
 Webhooks (v3, signature checked in bot/server.py) are handled once per event id, and are
 idempotent by state besides: PagerDuty also reports our own API changes (escalations we
 made are recognised by a short-lived marker; a resolve of an incident we resolved is only
-recorded). PagerDuty is called only through bot/paging.py.
+recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`): it acts
+on a page only when that is the page's recorded PagerDuty incident. The incident_key only
+discovers a page's PagerDuty incident not recorded yet, and only on our service.
+PagerDuty is called only through bot/paging.py.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import blocks.mrkdwn as mk
 import blocks.paging as ui
 from blocks.incident import Message
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, PageState, TimelineEntry
 from bot.paging import PagerDuty, PagerDutyUser, PagingError, PDIncident, PDService, WebhookEvent
@@ -55,8 +60,11 @@ PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default b
 KEY_PREFIX = "incident-bot-"
 CACHE_SECONDS = 600.0
 WEBHOOK_TTL = 3 * 86400
+LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
 RECONCILE_LEASE = "pager-reconcile"
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
+MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
+HEARD = ("incident.acknowledged", "incident.resolved", *MOVED)  # the webhooks acted on
 
 OFF_NO_KEY = "PagerDuty is not configured (set PAGERDUTY_API_KEY)."
 OFF_NO_SERVICE = "no PagerDuty service is configured (set pagerduty.service_id in INCIDENT_CONFIG)."
@@ -99,8 +107,7 @@ class Pager:
         self._service: tuple[float, PDService] | None = None
         self._levels: tuple[float, int] | None = None
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
         self.scheduler.on(ESCALATE, self._escalate)
         self.scheduler.on(POLL, self._poll)
@@ -146,6 +153,16 @@ class Pager:
         elif event == "resolved":
             await self._stop(incident)
 
+    async def on_set_up(self, event: str, incident: Incident) -> None:
+        """After the set-up: a paging incident that could not page says why, now that it
+        has a channel to say it in."""
+        if event != "declared" or not self.pages(incident.severity):
+            return
+        if _active(incident.page):
+            await self._tell_paged(incident)
+        else:
+            await self.request(incident)
+
     async def request(self, incident: Incident) -> None:
         """Ask for a page: recorded on the incident, sent by the `page` due-item."""
         if incident.drill is not None and not self.service_id(incident):
@@ -169,8 +186,14 @@ class Pager:
             return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
 
         incident = await self.store.update(incident.id, mutate)
-        if asked:
+        # asked now, or asked before a crash that may have kept the page from being queued
+        if asked or await self._unqueued(incident):
             await self.scheduler.schedule(PAGE, incident.id, now, generation=incident.generation)
+
+    async def _unqueued(self, incident: Incident) -> bool:
+        if incident.page is None or incident.page.status != "pending":
+            return False
+        return not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id))
 
     async def escalate_now(self, incident: Incident, *, by: str) -> None:
         """`/incident escalate`: escalate to the next level at once."""
@@ -253,19 +276,18 @@ class Pager:
                     return None
                 p.status = "acknowledged" if result.status == "acknowledged" else "triggered"
                 p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
-                p.html_url, p.service = result.html_url, service.name
+                p.html_url, p.service, p.service_id = result.html_url, service.name, service.id
                 p.level, p.oncall, p.paged_at = result.escalation_level, oncall, now
-                who = ", ".join(oncall) or "nobody on call"
                 number = f" #{result.incident_number}" if result.incident_number else ""
-                text = f"Paged PagerDuty{number} ({service.name}): {who}"
+                text = md("Paged PagerDuty{} ({}): {}", number, service.name, ui.holders(p))
                 return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
-            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=90 * 86400)
+            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
             incident = await self.store.update(incident.id, paged)
         elif not (item.attempts > 1 and page.pd_incident_id):
             return  # paged already, by an earlier occurrence that finished
         assert incident.page is not None
-        await self._post(incident, item, ui.paged(incident.page))
+        await self._tell_paged(incident, item)
         await self._after_page(incident)
 
     async def _after_page(self, incident: Incident) -> None:
@@ -373,8 +395,7 @@ class Pager:
             p.level, p.oncall = current.escalation_level, oncall
             p.status = "acknowledged" if current.status == "acknowledged" else "triggered"
             p.acked_at = p.acked_by = None
-            who = ", ".join(oncall) or "nobody on call"
-            text = f"{why} to level {p.level}: {who}"
+            text = md("{} to level {}: {}", why, p.level, ui.holders(p))
             return [TimelineEntry(at=now, actor=by, kind="page", text=text)]
 
         return await self.store.update(incident_id, mutate)
@@ -422,24 +443,89 @@ class Pager:
     # -- what PagerDuty tells us (webhooks, polls) --------------------------------------------
     async def on_webhook(self, event: WebhookEvent) -> None:
         """A signed v3 webhook; each event id is handled once (a failure lets it retry)."""
+        if event.event_type not in HEARD:
+            return
         if not await self.store.claim_once("pd-webhook", event.id, ttl=WEBHOOK_TTL):
             return
         try:
-            incident_id = await self.store.incident_for_pd(event.incident_id)
-            if incident_id is None and (event.incident_key or "").startswith(KEY_PREFIX):
-                incident_id = (event.incident_key or "").removeprefix(KEY_PREFIX)
-            if incident_id is None:
-                return  # not a page of ours
+            incident = await self._page_of(event)
+            if incident is None:
+                return
+            incident_id = incident.id
             kind = event.event_type
             if kind == "incident.acknowledged":
                 await self.acknowledged(incident_id, by_name=event.agent_name)
             elif kind == "incident.resolved":
                 await self.resolved_in_pagerduty(incident_id, by_name=event.agent_name)
-            elif kind in ("incident.escalated", "incident.reassigned", "incident.unacknowledged"):
+            elif kind in MOVED:
                 await self._pd_moved(incident_id)
         except Exception:
             await self.store.release_once("pd-webhook", event.id)
             raise
+
+    async def _page_of(self, event: WebhookEvent) -> Incident | None:
+        """The incident whose page is the PagerDuty incident `event` is about, or None.
+
+        A signed webhook about another PagerDuty incident (another service's, or an old
+        page's) may carry our incident_key or title; it must not acknowledge our page or
+        stop its escalation. So the event's `data.id` must be the page's recorded
+        PagerDuty incident. The key only finds a page whose PagerDuty incident is not
+        recorded yet (paged, but our record of the answer lost or not written yet), and
+        then the incident must be on our service; it is recorded then."""
+        key = event.incident_key or ""
+        incident_id = await self.store.incident_for_pd(event.incident_id)
+        if incident_id is None and key.startswith(KEY_PREFIX):
+            incident_id = key.removeprefix(KEY_PREFIX)
+        if incident_id is None:
+            return None  # not about a page of ours
+        incident = await self.store.get(incident_id)
+        page = incident.page if incident is not None else None
+        if incident is None or page is None:
+            return self._ignored(event, incident_id, "no page of ours has it")
+        if page.pd_incident_id == event.incident_id:
+            return incident
+        if page.pd_incident_id is not None:
+            why = f"our page is PagerDuty incident {page.pd_incident_id}"
+            return self._ignored(event, incident_id, why)
+        if key != page.incident_key or self.pd is None:
+            return self._ignored(event, incident_id, "its incident_key is not our page's")
+        service = event.service_id
+        if service is None:  # a trimmed payload: PagerDuty's REST API says (errors: redeliver)
+            try:
+                service = (await self.pd.get_incident(event.incident_id)).service_id
+            except PagingError as exc:
+                if exc.status != 404:
+                    raise
+                return self._ignored(event, incident_id, "PagerDuty has no such incident")
+        ours = {sid for sid in (page.service_id, self.service_id(incident)) if sid}
+        if service not in ours:
+            why = f"it is on service {service}, ours is {' or '.join(sorted(ours)) or 'unset'}"
+            return self._ignored(event, incident_id, why)
+
+        def found(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is not None and inc.page.pd_incident_id is None:
+                inc.page.pd_incident_id = event.incident_id
+            return None
+
+        await self.store.link_pd_incident(event.incident_id, incident_id, ttl=LINK_TTL)
+        log.info(
+            "PagerDuty incident of our page found by its incident_key",
+            extra={"incident": incident_id, "pd_incident": event.incident_id},
+        )
+        return await self.store.update(incident_id, found)
+
+    @staticmethod
+    def _ignored(event: WebhookEvent, incident_id: str, why: str) -> None:
+        log.info(
+            "PagerDuty webhook ignored: %s",
+            why,
+            extra={
+                "incident": incident_id,
+                "pd_incident": event.incident_id,
+                "event": event.id,
+                "event_type": event.event_type,
+            },
+        )
 
     async def acknowledged(self, incident_id: str, *, by_name: str | None) -> None:
         now = self.clock()
@@ -559,10 +645,11 @@ class Pager:
         return levels
 
     async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
-        """PagerDuty users as Slack mentions (matched by email), else by name."""
+        """PagerDuty users as Slack mentions (matched by email), else by name: mrkdwn, as
+        `PageState.oncall` keeps them."""
         emails = [u.email.lower() for u in users if u.email]
         known = await self.store.slack_users_by_email(emails)
-        out = []
+        out: list[str] = []
         for user in users:
             email = (user.email or "").lower()
             slack_id = known.get(email) if email else ""
@@ -572,7 +659,7 @@ class Pager:
                     await self.store.remember_slack_user(email, slack_id, ttl=3600)
                 except SlackError:
                     slack_id = ""
-            out.append(f"<@{slack_id}>" if slack_id else user.name)
+            out.append(mk.user(slack_id) if slack_id else mk.escape(user.name))
         return out
 
     async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:
@@ -581,6 +668,19 @@ class Pager:
             await post_for_item(
                 self.slack, incident.channel_id, item, message, what="paging notice"
             )
+
+    async def _tell_paged(self, incident: Incident, item: DueItem | None = None) -> None:
+        """Say who was paged, once. A page goes out without waiting for the set-up, so
+        either the page (channel made already) or the set-up (page sent already) says it."""
+        page = incident.page
+        if not incident.channel_id or page is None or page.pd_incident_id is None:
+            return
+        told = f"{incident.id}:{page.pd_incident_id}"
+        first = await self.store.claim_once("paged-told", told, ttl=7 * 86400)
+        if item is not None and (first or item.attempts > 1):
+            await self._post(incident, item, ui.paged(page))  # a retry looks for it first
+        elif first:
+            await self._say(incident, ui.paged(page))
 
     async def _say(self, incident: Incident, message: Message) -> None:
         if not incident.channel_id:

@@ -98,6 +98,7 @@ class PDIncident(BaseModel):
     html_url: str | None
     incident_number: int | None = None
     incident_key: str | None = None
+    service_id: str | None = None
 
 
 class EscalationLevel(BaseModel):
@@ -119,9 +120,10 @@ class WebhookEvent(BaseModel):
     event_type: str  # incident.acknowledged / .resolved / .escalated / .triggered / ...
     occurred_at: datetime
     resource_type: str
-    incident_id: str
+    incident_id: str  # data.id: the PagerDuty incident the event is about
     status: str | None = None
     incident_key: str | None = None
+    service_id: str | None = None  # data.service.id, when the payload carries it
     agent_id: str | None = None
     agent_name: str | None = None
     agent_email: str | None = None  # v3 agents are references: usually no email
@@ -239,6 +241,7 @@ def _incident(body: JSON, level: int | None = None) -> PDIncident:
         html_url=body.get("html_url"),
         incident_number=body.get("incident_number"),
         incident_key=body.get("incident_key"),
+        service_id=(body.get("service") or {}).get("id"),
     )
 
 
@@ -696,6 +699,7 @@ def parse_webhook(body: bytes) -> WebhookEvent:
             incident_id=data["id"],
             status=data.get("status"),
             incident_key=data.get("incident_key"),
+            service_id=(data.get("service") or {}).get("id"),
             agent_id=agent.get("id"),
             agent_name=agent.get("summary") or agent.get("name"),
             agent_email=agent.get("email"),

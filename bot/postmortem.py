@@ -41,10 +41,12 @@ from typing import Any
 import jinja2
 
 import blocks.postmortem as ui
+from blocks.common import mention
+from blocks.mrkdwn import md, readable
 from blocks.stats import duration, offset
 from bot import redaction
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
 from bot.schedule import Retry, Scheduler
@@ -61,10 +63,6 @@ BUILTIN_NAME = "postmortem.md.j2"
 NAME_TTL = 3600.0
 
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
-_DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
-_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 
 
 def utc(epoch: float) -> str:
@@ -80,12 +78,11 @@ def cell(value: Any) -> str:
 
 def plain_markdown(text: str, names: dict[str, str]) -> str:
     """Slack markup (mentions, channel links, date tokens, links) as plain Markdown."""
-    text = _USER.sub(lambda m: names.get(m.group(1), f"@{m.group(1)}"), text)
-    text = _CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
-    text = _DATE.sub(lambda m: m.group(1), text)
-    text = _SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
-    text = _LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})" if m.group(2) else m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return readable(text, users=names, links=_markdown_link)
+
+
+def _markdown_link(url: str, label: str) -> str:
+    return f"[{label}]({url})" if label else url
 
 
 def template_environment(custom: Path | None) -> jinja2.Environment:
@@ -141,8 +138,7 @@ class Postmortems:
         self.template_name = custom.name if custom is not None else f"builtin/{BUILTIN_NAME}"
         self._names: dict[str, tuple[float, str]] = {}
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DRAFT, self._draft_due)
         self.scheduler.on(DUE, self._reminder_due)
 
@@ -319,8 +315,9 @@ class Postmortems:
         state, changed = await self.store.change_postmortem(incident.id, done)
         if not changed:
             when = utc(state.done_at or now)
+            who = mention(state.done_by)
             raise IncidentError(
-                f"The post-mortem was already marked done by <@{state.done_by}> ({when} UTC)."
+                md("The post-mortem was already marked done by {} ({} UTC).", who, when)
             )
         await self.scheduler.cancel(incident.id, DUE)
         if incident.channel_id:

@@ -5,25 +5,31 @@ this module finds out who is inside (for `/incident list`) and owns the `/incide
 private` conversion (`Incident.conversion`).
 
 - Membership: conversations.members of the incident's channel, cached for `members_ttl`
-  seconds in this process; someone just invited sees the title at most that much later.
-  When Slack cannot say, the answer is "not a member" (redacted).
+  seconds in this process and kept in line by member_joined_channel / member_left_channel
+  events (the TTL is the backstop for a missed event, and for other replicas). When Slack
+  cannot say, the answer is "not a member" (redacted).
 - Making private is a saga like declaring (DESIGN rule 2). The incident is marked
   private first, in one store change with its timeline entry, so every surface redacts it
   from then on; then the announcement is redacted in place, the public channel's members
-  are read, a private channel is created, they (and the security group) are invited, the
-  card is re-posted and pinned there, the incident moves to it (its channel mapping with
-  it), the topic is set, both channels are told, and the public one is archived. Each
-  finished step is recorded on the incident; running `/incident private` again resumes.
+  are read, a private channel is created (`Incidents.new_channel`: under a fresh name when
+  its name is taken, never someone else's channel), they (and the security group) are
+  invited, the card is re-posted and pinned there, the incident moves to it (its channel
+  mapping with it), the topic is set, both channels are told, and the public one is
+  archived. Each finished step is recorded on the incident; running `/incident private`
+  again resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
 import blocks.incident as ui
+import blocks.mrkdwn as mk
 import blocks.private as pv
+from blocks.mrkdwn import md
 from bot import redaction
 from bot.config import IncidentConfig
 from bot.incidents import IncidentError, Incidents
@@ -59,17 +65,30 @@ class Privacy:
         self.members_ttl = members_ttl
         self.clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
-        self._bot_user: str | None = None
 
     # -- who is inside -----------------------------------------------------------------------
-    async def members(self, channel: str) -> frozenset[str]:
+    async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]:
+        """The channel's members, from a cache at most `max_age` (default members_ttl) old."""
         cached = self._members.get(channel)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.members_ttl:
+        if cached is not None and now - cached[0] < min(self.members_ttl, max_age or math.inf):
             return cached[1]
         found = frozenset(await self.slack.channel_members(channel))
         self._members[channel] = (now, found)
         return found
+
+    def joined(self, channel: str, user: str) -> None:
+        """Slack said `user` joined `channel` (member_joined_channel): a cached member list
+        knows at once, instead of within members_ttl."""
+        cached = self._members.get(channel)
+        if cached is not None:
+            self._members[channel] = (cached[0], cached[1] | {user})
+
+    def left(self, channel: str, user: str) -> None:
+        """Slack said `user` left or was removed from `channel`: they are out at once."""
+        cached = self._members.get(channel)
+        if cached is not None:
+            self._members[channel] = (cached[0], cached[1] - {user})
 
     async def is_member(self, incident: Incident, user: str) -> bool:
         """Whether `user` is inside the incident (always, for one that is not private)."""
@@ -163,18 +182,19 @@ class Privacy:
             return await self._record(incident.id, step)
         if step == "members":
             assert old
-            bot = await self._bot()
+            bot = await self.slack.bot_user_id()
             members = [u for u in await self.slack.channel_members(old) if u != bot]
             return await self._record(incident.id, step, members=members)
         if step == "channel":
-            channel = await self.slack.create_channel(conv.new_name, private=True)
-            return await self._record(incident.id, step, new_channel=channel)
+            # a taken name gets a fresh one: the channel that holds it is not the bot's to use
+            channel, name = await self.incidents.new_channel(incident, conv.new_name)
+            return await self._record(incident.id, step, new_channel=channel, new_name=name)
         assert new
         if step == "invite":
             people = [*conv.members, *incident.roles.values()]
             if self.config.private.security_group:
                 people += await self.slack.usergroup_members(self.config.private.security_group)
-            bot = await self._bot()
+            bot = await self.slack.bot_user_id()
             await self._invite(incident, new, [u for u in dict.fromkeys(people) if u != bot])
             return await self._record(incident.id, step)
         if step == "card":
@@ -237,9 +257,13 @@ class Privacy:
             inc.card_ts, inc.topic = conv.card_ts, None
             conv.done.append("switch")
             conv.error = None
-            text = f"Moved to private channel <#{conv.new_channel}> with {len(conv.members)} people"
+            text = md(
+                "Moved to private channel {} with {} people",
+                mk.channel(conv.new_channel),
+                len(conv.members),
+            )
             if conv.old_channel:
-                text += f"; <#{conv.old_channel}> is archived"
+                text += md("; {} is archived", mk.channel(conv.old_channel))
             return [TimelineEntry(at=now, actor=conv.by, kind="private", text=text)]
 
         return await self.store.update(incident.id, mutate)
@@ -267,9 +291,3 @@ class Privacy:
                 inc.topic = topic
 
         return await self.store.update(incident_id, mutate)
-
-    async def _bot(self) -> str:
-        """The bot's own user ID: a channel's members include it, and inviting it fails."""
-        if self._bot_user is None:
-            self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
-        return self._bot_user

@@ -22,13 +22,15 @@ Free text built from an incident (a template's output, a note) goes through `scr
 PagerDuty: `for_pagerduty()`. Files (exports, the post-mortem): `upload_channel()`.
 Metric labels: `metric_label()`. Alerts whose labels make them private: `alert_view()`.
 
-Pure functions, no I/O. Whether a reader is a member of the private channel is found out
-by bot/privacy.py, which then calls `for_reader()`.
+Pure functions, no I/O (a private channel name has a random part). Whether a reader is a
+member of the private channel is found out by bot/privacy.py, which then calls
+`for_reader()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from secrets import token_hex
 
 from bot.config import IncidentConfig
 from bot.models import AlertGroupView, Incident
@@ -45,9 +47,11 @@ def generic_title(incident: Incident) -> str:
 
 
 def private_channel_name(prefix: str, day: str, number: int | str) -> str:
-    """A private incident's channel name: no slug of the title (a name shows up in links,
-    pages and logs)."""
-    return f"{prefix}-{day}-{number}-private"
+    """A private incident's channel name, `<prefix>-<yyyymmdd>-<n>-private-<10 hex>`: no
+    slug of the title (a name shows up in links, pages and logs), and a random part (40
+    bits, new on every call) so that nobody can make the channel before the bot does and
+    have the incident land in theirs. The id part is shown outside anyway."""
+    return f"{prefix}-{day}-{number}-private-{token_hex(5)}"
 
 
 def labels_match(config: IncidentConfig, labels: Mapping[str, str]) -> bool:

@@ -26,9 +26,11 @@ import logging
 import time
 from collections.abc import Callable
 
+import blocks.mrkdwn as mk
 import blocks.reminders as ui
+from blocks.mrkdwn import Mrkdwn, md
 from bot.config import IncidentConfig
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -62,8 +64,7 @@ class Reminders:
         self.clock = clock
         self.metrics = metrics  # reminders_sent_total{kind}, when given
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
         self.scheduler.on(OVERDUE, self._overdue)
 
@@ -176,14 +177,11 @@ class Reminders:
         text, blocks = ui.update_overdue(incident, overdue_for=overdue_for, leads=leads)
         await self._post(incident, item, text, blocks)
         if await self.store.claim_once("reminder-timeline", item.token, ttl=86400):
-            who = " and ".join(f"<@{uid}>" for uid in leads.values())
-            note = f"No update {ui.human_duration(overdue_for)} past due: pinged the channel"
-            entry = TimelineEntry(
-                at=self.clock(),
-                actor=None,
-                kind="reminder",
-                text=note + (f" and {who}" if who else ""),
-            )
+            who = mk.join((mk.user(uid) for uid in leads.values()), " and ")
+            note = md("No update {} past due: pinged the channel", ui.human_duration(overdue_for))
+            if who:
+                note += md(" and {}", who)
+            entry = TimelineEntry(at=self.clock(), actor=None, kind="reminder", text=note)
             await self.store.append(incident.id, entry)
         await self.scheduler.schedule(
             DUE,
@@ -194,7 +192,7 @@ class Reminders:
             lane=LANE,
         )
 
-    async def _post(self, incident: Incident, item: DueItem, text: str, blocks: list) -> None:
+    async def _post(self, incident: Incident, item: DueItem, text: Mrkdwn, blocks: list) -> None:
         assert incident.channel_id
         posted = await post_for_item(
             self.slack, incident.channel_id, item, (text, blocks), what="reminder"

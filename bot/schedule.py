@@ -52,6 +52,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
+from blocks.common import Message
 from bot.activity import Activity, Outlook
 from bot.models import DueItem
 from bot.slack import Slack, SlackError, is_transient
@@ -78,7 +79,7 @@ class Retry(Exception):
 
 
 async def post_for_item(
-    slack: Slack, channel: str, item: DueItem, message: tuple[str, list[Any]], *, what: str
+    slack: Slack, channel: str, item: DueItem, message: Message, *, what: str
 ) -> bool:
     """Post a due-item's message once: marked with the item's token and, when the item is
     redelivered after a crash, looked for in the channel first. A transient Slack failure

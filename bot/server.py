@@ -1,4 +1,4 @@
-"""One aiohttp app serving every route; Bolt handles (and signature-checks) Slack's.
+"""One aiohttp app serving every route; Slack's go through bot/slack_transport.py to Bolt.
 
 `build()` wires the parts; `serve()` runs them until stopped, over HTTP or Socket Mode.
 """
@@ -10,13 +10,11 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import BlockingConnectionPool, Redis
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -28,25 +26,29 @@ from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
+from bot.consistency import Consistency
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills, default_drills_dir, load_scenarios
 from bot.escalations import Escalations
+from bot.events import Events, lifecycle
 from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
-from bot.reminders import RECONCILE_EVERY, Reminders
+from bot.reminders import Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import JOB_ID, Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
+from bot.slack_transport import connect_socket_mode, slack_events_route
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import Store, StoreUnavailable
+from bot.store import PREFIX, Store, StoreUnavailable, connect
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
@@ -55,19 +57,12 @@ ACTIVITY: web.AppKey[Activity] = web.AppKey("activity", Activity)
 
 
 def connect_redis(settings: Settings) -> Redis:
-    # Short timeouts: a command must be able to say "store unreachable" within 3 s.
-    # redis-py reconnects by itself on the next command once Redis is back.
-    # A blocking pool: a burst waits briefly for a free connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
+    return connect(
         settings.redis_url,
-        max_connections=128,
-        timeout=10,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=15,
+        timeout=settings.redis_timeout,
+        sentinels=settings.redis_sentinels,
+        master=settings.redis_sentinel_master,
     )
-    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -92,31 +87,41 @@ def make_pagerduty(
     )
 
 
-def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = None) -> Bot:
-    """Wire every part. Raises RunbookError for a broken runbook or drill scenario
-    (start-up stops)."""
+def build(
+    settings: Settings,
+    config: IncidentConfig,
+    *,
+    redis: Redis | None = None,
+    key_prefix: str = PREFIX,
+) -> Bot:
+    """Wire every part, every key under `key_prefix` (the sandbox has its own). Raises
+    RunbookError for a broken runbook or drill scenario (start-up stops)."""
     dirs = [default_runbooks_dir()]
     if config.runbooks_dir:
         dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
     runbooks = load_runbooks(*dirs)
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    store = Store(redis)
+    store = Store(redis, prefix=key_prefix)
     metrics = Metrics()
     slack = Slack(client, errors=metrics.slack_errors)
+    activity = Activity()
     services = Services(
+        activity=activity,
         settings=settings,
         config=config,
         store=store,
         slack=slack,
         incidents=Incidents(store, slack, config, metrics=metrics),
+        events=Events(
+            store, claim_idle=config.scheduler.reclaim.total_seconds(), activity=activity
+        ),
         metrics=metrics,
         runbooks=runbooks,
         pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
         checklists=Checklists(store, slack, runbooks),
     )
     assert services.checklists is not None
-    activity = services.activity
     services.oncall = OnCall(
         store,
         slack,
@@ -127,11 +132,10 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     )
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
-    # a runbook chosen at declaration is posted right after the summary card
-    services.incidents.listeners.append(services.checklists.on_incident_event)
-    scheduler, reminders, pager = wire_schedule(services)
+    services.policy = Policy(config, store, slack, services.privacy, metrics=metrics)
+    scheduler, _, pager = wire_schedule(services)
     wire_after_incident(services, scheduler)
-    escalations, stakeholders = wire_procedure(services, scheduler)
+    wire_procedure(services, scheduler)
     alerts = services.alerts = Alerts(
         store,
         slack,
@@ -143,24 +147,27 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
         activity=activity,
     )
     wire_drills(services, scheduler)
+    consistency = subscribe(services)
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
-        # Socket Mode traffic is authenticated by the app token instead of signatures
-        request_verification_enabled=not settings.slack_app_token,
+        # /slack/events verifies every request on its raw bytes before Bolt sees it, and
+        # Socket Mode's envelopes come over the WebSocket the app-level token opened
+        request_verification_enabled=False,
     )
     handlers.register(bolt, services)
     bolt.listener_runner.listener_start_handler = _TrackListeners(activity)
     activity.probe(scheduler.outlook)
     activity.probe(alerts.outlook)
+    activity.probe(services.events.outlook)
+    activity.probe(consistency.outlook)
     # the due-item tick is seen by the scheduler's probe; its idle runs change nothing
     activity.track_jobs(services.jobs, ignore={JOB_ID})
     app = web.Application()
     app[ACTIVITY] = activity
-
-    async def slack_events(request: web.Request) -> web.Response:
-        response = await bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+    slack_events = slack_events_route(
+        bolt, signing_secret=settings.slack_signing_secret, store=store
+    )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -229,26 +236,12 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
 
     async def start_schedule(_: web.Application) -> None:
         scheduler.start(services.jobs)
-
-        # at start, then now and then: cadences and pages lost to a crash, older incidents
-        async def reconcile() -> None:
-            await reminders.reconcile()
-            await pager.reconcile()
-            await escalations.reconcile()
-            await stakeholders.reconcile()
-
-        services.jobs.add_job(
-            reconcile,
-            "interval",
-            seconds=RECONCILE_EVERY,
-            id="due-reconcile",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
+        await services.events.start()
+        await consistency.start()
 
     async def stop_schedule(_: web.Application) -> None:
+        await consistency.stop()
+        await services.events.stop()
         await scheduler.stop()
 
     app.on_startup.append(start_schedule)
@@ -294,6 +287,39 @@ def build(settings: Settings, config: IncidentConfig, *, redis: Redis | None = N
     return Bot(services=services, bolt=bolt, web=app)
 
 
+def subscribe(services: Services) -> Consistency:
+    """What each feature does when an incident changes, in order (bot/events.py): those
+    that only schedule come first, so a page never waits behind Slack set-up; then the
+    set-up itself; then what needs the channel. And each feature's repair, for after Redis
+    lost writes (bot/consistency.py)."""
+    pager, reminders, escalations = services.pager, services.reminders, services.escalations
+    stakeholders, postmortems, stats = services.stakeholders, services.postmortems, services.stats
+    drills, checklists = services.drills, services.checklists
+    assert pager and reminders and escalations and stakeholders and postmortems and stats
+    assert drills and checklists
+    ev = services.events
+    ev.subscribe("pager", lifecycle(pager.on_incident_event))
+    ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
+    ev.subscribe("escalations", lifecycle(escalations.on_incident_event))
+    ev.subscribe("stakeholders", lifecycle(stakeholders.on_incident_event))
+    ev.subscribe("postmortem", lifecycle(postmortems.on_incident_event))
+    ev.subscribe("stats", lifecycle(stats.on_incident_event))
+    ev.subscribe("setup", services.incidents.on_declared, types={"declared"})
+    # these post into the channel: they see the incident as set up, not as declared
+    fresh = services.store
+    ev.subscribe("paging-notice", lifecycle(pager.on_set_up, fresh), types={"declared"})
+    ev.subscribe("drills", lifecycle(drills.on_incident_event, fresh))
+    ev.subscribe("checklists", lifecycle(checklists.on_incident_event, fresh), types={"declared"})
+    ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
+    consistency = Consistency(services.store, activity=services.activity)
+    consistency.add("reminders", reminders.reconcile)
+    consistency.add("pages", pager.reconcile)
+    consistency.add("escalations", escalations.reconcile)
+    consistency.add("stakeholders", stakeholders.reconcile)
+    consistency.add("drills", drills.reconcile)
+    return consistency
+
+
 def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
     """Game-day drills: the scenarios (shipped, then the team's own; a broken one stops the
     start like a broken runbook), played through the alert path and the scheduler."""
@@ -312,15 +338,6 @@ def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
         alerts=services.alerts,
     )
     drills.install()
-    services.jobs.add_job(
-        drills.reconcile,
-        "interval",
-        seconds=RECONCILE_EVERY,
-        id="drills-reconcile",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
     return drills
 
 
@@ -335,11 +352,11 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
         services.runbooks,
         services.pagerduty,
     )
-    escalations.install(services.incidents, services.checklists)
+    escalations.install()
     stakeholders = services.stakeholders = Stakeholders(
         services.store, services.slack, services.config, scheduler
     )
-    stakeholders.install(services.incidents)
+    stakeholders.install()
     return escalations, stakeholders
 
 
@@ -381,9 +398,8 @@ def wire_after_incident(services: Services, scheduler: Scheduler) -> None:
         services.metrics,
     )
     stats = services.stats = Stats(store, slack, config, metrics)
-    services.incidents.listeners.append(stats.on_incident_event)
     services.postmortems = Postmortems(store, slack, config, scheduler, stats, metrics)
-    services.postmortems.install(services.incidents)
+    services.postmortems.install()
     services.followups = FollowUps(store, slack, config, scheduler, metrics)
     services.followups.install()
     services.capture = TimelineCapture(store, slack)
@@ -403,7 +419,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
     reminders = Reminders(
         services.store, services.slack, services.config, scheduler, metrics=services.metrics
     )
-    reminders.install(services.incidents)
+    reminders.install()
     pager = Pager(
         services.store,
         services.slack,
@@ -413,7 +429,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         webhooks=bool(services.settings.pagerduty_webhook_secret),
         metrics=services.metrics,
     )
-    pager.install(services.incidents)
+    pager.install()
     services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
     return scheduler, reminders, pager
 
@@ -426,10 +442,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     await site.start()
     socket_mode = None
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
-        await socket_mode.connect_async()
+        socket_mode = await connect_socket_mode(bot.bolt, settings.slack_app_token)
         log.info("connected to Slack over Socket Mode")
     log.info("serving", extra={"port": settings.port, "host": settings.host})
     try:

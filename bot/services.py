@@ -13,12 +13,14 @@ from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.drills import Drills
 from bot.escalations import Escalations
+from bot.events import Events
 from bot.followups import FollowUps
 from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import PagerDuty
+from bot.policy import Policy
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import Reminders
@@ -37,6 +39,8 @@ class Services:
     store: Store
     slack: Slack
     incidents: Incidents
+    # the durable lifecycle events every feature reacts to (bot/events.py)
+    events: Events
     metrics: Metrics
     runbooks: dict[str, Runbook]
     # None when PAGERDUTY_API_KEY is unset: paging and /oncall say so plainly
@@ -68,5 +72,7 @@ class Services:
     stakeholders: Stakeholders | None = None
     # private incidents: who is inside one, and /incident private (build() always sets it)
     privacy: Privacy | None = None
+    # who may do what: every command, button and modal asks it (build() always sets it)
+    policy: Policy | None = None
     # game-day drills: scenarios played as incidents marked DRILL (build() always sets it)
     drills: Drills | None = None

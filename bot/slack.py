@@ -1,22 +1,32 @@
 """Slack Web API side effects, with the idempotency and retry policy in one place.
 
+- Every text Slack renders or notifies from (a message's `text`, a topic, a file's
+  comment) is `Mrkdwn` (blocks/mrkdwn.py); a plain `str` is escaped here, so it shows as
+  written and can ring nobody. Posts never unfurl: a link someone typed gets no preview
+  that could dress it up.
 - 429: slack_sdk's rate-limit retry handler honours `Retry-After` (safe: Slack did not
   act on a rate-limited call). Other failures are not blindly retried, because
   `chat.postMessage` is not idempotent; the declare saga records what finished and a
   retry resumes it.
-- Errors that mean "already done" (`name_taken` for our own channel name,
-  `already_in_channel`, `already_pinned`) count as success.
+- Errors that mean "already done" (`already_in_channel`, `already_pinned`) count as
+  success. `name_taken` never does: an existing channel is not adopted by its name (DESIGN
+  rule 2), since anyone may have made it; see `create_channel`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from blocks.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +68,16 @@ def make_client(token: str | None, base_url: str) -> AsyncWebClient:
     return client
 
 
+def _is_id(channel: str) -> bool:
+    return bool(re.fullmatch(r"[CGD][A-Z0-9]{2,}", channel))
+
+
 class Slack:
     def __init__(self, client: AsyncWebClient, *, errors: Counter | None = None) -> None:
         self.client = client
         # slack_api_errors_total{method, error} (bot/metrics.py), when given
         self.errors = errors
+        self._bot_user: str | None = None
 
     def _failed(self, method: str, code: str) -> SlackError:
         if self.errors is not None:
@@ -80,18 +95,37 @@ class Slack:
             raise self._failed(method, type(exc).__name__) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    async def create_channel(self, name: str, *, private: bool = False) -> str:
-        try:
-            data = await self._call("conversations.create", name=name, is_private=private)
-            return str(data["channel"]["id"])
-        except SlackError as exc:
-            if exc.code != "name_taken":
-                raise
-        # Our saga crashed after Slack made the channel: find and reuse it.
-        existing = await self.find_channel(name)
-        if existing is None:
-            raise SlackError("conversations.create", "name_taken")
-        return existing
+    async def create_channel(
+        self,
+        names: Iterable[str],
+        *,
+        private: bool,
+        before: Callable[[str], Awaitable[None]] | None = None,
+    ) -> tuple[str, str]:
+        """Make a channel under the first of `names` that is free; returns (id, name).
+        `before(name)` runs before each name is asked for (the caller records it).
+
+        A taken name is skipped, never adopted: whoever holds it (a member who made it
+        first and invited the bot, an archived channel, or ours from an attempt whose answer
+        was lost) it is not known to be this caller's; only the id in an answer is. The
+        answer is checked too: the channel is of the kind asked for, and the bot made it.
+        """
+        me = await self.bot_user_id()  # before: failing after the create would waste it
+        for name in names:
+            if before is not None:
+                await before(name)
+            try:
+                data = await self._call("conversations.create", name=name, is_private=private)
+            except SlackError as exc:
+                if exc.code != "name_taken":
+                    raise
+                log.warning("channel name taken, trying another", extra={"channel_name": name})
+                continue
+            channel = data.get("channel") or {}
+            if channel.get("creator") != me or bool(channel.get("is_private")) != private:
+                raise self._failed("conversations.create", "not_own_channel")
+            return str(channel["id"]), str(channel.get("name") or name)
+        raise SlackError("conversations.create", "name_taken")
 
     async def find_channel(self, name: str) -> str | None:
         cursor = None
@@ -118,18 +152,23 @@ class Slack:
                 raise
 
     async def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, **extra: Any
+        self, channel: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
     ) -> tuple[str, str]:
         """Post a message; returns (channel_id, ts) so it can be updated later."""
         data = await self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks or [], **extra
+            "chat.postMessage",
+            channel=channel,
+            text=Mrkdwn(text),
+            blocks=blocks or [],
+            unfurl_links=False,
+            unfurl_media=False,
         )
         return str(data["channel"]), str(data["ts"])
 
     async def post_once(
         self,
         channel: str,
-        text: str,
+        text: Mrkdwn,
         blocks: list[dict[str, Any]],
         *,
         marker: str,
@@ -142,6 +181,8 @@ class Slack:
         """
         if maybe_sent_since is not None:
             try:
+                if not _is_id(channel):  # history is read by id
+                    channel = await self.find_channel(channel.lstrip("#")) or channel
                 found = await self.find_marked(channel, marker, since=maybe_sent_since)
             except SlackError as exc:
                 log.warning("history lookup failed", extra={"error": exc.code})
@@ -168,18 +209,38 @@ class Slack:
                 break
         return None
 
-    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+    async def update(
+        self, channel: str, ts: str, text: Mrkdwn, blocks: list[dict[str, Any]]
+    ) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, text=Mrkdwn(text), blocks=blocks)
 
     async def permalink(self, channel: str, ts: str) -> str:
         data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
         return str(data["permalink"])
 
+    async def respond(
+        self, response_url: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Answer a slash command or an action at its response_url, seen only by the user
+        (valid 30 minutes, 5 answers)."""
+        webhook = AsyncWebhookClient(response_url, session=self.client.session, timeout=10)
+        try:
+            response = await webhook.send(
+                text=Mrkdwn(text),
+                blocks=blocks or [],
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception as exc:  # connection errors, timeouts
+            raise self._failed("response_url", type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise self._failed("response_url", f"http_{response.status_code}")
+
     async def ephemeral(
-        self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self, channel: str, user: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
     ) -> None:
         await self._call(
-            "chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks or []
+            "chat.postEphemeral", channel=channel, user=user, text=Mrkdwn(text), blocks=blocks or []
         )
 
     async def pin(self, channel: str, ts: str) -> None:
@@ -189,8 +250,8 @@ class Slack:
             if exc.code != "already_pinned":
                 raise
 
-    async def set_topic(self, channel: str, topic: str) -> None:
-        await self._call("conversations.setTopic", channel=channel, topic=topic)
+    async def set_topic(self, channel: str, topic: Mrkdwn) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=Mrkdwn(topic))
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
         data = await self._call("views.open", trigger_id=trigger_id, view=view)
@@ -209,6 +270,13 @@ class Slack:
     async def auth_test(self) -> dict[str, Any]:
         return await self._call("auth.test")
 
+    async def bot_user_id(self) -> str:
+        """The bot's own user ID (auth.test, asked once): a channel it made names it as
+        creator, a channel's members include it, and inviting it fails."""
+        if self._bot_user is None:
+            self._bot_user = str((await self.auth_test()).get("user_id") or "")
+        return self._bot_user
+
     # -- after the incident (bot/postmortem.py, bot/followups.py, bot/capture.py) ------------
     async def upload_file(
         self,
@@ -217,7 +285,7 @@ class Slack:
         *,
         filename: str,
         title: str,
-        initial_comment: str = "",
+        initial_comment: Mrkdwn | None = None,
     ) -> str:
         """Share a text file in a channel (Slack's external upload: getUploadURLExternal,
         the bytes, completeUploadExternal; slack_sdk's files_upload_v2); returns its id.
@@ -228,7 +296,7 @@ class Slack:
             content=content.encode(),
             filename=filename,
             title=title,
-            initial_comment=initial_comment or None,
+            initial_comment=Mrkdwn(initial_comment) if initial_comment else None,
         )
         found = data.get("file") or (data.get("files") or [{}])[0]
         return str(found.get("id") or "")

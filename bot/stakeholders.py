@@ -32,12 +32,14 @@ from typing import Any
 
 import jinja2
 
+import blocks.mrkdwn as mk
 import blocks.stakeholders as ui
 from blocks.incident import role_title
+from blocks.mrkdwn import md
 from blocks.reminders import human_duration
 from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
-from bot.incidents import IncidentError, Incidents
+from bot.incidents import IncidentError
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError
@@ -263,8 +265,7 @@ class Stakeholders:
         self.clock = clock
         self.drafts = Drafts(config)
 
-    def install(self, incidents: Incidents) -> None:
-        incidents.listeners.append(self.on_incident_event)
+    def install(self) -> None:
         self.scheduler.on(DUE, self._due)
 
     def audiences(self, incident: Incident) -> list[StakeholderAudience]:
@@ -410,7 +411,9 @@ class Stakeholders:
         def mutate(inc: Incident) -> list[TimelineEntry]:
             inc.stakeholder_sent[audience.key] = now
             where = ui.destination_text(audience)
-            note = f"Stakeholder update to {audience.audience} ({where}): {first_line[:200]}"
+            users, channels = ui.mentionable(shown)
+            line = mk.keeping(first_line[:200], users=users, channels=channels)
+            note = md("Stakeholder update to {} ({}): {}", audience.audience, where, line)
             return [TimelineEntry(at=now, actor=by, kind="stakeholder", text=note)]
 
         incident = await self.store.update(incident.id, mutate)
@@ -436,7 +439,8 @@ class Stakeholders:
             if kind == "group":
                 members = await self.slack.usergroup_members(where)
                 if not members:
-                    raise IncidentError(f"User group <!subteam^{where}> has no members to tell.")
+                    group = mk.usergroup(where)
+                    raise IncidentError(md("User group {} has no members to tell.", group))
                 for member in members:
                     await self.slack.post(member, text, blocks)
             else:

@@ -12,7 +12,14 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | with the incident when it is made private)     |
 | ir:seq:{yyyymmdd}                     | int    | incidents declared that UTC day (INCR)         |
 | ir:once:{scope}:{key}                 | string | idempotency marker (SET NX EX), value = result |
+| ir:once:slack-request:{signature}     | string | a signed Slack HTTP request already served: a  |
+|                                       |        | replay within its lifetime is dropped          |
+|                                       |        | (bot/slack_transport.py)                       |
 | ir:lease:{name}                       | string | short lease so one replica runs a job (NX PX)  |
+| ir:lease:channel:{id}                 | string | who is making the incident's channel; its id   |
+|                                       |        | is the incident's `channel_id`, written from   |
+|                                       |        | Slack's answer: a channel is never adopted by  |
+|                                       |        | name (bot/incidents.py)                        |
 | ir:incident:{id}:runbooks             | hash   | runbook id -> run id: one checklist per runbook|
 | ir:run:{run_id}                       | string | RunbookRun JSON: runbook, incident, channel,   |
 |                                       |        | message ts of each part posted, in order       |
@@ -58,6 +65,14 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
 | ir:incident:{id}:captured-by          | hash   | message ts -> JSON: the credited pin or 📌's   |
 |                                       |        | Slack event time (µs), user, timeline entry    |
+| ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
+|                                       |        | (`declare:{user}`; bot/policy.py)              |
+| ir:db-owner                           | string | this Redis db is the store's with this prefix  |
+|                                       |        | alone (`claim_db`: the sandbox claims its db)  |
+
+`ir:` is the bot's prefix. A Store can be given another, and every key and script then
+stays under it: the sandbox's is `sandbox:ir:`, so a sandbox pointed at a shared Redis can
+neither read nor consume the bot's incidents, due-items, alert stream or leases.
 
 Every incident change goes through `update()`: WATCH the incident, apply a pure
 mutation, then write the incident and append its timeline entries in one MULTI, so the
@@ -66,21 +81,28 @@ timeline never disagrees with the state and concurrent replicas never lose a wri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.connection import parse_url
+from redis.exceptions import ConnectionError, LockError, RedisError, ResponseError, WatchError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from bot.models import (
     DueItem,
     FollowUp,
     Incident,
+    LifecycleEvent,
     OnCallSnapshot,
     PostmortemState,
     RunbookRun,
@@ -89,6 +111,7 @@ from bot.models import (
 from bot.runbooks import StepState
 
 PREFIX = "ir:"
+SANDBOX_PREFIX = "sandbox:ir:"  # bot/sandbox
 
 
 class StoreUnavailable(Exception):
@@ -104,68 +127,165 @@ class IncidentNotFound(Exception):
     pass
 
 
-def k_incident(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}"
+class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The primary found through Sentinel, with the blocking pool's bound: a burst waits
+    briefly for a free connection instead of opening one per request."""
 
 
-def k_timeline(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:timeline"
+def connect(
+    url: str,
+    *,
+    timeout: float,
+    sentinels: str | None = None,
+    master: str = "mymaster",
+    max_connections: int = 64,
+) -> Redis:
+    """The process's one Redis client: a bounded pool shared by every part.
+
+    - Short socket timeouts: a command must be able to say "store unreachable" in < 3 s.
+    - Every pooled connection is checked before use. redis-py's maintenance-notifications
+      mode ("auto" by default) skips that check, so after a Redis restart or a failover each
+      idle connection would fail its first command: it is switched off.
+    - A command that meets a dropped connection is retried at once on a fresh one (never a
+      timeout: a command that may have run is not sent twice).
+    - With `sentinels` ("host:port,host:port"), the primary of `master` is found through
+      them and followed across failovers; `url` then supplies only the db and password.
+    """
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2, (ConnectionError,)),
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        "max_connections": max_connections,
+        "timeout": 10,  # seconds a caller waits for a free pooled connection
+    }
+    if not sentinels:
+        return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+    parsed = parse_url(url)
+    auth = {k: parsed[k] for k in ("username", "password", "db") if parsed.get(k) is not None}
+    nodes = [_host_port(node) for node in sentinels.split(",") if node.strip()]
+    sentinel = Sentinel(
+        nodes,
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+    )
+    return sentinel.master_for(
+        master,
+        redis_class=Redis,
+        connection_pool_class=_SentinelBlockingPool,
+        **options,
+        **auth,
+    )
 
 
-K_OPEN = f"{PREFIX}incidents:open"
-K_ALL = f"{PREFIX}incidents:all"
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"REDIS_SENTINELS: {node.strip()!r} is not host:port")
+    return host.strip("[]"), int(port)
 
 
-def k_channel(channel_id: str) -> str:
-    return f"{PREFIX}channel:{channel_id}"
+class Keys:
+    """Every key the store uses, under one prefix (the schema above shows the bot's, `ir:`).
+    The sandbox has its own prefix, so a sandbox sharing a Redis never touches the bot's keys."""
 
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+        self.open = f"{prefix}incidents:open"
+        self.all = f"{prefix}incidents:all"
+        self.oncall_snapshot = f"{prefix}oncall:snapshot"
+        self.oncall_failure = f"{prefix}oncall:failure"
+        self.due = f"{prefix}due"
+        self.alert_stream = f"{prefix}alerts:stream"
+        self.alert_due = f"{prefix}alerts:due"
+        self.followups_open = f"{prefix}followups:open"
+        self.db_owner = f"{prefix}db-owner"
+        self.events = f"{prefix}events"
+        self.server_seen = f"{prefix}redis-server"
 
-def k_seq(day: str) -> str:
-    return f"{PREFIX}seq:{day}"
+    def event_progress(self, entry_id: str) -> str:
+        return f"{self.prefix}event:{entry_id}"
 
+    def incident(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}"
 
-def k_once(scope: str, key: str) -> str:
-    return f"{PREFIX}once:{scope}:{key}"
+    def timeline(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:timeline"
 
+    def channel(self, channel_id: str) -> str:
+        return f"{self.prefix}channel:{channel_id}"
 
-def k_lease(name: str) -> str:
-    return f"{PREFIX}lease:{name}"
+    def seq(self, day: str) -> str:
+        return f"{self.prefix}seq:{day}"
+
+    def once(self, scope: str, key: str) -> str:
+        return f"{self.prefix}once:{scope}:{key}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}lease:{name}"
+
+    def slack_user_by_email(self, email: str) -> str:
+        return f"{self.prefix}slack:user-by-email:{email.strip().lower()}"
+
+    def incident_runbooks(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:runbooks"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}"
+
+    def run_steps(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}:steps"
+
+    def run_version(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}:version"
+
+    def run_shown(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}:shown"
+
+    def due_item(self, item_id: str) -> str:
+        return f"{self.prefix}due:item:{item_id}"
+
+    def due_of(self, incident_id: str) -> str:
+        return f"{self.prefix}due:of:{incident_id}"
+
+    def due_gen(self, incident_id: str) -> str:
+        return f"{self.prefix}due:gen:{incident_id}"
+
+    def due_sent(self, token: str) -> str:
+        return f"{self.prefix}due:sent:{token}"
+
+    def pd_incident(self, pd_incident_id: str) -> str:
+        return f"{self.prefix}pd:{pd_incident_id}"
+
+    def alert_group(self, gid: str) -> str:
+        return f"{self.prefix}alertgroup:{gid}"
+
+    def alert_pace(self, budget: str) -> str:
+        return f"{self.prefix}alerts:pace:{budget}"
+
+    def followups(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:followups"
+
+    def followup_seq(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:followup-seq"
+
+    def postmortem(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:postmortem"
+
+    def captured(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:captured"
+
+    def captured_by(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:captured-by"
+
+    def rate(self, name: str) -> str:
+        return f"{self.prefix}rate:{name}"
 
 
 Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
 
-# -- on-call cache (bot/oncall.py) -------------------------------------------------------
-K_ONCALL_SNAPSHOT = f"{PREFIX}oncall:snapshot"
-K_ONCALL_FAILURE = f"{PREFIX}oncall:failure"
-
-
-def k_slack_user_by_email(email: str) -> str:
-    return f"{PREFIX}slack:user-by-email:{email.strip().lower()}"
-
-
 # -- runbook checklists (bot/checklists.py) ------------------------------------------------
-
-
-def k_incident_runbooks(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:runbooks"
-
-
-def k_run(run_id: str) -> str:
-    return f"{PREFIX}run:{run_id}"
-
-
-def k_run_steps(run_id: str) -> str:
-    return f"{PREFIX}run:{run_id}:steps"
-
-
-def k_run_version(run_id: str) -> str:
-    return f"{PREFIX}run:{run_id}:version"
-
-
-def k_run_shown(run_id: str) -> str:
-    return f"{PREFIX}run:{run_id}:shown"
-
-
 # Compare-and-set of one step: the step's state, the run's version and the incident's
 # timeline change together or not at all. Per field, so clicks on different steps of one
 # checklist never conflict (a WATCH on the hash would make them retry each other).
@@ -192,30 +312,7 @@ class RunSnapshot:
 
 
 # -- durable time (bot/schedule.py) -------------------------------------------------------
-K_DUE = f"{PREFIX}due"
-
-
-def k_due_item(item_id: str) -> str:
-    return f"{PREFIX}due:item:{item_id}"
-
-
-def k_due_of(incident_id: str) -> str:
-    return f"{PREFIX}due:of:{incident_id}"
-
-
-def k_due_gen(incident_id: str) -> str:
-    return f"{PREFIX}due:gen:{incident_id}"
-
-
-def k_due_sent(token: str) -> str:
-    return f"{PREFIX}due:sent:{token}"
-
-
-def k_pd_incident(pd_incident_id: str) -> str:
-    return f"{PREFIX}pd:{pd_incident_id}"
-
-
-# The scripts build item keys from PREFIX + id (ARGV), so they assume one Redis, not a
+# The scripts build item keys from the store's prefix + id (ARGV), so they assume one Redis, not a
 # cluster. Lane floors: scheduling with a newer generation than the lane's floor raises
 # the floor and removes the lane's older items at once; an older generation is refused.
 _DUE_SCHEDULE = """
@@ -354,41 +451,10 @@ class RedisFacts:
 
 
 # -- alerts (bot/alerts.py) ---------------------------------------------------------------
-K_ALERT_STREAM = f"{PREFIX}alerts:stream"
-K_ALERT_DUE = f"{PREFIX}alerts:due"
 ALERT_CONSUMERS = "workers"
 
 
-def k_alert_group(gid: str) -> str:
-    return f"{PREFIX}alertgroup:{gid}"
-
-
-def k_alert_pace(budget: str) -> str:
-    return f"{PREFIX}alerts:pace:{budget}"
-
-
 # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py) -------------
-K_FOLLOWUPS_OPEN = f"{PREFIX}followups:open"
-
-
-def k_followups(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:followups"
-
-
-def k_followup_seq(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:followup-seq"
-
-
-def k_postmortem(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:postmortem"
-
-
-def k_captured(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:captured"
-
-
-def k_captured_by(incident_id: str) -> str:
-    return f"{PREFIX}incident:{incident_id}:captured-by"
 
 
 # A message goes on the timeline once, however often it is pinned or 📌-reacted, credited
@@ -566,15 +632,44 @@ class AlertGroupState:
             return 0.0
 
 
+# Claim the db for a prefix: already its, or empty (then marked); else some key that is not.
+_CLAIM_DB = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if redis.call('DBSIZE') == 0 then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return false
+end
+return redis.call('RANDOMKEY')
+"""
+
+
 class Store:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
         self.redis = redis
+        self.keys = Keys(prefix)
+
+    async def server_id(self) -> str:
+        """Which Redis server answers: its run_id changes when it restarts or another one
+        is promoted in its place (bot/consistency.py)."""
+        info = await self.redis.info("server")
+        return str(info.get("run_id", ""))
+
+    async def swap_server_seen(self, server: str) -> str | None:
+        """Record the Redis server now answering; the one recorded before (None: none)."""
+        before = await self.redis.getset(self.keys.server_seen, server)
+        return _text(before) if before is not None else None
 
     async def ping(self) -> None:
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    async def claim_db(self) -> str | None:
+        """Make this Redis db this store's alone: None when it is (it was empty, or this
+        prefix claimed it before); else the name of a key in it that is someone else's."""
+        found = await self._script(_CLAIM_DB)([self.keys.db_owner], [self.keys.prefix])
+        return None if found is None else _text(found)
 
     # -- set-up checks (bot/doctor.py) -------------------------------------------------------
     async def server_facts(self) -> RedisFacts:
@@ -606,35 +701,62 @@ class Store:
     # -- incidents -------------------------------------------------------------------------
     async def next_number(self, day: str) -> int:
         """The day's next incident number; INCR makes it unique across replicas."""
-        n = await self.redis.incr(k_seq(day))
-        await self.redis.expire(k_seq(day), 3 * 86400)
+        n = await self.redis.incr(self.keys.seq(day))
+        await self.redis.expire(self.keys.seq(day), 3 * 86400)
         return int(n)
 
-    async def create(self, incident: Incident, entry: TimelineEntry) -> None:
+    async def create(
+        self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a new incident, its first timeline entry and its `declared` event (with
+        `data`) in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(k_incident(incident.id), incident.model_dump_json(), nx=True)
-            pipe.zadd(K_ALL, {incident.id: incident.declared_at})
+            pipe.set(self.keys.incident(incident.id), incident.model_dump_json(), nx=True)
+            pipe.zadd(self.keys.all, {incident.id: incident.declared_at})
             if incident.is_open:
-                pipe.zadd(K_OPEN, {incident.id: incident.declared_at})
-            pipe.rpush(k_timeline(incident.id), entry.model_dump_json())
+                pipe.zadd(self.keys.open, {incident.id: incident.declared_at})
+            pipe.rpush(self.keys.timeline(incident.id), entry.model_dump_json())
+            self._emit(pipe, "declared", incident, entry.at, data)
             await pipe.execute()
 
+    def _emit(
+        self,
+        pipe: Any,
+        kind: str,
+        incident: Incident,
+        at: float,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        event = LifecycleEvent(type=kind, incident=incident, at=at, data=dict(data or {}))
+        pipe.xadd(self.keys.events, {"e": event.model_dump_json()})
+
     async def get(self, incident_id: str) -> Incident | None:
-        raw = await self.redis.get(k_incident(incident_id))
+        raw = await self.redis.get(self.keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw else None
 
     async def by_channel(self, channel_id: str) -> Incident | None:
-        incident_id = await self.redis.get(k_channel(channel_id))
+        incident_id = await self.redis.get(self.keys.channel(channel_id))
         if not incident_id:
             return None
         return await self.get(_text(incident_id))
 
-    async def update(self, incident_id: str, mutate: Mutation) -> Incident:
+    async def update(
+        self,
+        incident_id: str,
+        mutate: Mutation,
+        *,
+        emit: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Incident:
         """Apply `mutate` atomically; it edits the incident in place and returns the
         timeline entries the change makes (none = bookkeeping, generation unchanged).
-        An exception from `mutate` aborts with nothing written."""
-        key = k_incident(incident_id)
+        An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
+        event the change is (bot/events.py), written in the same transaction when the
+        change makes timeline entries."""
+        key = self.keys.incident(incident_id)
+        dropped = 0
         while True:
+            rev = uuid.uuid4().hex
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(key)
@@ -647,104 +769,226 @@ class Store:
                     entries = list(mutate(incident) or ())
                     if entries:
                         incident.generation += 1
+                    incident.rev = rev
                     pipe.multi()
                     pipe.set(key, incident.model_dump_json())
                     if entries:
-                        pipe.rpush(k_timeline(incident_id), *(e.model_dump_json() for e in entries))
+                        pipe.rpush(
+                            self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
+                        )
+                        if emit:
+                            self._emit(pipe, emit, incident, entries[0].at, data)
                     if was_open and not incident.is_open:
-                        pipe.zrem(K_OPEN, incident_id)
+                        pipe.zrem(self.keys.open, incident_id)
                     elif incident.is_open and not was_open:
-                        pipe.zadd(K_OPEN, {incident_id: incident.declared_at})
+                        pipe.zadd(self.keys.open, {incident_id: incident.declared_at})
                     if incident.channel_id:
-                        pipe.set(k_channel(incident.channel_id), incident_id)
+                        pipe.set(self.keys.channel(incident.channel_id), incident_id)
                     if was_channel and was_channel != incident.channel_id:
                         # the incident moved (made private): its old channel is not it any more
-                        pipe.delete(k_channel(was_channel))
+                        pipe.delete(self.keys.channel(was_channel))
                     await pipe.execute()
                     return incident
                 except WatchError:
                     continue
+                except ConnectionError:
+                    # The connection dropped (a failover, a restart). Before EXEC nothing
+                    # was written: run again. After it, the write may have landed: the
+                    # revision says whether it did, so a change is never applied twice.
+                    dropped += 1
+                    if dropped > 2:
+                        raise
+                    if await self._rev(key) == rev:
+                        return incident
+                    continue
+
+    async def _rev(self, key: str) -> str | None:
+        raw = await self.redis.get(key)
+        return Incident.model_validate_json(raw).rev if raw else None
 
     async def append(self, incident_id: str, *entries: TimelineEntry) -> None:
-        await self.redis.rpush(k_timeline(incident_id), *(e.model_dump_json() for e in entries))
+        await self.redis.rpush(
+            self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
+        )
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        raw = await self.redis.lrange(k_timeline(incident_id), 0, -1)
+        raw = await self.redis.lrange(self.keys.timeline(incident_id), 0, -1)
         return [TimelineEntry.model_validate_json(r) for r in raw]
 
     async def open_incidents(self, limit: int = 50) -> list[Incident]:
-        ids = await self.redis.zrevrange(K_OPEN, 0, limit - 1)
+        ids = await self.redis.zrevrange(self.keys.open, 0, limit - 1)
         return await self._many(ids)
 
     async def recent_incidents(self, limit: int = 50) -> list[Incident]:
-        ids = await self.redis.zrevrange(K_ALL, 0, limit - 1)
+        ids = await self.redis.zrevrange(self.keys.all, 0, limit - 1)
         return await self._many(ids)
 
     async def _many(self, ids: list[Any]) -> list[Incident]:
         if not ids:
             return []
-        raws = await self.redis.mget([k_incident(_text(i)) for i in ids])
+        raws = await self.redis.mget([self.keys.incident(_text(i)) for i in ids])
         return [Incident.model_validate_json(r) for r in raws if r]
 
     # -- exactly once ----------------------------------------------------------------------
     async def claim_once(self, scope: str, key: str, *, ttl: int, value: str = "1") -> bool:
         """True for the first caller of (scope, key) within ttl seconds, on any replica."""
-        return bool(await self.redis.set(k_once(scope, key), value, nx=True, ex=ttl))
+        return bool(await self.redis.set(self.keys.once(scope, key), value, nx=True, ex=ttl))
 
     async def once_value(self, scope: str, key: str) -> str | None:
-        raw = await self.redis.get(k_once(scope, key))
+        raw = await self.redis.get(self.keys.once(scope, key))
         return _text(raw) if raw is not None else None
 
     async def set_once_value(self, scope: str, key: str, value: str, *, ttl: int) -> None:
-        await self.redis.set(k_once(scope, key), value, ex=ttl)
+        await self.redis.set(self.keys.once(scope, key), value, ex=ttl)
 
     async def acquire_lease(self, name: str, *, ttl_ms: int) -> str | None:
         token = uuid.uuid4().hex
-        ok = await self.redis.set(k_lease(name), token, nx=True, px=ttl_ms)
+        ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
         return token if ok else None
+
+    @contextlib.asynccontextmanager
+    async def held(self, name: str, *, ttl: float) -> AsyncIterator[bool]:
+        """Hold lease `name` for the block if nobody holds it (yields False otherwise,
+        holding nothing). It is renewed while held, so `ttl` only bounds how long a holder
+        that died keeps others waiting."""
+        lock = self.redis.lock(self.keys.lease(name), timeout=ttl, blocking=False)
+        if not await lock.acquire():
+            yield False
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                with contextlib.suppress(*STORE_ERRORS, LockError):
+                    await lock.reacquire()
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield True
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            with contextlib.suppress(*STORE_ERRORS, LockError):
+                await lock.release()
 
     async def release_lease(self, name: str, token: str) -> None:
         script = (
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
         )
-        await self.redis.eval(script, 1, k_lease(name), token)
+        await self.redis.eval(script, 1, self.keys.lease(name), token)
+
+    # -- lifecycle events (bot/events.py) ----------------------------------------------------
+    async def events_group(self, group: str) -> None:
+        """Create the consumer group (from the stream's start: nothing written before the
+        first consumer ran is skipped); an existing group is fine."""
+        try:
+            await self.redis.xgroup_create(self.keys.events, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def events_read(
+        self, group: str, consumer: str, count: int, *, block_ms: int | None
+    ) -> list[tuple[str, str]]:
+        """New (entry id, event JSON) for this consumer, waiting up to `block_ms` for one."""
+        out: Any = await self.redis.xreadgroup(
+            group, consumer, {self.keys.events: ">"}, count=count, block=block_ms
+        )
+        return [(_text(i), _text(f.get("e", ""))) for _, rows in out or [] for i, f in rows]
+
+    async def events_reclaim(
+        self, group: str, consumer: str, idle_ms: int, count: int
+    ) -> list[tuple[str, str]]:
+        """Entries another consumer read but never acknowledged (it died, or a subscriber
+        failed): this consumer takes them."""
+        out = await self.redis.xautoclaim(
+            self.keys.events, group, consumer, min_idle_time=idle_ms, count=count
+        )
+        rows = out[1] if len(out) > 1 else []
+        return [(_text(i), _text(f.get("e", ""))) for i, f in rows if f]
+
+    async def events_touch(self, group: str, consumer: str, entry_ids: list[str]) -> None:
+        """Entries this consumer is still working on: reset their idle time, so nobody
+        takes them over."""
+        ids: list[Any] = list(entry_ids)
+        await self.redis.xclaim(
+            self.keys.events, group, consumer, min_idle_time=0, message_ids=ids, justid=True
+        )
+
+    async def events_progress(self, entry_id: str) -> tuple[set[str], int]:
+        """The subscribers done with an entry, and how often it was taken up (this time
+        included)."""
+        key = self.keys.event_progress(entry_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "_attempts", 1)
+            pipe.expire(key, 7 * 86400)
+            pipe.hgetall(key)
+            attempts, _, fields = await pipe.execute()
+        return {_text(k) for k in fields if _text(k) != "_attempts"}, int(attempts)
+
+    async def events_mark(self, entry_id: str, subscriber: str) -> None:
+        await self.redis.hset(self.keys.event_progress(entry_id), subscriber, "1")
+
+    async def events_ack(self, group: str, entry_id: str) -> None:
+        """Every subscriber is done: the entry leaves the stream."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.events, group, entry_id)
+            pipe.xdel(self.keys.events, entry_id)
+            pipe.delete(self.keys.event_progress(entry_id))
+            await pipe.execute()
+
+    async def events_backlog(self, group: str) -> int:
+        """Entries written and not yet acknowledged by every subscriber."""
+        try:
+            groups = await self.redis.xinfo_groups(self.keys.events)
+        except ResponseError:
+            return 0  # no stream yet
+        for g in groups:
+            if _text(g.get("name", "")) == group:
+                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        return int(await self.redis.xlen(self.keys.events))
 
     # -- runbook checklists (bot/checklists.py) ----------------------------------------------
-    async def create_run(self, run: RunbookRun, entry: TimelineEntry) -> tuple[RunbookRun, bool]:
-        """Store a new checklist unless its incident already has one of that runbook:
-        (the run, True) when created, (the existing run, False) otherwise."""
-        index = k_incident_runbooks(run.incident)
+    async def create_run(
+        self, run: RunbookRun, entry: TimelineEntry, *, incident: Incident
+    ) -> tuple[RunbookRun, bool]:
+        """Store a new checklist, with its `runbook_posted` event, unless its incident
+        already has one of that runbook: (the run, True) when created, (the existing run,
+        False) otherwise."""
+        index = self.keys.incident_runbooks(run.incident)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(index)
                     existing = await pipe.hget(index, run.runbook)
                     if existing:
-                        raw = await pipe.get(k_run(_text(existing)))
+                        raw = await pipe.get(self.keys.run(_text(existing)))
                         if raw:
                             return RunbookRun.model_validate_json(raw), False
                     pipe.multi()
                     pipe.hset(index, run.runbook, run.id)
-                    pipe.set(k_run(run.id), run.model_dump_json())
-                    pipe.set(k_run_version(run.id), 0)
-                    pipe.rpush(k_timeline(run.incident), entry.model_dump_json())
+                    pipe.set(self.keys.run(run.id), run.model_dump_json())
+                    pipe.set(self.keys.run_version(run.id), 0)
+                    pipe.rpush(self.keys.timeline(run.incident), entry.model_dump_json())
+                    data = {"runbook": run.runbook, "run": run.id, "posted_at": run.posted_at}
+                    self._emit(pipe, "runbook_posted", incident, entry.at, data)
                     await pipe.execute()
                     return run, True
                 except WatchError:
                     continue
 
     async def get_run(self, run_id: str) -> RunbookRun | None:
-        raw = await self.redis.get(k_run(run_id))
+        raw = await self.redis.get(self.keys.run(run_id))
         return RunbookRun.model_validate_json(raw) if raw else None
 
     async def incident_runs(self, incident_id: str) -> dict[str, str]:
         """runbook id -> run id of the incident's checklists."""
-        raw = await self.redis.hgetall(k_incident_runbooks(incident_id))
+        raw = await self.redis.hgetall(self.keys.incident_runbooks(incident_id))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     async def add_run_message(self, run_id: str, index: int, ts: str) -> RunbookRun:
         """Record that part `index` is posted as `ts` (parts are posted in order)."""
-        key = k_run(run_id)
+        key = self.keys.run(run_id)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
@@ -768,8 +1012,8 @@ class Store:
         """Apply `change` to one step atomically: (its state now, whether it changed).
         `change` returns the new state and the timeline entry, or None for no change;
         it runs again on the fresh state when another click got there first."""
-        steps = k_run_steps(run.id)
-        keys = [steps, k_run_version(run.id), k_timeline(run.incident)]
+        steps = self.keys.run_steps(run.id)
+        keys = [steps, self.keys.run_version(run.id), self.keys.timeline(run.incident)]
         while True:
             raw = await self.redis.hget(steps, step_id)
             current = StepState.model_validate_json(raw) if raw else StepState()
@@ -786,10 +1030,10 @@ class Store:
 
     async def run_snapshot(self, run_id: str) -> RunSnapshot | None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(k_run(run_id))
-            pipe.hgetall(k_run_steps(run_id))
-            pipe.get(k_run_version(run_id))
-            pipe.hgetall(k_run_shown(run_id))
+            pipe.get(self.keys.run(run_id))
+            pipe.hgetall(self.keys.run_steps(run_id))
+            pipe.get(self.keys.run_version(run_id))
+            pipe.hgetall(self.keys.run_shown(run_id))
             raw, steps, version, shown = await pipe.execute()
         if not raw:
             return None
@@ -801,30 +1045,30 @@ class Store:
         )
 
     async def run_version(self, run_id: str) -> int:
-        return int(await self.redis.get(k_run_version(run_id)) or 0)
+        return int(await self.redis.get(self.keys.run_version(run_id)) or 0)
 
     async def set_run_shown(self, run_id: str, digests: dict[int, str]) -> None:
         if digests:
-            await self.redis.hset(k_run_shown(run_id), mapping=dict(digests.items()))
+            await self.redis.hset(self.keys.run_shown(run_id), mapping=dict(digests.items()))
 
     # -- on-call cache (bot/oncall.py) ------------------------------------------------------
     async def oncall_snapshot(self) -> OnCallSnapshot | None:
-        raw = await self.redis.get(K_ONCALL_SNAPSHOT)
+        raw = await self.redis.get(self.keys.oncall_snapshot)
         return OnCallSnapshot.model_validate_json(raw) if raw else None
 
     async def save_oncall_snapshot(self, snapshot: OnCallSnapshot, *, ttl: int) -> None:
         """The new snapshot and the end of any remembered failure, together."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(K_ONCALL_SNAPSHOT, snapshot.model_dump_json(), ex=ttl)
-            pipe.delete(K_ONCALL_FAILURE)
+            pipe.set(self.keys.oncall_snapshot, snapshot.model_dump_json(), ex=ttl)
+            pipe.delete(self.keys.oncall_failure)
             await pipe.execute()
 
     async def oncall_failure(self) -> str | None:
-        raw = await self.redis.get(K_ONCALL_FAILURE)
+        raw = await self.redis.get(self.keys.oncall_failure)
         return _text(raw) if raw is not None else None
 
     async def record_oncall_failure(self, reason: str, *, ttl: float) -> None:
-        await self.redis.set(K_ONCALL_FAILURE, reason, px=max(1, int(ttl * 1000)))
+        await self.redis.set(self.keys.oncall_failure, reason, px=max(1, int(ttl * 1000)))
 
     async def slack_users_by_email(self, emails: Iterable[str]) -> dict[str, str]:
         """Cached lookups: email -> Slack user ID, or "" when Slack has nobody with it.
@@ -832,11 +1076,11 @@ class Store:
         wanted = list(dict.fromkeys(emails))
         if not wanted:
             return {}
-        raws = await self.redis.mget([k_slack_user_by_email(e) for e in wanted])
+        raws = await self.redis.mget([self.keys.slack_user_by_email(e) for e in wanted])
         return {e: _text(r) for e, r in zip(wanted, raws, strict=True) if r is not None}
 
     async def remember_slack_user(self, email: str, slack_id: str | None, *, ttl: int) -> None:
-        await self.redis.set(k_slack_user_by_email(email), slack_id or "", ex=ttl)
+        await self.redis.set(self.keys.slack_user_by_email(email), slack_id or "", ex=ttl)
 
     # -- durable time (bot/schedule.py) -----------------------------------------------------
     def _script(self, body: str) -> AsyncScript:
@@ -849,7 +1093,12 @@ class Store:
     async def due_schedule(self, item: DueItem, *, keep_for: int) -> bool:
         """Store `item` as its (incident, kind, key)'s one pending occurrence. False when
         its generation is older than its lane's floor (a newer decision was made)."""
-        keys = [K_DUE, k_due_item(item.id), k_due_of(item.incident_id), k_due_gen(item.incident_id)]
+        keys = [
+            self.keys.due,
+            self.keys.due_item(item.id),
+            self.keys.due_of(item.incident_id),
+            self.keys.due_gen(item.incident_id),
+        ]
         args: list[str | int] = [
             item.id,
             item.kind,
@@ -861,7 +1110,7 @@ class Store:
             repr(item.due_at),
             dumps(item.payload),
             keep_for,
-            PREFIX,
+            self.keys.prefix,
         ]
         return bool(await self._script(_DUE_SCHEDULE)(keys, args))
 
@@ -869,18 +1118,25 @@ class Store:
         self, now: float, lease_until: float, limit: int
     ) -> tuple[list[DueItem], int]:
         """Claim up to `limit` due items (one script): (claimed, stale ones dropped)."""
-        out = await self._script(_DUE_CLAIM)([K_DUE], [repr(now), repr(lease_until), limit, PREFIX])
+        out = await self._script(_DUE_CLAIM)(
+            [self.keys.due], [repr(now), repr(lease_until), limit, self.keys.prefix]
+        )
         return [_due_item(flat) for flat in out[1:]], int(out[0])
 
     async def due_done(self, item: DueItem, record: dict[str, Any] | None, *, ttl: int) -> bool:
         """Finish a claimed item: its send record written (if given) and the item removed,
         unless it was rescheduled meanwhile. True when this removed it."""
-        keys = [K_DUE, k_due_item(item.id), k_due_of(item.incident_id), k_due_sent(item.token)]
+        keys = [
+            self.keys.due,
+            self.keys.due_item(item.id),
+            self.keys.due_of(item.incident_id),
+            self.keys.due_sent(item.token),
+        ]
         body = dumps(record) if record is not None else ""
         return bool(await self._script(_DUE_DONE)(keys, [item.id, item.token, body, ttl]))
 
     async def due_retry(self, item: DueItem, at: float, error: str) -> bool:
-        keys = [K_DUE, k_due_item(item.id)]
+        keys = [self.keys.due, self.keys.due_item(item.id)]
         args = [item.id, item.token, repr(at), error[:500]]
         return bool(await self._script(_DUE_RETRY)(keys, args))
 
@@ -893,9 +1149,9 @@ class Store:
         key: str | None,
         generation: int | None,
     ) -> int:
-        keys = [K_DUE, k_due_of(incident_id), k_due_gen(incident_id)]
+        keys = [self.keys.due, self.keys.due_of(incident_id), self.keys.due_gen(incident_id)]
         args = [
-            PREFIX,
+            self.keys.prefix,
             kind or "",
             lane or "",
             key or "",
@@ -906,16 +1162,16 @@ class Store:
 
     async def due_next(self) -> float | None:
         """When the first pending item (of any incident) is due, or None."""
-        first = await self.redis.zrange(K_DUE, 0, 0, withscores=True)
+        first = await self.redis.zrange(self.keys.due, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
     async def due_pending(self, incident_id: str) -> list[DueItem]:
-        ids = await self.redis.smembers(k_due_of(incident_id))
+        ids = await self.redis.smembers(self.keys.due_of(incident_id))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for item_id in ids:
-                pipe.hgetall(k_due_item(_text(item_id)))
+                pipe.hgetall(self.keys.due_item(_text(item_id)))
             found = await pipe.execute()
         items = []
         for raw in found:
@@ -925,39 +1181,41 @@ class Store:
         return sorted(items, key=lambda i: i.due_at)
 
     async def due_sent(self, token: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(k_due_sent(token))
+        raw = await self.redis.get(self.keys.due_sent(token))
         return json.loads(raw) if raw else None
 
     async def due_count(self) -> int:
-        return int(await self.redis.zcard(K_DUE))
+        return int(await self.redis.zcard(self.keys.due))
 
     # -- paging (bot/pager.py) ---------------------------------------------------------------
     async def link_pd_incident(self, pd_incident_id: str, incident_id: str, *, ttl: int) -> None:
-        await self.redis.set(k_pd_incident(pd_incident_id), incident_id, ex=ttl)
+        await self.redis.set(self.keys.pd_incident(pd_incident_id), incident_id, ex=ttl)
 
     async def incident_for_pd(self, pd_incident_id: str) -> str | None:
-        raw = await self.redis.get(k_pd_incident(pd_incident_id))
+        raw = await self.redis.get(self.keys.pd_incident(pd_incident_id))
         return _text(raw) if raw is not None else None
 
     async def release_once(self, scope: str, key: str) -> None:
         """Forget an idempotency marker, so a retry of work that failed is not refused."""
-        await self.redis.delete(k_once(scope, key))
+        await self.redis.delete(self.keys.once(scope, key))
 
     # -- alerts (bot/alerts.py) ----------------------------------------------------------------
     async def alerts_accept(self, batch: str, *, once: str | None = None, ttl: int = 0) -> bool:
         """Persist an accepted batch (XADD): once this returns, a crash loses nothing.
         With `once`, a batch under an already used key is not stored (False)."""
         if once is None:
-            await self.redis.xadd(K_ALERT_STREAM, {"b": batch})
+            await self.redis.xadd(self.keys.alert_stream, {"b": batch})
             return True
-        keys = [K_ALERT_STREAM, k_once("alert-batch", once)]
+        keys = [self.keys.alert_stream, self.keys.once("alert-batch", once)]
         return bool(await self._script(_ALERT_ACCEPT_ONCE)(keys, [batch, ttl]))
 
     async def alerts_consumer_group(self) -> None:
         """Create the consumer group (from the stream's start: nothing accepted before the
         first worker ran is skipped); an existing group is fine."""
         try:
-            await self.redis.xgroup_create(K_ALERT_STREAM, ALERT_CONSUMERS, id="0", mkstream=True)
+            await self.redis.xgroup_create(
+                self.keys.alert_stream, ALERT_CONSUMERS, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -965,14 +1223,14 @@ class Store:
     async def alerts_read(self, consumer: str, count: int) -> list[AlertEntry]:
         """New entries for this consumer (never blocks: the caller waits itself)."""
         out: Any = await self.redis.xreadgroup(
-            ALERT_CONSUMERS, consumer, {K_ALERT_STREAM: ">"}, count=count
+            ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
         )
         return [AlertEntry(_text(i), _text(f.get("b", ""))) for _, rows in out for i, f in rows]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""
         out = await self.redis.xautoclaim(
-            K_ALERT_STREAM, ALERT_CONSUMERS, consumer, min_idle_time=idle_ms, count=count
+            self.keys.alert_stream, ALERT_CONSUMERS, consumer, min_idle_time=idle_ms, count=count
         )
         rows = out[1] if len(out) > 1 else []
         return [AlertEntry(_text(i), _text(f.get("b", ""))) for i, f in rows if f]
@@ -992,50 +1250,56 @@ class Store:
         script = self._script(_ALERT_APPLY)
         async with self.redis.pipeline(transaction=False) as pipe:
             for gid, entry, args in updates:
-                base = k_alert_group(gid)
-                keys = [base, f"{base}:state", f"{base}:alerts", f"{base}:firing", K_ALERT_DUE]
+                base = self.keys.alert_group(gid)
+                keys = [
+                    base,
+                    f"{base}:state",
+                    f"{base}:alerts",
+                    f"{base}:firing",
+                    self.keys.alert_due,
+                ]
                 await script(keys, [gid, entry.seq, repr(now), ttl, *args], client=pipe)
             if entries:
                 ids = [e.id for e in entries]
-                pipe.xack(K_ALERT_STREAM, ALERT_CONSUMERS, *ids)
-                pipe.xdel(K_ALERT_STREAM, *ids)
+                pipe.xack(self.keys.alert_stream, ALERT_CONSUMERS, *ids)
+                pipe.xdel(self.keys.alert_stream, *ids)
             await pipe.execute()
 
     async def alerts_backlog(self) -> int:
         """Entries accepted and not yet applied (read or not)."""
-        return int(await self.redis.xlen(K_ALERT_STREAM))
+        return int(await self.redis.xlen(self.keys.alert_stream))
 
     async def alerts_due(self, now: float, limit: int) -> tuple[list[str], float | None]:
         """Group ids due by `now`, and when the next one after them is due (or None)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrangebyscore(K_ALERT_DUE, "-inf", now, start=0, num=limit)
-            pipe.zrange(K_ALERT_DUE, 0, 0, withscores=True)
+            pipe.zrangebyscore(self.keys.alert_due, "-inf", now, start=0, num=limit)
+            pipe.zrange(self.keys.alert_due, 0, 0, withscores=True)
             due, first = await pipe.execute()
         gids = [_text(g) for g in due]
         later = [float(score) for _, score in first if float(score) > now]
         return gids, later[0] if later else None
 
     async def alerts_due_count(self) -> int:
-        return int(await self.redis.zcard(K_ALERT_DUE))
+        return int(await self.redis.zcard(self.keys.alert_due))
 
     async def alerts_mark_due(self, gid: str, at: float) -> None:
-        await self.redis.zadd(K_ALERT_DUE, {gid: at})
+        await self.redis.zadd(self.keys.alert_due, {gid: at})
 
     async def alerts_settle(
         self, gid: str, version: str, next_at: float | None, now: float
     ) -> bool:
         """Done with `version` of the group (see _ALERT_SETTLE); False: it changed meanwhile."""
-        keys = [k_alert_group(gid), K_ALERT_DUE]
+        keys = [self.keys.alert_group(gid), self.keys.alert_due]
         args = [gid, version, "" if next_at is None else repr(next_at), repr(now)]
         return bool(await self._script(_ALERT_SETTLE)(keys, args))
 
     async def alerts_forget_due(self, gid: str) -> None:
-        await self.redis.zrem(K_ALERT_DUE, gid)
+        await self.redis.zrem(self.keys.alert_due, gid)
 
     async def alerts_group(self, gid: str, *, sample: int) -> AlertGroupState | None:
         """The group's fields and its first `sample` alerts (firing ones, oldest first;
         when none fire, any of them)."""
-        base = k_alert_group(gid)
+        base = self.keys.alert_group(gid)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(base)
             pipe.zrange(f"{base}:firing", 0, sample - 1)
@@ -1057,7 +1321,9 @@ class Store:
 
     async def alerts_group_set(self, gid: str, **fields: str | int | float) -> None:
         """Record what the reconciler did (it holds the group's lease)."""
-        await self.redis.hset(k_alert_group(gid), mapping={k: str(v) for k, v in fields.items()})
+        await self.redis.hset(
+            self.keys.alert_group(gid), mapping={k: str(v) for k, v in fields.items()}
+        )
 
     async def alerts_pace(
         self, budgets: list[tuple[str, float, int]], *, now: float, max_wait: float
@@ -1067,8 +1333,16 @@ class Store:
         args: list[str | int] = [repr(now), repr(max_wait)]
         for _, interval, burst in budgets:
             args += [repr(interval), burst]
-        keys = [k_alert_pace(name) for name, _, _ in budgets]
+        keys = [self.keys.alert_pace(name) for name, _, _ in budgets]
         return float(await self._script(_ALERT_PACE)(keys, args))
+
+    async def take_rate(self, name: str, *, interval: float, burst: int, now: float) -> float:
+        """Book one use of a rate limit shared by every replica (the same GCRA as the Slack
+        budgets): 0 when booked, else the seconds until one is free (nothing booked)."""
+        wait = await self._script(_ALERT_PACE)(
+            [self.keys.rate(name)], [repr(now), "0", repr(interval), burst]
+        )
+        return max(0.0, -float(wait))
 
     # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
     async def capture(
@@ -1078,7 +1352,11 @@ class Store:
         earliest Slack event time `at` (µs) by `by`: "added" (first seen), "moved" (this
         one came earlier than the credited one: its entry replaces that one in place), or
         None. One script: marker, credit and entry change together."""
-        keys = [k_captured(incident_id), k_captured_by(incident_id), k_timeline(incident_id)]
+        keys = [
+            self.keys.captured(incident_id),
+            self.keys.captured_by(incident_id),
+            self.keys.timeline(incident_id),
+        ]
         args = [message_ts, str(at), by, entry.model_dump_json()]
         done = int(await self._script(_CAPTURE)(keys, args))
         return "added" if done == 1 else "moved" if done == 2 else None
@@ -1089,7 +1367,7 @@ class Store:
 
     async def incidents_declared_since(self, since: float, until: float) -> list[Incident]:
         """Incidents declared in [since, until], oldest first."""
-        ids = await self.redis.zrangebyscore(K_ALL, since, until)
+        ids = await self.redis.zrangebyscore(self.keys.all, since, until)
         return await self._many(ids)
 
     async def timelines(self, incident_ids: list[str]) -> dict[str, list[TimelineEntry]]:
@@ -1098,7 +1376,7 @@ class Store:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for incident_id in incident_ids:
-                pipe.lrange(k_timeline(incident_id), 0, -1)
+                pipe.lrange(self.keys.timeline(incident_id), 0, -1)
             found = await pipe.execute()
         return {
             incident_id: [TimelineEntry.model_validate_json(r) for r in raw]
@@ -1108,19 +1386,21 @@ class Store:
     async def add_followup(self, followup: FollowUp) -> FollowUp:
         """Store a new follow-up, numbered within its incident (its id and number are set
         here). A crash between the number and the write only skips a number."""
-        number = int(await self.redis.incr(k_followup_seq(followup.incident_id)))
+        number = int(await self.redis.incr(self.keys.followup_seq(followup.incident_id)))
         stored = followup.model_copy(
             update={"number": number, "id": f"{followup.incident_id}.{number}"}
         )
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(k_followups(followup.incident_id), str(number), stored.model_dump_json())
+            pipe.hset(
+                self.keys.followups(followup.incident_id), str(number), stored.model_dump_json()
+            )
             if stored.status == "open":
-                pipe.zadd(K_FOLLOWUPS_OPEN, {stored.id: stored.created_at})
+                pipe.zadd(self.keys.followups_open, {stored.id: stored.created_at})
             await pipe.execute()
         return stored
 
     async def followups(self, incident_id: str) -> list[FollowUp]:
-        raw = await self.redis.hgetall(k_followups(incident_id))
+        raw = await self.redis.hgetall(self.keys.followups(incident_id))
         found = [FollowUp.model_validate_json(v) for v in raw.values()]
         return sorted(found, key=lambda f: f.number)
 
@@ -1128,18 +1408,18 @@ class Store:
         incident_id, _, number = followup_id.rpartition(".")
         if not incident_id or not number.isdigit():
             return None
-        raw = await self.redis.hget(k_followups(incident_id), number)
+        raw = await self.redis.hget(self.keys.followups(incident_id), number)
         return FollowUp.model_validate_json(raw) if raw else None
 
     async def open_followups(self, limit: int = 200) -> list[FollowUp]:
         """Open follow-ups of every incident, oldest first."""
-        ids = [_text(i) for i in await self.redis.zrange(K_FOLLOWUPS_OPEN, 0, limit - 1)]
+        ids = [_text(i) for i in await self.redis.zrange(self.keys.followups_open, 0, limit - 1)]
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for followup_id in ids:
                 incident_id, _, number = followup_id.rpartition(".")
-                pipe.hget(k_followups(incident_id), number)
+                pipe.hget(self.keys.followups(incident_id), number)
             found = await pipe.execute()
         return [FollowUp.model_validate_json(r) for r in found if r]
 
@@ -1149,7 +1429,7 @@ class Store:
         """Mark a follow-up done: (it, True), or (it, False) when it already was; None when
         there is no such follow-up. Two clicks at once make one change."""
         incident_id, _, number = followup_id.rpartition(".")
-        key = k_followups(incident_id)
+        key = self.keys.followups(incident_id)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
@@ -1163,14 +1443,14 @@ class Store:
                     followup.status, followup.done_by, followup.done_at = "done", by, at
                     pipe.multi()
                     pipe.hset(key, number, followup.model_dump_json())
-                    pipe.zrem(K_FOLLOWUPS_OPEN, followup.id)
+                    pipe.zrem(self.keys.followups_open, followup.id)
                     await pipe.execute()
                     return followup, True
                 except WatchError:
                     continue
 
     async def postmortem(self, incident_id: str) -> PostmortemState:
-        raw = await self.redis.get(k_postmortem(incident_id))
+        raw = await self.redis.get(self.keys.postmortem(incident_id))
         if not raw:
             return PostmortemState(incident_id=incident_id)
         return PostmortemState.model_validate_json(raw)
@@ -1183,7 +1463,7 @@ class Store:
         """Apply `change` to the post-mortem state atomically: it edits the state in place
         and returns a timeline entry to append with it, True to save without one, or None
         for no change. Returns (the state, whether it changed)."""
-        key = k_postmortem(incident_id)
+        key = self.keys.postmortem(incident_id)
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
@@ -1200,7 +1480,7 @@ class Store:
                     pipe.multi()
                     pipe.set(key, state.model_dump_json())
                     if isinstance(outcome, TimelineEntry):
-                        pipe.rpush(k_timeline(incident_id), outcome.model_dump_json())
+                        pipe.rpush(self.keys.timeline(incident_id), outcome.model_dump_json())
                     await pipe.execute()
                     return state, True
                 except WatchError:

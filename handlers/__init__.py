@@ -17,6 +17,7 @@ def register(app: AsyncApp, services: Services) -> None:
         incident,
         interactions,
         oncall,
+        policy,
         postmortem,
         privacy,
         procedure,
@@ -39,3 +40,4 @@ def register(app: AsyncApp, services: Services) -> None:
     procedure.register(app, services)
     privacy.register(app, services)
     drills.register(app, services)
+    policy.register(app, services)

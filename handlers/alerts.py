@@ -8,14 +8,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
 from bot import redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.services import Services
 from bot.store import STORE_ERRORS
-from handlers.replies import answering
+from handlers.policy import Click, guarded, incident_in_value
+from handlers.replies import reply
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +81,26 @@ def alertmanager_webhook(svc: Services) -> Route:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DECLARE)
-    async def declare(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+    @guarded(svc, "declare", None, name="alert_declare")
+    async def declare(click: Click) -> None:
         if svc.alerts is None:
             return
-        async with answering(respond, what="alert_declare"):
-            incident, view = await svc.alerts.declare_from_button(
-                action["value"], user=body["user"]["id"]
-            )
-            # answered in the announce channel: a private incident shows redacted
-            cfg = svc.config
-            shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
-            text, blocks = ui.declared_from_alert(*shown)
-            await respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
+        incident, view = await svc.alerts.declare_from_button(
+            str(click.action.get("value") or ""), user=click.user
+        )
+        # answered in the announce channel: a private incident shows redacted
+        cfg = svc.config
+        shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
+        text, blocks = ui.declared_from_alert(*shown)
+        await click.respond(
+            **reply((text, blocks), response_type="ephemeral", replace_original=False)
+        )
 
     @app.action(ui.ACTION_RESOLVE)
-    async def resolve(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        if svc.alerts is None:
+    @guarded(svc, "resolve", incident_in_value, name="alert_resolve")
+    async def resolve(click: Click) -> None:
+        if svc.alerts is None or click.incident is None:
             return
-        async with answering(respond, what="alert_resolve"):
-            user = body["user"]["id"]
-            incident = await svc.alerts.resolve_from_button(action["value"], user=user)
-            text, blocks = ui.resolved_notice(user, incident.resolved_at or 0.0)
-            await respond(text=text, blocks=blocks, replace_original=True)
+        incident = await svc.alerts.resolve_from_button(click.incident.id, user=click.user)
+        text, blocks = ui.resolved_notice(click.user, incident.resolved_at or 0.0)
+        await click.respond(**reply((text, blocks), replace_original=True))

@@ -15,13 +15,13 @@ import blocks.doctor as ui
 from blocks.incident import usage_error
 from bot.doctor import Setup, run_checks
 from bot.services import Services
-from handlers.replies import ephemeral
+from handlers.replies import ephemeral, reply
 from handlers.verbs import VerbContext, verb
 
 USAGE = "/incident doctor"
 
 
-@verb("doctor", usage=USAGE, in_incident=False)
+@verb("doctor", usage=USAGE, in_incident=False, action="doctor")
 async def doctor(ctx: VerbContext) -> None:
     if ctx.cmd.text:
         await ctx.respond(**ephemeral(usage_error("`doctor` takes no arguments.", USAGE)))
@@ -38,7 +38,7 @@ async def doctor(ctx: VerbContext) -> None:
         )
     )
     text, blocks = ui.doctor_report(results, seconds=time.monotonic() - began)
-    await ctx.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+    await ctx.respond(**reply((text, blocks), response_type="ephemeral", replace_original=False))
 
 
 def register(app: AsyncApp, svc: Services) -> None:

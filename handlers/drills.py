@@ -3,16 +3,15 @@ Ack first (DESIGN rule 1); the drill itself lives in bot/drills.py."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 import blocks.drills as ui
 from bot.drills import Drills
 from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
-from handlers.replies import answering, ephemeral
+from handlers.policy import Click, guarded, incident_in_value
+from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
 
 
@@ -22,7 +21,13 @@ def drills(svc: Services) -> Drills:
     return svc.drills
 
 
-@verb("drill", usage=ui.USAGE, in_incident=False)
+# starting one declares an incident: counted against the user's declare rate
+@verb(
+    "drill",
+    usage=ui.USAGE,
+    in_incident=False,
+    action=lambda cmd, _: "declare" if cmd.text.split() else None,
+)
 async def drill(ctx: VerbContext) -> None:
     """No scenario: the list (ephemeral). A scenario, optionally `fast`: start it."""
     service = drills(ctx.svc)
@@ -47,21 +52,16 @@ def _fast(svc: Services) -> float:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.START_PATTERN)
-    async def start_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="drill start"):
-            fast = action["action_id"].startswith(ui.ACTION_START_FAST)
-            incident = await drills(svc).start(
-                action.get("value", ""), by=body["user"]["id"], fast=fast
-            )
-            await respond(**ephemeral(ui.started(incident)), replace_original=False)
+    @guarded(svc, "declare", None)
+    async def start_clicked(click: Click) -> None:
+        fast = click.action["action_id"].startswith(ui.ACTION_START_FAST)
+        incident = await drills(svc).start(
+            str(click.action.get("value") or ""), by=click.user, fast=fast
+        )
+        await click.respond(**ephemeral(ui.started(incident)), replace_original=False)
 
     @app.action(ui.ACTION_ACK)
-    async def ack_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="drill ack"):
-            await drills(svc).acknowledge(action.get("value", ""), by=body["user"]["id"])
+    @guarded(svc, "drill", incident_in_value)
+    async def ack_clicked(click: Click) -> None:
+        assert click.incident is not None
+        await drills(svc).acknowledge(click.incident.id, by=click.user)

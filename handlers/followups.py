@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 import blocks.followups as ui
 from bot.followups import DueDateError, FollowUps
 from bot.incidents import IncidentError
+from bot.models import Incident
 from bot.services import Services
 from handlers.parse import UsageError
-from handlers.replies import answering, ephemeral
+from handlers.policy import Click, guarded, incident_named
+from handlers.replies import ephemeral, reply
 from handlers.verbs import VerbContext, verb
 
 USAGE = "/incident followup <what needs doing> [@owner] [due: 2026-12-01|tomorrow|fri|in 3d]"
@@ -27,7 +29,7 @@ def followups(svc: Services) -> FollowUps:
 async def followup_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     try:
-        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.text)
+        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
     except DueDateError as exc:
         raise UsageError(str(exc), "followup") from exc
 
@@ -38,26 +40,43 @@ async def followups_verb(ctx: VerbContext) -> None:
     await ctx.respond(**ephemeral(ui.followup_list(found, ctx.incident)))
 
 
-def register(app: AsyncApp, svc: Services) -> None:
-    @app.action(ui.ACTION_DONE_PATTERN)
-    async def done_in_list(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="followup done"):
-            followup_id, scope = ui.parse_list_value(action.get("value", ""))
-            await followups(svc).done(followup_id, by=body["user"]["id"])
-            incident = await svc.store.get(scope) if scope != ui.ALL else None
-            found = await followups(svc).open_for(incident)
-            text, blocks = ui.followup_list(found, incident)
-            await respond(text=text, blocks=blocks, replace_original=True)
+async def _followup_incident(svc: Services, followup_id: str) -> Incident:
+    followup = await svc.store.followup(followup_id)
+    if followup is None:
+        raise IncidentError("That follow-up no longer exists.")
+    return await incident_named(svc, followup.incident_id)
 
+
+async def _listed(svc: Services, action: dict[str, Any]) -> Incident:
+    followup_id, _ = ui.parse_list_value(action.get("value", ""))
+    return await _followup_incident(svc, followup_id)
+
+
+async def _reminded(svc: Services, action: dict[str, Any]) -> Incident:
+    return await _followup_incident(svc, str(action.get("value") or ""))
+
+
+def _closing(incident: Incident | None) -> str:
+    """Closing a private incident's follow-up is its own permission."""
+    return "close_private_followups" if incident is not None and incident.private else "followup"
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    # `/incident followups` lists every incident's follow-ups, in any channel
+    @app.action(ui.ACTION_DONE_PATTERN)
+    @guarded(svc, _closing, _listed, shown="anywhere")
+    async def done_in_list(click: Click) -> None:
+        followup_id, scope = ui.parse_list_value(click.action.get("value", ""))
+        await followups(svc).done(followup_id, by=click.user)
+        incident = await svc.store.get(scope) if scope != ui.ALL else None
+        found = await followups(svc).open_for(incident)
+        text, blocks = ui.followup_list(found, incident)
+        await click.respond(**reply((text, blocks), replace_original=True))
+
+    # the owner's reminder, a DM
     @app.action(ui.ACTION_DONE_REMINDER)
-    async def done_in_reminder(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="followup done"):
-            followup, _ = await followups(svc).done(action.get("value", ""), by=body["user"]["id"])
-            text, blocks = ui.done_notice(followup)
-            await respond(text=text, blocks=blocks, replace_original=True)
+    @guarded(svc, _closing, _reminded, shown="dm")
+    async def done_in_reminder(click: Click) -> None:
+        followup, _ = await followups(svc).done(str(click.action.get("value") or ""), by=click.user)
+        text, blocks = ui.done_notice(followup)
+        await click.respond(**reply((text, blocks), replace_original=True))

@@ -8,9 +8,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
-from bot import redaction
+import blocks.policy as policy_ui
 from bot.incidents import IncidentError
 from bot.models import Incident
+from bot.policy import Where, role_action, severity_action, status_action
 from bot.services import Services
 from bot.store import STORE_ERRORS
 from handlers.parse import ALL_USAGE, EXTRA_USAGE, REGISTERED, Command, UsageError, parse
@@ -52,6 +53,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 channel=channel,
                 respond=respond,
                 trigger_id=body.get("trigger_id"),
+                response_url=body.get("response_url"),
             )
 
 
@@ -63,14 +65,21 @@ async def run(
     channel: str,
     respond: AsyncRespond,
     trigger_id: str | None = None,
+    response_url: str | None = None,
 ) -> None:
     incidents = svc.incidents
     if cmd.verb == "declare":
-        incident = await incidents.declare(
-            title=cmd.text, severity=cmd.severity, by=user, private=cmd.private or None
+        if not await permitted(svc, "declare", None, user=user, channel=channel, respond=respond):
+            return
+        # the set-up tells the declarer where the incident is, whichever replica runs it
+        reply = {"response_url": response_url} if response_url else {"channel": channel}
+        await incidents.declare(
+            title=cmd.text,
+            severity=cmd.severity,
+            by=user,
+            private=cmd.private or None,
+            reply={**reply, "user": user},
         )
-        # Slack shows the answer where it was typed, outside the incident's channel
-        await respond(**ephemeral(ui.declared_ack(redaction.outside(incident, svc.config))))
         return
     if cmd.verb == "list":
         assert svc.privacy is not None
@@ -91,6 +100,9 @@ async def run(
                 f"`/incident {cmd.verb}` works inside an incident channel. "
                 "Run it there, or see `/incident list` for the open incidents."
             )
+        action = registered.action_for(cmd, current)
+        if not await permitted(svc, action, current, user=user, channel=channel, respond=respond):
+            return
         ctx = VerbContext(svc, cmd, current, user, channel, respond, trigger_id)
         await registered.handler(ctx)
         return
@@ -99,7 +111,42 @@ async def run(
             f"`/incident {cmd.verb}` works inside an incident channel. "
             "Run it there, or see `/incident list` for the open incidents."
         )
+    action = in_incident_action(svc, cmd, current)
+    if not await permitted(svc, action, current, user=user, channel=channel, respond=respond):
+        return
     await in_incident(svc, cmd, current, user=user, respond=respond)
+
+
+async def permitted(
+    svc: Services,
+    action: str | None,
+    incident: Incident | None,
+    *,
+    user: str,
+    channel: str,
+    respond: AsyncRespond,
+) -> bool:
+    """The one permissions check of every `/incident` verb; a refusal is answered here."""
+    if action is None:
+        return True
+    assert svc.policy is not None
+    decision = await svc.policy.check(action, incident, user, where=Where(channel, typed=True))
+    if not decision.allowed:
+        await respond(**ephemeral(policy_ui.refusal(decision)))
+    return decision.allowed
+
+
+def in_incident_action(svc: Services, cmd: Command, incident: Incident) -> str | None:
+    """What a verb of the chain below does, in the policy's words (None: open to all)."""
+    if cmd.verb == "status" and cmd.status:
+        return status_action(cmd.status)
+    if cmd.verb == "severity" and cmd.severity and cmd.severity != incident.severity:
+        return severity_action(svc.config, incident, cmd.severity)
+    if cmd.verb == "role" and cmd.role:
+        return role_action(incident, cmd.role)
+    if cmd.verb == "resolve":
+        return "resolve"
+    return None
 
 
 async def in_incident(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -9,15 +10,17 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
+import blocks.policy as policy_ui
+from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
-from bot import redaction
-from bot.incidents import IncidentError
+from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
 from bot.slack import SlackError
+from bot.store import STORE_ERRORS
+from handlers.policy import Click, guarded, incident_in_value, policy
+from handlers.replies import STORE_DOWN, refusal
 
 log = logging.getLogger(__name__)
-
-VIEW_TTL = 24 * 3600
 
 
 def _value(state: dict[str, Any], block: str) -> Any:
@@ -40,19 +43,23 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not title:
             await ack(response_action="errors", errors={"title": "Give the incident a title."})
             return
-        await ack()
         user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        # one incident per modal, however often Slack or the user sends it (DESIGN rule 2)
-        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL, value="pending"):
-            existing = await svc.store.once_value("view", view["id"])
-            if existing and existing != "pending":
-                incident = await svc.store.get(existing)
-                if incident and incident.setup_missing:
-                    await svc.incidents.setup(incident.id)
-            return
+        # the declare rate, answered in the form (it stays open, filled in) when exceeded
         try:
-            incident = await svc.incidents.declare(
+            decision = await policy(svc).check("declare", None, user)
+        except STORE_ERRORS:
+            await ack(
+                response_action="errors", errors={"title": STORE_DOWN.removeprefix(":warning: ")}
+            )
+            return
+        if not decision.allowed:
+            await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
+            return
+        await ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        channel = meta.get("channel")
+        try:
+            await svc.incidents.declare(
                 title=title,
                 severity=_value(state, "severity"),
                 by=user,
@@ -61,23 +68,27 @@ def register(app: AsyncApp, svc: Services) -> None:
                 runbook=_value(state, "runbook"),
                 # unticked: as the config says for the runbook (private.runbooks)
                 private=_ticked(state, PRIVATE_FIELD) or None,
+                # one incident per modal, however often Slack or the user sends it
+                key=f"view:{view['id']}",
+                # told where the modal was opened, outside the incident's channel
+                reply={"channel": channel, "user": user} if channel else None,
             )
+        except AlreadyDeclaring:
+            return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
-            return
-        await svc.store.set_once_value("view", view["id"], incident.id, ttl=VIEW_TTL)
-        shown = redaction.outside(incident, svc.config)  # told outside the incident's channel
-        await _tell(svc, meta.get("channel"), user, ui.declared_ack(shown)[0])
+            await _tell(svc, channel, user, refusal(exc))
 
+    # a set-up failure is posted in the incident's channel, or the announce channel
     @app.action(ui.ACTION_RETRY_SETUP)
-    async def retry_setup(ack: AsyncAck, action: dict[str, Any]) -> None:
-        await ack()
-        incident = await svc.store.get(action["value"])
-        if incident and incident.setup_missing:
-            await svc.incidents.setup(incident.id)
+    @guarded(svc, "retry_setup", incident_in_value, shown="announcement")
+    async def retry_setup(click: Click) -> None:
+        assert click.incident is not None
+        if click.incident.setup_missing:
+            with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
+                await svc.incidents.setup(click.incident.id)
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

@@ -11,9 +11,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.oncall as ui
 from bot.incidents import IncidentError
+from bot.models import Incident
 from bot.oncall import OnCall, OnCallError
 from bot.services import Services
-from handlers.replies import answering, ephemeral
+from handlers.policy import Click, guarded, incident_named
+from handlers.replies import answering, ephemeral, reply
 
 
 def parse(text: str) -> tuple[str | None, bool]:
@@ -52,24 +54,31 @@ def register(app: AsyncApp, svc: Services) -> None:
             live = incident.id if incident is not None and incident.is_open else None
             text, blocks = ui.oncall_message(answer, incident_id=live)
             kind = "in_channel" if share else "ephemeral"
-            await respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+            await respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
     @app.action(re.compile(f"^{ui.ACTION_INVITE}_"))
-    async def invite(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="oncall invite"):
-            value = json.loads(action.get("value") or "{}")
-            if not value.get("incident") or not value.get("user"):
-                raise IncidentError("That button no longer knows whom to invite.")
-            incident = await svc.incidents.invite(
-                value["incident"],
-                by=body["user"]["id"],
-                user=value["user"],
-                why=value.get("why") or "",
-            )
-            text, blocks = ui.invited(value["user"], incident.channel_id)
-            await respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
+    @guarded(svc, "invite", _invited_into, name="oncall invite")
+    async def invite(click: Click) -> None:
+        assert click.incident is not None
+        value = _invite_value(click.action)
+        incident = await svc.incidents.invite(
+            click.incident.id, by=click.user, user=value["user"], why=value.get("why") or ""
+        )
+        text, blocks = ui.invited(value["user"], incident.channel_id)
+        await click.respond(
+            **reply((text, blocks), response_type="ephemeral", replace_original=False)
+        )
+
+
+def _invite_value(action: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(action.get("value") or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not value.get("incident") or not value.get("user"):
+        raise IncidentError("That button no longer knows whom to invite.")
+    return value
+
+
+async def _invited_into(svc: Services, action: dict[str, Any]) -> Incident:
+    return await incident_named(svc, str(_invite_value(action)["incident"]))

@@ -1,18 +1,21 @@
 """The `/incident` grammar: text in, a `Command` or a `UsageError` out. Pure.
 
-Mentions arrive escaped (`<@U123|name>`) because the manifest sets
-`should_escape: true`; a bare `@name` cannot be resolved and gets a usage error.
+Slack sends the text as it sends every message's (the manifest sets `should_escape:
+true`): what was typed with `&`, `<`, `>` escaped, and real mentions, channels, user groups,
+`@here` and links as tokens (`<@U123|name>`, `<!here>`, `<https://…|label>`). A person
+is taken only from a whole real mention token (a bare `@name` cannot be resolved and gets
+a usage error); free text is stored as its reader saw it (`blocks.mrkdwn.readable`), so a
+typed `&lt;!here&gt;` or a real `<!here>` is text from then on, never markup.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from blocks.incident import USAGE
+from blocks.mrkdwn import mention_id, readable
 from bot.config import STATUSES, IncidentConfig
-
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 
 # verbs whose handlers later issues add; the parser already knows their shape
 EXTRA_USAGE = {
@@ -41,7 +44,9 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class Command:
     verb: str
-    text: str = ""
+    text: str = ""  # free text as its reader saw it (plain: builders escape it)
+    # the same text as Slack sent it, for grammars that read real mentions
+    wire: str = field(default="", compare=False)
     severity: str | None = None
     status: str | None = None
     role: str | None = None
@@ -54,10 +59,11 @@ class Command:
 
 
 def _user(token: str, verb: str) -> str:
-    match = _MENTION.match(token)
-    if not match:
-        raise UsageError(f"“{token}” is not a Slack mention; type @ and pick the person.", verb)
-    return match.group(1)
+    user = mention_id(token)
+    if user is None:
+        shown = readable(token)
+        raise UsageError(f"“{shown}” is not a Slack mention; type @ and pick the person.", verb)
+    return user
 
 
 def parse(text: str, config: IncidentConfig) -> Command:
@@ -81,13 +87,15 @@ def parse(text: str, config: IncidentConfig) -> Command:
             severity, args = sev, args[1:]
         elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
             raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", verb)
-        title = unescape(" ".join(args))
-        return Command("declare", text=title, severity=severity, private=private)
+        title = " ".join(args)
+        return Command(
+            "declare", text=readable(title), wire=title, severity=severity, private=private
+        )
 
     if verb in ("update", "note"):
         if not rest:
             raise UsageError(f"Say what the {verb} is.", verb)
-        return Command(verb, text=unescape(rest))
+        return Command(verb, text=readable(rest), wire=rest)
 
     if verb == "status":
         if len(args) != 1 or args[0].lower() not in STATUSES:
@@ -99,7 +107,8 @@ def parse(text: str, config: IncidentConfig) -> Command:
             raise UsageError("Give one severity.", "severity")
         severity = config.resolve_severity(args[0])
         if not severity:
-            raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", "severity")
+            shown = readable(args[0])
+            raise UsageError(f"Unknown severity “{shown}”; use {_sev_names(config)}.", "severity")
         return Command("severity", severity=severity)
 
     if verb in ("commander", "ic"):
@@ -113,27 +122,21 @@ def parse(text: str, config: IncidentConfig) -> Command:
         role = args[0].lower().replace("-", "_")
         if role not in config.roles:
             known = ", ".join(r.replace("_", "-") for r in config.roles)
-            raise UsageError(f"Unknown role “{args[0]}”; roles here: {known}.", verb)
+            raise UsageError(f"Unknown role “{readable(args[0])}”; roles here: {known}.", verb)
         return Command("role", role=role, user=_user(args[1], verb))
 
     if verb == "resolve":
-        return Command("resolve", text=unescape(rest))
+        return Command("resolve", text=readable(rest), wire=rest)
 
     if verb == "runbook":
         if len(args) > 1:
             raise UsageError("Give one runbook id, or none to list them.", verb)
-        return Command("runbook", text=args[0].lower() if args else "")
+        return Command("runbook", text=readable(args[0]).lower() if args else "")
 
     if verb in REGISTERED:
-        return Command(verb, text=unescape(rest))
+        return Command(verb, text=readable(rest), wire=rest)
 
-    raise UsageError(f"Unknown command “{words[0]}”.")
-
-
-def unescape(text: str) -> str:
-    """Slack sends typed `&`, `<`, `>` escaped; free text is stored as typed (builders
-    escape it again on the way out). Mentions like `<@U1>` are real brackets and stay."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    raise UsageError(f"Unknown command “{readable(words[0])}”.")
 
 
 def _sev_names(config: IncidentConfig) -> str:

@@ -4,9 +4,7 @@ bot/stats.py."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 import blocks.postmortem as ui
 from blocks.stats import stats_message
@@ -16,7 +14,8 @@ from bot.services import Services
 from bot.slack import SlackError
 from bot.stats import DEFAULT_WINDOW, WINDOWS, Stats
 from handlers.parse import UsageError
-from handlers.replies import answering
+from handlers.policy import Click, guarded, incident_in_value
+from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 
@@ -58,30 +57,21 @@ async def stats_verb(ctx: VerbContext) -> None:
     window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
     text, blocks = stats_message(await stats(ctx.svc).report(window))
     kind = "in_channel" if share else "ephemeral"
-    await ctx.respond(text=text, blocks=blocks, response_type=kind, replace_original=False)
+    await ctx.respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DONE)
-    async def done_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="postmortem done"):
-            await postmortems(svc).mark_done(action["value"], by=body["user"]["id"])
+    @guarded(svc, "postmortem", incident_in_value)
+    async def done_clicked(click: Click) -> None:
+        assert click.incident is not None
+        await postmortems(svc).mark_done(click.incident.id, by=click.user)
 
     @app.action(ui.ACTION_DRAFT)
-    async def draft_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="postmortem draft"):
-            incident = await svc.store.get(action["value"])
-            if incident is None:
-                raise IncidentError("That incident no longer exists.")
-            try:
-                await postmortems(svc).draft(incident, by=body["user"]["id"])
-            except SlackError as exc:
-                raise IncidentError(
-                    f"Slack would not take the draft ({exc.code}); try again."
-                ) from exc
+    @guarded(svc, "postmortem", incident_in_value)
+    async def draft_clicked(click: Click) -> None:
+        assert click.incident is not None
+        try:
+            await postmortems(svc).draft(click.incident, by=click.user)
+        except SlackError as exc:
+            raise IncidentError(f"Slack would not take the draft ({exc.code}); try again.") from exc

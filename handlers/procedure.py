@@ -13,13 +13,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import blocks.escalations as escalations_ui
 import blocks.procedure as ui
 import blocks.stakeholders as stakeholders_ui
+from blocks.mrkdwn import Mrkdwn, md
 from bot.escalations import Escalations
 from bot.incidents import IncidentError
+from bot.models import Incident
 from bot.services import Services
 from bot.slack import SlackError
 from bot.stakeholders import Stakeholders
 from handlers.parse import UsageError
-from handlers.replies import ephemeral
+from handlers.policy import Click, allowed, guarded, incident_named
+from handlers.replies import ephemeral, refusal
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
@@ -71,22 +74,25 @@ async def escalations_verb(ctx: VerbContext) -> None:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(stakeholders_ui.ACTION_DRAFT)
-    async def draft(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        user, channel = body["user"]["id"], body["channel"]["id"]
-        incident_id, key = stakeholders_ui.parse_draft_value(action.get("value", ""))
+    @guarded(svc, "stakeholder_update", _drafted_for)
+    async def draft(click: Click) -> None:
+        user, channel = click.user, click.channel
+        assert click.incident is not None
+        _, key = stakeholders_ui.parse_draft_value(click.action.get("value", ""))
         try:
-            incident, audience, text, problem = await _stakeholders(svc).draft(incident_id, key)
+            incident, audience, text, problem = await _stakeholders(svc).draft(
+                click.incident.id, key
+            )
             meta = json.dumps({"incident": incident.id, "audience": key, "channel": channel})
             modal = stakeholders_ui.draft_modal(
                 incident, audience, text, problem=problem, private_metadata=meta
             )
-            await svc.slack.open_view(body["trigger_id"], modal)
+            await svc.slack.open_view(click.body["trigger_id"], modal)
         except IncidentError as exc:
-            await _tell(svc, channel, user, f":warning: {exc}")
+            await _tell(svc, channel, user, refusal(exc))
         except SlackError as exc:
             log.warning("draft modal did not open", extra={"error": exc.code})
-            await _tell(svc, channel, user, ":warning: The draft did not open; click again.")
+            await _tell(svc, channel, user, md(":warning: The draft did not open; click again."))
 
     @app.view(stakeholders_ui.DRAFT_CALLBACK)
     async def send(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -103,11 +109,14 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
             return
         try:
+            incident = await incident_named(svc, meta.get("incident", ""))
+            if not await allowed(svc, "stakeholder_update", incident, user, meta.get("channel")):
+                return
             sent = await _stakeholders(svc).send(
                 meta.get("incident", ""), meta.get("audience", ""), text, by=user
             )
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            await _tell(svc, meta.get("channel"), user, refusal(exc))
             return
         if sent.incident.channel_id:
             note, blocks = stakeholders_ui.update_sent(
@@ -119,7 +128,12 @@ def register(app: AsyncApp, svc: Services) -> None:
                 log.info("update confirmation not posted", extra={"error": exc.code})
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _drafted_for(svc: Services, action: dict[str, Any]) -> Incident:
+    incident_id, _ = stakeholders_ui.parse_draft_value(action.get("value", ""))
+    return await incident_named(svc, incident_id)
+
+
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

@@ -14,11 +14,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.reminders as ui
+from blocks.mrkdwn import Mrkdwn, md
 from bot.incidents import IncidentError
 from bot.pager import Pager
+from bot.policy import status_action
 from bot.reminders import Reminders
 from bot.services import Services
 from bot.slack import SlackError
+from handlers.policy import Click, allowed, guarded, incident_in_value
+from handlers.replies import refusal
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ def _pager(svc: Services) -> Pager:
     return svc.pager
 
 
-@verb("escalate", usage="/incident escalate")
+@verb("escalate", usage="/incident escalate", action="escalate")
 async def escalate_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     await _pager(ctx.svc).escalate_now(ctx.incident, by=ctx.user)
@@ -55,37 +59,40 @@ def _values(view: dict[str, Any]) -> dict[str, str | None]:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_POST_UPDATE)
-    async def post_update(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        user, channel = body["user"]["id"], body["channel"]["id"]
-        incident = await svc.store.get(action["value"])
-        if incident is None or not incident.is_open:
-            await _tell(svc, channel, user, ":warning: That incident is resolved; no update due.")
+    @guarded(svc, "update", incident_in_value)
+    async def post_update(click: Click) -> None:
+        incident, user, channel = click.incident, click.user, click.channel
+        assert incident is not None
+        if not incident.is_open:
+            await _tell(
+                svc, channel, user, md(":warning: That incident is resolved; no update due.")
+            )
             return
         meta = json.dumps({"incident": incident.id, "channel": channel})
         try:
             await svc.slack.open_view(
-                body["trigger_id"], ui.update_modal(incident, private_metadata=meta)
+                click.body["trigger_id"], ui.update_modal(incident, private_metadata=meta)
             )
         except SlackError as exc:
             log.warning("update modal did not open", extra={"error": exc.code})
             await _tell(
-                svc, channel, user, ":warning: The form did not open; use `/incident update`."
+                svc, channel, user, md(":warning: The form did not open; use `/incident update`.")
             )
 
     @app.action(ui.ACTION_SNOOZE)
-    async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        user, channel = body["user"]["id"], body["channel"]["id"]
+    @guarded(svc, "snooze", incident_in_value)
+    async def snooze(click: Click) -> None:
+        assert click.incident is not None
+        user, channel = click.user, click.channel
         try:
-            until = await _reminders(svc).snooze(action["value"], by=user)
+            until = await _reminders(svc).snooze(click.incident.id, by=user)
         except IncidentError as exc:
-            await _tell(svc, channel, user, f":warning: {exc}")
+            await _tell(svc, channel, user, refusal(exc))
             return
         text, blocks = ui.snoozed(user, until)
-        ts = (body.get("container") or {}).get("message_ts")
+        ts = (click.body.get("container") or {}).get("message_ts")
         try:
-            if ts:
+            if ts and channel:
                 await svc.slack.update(channel, ts, text, blocks)
         except SlackError as exc:
             log.info("snoozed reminder not updated", extra={"error": exc.code})
@@ -107,15 +114,21 @@ def register(app: AsyncApp, svc: Services) -> None:
             incident = await svc.store.get(meta.get("incident", ""))
             if incident is None:
                 raise IncidentError("That incident no longer exists.")
+            channel = meta.get("channel")
             status = values.get("status")
-            if status and status != incident.status:
+            # a refused status change is told; the update itself is posted all the same
+            if (
+                status
+                and status != incident.status
+                and await allowed(svc, status_action(status), incident, user, channel)
+            ):
                 incident = await svc.incidents.set_status(incident, by=user, status=status)
             await svc.incidents.post_update(incident, by=user, text=text)
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, f":warning: {exc}")
+            await _tell(svc, meta.get("channel"), user, refusal(exc))
 
 
-async def _tell(svc: Services, channel: str | None, user: str, text: str) -> None:
+async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
     if not channel:
         return
     try:

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from blocks.common import Block
+from blocks.common import Block, Message, Mrkdwn, md
 from blocks.incident import usage_error
-from bot.incidents import IncidentError
+from blocks.mrkdwn import said
+from bot.incidents import DeclareUncertain, IncidentError
 from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
@@ -17,15 +18,29 @@ log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
 
-STORE_DOWN = (
+NOT_SURE = (
+    ":warning: The incident store stopped answering while incident {} was being recorded, "
+    "so it may or may not exist. Check `/incident list` in a moment before declaring again."
+)
+STORE_DOWN = md(
     ":warning: The incident store is unreachable right now, so nothing was changed. "
     "Try again in a moment; if it persists, check the bot's Redis."
 )
 
 
-def ephemeral(message: tuple[str, list[Block]]) -> dict[str, Any]:
+def reply(message: Message, **extra: Any) -> dict[str, Any]:
+    """An answer's body for Bolt's ack/respond; its `text` is Slack-safe like every post."""
     text, blocks = message
-    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+    return {"text": Mrkdwn(text), "blocks": blocks, **extra}
+
+
+def ephemeral(message: Message) -> dict[str, Any]:
+    return reply(message, response_type="ephemeral")
+
+
+def refusal(exc: Exception) -> Mrkdwn:
+    """A refusal as one sentence."""
+    return md(":warning: {}", said(exc))
 
 
 @asynccontextmanager
@@ -33,6 +48,9 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     """Every failure after ack() becomes one clear ephemeral sentence, never a trace."""
     try:
         yield
+    except DeclareUncertain as exc:
+        log.warning("declare outcome unknown", extra={"incident": exc.incident_id})
+        await _safe(respond, md(NOT_SURE, exc.incident_id))
     except STORE_ERRORS as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)
@@ -41,16 +59,18 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
         text, blocks = usage_error(err.problem, err.usage)
         await _safe(respond, text, blocks)
     except (IncidentError, IncidentNotFound) as exc:
-        await _safe(respond, f":warning: {exc}")
+        await _safe(respond, refusal(exc))
     except Exception:
         log.exception("command failed", extra={"what": what})
-        await _safe(respond, ":warning: Something went wrong on our side; it is logged. Try again.")
+        await _safe(
+            respond, md(":warning: Something went wrong on our side; it is logged. Try again.")
+        )
 
 
-async def _safe(respond: Respond, text: str, blocks: list[Block] | None = None) -> None:
+async def _safe(respond: Respond, text: Mrkdwn, blocks: list[Block] | None = None) -> None:
     try:
         await respond(
-            text=text, blocks=blocks or [], response_type="ephemeral", replace_original=False
+            **reply((text, blocks or []), response_type="ephemeral", replace_original=False)
         )
     except Exception:
         log.exception("could not send the error reply")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 
 import blocks.runbook as ui
+from blocks.mrkdwn import escape
 from bot.checklists import Checklists
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.runbooks import StepAction
 from bot.services import Services
 from handlers.parse import Command
-from handlers.replies import answering
+from handlers.policy import Click, guarded, incident_named
+from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 _ACTIONS: dict[str, StepAction] = {
@@ -30,7 +32,13 @@ def checklists(svc: Services) -> Checklists:
     return svc.checklists
 
 
-@verb("runbook", usage="/incident runbook [id]", in_incident=False)
+# posting one is working the incident's runbooks; the listing is open to all
+@verb(
+    "runbook",
+    usage="/incident runbook [id]",
+    in_incident=False,
+    action=lambda cmd, incident: "runbook" if cmd.text and incident else None,
+)
 async def runbook_verb(ctx: VerbContext) -> None:
     # the listing works anywhere; posting needs the incident channel
     await command(ctx.svc, ctx.cmd, ctx.incident, user=ctx.user, respond=ctx.respond)
@@ -53,31 +61,36 @@ async def command(
     blocks = ui.runbook_list(
         service.ranked(incident), incident_id=incident.id if incident else None, note=note
     )
-    text = note or "Runbooks"
-    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+    text = escape(note or "Runbooks")
+    await respond(**reply((text, blocks), response_type="ephemeral", replace_original=False))
+
+
+async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    run_id, _ = ui.parse_step_value(action.get("value", ""))
+    run = await svc.store.get_run(run_id)
+    if run is None:
+        raise IncidentError("That checklist no longer exists.")
+    return await incident_named(svc, run.incident)
+
+
+async def _listed_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    incident_id, _ = ui.parse_list_value(action.get("value", ""))
+    return await incident_named(svc, incident_id)
 
 
 def register(app: AsyncApp, svc: Services) -> None:
-    async def step_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="runbook step"):
-            run_id, step_id = ui.parse_step_value(action.get("value", ""))
-            kind = _ACTIONS[action["action_id"].split(":", 1)[0]]
-            await checklists(svc).click(run_id, step_id, kind, user=body["user"]["id"])
+    @guarded(svc, "runbook", _step_incident, name="runbook step")
+    async def step_clicked(click: Click) -> None:
+        run_id, step_id = ui.parse_step_value(click.action.get("value", ""))
+        kind = _ACTIONS[click.action["action_id"].split(":", 1)[0]]
+        await checklists(svc).click(run_id, step_id, kind, user=click.user)
 
     for name in _ACTIONS:
         app.action(ui.action_pattern(name))(step_clicked)
 
     @app.action(ui.action_pattern(ui.ACTION_POST))
-    async def post_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        async with answering(respond, what="runbook post"):
-            incident_id, runbook_id = ui.parse_list_value(action.get("value", ""))
-            incident = await svc.store.get(incident_id)
-            if incident is None:
-                raise IncidentError(f"No incident {incident_id}.")
-            await checklists(svc).post(incident, runbook_id, by=body["user"]["id"])
+    @guarded(svc, "runbook", _listed_incident)
+    async def post_clicked(click: Click) -> None:
+        assert click.incident is not None
+        _, runbook_id = ui.parse_list_value(click.action.get("value", ""))
+        await checklists(svc).post(click.incident, runbook_id, by=click.user)

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 import blocks.incident as ui
+from blocks.mrkdwn import md
 from bot.capture import TimelineCapture
 from bot.incidents import IncidentError
 from bot.models import Incident
@@ -21,7 +22,7 @@ from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
 
-CAPTURED = ":pushpin: Added to the incident's timeline, with the message's own time."
+CAPTURED = md(":pushpin: Added to the incident's timeline, with the message's own time.")
 
 
 def capture(svc: Services) -> TimelineCapture:
@@ -33,8 +34,8 @@ def capture(svc: Services) -> TimelineCapture:
 @verb("note", usage="/incident note <text>")
 async def note_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
-    await capture(ctx.svc).note(ctx.incident, by=ctx.user, text=ctx.cmd.text)
-    await ctx.respond(**ephemeral(ui.change_notice(":memo: Noted on the incident's timeline.")))
+    await capture(ctx.svc).note(ctx.incident, by=ctx.user, wire=ctx.cmd.wire)
+    await ctx.respond(**ephemeral(ui.change_notice(md(":memo: Noted on the incident's timeline."))))
 
 
 def _bot_user(context: AsyncBoltContext, body: dict[str, Any]) -> str | None:

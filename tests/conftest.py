@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -24,8 +25,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of our own; never a developer's running Redis."""
 
-    def __init__(self, *, appendonly: bool = False) -> None:
+    def __init__(self, *, appendonly: bool = False, replica_of: int | None = None) -> None:
         self.appendonly = appendonly  # the session's server persists nothing (fast)
+        self.replica_of = replica_of  # a primary's port: this one replicates it
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed: run the README's test command")
@@ -47,8 +49,11 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "yes" if self.appendonly else "no",
+                # a kill -9 of a persistent server loses no acknowledged write
+                *(["--appendfsync", "always"] if self.appendonly else []),
                 "--dir",
                 self.dir,
+                *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -73,6 +78,53 @@ class RedisServer:
         self.proc.wait(10)
         if not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL: the host dies, nothing is flushed or handed over."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+class SentinelServer:
+    """A redis-server in Sentinel mode watching `master` at 127.0.0.1:`primary_port`."""
+
+    def __init__(self, primary_port: int, *, master: str = "mymaster", quorum: int = 2) -> None:
+        assert shutil.which("redis-server")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="test-sentinel-")
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:  # Sentinel rewrites its own file: one each
+            f.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {master} 127.0.0.1 {primary_port} {quorum}\n"
+                f"sentinel down-after-milliseconds {master} 1000\n"
+                f"sentinel failover-timeout {master} 10000\n"
+                f"sentinel parallel-syncs {master} 1\n"
+            )
+        self.proc = subprocess.Popen(
+            [str(shutil.which("redis-server")), conf, "--sentinel"], stdout=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server --sentinel did not start") from None
+                time.sleep(0.02)
+        client.close()
+
+    def primary_port(self, master: str = "mymaster") -> int | None:
+        with redis.Redis(port=self.port, decode_responses=True) as client:
+            addr = client.execute_command("SENTINEL", "get-master-addr-by-name", master)
+        return int(addr[1]) if addr else None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

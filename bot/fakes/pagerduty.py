@@ -902,15 +902,18 @@ class FakePagerDuty:
 
     # ---------------------------------------------------------------- responder actions
 
-    async def acknowledge(self, incident_id: str, user_id: str) -> None:
-        """A responder acknowledges in PagerDuty; a signed webhook follows if configured."""
+    async def acknowledge(
+        self, incident_id: str, user_id: str, *, drop: Iterable[str] = ()
+    ) -> None:
+        """A responder acknowledges in PagerDuty; a signed webhook follows if configured
+        (`drop`: see webhook_payload)."""
         incident = self.incidents[incident_id]
         if incident["status"] != "triggered":
             return
         self._ack(incident, user_id)
         await self._emit("incident_acknowledged", self._incident_json(incident))
         if self.webhook_url:
-            await self.send_webhook("incident.acknowledged", incident_id, agent=user_id)
+            await self.send_webhook("incident.acknowledged", incident_id, agent=user_id, drop=drop)
 
     async def resolve_as_user(self, incident_id: str, user_id: str) -> None:
         incident = self.incidents[incident_id]
@@ -932,8 +935,15 @@ class FakePagerDuty:
             task.add_done_callback(self._tasks.discard)
 
     def webhook_payload(
-        self, event_type: str, incident_id: str, *, agent: str | None = None
+        self,
+        event_type: str,
+        incident_id: str,
+        *,
+        agent: str | None = None,
+        drop: Iterable[str] = (),
     ) -> JSON:
+        """The v3 payload about one incident; `drop` leaves fields out of `data` (a
+        trimmed payload, whose receiver must ask the REST API for what it lacks)."""
         incident = self.incidents[incident_id]
         data = {
             "id": incident["id"],
@@ -954,6 +964,8 @@ class FakePagerDuty:
             "conference_bridge": None,
             "resolve_reason": None,
         }
+        for name in drop:
+            data.pop(name, None)
         return {
             "event": {
                 "id": uuid.uuid4().hex[:26].upper(),
@@ -974,12 +986,15 @@ class FakePagerDuty:
         sign_with: str | None = None,
         agent: str | None = None,
         url: str | None = None,
+        drop: Iterable[str] = (),
     ) -> int:
-        """POST a v3 webhook; returns the receiver's HTTP status."""
+        """POST a v3 webhook about any incident of the account, signed; returns the
+        receiver's HTTP status."""
         target = url or self.webhook_url
         if not target:
             raise RuntimeError("FakePagerDuty has no webhook_url")
-        body = json.dumps(self.webhook_payload(event_type, incident_id, agent=agent)).encode()
+        payload = self.webhook_payload(event_type, incident_id, agent=agent, drop=drop)
+        body = json.dumps(payload).encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "PagerDuty-Webhook/V3.0",

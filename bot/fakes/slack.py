@@ -8,8 +8,11 @@ codes (Block Kit limits included). Tests and the local sandbox point the real
 ``AsyncWebClient`` at ``api_url``.
 
 The other direction is here too: ``slash_command``, ``click``, ``submit_view``,
-``post_message`` and friends build the payloads Slack would send, sign them with the
-signing secret, POST them to the bot's ``app_url`` and apply the ack body as Slack does.
+``post_message`` and friends build the payloads Slack would send and deliver them over
+``transport``: "http" signs them with the signing secret and POSTs them to the bot's
+``app_url`` (each request as sent is kept in ``sent``); "socket" sends them as Socket Mode
+envelopes over the WebSocket the bot opened with ``apps.connections.open`` and its
+app-level token (bot/fakes/socket_mode.py). Either way the ack is applied as Slack does.
 
 ``subscribe`` feeds every visible change (a new message, a pin, a modal opening) to the
 sandbox UI as JSON-able dicts.
@@ -29,10 +32,11 @@ import random
 import re
 import string
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -40,6 +44,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.activity import Activity
+from bot.fakes.socket_mode import SocketModeServer
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,100 @@ APP_ID = "A0FAKE"
 VERIFICATION_TOKEN = "fake-verification-token"  # the deprecated `token` field in payloads
 
 
+BROADCASTS = ("here", "channel", "everyone")
+_TYPED_NAME = re.compile(r"(?<![\w<&@#;])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- what Slack reads
+
+
+_TOKEN = re.compile(r"<([^<>]*)>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Whom a message (or topic) would notify and what it would link, read the way Slack
+    reads mrkdwn: only real `<…>` tokens count; `&lt;!here&gt;` is text."""
+
+    users: frozenset[str] = frozenset()  # <@U…>
+    groups: frozenset[str] = frozenset()  # <!subteam^S…>
+    broadcasts: frozenset[str] = frozenset()  # here / channel / everyone
+    links: tuple[tuple[str, str], ...] = ()  # (url, label) of every <url|label> and <url>
+
+    @property
+    def disguised_links(self) -> list[tuple[str, str]]:
+        """Links whose label is not their own URL (what a reader cannot see through)."""
+        return [(u, label) for u, label in self.links if label and _bare(label) != _bare(u)]
+
+    def __or__(self, other: Notice) -> Notice:
+        return Notice(
+            self.users | other.users,
+            self.groups | other.groups,
+            self.broadcasts | other.broadcasts,
+            self.links + other.links,
+        )
+
+
+def _bare(url: str) -> str:
+    return re.sub(r"^(?:https?://|mailto:)", "", _unescape(url), flags=re.IGNORECASE).rstrip("/")
+
+
+def _unescape(text: str) -> str:
+    return _ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)], text)
+
+
+def notice(text: str) -> Notice:
+    """What one mrkdwn string would notify and link in Slack."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    broadcasts: set[str] = set()
+    links: list[tuple[str, str]] = []
+    for m in _TOKEN.finditer(text):
+        target, _, label = m.group(1).partition("|")
+        if target.startswith("@"):
+            users.add(target[1:])
+        elif target.startswith("!subteam^"):
+            groups.add(target.removeprefix("!subteam^"))
+        elif target.startswith("!"):
+            name = target[1:]
+            if name in ("here", "channel", "everyone", "group"):
+                broadcasts.add("channel" if name == "group" else name)
+        elif not target.startswith("#"):
+            links.append((_unescape(target), _unescape(label)))
+    return Notice(frozenset(users), frozenset(groups), frozenset(broadcasts), tuple(links))
+
+
+def shown(text: str) -> str:
+    """A mrkdwn string as its reader sees it: tokens as their labels, entities decoded."""
+
+    def token(m: re.Match[str]) -> str:
+        target, _, label = m.group(1).partition("|")
+        if label:
+            return _unescape(label)
+        return _unescape(target.lstrip("@#!"))
+
+    out, pos = [], 0
+    for m in _TOKEN.finditer(text):
+        out.append(_unescape(text[pos : m.start()]))
+        out.append(token(m))
+        pos = m.end()
+    out.append(_unescape(text[pos:]))
+    return "".join(out)
+
+
+def _mrkdwn_texts(value: Any) -> Iterable[str]:
+    """Every mrkdwn text object's text in a block tree (plain_text is never parsed)."""
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+            yield value["text"]
+        for v in value.values():
+            yield from _mrkdwn_texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _mrkdwn_texts(v)
+
+
 # --------------------------------------------------------------------------- the workspace
 
 
@@ -137,6 +236,18 @@ class User:
 
 
 @dataclass
+class Bot:
+    """A machine in the workspace that posts messages: an app (an app ID and a bot user,
+    posting with chat.postMessage), or a classic integration or incoming webhook (a bot
+    ID only; Slack delivers its messages as `subtype: bot_message`)."""
+
+    id: str  # B…
+    name: str
+    app_id: str | None = None  # A…
+    user_id: str | None = None  # the app's bot user
+
+
+@dataclass
 class Channel:
     id: str
     name: str
@@ -147,10 +258,27 @@ class Channel:
     purpose: str
     created: int
     is_im: bool = False
+    creator: str = ""  # the user who made it (conversations.create: the bot)
 
 
 @dataclass
 class Message:
+    """A message as the workspace holds it; `notice` and `shown` read it as Slack would."""
+
+    @property
+    def notice(self) -> Notice:
+        """Whom it notifies and what it links: its `text` (the notification) and every
+        mrkdwn text in its blocks."""
+        out = notice(self.text)
+        for text in _mrkdwn_texts(self.blocks):
+            out = out | notice(text)
+        return out
+
+    @property
+    def shown(self) -> str:
+        """Everything a reader sees of it, one text a line: `text`, then the blocks'."""
+        return "\n".join([shown(self.text), *(shown(t) for t in _mrkdwn_texts(self.blocks))])
+
     ts: str
     channel: str
     user: str | None
@@ -160,8 +288,21 @@ class Message:
     pinned: bool = False
     ephemeral_to: str | None = None
     edited: bool = False
+    unfurls: bool = False  # whether Slack would preview its links (unfurl_links/_media)
     files: list[dict[str, Any]] = field(default_factory=list)
     reactions: dict[str, set[str]] = field(default_factory=dict)
+    bot_id: str | None = None  # posted by a bot or app (ours included)
+    username: str | None = None  # a classic integration's display name
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Hold:
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -186,11 +327,21 @@ class AckResult:
 
 
 @dataclass
+class Sent:
+    """One signed HTTP request the fake sent to the bot, byte for byte."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
 class _Failure:
     error: str | None
     status: int
     retry_after: int | None
     remaining: int
+    took_effect: bool = False
 
 
 @dataclass
@@ -560,6 +711,7 @@ class FakeSlack:
         *,
         bot_token: str = "xoxb-fake",
         signing_secret: str = "fake-signing-secret",
+        app_token: str = "xapp-1-A0FAKE-1-fake",
         app_url: str | None = None,
         bot_user_id: str = "U0BOT",
         team_id: str = "T0FAKE",
@@ -568,12 +720,17 @@ class FakeSlack:
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
+        self.app_token = app_token
         self.app_url = app_url
+        self.transport: Literal["http", "socket"] = "http"
+        self.socket_mode = SocketModeServer(APP_ID)
+        self.sent: deque[Sent] = deque(maxlen=100)  # the latest; the sandbox runs for days
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.scopes: list[str] = list(scopes)
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
+        self._holds: dict[str, Hold] = {}
         self.trigger_ttl: float = TRIGGER_TTL
         self.ack_timeout: float = ACK_TIMEOUT
         # wall clock for trigger expiry; tests may replace it to age triggers without sleeping
@@ -605,6 +762,7 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
 
         self.users[bot_user_id] = User(bot_user_id, "incident-bot", "Incident Bot", None, True)
+        self.bots: dict[str, Bot] = {BOT_ID: Bot(BOT_ID, "incident-bot", APP_ID, bot_user_id)}
         if seed:
             self._seed()
 
@@ -614,6 +772,7 @@ class FakeSlack:
         self.app.router.add_post("/response/{token}", self._handle_response_url)
         self.app.router.add_post("/upload/{file_id}", self._handle_upload)
         self.app.router.add_get("/files/{file_id}", self._handle_file)
+        self.app.router.add_get("/link/", self.socket_mode.handle)
 
     def _seed(self) -> None:
         for uid, name in (("U0ALICE", "alice"), ("U0BOB", "bob"), ("U0CAROL", "carol")):
@@ -637,6 +796,7 @@ class FakeSlack:
         return self.base_url
 
     async def stop(self) -> None:
+        await self.socket_mode.close()
         await self._close_session()
         for task in list(self._tasks):
             task.cancel()
@@ -679,7 +839,12 @@ class FakeSlack:
         return user
 
     def add_channel(
-        self, name: str, *, is_private: bool = False, members: Iterable[str] = ()
+        self,
+        name: str,
+        *,
+        is_private: bool = False,
+        members: Iterable[str] = (),
+        creator: str = "",
     ) -> Channel:
         channel = Channel(
             id=self._new_id("G" if is_private else "C"),
@@ -690,11 +855,22 @@ class FakeSlack:
             topic="",
             purpose="",
             created=int(time.time()),
+            creator=creator,
         )
         self.channels[channel.id] = channel
         self.messages[channel.id] = []
         self._emit({"type": "channel_created", "channel": self.serialize_channel(channel)})
         return channel
+
+    def add_bot(self, name: str, *, app: bool = True, app_id: str | None = None) -> Bot:
+        """Another app that can `post_as_bot`. `app=False`: a classic integration or an
+        incoming webhook, with no bot user (and no app ID, unless it is `app_id`'s)."""
+        bot = Bot(self._new_id("B"), name, app_id=app_id)
+        if app:
+            bot.app_id, bot.user_id = self._new_id("A"), self._new_id("U")
+            self.users[bot.user_id] = User(bot.user_id, name, name, None, True)
+        self.bots[bot.id] = bot
+        return bot
 
     def add_usergroup(
         self, handle: str, users: Iterable[str], *, name: str | None = None
@@ -715,6 +891,30 @@ class FakeSlack:
         name = name.lstrip("#")
         return next((c for c in self.channels.values() if c.name == name and not c.is_im), None)
 
+    def typed(self, text: str, *, with_names: bool = False) -> str:
+        """What the Slack client sends when someone types `text` in the composer: `&`, `<`,
+        `>` escaped; `@bob` and `#general` as the mention and channel tokens they become
+        when picked from its autocomplete (slash commands, whose manifest sets
+        should_escape, get `<@U0BOB|bob>`); `@here`, `@channel`, `@everyone` as Slack's
+        special mentions. Names that match nobody stay as typed."""
+        users = {u.name.lower(): u.id for u in self.users.values()}
+
+        def link(m: re.Match[str]) -> str:
+            sigil, name = m.group(1), m.group(2)
+            if sigil == "@" and name.lower() in BROADCASTS:
+                return f"<!{name.lower()}>"
+            if sigil == "@":
+                target = users.get(name.lower())
+            else:
+                channel = self.channel_by_name(name)
+                target = channel.id if channel else None
+            if target is None:
+                return m.group(0)
+            return f"<{sigil}{target}|{name}>" if with_names else f"<{sigil}{target}>"
+
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return _TYPED_NAME.sub(link, escaped)
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -730,6 +930,13 @@ class FakeSlack:
         trigger = self._triggers.get(trigger_id)
         return trigger.user if trigger is not None else None
 
+    def hold(self, method: str) -> Hold:
+        """Hold the next call of `method` until `release()`: it arrives (`arrived` is set),
+        Slack does nothing, and then it is carried out and answered, to whoever still
+        listens (a client killed meanwhile never hears that it took effect)."""
+        hold = self._holds[method] = Hold()
+        return hold
+
     def fail(
         self,
         method: str,
@@ -738,9 +945,13 @@ class FakeSlack:
         status: int = 200,
         retry_after: int | None = None,
         times: int = 1,
+        took_effect: bool = False,
     ) -> None:
-        """Make the next `times` calls of method fail (429 ratelimited, 5xx, or an error)."""
-        self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+        """Make the next `times` calls of method fail (429 ratelimited, 5xx, or an error).
+        `took_effect`: the call is carried out, and only its answer is the error (Slack's
+        `internal_error` and `fatal_error`: "some aspect of the operation" may have succeeded)."""
+        failure = _Failure(error, status, retry_after, times, took_effect)
+        self._failures.setdefault(method, []).append(failure)
 
     def subscribe(self, callback: Callable[[dict[str, Any]], Any]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -766,8 +977,18 @@ class FakeSlack:
             "pinned": m.pinned,
             "ephemeral_to": m.ephemeral_to,
         }
-        if m.user == self.bot_user_id:
-            out.update(bot_id=BOT_ID, app_id=APP_ID)
+        bot = self.bots.get(m.bot_id or "")
+        if bot is not None:
+            out["bot_id"] = bot.id
+            if bot.app_id:
+                out["app_id"] = bot.app_id
+            if bot.user_id is None:  # a classic integration: no user, its own name
+                out.update(subtype="bot_message", username=m.username or bot.name, icons={})
+                del out["user"]
+            else:
+                out["bot_profile"] = self._bot_profile(bot)
+        if m.attachments:
+            out["attachments"] = m.attachments
         replies = [
             r
             for r in self.messages.get(m.channel, [])
@@ -793,6 +1014,17 @@ class FakeSlack:
             ]
         return out
 
+    def _bot_profile(self, bot: Bot) -> dict[str, Any]:
+        return {
+            "id": bot.id,
+            "deleted": False,
+            "name": bot.name,
+            "updated": 0,
+            "app_id": bot.app_id,
+            "icons": {"image_48": f"https://example.com/bots/{bot.id}.png"},
+            "team_id": self.team_id,
+        }
+
     def serialize_channel(self, c: Channel) -> dict[str, Any]:
         return {
             "id": c.id,
@@ -807,7 +1039,7 @@ class FakeSlack:
             "is_general": c.name == "general",
             "is_member": self.bot_user_id in c.members,
             "created": c.created,
-            "creator": "",
+            "creator": c.creator,
             "user": next((u for u in c.members if u != self.bot_user_id), None)
             if c.is_im
             else None,
@@ -829,7 +1061,7 @@ class FakeSlack:
         if u.email:
             profile["email"] = u.email
         if u.is_bot:
-            profile["bot_id"] = BOT_ID
+            profile["bot_id"] = next((b.id for b in self.bots.values() if b.user_id == u.id), "")
         return {
             "id": u.id,
             "team_id": self.team_id,
@@ -917,7 +1149,11 @@ class FakeSlack:
         thread_ts: str | None = None,
         ephemeral_to: str | None = None,
         files: list[dict[str, Any]] | None = None,
+        bot: Bot | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> Message:
+        if bot is None and user == self.bot_user_id:
+            bot = self.bots[BOT_ID]
         m = Message(
             ts=self._next_ts(),
             channel=channel.id,
@@ -927,6 +1163,8 @@ class FakeSlack:
             thread_ts=thread_ts,
             ephemeral_to=ephemeral_to,
             files=files or [],
+            bot_id=bot.id if bot else None,
+            attachments=copy.deepcopy(attachments or []),
         )
         self.messages.setdefault(channel.id, []).append(m)
         self._emit({"type": "message", "message": self.serialize_message(m)})
@@ -1045,13 +1283,20 @@ class FakeSlack:
             args = await self._read_args(request)
             token = args.pop("token", None)
             auth = request.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
+            in_header = auth.startswith("Bearer ")
+            if in_header:
                 token = auth[len("Bearer ") :].strip()
             delay = self.latency_for.get(method, self.latency)
             if delay > 0:
                 await asyncio.sleep(delay)  # simulated network/server time, not synchronisation
+            hold = self._holds.pop(method, None)
+            if hold is not None:  # Slack is slow right now: the test decides when it answers
+                hold.arrived.set()
+                await hold.released.wait()
             failure = self._take_failure(method)
             if failure is not None:
+                if failure.took_effect and method in _METHODS:
+                    _METHODS[method](self, _Args(args))
                 status = failure.status
                 if status == 429:
                     headers["Retry-After"] = str(
@@ -1065,10 +1310,7 @@ class FakeSlack:
             if handler is None:
                 raise SlackError("unknown_method")
             if method != "api.test":
-                if not token:
-                    raise SlackError("not_authed")
-                if token != self.bot_token:
-                    raise SlackError("invalid_auth")
+                self._check_token(method, token, in_header)
             needed = _METHOD_SCOPES.get(method)
             if needed and not set(needed) & set(self.scopes):
                 raise SlackError("missing_scope", needed=needed[0], provided=",".join(self.scopes))
@@ -1082,7 +1324,25 @@ class FakeSlack:
         )
         return web.json_response(body, status=status, headers=headers)
 
+    def _check_token(self, method: str, token: str | None, in_header: bool) -> None:
+        if not token:
+            raise SlackError("not_authed")
+        if method == "apps.connections.open":
+            if token == self.bot_token:
+                raise SlackError("not_allowed_token_type")
+            # the app-level token counts only in the Authorization header, never as an argument
+            if token != self.app_token or not in_header:
+                raise SlackError("invalid_auth")
+        elif token == self.app_token:
+            raise SlackError("not_allowed_token_type")
+        elif token != self.bot_token:
+            raise SlackError("invalid_auth")
+
     # ----------------------------------------------------------------- methods: auth, team
+
+    @_method("apps.connections.open")
+    def _apps_connections_open(self, a: _Args) -> dict[str, Any]:
+        return {"url": self.socket_mode.open_url(self.base_url)}
 
     @_method("api.test")
     def _api_test(self, a: _Args) -> dict[str, Any]:
@@ -1116,19 +1376,13 @@ class FakeSlack:
 
     @_method("bots.info")
     def _bots_info(self, a: _Args) -> dict[str, Any]:
-        if a.opt("bot") not in (None, BOT_ID):
+        bot = self.bots.get(a.opt("bot") or BOT_ID)
+        if bot is None:
             raise SlackError("bot_not_found")
-        return {
-            "bot": {
-                "id": BOT_ID,
-                "deleted": False,
-                "name": self.users[self.bot_user_id].name,
-                "updated": 0,
-                "app_id": APP_ID,
-                "user_id": self.bot_user_id,
-                "icons": {},
-            }
-        }
+        info = {k: v for k, v in self._bot_profile(bot).items() if k != "team_id"}
+        if bot.user_id:
+            info["user_id"] = bot.user_id
+        return {"bot": info}
 
     # ----------------------------------------------------------------- methods: chat
 
@@ -1141,6 +1395,8 @@ class FakeSlack:
         m = self._store_message(
             channel, self.bot_user_id, text or "", blocks or [], thread_ts=thread_ts
         )
+        # Slack previews links in a bot's message unless both are turned off
+        m.unfurls = a.flag("unfurl_links", False) or a.flag("unfurl_media", True)
         return {"channel": channel.id, "ts": m.ts, "message": self.serialize_message(m)}
 
     @_method("chat.postEphemeral")
@@ -1209,10 +1465,15 @@ class FakeSlack:
     @_method("conversations.create")
     def _conversations_create(self, a: _Args) -> dict[str, Any]:
         name = _check_channel_name(a.opt("name"))
+        # names are unique among all channels: archived ones and private ones the bot
+        # cannot see hold theirs too (and Slack says no more than this)
         if self.channel_by_name(name) is not None:
             raise SlackError("name_taken")
         channel = self.add_channel(
-            name, is_private=a.flag("is_private"), members=[self.bot_user_id]
+            name,
+            is_private=a.flag("is_private"),
+            members=[self.bot_user_id],
+            creator=self.bot_user_id,
         )
         return {"channel": self.serialize_channel(channel)}
 
@@ -1856,14 +2117,60 @@ class FakeSlack:
 
     # ----------------------------------------------------------------- acting as a human
 
-    def _sign(self, body: bytes) -> dict[str, str]:
+    def signed_headers(self, body: bytes) -> dict[str, str]:
+        """Slack's signature headers for body, as of now."""
         timestamp = str(int(time.time()))
         base = f"v0:{timestamp}:".encode() + body
         digest = hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
         return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}"}
 
+    @property
+    def _app_reachable(self) -> bool:
+        return self.transport == "socket" or bool(self.app_url)
+
+    async def _deliver(
+        self,
+        kind: Literal["slash_commands", "interactive", "events_api"],
+        payload: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+    ) -> tuple[int, str]:
+        """Hand the bot a request as Slack would, over the transport; (status, ack body),
+        (0, "") when no answer came in time."""
+        with self.activity.busy():  # on its way to the bot until the ack: the settle signal
+            return await self._handed(kind, payload, retry_num=retry_num)
+
+    async def _handed(
+        self,
+        kind: Literal["slash_commands", "interactive", "events_api"],
+        payload: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+    ) -> tuple[int, str]:
+        if self.transport == "socket":
+            ack = await self.socket_mode.deliver(
+                kind, payload, timeout=self.ack_timeout, retry_attempt=retry_num
+            )
+            if ack is None:
+                return 0, ""
+            return 200, json.dumps(ack.payload) if ack.payload else ""
+        headers: dict[str, str] = {}
+        if kind == "events_api":
+            body, content_type = json.dumps(payload).encode(), "application/json"
+            if retry_num:
+                headers = {
+                    "X-Slack-Retry-Num": str(retry_num),
+                    "X-Slack-Retry-Reason": "http_timeout",
+                }
+        elif kind == "interactive":
+            body = urlencode({"payload": json.dumps(payload)}).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
+        return await self._post_to_app(body, content_type, headers)
+
     async def _post_to_app(
-        self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None
+        self, body: bytes, content_type: str, extra_headers: dict[str, str]
     ) -> tuple[int, str]:
         """POST a signed request to the bot as Slack would; (0, "") when no answer in time."""
         if not self.app_url:
@@ -1873,18 +2180,18 @@ class FakeSlack:
         headers = {
             "Content-Type": content_type,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **self._sign(body),
-            **(extra_headers or {}),
+            **self.signed_headers(body),
+            **extra_headers,
         }
+        self.sent.append(Sent(self.app_url, headers, body))
         try:
-            with self.activity.busy():
-                async with self._session.post(
-                    self.app_url,
-                    data=body,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
-                ) as response:
-                    return response.status, await response.text()
+            async with self._session.post(
+                self.app_url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
+            ) as response:
+                return response.status, await response.text()
         except TimeoutError:
             return 0, ""
 
@@ -1930,9 +2237,7 @@ class FakeSlack:
             "response_url": self._new_response_url(ch.id, u.id, None),
             "trigger_id": self._new_trigger(u.id),
         }
-        status, raw = await self._post_to_app(
-            urlencode(fields).encode(), "application/x-www-form-urlencoded"
-        )
+        status, raw = await self._deliver("slash_commands", fields)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
         if status != 200 or body is None:
@@ -1973,10 +2278,9 @@ class FakeSlack:
             if ch.is_private:
                 raise ValueError(f"{u.name} is not in private channel {ch.name}")
             # a human posting in a public channel joins it first, as the Slack client offers
-            ch.members.add(u.id)
-            self._emit({"type": "member_joined", "channel": ch.id, "user": u.id})
+            await self.join(u.id, ch.id)
         m = self._store_message(ch, u.id, text, [], thread_ts=thread_ts)
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             event: dict[str, Any] = {
                 "type": "message",
                 "channel": ch.id,
@@ -1995,10 +2299,74 @@ class FakeSlack:
                 await self.send_event({**mention, "type": "app_mention"})
         return m
 
+    async def join(self, user: str, channel: str) -> None:
+        """A human joins a public channel; the bot hears member_joined_channel if it is in it."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if ch.is_private or ch.is_im:
+            raise ValueError(f"{u.name} cannot join private channel {ch.name} uninvited")
+        if u.id in ch.members:
+            return
+        ch.members.add(u.id)
+        self._emit({"type": "member_joined", "channel": ch.id, "user": u.id})
+        await self._member_event("member_joined_channel", u.id, ch)
+
+    async def leave(self, user: str, channel: str) -> None:
+        """A human leaves a channel; the bot hears member_left_channel if it is in it."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if u.id not in ch.members:
+            return
+        ch.members.discard(u.id)
+        self._emit({"type": "member_left", "channel": ch.id, "user": u.id})
+        await self._member_event("member_left_channel", u.id, ch)
+
+    async def _member_event(self, kind: str, user: str, ch: Channel) -> None:
+        if self._app_reachable and self.bot_user_id in ch.members:
+            event = {
+                "type": kind,
+                "user": user,
+                "channel": ch.id,
+                "channel_type": "G" if ch.is_private else "C",
+                "team": self.team_id,
+                "event_ts": self._next_ts(),
+            }
+            await self.send_event(event)
+
+    async def post_as_bot(
+        self,
+        bot: Bot | str,
+        channel: str,
+        text: str = "",
+        *,
+        attachments: list[dict[str, Any]] | None = None,
+        event_id: str | None = None,
+    ) -> Message:
+        """Another app or integration posts (a `Bot` of `add_bot`, or its ID); the bot gets
+        the message event as Slack sends it, if it is in the channel: an app's message
+        carries `bot_id`, `app_id` and `bot_profile` beside its bot user; a classic
+        integration's is `subtype: bot_message` with its `bot_id` and no user."""
+        b = self.bots[bot] if isinstance(bot, str) else bot
+        ch = self._human_channel(channel)
+        if b.user_id and b.user_id not in ch.members:
+            if ch.is_private:
+                raise SlackError("not_in_channel")
+            ch.members.add(b.user_id)  # an app posting in a public channel (chat:write.public)
+        m = self._store_message(ch, b.user_id, text, [], bot=b, attachments=attachments)
+        if self.app_url and self.bot_user_id in ch.members:
+            event = {
+                k: v
+                for k, v in self.serialize_message(m).items()
+                if k not in ("pinned", "ephemeral_to")
+            }
+            event["event_ts"] = m.ts
+            event["channel_type"] = "group" if ch.is_private else "channel"
+            await self.send_event(event, event_id=event_id)
+        return m
+
     async def send_event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
     ) -> int:
-        """POST an Events API event_callback; retries carry Slack's retry headers."""
+        """Send an Events API event_callback; a retry (retry_num) carries Slack's retry
+        headers over HTTP, its `retry_attempt` over Socket Mode."""
         envelope = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
@@ -2018,12 +2386,7 @@ class FakeSlack:
             ],
             "is_ext_shared_channel": False,
         }
-        headers = {}
-        if retry_num:
-            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        status, _ = await self._post_to_app(
-            json.dumps(envelope).encode(), "application/json", headers
-        )
+        status, _ = await self._deliver("events_api", envelope, retry_num=retry_num)
         return status
 
     async def add_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
@@ -2032,7 +2395,7 @@ class FakeSlack:
         if m is None:
             raise ValueError(f"no message {ts} in {ch.name}")
         self._react(ch, m, self._human(user).id, name)
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             await self.send_event(
                 {
                     "type": "reaction_added",
@@ -2044,6 +2407,28 @@ class FakeSlack:
                 }
             )
 
+    def create_channel_as_user(self, user: str, name: str, *, is_private: bool = False) -> Channel:
+        """A human creates a channel, under the rules conversations.create applies (a valid
+        name, not taken); they are its creator and only member."""
+        u = self._human(user)
+        name = _check_channel_name(name)
+        if self.channel_by_name(name) is not None:
+            raise SlackError("name_taken")
+        return self.add_channel(name, is_private=is_private, members=[u.id], creator=u.id)
+
+    def invite_as_user(self, user: str, channel: str, users: Iterable[str]) -> None:
+        """A member invites people (the bot too) into a channel, as `/invite` does."""
+        u, ch = self._human(user), self._human_channel(channel)
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        if u.id not in ch.members:
+            raise SlackError("not_in_channel")
+        for uid in users:
+            self._human(uid)
+            if uid not in ch.members:
+                ch.members.add(uid)
+                self._emit({"type": "member_joined", "channel": ch.id, "user": uid})
+
     async def pin_as_user(self, user: str, channel: str, ts: str) -> None:
         ch = self._human_channel(channel)
         m = self.message(ch.id, ts)
@@ -2051,7 +2436,7 @@ class FakeSlack:
             raise ValueError(f"no message {ts} in {ch.name}")
         m.pinned = True
         self._emit({"type": "pinned", "channel": ch.id, "ts": ts, "user": self._human(user).id})
-        if self.app_url and self.bot_user_id in ch.members:
+        if self._app_reachable and self.bot_user_id in ch.members:
             await self.send_event(
                 {
                     "type": "pin_added",
@@ -2077,8 +2462,13 @@ class FakeSlack:
         *,
         value: str | None = None,
         block_id: str | None = None,
+        forged_value: str | None = None,
     ) -> AckResult:
-        """A human clicks (or picks from) the element `action_id` on a stored message."""
+        """A human clicks (or picks from) the element `action_id` on a stored message.
+
+        `forged_value`: an attacker's crafted request: the real block_actions of this
+        click, but its action carries another value than the button's (e.g. another
+        incident's id). Attack tests only."""
         u, ch = self._human(user), self._human_channel(channel)
         m = self.message(ch.id, message_ts)
         if m is None:
@@ -2088,6 +2478,8 @@ class FakeSlack:
         found_block, element = _find_element(m.blocks, action_id, value, block_id)
         action = _action_payload(found_block, element, value)
         action["action_ts"] = self._next_ts()
+        if forged_value is not None:
+            action["value"] = forged_value
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": self._user_obj(u.id),
@@ -2111,10 +2503,7 @@ class FakeSlack:
         if m.ephemeral_to is None:
             # Slack sends the message only for normal ones; ephemeral ones are not stored there
             payload["message"] = self.serialize_message(m)
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
     async def click_view(
@@ -2154,10 +2543,7 @@ class FakeSlack:
             "view": view,
             "actions": [action],
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
     async def submit_view(
@@ -2182,10 +2568,7 @@ class FakeSlack:
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
         if status != 200:
@@ -2231,10 +2614,7 @@ class FakeSlack:
             "view": view,
             "is_cleared": bool(view.get("clear_on_close")),
         }
-        status, raw = await self._post_to_app(
-            urlencode({"payload": json.dumps(payload)}).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
 

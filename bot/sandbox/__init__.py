@@ -4,7 +4,12 @@ Everything runs in this process on 127.0.0.1:$PORT: the bot's own routes, the fa
 Slack Web API under /fake/slack/, the fake PagerDuty under /fake/pagerduty/ (its side
 panel: bot/sandbox/pagerduty_panel.py), and the Slack-like page at /. The page's actions
 reach the bot as real signed Slack requests, so the sandbox exercises the same code
-path as production. State lives in an embedded fakeredis unless REDIS_URL is set.
+path as production. State lives in an embedded fakeredis unless REDIS_URL is set; then
+only in an empty Redis db (which the sandbox claims) and under its own key prefix.
+
+Only this machine's browser gets in: every request must name 127.0.0.1 or localhost with
+this port as its Host (DNS rebinding), carry no other site's Origin (cross-site requests
+and WebSockets), and the page's POSTs are JSON (bot/sandbox/web.py: `local_only`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import secrets
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-from aiohttp.web import Application, AppRunner, TCPSite
+from aiohttp.web import AppKey, Application, AppRunner, TCPSite
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -28,12 +33,16 @@ from bot.sandbox.private_demo import demo_private
 from bot.sandbox.procedure_demo import demo_procedure
 
 # (bot.sandbox.web shadows the name `web` in this package: aiohttp's names are imported)
-from bot.sandbox.web import mount_sandbox_ui
+from bot.sandbox.web import local_only, mount_sandbox_ui
 from bot.server import build, connect_redis, drain_listeners, until_stopped
+from bot.services import Services
+from bot.store import SANDBOX_PREFIX, Store
 
 log = logging.getLogger(__name__)
 
 SANDBOX_HOST = "127.0.0.1"
+# The bot's parts behind the page (tests wait on its scheduler's settle signal).
+SANDBOX_SERVICES: AppKey[Services] = AppKey("sandbox_services", Services)
 
 
 def uses_real_redis(settings: Settings) -> bool:
@@ -103,7 +112,10 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     )
     demo = demo_procedure(alerts_panel.demo_config(demo_config(config)), fake)
     demo = demo_private(demo, fake)
-    bot = build(bot_settings, demo, redis=redis)
+    bot = build(bot_settings, demo, redis=redis, key_prefix=SANDBOX_PREFIX)
+    # outermost, so it also guards the bot's routes and the fakes' sub-apps
+    bot.web.middlewares.insert(0, local_only(port))
+    bot.web[SANDBOX_SERVICES] = bot.services
     fake.mount(bot.web, "/fake/slack/", f"{base}/fake/slack/")
     pd.mount(bot.web, "/fake/pagerduty/", base)
     panels = {
@@ -113,7 +125,9 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
     mount_sandbox_ui(bot.web, fake, extra_panels=panels)
     mount_pagerduty_panel(bot.web, pd, fake)
     assert bot_settings.alertmanager_token
-    alerts_panel.mount_alerts_panel(bot.web, base_url=base, token=bot_settings.alertmanager_token)
+    alerts_panel.mount_alerts_panel(
+        bot.web, base_url=base, token=bot_settings.alertmanager_token, fake=fake
+    )
     return bot.web
 
 
@@ -148,15 +162,27 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
 
 
 async def _redis_problem(settings: Settings) -> str | None:
-    """Why the explicitly configured Redis cannot be used, or None when it answers."""
-    redis = connect_redis(settings)
-    try:
-        await redis.ping()
-    except RedisError as exc:
-        where = _without_password(settings.redis_url)
+    """Why the explicitly configured Redis cannot be used, or None when it answers and
+    its db is the sandbox's (empty, or claimed by a sandbox before)."""
+    where = _without_password(settings.redis_url)
+    async with connect_redis(settings) as redis:
+        try:
+            await redis.ping()
+        except RedisError as exc:
+            return (
+                f"the Redis at {where} does not answer ({exc}); unset REDIS_URL to use an "
+                "embedded one."
+            )
+        try:
+            foreign = await Store(redis, prefix=SANDBOX_PREFIX).claim_db()
+        except RedisError as exc:  # e.g. an ACL without EVAL
+            return f"the Redis at {where} would not say whether it is the sandbox's ({exc})."
+    if foreign is not None:
+        # It may be the bot's own store: a sandbox there would share its memory and its
+        # FLUSHDB, and one typo in a prefix would consume its reminders.
         return (
-            f"the Redis at {where} does not answer ({exc}); unset REDIS_URL to use an embedded one."
+            f"the Redis at {where} holds data that is not the sandbox's (e.g. the key "
+            f"{foreign!r}); point REDIS_URL at an empty database (another db number), or "
+            "unset it to use an embedded one."
         )
-    finally:
-        await redis.aclose()
     return None

@@ -7,8 +7,10 @@ Alertmanager would send. **Fire** makes the alert firing, **Resolve** sends it r
 (SEV1, SEV2: an incident with its runbook, and a page); DiskAlmostFull matches no rule, so
 it is posted in #incidents with a **Declare incident** button.
 
-The sandbox also reads #alerts as an alert channel: type `[FIRING:1] HighCPU web` there
-(Alertmanager's Slack notification title) and the bot handles it the same way.
+The sandbox also reads #alerts as an alert channel. Its HighCPU buttons have the
+sandbox's "Alertmanager" app post Alertmanager's Slack notification there
+(`[FIRING:1] HighCPU web`), which the bot reads as the same alert. Alert channels read
+only what bots and apps post: the same line typed by a person declares nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -25,13 +28,17 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from bot.config import IncidentConfig
+from bot.config import AlertChannel, IncidentConfig
+from bot.fakes.slack import FakeSlack
 
 log = logging.getLogger(__name__)
 
 PANEL = "Alerts"
 FIRE_ROUTE = "/sandbox/alerts/fire"
+POST_ROUTE = "/sandbox/alerts/post"  # the Alertmanager app posts in #alerts
 ALERT_CHANNEL = "alerts"
+SLACK_ALERT = "HighCPU"
+SLACK_GROUP = "web"  # the value of its group label, as Alertmanager's title shows it
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def demo_config(config: IncidentConfig) -> IncidentConfig:
     """#alerts is an alert channel in the sandbox unless the config names its own."""
     if config.alerts.channels:
         return config
-    alerts = config.alerts.model_copy(update={"channels": [ALERT_CHANNEL]})
+    alerts = config.alerts.model_copy(update={"channels": [AlertChannel(channel=ALERT_CHANNEL)]})
     return config.model_copy(update={"alerts": alerts})
 
 
@@ -81,32 +88,51 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _buttons(route: str, name: str, suffix: str = "") -> str:
+    return "".join(
+        f'<form data-post="{route}" style="display:inline-block;margin-right:6px">'
+        f'<input type="hidden" name="alert" value="{_e(name)}">'
+        f'<input type="hidden" name="status" value="{status}">'
+        f'<button type="submit" aria-label="{label} {_e(name)}{suffix}">{label}</button></form>'
+        for status, label in (("firing", "Fire"), ("resolved", "Resolve"))
+    )
+
+
+def _rule_note(config: IncidentConfig, name: str) -> str:
+    rule = next((r for r in config.alerts.rules if r.alertname == name), None)
+    if rule is None:
+        return "no rule: posted with a Declare button"
+    return f"rule: {_e(rule.severity)}" + (f", runbook {_e(rule.runbook)}" if rule.runbook else "")
+
+
 def panel_html(config: IncidentConfig) -> str:
-    rules = {r.alertname: r for r in config.alerts.rules}
-    items = []
-    for name, demo in DEMOS.items():
-        rule = rules.get(name)
-        what = (
-            f"rule: {_e(rule.severity)}" + (f", runbook {_e(rule.runbook)}" if rule.runbook else "")
-            if rule
-            else "no rule: posted with a Declare button"
-        )
-        forms = "".join(
-            f'<form data-post="{FIRE_ROUTE}" style="display:inline-block;margin-right:6px">'
-            f'<input type="hidden" name="alert" value="{_e(name)}">'
-            f'<input type="hidden" name="status" value="{status}">'
-            f'<button type="submit" aria-label="{label} {_e(name)}">{label}</button></form>'
-            for status, label in (("firing", "Fire"), ("resolved", "Resolve"))
-        )
-        items.append(
-            f"<li><strong>{_e(name)}</strong> <small>{_e(demo.service)}</small><br>"
-            f"<small>{what}</small><br>{forms}</li>"
-        )
+    items = [
+        f"<li><strong>{_e(name)}</strong> <small>{_e(demo.service)}</small><br>"
+        f"<small>{_rule_note(config, name)}</small><br>{_buttons(FIRE_ROUTE, name)}</li>"
+        for name, demo in DEMOS.items()
+    ]
+    in_slack = (
+        f"<li><strong>{SLACK_ALERT}</strong> <small>{SLACK_GROUP}, in #{ALERT_CHANNEL}</small><br>"
+        f"<small>{_rule_note(config, SLACK_ALERT)}; the Alertmanager app posts its Slack "
+        f"notification</small><br>{_buttons(POST_ROUTE, SLACK_ALERT, f' in #{ALERT_CHANNEL}')}"
+        "</li>"
+    )
     return (
         "<h2>Alerts (Prometheus)</h2>"
         "<p>Send an Alertmanager webhook to the bot's <code>/alerts/alertmanager</code>.</p>"
-        f'<ul class="alert-demos">{"".join(items)}</ul>'
-        f"<p><small>Or post <code>[FIRING:1] HighCPU web</code> in #{ALERT_CHANNEL}.</small></p>"
+        f'<ul class="alert-demos">{"".join(items)}{in_slack}</ul>'
+        f"<p><small>#{ALERT_CHANNEL} reads alert notifications posted by bots and apps; a "
+        "person typing one there declares nothing.</small></p>"
+    )
+
+
+def slack_notification(status: str) -> str:
+    """Alertmanager's Slack notification for the demo alert (title, then its fields)."""
+    head = "[FIRING:1]" if status == "firing" else "[RESOLVED]"
+    return (
+        f"{head} {SLACK_ALERT} {SLACK_GROUP}\n"
+        "*Summary:* web-1 CPU above 90% for 10 minutes\n"
+        f"*service:* {SLACK_GROUP}"
     )
 
 
@@ -144,23 +170,52 @@ def _rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def mount_alerts_panel(app: web.Application, *, base_url: str, token: str) -> None:
-    """The panel's route: POST {alert, status} -> a webhook to the bot's own route."""
+def _choice(body: object, names: Iterable[str]) -> tuple[str, str] | web.Response:
+    """(alert, status) from a panel form, or the 400 that says what to pick."""
+    names = list(names)
+    if not isinstance(body, dict):
+        return web.json_response({"ok": False, "error": "Expected a JSON object."}, status=400)
+    name, status = str(body.get("alert") or ""), str(body.get("status") or "")
+    if name not in names or status not in ("firing", "resolved"):
+        return web.json_response(
+            {"ok": False, "error": f"Pick one of {', '.join(names)}, firing or resolved."},
+            status=400,
+        )
+    return name, status
+
+
+async def _form(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def mount_alerts_panel(app: web.Application, *, base_url: str, token: str, fake: FakeSlack) -> None:
+    """The panel's routes: POST {alert, status} -> a webhook to the bot's own route, or
+    (POST_ROUTE) the Alertmanager app's notification in #alerts."""
     started: dict[str, float] = {}
+    alertmanager = fake.add_bot("Alertmanager")
+
+    async def post(request: web.Request) -> web.Response:
+        choice = _choice(await _form(request), [SLACK_ALERT])
+        if isinstance(choice, web.Response):
+            return choice
+        _, status = choice
+        await fake.post_as_bot(alertmanager, ALERT_CHANNEL, slack_notification(status))
+        return web.json_response(
+            {
+                "ok": True,
+                "message": f"The Alertmanager app posted {SLACK_ALERT} {status} in "
+                f"#{ALERT_CHANNEL}.",
+            }
+        )
 
     async def fire(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return web.json_response({"ok": False, "error": "Expected a JSON object."}, status=400)
-        name, status = str(body.get("alert") or ""), str(body.get("status") or "")
-        if name not in DEMOS or status not in ("firing", "resolved"):
-            return web.json_response(
-                {"ok": False, "error": f"Pick one of {', '.join(DEMOS)}, firing or resolved."},
-                status=400,
-            )
+        choice = _choice(await _form(request), DEMOS)
+        if isinstance(choice, web.Response):
+            return choice
+        name, status = choice
         now = time.time()
         if status == "firing":
             started.setdefault(name, now)
@@ -192,3 +247,4 @@ def mount_alerts_panel(app: web.Application, *, base_url: str, token: str) -> No
         )
 
     app.router.add_post(FIRE_ROUTE, fire)
+    app.router.add_post(POST_ROUTE, post)

@@ -16,6 +16,9 @@
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
 message_deleted, view (opened or updated), view_closed, panel, notice.
+
+`local_only(port)` is the middleware build_sandbox puts in front of the whole app (the
+bot's routes and the fakes' too): only this machine's browser, on this page, gets in.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.fakes.slack import FakeSlack
 from bot.sandbox.render import RenderContext, render_message, render_mrkdwn, render_view
@@ -337,6 +341,49 @@ def _user_json(u: Any, bot_user_id: str) -> JSON:
     }
 
 
+# ----------------------------------------------------------------------------- who gets in
+
+PAGE_ROUTES = "/sandbox/"  # the page's own actions: JSON only
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def local_only(port: int) -> Middleware:
+    """Refuse what another web site could make a browser send to the sandbox's port.
+
+    - Host must be 127.0.0.1 or localhost with this port: a DNS-rebinding page (its own
+      name resolving to 127.0.0.1) names itself and gets 421.
+    - An Origin, when sent, must be this page's: browsers send one with every POST and
+      WebSocket handshake, so cross-site requests and sockets get 403. Without one the
+      caller is no browser (the fakes, the bot, tests) and no other site is behind it.
+    - A POST to the page's routes must be application/json (415 otherwise), a type a
+      cross-site form cannot send and a cross-site fetch cannot send without a preflight.
+    """
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+    if port == 80:
+        hosts |= {"127.0.0.1", "localhost"}
+    origins = {f"http://{host}" for host in hosts}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "").lower()
+        if host not in hosts:
+            log.warning("sandbox: refused a request for host %r", host)
+            return _fail(f"This sandbox answers only at http://localhost:{port}/.", status=421)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() not in origins:
+            log.warning("sandbox: refused a request from origin %r", origin)
+            return _fail("Requests from other sites are refused.", status=403)
+        if (
+            request.method not in SAFE_METHODS
+            and request.path.startswith(PAGE_ROUTES)
+            and request.content_type != "application/json"
+        ):
+            return _fail("Send JSON (Content-Type: application/json).", status=415)
+        return await handler(request)
+
+    return guard
+
+
 # ----------------------------------------------------------------------------- routes
 
 SANDBOX_FEED: web.AppKey[SandboxFeed] = web.AppKey("sandbox_feed", SandboxFeed)
@@ -382,27 +429,6 @@ def mount_sandbox_ui(
 
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
-_NAME_RE = re.compile(r"(?<![\w<&@#])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)", re.IGNORECASE)
-
-
-def _link_names(fake: FakeSlack, text: str, *, with_names: bool) -> str:
-    """`@bob` and `#general` become `<@U0BOB>` and `<#C…>`, as the Slack client sends
-    them when they are picked from its autocomplete (slash commands, whose manifest sets
-    should_escape, get `<@U0BOB|bob>`). Names that match nobody stay as typed."""
-    users = {u.name.lower(): u.id for u in fake.users.values()}
-
-    def link(m: re.Match[str]) -> str:
-        sigil, name = m.group(1), m.group(2)
-        if sigil == "@":
-            target = users.get(name.lower())
-        else:
-            channel = fake.channel_by_name(name)
-            target = channel.id if channel else None
-        if target is None:
-            return m.group(0)
-        return f"<{sigil}{target}|{name}>" if with_names else f"<{sigil}{target}>"
-
-    return _NAME_RE.sub(link, text)
 
 
 class BadRequest(Exception):
@@ -522,11 +548,11 @@ class _Routes:
             raise BadRequest("Type a message or a /command first.")
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
-            rest = _link_names(self.fake, rest.strip(), with_names=True)
+            rest = self.fake.typed(rest.strip(), with_names=True)
             result = await self.fake.slash_command(user, channel, command, rest)
             error = _ack_error(result)
             return _fail(error) if error else _ok()
-        await self.fake.post_message(user, channel, _link_names(self.fake, text, with_names=False))
+        await self.fake.post_message(user, channel, self.fake.typed(text))
         return _ok()
 
     async def _click(self, body: JSON) -> web.Response:

@@ -24,8 +24,8 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-def launch(playwright: Playwright) -> Browser:
+def launch(playwright: Playwright, *extra: str) -> Browser:
     path = chromium_path()
     if path is None:
         raise RuntimeError(MISSING)
-    return playwright.chromium.launch(executable_path=path, args=ARGS)
+    return playwright.chromium.launch(executable_path=path, args=[*ARGS, *extra])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.browser.chromium import launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -25,14 +25,6 @@ Locator = playwright_api.Locator
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 INCIDENT = r"^#inc-\d{8}-\d+-"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
-    if chromium_path() is None:
-        pytest.skip(MISSING)
-    with SandboxProcess() as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

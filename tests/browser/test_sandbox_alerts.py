@@ -66,9 +66,27 @@ def test_fire_and_resolve_a_demo_alert_from_the_panel(page: Page) -> None:
     )
     notice_id = notice.get_attribute("id")
     assert notice_id
+    # an alert declares with nobody in command: the refusal offers to take command first
+    notice.get_by_role("button", name="Resolve incident").click()
+    refusal = page.get_by_role("article").filter(has_text="take command first")
+    refusal.get_by_role("button", name="Take command").click()
+    expect(page.get_by_role("article").filter(has_text="@alice made @alice the")).to_be_visible()
     notice.get_by_role("button", name="Resolve incident").click()
     # the button's message is replaced in place: same article, new text, no button
     same = page.locator(f"article[id='{notice_id}']")
     expect(same).to_contain_text("resolved the incident")
     expect(same.get_by_role("button", name="Resolve incident")).to_have_count(0)
     expect(page.get_by_role("article").filter(has_text="Pinned")).to_contain_text("Resolved")
+
+
+def test_the_alertmanager_app_posts_in_alerts_and_the_bot_reads_it(page: Page) -> None:
+    panel = page.get_by_role("complementary", name="Panels")
+    panel.get_by_role("button", name="Fire HighCPU in #alerts").click()
+    expect(page.locator("#notice")).to_contain_text("The Alertmanager app posted HighCPU")
+    channels = page.get_by_role("navigation", name="Channels")
+    channels.get_by_role("link", name="#alerts", exact=True).click()
+    posted = page.get_by_role("article").filter(has_text="[FIRING:1] HighCPU web")
+    expect(posted).to_contain_text("Alertmanager")
+    expect(posted).to_contain_text("APP")
+    link = channels.get_by_role("link", name=re.compile(r"^#inc-\d{8}-\d+-highcpu-web"))
+    expect(link).to_be_visible()

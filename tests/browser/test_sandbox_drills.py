@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.browser.chromium import launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -19,14 +19,6 @@ expect = playwright_api.expect
 Page = playwright_api.Page
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
-    if chromium_path() is None:
-        pytest.skip(MISSING)
-    with SandboxProcess() as process:
-        yield process
 
 
 @pytest.fixture
@@ -72,6 +64,11 @@ def test_a_fast_drill_from_start_to_report(page: Page) -> None:
         page.get_by_role("article").filter(has_text="customers report slow searches")
     ).to_be_visible()
     send(page, "/incident update Search is slow because of the text-analysis dependency")
+    # nobody commands a drill at first: the refusal offers to take command
+    send(page, "/incident resolve Rolled back the dependency")
+    refusal = page.get_by_role("article").filter(has_text="take command first")
+    refusal.get_by_role("button", name="Take command").click()
+    expect(page.get_by_role("article").filter(has_text="@alice made @alice the")).to_be_visible()
     send(page, "/incident resolve Rolled back the dependency")
     report = page.get_by_role("article").filter(has_text="Drill report")
     expect(report).to_be_visible()

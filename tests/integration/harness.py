@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot import activity
 from bot.config import IncidentConfig, Settings
@@ -24,6 +27,7 @@ from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
 from bot.models import Incident
 from bot.server import Bot, build
+from bot.slack_transport import connect_socket_mode
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Harness:
     url: str
     runner: web.AppRunner
     pd: FakePagerDuty | None = None  # with start(..., pagerduty=...)
+    socket_mode: AsyncSocketModeHandler | None = None  # with start(..., socket_mode=True)
 
     @property
     def store(self) -> Any:
@@ -63,10 +68,14 @@ class Harness:
     async def stop_bot(self) -> None:
         """Stop only the bot (its due-items stay in Redis); the fakes keep serving, so
         `start(..., fake=h.fake)` brings up a new bot against the same workspace."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
         await self._undelivered()
         await self.runner.cleanup()
 
     async def stop(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
         await self._undelivered()
         await self.runner.cleanup()
         await self.fake.stop()
@@ -86,11 +95,14 @@ async def start(
     *,
     pagerduty: FakePagerDuty | bool = False,
     fake: FakeSlack | None = None,
+    socket_mode: bool = False,
     **env: Any,
 ) -> Harness:
     """`pagerduty=True` (or a FakePagerDuty of the test's own) also serves a fake PagerDuty
     and points the bot's PAGERDUTY_* settings at it; its webhooks go to the bot. `fake`:
-    a running FakeSlack to use (e.g. a restarted bot's workspace) instead of a new one."""
+    a running FakeSlack to use (e.g. a restarted bot's workspace) instead of a new one.
+    `socket_mode=True`: SLACK_APP_TOKEN set and no signing secret, the bot connected as
+    `serve()` connects it, and the fake's humans speaking over the WebSocket."""
     if fake is None:
         fake = FakeSlack()
         await fake.start()
@@ -107,12 +119,14 @@ async def start(
             **env,
         }
         pd.webhook_secret = env["pagerduty_webhook_secret"]
+    slack: dict[str, Any] = {"slack_signing_secret": fake.signing_secret}
+    if socket_mode:
+        slack = {"slack_signing_secret": None, "slack_app_token": fake.app_token}
     settings = Settings(
         slack_bot_token=fake.bot_token,
-        slack_signing_secret=fake.signing_secret,
         slack_api_url=fake.api_url,
         redis_url=redis_url,
-        **env,
+        **{**slack, **env},
     )
     bot = build(settings, config or IncidentConfig())
     runner = web.AppRunner(bot.web)
@@ -124,7 +138,11 @@ async def start(
     fake.app_url = f"{url}/slack/events"
     if pd is not None:
         pd.webhook_url = f"{url}/webhooks/pagerduty"
-    return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd)
+    handler = None
+    if settings.slack_app_token:
+        fake.transport = "socket"
+        handler = await connect_socket_mode(bot.bolt, settings.slack_app_token)
+    return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd, socket_mode=handler)
 
 
 HANG_GUARD = 60.0  # seconds; a settled app fails a wait at once, this only stops a hang
@@ -223,3 +241,14 @@ async def _quiet(since: int) -> tuple[bool, float | None]:
     if activity.generation() != since or any(o.busy for o in seen):
         return False, None
     return True, min((o.next_at for o in seen if o.next_at is not None), default=None)
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    """A sample's value on the app's GET /metrics (0 while it has none)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import IncidentConfig
-from bot.fakes.slack import Message
+from bot.fakes.slack import Message, shown
 from bot.models import Incident, TimelineEntry
 from tests.integration.harness import Harness, eventually, start
 
@@ -203,7 +203,8 @@ async def test_a_note_goes_on_the_timeline(h: Harness) -> None:
     notes = await eventually(
         lambda: _kinds(h, incident, "note"),
     )
-    assert [(n.actor, n.text) for n in notes] == [
+    # the timeline keeps mrkdwn; Slack shows it as typed
+    assert [(n.actor, shown(n.text)) for n in notes] == [
         ("U0ALICE", "Note: Customer support sees 30 tickets/h & rising")
     ]
     await h.command("note", channel=incident.channel_id)

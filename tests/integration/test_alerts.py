@@ -298,6 +298,10 @@ async def test_a_paging_severity_pages(redis_url: str) -> None:
 # -- resolve, reopen ----------------------------------------------------------------------
 
 
+async def commander(h: Harness, incident_id: str, user: str) -> bool:
+    return (await h.incident(incident_id)).commander == user
+
+
 async def resolved_notice(h: Harness, channel: str) -> Message:
     found = await eventually(lambda: messages(h, channel, "have resolved"))
     return found[-1]
@@ -318,6 +322,9 @@ async def test_resolution_moves_to_monitoring_and_the_button_resolves(h: Harness
     await eventually(lambda: "0 firing, 2 resolved" in group_message(h, channel))
     assert button(notice, ACTION_RESOLVE) == inc.id
 
+    # an alert declares with nobody in command: Carol takes command, then may resolve
+    await h.command("commander <@U0CAROL>", user="U0CAROL", channel=channel)
+    await eventually(lambda: commander(h, inc.id, "U0CAROL"))
     await h.fake.click("U0CAROL", channel, notice.ts, ACTION_RESOLVE, value=inc.id)
     done = await one_incident(h, status="resolved")
     assert done.resolved_at
@@ -365,6 +372,8 @@ async def test_firing_again_goes_back_to_investigating_then_reopens_within_the_f
 
     await fire(h, alert(status="resolved"))
     notice = await eventually(lambda: messages(h, channel, "have resolved")[1:])
+    await h.command("commander <@U0ALICE>", user="U0ALICE", channel=channel)
+    await eventually(lambda: commander(h, inc.id, "U0ALICE"))
     await h.fake.click("U0ALICE", channel, notice[-1].ts, ACTION_RESOLVE, value=inc.id)
     await one_incident(h, status="resolved")
     await fire(h, alert())  # back within the flap window: the same incident reopens

@@ -138,6 +138,8 @@ async def test_clean_setup_passes_everything_but_redis_persistence(
     assert "Backend Primary (PS_BACKEND)" in results["Schedule backend"].detail
     redis = results["Redis persistence"]
     assert "no persistence" in redis.detail and "appendonly yes" in redis.fix
+    # alerts.channels names no `from:`: the report says any bot or app is read there
+    assert "by any bot or app are read" in results["Alert channel #alerts"].detail
 
 
 # -- Slack -------------------------------------------------------------------------------

@@ -198,6 +198,10 @@ async def done(h: Harness, user: str, run: RunbookRun, step_id: str) -> None:
     assert ack.status == 200
 
 
+async def commands(h: Harness, incident_id: str, user: str) -> bool:
+    return (await h.incident(incident_id)).commander == user
+
+
 def report_line(report: Message, name: str) -> str:
     lines = "\n".join(str(b.get("text", {}).get("text", "")) for b in report.blocks).splitlines()
     return next(line for line in lines if f"*{name}*" in line)
@@ -213,7 +217,7 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     )
     real = await eventually(lambda: h.store.by_channel(real_channel))
     await h.command("update Looking at it", user="U0BOB", channel=real_channel)
-    await h.command("resolve Restarted", user="U0BOB", channel=real_channel)
+    await h.command("resolve Restarted", channel=real_channel)  # Alice, its commander
 
     incident = await start_drill(h, "checkout-drill")
     channel = incident.channel_id
@@ -236,6 +240,9 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     run = await h.store.get_run(runs["drill-test"])
     await done(h, "U0BOB", run, "p1-s1")
     await done(h, "U0BOB", run, "p1-s2")
+    # nobody commands a drill at first: Bob takes command, then may resolve
+    await h.command("commander <@U0BOB>", user="U0BOB", channel=channel)
+    await eventually(lambda: commands(h, incident.id, "U0BOB"))
     await h.command("resolve Payment provider fixed it", user="U0BOB", channel=channel)
 
     [report] = await eventually(lambda: said(h, incident, "Drill report for"))

@@ -20,7 +20,6 @@ from bot.config import IncidentConfig, PagerDutyConfig
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import Message
 from bot.oncall import OnCall
-from bot.store import K_ONCALL_FAILURE
 from tests.integration.harness import Harness, eventually, start
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday: Bob and Carol are on call
@@ -118,6 +117,8 @@ async def test_who_is_on_call_at_every_level_and_schedule(h: Harness) -> None:
         f"Next: Erin Example from {handover}",
     ]
     assert buttons(m) == []  # not an incident channel: nobody to invite anywhere
+    # the answer's mentions are live (they ring the people on call) and nothing else is
+    assert m.notice.users == {"U0BOB", "U0CAROL", "U0DAVE"} and not m.notice.broadcasts
     walks = pd(h).calls_to("GET", "/oncalls")
     assert len(walks) == 1  # schedules and policy in one walk
     assert walks[0].query["since"] == ["2024-03-06T12:00:00Z"]
@@ -161,7 +162,7 @@ async def test_pagerduty_500_gives_the_last_answer_flagged(h: Harness, clock: Cl
     assert "PagerDuty unreachable" in (await ask(h)).text
     assert pd_calls(h) == calls
     # PagerDuty is back once the backoff is over.
-    await h.store.redis.delete(K_ONCALL_FAILURE)
+    await h.store.redis.delete(h.store.keys.oncall_failure)
     m = await ask(h)
     assert "unreachable" not in m.text and pd_calls(h) > calls
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
 from bot.config import IncidentConfig
+from bot.events import Events, lifecycle
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.followups import FollowUps
@@ -76,12 +77,18 @@ class World:
     followups: FollowUps
     postmortems: Postmortems
     metrics: Metrics
+    events: Events
 
     async def run_due(self) -> None:
-        """Run everything due by the fake clock, and what that makes due, to the end."""
-        await self.scheduler.idle()
-        while await self.scheduler.tick():
+        """Run every event and everything due by the fake clock, and what that makes due,
+        to the end."""
+        while True:
+            handled = await self.events.pump()
             await self.scheduler.idle()
+            claimed = await self.scheduler.tick()
+            await self.scheduler.idle()
+            if not handled and not claimed:
+                return
         await self.scheduler.idle()
 
 
@@ -103,12 +110,17 @@ async def world(redis_url: str) -> AsyncIterator[World]:
         pd.api_key, api_url=pd.api_url, events_url=pd.events_url, from_email="alice@example.com"
     )
     pager = Pager(store, slack, CONFIG, scheduler, pagerduty, webhooks=True, clock=clock)
-    pager.install(incidents)
+    pager.install()
     checklists = Checklists(store, slack, load_runbooks(default_runbooks_dir()), clock=clock)
     stats = Stats(store, slack, CONFIG, metrics, clock=clock)
-    incidents.listeners.append(stats.on_incident_event)
     postmortems = Postmortems(store, slack, CONFIG, scheduler, stats, metrics, clock=clock)
-    postmortems.install(incidents)
+    postmortems.install()
+    events = Events(store)
+    events.subscribe("pager", lifecycle(pager.on_incident_event))
+    events.subscribe("postmortem", lifecycle(postmortems.on_incident_event))
+    events.subscribe("stats", lifecycle(stats.on_incident_event))
+    events.subscribe("setup", incidents.on_declared, types={"declared"})
+    events.subscribe("paging-notice", lifecycle(pager.on_set_up, store), types={"declared"})
     followups = FollowUps(store, slack, CONFIG, scheduler, metrics, clock=clock)
     followups.install()
     yield World(
@@ -124,6 +136,7 @@ async def world(redis_url: str) -> AsyncIterator[World]:
         followups=followups,
         postmortems=postmortems,
         metrics=metrics,
+        events=events,
     )
     await scheduler.stop()
     if client.session is not None:
@@ -165,7 +178,7 @@ async def play_incident(w: World) -> Incident:
         await current(w, incident), by="U0ALICE", role="commander", user="U0BOB"
     )
     clock.at(25 * MIN)
-    await w.capture.note(incident, by="U0BOB", text="Rolled back deploy 4711")
+    await w.capture.note(incident, by="U0BOB", wire="Rolled back deploy 4711")
     clock.at(40 * MIN)
     incident = await w.incidents.set_status(
         await current(w, incident), by="U0BOB", status="monitoring"
@@ -338,14 +351,17 @@ async def test_only_paging_severities_get_the_reminder_and_a_reopen_cancels_it(
 ) -> None:
     quiet = await world.incidents.declare(title="Slow search", severity="SEV3", by="U0ALICE")
     quiet = await world.incidents.resolve(quiet, by="U0ALICE", summary="")
+    await world.events.pump()
     assert [i.kind for i in await world.scheduler.pending(quiet.id)] == ["postmortem_draft"]
     loud = await world.incidents.declare(title="Login down", severity="SEV2", by="U0BOB")
     with pytest.raises(IncidentError, match="still open"):
         await world.postmortems.mark_done(loud.id, by="U0BOB")
     loud = await world.incidents.resolve(await current(world, loud), by="U0BOB", summary="")
+    await world.events.pump()
     kinds = sorted(i.kind for i in await world.scheduler.pending(loud.id))
     assert "postmortem_due" in kinds
     await world.incidents.reopen(await current(world, loud), by="U0BOB", reason="back again")
+    await world.events.pump()
     kinds = [i.kind for i in await world.scheduler.pending(loud.id)]
     assert "postmortem_due" not in kinds and "postmortem_draft" not in kinds
 

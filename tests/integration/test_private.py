@@ -5,6 +5,7 @@ write the fakes recorded, not a list of the places we know about."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +135,9 @@ async def test_a_private_incident_leaks_nothing_outside_its_channel(w: World) ->
     private = incident.channel_id
     assert private and private.startswith("G") and incident.private
     channel = h.fake.channels[private]
-    assert channel.is_private and channel.name == f"inc-{incident.id}-private"
+    # the bot's own channel, under a name nobody could have guessed to take first
+    assert channel.is_private and channel.creator == "U0BOT"
+    assert re.fullmatch(rf"inc-{incident.id}-private-[0-9a-f]{{10}}", channel.name)
     # only the declarer and the security group (Carol) are invited
     assert channel.members == {"U0BOT", "U0ALICE", "U0CAROL"}
     card = await eventually(lambda: next((m for m in h.fake.messages[private] if m.pinned), None))

@@ -94,10 +94,11 @@ async def test_snooze_defers_the_reminder(h: Harness) -> None:
     incident = await declare(h)
     [reminder] = await eventually(lambda: reminders(h, incident))
     assert incident.channel_id
-    result = await h.fake.click("U0BOB", incident.channel_id, reminder.ts, "reminder_snooze")
+    # the commander snoozes (only role holders may: tests/integration/test_permissions.py)
+    result = await h.fake.click("U0ALICE", incident.channel_id, reminder.ts, "reminder_snooze")
     assert result.status == 200
     snoozed = await eventually(
-        lambda: _message(h, incident, reminder.ts, lambda m: "snoozed by <@U0BOB>" in m.text)
+        lambda: _message(h, incident, reminder.ts, lambda m: "snoozed by <@U0ALICE>" in m.text)
     )
     assert not any(b["type"] == "actions" for b in snoozed.blocks)  # the buttons are gone
     clicked = at(reminder)  # the click came after the reminder; the snooze counts from it

@@ -484,14 +484,19 @@ async def test_an_alert_rules_runbook_is_posted_and_an_unknown_one_said(h: Harne
         runbook="high-error-rate",
     )
     run = await posted(h, incident.id, "high-error-rate")
-    assert run.posted_by is None and run.channel == incident.channel_id
+    assert run.posted_by is None and run.channel == (await h.incident(incident.id)).channel_id
 
     other = await incidents.declare(
         title="Something odd", severity="SEV3", by="U0ALICE", source="alert", runbook="gone"
     )
-    assert other.channel_id
-    notice = [m.text for m in h.fake.messages[other.channel_id] if "No runbook gone" in m.text]
-    assert notice
+
+    async def said() -> list[str]:
+        channel = (await h.incident(other.id)).channel_id
+        return [
+            m.text for m in h.fake.messages.get(channel or "", []) if "No runbook gone" in m.text
+        ]
+
+    assert await eventually(said)
     await h.settled()
     assert await h.store.incident_runs(other.id) == {}
 

@@ -7,25 +7,18 @@ from __future__ import annotations
 import json
 
 import aiohttp
-from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
-from bot.sandbox.alerts_panel import FIRE_ROUTE
+from bot.config import IncidentConfig
+from bot.sandbox.alerts_panel import FIRE_ROUTE, POST_ROUTE
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
-from tests.integration.harness import eventually
+from tests.integration.harness import eventually, metric, settled
+from tests.sandbox_process import serve_sandbox
 
 CONFIG = IncidentConfig.model_validate({"alerts": {"update_every": 0.2}})
 
 
 async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), CONFIG, port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    app, runner, url = await serve_sandbox(redis_url, CONFIG)
     feed = sandbox_feed(app)
     slack = feed.fake
     try:
@@ -61,13 +54,31 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
             await eventually(lambda: said("Resolve incident"))
             assert (await press("Nope", "firing"))["ok"] is False
 
-            # #alerts is an alert channel: Alertmanager's Slack title is read there too
+            # #alerts is an alert channel: Alertmanager's Slack notification is read there
+            # when its app posts it, never when a person types it
             alerts = slack.channel_by_name("alerts")
             assert alerts is not None
-            body = {"user": "U0BOB", "channel": alerts.id, "text": "[FIRING:1] HighCPU web"}
-            async with http.post(f"{url}/sandbox/compose", json=body) as r:
+            typed = {"user": "U0BOB", "channel": alerts.id, "text": "[FIRING:1] SlowResponse api"}
+            async with http.post(f"{url}/sandbox/compose", json=typed) as r:
                 assert (await r.json()) == {"ok": True}
+            async with http.post(f"{url}{POST_ROUTE}", json={"alert": "HighCPU"}) as r:
+                assert r.status == 400  # no status: says what to pick
+            async with http.post(
+                f"{url}{POST_ROUTE}", json={"alert": "HighCPU", "status": "firing"}
+            ) as r:
+                assert (await r.json())["ok"] is True
+            [posted] = [m for m in slack.messages[alerts.id] if "HighCPU" in m.text]
+            assert posted.bot_id and posted.user != "U0BOB"
             await eventually(lambda: any("highcpu" in ch.name for ch in slack.channels.values()))
+
+            # the typed line was refused, so nothing of it was stored to declare later
+            async def refused() -> bool:
+                name = "alert_payloads_rejected_total"
+                return await metric(url, name, reason="not_a_bot") == 1
+
+            await eventually(refused)
+            await settled()
+            assert not any("slowresponse" in ch.name for ch in slack.channels.values())
     finally:
         await runner.cleanup()
 

@@ -4,22 +4,16 @@ plays the shipped scenario against the in-process fakes, and pages nobody."""
 from __future__ import annotations
 
 import aiohttp
-from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
+from bot.config import IncidentConfig
 from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 
 async def test_a_fast_drill_plays_in_the_sandbox(redis_url: str) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), IncidentConfig(), port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    app, runner, url = await serve_sandbox(redis_url, IncidentConfig())
     slack = sandbox_feed(app).fake
     general = slack.channel_by_name("general")
     assert general is not None
@@ -30,7 +24,7 @@ async def test_a_fast_drill_plays_in_the_sandbox(redis_url: str) -> None:
                 "channel": general.id,
                 "text": "/incident drill latency-spike fast",
             }
-            async with http.post(f"http://127.0.0.1:{port}/sandbox/compose", json=body) as r:
+            async with http.post(f"{url}/sandbox/compose", json=body) as r:
                 assert (await r.json()) == {"ok": True}
         channel = await eventually(
             lambda: next(

@@ -10,14 +10,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.config import IncidentConfig, PagerDutyConfig, Settings
+from bot.config import IncidentConfig, PagerDutyConfig
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
-from bot.sandbox import build_sandbox
 from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY, PANEL, demo_config
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 
 @dataclass
@@ -41,14 +40,9 @@ class Sandbox:
 
 @pytest.fixture
 async def sandbox(redis_url: str) -> AsyncIterator[Sandbox]:
-    port = free_port()
-    settings = Settings(redis_url=redis_url, port=port)  # an explicit Redis: the real one
-    app = build_sandbox(settings, IncidentConfig(), port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    app, runner, url = await serve_sandbox(redis_url, IncidentConfig())
     async with aiohttp.ClientSession() as session:
-        yield Sandbox(f"http://127.0.0.1:{port}", app, session)
+        yield Sandbox(url, app, session)
     await runner.cleanup()
 
 

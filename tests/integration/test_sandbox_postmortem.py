@@ -4,24 +4,17 @@ and the post-mortem draft the bot uploads can be opened from its link."""
 from __future__ import annotations
 
 import aiohttp
-from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
+from bot.config import IncidentConfig
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 CONFIG = IncidentConfig.model_validate({"scheduler": {"tick": 0.1}})
 
 
 async def test_react_with_a_pushpin_and_open_the_draft(redis_url: str) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), CONFIG, port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    app, runner, url = await serve_sandbox(redis_url, CONFIG)
     slack = sandbox_feed(app).fake
     try:
         general = slack.channel_by_name("general")

@@ -7,27 +7,20 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 import aiohttp
-from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.config import IncidentConfig, Settings
+from bot.config import IncidentConfig
 from bot.escalations import STEP
-from bot.sandbox import build_sandbox
 from bot.sandbox.render import RenderContext, render_blocks
 from bot.sandbox.web import sandbox_feed
 from bot.stakeholders import DUE
-from bot.store import Store
-from tests.conftest import free_port
+from bot.store import SANDBOX_PREFIX, Store
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 
 async def test_the_sandbox_shows_its_demo_procedure(redis_url: str) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), IncidentConfig(), port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    app, runner, url = await serve_sandbox(redis_url, IncidentConfig())
     slack = sandbox_feed(app).fake
     try:
         general = slack.channel_by_name("general")
@@ -56,7 +49,7 @@ async def test_the_sandbox_shows_its_demo_procedure(redis_url: str) -> None:
         # the demo matrix's two steps and the management reminder are counting down
         redis = Redis.from_url(redis_url, decode_responses=True)
         try:
-            store = Store(redis)
+            store = Store(redis, prefix=SANDBOX_PREFIX)
 
             async def counting() -> list[str]:
                 incident = await store.by_channel(channel)

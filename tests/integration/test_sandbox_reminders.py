@@ -5,14 +5,12 @@ PagerDuty panel reaches the bot as a signed webhook."""
 from __future__ import annotations
 
 import aiohttp
-from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
+from bot.config import IncidentConfig
 from bot.sandbox.pagerduty_panel import ACK_ROUTE, FAKE_PAGERDUTY
 from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
 from tests.integration.harness import eventually
+from tests.sandbox_process import serve_sandbox
 
 CONFIG = IncidentConfig.model_validate(
     {
@@ -29,12 +27,7 @@ CONFIG = IncidentConfig.model_validate(
 async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement(
     redis_url: str,
 ) -> None:
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), CONFIG, port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    app, runner, url = await serve_sandbox(redis_url, CONFIG)
     slack, pd = sandbox_feed(app).fake, app[FAKE_PAGERDUTY]
     try:
         general = slack.channel_by_name("general")
@@ -50,9 +43,9 @@ async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement
             reminder = await eventually(
                 lambda: next((m for m in slack.messages[channel] if "is due" in m.text), None),
             )
-            # the reminder's Snooze button works from the page
+            # the reminder's Snooze button works from the page (for Alice, the commander)
             body = {
-                "user": "U0BOB",
+                "user": "U0ALICE",
                 "channel": channel,
                 "ts": reminder.ts,
                 "action_id": "reminder_snooze",
@@ -62,7 +55,8 @@ async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement
                 assert (await r.json()) == {"ok": True}
             await eventually(
                 lambda: (
-                    "snoozed by <@U0BOB>" in (slack.message(channel, reminder.ts) or reminder).text
+                    "snoozed by <@U0ALICE>"
+                    in (slack.message(channel, reminder.ts) or reminder).text
                 )
             )
             # Acknowledge in the PagerDuty panel: the fake sends the signed webhook

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.store import Store
+from bot.store import SANDBOX_PREFIX, Store
 from tests.integration.harness import eventually
 from tests.sandbox_process import ROOT, SandboxProcess, child_env, free_port
 
@@ -56,7 +56,7 @@ async def test_forced_sandbox_with_tokens_uses_the_explicit_redis(redis_url: str
         "REDIS_URL": redis_url,
     }
     redis = Redis.from_url(redis_url, decode_responses=True)
-    store = Store(redis)
+    store = Store(redis, prefix=SANDBOX_PREFIX)
     try:
         with SandboxProcess("sandbox", env=env) as sandbox:
             assert sandbox.line == (
@@ -66,9 +66,15 @@ async def test_forced_sandbox_with_tokens_uses_the_explicit_redis(redis_url: str
             await declare(sandbox, "SEV2 Kept in Redis")
             (incident,) = await eventually(store.recent_incidents, settle=False)  # a child
         assert sandbox.returncode == 0
-        # the state outlives the process: it was in the real Redis all along
+        # the state outlives the process: it was in the real Redis all along, under the
+        # sandbox's own prefix
         kept = await store.get(incident.id)
         assert kept is not None and kept.title == "Kept in Redis" and kept.severity == "SEV2"
+        assert all(key.startswith(SANDBOX_PREFIX) for key in await redis.keys())
+        # the db is the sandbox's now (it claimed it empty): a restart uses it again
+        with SandboxProcess("sandbox", env=env) as again:
+            assert again.line.endswith(f"state in the Redis at {redis_url}")
+            assert [i.id for i in await store.recent_incidents()] == [incident.id]
     finally:
         await redis.aclose()
 

@@ -32,7 +32,7 @@ scheduler: {tick: 0.1, retry: 0.1}
 class BotProcess:
     """One `python -m bot` serving HTTP against the fake Slack."""
 
-    def __init__(self, fake: FakeSlack, redis_url: str, config: Path) -> None:
+    def __init__(self, fake: FakeSlack, redis_url: str, config: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = child_env(
@@ -44,6 +44,7 @@ class BotProcess:
             PORT=str(self.port),
             HOST="127.0.0.1",
             LOG_LEVEL="WARNING",
+            **env,
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL

@@ -201,7 +201,7 @@ def nine(day: str) -> float:
         ("Write the runbook in 2s", "Write the runbook", None, "2026-03-04", NOW + 2),
         ("Write the runbook today", "Write the runbook", None, "2026-03-04", None),  # 09:00 passed
         ("Look in the logs", "Look in the logs", None, None, None),
-        ("Ask <@U0CAROL> about limits", "Ask <@U0CAROL> about limits", None, None, None),
+        ("Ask <@U0CAROL|carol> about limits", "Ask @carol about limits", None, None, None),
     ],
 )
 def test_followup_grammar(
@@ -244,12 +244,16 @@ def test_captured_messages_read_as_one_line() -> None:
         "user": "U0CAROL",
         "text": "see <https://g.io|graph>\n&gt; 5%",
     }
-    assert message_text(message) == "see graph (https://g.io) > 5%"
+    # mrkdwn for the timeline: the link shown with its URL, the typed > still escaped
+    assert message_text(message) == "see graph (https://g.io) &gt; 5%"
     pinned = pinned_entry(message, by="U0ALICE")
     assert (pinned.at, pinned.actor, pinned.kind) == (1700000000.0001, "U0CAROL", "pinned")
-    assert pinned.text == "Pinned: “see graph (https://g.io) > 5%” (pinned by <@U0ALICE>)"
-    assert pinned_entry(message, by="U0CAROL").text == "Pinned: “see graph (https://g.io) > 5%”"
+    assert pinned.text == "Pinned: “see graph (https://g.io) &gt; 5%” (pinned by <@U0ALICE>)"
+    assert pinned_entry(message, by="U0CAROL").text == "Pinned: “see graph (https://g.io) &gt; 5%”"
     assert message_text({"text": "", "files": [{"title": "graph.png"}]}) == "[file: graph.png]"
+    # a captured message keeps its author's real mentions, never a broadcast or a group
+    loud = {"text": "<!channel> ask <@U0BOB> or <!subteam^S1|@dba>, not &lt;@U0EVE&gt;"}
+    assert message_text(loud) == "@channel ask <@U0BOB> or @dba, not &lt;@U0EVE&gt;"
 
 
 def test_blocks_fit_slack() -> None:

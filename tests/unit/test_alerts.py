@@ -23,8 +23,10 @@ from bot.alerts import (
     bearer_ok,
     group_id,
     group_key,
+    message_senders,
     parse_alert_message,
     parse_alertmanager,
+    sender_refused,
 )
 from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
 from bot.models import AlertGroupView, AlertInstance, Incident
@@ -142,6 +144,46 @@ def am_slack(title: str, text: str = "", link: str = "http://am:9093/#/alerts") 
     }
 
 
+PERSON = {"type": "message", "user": "U0ALICE", "text": "[FIRING:1] DatabaseDown db"}
+APP_POST = {  # an app's chat.postMessage, as Slack delivers it
+    "type": "message",
+    "user": "U0GRAFBOT",
+    "bot_id": "B0GRAF",
+    "app_id": "A0GRAF",
+    "bot_profile": {"id": "B0GRAF", "app_id": "A0GRAF", "name": "Grafana"},
+    "text": "[Alerting] HighCPU",
+}
+
+
+@pytest.mark.parametrize(
+    ("event", "senders"),
+    [
+        (PERSON, set()),
+        (am_slack("[FIRING:1] X"), {"B0AM"}),  # a classic integration: bot_message, bot_id
+        (APP_POST, {"B0GRAF", "A0GRAF"}),
+        ({"user": "U0X", "bot_profile": {"id": "B0P", "app_id": "A0P"}}, {"B0P", "A0P"}),
+        ({"user": "U0X", "bot_profile": "not an object"}, set()),
+    ],
+)
+def test_the_machine_that_posted_a_message(event: dict[str, Any], senders: set[str]) -> None:
+    assert message_senders(event) == senders
+
+
+def test_who_an_alert_channel_reads() -> None:
+    anyone, own = frozenset(), frozenset({"U0BOT", "B0BOT", "A0BOT"})
+    assert sender_refused(PERSON, anyone, own) == (
+        "not_a_bot",
+        "posted by a person, not a bot or app",
+    )
+    assert sender_refused(APP_POST, anyone, own) is None
+    assert sender_refused(APP_POST, frozenset({"A0GRAF"}), own) is None  # by app ID
+    assert sender_refused(APP_POST, frozenset({"B0GRAF"}), own) is None  # by bot ID
+    refused = sender_refused(APP_POST, frozenset({"B0AM"}), own)
+    assert refused is not None and refused[0] == "sender_not_allowed"
+    for ours in ({**APP_POST, "user": "U0BOT"}, {**APP_POST, "app_id": "A0BOT"}):
+        assert sender_refused(ours, anyone, own) == ("own_message", "the bot's own post")
+
+
 def test_alertmanager_slack_notifications_meet_the_webhook_in_one_group() -> None:
     update = parse_alert_message(
         am_slack("[FIRING:2] DatabaseDown db (critical prod)"), RULES, now=NOW
@@ -173,6 +215,17 @@ def test_a_templated_notification_gives_summary_description_and_labels() -> None
         "description": "checkout-api has not answered for 1m",
     }
     assert alert.labels["service"] == "checkout" and alert.labels["instance"] == "10.0.0.7:8080"
+
+
+def test_an_alert_messages_text_is_kept_as_it_reads_and_shown_escaped() -> None:
+    # Slack escapes the message's text; it is stored as it reads, and escaped once to show
+    text = "*Alert:* p99 &gt; 2s &amp; <!here>\n*Description:* see &lt;runbook&gt;"
+    update = parse_alert_message(am_slack("[FIRING:1] ServiceDown checkout", text), RULES, now=NOW)
+    assert update is not None
+    assert update.alerts[0].annotations == {
+        "summary": "p99 > 2s & !here",
+        "description": "see <runbook>",
+    }
 
 
 @pytest.mark.parametrize(

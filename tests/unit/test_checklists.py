@@ -114,17 +114,24 @@ def new_run(
     )
 
 
+INCIDENT = Incident(
+    id="20240101-1", title="Redis down", severity="SEV2", declared_by="U0ALICE", declared_at=1.0
+)
+
+
 def entry(text: str) -> TimelineEntry:
     return TimelineEntry(at=1, actor="U0ALICE", kind="runbook", text=text)
 
 
 async def test_one_checklist_per_runbook_per_incident() -> None:
     store = make_store()
-    _, created = await store.create_run(new_run(run_id="r1"), entry("posted"))
-    again, created_again = await store.create_run(new_run(run_id="r2"), entry("posted"))
+    _, created = await store.create_run(new_run(run_id="r1"), entry("posted"), incident=INCIDENT)
+    again, created_again = await store.create_run(
+        new_run(run_id="r2"), entry("posted"), incident=INCIDENT
+    )
     assert created and not created_again and again.id == "r1"
     _, created_other = await store.create_run(
-        new_run(runbook="disk-space", run_id="r3"), entry("p")
+        new_run(runbook="disk-space", run_id="r3"), entry("p"), incident=INCIDENT
     )
     assert created_other
     assert await store.incident_runs("20240101-1") == {"redis-down": "r1", "disk-space": "r3"}
@@ -138,7 +145,7 @@ async def test_one_checklist_per_runbook_per_incident() -> None:
 
 async def test_concurrent_changes_to_one_step_make_one_change() -> None:
     store = make_store()
-    run, _ = await store.create_run(new_run(), entry("posted"))
+    run, _ = await store.create_run(new_run(), entry("posted"), incident=INCIDENT)
 
     def done(user: str) -> Any:
         def change(state: StepState) -> tuple[StepState, TimelineEntry] | None:
@@ -161,7 +168,7 @@ async def test_concurrent_changes_to_one_step_make_one_change() -> None:
 
 async def test_concurrent_changes_to_different_steps_all_persist() -> None:
     store = make_store()
-    run, _ = await store.create_run(new_run(), entry("posted"))
+    run, _ = await store.create_run(new_run(), entry("posted"), incident=INCIDENT)
 
     def take(state: StepState) -> tuple[StepState, TimelineEntry] | None:
         new = next_step_state(state, "take", user="U0BOB", at=2)

@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, IncidentConfig, format_duration, load_config, parse_duration
+from bot.config import (
+    ConfigError,
+    IncidentConfig,
+    Settings,
+    format_duration,
+    load_config,
+    parse_duration,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -83,6 +90,10 @@ def test_aliases() -> None:
             "alerts:\n  rules:\n    - {alertname: X, severity: P9}\n",
             "alerts.rules[0].severity: unknown severity",
         ),
+        (
+            "alerts:\n  channels:\n    - alerts\n    - {channel: pages, from: [U0ALICE]}\n",
+            "incident.yaml:4: alerts.channels.1.from: 'U0ALICE' is not a bot ID (B…) or an app ID",
+        ),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("a: [unclosed\n", "not valid YAML"),
     ],
@@ -115,3 +126,21 @@ escalation:
     assert config.severity("SEV1").update_every == timedelta(minutes=10)
     assert config.escalation.matrix["sev1"][0].notify == ["U0123ABCD"]
     assert "security_lead" in config.roles
+
+
+def test_alert_channels_by_name_or_with_the_machines_they_read(tmp_path: Path) -> None:
+    text = "alerts:\n  channels: [alerts, {channel: C0PAGES, from: [B0123, A0456]}]\n"
+    channels = load_config(write(tmp_path, text)).alerts.channels
+    assert [(c.channel, c.senders) for c in channels] == [
+        ("alerts", []),
+        ("C0PAGES", ["B0123", "A0456"]),
+    ]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_blank_secret_or_token_counts_as_unset(blank: str) -> None:
+    settings = Settings(slack_signing_secret=blank, slack_app_token=blank, alertmanager_token=blank)
+    assert (settings.slack_signing_secret, settings.slack_app_token) == (None, None)
+    assert settings.alertmanager_token is None
+    # a secret pasted with its newline still works
+    assert Settings(slack_signing_secret=" abc123\n").slack_signing_secret == "abc123"

@@ -75,3 +75,12 @@ def test_each_channel_is_checked_once_with_all_its_uses() -> None:
     assert set(uses) == {"#ops", "#alerts", "#leadership"}
     assert uses["#ops"].purposes == ("announce", "alert") and uses["#ops"].reads
     assert not uses["#leadership"].reads
+
+
+def test_an_alert_channel_open_to_any_bot_is_marked() -> None:
+    config = IncidentConfig.model_validate(
+        {"alerts": {"channels": ["alerts", {"channel": "#pages", "from": ["B0AM", "A0GRAF"]}]}}
+    )
+    uses = {u.display: u for u in channel_uses(config)}
+    assert uses["#alerts"].any_bot and uses["#pages"].reads
+    assert not uses["#pages"].any_bot and not uses["#incidents"].any_bot

@@ -24,7 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.fakes.slack import FakeSlack
+from bot.fakes.slack import FakeSlack, SlackError
 
 SECRET = "test-signing-secret"
 
@@ -323,6 +323,36 @@ async def test_create_invite_topic_rename_archive(fake: FakeSlack, client: Async
     assert (
         await error_of(client.conversations_invite(channel=cid, users="U0CAROL")) == "is_archived"
     )
+
+
+async def test_a_taken_name_is_refused_whoever_holds_it(fake: FakeSlack, client: AsyncWebClient):
+    created = await client.conversations_create(name="inc-20240101-1-db-down")
+    assert created["channel"]["creator"] == "U0BOT"
+    # a member's channel, a private one the bot cannot see, an archived one: all hold names
+    squat = fake.create_channel_as_user("U0BOB", "inc-20240101-2-private")
+    assert (squat.creator, squat.members, squat.is_private) == ("U0BOB", {"U0BOB"}, False)
+    fake.create_channel_as_user("U0BOB", "hidden-room", is_private=True)
+    await client.conversations_archive(channel=created["channel"]["id"])
+    for name in ("inc-20240101-2-private", "hidden-room", "inc-20240101-1-db-down"):
+        with pytest.raises(SlackApiError) as caught:
+            await client.conversations_create(name=name, is_private=True)
+        assert caught.value.response.data == {"ok": False, "error": "name_taken"}
+    with pytest.raises(SlackError):
+        fake.create_channel_as_user("U0ALICE", "hidden-room")
+    # the member invites the bot: it is in, and sees who made the channel
+    fake.invite_as_user("U0BOB", squat.id, ["U0BOT"])
+    info = await client.conversations_info(channel=squat.id)
+    assert info["channel"]["is_member"] and info["channel"]["creator"] == "U0BOB"
+    with pytest.raises(SlackError):
+        fake.invite_as_user("U0ALICE", squat.id, ["U0CAROL"])  # not a member: cannot invite
+
+
+async def test_a_failure_may_have_taken_effect(fake: FakeSlack, client: AsyncWebClient):
+    fake.fail("conversations.create", error="fatal_error", took_effect=True)
+    assert await error_of(client.conversations_create(name="lost-answer")) == "fatal_error"
+    made = fake.channel_by_name("lost-answer")
+    assert made is not None and made.creator == "U0BOT"
+    assert await error_of(client.conversations_create(name="lost-answer")) == "name_taken"
 
 
 async def test_list_paginates_with_cursors(fake: FakeSlack, client: AsyncWebClient):

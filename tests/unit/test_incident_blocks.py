@@ -4,6 +4,7 @@ import pytest
 
 import blocks.incident as ui
 from blocks.limits import check_blocks, check_view
+from blocks.mrkdwn import md, user
 from bot.config import IncidentConfig
 from bot.models import Incident, StatusUpdate, TimelineEntry
 
@@ -107,7 +108,7 @@ def test_check_blocks_catches_violations() -> None:
 
 def test_timeline_keeps_mentions_but_escapes_typed_markup() -> None:
     entries = [
-        TimelineEntry(at=1.0, actor="U0A", kind="role", text="Comms Lead: <@U0CAROL>"),
+        TimelineEntry(at=1.0, actor="U0A", kind="role", text=md("Comms Lead: {}", user("U0CAROL"))),
         TimelineEntry(
             at=2.0, actor="U0A", kind="update", text="Status update: 5xx <b>high</b> & rising"
         ),

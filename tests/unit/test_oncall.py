@@ -152,7 +152,7 @@ def test_blocks_are_valid_and_invite_buttons_unique() -> None:
 def test_many_sections_stay_within_slacks_limits_and_say_so() -> None:
     _, blocks = oncall_message(answer(sections=30), incident_id="20240306-1")
     assert len(blocks) <= 50 and check_blocks(blocks) == []
-    assert "ask for one with `/oncall <name>`" in str(blocks[-2])
+    assert "ask for one with `/oncall &lt;name&gt;`" in str(blocks[-2])
 
 
 def test_stale_answer_is_marked() -> None:

@@ -328,6 +328,9 @@ def test_parse_webhook(fake: FakePagerDuty) -> None:
     )
     assert (event.agent_id, event.agent_name) == ("PU_BOB", "Bob Example")
     assert event.occurred_at == NOW
+    assert event.service_id == "PSVC_MAIN"  # data.service.id
+    trimmed = fake.webhook_payload("incident.escalated", incident["id"], drop=["service"])
+    assert parse_webhook(json.dumps(trimmed).encode()).service_id is None
     for bad in (b"not json", b"{}", b'{"event": {"id": "x"}}', b"[]"):
         with pytest.raises(InvalidWebhook):
             parse_webhook(bad)

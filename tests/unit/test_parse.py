@@ -91,14 +91,27 @@ def test_registered_verbs_get_the_rest_of_the_text() -> None:
     from handlers.parse import ALL_USAGE, register_usage
 
     register_usage("zz-test-verb", "/incident zz-test-verb <anything>")
-    assert parse("zz-test-verb  Some <@U1> text ", CONFIG) == Command(
-        "zz-test-verb", text="Some <@U1> text"
-    )
+    cmd = parse("zz-test-verb  Some <@U1|ann> text ", CONFIG)
+    assert cmd == Command("zz-test-verb", text="Some @ann text")
+    assert cmd.wire == "Some <@U1|ann> text"  # for a grammar that reads real mentions
     assert ALL_USAGE["zz-test-verb"] == "/incident zz-test-verb <anything>"
 
 
-def test_slack_escapes_in_free_text_are_undone_once() -> None:
+def test_free_text_is_kept_as_its_reader_saw_it() -> None:
+    # Slack escapes what was typed once, and sends real mentions, broadcasts and links as
+    # tokens: free text keeps neither kind as markup
     cmd = parse("declare SEV2 Search &amp; browse &lt;slow&gt; for <@U0BOB|bob>", CONFIG)
-    assert cmd.text == "Search & browse <slow> for <@U0BOB|bob>"
+    assert cmd.text == "Search & browse <slow> for @bob"
     assert parse("update 5xx &gt; 2%", CONFIG).text == "5xx > 2%"
     assert parse("resolve fixed &amp;amp; done", CONFIG).text == "fixed &amp; done"
+    typed = parse("update &lt;!everyone&gt; &lt;@U0BOB|x&gt; &lt;!subteam^S1&gt;", CONFIG)
+    assert typed.text == "<!everyone> <@U0BOB|x> <!subteam^S1>"  # as typed; escaped on output
+    real = parse("update <!everyone> <!subteam^S1|@oncall> <https://evil.example|Join>", CONFIG)
+    assert real.text == "@everyone @oncall Join (https://evil.example)"
+
+
+def test_only_a_real_mention_token_names_a_person() -> None:
+    assert parse("commander <@U0BOB|bob>", CONFIG).user == "U0BOB"
+    for typed in ("&lt;@U0BOB&gt;", "&lt;@U0BOB|bob&gt;", "@bob", "<!here>", "<#C1|general>"):
+        with pytest.raises(UsageError, match="is not a Slack mention"):
+            parse(f"commander {typed}", CONFIG)

@@ -391,8 +391,12 @@ def test_stakeholder_reminder_modal_and_update() -> None:
     assert check_blocks(blocks) == []
     modal = sh_ui.draft_modal(inc, management, "Hello " * 700, private_metadata="{}")
     assert check_blocks(modal["blocks"], modal=True) == []  # type: ignore[arg-type]
-    _, update = sh_ui.stakeholder_update(inc, "*Status:* fine <@U0BOB> & <b>", by="U0CAROL")
-    assert "*Status:* fine <@U0BOB> &amp; &lt;b&gt;" in str(update)
+    # the draft's own mentions (the incident's people) stay live; anything else typed is text
+    text = "*Status:* fine, ask <@U0ALICE> <@U0BOB> & <b> <!here>"
+    _, update = sh_ui.stakeholder_update(inc, text, by="U0CAROL")
+    assert "*Status:* fine, ask <@U0ALICE> &lt;@U0BOB&gt; &amp; &lt;b&gt; &lt;!here&gt;" in str(
+        update
+    )
     assert engineering.first_due == timedelta(0)
 
 

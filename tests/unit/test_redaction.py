@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from blocks.alerts import unmatched_alert
 from blocks.limits import check_blocks, check_view
 from bot import redaction
 from bot.config import IncidentConfig
+from bot.incidents import channel_name
 from bot.models import AlertGroupView, AlertInstance, Incident, StatusUpdate
 
 CONFIG = IncidentConfig.model_validate(
@@ -224,3 +226,16 @@ def test_no_redacted_surface_carries_the_private_texts(
         assert "Zq" not in out
     for secret in (title, description, update):
         assert "Zq" not in redaction.scrub(inc, f"<< {secret} >>")
+
+
+def test_private_channel_names_have_a_random_part_and_no_title() -> None:
+    names = {redaction.private_channel_name("inc", "20261122", 3) for _ in range(100)}
+    assert len(names) == 100  # nobody can make the next one first: it cannot be worked out
+    assert all(re.fullmatch(r"inc-20261122-3-private-[0-9a-f]{10}", n) for n in names)
+
+
+@given(st.text(max_size=150), st.sampled_from(["", "a1b2c3"]))
+def test_channel_names_keep_to_slacks_rules_with_their_fresh_part(title: str, token: str) -> None:
+    name = channel_name("drill", "20261122", 12345, title, token)
+    assert len(name) <= 80 and re.fullmatch(r"[a-z0-9-]+", name)
+    assert name.startswith("drill-20261122-12345") and name.endswith(token)

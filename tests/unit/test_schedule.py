@@ -11,7 +11,7 @@ import pytest
 
 from bot.models import DueItem
 from bot.schedule import Retry, Scheduler
-from bot.store import K_DUE, Store
+from bot.store import Store
 
 T0 = 1_700_000_000.0
 
@@ -197,7 +197,7 @@ async def test_failures_are_retried_with_backoff_then_given_up(store: Store, clo
     await fire(s)
     [item] = await s.pending("inc-1")
     assert item.last_error == "RuntimeError: Slack is down"
-    again_at = await store.redis.zscore(K_DUE, item.id)
+    again_at = await store.redis.zscore(store.keys.due, item.id)
     assert again_at is not None and T0 + 1.8 <= again_at <= T0 + 2.2
     assert await fire(s) == 0
     clock.now = T0 + 2.2  # first retry: ~2 s (+-10 %)

@@ -1,0 +1,259 @@
+"""Durable lifecycle events: the outbox, and the features that react to it (DESIGN rule 3).
+
+An incident change others react to (`declared`, `updated`, `severity`, `resolved`,
+`reopened`, ...) is written to the event stream in the same transaction as the change
+(`Store.create`, `Store.update(..., emit=)`): the event exists exactly when the change does,
+so a process killed at any instant loses none.
+
+Features subscribe by name, in order (`subscribe`). Every process runs one consumer of the
+group `features`. It takes new entries (a blocking XREADGROUP: a write on any replica wakes
+it at once), runs each subscriber not yet done with the entry, in subscription order, marks
+each done as it returns, and acknowledges (and deletes) the entry when all are. One
+incident's entries run one after another in stream order; different incidents' at once.
+
+A subscriber that raises stops its entry there: the entry stays pending and is taken up
+again after `claim_idle` seconds (XAUTOCLAIM) by whichever process looks first, as are the
+entries of a process that died; only the subscribers not yet done run again. A process
+keeps the entries it is working on from being taken (it touches them every few seconds).
+After `max_attempts` the remaining subscribers of an entry are given up, with an error in
+the log. Delivery is at least once per subscriber, so each is idempotent: most schedule
+due-items (bot/schedule.py), which replace themselves; the others check their effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from bot.activity import Activity, Outlook
+from bot.models import Incident, LifecycleEvent
+from bot.store import STORE_ERRORS, Store
+
+log = logging.getLogger(__name__)
+
+GROUP = "features"
+Subscriber = Callable[[LifecycleEvent], Awaitable[None]]
+
+
+def lifecycle(
+    on_incident_event: Callable[[str, Incident], Awaitable[None]], fresh: Store | None = None
+) -> Subscriber:
+    """A feature's `on_incident_event(kind, incident)` as a subscriber. With `fresh`, it
+    gets the incident as stored now rather than as the change left it (e.g. to post into
+    the channel the set-up made after the event)."""
+
+    async def handler(event: LifecycleEvent) -> None:
+        incident = event.incident
+        if fresh is not None:
+            incident = await fresh.get(incident.id) or incident
+        await on_incident_event(event.type, incident)
+
+    return handler
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    name: str
+    handler: Subscriber
+    types: frozenset[str] | None
+
+
+class Events:
+    """The event stream's consumer in this process, and the subscriptions it serves."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        claim_idle: float = 10.0,
+        block: float = 0.5,
+        batch: int = 64,
+        concurrency: int = 32,
+        max_attempts: int = 10,
+        activity: Activity | None = None,
+    ) -> None:
+        self.store = store
+        self.activity = activity or Activity("events")
+        self.claim_idle = claim_idle  # an entry read but not finished this long is taken over
+        self.block = block  # how long one read waits for a new entry
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._subscriptions: list[_Subscription] = []
+        self._gate = asyncio.Semaphore(concurrency)
+        self._working: dict[str, asyncio.Task[None]] = {}  # entry id -> its task
+        self._last_of: dict[str, asyncio.Task[None]] = {}  # incident id -> its newest task
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def subscribe(
+        self, name: str, handler: Subscriber, *, types: Iterable[str] | None = None
+    ) -> None:
+        """`handler(event)` for every event (of `types`), after those subscribed before it.
+        `name` keys what is done: keep it stable across releases."""
+        if any(s.name == name for s in self._subscriptions):
+            raise ValueError(f"subscriber {name!r} twice")
+        kinds = frozenset(types) if types is not None else None
+        self._subscriptions.append(_Subscription(name, handler, kinds))
+
+    # -- running ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = False
+        self._stopped.clear()
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, *, wait: float = 5.0) -> None:
+        """Stop taking entries; give those under way `wait` seconds. One cut short stays
+        pending and is finished by another process (or this one, restarted)."""
+        self._stopping = True  # a flag, not cancel(): a read cut short can swallow it
+        self._stopped.set()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        working = list(self._working.values())
+        if working:
+            await asyncio.wait(working, timeout=wait)
+        for task in self._working.values():
+            task.cancel()
+
+    async def idle(self) -> None:
+        """Until nothing taken by this process is under way (tests, shutdown)."""
+        await self._idle.wait()
+
+    async def pump(self) -> int:
+        """Handle every event written so far, and what those write, to the end; how many.
+        For a process without the consumer loop (scripts, tests on a fake clock)."""
+        await self.store.events_group(GROUP)
+        handled = 0
+        while True:
+            entries = await self.store.events_read(GROUP, self.consumer, self.batch, block_ms=None)
+            if not entries:
+                await self.idle()
+                return handled
+            self._take(entries)
+            handled += len(entries)
+            await self.idle()
+
+    async def outlook(self) -> Outlook:
+        """The settle probe (bot/activity.py): busy while an event is handled here or
+        waits, written and not finished, for any process."""
+        return Outlook(busy=bool(self._working) or await self.backlog() > 0)
+
+    async def backlog(self) -> int:
+        """Events written (by any process) and not yet finished by every subscriber."""
+        return await self.store.events_backlog(GROUP)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.store.events_group(GROUP)
+                break
+            except STORE_ERRORS as exc:
+                log.warning("event stream waiting for Redis", extra={"error": str(exc)})
+                await self._pause(1.0)
+        loop = asyncio.get_running_loop()
+        next_reclaim = 0.0
+        while not self._stopping:
+            try:
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self.claim_idle / 2
+                    await self._touch()
+                    idle_ms = int(self.claim_idle * 1000)
+                    taken = await self.store.events_reclaim(
+                        GROUP, self.consumer, idle_ms, self.batch
+                    )
+                    self._take(taken)
+                if len(self._working) >= self.batch * 4:  # enough under way: let it drain
+                    await asyncio.wait(list(self._working.values()), timeout=self.block)
+                    continue
+                block_ms = max(1, int(min(self.block, next_reclaim - loop.time()) * 1000))
+                entries = await self.store.events_read(
+                    GROUP, self.consumer, self.batch, block_ms=block_ms
+                )
+                self._take(entries)
+            except STORE_ERRORS as exc:
+                log.warning("event stream unavailable", extra={"error": str(exc)})
+                await self._pause(1.0)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+
+    async def _touch(self) -> None:
+        """Entries under way here stay ours: XCLAIM to ourselves resets their idle time."""
+        if self._working:
+            await self.store.events_touch(GROUP, self.consumer, list(self._working))
+
+    def _take(self, entries: list[tuple[str, str]]) -> None:
+        for entry_id, raw in entries:
+            if entry_id in self._working:
+                continue  # reclaimed from ourselves while still at it
+            try:
+                event = LifecycleEvent.model_validate_json(raw)
+            except ValidationError:
+                # written by a newer release, or corrupted: it would be retried forever
+                log.error("unreadable event dropped", extra={"entry": entry_id})
+                event = None
+            # the incident's earlier events first
+            before = self._last_of.get(event.incident.id) if event is not None else None
+            task = self.activity.spawn(self._handle(entry_id, event, before))
+            self._working[entry_id] = task
+            self._idle.clear()
+            if event is not None:
+                self._last_of[event.incident.id] = task
+            task.add_done_callback(functools.partial(self._finished, entry_id))
+
+    def _finished(self, entry_id: str, task: asyncio.Task[None]) -> None:
+        self._working.pop(entry_id, None)
+        for incident, last in list(self._last_of.items()):
+            if last is task:
+                del self._last_of[incident]
+        if not self._working:
+            self._idle.set()
+
+    async def _handle(
+        self, entry_id: str, event: LifecycleEvent | None, before: asyncio.Task[None] | None
+    ) -> None:
+        if event is None:
+            await self.store.events_ack(GROUP, entry_id)
+            return
+        event.id = entry_id
+        if before is not None:
+            await asyncio.wait([before])
+        extra = {"incident": event.incident.id, "event": event.type, "entry": entry_id}
+        async with self._gate:
+            try:
+                done, attempts = await self.store.events_progress(entry_id)
+                event.attempt = attempts
+                for sub in self._subscriptions:
+                    if sub.name in done or (sub.types is not None and event.type not in sub.types):
+                        continue
+                    try:
+                        await sub.handler(event)
+                    except Exception as exc:
+                        if attempts < self.max_attempts:
+                            log.warning(
+                                "event subscriber failed; the event will be taken up again",
+                                extra={**extra, "subscriber": sub.name, "error": repr(exc)},
+                                exc_info=not isinstance(exc, STORE_ERRORS),
+                            )
+                            return
+                        log.exception(
+                            "event subscriber given up", extra={**extra, "subscriber": sub.name}
+                        )
+                    await self.store.events_mark(entry_id, sub.name)
+                await self.store.events_ack(GROUP, entry_id)
+            except STORE_ERRORS as exc:
+                # the entry stays pending: it is taken up again after claim_idle
+                log.warning("event bookkeeping failed", extra={**extra, "error": str(exc)})

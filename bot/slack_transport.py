@@ -1,0 +1,118 @@
+"""How Slack's requests reach Bolt: signed HTTP on `/slack/events`, or Socket Mode.
+
+HTTP: one check, here, on the raw bytes before anything is parsed: the timestamp is
+fresh (Slack's five minutes) and the `v0` HMAC under the signing secret matches. Only
+then is the body parsed (400 for what does not parse); a command's or an interaction's
+signature is claimed once in Redis, so a captured request replayed while it is still
+fresh is dropped on every replica; and it goes to Bolt, whose own verification is off
+(events are deduplicated by their `event_id` where they act). Without a signing secret
+the route answers 404 to everything: Socket Mode's traffic is authenticated by the
+app-level token that opened the WebSocket, and no unsigned door may stand beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.store import STORE_ERRORS, Store
+
+log = logging.getLogger(__name__)
+
+FRESHNESS = 300  # seconds a request's timestamp may be off from our clock (Slack's rule)
+# A signature stays acceptable while its timestamp is within FRESHNESS either side of now,
+# so its once-marker must outlive that whole span.
+REPLAY_WINDOW = 2 * FRESHNESS
+# What parsing a signed but malformed body raises (bad UTF-8 or JSON, nesting too deep,
+# JSON of the wrong shape for Bolt's field lookups).
+PARSE_ERRORS = (ValueError, RecursionError, LookupError, TypeError, AttributeError)
+
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def timestamp_problem(timestamp: str, signature: str, now: float) -> str | None:
+    """Why the signature headers cannot be right whatever the body is, or None."""
+    if not timestamp or not signature:
+        return "missing signature"
+    # bounded and ASCII before int(): a 5000-digit or non-ASCII "number" is no timestamp
+    if len(timestamp) > 12 or not (timestamp.isascii() and timestamp.isdigit()):
+        return "bad timestamp"
+    if abs(now - int(timestamp)) > FRESHNESS:
+        return "stale timestamp"
+    return None
+
+
+def signature_matches(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """Slack's `v0` scheme over the raw bytes. (slack_sdk's SignatureVerifier decodes the
+    body as UTF-8 first, so it cannot tell a signed non-UTF-8 body from a forged one.)"""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    # aiohttp hands non-ASCII header bytes over as surrogates; compare bytes to bytes
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape"))
+
+
+def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Store) -> Route:
+    """The `/slack/events` handler: verify, refuse replays, parse, dispatch to Bolt."""
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        if not signing_secret:
+            return web.json_response({"ok": False, "error": "not found"}, status=404)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        problem = timestamp_problem(timestamp, signature, time.time())
+        body = b""
+        if problem is None:
+            body = await request.read()
+            if not signature_matches(signing_secret, timestamp, body, signature):
+                problem = "bad signature"
+        if problem is not None:
+            log.warning("Slack request refused: %s", problem, extra={"remote": request.remote})
+            return web.json_response({"ok": False, "error": "invalid request"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+        except PARSE_ERRORS as exc:
+            log.warning("malformed Slack request: %s", type(exc).__name__)
+            return web.json_response({"ok": False, "error": "malformed request"}, status=400)
+        replayable = bolt_request.body.get("type") != "event_callback"
+        if replayable and not await first_sight(store, signature):
+            log.warning("Slack request refused: replayed", extra={"remote": request.remote})
+            return web.json_response({"ok": False, "error": "replayed request"}, status=401)
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    return slack_events
+
+
+async def first_sight(store: Store, signature: str) -> bool:
+    """True the first time a (verified) signature is seen within REPLAY_WINDOW, on any
+    replica. Slack never resends a slash command or an interaction, so a signature seen
+    twice there is a copy. (Events are not asked: Slack's retries of one may come within
+    the same second, signature and all, and every event listener acts once per event
+    anyway.) With Redis unreachable the request goes on: every effect it could have (an
+    incident, a page) needs Redis too, and its handler answers "store unreachable"."""
+    try:
+        return await store.claim_once("slack-request", signature, ttl=REPLAY_WINDOW)
+    except STORE_ERRORS as exc:
+        log.warning("replay check skipped: store unreachable", extra={"error": str(exc)})
+        return True
+
+
+async def connect_socket_mode(bolt: AsyncApp, app_token: str) -> AsyncSocketModeHandler:
+    """Open Slack's WebSocket: `apps.connections.open` with the app-level token through the
+    bot's Web API client (so SLACK_API_URL), then Bolt acks each envelope and reconnects
+    whenever Slack asks it to."""
+    handler = AsyncSocketModeHandler(bolt, app_token)
+    await handler.connect_async()
+    return handler

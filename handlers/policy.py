@@ -1,0 +1,167 @@
+"""The permissions policy (bot/policy.py) at the doors of buttons and modals, and the
+refusal's own buttons (ask whoever may; take command).
+
+Every button that acts on an incident is registered through `guarded`, which acks, finds
+the incident the click names, asks the policy, and either answers the refusal (ephemeral,
+naming who may) or runs the handler with the incident found:
+
+    @app.action(ui.ACTION_SNOOZE)
+    @guarded(svc, "snooze", incident_in_value)
+    async def snooze(click: Click) -> None: ...
+
+A modal's submission is checked with `allowed()` after its own validation (a modal acks
+with its errors first). Slash verbs are checked once, in handlers/incident.py's dispatch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+import blocks.policy as ui
+from bot.incidents import IncidentError
+from bot.models import Incident
+from bot.policy import DOING, Decision, Policy, Shown, Where, mentions, role_action
+from bot.services import Services
+from bot.slack import SlackError
+from handlers.replies import answering, ephemeral
+
+log = logging.getLogger(__name__)
+
+ASK_EVERY = 300  # seconds: one request in the channel per person and action this often
+
+
+@dataclass
+class Click:
+    """A click the policy let through: who, where, on which incident."""
+
+    svc: Services
+    user: str
+    channel: str | None
+    incident: Incident | None
+    action: dict[str, Any]
+    body: dict[str, Any]
+    respond: AsyncRespond
+
+
+# the incident a click names, read from its action (its value), or None when it names none
+Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
+# the policy's action for the click: fixed, or chosen by the incident (None: none found)
+What = str | Callable[[Incident | None], str]
+Handler = Callable[[Click], Awaitable[None]]
+
+
+def policy(svc: Services) -> Policy:
+    assert svc.policy is not None, "build() sets Services.policy"
+    return svc.policy
+
+
+async def incident_named(svc: Services, incident_id: str) -> Incident:
+    incident = await svc.store.get(incident_id) if incident_id else None
+    if incident is None:
+        raise IncidentError("That incident no longer exists.")
+    return incident
+
+
+async def incident_in_value(svc: Services, action: dict[str, Any]) -> Incident:
+    """Buttons whose value is the incident id."""
+    return await incident_named(svc, str(action.get("value") or ""))
+
+
+def clicked_in(body: dict[str, Any]) -> str | None:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    return str(channel) if channel else None
+
+
+def guarded(
+    svc: Services, what: What, find: Find | None, *, shown: Shown = "incident", name: str = ""
+) -> Callable[[Handler], Callable[..., Awaitable[None]]]:
+    """A block_actions listener around `handler`: ack, find, check, then run (errors after
+    ack become one ephemeral sentence, as everywhere). `find=None`: the click names no
+    incident (a declare). `shown`: where the bot offers this button (bot/policy.py)."""
+
+    def wrap(handler: Handler) -> Callable[..., Awaitable[None]]:
+        label = name or handler.__name__
+
+        # Bolt passes arguments by these names (it reads the signature)
+        async def listener(
+            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        ) -> None:
+            await ack()
+            async with answering(respond, what=label):
+                user, channel = body["user"]["id"], clicked_in(body)
+                incident = await find(svc, action) if find is not None else None
+                action_name = what(incident) if callable(what) else what
+                decision = await policy(svc).check(
+                    action_name, incident, user, where=Where(channel, shown=shown)
+                )
+                if not decision.allowed:
+                    await respond(**ephemeral(ui.refusal(decision)), replace_original=False)
+                    return
+                await handler(Click(svc, user, channel, incident, action, body, respond))
+
+        listener.__name__ = label
+        return listener
+
+    return wrap
+
+
+async def allowed(
+    svc: Services, action: str, incident: Incident | None, user: str, channel: str | None
+) -> bool:
+    """A modal's submission: may `user` do `action`? A refusal is told in `channel` (the
+    channel the modal was opened from, which the bot wrote into its metadata)."""
+    decision = await policy(svc).check(action, incident, user, where=Where(channel))
+    if not decision.allowed:
+        await tell_refusal(svc, decision, channel, user)
+    return decision.allowed
+
+
+async def tell_refusal(svc: Services, decision: Decision, channel: str | None, user: str) -> None:
+    if not channel:
+        return
+    text, blocks = ui.refusal(decision)
+    try:
+        await svc.slack.ephemeral(channel, user, text, blocks)
+    except SlackError as exc:
+        log.info("refusal not shown", extra={"error": exc.code})
+
+
+def register(app: AsyncApp, svc: Services) -> None:
+    """The refusal's own buttons: ask whoever may, and take command of an incident nobody
+    commands."""
+
+    async def find_asked(svc: Services, action: dict[str, Any]) -> Incident:
+        incident_id, _ = ui.parse_ask_value(str(action.get("value") or ""))
+        return await incident_named(svc, incident_id)
+
+    @app.action(ui.ACTION_ASK)
+    @guarded(svc, "ask", find_asked)
+    async def ask(click: Click) -> None:
+        incident = click.incident
+        assert incident is not None
+        _, action = ui.parse_ask_value(str(click.action.get("value") or ""))
+        if action not in DOING:
+            raise IncidentError("That request no longer says what it is for.")
+        askees = mentions(policy(svc).who(action, incident))
+        if not askees or not incident.channel_id:
+            raise IncidentError("There is nobody to ask yet.")
+        # a second click (or a flood of them) asks once every few minutes
+        if await svc.store.claim_once("ask", f"{incident.id}:{click.user}:{action}", ttl=ASK_EVERY):
+            text, blocks = ui.asked(click.user, DOING[action], askees)
+            await svc.slack.post(incident.channel_id, text, blocks)
+        await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)
+
+    @app.action(ui.ACTION_TAKE_COMMAND)
+    @guarded(svc, lambda i: role_action(i, "commander") if i else "take_command", incident_in_value)
+    async def take_command(click: Click) -> None:
+        assert click.incident is not None
+        await svc.incidents.assign_role(
+            click.incident, by=click.user, role="commander", user=click.user
+        )
