@@ -53,8 +53,8 @@ def message_text(message: dict[str, Any]) -> Mrkdwn:
 
 
 def event_micros(event_ts: object, fallback: float) -> int:
-    """Slack's event time (`event_ts`, "1360782804.083113") as integer microseconds, exact
-    where a float is not; `fallback` (epoch seconds) when the event has none."""
+    """Slack's event time (`event_ts`, "1360782804.083113") as integer microseconds, so it
+    compares exactly, with no float rounding; `fallback` (epoch seconds) when it has none."""
     seconds, _, fraction = str(event_ts or "").partition(".")
     if seconds.isdigit() and (fraction.isdigit() or not fraction):
         return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])

@@ -48,7 +48,12 @@ async def declare(h: Harness, text: str = "SEV1 Checkout API returning 500s") ->
             None,
         )
     )
-    return await eventually(lambda: h.store.by_channel(channel))
+    incident = await eventually(lambda: h.store.by_channel(channel))
+    # set up: what a test does next (a severity change, an update) comes after it, as it
+    # would for people reading the new channel (a change made during the set-up races the
+    # set-up's own restart of the cadence, anchored at the declaration)
+    await h.settled()
+    return incident
 
 
 def reminders(h: Harness, incident: Incident) -> list[Message]:
