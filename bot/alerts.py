@@ -66,6 +66,7 @@ from redis.exceptions import RedisError
 import blocks.alerts as ui
 from blocks.mrkdwn import unescape
 from bot import redaction
+from bot.activity import Activity, Outlook
 from bot.config import AlertRule, IncidentConfig, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import AlertGroupView, AlertInstance, DueItem, Incident, TimelineEntry
@@ -502,10 +503,12 @@ class Alerts:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         budgets: SlackBudgets | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
         self.incidents = incidents
+        self.activity = activity or Activity("alerts")
         self.config = config
         self.settings = config.alerts
         self.scheduler = scheduler
@@ -710,7 +713,7 @@ class Alerts:
                 due, later = await self.store.alerts_due(now, self.concurrency * 4)
                 for gid in due:
                     if gid not in worker.inflight:
-                        task = asyncio.create_task(self._reconcile_guarded(gid, gate))
+                        task = self.activity.spawn(self._reconcile_guarded(gid, gate))
                         worker.inflight[gid] = task
                         task.add_done_callback(_forget(worker.inflight, gid))
                 if later is not None:
@@ -1157,12 +1160,17 @@ class Alerts:
     async def settled(self) -> bool:
         """Nothing accepted is left unapplied and no group waits for its reconciler
         (tests and the bench wait on this)."""
+        return not (await self.outlook()).busy
+
+    async def outlook(self) -> Outlook:
+        """The settle probe (bot/activity.py): busy while a group is reconciled, an
+        accepted batch is unapplied or a group is due; next_at: the next group due."""
         if self._worker is not None and self._worker.inflight:
-            return False
+            return Outlook(busy=True)
         if await self.store.alerts_backlog():
-            return False
-        due, _ = await self.store.alerts_due(self.clock(), 1)
-        return not due
+            return Outlook(busy=True)
+        due, later = await self.store.alerts_due(self.clock(), 1)
+        return Outlook(busy=True) if due else Outlook.first_due(later, self.clock)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

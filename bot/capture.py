@@ -3,8 +3,12 @@ manual notes (`/incident note`), go on the incident's timeline.
 
 A pinned or 📌-reacted message is entered with its own time (its ts) and its author, as
 `Pinned: “…”`, once: the store keeps the channel's captured message ts beside the
-timeline and writes marker and entry together (`Store.append_once`), so a second pin, a
-second 📌, Slack's retries or two replicas change nothing more.
+timeline and writes marker and entry together (`Store.capture`), so a second pin, a
+second 📌, Slack's retries or two replicas change nothing more. The entry credits whoever
+pinned or reacted first by Slack's event time (`event_ts`), whatever order the events are
+handled in: an earlier one handled later (another replica, a retry) takes the credit
+over, in the same script. One replica handles one message's events in the order they
+came, so the confirmation goes to the first, not to whoever's event won a race.
 
 Unpinning and removing the reaction are **ignored**: the timeline is an append-only record
 of what happened, and a message someone thought worth keeping stays on it; pinning it
@@ -15,9 +19,11 @@ generation: they are records, not changes of its state.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import blocks.mrkdwn as mk
@@ -46,6 +52,15 @@ def message_text(message: dict[str, Any]) -> Mrkdwn:
     return mk.clip(line, TEXT_MAX) or md("(no text)")
 
 
+def event_micros(event_ts: object, fallback: float) -> int:
+    """Slack's event time (`event_ts`, "1360782804.083113") as integer microseconds, so it
+    compares exactly, with no float rounding; `fallback` (epoch seconds) when it has none."""
+    seconds, _, fraction = str(event_ts or "").partition(".")
+    if seconds.isdigit() and (fraction.isdigit() or not fraction):
+        return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
+    return int(fallback * 1_000_000)
+
+
 def pinned_entry(message: dict[str, Any], *, by: str) -> TimelineEntry:
     author = message.get("user") or None
     text = md("Pinned: “{}”", message_text(message))
@@ -61,6 +76,7 @@ class TimelineCapture:
         self.store = store
         self.slack = slack
         self.clock = clock
+        self._handling: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     async def note(self, incident: Incident, *, by: str, wire: str) -> TimelineEntry:
         """`/incident note <text>`: a manual timeline entry, now, by `by`. `wire` is the
@@ -75,33 +91,66 @@ class TimelineCapture:
         return entry
 
     async def pinned(
-        self, channel: str, message: dict[str, Any] | None, *, by: str, bot_user: str | None
+        self,
+        channel: str,
+        message: dict[str, Any] | None,
+        *,
+        by: str,
+        bot_user: str | None,
+        at: str | None = None,
     ) -> Incident | None:
-        """A message was pinned (pin_added carries it): the incident when it went on the
-        timeline, None when there was nothing (more) to capture."""
+        """A message was pinned (pin_added carries it) at Slack time `at` (its event_ts):
+        the incident when it went on the timeline or its credit moved to `by`, None when
+        there was nothing (more) to capture."""
         if not message or not message.get("ts") or (bot_user and by == bot_user):
             return None
-        incident = await self.store.by_channel(channel)
-        if incident is None:
-            return None
-        if not message.get("text") and not message.get("files"):
-            message = await self._fetch(channel, str(message["ts"])) or message
-        return await self._capture(incident, message, by=by)
+        async with self._in_turn(channel, str(message["ts"])):
+            incident = await self.store.by_channel(channel)
+            if incident is None:
+                return None
+            if not message.get("text") and not message.get("files"):
+                message = await self._fetch(channel, str(message["ts"])) or message
+            return await self._capture(incident, message, by=by, at=at)
 
     async def reacted(
-        self, channel: str, ts: str, reaction: str, *, by: str, bot_user: str | None
+        self,
+        channel: str,
+        ts: str,
+        reaction: str,
+        *,
+        by: str,
+        bot_user: str | None,
+        at: str | None = None,
     ) -> Incident | None:
-        """Someone reacted to a message: 📌 puts it on the timeline (reaction_added carries
-        only the message's ts, so its text is fetched)."""
+        """Someone reacted to a message at Slack time `at`: 📌 puts it on the timeline
+        (reaction_added carries only the message's ts, so its text is fetched)."""
         if reaction != REACTION or not ts or (bot_user and by == bot_user):
             return None
-        incident = await self.store.by_channel(channel)
-        if incident is None:
-            return None
-        message = await self._fetch(channel, ts)
-        if message is None:
-            return None
-        return await self._capture(incident, message, by=by)
+        async with self._in_turn(channel, ts):
+            incident = await self.store.by_channel(channel)
+            if incident is None:
+                return None
+            message = await self._fetch(channel, ts)
+            if message is None:
+                return None
+            return await self._capture(incident, message, by=by, at=at)
+
+    @contextlib.asynccontextmanager
+    async def _in_turn(self, channel: str, ts: str) -> AsyncIterator[None]:
+        """One message's events one at a time, in the order they came (asyncio.Lock is
+        first come, first served; the listeners take it before their first await)."""
+        key = (channel, ts)
+        lock, users = self._handling.get(key, (asyncio.Lock(), 0))
+        self._handling[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._handling[key]
+            if users > 1:
+                self._handling[key] = (lock, users - 1)
+            else:
+                del self._handling[key]
 
     async def _fetch(self, channel: str, ts: str) -> dict[str, Any] | None:
         try:
@@ -111,10 +160,12 @@ class TimelineCapture:
             return None
 
     async def _capture(
-        self, incident: Incident, message: dict[str, Any], *, by: str
+        self, incident: Incident, message: dict[str, Any], *, by: str, at: str | None
     ) -> Incident | None:
         entry = pinned_entry(message, by=by)
-        if not await self.store.append_once(incident.id, str(message["ts"]), entry):
+        micros = event_micros(at, self.clock())
+        done = await self.store.capture(incident.id, str(message["ts"]), entry, at=micros, by=by)
+        if done is None:
             return None
-        log.info("message captured on the timeline", extra={"incident": incident.id})
+        log.info(f"message {done} on the timeline", extra={"incident": incident.id})
         return incident

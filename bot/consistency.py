@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.activity import Activity, Outlook
 from bot.identity import Identity
 from bot.slack import SlackError
 from bot.store import STORE_ERRORS, Store
@@ -32,9 +33,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, SlackError)
 
 
 class Consistency:
-    def __init__(self, store: Store, identity: Identity, *, every: float = 15.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        identity: Identity,
+        *,
+        every: float = 15.0,
+        activity: Activity | None = None,
+    ) -> None:
         self.store = store
         self.identity = identity  # its install record is checked on every look
+        self.activity = activity or Activity("consistency")
+        self._watching = False
         self.every = every  # how often the Redis server's identity is looked at
         self._repairs: list[tuple[str, Repair]] = []
         self._seen: str | None = None
@@ -47,32 +57,48 @@ class Consistency:
 
     async def start(self) -> None:
         self._stop.clear()
+        self._watching = True
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
         # a flag, not cancel(): a Redis call cut short can swallow the cancellation
         self._stop.set()
+        self._watching = False
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _watch(self) -> None:
         while not self._stop.is_set():
-            try:
-                await self.identity.ensure()  # made at the first start; missing = data lost
-                server = await self.store.server_id()
-                if server != self._seen:
-                    # the first replica to see a new server checks; it is recorded in Redis,
-                    # so restarting the bot alone (same Redis) checks nothing
-                    before = await self.store.swap_server_seen(server)
-                    if before != server:
-                        if before is not None:
-                            log.warning("Redis restarted or failed over: checking what it kept")
-                        await self.run()
-                    self._seen = server
-            except UNAVAILABLE as exc:
-                log.info("consistency check waits for Redis", extra={"error": str(exc)})
+            with self.activity.busy():
+                await self._check()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.every)
+
+    async def outlook(self) -> Outlook:
+        """The settle probe (bot/activity.py): busy while the start-up look is pending or
+        the Redis server answering is not the one last looked at (the next look repairs);
+        the looks in between change nothing, so they are not timed work."""
+        if not self._watching:
+            return Outlook()
+        if self._seen is None:
+            return Outlook(busy=True)
+        return Outlook(busy=await self.store.server_id() != self._seen)
+
+    async def _check(self) -> None:
+        try:
+            await self.identity.ensure()  # made at the first start; missing = data lost
+            server = await self.store.server_id()
+            if server != self._seen:
+                # the first replica to see a new server checks; it is recorded in Redis,
+                # so restarting the bot alone (same Redis) checks nothing
+                before = await self.store.swap_server_seen(server)
+                if before != server:
+                    if before is not None:
+                        log.warning("Redis restarted or failed over: checking what it kept")
+                    await self.run()
+                self._seen = server
+        except UNAVAILABLE as exc:
+            log.info("consistency check waits for Redis", extra={"error": str(exc)})
 
     async def run(self) -> int:
         """Every repair, once, on one replica; how many things were put back."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from bot.activity import Activity, Outlook
 from bot.models import Incident, LifecycleEvent
 from bot.store import STORE_ERRORS, IncidentNotFound, Store
 
@@ -78,8 +79,10 @@ class Events:
         batch: int = 64,
         concurrency: int = 32,
         max_attempts: int = 10,
+        activity: Activity | None = None,
     ) -> None:
         self.store = store
+        self.activity = activity or Activity("events")
         self.claim_idle = claim_idle  # an entry read but not finished this long is taken over
         self.block = block  # how long one read waits for a new entry
         self.batch = batch
@@ -142,6 +145,11 @@ class Events:
             handled += len(entries)
             await self.idle()
 
+    async def outlook(self) -> Outlook:
+        """The settle probe (bot/activity.py): busy while an event is handled here or
+        waits, written and not finished, for any process."""
+        return Outlook(busy=bool(self._working) or await self.backlog() > 0)
+
     async def backlog(self) -> int:
         """Events written (by any process) and not yet finished by every subscriber."""
         return await self.store.events_backlog(GROUP)
@@ -202,7 +210,7 @@ class Events:
                 event = None
             # the incident's earlier events first
             before = self._last_of.get(event.incident.id) if event is not None else None
-            task = asyncio.get_running_loop().create_task(self._handle(entry_id, event, before))
+            task = self.activity.spawn(self._handle(entry_id, event, before))
             self._working[entry_id] = task
             self._idle.clear()
             if event is not None:

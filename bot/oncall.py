@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.activity import Activity
 from bot.config import PagerDutyConfig
 from bot.models import (
     OnCallAnswer,
@@ -94,9 +95,11 @@ class OnCall:
         backoff: float | None = None,
         horizon: timedelta = timedelta(days=7),
         clock: Callable[[], float] = time.time,
+        activity: Activity | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
+        self.activity = activity or Activity("oncall")
         self.pagerduty = pagerduty
         self.config = config
         self.ttl = ttl
@@ -148,7 +151,7 @@ class OnCall:
     async def refresh(self) -> OnCallSnapshot:
         """A fresh snapshot, joining the refresh already under way in this process."""
         if self._inflight is None or self._inflight.done():
-            task = asyncio.create_task(self._refresh())
+            task = self.activity.spawn(self._refresh())
             # An asker may stop waiting (budget): the refresh still finishes and is cached.
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._inflight = task

@@ -439,7 +439,11 @@ class Pager:
             text = "Resolved the PagerDuty incident"
             return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
-        await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate)
+        if incident.is_open and self.pages(incident.severity):
+            # reopened while this resolve was under way: the reopen found the old page
+            # still active and left it; the new episode gets a page of its own
+            await self.request(incident)
 
     # -- what PagerDuty tells us (webhooks, polls) --------------------------------------------
     async def on_webhook(self, event: WebhookEvent) -> None:

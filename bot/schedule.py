@@ -53,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
 from blocks.common import Message
+from bot.activity import Activity, Outlook
 from bot.models import DueItem
 from bot.slack import Slack, SlackError, is_transient
 from bot.store import Store, StoreUnavailable
@@ -141,8 +142,10 @@ class Scheduler:
         batch: int = 100,
         concurrency: int = 64,
         registry: CollectorRegistry | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.store = store
+        self.activity = activity or Activity("scheduler")
         self.clock = clock
         self.tick_every = tick
         self.lease = lease
@@ -257,20 +260,29 @@ class Scheduler:
         while self._running or self._ticks:
             await asyncio.gather(*self._running, *self._ticks, return_exceptions=True)
 
+    async def outlook(self) -> Outlook:
+        """The settle probe (bot/activity.py): busy while claiming (a claimed item is out
+        of the due set before its handler starts) or while an item is due; next_at is the
+        first item's due time."""
+        if self._claiming or self._running or self._ticks:
+            return Outlook(busy=True)
+        return Outlook.first_due(await self.store.due_next(), self.clock)
+
     def kick(self) -> None:
         """Claim now instead of at the next tick (something came due, or a backlog)."""
         if self._stopped or self._claiming:
             return
         try:
-            task = asyncio.get_running_loop().create_task(self.tick())
+            asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a script's set-up): the next tick finds it
+        task = self.activity.spawn(self.tick())
         self._ticks.add(task)
         task.add_done_callback(self._ticks.discard)
 
     def _start(self, item: DueItem, now: float) -> None:
         self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
-        task = asyncio.get_running_loop().create_task(self._run(item))
+        task = self.activity.spawn(self._run(item))
         self._running.add(task)
         task.add_done_callback(self._finished)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -15,9 +16,13 @@ from aiohttp import web
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 import handlers
 from bot import guard
+from bot.activity import Activity
 from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
@@ -38,7 +43,7 @@ from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks import default_runbooks_dir, load_runbooks
-from bot.schedule import Scheduler
+from bot.schedule import JOB_ID, Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
 from bot.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
@@ -49,6 +54,8 @@ from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOK_BODY = 256 * 1024  # a PagerDuty v3 webhook is a few KB
+
+ACTIVITY: web.AppKey[Activity] = web.AppKey("activity", Activity)
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -100,13 +107,17 @@ def build(
     store = Store(redis, prefix=key_prefix)
     metrics = Metrics()
     slack = Slack(client, errors=metrics.slack_errors)
+    activity = Activity()
     services = Services(
+        activity=activity,
         settings=settings,
         config=config,
         store=store,
         slack=slack,
         incidents=Incidents(store, slack, config, metrics=metrics),
-        events=Events(store, claim_idle=config.scheduler.reclaim.total_seconds()),
+        events=Events(
+            store, claim_idle=config.scheduler.reclaim.total_seconds(), activity=activity
+        ),
         metrics=metrics,
         runbooks=runbooks,
         pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
@@ -114,7 +125,12 @@ def build(
     )
     assert services.checklists is not None
     services.oncall = OnCall(
-        store, slack, services.pagerduty, config.pagerduty, ttl=settings.oncall_cache_ttl
+        store,
+        slack,
+        services.pagerduty,
+        config.pagerduty,
+        ttl=settings.oncall_cache_ttl,
+        activity=activity,
     )
     services.oncall.schedule(services.jobs)
     services.privacy = Privacy(store, slack, services.incidents, config)
@@ -130,6 +146,7 @@ def build(
         runbooks,
         scheduler=scheduler,
         registry=metrics.registry,
+        activity=activity,
     )
     wire_drills(services, scheduler)
     consistency = subscribe(services)
@@ -141,7 +158,15 @@ def build(
         request_verification_enabled=False,
     )
     handlers.register(bolt, services)
+    bolt.listener_runner.listener_start_handler = _TrackListeners(activity)
+    activity.probe(scheduler.outlook)
+    activity.probe(alerts.outlook)
+    activity.probe(services.events.outlook)
+    activity.probe(consistency.outlook)
+    # the due-item tick is seen by the scheduler's probe; its idle runs change nothing
+    activity.track_jobs(services.jobs, ignore={JOB_ID})
     app = web.Application()
+    app[ACTIVITY] = activity
     slack_events = slack_events_route(
         bolt, signing_secret=settings.slack_signing_secret, store=store
     )
@@ -242,26 +267,30 @@ def build(
 
     app.on_startup.append(start_schedule)
 
-    checking: list[asyncio.Task[None]] = []
+    checking: list[Callable[[], None]] = []
 
     async def know_ourselves(_: web.Application) -> None:
-        task = asyncio.get_running_loop().create_task(tell_bolt_who_we_are(bolt, slack))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        checking.append(task)
+        task = activity.spawn(tell_bolt_who_we_are(bolt, slack), name="auth.test at start-up")
+
+        def cancel() -> None:
+            task.cancel()
+
+        checking.append(cancel)
 
     app.on_startup.append(know_ourselves)
 
     async def check_procedure(_: web.Application) -> None:
-        # not awaited: the start-up check of the procedure's Slack targets never delays serving
-        task = asyncio.get_running_loop().create_task(warn_procedure_targets(services))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        checking.append(task)
+        # Not awaited: the start-up check of the procedure's Slack targets never delays
+        # serving. on_startup runs before the site listens; the sandbox's fake Slack is
+        # served by this very app, so it waits a moment instead of greeting a newcomer
+        # with connection errors.
+        checking.append(
+            activity.later(STARTUP_CHECK_DELAY, lambda: warn_procedure_targets(services))
+        )
 
     async def stop_check(_: web.Application) -> None:
-        for task in checking:
-            task.cancel()
+        for cancel in checking:
+            cancel()
 
     app.on_startup.append(check_procedure)
     app.on_cleanup.insert(0, stop_check)
@@ -273,6 +302,15 @@ def build(
         await alerts.stop()
 
     app.on_startup.append(start_alerts)
+
+    async def start_activity(_: web.Application) -> None:
+        activity.start()
+
+    async def stop_activity(_: web.Application) -> None:
+        activity.stop()
+
+    app.on_startup.insert(0, start_activity)
+    app.on_cleanup.append(stop_activity)
     # before Redis closes: the alert worker stops; what it had not acked is redelivered
     app.on_cleanup.insert(0, stop_alerts)
     # before Redis closes: running handlers finish (or keep their lease for a retry)
@@ -306,7 +344,7 @@ def subscribe(services: Services) -> Consistency:
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
     identity = services.incidents.identity
     services.metrics.store_data_lost.set_function(lambda: 1.0 if identity.lost_at else 0.0)
-    consistency = Consistency(services.store, identity)
+    consistency = Consistency(services.store, identity, activity=services.activity)
     consistency.add("reminders", reminders.reconcile)
     consistency.add("pages", pager.reconcile)
     consistency.add("escalations", escalations.reconcile)
@@ -356,7 +394,6 @@ def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalation
     return escalations, stakeholders
 
 
-_background: set[asyncio.Task[None]] = set()
 STARTUP_CHECK_DELAY = 1.0  # seconds after start-up before the procedure's targets are checked
 
 
@@ -370,9 +407,6 @@ async def warn_procedure_targets(services: Services) -> None:
         pagerduty=services.pagerduty,
         config=services.config,
     )
-    # on_startup runs before the site listens; the sandbox's fake Slack is served by this
-    # very app, so give it a moment instead of greeting a newcomer with connection errors
-    await asyncio.sleep(STARTUP_CHECK_DELAY)
     try:
         results = await check_procedure_targets(setup)
     except Exception:
@@ -414,6 +448,7 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
         lease=timing.lease.total_seconds(),
         retry=timing.retry.total_seconds(),
         registry=services.metrics.registry,
+        activity=services.activity,
     )
     reminders = Reminders(
         services.store, services.slack, services.config, scheduler, metrics=services.metrics
@@ -452,7 +487,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     finally:
         if socket_mode is not None:
             await socket_mode.close_async()
-        await drain_listeners()
+        await drain_listeners(bot.web)
         await runner.cleanup()
 
 
@@ -465,20 +500,21 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
-async def drain_listeners(grace: float = 10.0) -> None:
+async def drain_listeners(app: web.Application, grace: float = 10.0) -> None:
     """Let work Slack was already told about (acked listeners still running, e.g. a
     declare saga) finish before Redis and the HTTP session close."""
-    current = asyncio.current_task()
-    pending = [
-        task
-        for task in asyncio.all_tasks()
-        if task is not current and "run_ack_function" in _qualname(task)
-    ]
-    if pending:
-        log.info("finishing acknowledged work before stopping", extra={"tasks": len(pending)})
-        await asyncio.wait(pending, timeout=grace)
+    await app[ACTIVITY].drain(grace)
 
 
-def _qualname(task: asyncio.Task[object]) -> str:
-    # Bolt runs each acked listener as `run_ack_function_asynchronously`
-    return str(getattr(task.get_coro(), "__qualname__", ""))
+class _TrackListeners(AsyncListenerStartHandler):
+    """Bolt runs each listener after ack() as a task of its own (slack_bolt's
+    AsyncioListenerRunner); the task's first step calls this start handler, so the task
+    counts as work from before Slack even reads the ack."""
+
+    def __init__(self, activity: Activity) -> None:
+        self.activity = activity
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.activity.track(task, hold_stop=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.activity import Activity
 from bot.alerts import Alerts
 from bot.capture import TimelineCapture
 from bot.checklists import Checklists
@@ -51,6 +52,8 @@ class Services:
     # The process's one in-memory APScheduler (DESIGN rule 3): periodic jobs such as the
     # on-call cache refresh, never durable state. build() starts it with the app.
     jobs: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
+    # the work in flight after its request was answered, and the settle signal
+    activity: Activity = field(default_factory=Activity)
     # durable due-items, update reminders, PagerDuty paging (build() always sets them)
     scheduler: Scheduler | None = None
     reminders: Reminders | None = None

@@ -63,6 +63,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:incident:{id}:postmortem           | string | PostmortemState JSON (bot/postmortem.py)       |
 | ir:incident:{id}:captured             | set    | ts of channel messages already put on the     |
 |                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
+| ir:incident:{id}:captured-by          | hash   | message ts -> JSON: the credited pin or 📌's   |
+|                                       |        | Slack event time (µs), user, timeline entry    |
 | ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
 |                                       |        | (`declare:{user}`; bot/policy.py)              |
 | ir:db-owner                           | string | this Redis db is the store's with this prefix  |
@@ -86,7 +88,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -310,6 +312,9 @@ class Keys:
     def captured(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{incident_id}:captured"
 
+    def captured_by(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}:captured-by"
+
     def rate(self, name: str) -> str:
         return f"{self.prefix}rate:{name}"
 
@@ -512,11 +517,32 @@ ALERT_CONSUMERS = "workers"
 # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py) -------------
 
 
-# A message goes on the timeline once, however often it is pinned or 📌-reacted.
-_APPEND_ONCE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-return 1
+# A message goes on the timeline once, however often it is pinned or 📌-reacted, credited
+# to the earliest pin or 📌 by Slack's event time (ARGV[2], integer µs: exact as a Lua
+# number), whatever order the events are handled in: a later-handled earlier one takes
+# the credit over and its entry replaces the first in place. 1: added, 2: credit moved,
+# 0: nothing changed. A message captured before credits were kept keeps its entry.
+_CAPTURE = """
+local ts, at, by, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('SADD', KEYS[1], ts) == 1 then
+  redis.call('HSET', KEYS[2], ts, cjson.encode({at = at, by = by, entry = entry}))
+  redis.call('RPUSH', KEYS[3], entry)
+  return 1
+end
+local held = redis.call('HGET', KEYS[2], ts)
+if not held then return 0 end
+local credit = cjson.decode(held)
+if tonumber(credit.at) <= tonumber(at) then return 0 end
+if credit.by == by then
+  credit.at = at
+  redis.call('HSET', KEYS[2], ts, cjson.encode(credit))
+  return 0
+end
+local i = redis.call('LPOS', KEYS[3], credit.entry)
+if not i then return 0 end
+redis.call('LSET', KEYS[3], i, entry)
+redis.call('HSET', KEYS[2], ts, cjson.encode({at = at, by = by, entry = entry}))
+return 2
 """
 
 
@@ -1235,6 +1261,11 @@ class Store:
         ]
         return int(await self._script(_DUE_CANCEL)(keys, args))
 
+    async def due_next(self) -> float | None:
+        """When the first pending item (of any incident) is due, or None."""
+        first = await self.redis.zrange(self.keys.due, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
     async def due_pending(self, incident_id: str) -> list[DueItem]:
         ids = await self.redis.smembers(self.keys.due_of(incident_id))
         if not ids:
@@ -1432,11 +1463,21 @@ class Store:
         keys = [self.keys.once(scope, key), self.keys.timeline(incident_id)]
         return bool(await self._script(_APPEND_MARKED)(keys, [ttl, entry.model_dump_json()]))
 
-    async def append_once(self, incident_id: str, message_ts: str, entry: TimelineEntry) -> bool:
-        """Put a channel message on the timeline unless it is there already (a second pin
-        or 📌 of it): the marker and the entry are written together, or neither."""
-        keys = [self.keys.captured(incident_id), self.keys.timeline(incident_id)]
-        return bool(await self._script(_APPEND_ONCE)(keys, [message_ts, entry.model_dump_json()]))
+    async def capture(
+        self, incident_id: str, message_ts: str, entry: TimelineEntry, *, at: int, by: str
+    ) -> Literal["added", "moved"] | None:
+        """Put a channel message on the timeline once, credited to the pin or 📌 with the
+        earliest Slack event time `at` (µs) by `by`: "added" (first seen), "moved" (this
+        one came earlier than the credited one: its entry replaces that one in place), or
+        None. One script: marker, credit and entry change together."""
+        keys = [
+            self.keys.captured(incident_id),
+            self.keys.captured_by(incident_id),
+            self.keys.timeline(incident_id),
+        ]
+        args = [message_ts, str(at), by, entry.model_dump_json()]
+        done = int(await self._script(_CAPTURE)(keys, args))
+        return "added" if done == 1 else "moved" if done == 2 else None
 
     async def many(self, incident_ids: list[str]) -> list[Incident]:
         """The incidents with these ids that exist, in that order."""

@@ -47,6 +47,12 @@ def _bot_user(context: AsyncBoltContext, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _event_time(body: dict[str, Any], event: dict[str, Any]) -> str | None:
+    # the event's own Slack time; the envelope's whole seconds if it has none
+    found = event.get("event_ts") or body.get("event_time")
+    return str(found) if found else None
+
+
 def register(app: AsyncApp, svc: Services) -> None:
     async def tell(incident: Incident | None, channel: str, user: str) -> None:
         if incident is None:
@@ -67,7 +73,11 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         try:
             incident = await capture(svc).pinned(
-                channel, item.get("message"), by=user, bot_user=_bot_user(context, body)
+                channel,
+                item.get("message"),
+                by=user,
+                bot_user=_bot_user(context, body),
+                at=_event_time(body, event),
             )
         except STORE_ERRORS as exc:
             # Bolt has acked; Slack will not retry. Logged for the operator.
@@ -90,6 +100,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 str(event.get("reaction") or ""),
                 by=user,
                 bot_user=_bot_user(context, body),
+                at=_event_time(body, event),
             )
         except STORE_ERRORS as exc:
             log.warning("reaction not captured", extra={"error": str(exc)})

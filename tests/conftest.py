@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from bot import activity
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -144,3 +146,14 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(autouse=True)
+def no_bot_left_running() -> Iterator[None]:
+    """A bot or fake a test left running would keep later tests' waits from settling
+    (tests/integration/harness.py): stop what is left, and say so."""
+    yield
+    left = activity.running()
+    for part in left:
+        part.stop()
+    assert not left, f"still running after the test: {left}"

@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.activity import Activity
+
 JSON = dict[str, Any]
 Listener = Callable[[str, JSON], Awaitable[None] | None]
 
@@ -180,6 +182,8 @@ class FakePagerDuty:
         self._failures: list[_Failure] = []
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        # the webhooks it is sending the app: the settle signal
+        self.activity = Activity("fake pagerduty")
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.api_url = ""
@@ -281,6 +285,7 @@ class FakePagerDuty:
         await site.start()
         real_port = self._runner.addresses[0][1]
         self._set_base(f"http://{host}:{real_port}")
+        self.activity.start()
         return self.base_url
 
     def mount(self, parent: web.Application, prefix: str, base_url: str) -> None:
@@ -289,12 +294,22 @@ class FakePagerDuty:
         self._prefix = "/" + prefix.strip("/")
         self._set_base(base_url.rstrip("/") + "/" + prefix.strip("/"))
 
+        async def begin(_: web.Application) -> None:
+            self.activity.start()
+
+        async def end(_: web.Application) -> None:
+            self.activity.stop()
+
+        parent.on_startup.append(begin)
+        parent.on_cleanup.append(end)
+
     async def stop(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.activity.stop()
 
     async def drain(self) -> None:
         """Wait for webhooks the fake is still sending."""
@@ -915,7 +930,7 @@ class FakePagerDuty:
         await self._emit(event_type.replace(".", "_"), self._incident_json(incident))
         if self.webhook_url and (self.webhooks_for_api_changes or not via_api):
             # Sent after the API response, like PagerDuty's asynchronous delivery.
-            task = asyncio.create_task(self.send_webhook(event_type, incident["id"], agent=agent))
+            task = self.activity.spawn(self.send_webhook(event_type, incident["id"], agent=agent))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -989,11 +1004,12 @@ class FakePagerDuty:
         secret = sign_with or self.webhook_secret
         if secret:
             headers["X-PagerDuty-Signature"] = sign(secret, body)
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(target, data=body, headers=headers) as response,
-        ):
-            status = response.status
+        with self.activity.busy():
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(target, data=body, headers=headers) as response,
+            ):
+                status = response.status
         self.webhook_deliveries.append((event_type, status))
         return status
 

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
+from bot.activity import Activity
 from bot.fakes.socket_mode import SocketModeServer
 
 log = logging.getLogger(__name__)
@@ -752,6 +753,8 @@ class FakeSlack:
         self._stacks: dict[str, list[str]] = {}  # root view id -> open views, bottom first
         self._subscribers: list[Callable[[dict[str, Any]], Any]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
+        # what it is sending the app (requests, subscribers' work): the settle signal
+        self.activity = Activity("fake slack")
         self._rng = random.Random(20240101)  # deterministic ids from one fake to the next
         self._seq = 0x1000
         self._last_ts_micros = 0
@@ -789,6 +792,7 @@ class FakeSlack:
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
         self._set_base_url(f"http://{bound_host}:{bound_port}/")
+        self.activity.start()
         return self.base_url
 
     async def stop(self) -> None:
@@ -799,15 +803,21 @@ class FakeSlack:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.activity.stop()
 
     def mount(self, parent: web.Application, prefix: str, base_url: str) -> None:
         """Serve inside another aiohttp app under prefix; base_url is its public address."""
         parent.add_subapp(prefix, self.app)
         self._set_base_url(base_url)
 
+        async def begin(_: web.Application) -> None:
+            self.activity.start()
+
         async def close(_: web.Application) -> None:
             await self._close_session()
+            self.activity.stop()
 
+        parent.on_startup.append(begin)
         parent.on_cleanup.append(close)
 
     def _set_base_url(self, base_url: str) -> None:
@@ -1099,6 +1109,7 @@ class FakeSlack:
                     continue
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                self.activity.track(task)
 
     def _new_trigger(self, user: str, view_id: str | None = None) -> str:
         trigger_id = f"{self._seq}.{self._rng.randrange(10**9)}.{self._random_token(32).lower()}"
@@ -2126,6 +2137,16 @@ class FakeSlack:
     ) -> tuple[int, str]:
         """Hand the bot a request as Slack would, over the transport; (status, ack body),
         (0, "") when no answer came in time."""
+        with self.activity.busy():  # on its way to the bot until the ack: the settle signal
+            return await self._handed(kind, payload, retry_num=retry_num)
+
+    async def _handed(
+        self,
+        kind: Literal["slash_commands", "interactive", "events_api"],
+        payload: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+    ) -> tuple[int, str]:
         if self.transport == "socket":
             ack = await self.socket_mode.deliver(
                 kind, payload, timeout=self.ack_timeout, retry_attempt=retry_num

@@ -148,7 +148,7 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
     try:
         await until_stopped()
     finally:
-        await drain_listeners()
+        await drain_listeners(app)
         await runner.cleanup()
     return 0
 

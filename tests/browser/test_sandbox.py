@@ -42,6 +42,7 @@ def page(
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     expect.set_options(timeout=10_000)  # generous for a loaded 2-core CI machine
     page.goto(sandbox.url)
+    expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
     try:
         yield page
     finally:
@@ -138,3 +139,30 @@ def test_pushpin_a_message_onto_the_timeline_and_draft_the_post_mortem(page: Pag
     send(page, "/incident postmortem")
     expect(page.get_by_role("link", name=re.compile("Post-mortem draft"))).to_be_visible()
     expect(page.get_by_role("button", name="Regenerate draft")).to_be_visible()
+
+
+def test_text_typed_before_the_feed_connects_is_sent_once_it_does(
+    browser: playwright_api.Browser, sandbox: SandboxProcess
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    held: list[playwright_api.WebSocketRoute] = []
+
+    def feed(ws: playwright_api.WebSocketRoute) -> None:
+        if held:
+            ws.connect_to_server()  # the page's reconnect goes through
+        else:
+            held.append(ws)  # the first connection hangs: no snapshot comes
+
+    page.route_web_socket(re.compile(r"/sandbox/ws$"), feed)
+    try:
+        page.goto(sandbox.url)
+        status = page.get_by_role("status")
+        expect(status).to_have_text("connecting…")
+        send(page, "/incident declare SEV3 Typed while connecting")
+        expect(status).to_have_text("connecting… (1 to send)")
+        held[0].close()  # the page reconnects, gets its snapshot, sends what it kept
+        expect(status).to_have_text("live")
+        open_channel(page, INCIDENT + "typed-while-connecting$")
+        expect(pinned_card(page, "Typed while connecting")).to_be_visible()
+    finally:
+        page.close()

@@ -30,6 +30,7 @@ def page() -> Iterator[Page]:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         expect.set_options(timeout=15_000)
         page.goto(sandbox.url)
+        expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
         try:
             yield page
         finally:

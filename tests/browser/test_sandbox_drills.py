@@ -28,6 +28,7 @@ def page(sandbox: SandboxProcess, request: pytest.FixtureRequest) -> Iterator[Pa
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         expect.set_options(timeout=15_000)
         page.goto(sandbox.url)
+        expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
         try:
             yield page
         finally:

@@ -1,8 +1,16 @@
-"""The real app on a real port, against the fake Slack (real HTTP) and a real Redis."""
+"""The real app on a real port, against the fake Slack (real HTTP) and a real Redis.
+
+Waiting is on the app's settle signal (bot/activity.py), never on a wall-clock deadline:
+`eventually(check)` re-checks whenever the bot or a fake starts or finishes work, and fails
+at once when everything has settled (nothing running, nothing due) with `check` still
+false; `settled()` returns when everything is idle, before a negative assertion ("nothing
+more was posted"). HANG_GUARD only stops a test that hangs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +21,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-from bot import guard
+from bot import activity, guard
 from bot.config import IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
@@ -34,6 +42,11 @@ class Harness:
     @property
     def store(self) -> Any:
         return self.bot.services.store
+
+    async def settled(self, *, until: float | None = None) -> None:
+        """Until this bot, its fakes (and any other running in this process) are idle with
+        nothing due now; with `until` (epoch seconds), also nothing due before then."""
+        await settled(until=until)
 
     async def command(self, text: str, *, user: str = "U0ALICE", channel: str | None = None) -> Any:
         channel = channel or self.fake.channel_by_name("general").id  # type: ignore[union-attr]
@@ -57,15 +70,23 @@ class Harness:
         `start(..., fake=h.fake)` brings up a new bot against the same workspace."""
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
+        await self._undelivered()
         await self.runner.cleanup()
 
     async def stop(self) -> None:
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
+        await self._undelivered()
         await self.runner.cleanup()
         await self.fake.stop()
         if self.pd is not None:
             await self.pd.stop()
+
+    async def _undelivered(self) -> None:
+        # a webhook on its way when the server shuts down would wait out aiohttp's
+        # shutdown timeout (a minute): let the fake PagerDuty deliver what it sends first
+        if self.pd is not None:
+            await self.pd.drain()
 
 
 async def start(
@@ -125,19 +146,102 @@ async def start(
     return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd, socket_mode=handler)
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+HANG_GUARD = 60.0  # seconds; a settled app fails a wait at once, this only stops a hang
+RECHECK = 0.25  # while work is under way, a missed wake-up costs at most this
+
+
+async def eventually(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109
+    settle: bool = True,
+) -> Any:
     """Wait until `check()` returns something truthy (awaiting it if needed): the bot
-    works after ack(), so effects land shortly after the HTTP answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+    works after ack(), so effects land after the HTTP answer. Checks again whenever work
+    starts or ends; fails as soon as everything has settled with `check()` still false and
+    nothing is due within the hang guard. `settle=False`: the effect comes from outside this
+    process (a real Alertmanager, a child process), so only the guard (at least `timeout`)
+    ends the wait."""
+    with _Watch(max(timeout, HANG_GUARD)) as watch:
+        while True:
+            since = await watch.begin()
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            quiet, next_at = await _quiet(since) if settle else (False, None)
+            if quiet and (next_at is None or next_at - time.time() > watch.left):
+                raise AssertionError(
+                    "condition still false and everything has settled "
+                    "(nothing running, nothing due)"
+                )
+            if watch.left <= 0:
+                raise AssertionError(f"condition not met in {watch.guard:.0f} s")
+            await watch.pause(next_at if quiet else None, RECHECK if settle else 0.05)
+
+
+async def settled(*, until: float | None = None) -> None:
+    """Until every running bot and fake in this process is idle with nothing due now, or,
+    with `until` (epoch seconds), with nothing due before then either (due-items, alert
+    groups and jobs due earlier run first, at their time)."""
+    with _Watch(HANG_GUARD) as watch:
+        while True:
+            quiet, next_at = await _quiet(await watch.begin())
+            if quiet and (until is None or next_at is None or next_at > until):
+                return
+            if watch.left <= 0:
+                raise AssertionError(f"did not settle in {watch.guard:.0f} s")
+            await watch.pause(next_at if quiet else None, RECHECK)
+
+
+class _Watch:
+    """Rounds of looking at the activities, each after work started or ended."""
+
+    def __init__(self, guard: float) -> None:
+        self.guard = guard
+        self._end = time.monotonic() + guard
+        self._woken = asyncio.Event()
+        self._unwatch: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> _Watch:
+        self._unwatch = activity.watch(self._woken.set)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._unwatch()
+
+    @property
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    async def begin(self) -> int:
+        """Let tasks created just now take their first step (where they start counting
+        as work); the generation to compare against."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self._woken.clear()
+        return activity.generation()
+
+    async def pause(self, next_at: float | None, recheck: float) -> None:
+        """Until work starts or ends; when all is quiet, until the next timed work is due
+        (`next_at`), else at most `recheck` seconds (a wake-up missed costs no more)."""
+        wait = recheck if next_at is None else max(0.0, next_at - time.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, min(wait, self.left))):
+                await self._woken.wait()
+
+
+async def _quiet(since: int) -> tuple[bool, float | None]:
+    """Whether every running activity has been idle since generation `since`, with
+    nothing due now; and when the next timed work comes due."""
+    parts = activity.running()
+    if any(a.working for a in parts):
+        return False, None
+    seen = await asyncio.gather(*(a.outlook() for a in parts))
+    if activity.generation() != since or any(o.busy for o in seen):
+        return False, None
+    return True, min((o.next_at for o in seen if o.next_at is not None), default=None)
 
 
 async def metric(url: str, name: str, **labels: str) -> float:

@@ -5,7 +5,6 @@ over HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,21 +56,6 @@ async def declare(h: Harness, text: str = "SEV3 Search is slow") -> Incident:
     return await h.incident(incident.id)
 
 
-async def listeners_done() -> None:
-    """Wait for the event listeners Bolt runs after acknowledging (the fake's send_event
-    returns at the ack, before the listener has done its work)."""
-    while True:
-        running = [
-            t
-            for t in asyncio.all_tasks()
-            if t is not asyncio.current_task()
-            and "run_ack_function" in getattr(t.get_coro(), "__qualname__", "")
-        ]
-        if not running:
-            return
-        await asyncio.wait(running, timeout=5)
-
-
 async def captured(h: Harness, incident: Incident) -> list[TimelineEntry]:
     return [e for e in await h.store.timeline(incident.id) if e.kind == "pinned"]
 
@@ -91,7 +75,7 @@ async def test_pins_and_pushpins_go_on_the_timeline_once(h: Harness) -> None:
     await h.fake.add_reaction("U0ALICE", channel, cause.ts, "pushpin")
     await h.fake.add_reaction("U0ALICE", channel, cause.ts, "eyes")  # not a pushpin
     await eventually(lambda: _count(h, incident, 2))
-    await listeners_done()
+    await h.settled()
     entries = await captured(h, incident)
     assert [(e.at, e.actor, e.text) for e in entries] == [
         (
@@ -132,15 +116,78 @@ async def test_pins_and_pushpins_go_on_the_timeline_once(h: Harness) -> None:
             },
         }
     )
-    await listeners_done()
+    await h.settled()
     assert len(await captured(h, incident)) == 2
 
     # outside incident channels nothing is captured
     general = h.channel("general")
     chatter = await h.fake.post_message("U0ALICE", general, "lunch?")
     await h.fake.pin_as_user("U0ALICE", general, chatter.ts)
-    await listeners_done()
+    await h.settled()
     assert [e.kind for e in await h.store.timeline(incident.id)].count("pinned") == 2
+
+
+def pushpin(user: str, channel: str, ts: str, at: str) -> dict[str, Any]:
+    """A reaction_added event as Slack sends it, with its own Slack time `at`."""
+    item = {"type": "message", "channel": channel, "ts": ts}
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": "pushpin",
+        "item": item,
+        "item_user": "U0DAVE",
+        "event_ts": at,
+    }
+
+
+async def test_the_first_to_pin_by_slacks_clock_is_credited_whatever_order_events_come_in(
+    h: Harness, redis_url: str
+) -> None:
+    """Events can be handled out of order (a retry, a slow replica): the credit goes to
+    whoever pinned or 📌-reacted first by the event's own time, on any replica."""
+    incident = await declare(h)
+    channel = incident.channel_id
+    assert channel
+    cause = await h.fake.post_message("U0DAVE", channel, "Index rebuild started at 14:02")
+    for user in ("U0ALICE", "U0BOB", "U0CAROL"):
+        await h.fake.post_message(user, channel, "here")
+    t = int(float(cause.ts)) + 60
+    other = await start(redis_url, CONFIG, fake=h.fake)  # a second replica, same workspace
+    try:
+        # Alice's 📌 came a microsecond after Bob's, but reaches the other replica first
+        await h.fake.send_event(pushpin("U0ALICE", channel, cause.ts, f"{t}.000002"))
+        await h.settled()
+        [entry] = await captured(h, incident)
+        assert entry.text.endswith("(pinned by <@U0ALICE>)")
+        h.fake.app_url = f"{h.url}/slack/events"
+        await h.fake.send_event(pushpin("U0BOB", channel, cause.ts, f"{t}.000001"))
+        await h.settled()
+        [entry] = await captured(h, incident)  # the same entry, credited over
+        assert (entry.at, entry.actor, entry.text) == (
+            float(cause.ts),
+            "U0DAVE",
+            "Pinned: “Index rebuild started at 14:02” (pinned by <@U0BOB>)",
+        )
+        # a later pin, and Alice's 📌 again (Slack's retry), change nothing
+        message = h.fake.serialize_message(cause)
+        pin = {"type": "message", "channel": channel, "message": message}
+        await h.fake.send_event(
+            {
+                "type": "pin_added",
+                "user": "U0CAROL",
+                "channel_id": channel,
+                "item": pin,
+                "event_ts": f"{t}.000003",
+            }
+        )
+        await h.fake.send_event(pushpin("U0ALICE", channel, cause.ts, f"{t}.000002"))
+        await h.settled()
+        [entry] = await captured(h, incident)
+        assert entry.text.endswith("(pinned by <@U0BOB>)")
+        told = [m for m in h.fake.messages[channel] if m.text.startswith(":pushpin: Added")]
+        assert [m.ephemeral_to for m in told] == ["U0ALICE", "U0BOB"]
+    finally:
+        await other.stop_bot()
 
 
 async def _count(h: Harness, incident: Incident, n: int) -> bool:
@@ -204,7 +251,7 @@ async def test_followups_remind_their_owner_when_due_and_are_done_by_button(h: H
     assert (second.owner, second.due) == ("U0ALICE", "2099-12-01")
 
     # due in 1 s: bob gets a direct message with a Done button
-    [reminder] = await eventually(lambda: dm(h, "U0BOB"), timeout=5)
+    [reminder] = await eventually(lambda: dm(h, "U0BOB"))
     assert reminder.text.startswith(f":alarm_clock: A follow-up of incident *{incident.id}*")
     assert "Check the pool size" in reminder.text
     await h.fake.click(
@@ -228,6 +275,7 @@ async def test_followups_remind_their_owner_when_due_and_are_done_by_button(h: H
             "No open follow-ups" in (h.fake.message(channel, listing[-1].ts) or listing[-1]).text
         )
     )
+    await h.settled()
     assert await h.store.open_followups() == []
     assert (
         h.bot.services.metrics.registry.get_sample_value(
@@ -286,6 +334,7 @@ async def test_postmortem_commands_and_buttons(h: Harness) -> None:
     )
     await h.fake.click("U0ALICE", channel, posted[-1].ts, "postmortem_done", value=incident.id)
     await eventually(lambda: [m for m in h.ephemerals() if "already marked done" in m.text])
+    await h.settled()
     state = await h.store.postmortem(incident.id)
     assert (state.done_by, state.drafts) == ("U0BOB", 2)
 
@@ -312,6 +361,7 @@ async def test_stats_answer_from_the_stored_incidents(h: Harness) -> None:
             if m.text.startswith("Incidents, last 30 days") and m.ephemeral_to is None
         ]
     )
+    await h.settled()
     assert len(shared) == 1
 
 
@@ -349,6 +399,7 @@ async def test_metrics_export_response_times_reminders_escalations_and_api_error
             "incident_time_to_resolve_seconds_count", {"severity": "SEV1"}
         )
     )
+    await h.settled()  # counted to the end
 
     async with aiohttp.ClientSession() as session, session.get(f"{h.url}/metrics") as response:
         assert response.status == 200

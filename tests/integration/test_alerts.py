@@ -122,7 +122,7 @@ async def one_incident(h: Harness, **expected: Any) -> Incident:
         inc = found[0]
         return inc if all(getattr(inc, k) == v for k, v in expected.items()) else None
 
-    return await eventually(check, timeout=10)
+    return await eventually(check)
 
 
 def messages(h: Harness, channel: str, has: str = "") -> list[Message]:
@@ -134,7 +134,7 @@ def alert_messages(h: Harness, channel: str) -> list[Message]:
 
 
 async def settled(h: Harness) -> None:
-    await eventually(alerts_of(h).settled, timeout=10)
+    await h.settled()  # alert batches applied, groups reconciled, and the rest
 
 
 def group_message(h: Harness, channel: str) -> str:
@@ -176,7 +176,7 @@ async def test_a_firing_alert_declares_its_rules_incident_with_runbook_and_the_a
     assert inc.commander is None  # nobody is made commander by an alert
     assert inc.channel_id
     channel = inc.channel_id
-    shown = await eventually(lambda: alert_messages(h, channel), timeout=10)
+    shown = await eventually(lambda: alert_messages(h, channel))
     body = json.dumps(shown[0].blocks)
     for expected in (
         "ServiceDown checkout: firing",
@@ -202,7 +202,7 @@ async def test_the_same_group_never_opens_a_second_incident(h: Harness) -> None:
     inc = await one_incident(h)
     assert inc.channel_id
     channel = inc.channel_id
-    await eventually(lambda: alert_messages(h, channel), timeout=10)
+    await eventually(lambda: alert_messages(h, channel))
     # Alertmanager re-sends, more instances join the group, all at once
     more = [alert(instance=f"i-{n}") for n in range(1, 6)]
     results = await asyncio.gather(
@@ -215,7 +215,8 @@ async def test_the_same_group_never_opens_a_second_incident(h: Harness) -> None:
         shown = alert_messages(h, channel)
         return len(shown) == 1 and "*5 firing*" in json.dumps(shown[0].blocks)
 
-    await eventually(five, timeout=10)
+    await eventually(five)
+    await settled(h)
     assert len(await incidents(h)) == 1
     assert len([c for c in h.fake.calls_to("conversations.create") if c.ok]) == 1
 
@@ -223,7 +224,7 @@ async def test_the_same_group_never_opens_a_second_incident(h: Harness) -> None:
 async def test_an_unmatched_alert_is_posted_with_a_declare_button(h: Harness) -> None:
     await fire(h, alert("DiskAlmostFull", summary="disk 95% full"))
     announce = h.channel("incidents")
-    post_ = await eventually(lambda: messages(h, announce, "Unmatched alert"), timeout=10)
+    post_ = await eventually(lambda: messages(h, announce, "Unmatched alert"))
     assert "DiskAlmostFull checkout" in post_[0].text
     await fire(h, alert("DiskAlmostFull", instance="i-2"), alert("DiskAlmostFull"))
     await eventually(
@@ -247,12 +248,13 @@ async def test_an_unmatched_alert_is_posted_with_a_declare_button(h: Harness) ->
     )
     assert inc.channel_id
     channel = inc.channel_id
-    await eventually(lambda: alert_messages(h, channel), timeout=10)
+    await eventually(lambda: alert_messages(h, channel))
     await eventually(
         lambda: f"<#{channel}>" in json.dumps(h.fake.message(announce, unmatched.ts).blocks)
     )  # type: ignore[union-attr]
     assert ACTION_DECLARE not in json.dumps(h.fake.message(announce, unmatched.ts).blocks)  # type: ignore[union-attr]
     await eventually(lambda: [m for m in h.ephemerals("U0BOB") if inc.id in m.text])
+    await settled(h)
     assert len(await incidents(h)) == 1
 
 
@@ -284,8 +286,8 @@ async def test_a_paging_severity_pages(redis_url: str) -> None:
         pd = h.pd
         await fire(h, alert("HighCPU", summary="cpu 95%"))  # SEV3: no page
         await fire(h, alert("HighErrorRate", summary="6% of requests fail"))  # SEV1: page
-        await eventually(lambda: len(pd.incidents) == 1, timeout=10)
-        await eventually(lambda: len(h.fake.calls_to("conversations.create")) == 2, timeout=10)
+        await eventually(lambda: len(pd.incidents) == 1)
+        await eventually(lambda: len(h.fake.calls_to("conversations.create")) == 2)
         await settled(h)
         [page] = pd.incidents.values()
         assert "HighErrorRate" in json.dumps(page, default=str)
@@ -301,7 +303,7 @@ async def commander(h: Harness, incident_id: str, user: str) -> bool:
 
 
 async def resolved_notice(h: Harness, channel: str) -> Message:
-    found = await eventually(lambda: messages(h, channel, "have resolved"), timeout=10)
+    found = await eventually(lambda: messages(h, channel, "have resolved"))
     return found[-1]
 
 
@@ -365,11 +367,11 @@ async def test_firing_again_goes_back_to_investigating_then_reopens_within_the_f
     await fire(h, alert(status="resolved"))
     await one_incident(h, status="monitoring")
     await fire(h, alert())  # flaps while monitoring: investigating again, same incident
-    await eventually(lambda: messages(h, channel, "is firing again"), timeout=10)
+    await eventually(lambda: messages(h, channel, "is firing again"))
     await one_incident(h, status="investigating")
 
     await fire(h, alert(status="resolved"))
-    notice = await eventually(lambda: messages(h, channel, "have resolved")[1:], timeout=10)
+    notice = await eventually(lambda: messages(h, channel, "have resolved")[1:])
     await h.command("commander <@U0ALICE>", user="U0ALICE", channel=channel)
     await eventually(lambda: commander(h, inc.id, "U0ALICE"))
     await h.fake.click("U0ALICE", channel, notice[-1].ts, ACTION_RESOLVE, value=inc.id)
@@ -377,7 +379,7 @@ async def test_firing_again_goes_back_to_investigating_then_reopens_within_the_f
     await fire(h, alert())  # back within the flap window: the same incident reopens
     reopened = await one_incident(h, status="investigating")
     assert reopened.resolved_at is None and reopened.id == inc.id
-    await eventually(lambda: messages(h, channel, "Incident reopened"), timeout=10)
+    await eventually(lambda: messages(h, channel, "Incident reopened"))
     assert "reopened" in [e.kind for e in await h.store.timeline(inc.id)]
 
     await fire(h, alert(status="resolved"))
@@ -392,11 +394,11 @@ async def test_firing_again_goes_back_to_investigating_then_reopens_within_the_f
         found = await incidents(h)
         return found if len(found) == 2 and found[1].channel_id else None
 
-    first, second = await eventually(two, timeout=10)
+    first, second = await eventually(two)
     assert first.status == "resolved" and second.status == "investigating"
     assert second.channel_id and second.channel_id != channel
     second_channel = second.channel_id
-    await eventually(lambda: alert_messages(h, second_channel), timeout=10)
+    await eventually(lambda: alert_messages(h, second_channel))
 
 
 # -- the webhook's door ---------------------------------------------------------------------
@@ -417,6 +419,7 @@ async def test_a_wrong_or_missing_token_gets_401_and_stores_nothing(
 ) -> None:
     status, answer = await post(h, am(alert()), token=token)
     assert status == 401 and answer["ok"] is False
+    await settled(h)
     assert await h.store.alerts_backlog() == 0 and await incidents(h) == []
 
 
@@ -436,6 +439,7 @@ async def test_a_malformed_payload_gets_400_with_the_reason_and_stores_nothing(
 ) -> None:
     status, answer = await post(h, None, raw=raw)
     assert status == 400 and reason in answer["error"]
+    await settled(h)
     assert await h.store.alerts_backlog() == 0
     assert await h.store.redis.keys("ir:alertgroup:*") == []
 
@@ -457,7 +461,7 @@ async def test_an_accepted_alert_survives_a_crash_right_after_the_answer(h: Harn
         found = await incidents(h)
         return sorted(i.alertname or "" for i in found) == ["HighErrorRate", "ServiceDown"]
 
-    await eventually(both, timeout=10)
+    await eventually(both)
     assert taken.id
     await settled(h)
     assert await h.store.alerts_backlog() == 0 and len(await incidents(h)) == 2
@@ -499,7 +503,7 @@ async def test_alert_messages_in_alert_channels_act_once_per_event(h: Harness) -
     )
     assert inc.channel_id
     inc_channel = inc.channel_id
-    shown = await eventually(lambda: alert_messages(h, inc_channel), timeout=10)
+    shown = await eventually(lambda: alert_messages(h, inc_channel))
     assert "the database refuses connections" in json.dumps(shown[0].blocks)
 
     # Slack retries the firing event: nothing new
@@ -527,7 +531,7 @@ async def test_alert_messages_in_alert_channels_act_once_per_event(h: Harness) -
     async def cpu() -> bool:
         return len(await incidents(h)) == 2
 
-    await eventually(cpu, timeout=10)
+    await eventually(cpu)
     await settled(h)
     assert (await h.incident(inc.id)).status == "monitoring"
     assert messages(h, inc_channel, "is firing again") == []
@@ -579,8 +583,8 @@ async def test_a_storm_of_ten_thousand_alerts_makes_exactly_its_incidents(h: Har
         found = await incidents(h)
         return len(found) >= 10 and all(i.channel_id for i in found)
 
-    await eventually(all_declared, timeout=60)
-    await eventually(alerts_of(h).settled, timeout=60)
+    await eventually(all_declared)
+    await h.settled()
     found = await incidents(h)
     assert sorted(i.alertname or "" for i in found) == sorted(rules)  # no duplicates
     # every alert counted once, in one message a group: 41 or 42 posts a name, 20 alerts each
@@ -595,7 +599,7 @@ async def test_a_storm_of_ten_thousand_alerts_makes_exactly_its_incidents(h: Har
         out += [(m.text.split()[2], firing(m)) for m in messages(h, announce, "Unmatched alert")]
         return sorted(out)
 
-    await eventually(lambda: shown() == sorted(expected.items()), timeout=30)
+    await eventually(lambda: shown() == sorted(expected.items()))
 
     # within Slack's limits: a post a second per channel (short bursts), 50 edits a minute
     posts_at: dict[str, list[float]] = {}
@@ -617,7 +621,7 @@ async def test_one_payload_of_thousands_of_alerts_is_read_whole(h: Harness) -> N
     inc = await one_incident(h)
     assert inc.channel_id
     channel = inc.channel_id
-    await eventually(lambda: "4000 firing" in group_message(h, channel), timeout=10)
+    await eventually(lambda: "4000 firing" in group_message(h, channel))
 
 
 async def test_a_payload_over_the_limit_gets_413(

@@ -154,18 +154,18 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
     assert "*Drill: no real page sent*" in str(notice.blocks)
 
     # the script: the alert at 1 s, as the alert path shows an alert group in the channel
-    group = await eventually(lambda: said(h, incident, "Alert HighLatency"), timeout=5)
+    group = await eventually(lambda: said(h, incident, "Alert HighLatency"))
     alert_at = float(group[0].ts) - incident.declared_at
     assert 1 - EPSILON <= alert_at <= 1 + LATE, alert_at
     assert "HighLatency" in group[0].text
-    inject = await eventually(lambda: said(h, incident, "Scenario update: Support"), timeout=5)
+    inject = await eventually(lambda: said(h, incident, "Scenario update: Support"))
     message_at = float(inject[0].ts) - incident.declared_at
     assert 2 - EPSILON <= message_at <= 2 + LATE, message_at
     assert metric(h, 'alerts_received_total{source="alertmanager"} 1.0')
 
     # the alert attached to the drill: no incident of its own, nothing in the announce channel
     assert h.bot.services.alerts is not None
-    await eventually(h.bot.services.alerts.settled)
+    await h.settled()
     assert [i.id for i in await h.store.recent_incidents()] == [incident.id]
     assert not [c for c in h.fake.channels.values() if c.name.startswith("inc-")]
     assert len(h.fake.messages[h.channel("incidents")]) == 1
@@ -224,7 +224,7 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     assert channel
     # Bob plays: acknowledges once the alert is in, updates and works the runbook once the
     # support message is in, then resolves
-    await eventually(lambda: said(h, incident, "Alert HighLatency"), timeout=5)
+    await eventually(lambda: said(h, incident, "Alert HighLatency"))
     [notice] = said(h, incident, "Drill: ")
     await h.fake.click("U0BOB", channel, notice.ts, ACTION_ACK, value=incident.id)
     await eventually(lambda: said(h, incident, ":white_check_mark: <@U0BOB> acknowledged"))
@@ -232,7 +232,7 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     assert again.status == 200
     await eventually(lambda: [m for m in h.ephemerals("U0CAROL") if "already" in m.text])
 
-    await eventually(lambda: said(h, incident, "Scenario update: Support"), timeout=5)
+    await eventually(lambda: said(h, incident, "Scenario update: Support"))
     await h.command(
         "update Checkout latency is from the payment call", user="U0BOB", channel=channel
     )
@@ -245,7 +245,8 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     await eventually(lambda: commands(h, incident.id, "U0BOB"))
     await h.command("resolve Payment provider fixed it", user="U0BOB", channel=channel)
 
-    [report] = await eventually(lambda: said(h, incident, "Drill report for"), timeout=5)
+    [report] = await eventually(lambda: said(h, incident, "Drill report for"))
+    await h.settled()
     entries = await timeline(h, incident)
     start_at = incident.declared_at
 
@@ -296,18 +297,18 @@ async def test_fast_runs_the_clock_faster_and_the_time_limit_ends_the_drill(h: H
     assert incident.drill is not None
     assert (incident.drill.speed, incident.drill.time_limit) == (10, 2)
     assert incident.drill.targets == {"resolve": 1}
-    inject = await eventually(lambda: said(h, incident, "Scenario update: Halfway"), timeout=5)
+    inject = await eventually(lambda: said(h, incident, "Scenario update: Halfway"))
     assert 1 - EPSILON <= float(inject[0].ts) - incident.declared_at <= 1 + LATE
 
     async def ended() -> Incident | None:
         current = await h.incident(incident.id)
         return None if current.is_open else current
 
-    over = await eventually(ended, timeout=5)
+    over = await eventually(ended)
     assert over.drill is not None and over.drill.ended_by == "time_limit"
     assert over.resolved_at is not None
     assert 2 - EPSILON <= over.resolved_at - incident.declared_at <= 2 + LATE
-    [report] = await eventually(lambda: said(h, incident, "Drill report for"), timeout=5)
+    [report] = await eventually(lambda: said(h, incident, "Drill report for"))
     assert "time limit reached" in report.text and "fast ×10" in str(report.blocks)
     assert report_line(report, "Resolve") == (
         ":x: *Resolve* · not done · target 1 s · time limit reached"
@@ -325,13 +326,14 @@ async def test_the_drill_service_gets_the_only_page(redis_url: str, tmp_path: Pa
         incident = await start_drill(h, "checkout-drill")
         [notice] = said(h, incident, "Drill: ")
         assert "only to the drill PagerDuty service `PSVC_DRILL`" in str(notice.blocks)
-        [paged] = await eventually(lambda: list(fake_pd.incidents.values()), timeout=5)
+        [paged] = await eventually(lambda: list(fake_pd.incidents.values()))
         assert paged["service"]["id"] == "PSVC_DRILL"
         assert "[DRILL]" in paged["title"]
         await eventually(lambda: said(h, incident, ":rotating_light: Paged"))
         # a real incident still pages the real service
         await h.command("declare SEV2 Real checkout outage")
-        await eventually(lambda: len(fake_pd.incidents) == 2, timeout=5)
+        await eventually(lambda: len(fake_pd.incidents) == 2)
+        await h.settled()
         services = sorted(i["service"]["id"] for i in fake_pd.incidents.values())
         assert services == ["PSVC_DRILL", "PSVC_MAIN"]
         assert sum("[DRILL]" in i["title"] for i in fake_pd.incidents.values()) == 1
@@ -357,11 +359,10 @@ async def test_a_restart_loses_no_step_of_the_script(redis_url: str, tmp_path: P
         pending = await first.store.due_pending(incident.id)
         assert sorted(i.key for i in pending if i.kind == STEP) == ["0", "1", "2"]
         second = await start(redis_url, config, fake=fake)
-        inject = await eventually(
-            lambda: said(second, incident, "Scenario update: Support"), timeout=5
-        )
+        inject = await eventually(lambda: said(second, incident, "Scenario update: Support"))
         assert float(inject[0].ts) - incident.declared_at >= 2 - EPSILON
-        await eventually(lambda: said(second, incident, "Alert HighLatency"), timeout=5)
+        await eventually(lambda: said(second, incident, "Alert HighLatency"))
+        await second.settled()
         assert len(said(second, incident, "Scenario update: Support")) == 1
     finally:
         if second is not None:
@@ -379,6 +380,7 @@ async def test_drill_usage_and_the_list(h: Harness) -> None:
     await eventually(lambda: [m for m in h.ephemerals() if "No drill scenario “nope”" in m.text])
     await h.command("drill quick slow")
     await eventually(lambda: [m for m in h.ephemerals() if "optionally `fast`" in m.text])
+    await h.settled()
     assert not [c for c in h.fake.channels.values() if c.name.startswith("drill-")]
     # the list's Start fast button starts one
     await h.fake.click(

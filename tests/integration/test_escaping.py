@@ -163,8 +163,9 @@ async def test_a_declare_forms_text_rings_nobody(h: Harness) -> None:
     }
     assert (await h.fake.submit_view("U0ALICE", view_id, values)).status == 200
     incident = (await eventually(h.store.recent_incidents))[0]
-    await eventually(lambda: _announced(h, incident.id), timeout=10)
-    incident = await h.incident(incident.id)  # as the set-up left it
+    await eventually(lambda: _announced(h, incident.id))
+    await h.settled()
+    incident = await h.incident(incident.id)  # as set up (the first read may predate it)
     assert_rings_only(h, {"U0ALICE"})
     assert incident.channel_id
     card = shown_in(h, incident.channel_id)

@@ -63,6 +63,7 @@ async def test_critical_path_is_create_then_everything_else(h: Harness) -> None:
     await eventually(
         lambda: h.fake.calls_to("pins.add") and h.fake.calls_to("conversations.setTopic")
     )
+    await h.settled()
     # reads (auth.test, lookups of channels or groups) may come first; the first write is
     # the channel, which every other set-up step needs
     reads = ("auth.test", "conversations.list", "conversations.info", "usergroups.list")
@@ -119,6 +120,7 @@ async def test_lifecycle_commands_update_card_topic_and_announcement(h: Harness)
 
     await h.command("timeline", user="U0BOB", channel=channel)
     timeline = await eventually(lambda: [m for m in h.ephemerals("U0BOB") if "Timeline" in m.text])
+    await h.settled()
     kinds = [e.kind for e in await h.store.timeline(incident.id)]
     assert kinds == ["declared", "update", "status", "severity", "role", "role", "resolved"]
     assert "Rolled back the 14:02 deploy" in str(timeline[0].blocks)
@@ -132,6 +134,7 @@ async def test_commands_in_the_wrong_place_say_so(h: Harness) -> None:
     await h.command("update all good", channel=h.channel("general"))
     reply = await eventually(lambda: h.ephemerals())
     assert "works inside an incident channel" in reply[0].text
+    await h.settled()
     assert not [c for c in h.fake.calls if c.method == "chat.postMessage"]
 
 
@@ -151,6 +154,7 @@ async def test_malformed_commands_get_usage_and_change_nothing(
     assert ack.status == 200
     reply = h.ephemerals()
     assert reply and needle in reply[0].text and "Usage:" in reply[0].text
+    await h.settled()
     assert not await h.store.recent_incidents()
 
 
@@ -170,6 +174,7 @@ async def test_declare_modal_twice_makes_one_incident(h: Harness) -> None:
     assert first.status == 200 and second.status == 200
     await eventually(lambda: h.fake.calls_to("pins.add"))
     incidents = await eventually(h.store.recent_incidents)
+    await h.settled()
     assert len(incidents) == 1
     assert (
         incidents[0].severity == "SEV2" and incidents[0].description == "Since 09:10, every query"
@@ -184,6 +189,7 @@ async def test_modal_without_title_is_refused_inline(h: Harness) -> None:
         "U0ALICE", view_id, {"title": {"title": "   "}, "severity": {"severity": "SEV1"}}
     )
     assert result.errors == {"title": "Give the incident a title."}
+    await h.settled()
     assert not await h.store.recent_incidents()
 
 
@@ -207,11 +213,13 @@ async def test_failed_pin_is_reported_and_retry_completes_only_that(h: Harness) 
     # the incident works meanwhile
     await h.command("status identified", channel=channel)
     await eventually(lambda: "Identified" in h.fake.channels[channel].topic)
+    await h.settled()
 
     before = {m: len(h.fake.calls_to(m)) for m in ("conversations.create", "chat.postMessage")}
     await h.fake.click("U0ALICE", channel, warning.ts, "incident_retry_setup")
     await eventually(lambda: any(m.pinned for m in h.fake.messages[channel]))
     await eventually(lambda: any("Set-up complete" in t for t in texts(h, channel)))
+    await h.settled()
     incident = await h.store.by_channel(channel)
     assert incident.setup_missing == []
     assert len(h.fake.calls_to("conversations.create")) == before["conversations.create"]
@@ -253,6 +261,7 @@ async def test_unsigned_or_stale_requests_get_401(h: Harness, case: str) -> None
         http.post(f"{h.url}/slack/events", data=body, headers=headers) as r,
     ):
         assert r.status == 401
+    await h.settled()
     assert not await h.store.recent_incidents()
 
 

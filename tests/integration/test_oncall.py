@@ -254,6 +254,7 @@ async def test_invite_button_in_an_incident_channel(h: Harness) -> None:
     answered = len(h.fake.calls_to("response_url"))
     await h.fake.click("U0ALICE", channel, m.ts, invites[0]["action_id"])
     await eventually(lambda: len(h.fake.calls_to("response_url")) > answered)
+    await h.settled()
     assert len(h.fake.calls_to("conversations.invite")) == invited
     assert len(await _entries(h, incident.id, "invite")) == 1
 
@@ -275,6 +276,7 @@ async def test_not_configured_says_which_settings(redis_url: str) -> None:
     try:
         ack = await h.fake.slash_command("U0ALICE", h.channel("general"), "/oncall", "")
         assert "No on-call schedules are configured" in ack.body["text"]
+        await h.settled()
         assert pd(h).calls == []
     finally:
         await h.stop()
@@ -293,4 +295,5 @@ async def test_a_wrong_schedule_id_is_named_as_such(redis_url: str, clock: Clock
 async def test_help_is_the_usage(h: Harness) -> None:
     ack = await h.fake.slash_command("U0ALICE", h.channel("general"), "/oncall", "help")
     assert "/oncall [schedule or team] [share]" in str(ack.body["blocks"])
+    await h.settled()
     assert ack.body["response_type"] == "ephemeral" and pd_calls(h) == 0

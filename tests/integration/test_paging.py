@@ -97,6 +97,7 @@ def pd(h: Harness) -> FakePagerDuty:
 async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
     incident = await declare(h)
     [message] = await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    await h.settled()
     assert message.text == f":rotating_light: Paged Backend API on-call: {oncall(pd(h), 1)}"
     [pd_incident] = pd(h).incidents.values()
     epoch = (await h.store.install())["epoch"]  # never a key an earlier install used
@@ -113,7 +114,8 @@ async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
 async def test_no_acknowledgement_escalates_level_by_level_to_the_last(h: Harness) -> None:
     incident = await declare(h)
     await paged(h, incident)
-    last = await eventually(lambda: said(h, incident, lambda t: "last level" in t), timeout=8)
+    last = await eventually(lambda: said(h, incident, lambda t: "last level" in t))
+    await h.settled()
     escalations = said(h, incident, lambda t: "escalated to level" in t)
     assert [m.text for m in escalations] == [
         f":arrow_double_up: No acknowledgement in 1 s: escalated to level 2, {oncall(pd(h), 2)}",
@@ -152,10 +154,12 @@ async def test_a_signed_acknowledgement_stops_the_escalation(slow: Harness) -> N
     assert note.text == ":white_check_mark: Bob Example acknowledged the page in PagerDuty."
     assert "Acknowledged in PagerDuty by Bob Example" in await timeline(h, incident)
     # the acknowledgement timer is gone, so nothing can escalate it any more
+    await h.settled()
     assert await timers(h, incident) == []
     # the same webhook delivered again changes nothing
     status = await pd(h).send_webhook("incident.acknowledged", page.pd_incident_id, agent="PU_BOB")
     assert status == 200
+    await h.settled()
     assert len(said(h, incident, lambda t: "acknowledged the page" in t)) == 1
 
 
@@ -172,7 +176,8 @@ async def test_acknowledged_before_the_timeout_never_escalates(redis_url: str) -
         second = await eventually(
             lambda: next((i for i in pd(h).incidents.values() if "Search" in i["title"]), None)
         )
-        await eventually(lambda: second["escalation_level"] == 2, timeout=5)
+        await eventually(lambda: second["escalation_level"] == 2)
+        await h.settled()
         assert pd(h).incidents[page.pd_incident_id]["escalation_level"] == 1
         assert said(h, incident, lambda t: "escalated" in t) == []
     finally:
@@ -200,6 +205,7 @@ async def test_a_bad_signature_gets_401_and_changes_nothing(
         "incident.acknowledged", page.pd_incident_id, sign_with="not-the-secret"
     )
     assert status == 401
+    await h.settled()
     assert (await paged(h, incident)).status == "triggered"
 
 
@@ -218,7 +224,8 @@ async def test_without_a_webhook_secret_the_route_is_404(redis_url: str) -> None
 async def test_pagerduty_failing_three_times_then_ok_pages_once(h: Harness) -> None:
     pd(h).fail("/incidents", status=500, times=3, method="POST")
     incident = await declare(h)
-    await eventually(lambda: said(h, incident, lambda t: "Paged" in t), timeout=5)
+    await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    await h.settled()
     assert [c.status for c in pd(h).calls_to("POST", "/incidents")] == [500, 500, 500, 201]
     assert len(pd(h).incidents) == 1
     [warning] = said(h, incident, lambda t: "failed 3 times" in t)
@@ -251,7 +258,7 @@ async def test_escalate_command_escalates_at_once(slow: Harness) -> None:
     )
     [pd_incident] = pd(h).incidents.values()
     assert pd_incident["escalation_level"] == 2
-    await pd(h).drain()  # PagerDuty reports our escalation back: not news
+    await h.settled()  # PagerDuty reports our escalation back: not news
     assert len(said(h, incident, lambda t: "escalated" in t)) == 1
     # the acknowledgement clock restarted at the new level
     [timer] = await timers(h, incident)
@@ -278,6 +285,7 @@ async def test_raising_to_a_paging_severity_pages(slow: Harness) -> None:
     # raising further does not page twice
     await h.command("severity SEV1", channel=incident.channel_id)
     await eventually(lambda: _severity(h, incident, "SEV1"))
+    await h.settled()
     assert len(pd(h).incidents) == 1
 
 
@@ -289,7 +297,7 @@ async def test_resolving_resolves_the_pagerduty_incident(slow: Harness) -> None:
     await h.command("resolve Rolled back", channel=incident.channel_id)
     await eventually(lambda: pd(h).incidents[page.pd_incident_id]["status"] == "resolved")
     await eventually(lambda: _has(h, incident, "Resolved the PagerDuty incident"))
-    await pd(h).drain()
+    await h.settled()  # the resolve's due-item finished, PagerDuty's webhooks delivered
     entries = await timeline(h, incident)
     assert not any(e.startswith("Resolved in PagerDuty") for e in entries)  # our own echo
     assert pd(h).incidents[page.pd_incident_id]["_resolution"] == "Rolled back"
@@ -303,6 +311,7 @@ async def test_a_resolve_in_pagerduty_shows_on_the_timeline(slow: Harness) -> No
     assert page.pd_incident_id
     await pd(h).resolve_as_user(page.pd_incident_id, "PU_BOB")
     await eventually(lambda: _has(h, incident, "Resolved in PagerDuty by Bob Example"))
+    await h.settled()
     [note] = said(h, incident, lambda t: "resolved in PagerDuty" in t)
     assert "stays open" in note.text
     current = await h.store.get(incident.id)
@@ -319,6 +328,7 @@ async def test_without_webhooks_acknowledgements_are_polled(redis_url: str) -> N
         # the fake's webhook finds no route (404); the poll (every 1 s here) sees it
         await eventually(lambda: _has(h, incident, "Acknowledged in PagerDuty by Bob Example"))
         assert ("incident.acknowledged", 404) in pd(h).webhook_deliveries
+        await h.settled()
         assert pd(h).incidents[page.pd_incident_id]["escalation_level"] == 1
     finally:
         await h.stop()
@@ -367,3 +377,28 @@ async def test_a_reopened_incident_is_paged_again(slow: Harness) -> None:
     await eventually(
         lambda: len(said(h, incident, lambda t: t.startswith(":rotating_light: Paged"))) == 2
     )
+
+
+async def test_reopened_while_its_page_is_being_resolved_it_is_paged_again(slow: Harness) -> None:
+    h = slow
+    incident = await declare(h)
+    first = await paged(h, incident)
+
+    async def reopen_meanwhile(event: str, _: dict[str, Any]) -> None:
+        # inside PagerDuty's answer to the bot's resolve: the bot has not recorded it yet
+        if event == "incident_resolved":
+            resolved = await h.incident(incident.id)
+            await h.bot.services.incidents.reopen(resolved, by="U0ALICE", reason="fired again")
+
+    pd(h).subscribe(reopen_meanwhile)
+    await h.command("resolve Looked fixed", channel=incident.channel_id)
+
+    async def second_page() -> str | None:
+        page = (await h.incident(incident.id)).page
+        if page and page.pd_incident_id and page.pd_incident_id != first.pd_incident_id:
+            return page.pd_incident_id
+        return None
+
+    again = await eventually(second_page)
+    assert pd(h).incidents[first.pd_incident_id]["status"] == "resolved"
+    assert pd(h).incidents[again]["status"] == "triggered"

@@ -149,17 +149,15 @@ async def test_a_private_incident_leaks_nothing_outside_its_channel(w: World) ->
 
     # the incident runs: paged, escalated (a DM and a channel post), a stakeholder reminder,
     # a status update, the security lead named, then resolved with a summary
-    await eventually(lambda: h.pd and h.pd.calls_to("POST", "/incidents"), timeout=5)
+    await eventually(lambda: h.pd and h.pd.calls_to("POST", "/incidents"))
     await h.command(f"update {UPDATE}", channel=private)
     await h.command("role security-lead <@U0DAVE|dave>", channel=private)
-    dave_dm = await eventually(
-        lambda: [m for m in _dms(h.fake, "U0DAVE") if incident.id in m.text], timeout=5
-    )
+    dave_dm = await eventually(lambda: [m for m in _dms(h.fake, "U0DAVE") if incident.id in m.text])
     assert "Private incident" in dave_dm[0].text
     general = h.channel("general")
     await eventually(lambda: [m for m in h.fake.messages[general] if incident.id in m.text])
     reminder = await eventually(
-        lambda: [m for m in h.fake.messages[private] if "is due an update" in m.text], timeout=5
+        lambda: [m for m in h.fake.messages[private] if "is due an update" in m.text]
     )
     await h.fake.click("U0ALICE", private, reminder[0].ts, "stakeholder_draft")
     view_id = await eventually(lambda: next(iter(h.fake.views), None))
@@ -168,14 +166,12 @@ async def test_a_private_incident_leaks_nothing_outside_its_channel(w: World) ->
     assert not leaks(draft["element"].get("initial_value"))
     typed = {"text": {"text": f"Update on {TITLE}: contained."}}
     assert (await h.fake.submit_view("U0ALICE", view_id, typed)).status == 200
-    sent = await eventually(
-        lambda: [m for m in h.fake.messages[general] if "contained" in m.text], timeout=5
-    )
+    sent = await eventually(lambda: [m for m in h.fake.messages[general] if "contained" in m.text])
     assert TITLE not in sent[0].text
 
     await h.command(f"resolve {RESOLUTION}", channel=private)
-    await eventually(lambda: h.pd and h.pd.calls_to("PUT", "/incidents/"), timeout=5)
-    await eventually(lambda: h.fake.calls_to("files.completeUploadExternal"), timeout=5)
+    await eventually(lambda: h.pd and h.pd.calls_to("PUT", "/incidents/"))
+    await eventually(lambda: h.fake.calls_to("files.completeUploadExternal"))
 
     # non-members' /incident list (of open incidents: a second one, declared by text)
     second = await _declare_text(h, "--private SEV2 Phishing mail sent from hr@ mailbox")
@@ -186,6 +182,7 @@ async def test_a_private_incident_leaks_nothing_outside_its_channel(w: World) ->
     assert "Private incident" in str(listed[-1].blocks) and "Phishing" not in str(listed[-1].blocks)
 
     # every Slack write outside the channel, every PagerDuty request, /metrics
+    await h.settled()
     assert slack_leaks(h.fake, private) == []
     pd_calls = [(c.method, c.path, c.query, c.body) for c in h.pd.calls]
     assert [c for c in pd_calls if leaks(c)] == []
@@ -264,6 +261,7 @@ async def test_making_an_incident_private_moves_it_and_redacts_in_place(
         await h.command("private", channel=private)  # the retry, from the new channel
         done = await eventually(lambda: [m for m in h.ephemerals() if "private now" in m.text])
         assert done
+        await h.settled()
         assert h.fake.channels[public].is_archived
 
         # the announcement: the same message, redacted in place
@@ -296,7 +294,13 @@ async def test_making_an_incident_private_moves_it_and_redacts_in_place(
             )
         )
         # from the conversion on, no write outside the private channel has the title
-        after = [c for c in h.fake.calls[mark:] if c.args.get("channel") != private]
+        await h.settled()
+        # (files.completeUploadExternal names its channel channel_id)
+        after = [
+            c
+            for c in h.fake.calls[mark:]
+            if (c.args.get("channel") or c.args.get("channel_id")) != private
+        ]
         assert after and not [c for c in after if "Suspicious" in json.dumps(c.args)]
     finally:
         await h.stop()
@@ -344,7 +348,7 @@ async def test_an_alert_labelled_security_declares_a_private_incident(redis_url:
                 body = json.dumps(_security_alert(name)).encode()
                 async with http.post(f"{h.url}/alerts/alertmanager", data=body, headers=headers):
                     pass
-        [incident] = await eventually(lambda: _all_set_up(h), timeout=10)
+        [incident] = await eventually(lambda: _all_set_up(h))
         assert incident.private and incident.title.startswith("CredentialLeak")
         assert incident.channel_id and h.fake.channels[incident.channel_id].is_private
         announce = h.channel("incidents")
@@ -353,6 +357,7 @@ async def test_an_alert_labelled_security_declares_a_private_incident(redis_url:
             lambda: [m for m in h.fake.messages[announce] if "Unmatched" in m.text]
         )
         assert "SecretInLogs" not in unmatched[0].text + json.dumps(unmatched[0].blocks)
+        await h.settled()
         assert slack_leaks(h.fake, incident.channel_id) == []
     finally:
         await h.stop()

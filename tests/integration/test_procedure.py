@@ -157,8 +157,9 @@ async def test_steps_fire_in_order_once_each_with_the_right_mentions(
     h: Harness, ws: Workspace
 ) -> None:
     incident = await declare(h, "SEV2 Search is slow")
-    await eventually(lambda: len(notices(h.fake, incident)) == 3, timeout=15)
+    await eventually(lambda: len(notices(h.fake, incident)) == 3)
     await eventually(lambda: _drained(h, incident, STEP))
+    await h.settled()
     first, second, third = notices(h.fake, incident)
     assert at(first) >= incident.declared_at + 1 - EPSILON
     assert at(second) >= incident.declared_at + 3 - EPSILON
@@ -189,13 +190,14 @@ async def test_raising_severity_switches_matrix_without_repeating(
     h: Harness, ws: Workspace
 ) -> None:
     incident = await declare(h, "SEV2 Payments failing")
-    await eventually(lambda: len(notices(h.fake, incident)) == 1, timeout=15)  # team lead
+    await eventually(lambda: len(notices(h.fake, incident)) == 1)  # team lead
     await h.command("severity SEV1", channel=incident.channel_id)
     raised = await eventually(lambda: _state(h, incident, "SEV1"))
     assert raised.escalation is not None
     since = raised.escalation.since
-    await eventually(lambda: len(notices(h.fake, incident)) == 3, timeout=15)
+    await eventually(lambda: len(notices(h.fake, incident)) == 3)
     await eventually(lambda: _drained(h, incident, STEP))
+    await h.settled()
     team, director, cto = notices(h.fake, incident)
     assert "*Team lead*" in team.text
     # SEV1's own team-lead step reached nobody new: skipped, not repeated
@@ -223,25 +225,28 @@ async def _state(h: Harness, incident: Incident, severity: str) -> Incident | No
 
 async def test_resolving_stops_the_matrix(h: Harness) -> None:
     resolved = await declare(h, "SEV2 Login errors")
-    await eventually(lambda: len(notices(h.fake, resolved)) == 1, timeout=15)
+    await eventually(lambda: len(notices(h.fake, resolved)) == 1)
     await h.command("resolve rolled back", channel=resolved.channel_id)
     await eventually(lambda: _drained(h, resolved, STEP))
+    await h.settled()
     sentinel = await declare(h, "SEV2 Queue backlog")
     # the sentinel's last step is due after the resolved one's would have been
-    await eventually(lambda: len(notices(h.fake, sentinel)) == 3, timeout=15)
+    await eventually(lambda: len(notices(h.fake, sentinel)) == 3)
+    await h.settled()
     assert len(notices(h.fake, resolved)) == 1
 
 
 async def test_a_restart_in_between_loses_nothing(redis_url: str, ws: Workspace) -> None:
     first = await start(redis_url, ws.config, fake=ws.fake)
     incident = await declare(first, "SEV2 Checkout down")
-    await eventually(lambda: len(notices(ws.fake, incident)) == 1, timeout=15)
+    await eventually(lambda: len(notices(ws.fake, incident)) == 1)
     await first.stop_bot()
     assert len(await pending(first, incident, STEP)) == 2  # still in Redis
     second = await start(redis_url, ws.config, fake=ws.fake)
     try:
-        await eventually(lambda: len(notices(ws.fake, incident)) == 3, timeout=15)
+        await eventually(lambda: len(notices(ws.fake, incident)) == 3)
         await eventually(lambda: _drained(second, incident, STEP))
+        await second.settled()
         assert len(notices(ws.fake, incident)) == 3
         assert len(dms(ws.fake, "U0BOB")) == 1
         fired = (await current(second, incident)).escalation
@@ -274,13 +279,14 @@ async def test_a_runbook_escalation_fires_only_where_the_runbook_runs(
         await eventually(lambda: _role(h, running, "dba"))
         await h.command("runbook db-test", channel=running.channel_id)
         await h.command("runbook high-latency", channel=other.channel_id)  # escalates at 20m
-        [notice] = await eventually(lambda: notices(h.fake, running), timeout=15)
+        [notice] = await eventually(lambda: notices(h.fake, running))
         runs = await h.store.incident_runs(running.id)
         run = await h.store.get_run(runs["db-test"])
         assert at(notice) >= run.posted_at + 1 - EPSILON
         assert "*Database lead*" in notice.text
         assert "<@U0CAROL>" in notice.text and "<@U0DAVE>" in notice.text
         await eventually(lambda: _drained(h, running, RUNBOOK))  # its deliveries are done
+        await h.settled()
         assert len(dms(h.fake, "U0CAROL")) == 1
         assert notices(h.fake, other) == []
         assert await pending(h, other, RUNBOOK) == ["high-latency"]
@@ -302,10 +308,10 @@ async def test_stakeholder_reminders_draft_and_send(h: Harness, ws: Workspace) -
     await h.command(
         "update Impact: 20% of checkouts fail; rolling back", channel=incident.channel_id
     )
-    status = await eventually(lambda: _reminders(h, incident, "*status page*"), timeout=15)
+    status = await eventually(lambda: _reminders(h, incident, "*status page*"))
     assert at(status[0]) >= incident.declared_at + 1 - EPSILON
     assert status[0].text.startswith("<@U0CAROL>")  # the comms lead is reminded
-    [management] = await eventually(lambda: _reminders(h, incident, "*management*"), timeout=15)
+    [management] = await eventually(lambda: _reminders(h, incident, "*management*"))
     assert at(management) >= incident.declared_at + 2 - EPSILON
     assert "none sent yet" in management.text
 
@@ -329,15 +335,16 @@ async def test_stakeholder_reminders_draft_and_send(h: Harness, ws: Workspace) -
     )
     # the audience's cadence restarts from the send: the next reminder is 2 s after it
     recorded = (await current(h, incident)).stakeholder_sent["management"]
-    again = await eventually(lambda: _reminders(h, incident, "*management*")[1:], timeout=15)
+    again = await eventually(lambda: _reminders(h, incident, "*management*")[1:])
     assert at(again[0]) >= recorded + 2 - EPSILON
     assert "last sent" in again[0].text
     assert await pending(h, incident, STAKEHOLDER_DUE)  # still running while open
     # resolved: the audience that heard about it is reminded once of the final update
     await h.command("resolve rolled back", channel=incident.channel_id)
-    [final] = await eventually(lambda: _final(h, incident), timeout=15)
+    [final] = await eventually(lambda: _final(h, incident))
     assert "send *management* the final update" in final.text
     await eventually(lambda: _drained(h, incident, STAKEHOLDER_DUE))
+    await h.settled()
     assert [m.text for m in _final(h, incident)] == [final.text]  # status page: never told
 
 
@@ -403,7 +410,7 @@ async def test_steps_page_a_policy_or_a_schedule_and_resolving_resolves_them(
             found = [i for i in pd.incidents.values() if i["incident_key"].startswith(key)]
             return found if len(found) == 2 else []
 
-        pages = await eventually(paged, timeout=15)
+        pages = await eventually(paged)
         by_key = {p["incident_key"].removeprefix(key): p for p in pages}
         # a policy is paged as the incident's escalation policy; a schedule (named in
         # pagerduty.schedules) by assigning whoever is on call in it now
@@ -413,7 +420,7 @@ async def test_steps_page_a_policy_or_a_schedule_and_resolving_resolves_them(
         await eventually(lambda: len(notices(h.fake, incident)) == 2)
         assert any("paging `PEP_MAIN` in PagerDuty" in m.text for m in notices(h.fake, incident))
         await h.command("resolve disk cleaned", channel=incident.channel_id)
-        await eventually(lambda: all(p["status"] == "resolved" for p in pages), timeout=15)
+        await eventually(lambda: all(p["status"] == "resolved" for p in pages))
     finally:
         await h.stop()
 

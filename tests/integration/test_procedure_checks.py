@@ -71,7 +71,7 @@ async def test_unknown_targets_are_logged_at_start_up(
         def warned() -> list[str]:
             return [r.getMessage() for r in caplog.records if "procedure target" in r.msg]
 
-        await eventually(lambda: len(warned()) == 4, timeout=10)
+        await eventually(lambda: len(warned()) == 4)
         text = "\n".join(warned())
         assert "User U0NOBODY: no user U0NOBODY in this workspace" in text
         assert "User group S0NOPE: no user group S0NOPE" in text

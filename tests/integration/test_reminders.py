@@ -48,7 +48,12 @@ async def declare(h: Harness, text: str = "SEV1 Checkout API returning 500s") ->
             None,
         )
     )
-    return await eventually(lambda: h.store.by_channel(channel))
+    incident = await eventually(lambda: h.store.by_channel(channel))
+    # set up: what a test does next (a severity change, an update) comes after it, as it
+    # would for people reading the new channel (a change made during the set-up races the
+    # set-up's own restart of the cadence, anchored at the declaration)
+    await h.settled()
+    return incident
 
 
 def reminders(h: Harness, incident: Incident) -> list[Message]:
@@ -67,7 +72,7 @@ def at(m: Message) -> float:
 
 async def test_the_commander_is_reminded_when_an_update_is_due(h: Harness) -> None:
     incident = await declare(h)
-    [reminder] = await eventually(lambda: reminders(h, incident), timeout=5)
+    [reminder] = await eventually(lambda: reminders(h, incident))
     assert at(reminder) >= incident.declared_at + 2 - EPSILON
     assert reminder.text.startswith("<@U0ALICE> An update on this SEV1 incident is due")
     buttons = [
@@ -78,11 +83,11 @@ async def test_the_commander_is_reminded_when_an_update_is_due(h: Harness) -> No
 
 async def test_an_update_resets_the_reminder(h: Harness) -> None:
     incident = await declare(h)
-    [first] = await eventually(lambda: reminders(h, incident), timeout=5)
+    [first] = await eventually(lambda: reminders(h, incident))
     await h.command("update Rolled back; error rate falling", channel=incident.channel_id)
     updated = await eventually(lambda: _updated(h, incident))
     assert updated.last_update is not None
-    second = (await eventually(lambda: reminders(h, incident)[1:], timeout=5))[0]
+    second = (await eventually(lambda: reminders(h, incident)[1:]))[0]
     # due 2 s after the update, not 2 s after the first reminder's due time
     assert at(second) >= updated.last_update.at + 2 - EPSILON
     # and the first reminder's grace-period ping (due 1 s after it) never came
@@ -92,7 +97,7 @@ async def test_an_update_resets_the_reminder(h: Harness) -> None:
 
 async def test_snooze_defers_the_reminder(h: Harness) -> None:
     incident = await declare(h)
-    [reminder] = await eventually(lambda: reminders(h, incident), timeout=5)
+    [reminder] = await eventually(lambda: reminders(h, incident))
     assert incident.channel_id
     # the commander snoozes (only role holders may: tests/integration/test_permissions.py)
     result = await h.fake.click("U0ALICE", incident.channel_id, reminder.ts, "reminder_snooze")
@@ -103,7 +108,7 @@ async def test_snooze_defers_the_reminder(h: Harness) -> None:
     assert not any(b["type"] == "actions" for b in snoozed.blocks)  # the buttons are gone
     clicked = at(reminder)  # the click came after the reminder; the snooze counts from it
     # (the snoozed reminder now reads as snoozed, so every reminder seen is a new one)
-    [again, *_] = await eventually(lambda: reminders(h, incident), timeout=6)
+    [again, *_] = await eventually(lambda: reminders(h, incident))
     assert at(again) >= clicked + 2 - EPSILON
     # the reminder's grace-period ping (due 1 s after it) was deferred with it
     assert [p for p in pings(h, incident) if at(p) < at(again)] == []
@@ -118,7 +123,8 @@ async def test_resolving_stops_the_reminders(h: Harness) -> None:
     later = await declare(h, "SEV1 Search is down")
     # by the time the later incident's reminder and its ping came, the resolved one's
     # (due earlier) would have come too
-    await eventually(lambda: pings(h, later), timeout=6)
+    await eventually(lambda: pings(h, later))
+    await h.settled()
     assert reminders(h, resolved) == [] and pings(h, resolved) == []
     assert await h.bot.services.scheduler.pending(resolved.id) == []
 
@@ -129,20 +135,20 @@ async def test_no_update_after_the_grace_period_pings_the_channel_and_comms_lead
     incident = await declare(h)
     # a role change is not an update: the cadence keeps running
     await h.command("role comms-lead <@U0CAROL|carol>", channel=incident.channel_id)
-    [reminder] = await eventually(lambda: reminders(h, incident), timeout=5)
-    [ping] = await eventually(lambda: pings(h, incident), timeout=5)
+    [reminder] = await eventually(lambda: reminders(h, incident))
+    [ping] = await eventually(lambda: pings(h, incident))
     assert at(ping) >= incident.declared_at + 2 + 1 - EPSILON  # due + grace (0.5 × 2 s)
     assert "<@U0CAROL> (comms lead), please post one" in ping.text
     noted = await eventually(lambda: _timeline(h, incident, "reminder"))
     assert "pinged the channel and <@U0CAROL>" in noted[0].text
     # and the cadence goes on: the next reminder is due 2 s after the last due time
-    third = (await eventually(lambda: reminders(h, incident)[1:], timeout=5))[0]
+    third = (await eventually(lambda: reminders(h, incident)[1:]))[0]
     assert at(third) >= at(reminder) + 2 - 0.2
 
 
 async def test_post_update_button_opens_the_modal_and_its_update_resets(h: Harness) -> None:
     incident = await declare(h)
-    [reminder] = await eventually(lambda: reminders(h, incident), timeout=5)
+    [reminder] = await eventually(lambda: reminders(h, incident))
     assert incident.channel_id
     await h.fake.click("U0ALICE", incident.channel_id, reminder.ts, "reminder_post_update")
     view_id = await eventually(lambda: next(iter(h.fake.views), None))
@@ -166,7 +172,7 @@ async def test_post_update_button_opens_the_modal_and_its_update_resets(h: Harne
     current = await eventually(lambda: _updated(h, incident))
     assert current.status == "identified"
     assert current.last_update is not None
-    second = (await eventually(lambda: reminders(h, incident)[1:], timeout=5))[0]
+    second = (await eventually(lambda: reminders(h, incident)[1:]))[0]
     assert at(second) >= current.last_update.at + 2 - EPSILON
 
 
@@ -175,7 +181,7 @@ async def test_a_severity_change_rederives_the_interval_from_now(h: Harness) -> 
     await h.command("severity SEV1", channel=incident.channel_id)
     raised = await eventually(lambda: _severity(h, incident, "SEV1"))
     changed_at = next(e.at for e in await h.store.timeline(incident.id) if e.kind == "severity")
-    [reminder] = await eventually(lambda: reminders(h, incident), timeout=5)
+    [reminder] = await eventually(lambda: reminders(h, incident))
     assert changed_at + 2 - EPSILON <= at(reminder) < incident.declared_at + 6
     assert "SEV1 incidents get an update every 2 s" in reminder.text
     assert raised.severity == "SEV1"
@@ -220,7 +226,8 @@ async def test_a_reminder_sent_by_a_replica_that_died_before_finishing_is_not_se
     assert len(reminders(h, incident)) == 1
     # after the lease this app claims it again, finds the message already posted, and
     # finishes the item without a second reminder
-    await eventually(lambda: store.due_sent(claimed.token), timeout=5)
+    await eventually(lambda: store.due_sent(claimed.token))
+    await h.settled()
     assert len(reminders(h, incident)) == 1
     assert h.fake.calls_to("conversations.history")  # it looked before posting
     assert await _pending(h, incident, "update_due") == []

@@ -155,6 +155,7 @@ async def stored_states(h: Harness, run: RunbookRun) -> dict[str, StepState]:
 
 async def assert_slack_shows_the_store(h: Harness, run: RunbookRun) -> None:
     """Every part of the checklist in Slack is exactly the rendering of the stored state."""
+    await h.settled()
     runbook = h.bot.services.runbooks[run.runbook]
     expected = runbook_messages(runbook, await stored_states(h, run), run_id=run.id)
     shown = [h.fake.message(run.channel, ts) for ts in run.messages]
@@ -203,6 +204,7 @@ async def test_every_shipped_runbook_posts_within_slack_limits(h: Harness) -> No
         assert first is not None and runbook.title in first.text
         assert f"0 of {len(runbook.steps())} done" in progress_line(h, run)
         await assert_slack_shows_the_store(h, run)
+    await h.settled()
     refused = [
         (c.method, c.error) for c in h.fake.calls if not c.ok and c.method.startswith("chat.")
     ]
@@ -226,6 +228,7 @@ async def test_a_long_team_runbook_splits_across_messages(redis_url: str, tmp_pa
         await click(h, "U0BOB", run, last_step, ACTION_DONE)
         await eventually(lambda: "1 of 120 done" in progress_line(h, run))
         assert "Done by <@U0BOB>" in step_text(h, run, last_step)
+        await h.settled()
         assert [c.error for c in h.fake.calls if not c.ok and c.method.startswith("chat.")] == []
     finally:
         await h.stop()
@@ -237,6 +240,7 @@ async def test_asking_again_points_at_the_posted_checklist(h: Harness) -> None:
     await h.command("runbook redis-down", channel=channel)
     reply = await eventually(lambda: [m for m in h.ephemerals() if "already posted" in m.text])
     assert "/archives/" in reply[0].text  # a permalink to it
+    await h.settled()
     assert len([m for m in h.fake.messages[channel] if "Runbook:" in m.text]) == run.parts
 
 
@@ -493,6 +497,7 @@ async def test_an_alert_rules_runbook_is_posted_and_an_unknown_one_said(h: Harne
         ]
 
     assert await eventually(said)
+    await h.settled()
     assert await h.store.incident_runs(other.id) == {}
 
 

@@ -11,7 +11,7 @@ import aiohttp
 from bot.config import IncidentConfig
 from bot.sandbox.alerts_panel import FIRE_ROUTE, POST_ROUTE
 from bot.sandbox.web import sandbox_feed
-from tests.integration.harness import eventually, metric
+from tests.integration.harness import eventually, metric, settled
 from tests.sandbox_process import serve_sandbox
 
 CONFIG = IncidentConfig.model_validate({"alerts": {"update_every": 0.2}})
@@ -40,7 +40,6 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
                 lambda: next(
                     (c for c, ch in slack.channels.items() if "servicedown" in ch.name), None
                 ),
-                timeout=10,
             )
 
             def said(text: str) -> list[str]:
@@ -50,9 +49,9 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
                     if text in m.text + json.dumps(m.blocks)
                 ]
 
-            await eventually(lambda: said("checkout is down"), timeout=10)
+            await eventually(lambda: said("checkout is down"))
             await press("ServiceDown", "resolved")
-            await eventually(lambda: said("Resolve incident"), timeout=10)
+            await eventually(lambda: said("Resolve incident"))
             assert (await press("Nope", "firing"))["ok"] is False
 
             # #alerts is an alert channel: Alertmanager's Slack notification is read there
@@ -70,16 +69,15 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
                 assert (await r.json())["ok"] is True
             [posted] = [m for m in slack.messages[alerts.id] if "HighCPU" in m.text]
             assert posted.bot_id and posted.user != "U0BOB"
-            await eventually(
-                lambda: any("highcpu" in ch.name for ch in slack.channels.values()), timeout=10
-            )
+            await eventually(lambda: any("highcpu" in ch.name for ch in slack.channels.values()))
 
             # the typed line was refused, so nothing of it was stored to declare later
             async def refused() -> bool:
                 name = "alert_payloads_rejected_total"
                 return await metric(url, name, reason="not_a_bot") == 1
 
-            await eventually(refused, timeout=10)
+            await eventually(refused)
+            await settled()
             assert not any("slowresponse" in ch.name for ch in slack.channels.values())
     finally:
         await runner.cleanup()

@@ -30,17 +30,16 @@ async def test_a_fast_drill_plays_in_the_sandbox(redis_url: str) -> None:
             lambda: next(
                 (c for c, ch in slack.channels.items() if ch.name.startswith("drill-")), None
             ),
-            timeout=10,
         )
 
         def said(start: str) -> list[str]:
             return [m.text for m in slack.messages.get(channel, []) if m.text.startswith(start)]
 
-        await eventually(lambda: said("Drill: "), timeout=10)
+        await eventually(lambda: said("Drill: "))
         assert "U0ALICE" in slack.channels[channel].members
         # 10 s and 40 s into the scenario, run ×10: the alert at 1 s, the message at 4 s
-        await eventually(lambda: said("Alert HighLatency"), timeout=10)
-        await eventually(lambda: said("Scenario update: Support"), timeout=10)
+        await eventually(lambda: said("Alert HighLatency"))
+        await eventually(lambda: said("Scenario update: Support"))
         incidents = slack.channel_by_name("incidents")
         assert incidents is not None
         assert any("[DRILL]" in m.text for m in slack.messages[incidents.id])

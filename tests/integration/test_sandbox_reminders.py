@@ -42,7 +42,6 @@ async def test_a_sev1_in_the_sandbox_pages_reminds_and_hears_the_acknowledgement
             await eventually(lambda: [m for m in slack.messages[channel] if "Paged" in m.text])
             reminder = await eventually(
                 lambda: next((m for m in slack.messages[channel] if "is due" in m.text), None),
-                timeout=5,
             )
             # the reminder's Snooze button works from the page (for Alice, the commander)
             body = {

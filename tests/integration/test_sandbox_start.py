@@ -21,7 +21,7 @@ async def declare(sandbox: SandboxProcess, text: str) -> None:
     """Declare from #incidents the way the page does, as alice."""
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(sandbox.url + "sandbox/ws") as ws:
-            snapshot: dict[str, Any] = await ws.receive_json(timeout=5)
+            snapshot: dict[str, Any] = await ws.receive_json(timeout=30)  # a hang guard
         incidents = next(c["id"] for c in snapshot["channels"] if c["name"] == "incidents")
         body = {"user": "U0ALICE", "channel": incidents, "text": f"/incident declare {text}"}
         async with http.post(sandbox.url + "sandbox/compose", json=body) as res:
@@ -64,7 +64,7 @@ async def test_forced_sandbox_with_tokens_uses_the_explicit_redis(redis_url: str
                 f"127.0.0.1 only · state in the Redis at {redis_url}"
             )
             await declare(sandbox, "SEV2 Kept in Redis")
-            (incident,) = await eventually(store.recent_incidents)
+            (incident,) = await eventually(store.recent_incidents, settle=False)  # a child
         assert sandbox.returncode == 0
         # the state outlives the process: it was in the real Redis all along, under the
         # sandbox's own prefix

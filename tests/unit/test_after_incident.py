@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import fakeredis
 import pytest
 
 import blocks.followups as fui
 import blocks.postmortem as pui
 from blocks.limits import check_blocks
 from blocks.stats import duration, offset, stats_message
-from bot.capture import message_text, pinned_entry
+from bot.capture import event_micros, message_text, pinned_entry
 from bot.followups import DueDateError, parse_followup
 from bot.models import FollowUp, Incident, PageState, PostmortemState, TimelineEntry
 from bot.postmortem import cell, plain_markdown
 from bot.stats import acknowledgement, percentile, report, times
+from bot.store import Store
 
 BOT = frozenset({"UBOT"})
 
@@ -364,3 +366,27 @@ def test_the_timeline_shows_a_late_pin_at_its_own_time() -> None:
     _, blocks = timeline_message(inc, entries)
     shown = blocks[1]["text"]["text"]
     assert shown.index("Declared") < shown.index("Pinned") < shown.index("reindexing")
+
+
+def test_slack_event_times_compare_exactly_in_microseconds() -> None:
+    assert event_micros("1712345678.000002", 0) - event_micros("1712345678.000001", 0) == 1
+    assert event_micros("1712345678.5", 0) == 1712345678_500000
+    assert event_micros("1712345678", 0) == 1712345678_000000  # the envelope's event_time
+    assert event_micros(None, 10.25) == 10_250000
+    assert event_micros("not a time", 10.0) == 10_000000
+
+
+async def test_the_earliest_pin_keeps_the_credit_whatever_order_it_is_stored_in() -> None:
+    store = Store(fakeredis.FakeAsyncRedis(decode_responses=True))
+    message = {"ts": "1712345600.000100", "user": "U0DAVE", "text": "Index rebuild at 14:02"}
+
+    async def pin(by: str, at: int) -> str | None:
+        entry = pinned_entry(message, by=by)
+        return await store.capture("inc-1", message["ts"], entry, at=at, by=by)
+
+    assert await pin("U0ALICE", 1712345678_000002) == "added"
+    assert await pin("U0BOB", 1712345678_000001) == "moved"  # earlier, handled later
+    assert await pin("U0CAROL", 1712345678_000003) is None  # later: nothing changes
+    assert await pin("U0BOB", 1712345678_000000) is None  # Bob again, earlier: still Bob
+    [entry] = await store.timeline("inc-1")
+    assert entry.text.endswith("(pinned by <@U0BOB>)") and entry.actor == "U0DAVE"

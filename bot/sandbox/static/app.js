@@ -15,6 +15,7 @@ const state = {
   current: null,        // open channel id
   socket: null,
   retry: 0,
+  queued: [],           // text typed before the first snapshot, sent once it came
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -27,7 +28,6 @@ function connect() {
   state.socket = ws;
   ws.onopen = () => {
     state.retry = 0;
-    setConn("live", true);
     const saved = localStorage.getItem("sandbox.me");
     if (saved) send({ type: "as", user: saved });
   };
@@ -72,6 +72,9 @@ const handlers = {
     }
     renderSidebar();
     renderChannel();
+    // "live" once the page knows who it is and where it is: then typing reaches the bot
+    setConn("live", true);
+    sendQueued();
   },
   channels(ev) {
     state.channels = Object.fromEntries(ev.channels.map((c) => [c.id, c]));
@@ -320,14 +323,27 @@ function showNotice(text) {
   noticeTimer = setTimeout(() => { el.hidden = true; }, 8000);
 }
 
+async function sendQueued() {
+  while (state.queued.length) {
+    const text = state.queued.shift();
+    await post("/sandbox/compose", { user: state.me, channel: state.current, text });
+  }
+}
+
 async function compose(e) {
   e.preventDefault();
   const box = $("#composer");
   const text = box.value.trim();
-  if (!text || !state.current) return;
+  if (!text) return;
   box.value = "";
   autosize();
   showHints();
+  if (!state.current) {
+    // the feed has not connected yet: keep it, and send it the moment it does
+    state.queued.push(text);
+    setConn(`connecting… (${state.queued.length} to send)`, false);
+    return;
+  }
   await post("/sandbox/compose", { user: state.me, channel: state.current, text });
 }
 
