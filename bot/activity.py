@@ -91,10 +91,13 @@ def _changed() -> None:
 
 
 class Activity:
-    """One app's (or one fake's) work in flight, and its probes for timed work."""
+    """One app's (or one fake's) work in flight, and its probes for timed work. A fake's
+    activity is marked `fake`: with only fakes running here, the app is in another
+    process and its settling cannot be seen from this one."""
 
-    def __init__(self, name: str = "bot") -> None:
+    def __init__(self, name: str = "bot", *, fake: bool = False) -> None:
         self.name = name
+        self.fake = fake  # a stand-in for Slack or PagerDuty: it answers, it does not act
         self._tasks: set[asyncio.Future[Any]] = set()
         self._held: set[asyncio.Future[Any]] = set()  # what stopping waits for (drain)
         self._busy = 0

@@ -183,7 +183,7 @@ class FakePagerDuty:
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         # the webhooks it is sending the app: the settle signal
-        self.activity = Activity("fake pagerduty")
+        self.activity = Activity("fake pagerduty", fake=True)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.api_url = ""

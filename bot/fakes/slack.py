@@ -754,7 +754,7 @@ class FakeSlack:
         self._subscribers: list[Callable[[dict[str, Any]], Any]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
         # what it is sending the app (requests, subscribers' work): the settle signal
-        self.activity = Activity("fake slack")
+        self.activity = Activity("fake slack", fake=True)
         self._rng = random.Random(20240101)  # deterministic ids from one fake to the next
         self._seq = 0x1000
         self._last_ts_micros = 0

@@ -122,3 +122,18 @@ async def test_running_lists_what_was_started_and_not_stopped() -> None:
         a.stop()
     assert a not in activity.running() and b in activity.running()
     b.stop()
+
+
+async def test_with_only_fakes_here_a_wait_never_calls_another_process_settled() -> None:
+    """A bot in a child process: its work is invisible here, so the fakes being idle is
+    no settle signal (the wait ends on the condition, or on the hang guard)."""
+    from tests.integration.harness import eventually
+
+    fake = Activity("fake slack", fake=True)
+    fake.start()
+    try:
+        done = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.3, done.set)  # untracked: "elsewhere"
+        assert await eventually(done.is_set)
+    finally:
+        fake.stop()
