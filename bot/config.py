@@ -3,7 +3,7 @@
 Environment variables are read by pydantic-settings (`Settings`). The YAML file is
 validated by pydantic models (`IncidentConfig`) whose defaults are our built-in
 procedure, so an absent file and an empty file mean the same thing. An invalid file
-raises `ConfigError` naming the key path (and line, when YAML knows it) of each problem.
+raises `ConfigError` naming the line and key path of each problem (bot/yamlload.py).
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jinja2
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot import yamlload
+from bot.yamlload import Problem
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -536,17 +537,6 @@ def _default_severities() -> list[Severity]:
 DEFAULT_ROLES = ("commander", "tech_lead", "comms_lead")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "stakeholders"
 
-# A problem the whole-file checks found: (key path, what is wrong)
-Problem = tuple[tuple[str | int, ...], str]
-
-
-def key_path(loc: tuple[Any, ...]) -> str:
-    """`escalation.matrix.SEV1[0].notify[1]`: the key path as a person reads it."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
 
 def template_dirs(templates_dir: Path | None) -> list[Path]:
     """Where stakeholder templates are looked for, first match wins."""
@@ -649,14 +639,7 @@ class IncidentConfig(_Strict):
         if unmatched is not None and self.resolve_severity(unmatched) is None:
             problems.append((("alerts", "unmatched_severity"), f"unknown severity {unmatched!r}"))
         if problems:
-            raise PydanticCustomError(
-                "procedure",
-                "{summary}",
-                {
-                    "summary": "; ".join(f"{key_path(loc)}: {msg}" for loc, msg in problems),
-                    "problems": problems,
-                },
-            )
+            raise yamlload.problems(problems)
         return self
 
     def _procedure_problems(self) -> list[Problem]:
@@ -743,11 +726,7 @@ class IncidentConfig(_Strict):
         role = self.private.role
         if "role" in self.private.model_fields_set and role not in self.roles:
             msg = f"unknown role {role!r} (roles: {', '.join(self.roles)})"
-            raise PydanticCustomError(
-                "procedure",
-                "{summary}",
-                {"summary": f"private.role: {msg}", "problems": [(("private", "role"), msg)]},
-            )
+            raise yamlload.problems([(("private", "role"), msg)])
         return self
 
     # -- lookups -----------------------------------------------------------------------
@@ -817,66 +796,15 @@ class ConfigError(Exception):
     """An invalid configuration file; the message lists each problem with its key path."""
 
 
-def _line_of(source: str, path: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of a key path in the YAML source (for error messages)."""
-    try:
-        node: Any = yaml.compose(source)
-    except yaml.YAMLError:
-        return None
-    key_line = None  # the line of the last mapping key matched (a block value starts below it)
-    for key in path:
-        key_line = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == key:
-                    node, key_line = v, k.start_mark.line + 1
-                    break
-            else:
-                return node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    if key_line is not None:
-        return key_line
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def load_config(path: str | Path | None) -> IncidentConfig:
+    """The configuration file as validated (no file: the built-in defaults). Raises
+    ConfigError with one `file:line: key: problem` line a problem."""
     if path is None:
         return IncidentConfig()
-    file = Path(path)
-    try:
-        source = file.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the config file ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(source) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: the top level must be a mapping of keys")
-    try:
-        return IncidentConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            problems = (err.get("ctx") or {}).get("problems")
-            if problems:  # whole-file checks: each problem has its own key path
-                for loc, msg in problems:
-                    line = _line_of(source, tuple(loc))
-                    where = f"{file}:{line}" if line else str(file)
-                    lines.append(f"{where}: {key_path(tuple(loc))}: {msg}")
-                continue
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(source, loc)
-            where = f"{file}:{line}" if line else str(file)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            lines.append(f"{where}: {key}: {msg}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    config, errors = yamlload.load(Path(path), IncidentConfig, shape=" of keys", empty=True)
+    if config is None:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return config
 
 
 class Settings(BaseSettings):

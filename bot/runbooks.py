@@ -13,18 +13,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from bot import yamlload
 from bot.config import Duration
 
 PhaseId = Literal[
@@ -222,24 +221,18 @@ class Runbook(_Strict):
         seen_steps: dict[str, str] = {}
         for p, phase in enumerate(self.phases):
             if phase.id in seen_phases:
-                raise PydanticCustomError(
-                    "duplicate",
-                    "phases[{p}]: phase {id} appears twice",
-                    {"p": p, "id": repr(phase.id), "loc": ("phases", p)},
-                )
+                raise yamlload.problems([(("phases", p), f"phase {phase.id!r} appears twice")])
             seen_phases.add(phase.id)
             for s, step in enumerate(phase.steps):
                 where = f"phases[{p}].steps[{s}]"
                 if step.id in seen_steps:
-                    raise PydanticCustomError(
-                        "duplicate",
-                        "{where} ({id}): duplicate step id, already used by {first}",
-                        {
-                            "where": where,
-                            "id": step.id,
-                            "first": seen_steps[step.id],
-                            "loc": ("phases", p, "steps", s),
-                        },
+                    raise yamlload.problems(
+                        [
+                            (
+                                ("phases", p, "steps", s),
+                                f"duplicate step id, already used by {seen_steps[step.id]}",
+                            )
+                        ]
                     )
                 seen_steps[step.id] = where
         return self
@@ -296,29 +289,11 @@ def default_runbooks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "runbooks"
 
 
-def _node_line(root: Any, loc: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the deepest YAML node on a validation error's path."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == key), None)
-            if found is None:
-                break
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     """('phases[1].steps[3] (p2-s4)', 'text') from a pydantic error location."""
     where: list[str] = []
     field: list[str] = []
-    node = data
+    node = _derive_step_ids(data)
     i = 0
     while i < len(loc):
         key = loc[i]
@@ -337,44 +312,14 @@ def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     return label, ".".join(field).replace(".[", "[")
 
 
-def _validation_lines(file: Path, exc: ValidationError, data: Any, root: Any) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        # Cross-step checks run on the whole runbook; they carry the step's own location.
-        line = _node_line(root, tuple((err.get("ctx") or {}).get("loc", loc)))
-        where, field = _describe(loc, _derive_step_ids(data))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (a typo?)"
-        parts = [f"{file}:{line}" if line else str(file)]
-        parts += [p for p in (where, field) if p]
-        lines.append(": ".join([*parts, msg]))
-    return lines
-
-
 def _parse(file: Path) -> tuple[Runbook | None, list[str]]:
-    try:
-        source = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{file}: cannot read the file ({exc})"]
-    try:
-        data = yaml.safe_load(source)
-        root = yaml.compose(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, [f"{where}: YAML syntax error: {problem}"]
-    if not isinstance(data, dict):
-        return None, [f"{file}: the top level must be a mapping (id:, title:, phases: ...)"]
-    data.setdefault("id", file.stem)
-    if data["id"] != file.stem:
-        return None, [f"{file}: id {data['id']!r} does not match the file name ({file.stem})"]
-    try:
-        return Runbook.model_validate(data), []
-    except ValidationError as exc:
-        return None, _validation_lines(file, exc, data, root)
+    return yamlload.load(
+        file,
+        Runbook,
+        shape=" (id:, title:, phases: ...)",
+        named=True,
+        describe=lambda loc, data: ": ".join(p for p in _describe(loc, data) if p),
+    )
 
 
 def load_runbook_file(path: Path) -> Runbook:

@@ -75,7 +75,7 @@ def test_aliases() -> None:
     [
         (
             "severities:\n  - {name: SEV1, label: Critical, update_every: soon}\n",
-            "incident.yaml:2: severities.0.update_every: 'soon' is not a duration",
+            "incident.yaml:2: severities[0].update_every: 'soon' is not a duration",
         ),
         (
             "announce_channel: incidents\nescalation:\n  ack_timout: 15m\n",
@@ -92,10 +92,10 @@ def test_aliases() -> None:
         ),
         (
             "alerts:\n  channels:\n    - alerts\n    - {channel: pages, from: [U0ALICE]}\n",
-            "incident.yaml:4: alerts.channels.1.from: 'U0ALICE' is not a bot ID (B…) or an app ID",
+            "incident.yaml:4: alerts.channels[1].from: 'U0ALICE' is not a bot ID (B…) or an app ID",
         ),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("a: [unclosed\n", "not valid YAML"),
+        ("a: [unclosed\n", "incident.yaml:2:1: YAML syntax error"),
     ],
 )
 def test_invalid_files_name_the_key_and_line(tmp_path: Path, text: str, needle: str) -> None:

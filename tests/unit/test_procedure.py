@@ -52,12 +52,12 @@ def problems(tmp_path: Path, text: str) -> str:
     [
         (  # a bad duration, at its key and line
             "escalation:\n  matrix:\n    SEV1:\n      - {after: soon, notify: [U0BOB]}\n",
-            "incident.yaml:4: escalation.matrix.SEV1.0.after: 'soon' is not a duration like "
+            "incident.yaml:4: escalation.matrix.SEV1[0].after: 'soon' is not a duration like "
             "30s, 15m, 2h or 1d",
         ),
         (
             "stakeholders:\n  SEV1:\n    - {audience: execs, channel: leadership, every: 0m}\n",
-            "incident.yaml:3: stakeholders.SEV1.0.every: '0m' must be longer than zero",
+            "incident.yaml:3: stakeholders.SEV1[0].every: '0m' must be longer than zero",
         ),
         (  # an unknown role among the targets
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, notify: [U0BOB, dba]}\n",
@@ -93,12 +93,12 @@ def problems(tmp_path: Path, text: str) -> str:
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, notify: [Bob Smith]}\n",
-            "escalation.matrix.SEV1.0.notify.0: 'Bob Smith' is not a Slack ID (U… user, "
+            "escalation.matrix.SEV1[0].notify[0]: 'Bob Smith' is not a Slack ID (U… user, "
             "S… user group, C… channel), a #channel or a role name",
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, note: nobody}\n",
-            "escalation.matrix.SEV1.0: a step must notify someone or page",
+            "escalation.matrix.SEV1[0]: a step must notify someone or page",
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, page: oncall}\n",
@@ -107,7 +107,7 @@ def problems(tmp_path: Path, text: str) -> str:
         ),
         (
             "roles: [commander, Tech Lead!]\n",
-            "roles.1.name: 'tech lead!' is not a role name",
+            "roles[1].name: 'tech lead!' is not a role name",
         ),
     ],
 )
