@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
         from bot.runbooks import check_runbooks as check
 
-        code, report = check(Path(args.dir) if args.dir else None)
+        try:  # a runbook's severity must be one the configuration names
+            names = load_config(settings.incident_config).severity_names
+        except ConfigError as exc:
+            print(f"Cannot check the runbooks: {exc}", file=sys.stderr)
+            return 2
+        code, report = check(Path(args.dir) if args.dir else None, severities=names)
         print(report)
         return code
 

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import yamlload
+from bot.severity import DEFAULT_NAMES, resolve_severity
 from bot.yamlload import Problem
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -72,7 +73,6 @@ def parse_delay(value: Any) -> timedelta:
 Delay = Annotated[timedelta, BeforeValidator(parse_delay)]
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
-_SEVERITY_ALIAS = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -526,11 +526,12 @@ class PermissionsConfig(_Strict):
 
 
 def _default_severities() -> list[Severity]:
+    sev1, sev2, sev3, sev4 = DEFAULT_NAMES
     return [
-        Severity(name="SEV1", label="Critical", update_every=timedelta(minutes=15), page=True),
-        Severity(name="SEV2", label="High", update_every=timedelta(minutes=30), page=True),
-        Severity(name="SEV3", label="Medium", update_every=timedelta(hours=2)),
-        Severity(name="SEV4", label="Low", update_every=timedelta(days=1)),
+        Severity(name=sev1, label="Critical", update_every=timedelta(minutes=15), page=True),
+        Severity(name=sev2, label="High", update_every=timedelta(minutes=30), page=True),
+        Severity(name=sev3, label="Medium", update_every=timedelta(hours=2)),
+        Severity(name=sev4, label="Low", update_every=timedelta(days=1)),
     ]
 
 
@@ -731,17 +732,13 @@ class IncidentConfig(_Strict):
 
     # -- lookups -----------------------------------------------------------------------
     def resolve_severity(self, text: str) -> str | None:
-        """SEV1/sev1/P0 -> the configured name, or None. P0 is the first severity."""
-        word = text.strip().upper()
-        names = [s.name for s in self.severities]
-        if word in names:
-            return word
-        match = _SEVERITY_ALIAS.match(word)
-        if match:
-            index = int(match.group(1)) - 1 if match.group(1) else int(match.group(2))
-            if 0 <= index < len(names):
-                return names[index]
-        return None
+        """SEV1/sev1/P0 -> the configured name, or None (bot/severity.py: the one rule)."""
+        return resolve_severity(text, self.severity_names)
+
+    @property
+    def severity_names(self) -> list[str]:
+        """The configured severity names, worst first."""
+        return [s.name for s in self.severities]
 
     def severity(self, name: str) -> Severity:
         for sev in self.severities:

@@ -56,7 +56,7 @@ from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
 from bot.config import Delay, Duration, IncidentConfig, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
-from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError
+from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
 from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError
 from bot.stats import acknowledgement
@@ -78,7 +78,6 @@ STANDARD_TARGETS = ("acknowledge", "first_update", "resolve")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ALERTNAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEVERITY = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
 # the checklist's timeline line (bot/checklists.py step_entry_text): `Step <id> <verb>: …`
 _STEP_ENTRY = re.compile(r"^Step (?P<step>\S+) (?P<verb>done|skipped|taken|reopened): ", re.S)
 
@@ -171,11 +170,8 @@ class Scenario(_Strict):
 
     @field_validator("severity")
     @classmethod
-    def _severity(cls, value: str) -> str:
-        match = _SEVERITY.match(value.strip())
-        if not match:
-            raise ValueError(f"severity {value!r} must be like SEV2 (or P1)")
-        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+    def _severity(cls, value: str, info: ValidationInfo) -> str:
+        return known_severity(value, info)
 
     @field_validator("targets")
     @classmethod
@@ -240,8 +236,12 @@ def default_drills_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "drills"
 
 
-def load_scenarios(*dirs: Path, runbooks: Mapping[str, Runbook]) -> dict[str, Scenario]:
-    """Every scenario in `dirs`, by id (a later folder wins on the same id). Raises
+def load_scenarios(
+    *dirs: Path, runbooks: Mapping[str, Runbook], severities: Sequence[str] | None = None
+) -> dict[str, Scenario]:
+    """Every scenario in `dirs`, by id (a later folder wins on the same id), checked against
+    the runbooks and the configured severity names (default and for the shipped scenarios:
+    SEV1-SEV4). Raises
     ScenarioError listing every problem of every file, so one start-up shows them all."""
     scenarios: dict[str, Scenario] = {}
     errors: list[str] = []
@@ -249,13 +249,16 @@ def load_scenarios(*dirs: Path, runbooks: Mapping[str, Runbook]) -> dict[str, Sc
         if not directory.is_dir():
             errors.append(f"{directory}: drill scenarios folder not found")
             continue
+        # the shipped scenarios are written for the built-in severities (a drill of a
+        # severity not configured plays at the mildest one); a team's own name configured ones
+        shipped = directory.resolve() == default_drills_dir().resolve()
         for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
             scenario, problems = yamlload.load(
                 file,
                 Scenario,
                 shape=" (id:, title:, script: ...)",
                 named=True,
-                context={"runbooks": runbooks},
+                context={"runbooks": runbooks, "severities": None if shipped else severities},
             )
             errors += problems
             if scenario is not None:

@@ -9,7 +9,7 @@ the bot keeps. It knows nothing of Redis or Slack.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from bot import yamlload
 from bot.config import Duration
+from bot.severity import DEFAULT_NAMES, resolve_severity, severity_problem
 
 PhaseId = Literal[
     "symptoms",
@@ -58,7 +60,18 @@ _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SLACK_ID = re.compile(r"^[UWSCG][A-Z0-9]{2,}$")
 _LINK = re.compile(r"^https?://[^\s<>|]{1,500}$")
-_SEVERITY = re.compile(r"^(?:sev([1-4])|p([0-3]))$", re.IGNORECASE)
+
+
+def known_severity(value: str, info: ValidationInfo) -> str:
+    """A file's severity as a configured name: the configured ones come in the validation
+    context (`severities`, worst first), else the built-in SEV1-SEV4."""
+    names = (info.context or {}).get("severities") or DEFAULT_NAMES
+    name = resolve_severity(value, names)
+    if name is None:
+        raise PydanticCustomError(
+            "severity", "{problem}", {"problem": severity_problem(value, names)}
+        )
+    return name
 
 
 def _text(value: str) -> str:
@@ -207,13 +220,8 @@ class Runbook(_Strict):
 
     @field_validator("severity")
     @classmethod
-    def _severity(cls, value: str) -> str:
-        match = _SEVERITY.match(value.strip())
-        if not match:
-            raise PydanticCustomError(
-                "severity", "severity {value} must be SEV1-SEV4 (or P0-P3)", {"value": repr(value)}
-            )
-        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+    def _severity(cls, value: str, info: ValidationInfo) -> str:
+        return known_severity(value, info)
 
     @model_validator(mode="after")
     def _unique(self) -> Runbook:
@@ -312,18 +320,19 @@ def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     return label, ".".join(field).replace(".[", "[")
 
 
-def _parse(file: Path) -> tuple[Runbook | None, list[str]]:
+def _parse(file: Path, severities: Sequence[str] | None) -> tuple[Runbook | None, list[str]]:
     return yamlload.load(
         file,
         Runbook,
+        context={"severities": severities},
         shape=" (id:, title:, phases: ...)",
         named=True,
         describe=lambda loc, data: ": ".join(p for p in _describe(loc, data) if p),
     )
 
 
-def load_runbook_file(path: Path) -> Runbook:
-    runbook, errors = _parse(path)
+def load_runbook_file(path: Path, *, severities: Sequence[str] | None = None) -> Runbook:
+    runbook, errors = _parse(path, severities)
     if runbook is None:
         raise RunbookError("\n".join(errors))
     return runbook
@@ -333,7 +342,9 @@ def _files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
-def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
+def _load(
+    dirs: Iterable[Path], severities: Sequence[str] | None
+) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
     runbooks: dict[str, Runbook] = {}
     origin: dict[str, Path] = {}
     errors: list[str] = []
@@ -342,8 +353,11 @@ def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str
             errors.append(f"{directory}: runbooks folder not found")
             continue
         in_this_dir: dict[str, Path] = {}
+        # the shipped runbooks are written for the built-in severities (like the built-in
+        # alert rules); a team's own name the configured ones
+        shipped = directory.resolve() == default_runbooks_dir().resolve()
         for file in _files(directory):
-            runbook, problems = _parse(file)
+            runbook, problems = _parse(file, None if shipped else severities)
             errors += problems
             if runbook is None:
                 continue
@@ -358,18 +372,22 @@ def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str
     return runbooks, errors, origin
 
 
-def load_runbooks(*dirs: Path) -> dict[str, Runbook]:
-    """All runbooks in `dirs`, by id; a later folder wins on the same id.
+def load_runbooks(*dirs: Path, severities: Sequence[str] | None = None) -> dict[str, Runbook]:
+    """All runbooks in `dirs`, by id; a later folder wins on the same id. `severities`:
+    the configured names a team's runbook's severity must be one of (default and for the
+    shipped runbooks: SEV1-SEV4).
 
     Raises RunbookError listing every problem in every file, so one start-up shows all.
     """
-    runbooks, errors, _ = _load(dirs)
+    runbooks, errors, _ = _load(dirs, severities)
     if errors:
         raise RunbookError(f"{len(errors)} runbook problem(s):\n" + "\n".join(errors))
     return runbooks
 
 
-def check_runbooks(directory: Path | None) -> tuple[int, str]:
+def check_runbooks(
+    directory: Path | None, *, severities: Sequence[str] | None = None
+) -> tuple[int, str]:
     """Validate a runbooks folder (default: the shipped one): exit code and a report.
 
     0 all valid, 1 a file is invalid or there is nothing to check, 2 no such folder.
@@ -377,7 +395,7 @@ def check_runbooks(directory: Path | None) -> tuple[int, str]:
     directory = directory or default_runbooks_dir()
     if not directory.is_dir():
         return 2, f"{directory}: runbooks folder not found"
-    runbooks, errors, origin = _load([directory])
+    runbooks, errors, origin = _load([directory], severities)
     shipped = {f.stem for f in _files(default_runbooks_dir())}
     lines = []
     for rid in sorted(runbooks):

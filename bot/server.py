@@ -101,7 +101,7 @@ def build(
     dirs = [default_runbooks_dir()]
     if config.runbooks_dir:
         dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
-    runbooks = load_runbooks(*dirs)
+    runbooks = load_runbooks(*dirs, severities=config.severity_names)
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     store = Store(redis, prefix=key_prefix)
@@ -359,7 +359,9 @@ def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
     dirs = [default_drills_dir()]
     if services.config.drills.scenarios_dir:
         dirs.append(services.config.drills.scenarios_dir)
-    scenarios = load_scenarios(*dirs, runbooks=services.runbooks)
+    scenarios = load_scenarios(
+        *dirs, runbooks=services.runbooks, severities=services.config.severity_names
+    )
     drills = services.drills = Drills(
         services.store,
         services.slack,

@@ -10,12 +10,12 @@ typed `&lt;!here&gt;` or a real `<!here>` is text from then on, never markup.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from blocks.incident import USAGE
 from blocks.mrkdwn import mention_id, readable
 from bot.config import STATUSES, IncidentConfig
+from bot.severity import looks_like_severity
 
 # verbs whose handlers later issues add; the parser already knows their shape
 EXTRA_USAGE = {
@@ -85,7 +85,7 @@ def parse(text: str, config: IncidentConfig) -> Command:
         severity = None
         if args and (sev := config.resolve_severity(args[0])):
             severity, args = sev, args[1:]
-        elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
+        elif args and looks_like_severity(args[0]):
             raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", verb)
         title = " ".join(args)
         return Command(
