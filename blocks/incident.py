@@ -34,6 +34,7 @@ from blocks.private import announcement as private_announcement
 from blocks.private import declared_ack as private_declared_ack
 from blocks.private import list_row as private_list_row
 from bot.config import STATUSES, IncidentConfig
+from bot.durations import format_duration
 from bot.models import Incident, StatusUpdate, TimelineEntry
 
 STATUS_EMOJI = {
@@ -161,7 +162,9 @@ def announcement(incident: Incident, config: IncidentConfig) -> Message:
             where,
         )
     else:
-        duration = _duration((incident.resolved_at or incident.declared_at) - incident.declared_at)
+        duration = format_duration(
+            (incident.resolved_at or incident.declared_at) - incident.declared_at
+        )
         lead = md(
             "*{}*\n:white_check_mark: *Resolved* {} after {}. Details in {}.",
             shown_title(incident),
@@ -403,16 +406,6 @@ def declared_ack(incident: Incident) -> Message:
     where = channel_link(incident.channel_id, incident.channel_name)
     text = md("Declared {} ({}): {} → {}", incident.id, incident.severity, incident.title, where)
     return text, [section(text)]
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{max(minutes, 0)} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} days {hours % 24} h"
 
 
 __all__ = [

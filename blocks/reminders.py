@@ -22,6 +22,7 @@ from blocks.common import (
 )
 from blocks.incident import role_title
 from blocks.mrkdwn import join
+from bot.durations import format_duration
 from bot.models import Incident
 
 ACTION_POST_UPDATE = "reminder_post_update"
@@ -35,26 +36,6 @@ UPDATE_FIELDS = (
     ("eta", "ETA", "When you expect the next change (or resolution)"),
 )
 UPDATE_STATUSES = ("investigating", "identified", "monitoring")
-
-
-def human_duration(seconds: float) -> str:
-    """`15 min`, `2 h`, `1 h 30 min`, `1 day`, `2 s`: how people say an interval."""
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        return f"{total // 60} min"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = []
-    if days:
-        parts.append(f"{days} day{'s' if days > 1 else ''}")
-    if hours:
-        parts.append(f"{hours} h")
-    if minutes and not days:
-        parts.append(f"{minutes} min")
-    return " ".join(parts)
 
 
 def _last(incident: Incident) -> Mrkdwn:
@@ -72,7 +53,7 @@ def update_reminder(incident: Incident, *, every: float, snooze: float) -> Messa
         incident.severity,
         _last(incident),
         incident.severity,
-        human_duration(every),
+        format_duration(every),
     )
     return (
         text,
@@ -80,7 +61,7 @@ def update_reminder(incident: Incident, *, every: float, snooze: float) -> Messa
             section(md(":alarm_clock: {}", text)),
             actions(
                 button("Post update", ACTION_POST_UPDATE, incident.id, style="primary"),
-                button(f"Snooze {human_duration(snooze)}", ACTION_SNOOZE, incident.id),
+                button(f"Snooze {format_duration(snooze)}", ACTION_SNOOZE, incident.id),
             ),
         ],
     )
@@ -97,7 +78,7 @@ def update_overdue(incident: Incident, *, overdue_for: float, leads: Mapping[str
         "or *Post update*.",
         mk.broadcast("channel"),
         incident.id,
-        human_duration(overdue_for),
+        format_duration(overdue_for),
         _last(incident),
         ask,
     )

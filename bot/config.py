@@ -26,51 +26,9 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import yamlload
+from bot.durations import Delay, Duration, format_duration
 from bot.severity import DEFAULT_NAMES, resolve_severity
 from bot.yamlload import Problem
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`30s`, `15m`, `2h`, `1d`, `1w` (or a number of seconds) -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like 30s, 15m, 2h or 1d")
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The inverse of parse_duration, for showing configured values back to people."""
-    seconds = int(delta.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def parse_delay(value: Any) -> timedelta:
-    """Like parse_duration, but `0` (or `0m`) is allowed: "at once"."""
-    if value == 0 or (isinstance(value, str) and re.fullmatch(r"\s*0+\s*[smhdw]?\s*", value)):
-        return timedelta(0)
-    return parse_duration(value)
-
-
-# An escalation step's or a stakeholder update's delay: 0 means at once.
-Delay = Annotated[timedelta, BeforeValidator(parse_delay)]
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 
@@ -441,7 +399,7 @@ class PrivateConfig(_Strict):
 PRINCIPAL_WORDS = ("anyone", "channel_members", "roles")
 # actions that name no incident: only principals that need none make sense for them
 NO_INCIDENT_ACTIONS = ("doctor",)
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
 
 
 def _principal(value: Any) -> Any:

@@ -53,7 +53,8 @@ from pydantic import (
 import blocks.drills as ui
 from bot import yamlload
 from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
-from bot.config import Delay, Duration, IncidentConfig, format_duration
+from bot.config import IncidentConfig
+from bot.durations import Delay, Duration, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
 from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
@@ -619,7 +620,7 @@ class Drills:
                 inc.drill.ended_by = "time_limit"
 
         incident = await self.store.update(incident.id, by_limit)
-        limit = ui.span(incident.drill.time_limit if incident.drill else 0)
+        limit = format_duration(incident.drill.time_limit if incident.drill else 0)
         await self.incidents.resolve(
             incident, by=await self.bot_user(), summary=f"Drill time limit ({limit}) reached."
         )

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot import yamlload
-from bot.config import Duration
+from bot.durations import Duration
 from bot.severity import DEFAULT_NAMES, resolve_severity, severity_problem
 
 PhaseId = Literal[

@@ -36,9 +36,9 @@ import blocks.mrkdwn as mk
 import blocks.stakeholders as ui
 from blocks.incident import role_title
 from blocks.mrkdwn import md
-from blocks.reminders import human_duration
 from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
+from bot.durations import format_duration
 from bot.incidents import IncidentError
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -127,7 +127,7 @@ def draft_context(
             "declared": _utc(incident.declared_at),
             "resolved": _utc(incident.resolved_at),
             "resolution": incident.resolution or "",
-            "duration": human_duration(max(0.0, end - incident.declared_at)),
+            "duration": format_duration(max(0.0, end - incident.declared_at)),
             "commander": roles.get("commander", "unassigned"),
             "roles": roles,
             "team": team,
@@ -139,7 +139,7 @@ def draft_context(
         "audience": {
             "name": audience.audience,
             "channel": audience.channel,
-            "every": human_duration(every),
+            "every": format_duration(every),
         },
         "now": _utc(now),
         "next_update": _utc(now + every, "%H:%M UTC"),

@@ -5,14 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
-    ConfigError,
-    IncidentConfig,
-    Settings,
-    format_duration,
-    load_config,
-    parse_duration,
-)
+from bot.config import ConfigError, IncidentConfig, Settings, load_config
+from bot.durations import format_duration, parse_duration
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,10 +20,10 @@ def test_defaults_are_the_contract_values() -> None:
     assert [
         (s.name, s.label, format_duration(s.update_every), s.page) for s in config.severities
     ] == [
-        ("SEV1", "Critical", "15m", True),
-        ("SEV2", "High", "30m", True),
-        ("SEV3", "Medium", "2h", False),
-        ("SEV4", "Low", "1d", False),
+        ("SEV1", "Critical", "15 min", True),
+        ("SEV2", "High", "30 min", True),
+        ("SEV3", "Medium", "2 h", False),
+        ("SEV4", "Low", "1 d", False),
     ]
     assert config.announce_channel == "incidents"
     assert config.roles == ["commander", "tech_lead", "comms_lead"]

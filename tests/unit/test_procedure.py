@@ -172,8 +172,8 @@ def test_the_example_procedure_loads_and_its_templates_render() -> None:
     config = load_config(EXAMPLE)
     assert check_templates(config) == []
     text = procedure_text(config)
-    assert "after 1h: user U0CTO0001, channel #leadership, page PEXEC01  # CTO" in text
-    assert "customers -> #customer-success every 1h, first after 30m" in text
+    assert "after 1 h: user U0CTO0001, channel #leadership, page PEXEC01  # CTO" in text
+    assert "customers -> #customer-success every 1 h, first after 30 min" in text
     assert "required roles: customer_success" in text
 
 
@@ -422,8 +422,8 @@ def test_check_config_prints_the_procedure_or_the_failing_template(
     assert main(["check-config", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert f"{EXAMPLE}: valid" in out
-    assert "SEV1 Critical: status update every 15m, pages PagerDuty (ack within 15m)" in out
-    assert "    after 15m: user group S0TEAMLEADS  # Team lead" in out
+    assert "SEV1 Critical: status update every 15 min, pages PagerDuty (ack within 15 min)" in out
+    assert "    after 15 min: user group S0TEAMLEADS  # Team lead" in out
     (tmp_path / "stakeholders").mkdir()
     (tmp_path / "stakeholders" / "memo.j2").write_text("{{ incident.titel }}")
     config = write(
