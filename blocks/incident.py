@@ -33,9 +33,9 @@ from blocks.private import LOCK, PRIVATE_FIELD
 from blocks.private import announcement as private_announcement
 from blocks.private import declared_ack as private_declared_ack
 from blocks.private import list_row as private_list_row
-from bot.config import STATUSES, IncidentConfig
+from bot.config import IncidentConfig
 from bot.durations import format_duration
-from bot.models import Incident, StatusUpdate, TimelineEntry
+from bot.models import STATUSES, Incident, StatusUpdate, TimelineEntry
 
 STATUS_EMOJI = {
     "investigating": ":mag:",
@@ -280,7 +280,7 @@ def incident_list(incidents: Sequence[Incident], config: IncidentConfig) -> Mess
 USAGE = {
     "declare": "/incident declare [--private] [SEV1-4] <title>   (no text: open the form)",
     "update": "/incident update <what changed, what is next>",
-    "status": "/incident status investigating|identified|monitoring|resolved",
+    "status": f"/incident status {'|'.join(STATUSES)}",
     "severity": "/incident severity SEV1|SEV2|SEV3|SEV4   (P0-P3 work too)",
     "commander": "/incident commander @user",
     "role": "/incident role <role> @user",
@@ -412,7 +412,6 @@ __all__ = [
     "ACTION_OPEN_CHANNEL",
     "ACTION_RETRY_SETUP",
     "DECLARE_CALLBACK",
-    "STATUSES",
     "USAGE",
     "announcement",
     "change_notice",

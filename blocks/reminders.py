@@ -23,7 +23,7 @@ from blocks.common import (
 from blocks.incident import role_title
 from blocks.mrkdwn import join
 from bot.durations import format_duration
-from bot.models import Incident
+from bot.models import OPEN_STATUSES, Incident
 
 ACTION_POST_UPDATE = "reminder_post_update"
 ACTION_SNOOZE = "reminder_snooze"
@@ -35,7 +35,6 @@ UPDATE_FIELDS = (
     ("next", "Next steps", "What happens next, and who does it"),
     ("eta", "ETA", "When you expect the next change (or resolution)"),
 )
-UPDATE_STATUSES = ("investigating", "identified", "monitoring")
 
 
 def _last(incident: Incident) -> Mrkdwn:
@@ -98,7 +97,7 @@ def snoozed(by: str, until: float) -> Message:
 
 
 def update_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
-    status_options = [option(s.title(), s) for s in UPDATE_STATUSES]
+    status_options = [option(s.title(), s) for s in OPEN_STATUSES]
     initial = next((o for o in status_options if o["value"] == incident.status), None)
     status_element: Block = {
         "type": "static_select",

@@ -30,8 +30,6 @@ from bot.durations import Delay, Duration, format_duration
 from bot.severity import DEFAULT_NAMES, resolve_severity
 from bot.yamlload import Problem
 
-STATUSES = ("investigating", "identified", "monitoring", "resolved")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

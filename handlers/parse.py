@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from blocks.incident import USAGE
 from blocks.mrkdwn import mention_id, readable
-from bot.config import STATUSES, IncidentConfig
+from bot.config import IncidentConfig
+from bot.models import STATUSES
 from bot.severity import looks_like_severity
 
 # verbs whose handlers later issues add; the parser already knows their shape
@@ -99,7 +100,7 @@ def parse(text: str, config: IncidentConfig) -> Command:
 
     if verb == "status":
         if len(args) != 1 or args[0].lower() not in STATUSES:
-            raise UsageError("Give one of investigating, identified, monitoring, resolved.", verb)
+            raise UsageError(f"Give one of {', '.join(STATUSES)}.", verb)
         return Command("status", status=args[0].lower())
 
     if verb in ("severity", "sev"):
