@@ -557,19 +557,16 @@ class Drills:
     async def reconcile(self) -> int:
         """Start the script of open drills whose start was cut short (a crash between the
         declaration and the scheduling); returns how many. One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 if incident.drill is not None and not incident.drill.scripted:
                     if self.clock() - incident.declared_at < 30:
                         continue  # being started right now
                     await self.begin(incident)
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         return fixed
 
     # -- the script ------------------------------------------------------------------------

@@ -232,11 +232,10 @@ class Pager:
     async def reconcile(self) -> int:
         """Send pages asked for whose due-item was lost (a crash between recording the
         request and scheduling it); returns how many. One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 if incident.page is None or incident.page.status != "pending":
                     continue
@@ -245,8 +244,6 @@ class Pager:
                         PAGE, incident.id, self.clock(), generation=incident.generation
                     )
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         return fixed
 
     # -- due-item handlers --------------------------------------------------------------------

@@ -40,7 +40,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MEMBERS_TTL = 15.0
-LEASE_MS = 120_000  # one conversion at a time per incident, across replicas
+LEASE_SECONDS = 120.0  # one conversion at a time per incident, across replicas
 # conversations.invite errors about one person, not the call: the others are still moved
 CANT_INVITE = frozenset(
     {"user_not_found", "cant_invite", "user_is_restricted", "user_is_ultra_restricted"}
@@ -116,14 +116,11 @@ class Privacy:
         """Convert the incident to a private one (or finish converting it)."""
         if incident.private and (incident.conversion is None or not incident.conversion.missing):
             raise IncidentError("This incident is private already.")
-        lease = await self.store.acquire_lease(f"private:{incident.id}", ttl_ms=LEASE_MS)
-        if lease is None:
-            raise IncidentError("This incident is being made private right now.")
-        try:
+        async with self.store.held(f"private:{incident.id}", ttl=LEASE_SECONDS) as mine:
+            if not mine:
+                raise IncidentError("This incident is being made private right now.")
             incident = await self._begin(incident.id, by)
             return await self._convert(incident)
-        finally:
-            await self.store.release_lease(f"private:{incident.id}", lease)
 
     async def _begin(self, incident_id: str, by: str) -> Incident:
         now = self.clock()

@@ -206,18 +206,15 @@ class Reminders:
     async def reconcile(self) -> int:
         """Give each open incident without a pending cadence one; returns how many. One
         replica at a time (a lease); the others skip."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 pending = await self.scheduler.pending(incident.id)
                 if not any(i.lane == LANE for i in pending):
                     await self.restart(incident, anchor=_anchor(incident))
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         if fixed:
             log.info("reminder cadences restored", extra={"count": fixed})
         return fixed

@@ -460,11 +460,10 @@ class Stakeholders:
     async def reconcile(self) -> int:
         """Give each open incident's audiences without a pending reminder their cadence
         back (a crash between a change and its listener). One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 pending = {
                     i.key for i in await self.scheduler.pending(incident.id) if i.kind == DUE
@@ -479,8 +478,6 @@ class Stakeholders:
                         incident, audience, anchor + wait.total_seconds(), anchor=anchor
                     )
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         if fixed:
             log.info("stakeholder cadences restored", extra={"count": fixed})
         return fixed
