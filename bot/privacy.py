@@ -26,6 +26,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+from cachetools import TTLCache
+
 import blocks.incident as ui
 import blocks.mrkdwn as mk
 import blocks.private as pv
@@ -40,6 +42,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MEMBERS_TTL = 15.0
+MEMBERS_CACHED = 4096  # channels whose members are remembered at once
 LEASE_SECONDS = 120.0  # one conversion at a time per incident, across replicas
 # conversations.invite errors about one person, not the call: the others are still moved
 CANT_INVITE = frozenset(
@@ -64,7 +67,10 @@ class Privacy:
         self.config = config
         self.members_ttl = members_ttl
         self.clock = clock
-        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        # channel -> (when fetched, its members); joined/left edit a list, not its age
+        self._members: TTLCache[str, tuple[float, frozenset[str]]] = TTLCache(
+            maxsize=MEMBERS_CACHED, ttl=members_ttl, timer=time.monotonic
+        )
 
     # -- who is inside -----------------------------------------------------------------------
     async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]:
