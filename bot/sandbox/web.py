@@ -6,8 +6,9 @@
 - `GET /sandbox/ws`: the live feed. On connect it sends a snapshot for the default user;
   the page then says who it acts as (`{"type": "as", "user": ...}`) and gets a snapshot
   for that user. After that, every FakeSlack event is forwarded, with messages and modals
-  rendered to HTML *for that viewer* (render.py): ephemeral messages reach only the user
-  they belong to, modals only the user who opened them, private channels only members.
+  rendered to HTML *for that viewer* (bot/sandbox/render/): ephemeral messages reach only
+  the user they belong to, modals only the user who opened them, private channels only
+  members.
 - `POST /sandbox/compose | click | submit | close`: what the user does, played against
   the fake as that user (which sends real signed requests to the bot). A click names a
   message (channel, ts) or an open modal (view_id, plus its inputs' values). Typed
