@@ -9,6 +9,7 @@ import asyncio
 import errno
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -495,13 +496,36 @@ async def check_redis(store: Store, settings: Settings) -> None:
         ) from None
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything starts: a port in use stops the start
+    before a job runs or a connection opens. OSError when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def listen_problem(exc: OSError) -> str:
+    return "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+
+
 async def serve(bot: Bot, settings: Settings) -> None:
     """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode.
-    CannotStart when Redis does not answer or the port cannot be had."""
+    CannotStart when the port cannot be had or Redis does not answer."""
     redis = bot.services.store.redis
     try:
+        sock = listen(settings.host, settings.port)
+    except OSError as exc:
+        sock = None
+        problem = (
+            f"cannot listen on {settings.host}:{settings.port} ({listen_problem(exc)}); set "
+            "PORT to a free port (and HOST to an address of this machine)."
+        )
+    try:
+        if sock is None:
+            raise CannotStart(problem)
         await check_redis(bot.services.store, settings)
     except CannotStart:
+        if sock is not None:
+            sock.close()
         await redis.aclose()
         await redis.connection_pool.disconnect()
         raise
@@ -509,16 +533,8 @@ async def serve(bot: Bot, settings: Settings) -> None:
     guard.quiet_accept_errors(asyncio.get_running_loop())
     runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        why = "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
-        raise CannotStart(
-            f"cannot listen on {settings.host}:{settings.port} ({why}); set PORT to a free "
-            "port (and HOST to an address of this machine)."
-        ) from None
+    site = web.SockSite(runner, sock)
+    await site.start()
     socket_mode = None
     if settings.slack_app_token:
         socket_mode = await connect_socket_mode(bot.bolt, settings.slack_app_token)
