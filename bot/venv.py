@@ -51,7 +51,7 @@ def _installed(venv: Path) -> tuple[str, set[str]]:
         digest, _, extras = (venv / STAMP).read_text().partition("\n")
     except OSError:
         return "", set()
-    return digest.strip(), {e for e in extras.split(",") if e.strip()}
+    return digest.strip(), {e.strip() for e in extras.split(",") if e.strip()}
 
 
 def up_to_date(extras: set[str], venv: Path = VENV) -> bool:
