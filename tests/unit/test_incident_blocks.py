@@ -62,7 +62,7 @@ def test_every_builder_stays_within_slack_limits(inc: Incident) -> None:
         ui.status_update(inc, update, CONFIG),
         ui.timeline(inc, entries),
         ui.incident_list([inc] * 60, CONFIG),
-        ui.help_message(),
+        ui.help_message(["/incident help"]),
         ui.usage_error("bad", "/incident help"),
         ui.setup_failure(inc.model_copy(update={"setup_errors": {"pin": "x"}})),
     ):
