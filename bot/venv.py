@@ -61,7 +61,7 @@ def up_to_date(extras: set[str], venv: Path = VENV) -> bool:
 
 # -- are the dependencies here already? --------------------------------------------------------
 
-_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*)")
+_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)")
 
 
 def _numbers(version: str) -> tuple[int, ...] | None:
@@ -85,6 +85,19 @@ def _satisfies(version: str, specifiers: str) -> bool:
     return True
 
 
+def _extra_requirements(name: str, extras: str) -> list[str]:
+    """What `name[extras]` adds to `name`, from its installed metadata."""
+    from importlib import metadata
+
+    wanted = [e.strip() for e in extras.strip("[]").split(",") if e.strip()]
+    out = []
+    for requirement in metadata.requires(name) or []:
+        spec, _, marker = requirement.partition(";")
+        if any(re.search(rf"extra\s*==\s*['\"]{re.escape(e)}['\"]", marker) for e in wanted):
+            out.append(spec)
+    return out
+
+
 def missing_requirements(extras: set[str] | None = None) -> list[str]:
     """The project's requirements (pyproject.toml) this Python lacks or has too old."""
     import tomllib
@@ -95,11 +108,11 @@ def missing_requirements(extras: set[str] | None = None) -> list[str]:
     for extra in sorted(extras or ()):
         wanted += project.get("optional-dependencies", {}).get(extra, [])
     missing = []
-    for requirement in wanted:
-        match = _NAME.match(requirement)
+    while wanted:
+        match = _NAME.match(wanted.pop(0))
         if match is None:
             continue
-        name, specifiers = match.group(1), match.group(2)
+        name, specifiers = match.group(1), match.group(3)
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -107,6 +120,8 @@ def missing_requirements(extras: set[str] | None = None) -> list[str]:
             continue
         if not _satisfies(version, specifiers):
             missing.append(f"{name}{specifiers.strip()} (have {version})")
+        if match.group(2):  # e.g. fakeredis[lua]: what the extra pulls in too
+            wanted += _extra_requirements(name, match.group(2))
     return missing
 
 
@@ -169,7 +184,10 @@ def ensure(extras: set[str] | None = None, *, python: str | None = None, venv: P
         if up_to_date(extras, venv):  # another process did it while we waited
             return venv_python(venv)
         if not venv_python(venv).exists():
-            _say(f"Setting up {venv} (once: the next runs reuse it)…")
+            _say(
+                f"Setting up {venv}: installing the bot's packages into it (a minute or so, "
+                "once: the next runs reuse it)…"
+            )
             _create(python or sys.executable, venv)
         else:
             _say(f"Updating {venv} (pyproject.toml changed, or more extras wanted)…")
@@ -202,18 +220,24 @@ def run_in_venv_if_needed(argv: list[str]) -> None:
     if not missing:
         return
     if os.environ.get(MARK) or inside_a_venv():
-        where = os.environ.get(MARK) or sys.prefix
-        _say(
-            f"Cannot start: the Python environment {where} lacks {', '.join(missing)}; run "
-            f"`{sys.executable} -m pip install -e .` there (or deactivate it and run "
-            "`python3 -m bot` again to let it set up .venv)."
-        )
+        where = Path(os.environ.get(MARK) or sys.prefix)
+        if where.resolve() == VENV.resolve():
+            fix = f"remove it (`rm -rf {VENV}`) and run `python3 -m bot` again to set it up anew"
+        else:
+            fix = (
+                f"run `{sys.executable} -m pip install -e .` there (or deactivate it and run "
+                "`python3 -m bot` again to let it set up .venv)"
+            )
+        _say(f"Cannot start: the Python environment {where} lacks {', '.join(missing)}; {fix}.")
         sys.exit(2)
     try:
         python = ensure()
     except VenvError as exc:
         _say(f"Cannot start: {exc}")
         sys.exit(2)
+    except KeyboardInterrupt:
+        _say("Interrupted while setting up .venv; the next run finishes it.")
+        sys.exit(130)
     os.environ[MARK] = str(VENV)
     os.execv(python, [str(python), "-m", "bot", *argv])
 
@@ -229,6 +253,9 @@ def main(argv: list[str]) -> int:
     except VenvError as exc:
         _say(str(exc))
         return 2
+    except KeyboardInterrupt:
+        _say("Interrupted while setting up .venv; the next run finishes it.")
+        return 130
     return 0
 
 
