@@ -857,7 +857,10 @@ def load_config(path: str | Path | None) -> IncidentConfig:
     try:
         data = yaml.safe_load(source) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys")
     try:

@@ -43,11 +43,12 @@ class SetupError(Exception):
 
 
 def _lines(exc: Exception) -> list[str]:
-    """The problem lines of a loader's error (its header line, if any, dropped)."""
+    """The problem lines of a loader's error: after its header line ("N problem(s):"), one
+    a line; a message without that header is one problem, put on one line."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if len(lines) > 1 and lines[0].endswith(":"):
-        lines = lines[1:]
-    return lines
+        return lines[1:]
+    return [" ".join(lines)]
 
 
 class _Where:

@@ -136,6 +136,10 @@ def broken_setups(tmp: Path) -> dict[str, tuple[str, list[str]]]:
                 "'titel'"
             ],
         ),
+        "YAML syntax": (
+            "announce_channel: [incidents,\nchannel_prefix: inc\n",
+            ["incident.yaml:3:1: not valid YAML: expected ',' or ']'"],
+        ),
         "config key": (
             "channel_prefix: Not Valid\n",
             ["incident.yaml:1: channel_prefix: use 1-21 lowercase letters"],
@@ -144,7 +148,8 @@ def broken_setups(tmp: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 @pytest.mark.parametrize(
-    "case", ["drill scenario", "runbooks_dir", "alert rule", "template", "config key"]
+    "case",
+    ["drill scenario", "runbooks_dir", "alert rule", "template", "YAML syntax", "config key"],
 )
 def test_check_config_refuses_what_start_up_refuses(tmp_path: Path, case: str) -> None:
     text, expected = broken_setups(tmp_path)[case]
