@@ -511,23 +511,24 @@ async def serve(bot: Bot, settings: Settings) -> None:
     """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode.
     CannotStart when the port cannot be had or Redis does not answer."""
     redis = bot.services.store.redis
+
+    async def close_redis() -> None:
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+
     try:
         sock = listen(settings.host, settings.port)
     except OSError as exc:
-        sock = None
-        problem = (
+        await close_redis()
+        raise CannotStart(
             f"cannot listen on {settings.host}:{settings.port} ({listen_problem(exc)}); set "
             "PORT to a free port (and HOST to an address of this machine)."
-        )
+        ) from None
     try:
-        if sock is None:
-            raise CannotStart(problem)
         await check_redis(bot.services.store, settings)
     except CannotStart:
-        if sock is not None:
-            sock.close()
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
+        sock.close()
+        await close_redis()
         raise
     guard.raise_open_files_limit()
     guard.quiet_accept_errors(asyncio.get_running_loop())
