@@ -754,7 +754,9 @@ def load_config(path: str | Path | None) -> IncidentConfig:
     ConfigError with one `file:line: key: problem` line a problem."""
     if path is None:
         return IncidentConfig()
-    config, errors = yamlload.load(Path(path), IncidentConfig, shape=" of keys", empty=True)
+    config, errors = yamlload.load(
+        Path(path), IncidentConfig, what="config file", shape=" of keys", empty=True
+    )
     if config is None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config
@@ -807,6 +809,13 @@ class Settings(BaseSettings):
         # an empty key is one anybody can compute, and a blank token authenticates nothing
         value = value.strip() if value is not None else None
         return value or None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip()
 
     @property
     def has_slack_tokens(self) -> bool:

@@ -68,6 +68,7 @@ def load(
     path: Path,
     model: type[M],
     *,
+    what: str = "file",
     shape: str = "",
     named: bool = False,
     empty: bool = False,
@@ -76,22 +77,24 @@ def load(
 ) -> tuple[M | None, list[str]]:
     """The file as a `model`, or None and one line a problem.
 
-    `shape` hints what the top-level mapping holds (` (id:, title:, …)`); `named`: the
-    document's `id` defaults to the file's name and must match it; `empty`: an empty file
-    is an empty mapping (every default); `context` is pydantic's
-    validation context; `describe` names a key path for people (default `key_path`)."""
+    `what` names the file in a read error (`config file`); `shape` hints what the
+    top-level mapping holds (` (id:, title:, …)`); `named`: the document's `id` defaults
+    to the file's name and must match it; `empty`: an empty file is an empty mapping
+    (every default); `context` is pydantic's validation context; `describe` names a key
+    path for people (default `key_path`)."""
     try:
         source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        return None, [f"{path}: cannot read the file ({reason})"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: cannot read the {what} (not UTF-8 text: byte {exc.start})"]
+    except OSError as exc:
+        return None, [f"{path}: cannot read the {what} ({exc.strerror or exc})"]
     try:
         data = yaml.safe_load(source)
         root = yaml.compose(source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        return None, [f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
+        return None, [f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]
     if data is None and empty:
         data = {}
     if not isinstance(data, dict):

@@ -89,7 +89,7 @@ def test_aliases() -> None:
             "incident.yaml:4: alerts.channels[1].from: 'U0ALICE' is not a bot ID (B…) or an app ID",
         ),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("a: [unclosed\n", "incident.yaml:2:1: YAML syntax error"),
+        ("a: [unclosed\n", "incident.yaml:2:1: not valid YAML"),
     ],
 )
 def test_invalid_files_name_the_key_and_line(tmp_path: Path, text: str, needle: str) -> None:
