@@ -34,7 +34,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
+from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
 from bot.fakes.slack import FakeSlack
 from bot.server import build
 from tests.conftest import RedisServer

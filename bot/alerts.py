@@ -65,15 +65,15 @@ from redis.exceptions import RedisError
 
 import blocks.alerts as ui
 from blocks.mrkdwn import unescape
-from bot import redaction
-from bot.activity import Activity, Outlook
-from bot.config import AlertRule, IncidentConfig, format_duration
+from bot.core import redaction
+from bot.core.activity import Activity, Outlook
+from bot.core.config import AlertRule, IncidentConfig, format_duration
+from bot.core.models import AlertGroupView, AlertInstance, DueItem, Incident, TimelineEntry
+from bot.core.schedule import Retry, Scheduler
+from bot.core.slack import Slack, SlackError
+from bot.core.store import AlertEntry, AlertGroupState, Store, StoreUnavailable
 from bot.incidents import IncidentError, Incidents
-from bot.models import AlertGroupView, AlertInstance, DueItem, Incident, TimelineEntry
-from bot.runbooks import Runbook, RunbookError
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError
-from bot.store import AlertEntry, AlertGroupState, Store, StoreUnavailable
+from bot.runbooks.library import Runbook, RunbookError
 
 log = logging.getLogger(__name__)
 
@@ -1163,7 +1163,7 @@ class Alerts:
         return not (await self.outlook()).busy
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py): busy while a group is reconciled, an
+        """The settle probe (bot/core/activity.py): busy while a group is reconciled, an
         accepted batch is unapplied or a group is due; next_at: the next group due."""
         if self._worker is not None and self._worker.inflight:
             return Outlook(busy=True)

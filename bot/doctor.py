@@ -31,14 +31,14 @@ from typing import Any
 
 import yaml
 
-from bot.config import IncidentConfig, Settings, target_kind
-from bot.logs import redact_url
-from bot.models import CheckResult, CheckStatus
-from bot.paging import OnCallEntry, PagerDuty, PagingError, PDService
+from bot.core.config import IncidentConfig, Settings, target_kind
+from bot.core.logs import redact_url
+from bot.core.models import CheckResult, CheckStatus
+from bot.core.pagerduty import OnCallEntry, PagerDuty, PagingError, PDService
+from bot.core.slack import Slack, SlackError
+from bot.core.store import RedisFacts, Store, StoreUnavailable
 from bot.preflight import SetupError, preflight
-from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
-from bot.slack import Slack, SlackError
-from bot.store import RedisFacts, Store, StoreUnavailable
+from bot.runbooks.library import RunbookError, default_runbooks_dir, load_runbooks
 
 log = logging.getLogger(__name__)
 

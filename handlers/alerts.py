@@ -11,10 +11,10 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
-from bot import guard, redaction
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
+from bot.core import guard, redaction
+from bot.core.store import STORE_ERRORS
 from bot.services import Services
-from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import reply
 

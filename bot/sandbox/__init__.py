@@ -22,10 +22,11 @@ from aiohttp.web import AppKey, Application, AppRunner, SockSite
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.logs import redact_url
+from bot.core.store import SANDBOX_PREFIX, Store
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
-from bot.logs import redact_url
 from bot.sandbox import alerts_panel
 from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
 from bot.sandbox.private_demo import demo_private
@@ -42,7 +43,6 @@ from bot.server import (
     until_stopped,
 )
 from bot.services import Services
-from bot.store import SANDBOX_PREFIX, Store
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import pytest
 
 from blocks.alerts import ACTION_DECLARE, ACTION_RESOLVE
 from bot.alerts import Alerts
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import Message
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, start
 
 TOKEN = "am-test-token"

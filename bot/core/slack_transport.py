@@ -28,8 +28,8 @@ from slack_bolt.middleware.authorization.async_single_team_authorization import 
 )
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack import Slack
-from bot.store import STORE_ERRORS, Store
+from bot.core.slack import Slack
+from bot.core.store import STORE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
