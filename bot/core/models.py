@@ -338,7 +338,7 @@ class OnCallAnswer(BaseModel):
     unreachable: bool = False  # PagerDuty did not answer: this is the last known answer
 
 
-# -- set-up checks (bot/doctor.py runs them; blocks/doctor.py renders them) ----------------
+# -- set-up checks (bot/doctor/ runs them; blocks/doctor.py renders them) ----------------
 
 CheckStatus = Literal["ok", "warn", "fail", "skip"]
 

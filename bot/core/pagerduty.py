@@ -610,7 +610,7 @@ class PagerDuty:
         """Raise PagingError unless the token works (GET /abilities: any valid token may)."""
         await self._run(lambda: self._rest().rget("/abilities"))
 
-    # ------------------------------------------------------------ set-up checks (bot/doctor.py)
+    # ------------------------------------------------------------ set-up checks (bot/doctor/)
 
     async def service(self, service_id: str) -> PDService:
         """The service and its escalation policy; PagingError(status=404) when unknown."""

@@ -341,7 +341,7 @@ class Slack:
         data = await self._call("users.info", user=user)
         return dict(data["user"])
 
-    # -- set-up checks (bot/doctor.py): reads only -----------------------------------------
+    # -- set-up checks (bot/doctor/): reads only -----------------------------------------
     async def auth_test_with_headers(self) -> tuple[dict[str, Any], dict[str, str]]:
         """auth.test's answer and its HTTP headers (lower-case names): Slack reports the
         token's granted scopes only in `x-oauth-scopes`, and its clock in `date`."""

@@ -502,7 +502,7 @@ def _due_item(flat: list[Any]) -> DueItem:
 
 @dataclass(frozen=True)
 class RedisFacts:
-    """What the server says about itself (bot/doctor.py); None: it would not say."""
+    """What the server says about itself (bot/doctor/); None: it would not say."""
 
     version: str | None
     aof: bool | None  # appendonly yes
@@ -739,7 +739,7 @@ class Store:
         found = await self._script(_CLAIM_DB)([self.keys.db_owner], [self.keys.prefix])
         return None if found is None else _text(found)
 
-    # -- set-up checks (bot/doctor.py) -------------------------------------------------------
+    # -- set-up checks (bot/doctor/) -------------------------------------------------------
     async def server_facts(self) -> RedisFacts:
         """Version and persistence settings; StoreUnavailable when Redis does not answer.
 
