@@ -68,10 +68,11 @@ from blocks.mrkdwn import unescape
 from bot.core import redaction
 from bot.core.activity import Activity, Outlook
 from bot.core.config import AlertRule, IncidentConfig, format_duration
+from bot.core.errors import StoreUnavailable
 from bot.core.models import AlertGroupView, AlertInstance, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
-from bot.core.store import AlertEntry, AlertGroupState, Store, StoreUnavailable
+from bot.core.store import AlertEntry, AlertGroupState, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Runbook, RunbookError
 

@@ -28,11 +28,12 @@ import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
 from bot.core import redaction
 from bot.core.config import IncidentConfig
+from bot.core.errors import STORE_ERRORS
 from bot.core.identity import Identity
 from bot.core.metrics import Metrics
 from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import STORE_ERRORS, Store
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -28,6 +27,7 @@ from bot.core import guard
 from bot.core.activity import Activity
 from bot.core.config import IncidentConfig, Settings
 from bot.core.consistency import Consistency
+from bot.core.errors import STORE_ERRORS, StoreUnavailable
 from bot.core.events import Events, lifecycle
 from bot.core.logs import redact_url
 from bot.core.metrics import Metrics
@@ -36,7 +36,7 @@ from bot.core.policy import Policy
 from bot.core.schedule import JOB_ID, Scheduler
 from bot.core.slack import Slack, make_client
 from bot.core.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
-from bot.core.store import PREFIX, STORE_ERRORS, Store, StoreUnavailable, connect
+from bot.core.store import PREFIX, Redis, Store, connect
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills, Scenario
 from bot.escalations import Escalations

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 import blocks.alerts as ui
 from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
 from bot.core import guard, redaction
-from bot.core.store import STORE_ERRORS
+from bot.core.errors import STORE_ERRORS
 from bot.services import Services
 from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import reply

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from bot.core.store import STORE_ERRORS
+from bot.core.errors import STORE_ERRORS
 from bot.services import Services
 
 log = logging.getLogger(__name__)

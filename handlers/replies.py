@@ -10,8 +10,8 @@ from typing import Any
 from blocks.common import Block, Message, Mrkdwn, md
 from blocks.incident import usage_error
 from blocks.mrkdwn import said
+from bot.core.errors import STORE_ERRORS, IncidentNotFound
 from bot.core.slack import SlackError
-from bot.core.store import STORE_ERRORS, IncidentNotFound
 from bot.incidents import DeclareUncertain, IncidentError
 from bot.services import Services
 from handlers.parse import UsageError

@@ -11,9 +11,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 import blocks.incident as ui
 from blocks.mrkdwn import md
+from bot.core.errors import STORE_ERRORS
 from bot.core.models import Incident
 from bot.core.slack import SlackError
-from bot.core.store import STORE_ERRORS
 from bot.incidents import IncidentError
 from bot.services import Services
 from bot.timeline import TimelineCapture

@@ -20,9 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS
 from bot.core.identity import Identity
 from bot.core.slack import SlackError
-from bot.core.store import STORE_ERRORS, Store
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS, IncidentNotFound
 from bot.core.models import Incident, LifecycleEvent
-from bot.core.store import STORE_ERRORS, IncidentNotFound, Store
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -50,13 +50,13 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from redis.exceptions import RedisError
 
 from blocks.common import Message
 from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS
 from bot.core.models import DueItem
 from bot.core.slack import Slack, SlackError, is_transient
-from bot.core.store import Store, StoreUnavailable
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Scheduler:
                 if len(items) < limit:
                     self._backlog = False
                     break
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # Redis is away: nothing is lost, the next tick tries again
             log.warning("due-item claim failed", extra={"error": str(exc)})
         finally:
@@ -323,7 +323,7 @@ class Scheduler:
             }
             await self.store.due_done(item, record, ttl=SENT_RECORD_TTL)
             self.metrics.outcomes.labels(item.kind, "done").inc()
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
             log.warning("due-item bookkeeping failed", extra={**extra, "error": str(exc)})
 

@@ -97,19 +97,15 @@ from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import parse_url
 from redis.exceptions import (
-    AuthenticationError,
-    AuthorizationError,
-    BusyLoadingError,
     ConnectionError,
     LockError,
-    NoPermissionError,
     RedisError,
     ResponseError,
     WatchError,
 )
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from bot.core.errors import STORE_ERRORS, IncidentNotFound, StoreUnavailable
 from bot.core.models import (
     DueItem,
     FollowUp,
@@ -127,39 +123,7 @@ log = logging.getLogger(__name__)
 PREFIX = "ir:"
 SANDBOX_PREFIX = "sandbox:ir:"  # bot/sandbox
 
-
-class StoreUnavailable(Exception):
-    """Redis did not answer; every user-facing path turns this into a plain message.
-
-    `reason` says what is wrong in words fit for anyone (/readyz), without the address
-    that the message may name."""
-
-    def __init__(self, message: str, reason: str = "unreachable") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-    @classmethod
-    def of(cls, exc: BaseException) -> StoreUnavailable:
-        if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
-            reason = "authentication failed"
-        elif isinstance(exc, TimeoutError | RedisTimeoutError):
-            reason = "timeout"
-        elif isinstance(exc, BusyLoadingError):
-            reason = "loading its data"
-        elif isinstance(exc, ConnectionError | OSError):
-            reason = "unreachable"
-        else:
-            reason = "error"
-        return cls(str(exc), reason)
-
-
-# Everything that means "the store did not answer", for callers outside this module
-# (handlers catch these without knowing Redis is behind the store).
-STORE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable, RedisError, OSError)
-
-
-class IncidentNotFound(Exception):
-    pass
+__all__ = ["STORE_ERRORS", "IncidentNotFound", "Redis", "Store", "StoreUnavailable"]
 
 
 class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.core.config import IncidentConfig, Settings
+from bot.core.errors import StoreUnavailable
 from bot.core.models import CheckResult, CheckStatus
 from bot.core.pagerduty import PagerDuty, PagingError, PDService
 from bot.core.slack import Slack, SlackError
-from bot.core.store import RedisFacts, Store, StoreUnavailable
+from bot.core.store import RedisFacts, Store
 from bot.doctor.manifest import manifest_path
 from bot.preflight import SetupError, preflight
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.core.errors import StoreUnavailable
 from bot.core.logs import redact_url
 from bot.core.models import CheckResult
-from bot.core.store import StoreUnavailable
 from bot.doctor.context import Context, Line
 
 REDIS_FIX = (
