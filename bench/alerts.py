@@ -1,7 +1,23 @@
-"""An alert storm on one process: alerts accepted and processed per second, duplicates,
-and the Slack calls it took.
+"""Alert storms on one process: throughput, a SEV1 behind unmatched alerts, and Redis
+memory under a storm of fresh instance labels.
 
-    python bench/alerts.py [--alerts 10000] [--concurrency 64] [--slack-latency 0.05]
+    python bench/alerts.py [--only throughput,priority,memory] [--alerts 10000]
+        [--concurrency 64] [--slack-latency 0.05] [--unmatched 150,2000] [--storm 20]
+
+Each part starts its own redis-server on a free port (tests/conftest.RedisServer), the
+fake Slack (every call delayed by --slack-latency seconds, as a real API round trip) and
+the real app on a real port; the load comes from a process of its own.
+
+**priority**: one Alertmanager POST carrying N distinct alert names no rule matches, then
+one POST of a SEV1 rule's alert (ServiceDown): the seconds from the SEV1's answer to its
+incident declared and to the fake PagerDuty's page, for each N of --unmatched.
+
+**memory**: --storm seconds of POSTs as fast as the load process can send them, each of
+500 alerts with `instance` labels never seen before (a third grouped by instance, so each
+alert is a new group too), firing then resolving: Redis `used_memory` before, right after
+and once the app has applied everything.
+
+**throughput** (below):
 
 Starts its own redis-server on a free port (tests/conftest.RedisServer), the fake Slack
 (every call delayed by --slack-latency seconds, as a real API round trip) and the real app
@@ -24,6 +40,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,6 +52,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
+from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import build
 from tests.conftest import RedisServer
@@ -216,16 +234,219 @@ def _shown(fake: FakeSlack, incidents: list[Any]) -> dict[str, list[int]]:
     return out
 
 
+# -- shared: the app on a real port --------------------------------------------------------
+
+
+class App:
+    """The real app against a fake Slack (and a fake PagerDuty) on real ports."""
+
+    def __init__(self, redis: RedisServer, args: argparse.Namespace, *, pagerduty: bool) -> None:
+        self.redis, self.args, self.with_pd = redis, args, pagerduty
+
+    async def __aenter__(self) -> App:
+        self.redis.flush()
+        self.fake = FakeSlack()
+        self.fake.latency = self.args.slack_latency
+        await self.fake.start()
+        env: dict[str, Any] = {}
+        config = IncidentConfig()
+        self.pd: FakePagerDuty | None = None
+        if self.with_pd:
+            self.pd = FakePagerDuty()
+            await self.pd.start()
+            env = {
+                "pagerduty_api_key": self.pd.api_key,
+                "pagerduty_api_url": self.pd.api_url,
+                "pagerduty_events_url": self.pd.events_url,
+                "pagerduty_from_email": "alice@example.com",
+            }
+            config = IncidentConfig.model_validate(
+                {"pagerduty": {"service_id": "PSVC_MAIN", "escalation_policy_id": "PEP_MAIN"}}
+            )
+        settings = Settings(
+            slack_bot_token=self.fake.bot_token,
+            slack_signing_secret=self.fake.signing_secret,
+            slack_api_url=self.fake.api_url,
+            redis_url=self.redis.url,
+            alertmanager_token=TOKEN,
+            log_level="WARNING",
+            **env,
+        )
+        self.bot = build(settings, config)
+        self.runner = web.AppRunner(self.bot.web, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.fake.app_url = f"http://127.0.0.1:{port}/slack/events"
+        self.url = f"http://127.0.0.1:{port}/alerts/alertmanager"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.runner.cleanup()
+        await self.fake.stop()
+        if self.pd is not None:
+            await self.pd.stop()
+
+
+def am_payload(group: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": "{}:" + json.dumps(group, sort_keys=True),
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+        "receiver": "incident-bot",
+        "groupLabels": group,
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    }
+
+
+# -- priority: a SEV1 behind unmatched alerts --------------------------------------------------
+
+
+def unmatched_then_sev1(url: str, n: int) -> tuple[list[int], float]:
+    """(In a process of its own.) One POST of n unmatched alert names, then the SEV1's:
+    the answers' statuses and the epoch time of the SEV1's answer."""
+    noise = [alert(f"NoRuleMatches{i:05d}", i) for i in range(n)]
+    sev1 = [alert("ServiceDown", 0)]
+
+    async def run() -> tuple[list[int], float]:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as http:
+            statuses = []
+            for body in (am_payload({"service": "api"}, noise), am_payload({}, sev1)):
+                async with http.post(url, data=json.dumps(body), headers=headers) as r:
+                    statuses.append(r.status)
+            return statuses, time.time()
+
+    return asyncio.run(run())
+
+
+async def priority(redis: RedisServer, n: int, args: argparse.Namespace) -> None:
+    async with App(redis, args, pagerduty=True) as app:
+        assert app.pd is not None
+        pd, store = app.pd, app.bot.services.store
+        with ProcessPoolExecutor(1) as pool:
+            statuses, answered = await asyncio.get_running_loop().run_in_executor(
+                pool, unmatched_then_sev1, app.url, n
+            )
+        declared = paged = None
+        give_up = time.time() + args.give_up
+        # a measurement, not synchronisation: note when each effect is first seen
+        while (declared is None or paged is None) and time.time() < give_up:
+            if declared is None:
+                found = await store.recent_incidents(limit=5)
+                if any(i.alertname == "ServiceDown" for i in found):
+                    declared = time.time() - answered
+            if paged is None and pd.incidents:
+                paged = time.time() - answered
+            await asyncio.sleep(0.01)
+
+        def shown(t: float | None) -> str:
+            return f"{t:6.2f} s" if t is not None else f"not after {args.give_up:.0f} s"
+
+        print(
+            f"SEV1 behind {n:>5} unmatched alert names (one POST; answers {statuses}): "
+            f"declared {shown(declared)}, paged {shown(paged)}"
+        )
+
+
+# -- memory: a storm of fresh instance labels ---------------------------------------------
+
+
+def fresh_instances(url: str, seconds: float, concurrency: int) -> tuple[int, int, Counter[int]]:
+    """(In a process of its own.) POST payloads of 500 alerts with instance labels never
+    seen before for `seconds`: every other POST resolves the one before it; every third
+    is grouped by instance, so its groups are new too. (POSTs, alerts, statuses)."""
+    names = [f"Storm{k:02d}" for k in range(25)]
+
+    def body(p: int, status: str) -> bytes:
+        alerts = []
+        for i in range(500):
+            a = alert(names[i % len(names)], p * 500 + i)
+            a["labels"]["instance"] = f"pod-{p}-{i}-{uuid.uuid4().hex[:8]}"
+            a["fingerprint"] = f"{p}-{i}"
+            a["status"] = status
+            alerts.append(a)
+        group = {"instance": f"node-{p}"} if p % 3 == 0 else {"service": "api"}
+        return json.dumps(am_payload(group, alerts)).encode()
+
+    async def run() -> tuple[int, int, Counter[int]]:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        statuses: Counter[int] = Counter()
+        end = time.monotonic() + seconds
+        sent = [0]
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            async def worker(w: int) -> None:
+                p = w
+                while time.monotonic() < end:
+                    for status in ("firing", "resolved"):
+                        async with http.post(url, data=body(p, status), headers=headers) as r:
+                            statuses[r.status] += 1
+                            sent[0] += 1
+                    p += concurrency
+
+            await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        return sent[0], sent[0] * 500, statuses
+
+    return asyncio.run(run())
+
+
+async def memory(redis: RedisServer, args: argparse.Namespace) -> None:
+    async with App(redis, args, pagerduty=False) as app:
+        alerts = app.bot.services.alerts
+        assert alerts is not None
+        raw = app.bot.services.store.redis
+
+        async def used() -> float:
+            return float((await raw.info("memory"))["used_memory"]) / 1e6
+
+        before = await used()
+        with ProcessPoolExecutor(1) as pool:
+            posts, sent, statuses = await asyncio.get_running_loop().run_in_executor(
+                pool, fresh_instances, app.url, args.storm, 8
+            )
+        right_after = await used()
+        give_up = time.time() + args.give_up
+        while await raw.xlen(app.bot.services.store.keys.alert_stream):  # measurement only
+            if time.time() > give_up:
+                break
+            await asyncio.sleep(0.1)
+        applied = await used()
+        keys = await raw.dbsize()
+        print(
+            f"{args.storm:.0f} s storm of fresh instance labels: {posts} POSTs, {sent} alerts "
+            f"(answers {dict(statuses)}); Redis used_memory {before:.1f} MB before, "
+            f"{right_after:.1f} MB right after, {applied:.1f} MB once applied "
+            f"(+{applied - before:.1f} MB, {keys} keys)"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="throughput,priority,memory")
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--slack-latency", type=float, default=0.05)
+    parser.add_argument("--unmatched", default="150,2000")
+    parser.add_argument("--storm", type=float, default=20.0)
+    parser.add_argument("--give-up", type=float, default=120.0)
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     redis = RedisServer()
     try:
-        for per_post in (1, 100):
-            await storm(redis, args.alerts, per_post, args)
+        if "priority" in parts:
+            for n in (int(x) for x in args.unmatched.split(",")):
+                await priority(redis, n, args)
+        if "memory" in parts:
+            await memory(redis, args)
+        if "throughput" in parts:
+            for per_post in (1, 100):
+                await storm(redis, args.alerts, per_post, args)
     finally:
         redis.stop()
 
