@@ -82,6 +82,7 @@ LEASE_MS = 60_000
 # drill's incident id, in their group labels: their group belongs to that incident.
 DRILL_LABEL = "incident_drill"
 DROP_REASONS = {-1: "total", -2: "minute"}
+APPLY_CHUNK = 2000  # alerts applied a round trip
 
 
 class QueueFull(Exception):
@@ -163,7 +164,7 @@ class Alerts:
         # tuning, seconds; tests make them small
         self.poll = 0.5  # how often an idle worker looks at the stream (a local accept wakes it)
         self.claim_idle = 30.0  # an entry read but unacknowledged this long is taken over
-        self.batch = 256
+        self.batch = 32  # stream entries read at once (a payload may be a few MB)
         self.concurrency = 16  # reconciles at once, in each lane
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wake_ingest = asyncio.Event()
@@ -315,8 +316,22 @@ class Alerts:
                         group_id(g.key), entry, self.lane(g), self.group_class(g), head, alerts
                     )
                 )
-        results = await self.store.alerts_apply(
-            entries, updates, now=self.clock(), limits=self.limits
+        # a few thousand alerts a round trip, so each answers well within the socket
+        # timeout; the entries are acknowledged with the last (a crash before it: they
+        # are applied again, which changes nothing)
+        results: list[int] = []
+        chunk: list[GroupApply] = []
+        size = 0
+        for u in updates:
+            chunk.append(u)
+            size += len(u.alerts) // 3 + 1
+            if size >= APPLY_CHUNK:
+                results += await self.store.alerts_apply(
+                    [], chunk, now=self.clock(), limits=self.limits
+                )
+                chunk, size = [], 0
+        results += await self.store.alerts_apply(
+            entries, chunk, now=self.clock(), limits=self.limits
         )
         for result in results:
             if result in DROP_REASONS:

@@ -60,19 +60,28 @@ class Worker:
         alerts, store = self.alerts, self.alerts.store
         await _until_ready(store.alerts_consumer_group)
         next_reclaim = 0.0
+        count = alerts.batch
+        own = True  # first what this consumer read and never acknowledged
         while not self.stopping:
             alerts.wake_ingest.clear()  # before reading: an accept from now on wakes us
             try:
-                entries = await store.alerts_read(alerts.consumer, alerts.batch)
+                entries = await store.alerts_read(alerts.consumer, count, own=own)
+                if own and not entries:
+                    own = False
+                    continue
                 if not entries and time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + max(alerts.claim_idle / 2, 0.1)
                     idle_ms = int(alerts.claim_idle * 1000)
-                    entries = await store.alerts_reclaim(alerts.consumer, idle_ms, alerts.batch)
+                    entries = await store.alerts_reclaim(alerts.consumer, idle_ms, count)
                 if entries:
                     await alerts.apply(entries)
+                    count = min(alerts.batch, count * 2)
                     continue
             except REDIS_ERRORS as exc:
-                log.warning("alert stream unavailable", extra={"error": str(exc)})
+                # a read whose answer was lost (big payloads, a busy Redis): its entries
+                # are this consumer's; read them again, fewer at a time
+                log.warning("alert stream unavailable: %s", exc, extra={"error": str(exc)})
+                count, own = max(1, count // 4), True
                 await asyncio.sleep(1.0)
                 continue
             await _wait(alerts.wake_ingest, alerts.poll)

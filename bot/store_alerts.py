@@ -414,14 +414,25 @@ class AlertStore:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def alerts_read(self, consumer: str, count: int) -> list[AlertEntry]:
-        """New entries for this consumer (never blocks: the caller waits itself)."""
+    async def alerts_read(
+        self, consumer: str, count: int, *, own: bool = False
+    ) -> list[AlertEntry]:
+        """New entries for this consumer (never blocks: the caller waits itself); `own`:
+        the ones it read before without acknowledging them (their answer was lost)."""
         out: Any = ()
         async with self._grouped(self.alerts_consumer_group):
             out = await self.redis.xreadgroup(
-                ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
+                ALERT_CONSUMERS,
+                consumer,
+                {self.keys.alert_stream: "0" if own else ">"},
+                count=count,
             )
-        return [AlertEntry(_text(i), _text(f.get("b", ""))) for _, rows in out for i, f in rows]
+        return [
+            AlertEntry(_text(i), _text(f.get("b", "")))
+            for _, rows in out
+            for i, f in rows
+            if f  # an entry deleted meanwhile comes back empty
+        ]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""
