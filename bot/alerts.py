@@ -2,10 +2,9 @@
 
 Owns the way from an alert to an incident: admitting what arrives, persisting it before
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
-line with the group's alerts. Parsing is in bot/alerts_intake.py (the webhook) and
-bot/alerts_slack.py (alert channels); the Slack messages in bot/alerts_shown.py and
-bot/alerts_boards.py; the loops in bot/alerts_worker.py; the Redis side in
-bot/store_alerts.py.
+line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
+alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages),
+alerts_worker.py (the loops) and store_alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
@@ -35,29 +34,21 @@ notifications shows (`[FIRING:2] DatabaseDown db1`), so both ways in meet in one
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
-from pydantic import ValidationError
+from prometheus_client import CollectorRegistry
 
 import blocks.alerts as ui
 from bot.activity import Activity, Outlook
 from bot.alerts_boards import Boards
-from bot.alerts_intake import (
-    AlertBatch,
-    GroupUpdate,
-    cap_groups,
-    group_id,
-    parse_alertmanager,
-)
+from bot.alerts_intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
+from bot.alerts_metrics import AlertMetrics
 from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
 from bot.alerts_slack import AlertChannels
 from bot.alerts_worker import Worker, outlook
@@ -67,8 +58,8 @@ from bot.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.runbooks import Runbook, RunbookError
 from bot.schedule import Retry, Scheduler
 from bot.slack import Slack, SlackError
-from bot.store import AlertEntry, AlertGroupState, Store
-from bot.store_alerts import BOARD_MARK, GroupApply, GroupClass, GroupLimits, Lane
+from bot.store import AlertGroupState, Store
+from bot.store_alerts import BOARD_MARK, GroupClass, GroupLimits, Lane
 
 __all__ = ["DRILL_LABEL", "Alerts", "QueueFull", "parse_alertmanager"]
 
@@ -81,48 +72,10 @@ LEASE_MS = 60_000
 # A game-day drill's synthetic alerts (bot/drills.py) carry this label, valued with the
 # drill's incident id, in their group labels: their group belongs to that incident.
 DRILL_LABEL = "incident_drill"
-DROP_REASONS = {-1: "total", -2: "minute"}
-APPLY_CHUNK = 2000  # alerts applied a round trip
 
 
 class QueueFull(Exception):
     """The stream holds `alerts.max_queued_mb` not yet applied: send again later."""
-
-
-@dataclass
-class _Metrics:
-    received: Counter
-    rejected: Counter
-    applied: Counter
-    actions: Counter
-    dropped: Counter
-
-    @classmethod
-    def on(cls, registry: CollectorRegistry) -> _Metrics:
-        return cls(
-            received=Counter(
-                "alerts_received_total", "Alerts accepted", ["source"], registry=registry
-            ),
-            rejected=Counter(
-                "alert_payloads_rejected_total", "Payloads refused", ["reason"], registry=registry
-            ),
-            applied=Counter(
-                "alert_batches_applied_total", "Accepted batches applied", registry=registry
-            ),
-            actions=Counter(
-                "alert_incident_actions_total",
-                "What alerts did to incidents (declared, reopened, monitoring, resolved, "
-                "unmatched)",
-                ["action"],
-                registry=registry,
-            ),
-            dropped=Counter(
-                "alert_groups_dropped_total",
-                "Alert groups the storm limits kept out (payload, minute, total)",
-                ["reason"],
-                registry=registry,
-            ),
-        )
 
 
 class Alerts:
@@ -151,7 +104,7 @@ class Alerts:
         self.scheduler = scheduler
         self.clock = clock
         self.budgets = budgets or SlackBudgets()
-        self.metrics = _Metrics.on(registry or CollectorRegistry())
+        self.metrics = AlertMetrics.on(registry or CollectorRegistry())
         self.rules: dict[str, AlertRule] = {}
         for i, rule in enumerate(config.alerts.rules):
             if rule.runbook and rule.runbook not in runbooks:
@@ -293,51 +246,7 @@ class Alerts:
         batch, once = found
         return await self.accept(batch, once=once)
 
-    # -- 2. apply ------------------------------------------------------------------------
-    async def apply(self, entries: list[AlertEntry]) -> None:
-        """Apply stream entries to their groups, then acknowledge and delete them."""
-        updates: list[GroupApply] = []
-        for entry in entries:
-            try:
-                batch = AlertBatch.model_validate_json(entry.batch)
-            except ValidationError:
-                # written by a newer replica, or corrupted: keeping it would block nothing
-                # but would be retried forever
-                log.error("unreadable alert batch dropped", extra={"entry": entry.id})
-                continue
-            for g in batch.groups:
-                group = json.dumps({"title": g.title, "labels": g.labels}, sort_keys=True)
-                head = [g.complete_prefix, g.key, g.alertname, group, batch.source, g.link]
-                alerts: list[str] = []
-                for a in g.alerts:
-                    alerts += [a.fingerprint, a.status, a.model_dump_json()]
-                updates.append(
-                    GroupApply(
-                        group_id(g.key), entry, self.lane(g), self.group_class(g), head, alerts
-                    )
-                )
-        # a few thousand alerts a round trip, so each answers well within the socket
-        # timeout; the entries are acknowledged with the last (a crash before it: they
-        # are applied again, which changes nothing)
-        results: list[int] = []
-        chunk: list[GroupApply] = []
-        size = 0
-        for u in updates:
-            chunk.append(u)
-            size += len(u.alerts) // 3 + 1
-            if size >= APPLY_CHUNK:
-                results += await self.store.alerts_apply(
-                    [], chunk, now=self.clock(), limits=self.limits
-                )
-                chunk, size = [], 0
-        results += await self.store.alerts_apply(
-            entries, chunk, now=self.clock(), limits=self.limits
-        )
-        for result in results:
-            if result in DROP_REASONS:
-                self.metrics.dropped.labels(DROP_REASONS[result]).inc()
-        self.metrics.applied.inc(len(entries))
-        self.wake_reconcile.set()
+    # -- 2. apply: bot/alerts_worker.py -------------------------------------------------
 
     # -- 3. reconcile --------------------------------------------------------------------
     async def reconcile(self, gid: str) -> None:
@@ -425,19 +334,16 @@ class Alerts:
                     incident, by=bot, reason=f"{view.title} is firing again"
                 )
             # long over: this firing is a new episode, with its own incident and messages
-            await self._forget_episode(g, "incident", "msg")
+            await self._forget_episode(g)
             view.incident = None
         rule = self.rule_for(view.alertname)
         if rule is None and not self.settings.declare_unmatched:
             return None
         # the declaration creates a channel and posts in the announce channel; severities
         # that page may use all of those budgets, the others leave them a reserve
-        declare, post = self.budgets.declare, self.budgets.post
+        declare, post, reserved = self.budgets.declare, self.budgets.post, self.budgets.reserved
         if g.text("lane") != "page":
-            declare, post = (
-                declare.without(self.budgets.reserved),
-                post.without(self.budgets.reserved),
-            )
+            declare, post = declare.without(reserved), post.without(reserved)
         announce = f"post:{self.config.announce_channel}"
         await self.shown.pace(now, ("declare", declare), (announce, post))
         return await self._declare(g, view, rule, by=bot, roles={})
@@ -492,15 +398,10 @@ class Alerts:
         self.metrics.actions.labels("declared").inc()
         return incident
 
-    async def _forget_episode(self, g: AlertGroupState, *parts: str) -> None:
-        fields: dict[str, str] = {}
-        for part in parts:
-            if part == "incident":
-                fields.update(incident="", declared_at="")
-            else:
-                fields.update(
-                    {f"{part}_{f}": "" for f in ("channel", "ts", "digest", "at", "state")}
-                )
+    async def _forget_episode(self, g: AlertGroupState) -> None:
+        """A new episode: the group's incident and message are the last one's no more."""
+        fields = {f"msg_{f}": "" for f in ("channel", "ts", "digest", "at", "state")}
+        fields.update(incident="", declared_at="")
         await self.store.alerts_group_set(g.gid, **fields)
         g.fields.update(fields)
 

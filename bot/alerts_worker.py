@@ -1,6 +1,6 @@
 """The alert path's loops in each replica: one applies the accepted-batch stream through a
-consumer group (claiming what a dead consumer left), one reconciles due groups lane by
-lane. Each lane has its own workers, so a SEV1's group is reconciled while thousands of
+consumer group (claiming what a dead consumer left; `apply`), one reconciles due groups
+lane by lane. Each lane has its own workers, so a SEV1's group is reconciled while thousands of
 unmatched ones wait in the rest lane, never behind them.
 """
 
@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.activity import Outlook
+from bot.alerts_intake import AlertBatch, group_id
 from bot.incidents import IncidentError
 from bot.slack import SlackError
 from bot.store import StoreUnavailable
-from bot.store_alerts import LANES, Lane
+from bot.store_alerts import LANES, AlertEntry, GroupApply, Lane
 
 if TYPE_CHECKING:
     from bot.alerts import Alerts
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, StoreUnavailable)
+DROP_REASONS = {-1: "total", -2: "minute"}  # what the apply script answers for a group kept out
+APPLY_CHUNK = 2000  # alerts applied a round trip
 
 
 @dataclass
@@ -74,7 +79,7 @@ class Worker:
                     idle_ms = int(alerts.claim_idle * 1000)
                     entries = await store.alerts_reclaim(alerts.consumer, idle_ms, count)
                 if entries:
-                    await alerts.apply(entries)
+                    await apply(alerts, entries)
                     count = min(alerts.batch, count * 2)
                     continue
             except REDIS_ERRORS as exc:
@@ -135,6 +140,52 @@ class Worker:
         if self.inflight:
             return Outlook(busy=True)
         return await outlook(self.alerts)
+
+
+async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
+    """Apply stream entries to their groups, then acknowledge and delete them."""
+    updates: list[GroupApply] = []
+    for entry in entries:
+        try:
+            batch = AlertBatch.model_validate_json(entry.batch)
+        except ValidationError:
+            # written by a newer replica, or corrupted: keeping it would block nothing
+            # but would be retried forever
+            log.error("unreadable alert batch dropped", extra={"entry": entry.id})
+            continue
+        for g in batch.groups:
+            group = json.dumps({"title": g.title, "labels": g.labels}, sort_keys=True)
+            head = [g.complete_prefix, g.key, g.alertname, group, batch.source, g.link]
+            triples: list[str] = []
+            for a in g.alerts:
+                triples += [a.fingerprint, a.status, a.model_dump_json()]
+            updates.append(
+                GroupApply(
+                    group_id(g.key), entry, alerts.lane(g), alerts.group_class(g), head, triples
+                )
+            )
+    # a few thousand alerts a round trip, so each answers well within the socket
+    # timeout; the entries are acknowledged with the last (a crash before it: they
+    # are applied again, which changes nothing)
+    results: list[int] = []
+    chunk: list[GroupApply] = []
+    size = 0
+    for u in updates:
+        chunk.append(u)
+        size += len(u.alerts) // 3 + 1
+        if size >= APPLY_CHUNK:
+            results += await alerts.store.alerts_apply(
+                [], chunk, now=alerts.clock(), limits=alerts.limits
+            )
+            chunk, size = [], 0
+    results += await alerts.store.alerts_apply(
+        entries, chunk, now=alerts.clock(), limits=alerts.limits
+    )
+    for result in results:
+        if result in DROP_REASONS:
+            alerts.metrics.dropped.labels(DROP_REASONS[result]).inc()
+    alerts.metrics.applied.inc(len(entries))
+    alerts.wake_reconcile.set()
 
 
 async def outlook(alerts: Alerts) -> Outlook:
