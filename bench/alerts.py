@@ -2,15 +2,17 @@
 memory under a storm of fresh instance labels.
 
     python bench/alerts.py [--only throughput,priority,memory] [--alerts 10000]
-        [--concurrency 64] [--slack-latency 0.05] [--unmatched 150,2000] [--storm 20]
+        [--concurrency 64] [--slack-latency 0.05] [--unmatched 150,2000]
+        [--unmatched-posts 300] [--storm 20]
 
 Each part starts its own redis-server on a free port (tests/conftest.RedisServer), the
 fake Slack (every call delayed by --slack-latency seconds, as a real API round trip) and
 the real app on a real port; the load comes from a process of its own.
 
-**priority**: one Alertmanager POST carrying N distinct alert names no rule matches, then
-one POST of a SEV1 rule's alert (ServiceDown): the seconds from the SEV1's answer to its
-incident declared and to the fake PagerDuty's page, for each N of --unmatched.
+**priority**: one Alertmanager POST carrying N distinct alert names no rule matches (each N
+of --unmatched), or N POSTs of one each (--unmatched-posts), then one POST of a SEV1
+rule's alert (ServiceDown): the seconds from the SEV1's answer to its incident declared
+and to the fake PagerDuty's page.
 
 **memory**: --storm seconds of POSTs as fast as the load process can send them, each of
 250 alerts with `instance` labels never seen before (tests/integration/storm.py: a third
@@ -308,31 +310,39 @@ def am_payload(group: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str,
 # -- priority: a SEV1 behind unmatched alerts --------------------------------------------------
 
 
-def unmatched_then_sev1(url: str, n: int) -> tuple[list[int], float]:
-    """(In a process of its own.) One POST of n unmatched alert names, then the SEV1's:
-    the answers' statuses and the epoch time of the SEV1's answer."""
+def unmatched_then_sev1(url: str, n: int, per_post: int) -> tuple[Counter[int], float]:
+    """(In a process of its own.) n unmatched alert names, `per_post` a POST (16 POSTs at
+    a time), then the SEV1's POST: the answers' statuses and the epoch time of the SEV1's
+    answer."""
     noise = [alert(f"NoRuleMatches{i:05d}", i) for i in range(n)]
-    sev1 = [alert("ServiceDown", 0)]
+    bodies = [
+        am_payload({"service": "api"}, noise[i : i + per_post]) for i in range(0, n, per_post)
+    ]
 
-    async def run() -> tuple[list[int], float]:
+    async def run() -> tuple[Counter[int], float]:
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        statuses: Counter[int] = Counter()
+        gate = asyncio.Semaphore(16)
         async with aiohttp.ClientSession() as http:
-            statuses = []
-            for body in (am_payload({"service": "api"}, noise), am_payload({}, sev1)):
-                async with http.post(url, data=json.dumps(body), headers=headers) as r:
-                    statuses.append(r.status)
+
+            async def send(body: dict[str, Any]) -> None:
+                async with gate, http.post(url, data=json.dumps(body), headers=headers) as r:
+                    statuses[r.status] += 1
+
+            await asyncio.gather(*(send(b) for b in bodies))
+            await send(am_payload({}, [alert("ServiceDown", 0)]))
             return statuses, time.time()
 
     return asyncio.run(run())
 
 
-async def priority(redis: RedisServer, n: int, args: argparse.Namespace) -> None:
+async def priority(redis: RedisServer, n: int, per_post: int, args: argparse.Namespace) -> None:
     async with App(redis, args, pagerduty=True) as app:
         assert app.pd is not None
         pd, store = app.pd, app.bot.services.store
         with ProcessPoolExecutor(1) as pool:
             statuses, answered = await asyncio.get_running_loop().run_in_executor(
-                pool, unmatched_then_sev1, app.url, n
+                pool, unmatched_then_sev1, app.url, n, per_post
             )
         declared = paged = None
         give_up = time.time() + args.give_up
@@ -349,9 +359,10 @@ async def priority(redis: RedisServer, n: int, args: argparse.Namespace) -> None
         def shown(t: float | None) -> str:
             return f"{t:6.2f} s" if t is not None else f"not after {args.give_up:.0f} s"
 
+        how = "one POST" if per_post >= n else f"{(n + per_post - 1) // per_post} POSTs"
         print(
-            f"SEV1 behind {n:>5} unmatched alert names (one POST; answers {statuses}): "
-            f"declared {shown(declared)}, paged {shown(paged)}"
+            f"SEV1 behind {n:>5} unmatched alert names ({how}; answers {dict(statuses)}): "
+            f"declared {shown(declared)}, paged {shown(paged)} after its POST's answer"
         )
 
 
@@ -406,6 +417,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--slack-latency", type=float, default=0.05)
     parser.add_argument("--unmatched", default="150,2000")
+    parser.add_argument("--unmatched-posts", default="300")
     parser.add_argument("--storm", type=float, default=20.0)
     parser.add_argument("--give-up", type=float, default=120.0)
     args = parser.parse_args()
@@ -413,8 +425,10 @@ async def main() -> None:
     redis = RedisServer()
     try:
         if "priority" in parts:
-            for n in (int(x) for x in args.unmatched.split(",")):
-                await priority(redis, n, args)
+            for n in (int(x) for x in args.unmatched.split(",") if x):
+                await priority(redis, n, n, args)
+            for n in (int(x) for x in args.unmatched_posts.split(",") if x):
+                await priority(redis, n, 1, args)
         if "memory" in parts:
             await memory(redis, args)
         if "throughput" in parts:

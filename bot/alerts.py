@@ -59,7 +59,7 @@ from bot.runbooks import Runbook, RunbookError
 from bot.schedule import Retry, Scheduler
 from bot.slack import Slack, SlackError
 from bot.store import AlertGroupState, Store
-from bot.store_alerts import BOARD_MARK, GroupClass, GroupLimits, Lane
+from bot.store_alerts import BOARD_MARK, GroupClass, Lane
 
 __all__ = ["DRILL_LABEL", "Alerts", "QueueFull", "parse_alertmanager"]
 
@@ -169,25 +169,13 @@ class Alerts:
             windows += self.settings.auto_resolve
         return int(max(7 * 86400, 2 * windows.total_seconds()))
 
-    @property
-    def limits(self) -> GroupLimits:
-        s = self.settings
-        quiet = s.dedupe_window + s.flap_window + (s.auto_resolve or s.flap_window)
-        return GroupLimits(
-            max_instances=s.max_instances,
-            keep=ui.SAMPLE,
-            flap=s.flap_window.total_seconds(),
-            max_groups=s.max_groups,
-            per_minute=s.groups_per_minute,
-            quiet=quiet.total_seconds(),
-            window=s.digest_window.total_seconds(),
-            ttl=self.retention,
-        )
-
     # -- 1. accept -----------------------------------------------------------------------
-    async def admit(self, sender: str) -> float:
-        """Book one POST of `sender` on `alerts.webhook_rate`: 0, or the seconds until
-        it may send again."""
+    async def admit(self, sender: str, batch: AlertBatch) -> float:
+        """Book one POST of `sender` on `alerts.webhook_rate`: 0, or the seconds until it
+        may send again. A payload with a group of a paging rule is always taken (and not
+        counted): a noisy sender never holds its own SEV1 back."""
+        if any(self.lane(g) == "page" for g in batch.groups):
+            return 0.0
         rate = self.settings.webhook_rate
         return await self.store.take_rate(
             f"alertmanager:{sender}",
@@ -204,19 +192,26 @@ class Alerts:
             batch, self.settings.groups_per_payload, lambda g: order[self.lane(g)]
         )
         if not await self.accept(kept):
+            # full: a paging rule's groups still get in, on an allowance as big; the
+            # sender sends it all again (a 503), which changes nothing for them
+            paging = [g for g in kept.groups if self.lane(g) == "page"]
+            if paging:
+                await self.accept(kept.model_copy(update={"groups": paging}), allowance=2)
             raise QueueFull
         if dropped:
             self.metrics.dropped.labels("payload").inc(dropped)
             await self.boards.dropped("payload", dropped)
         return kept.count, dropped
 
-    async def accept(self, batch: AlertBatch, *, once: str | None = None) -> bool:
+    async def accept(
+        self, batch: AlertBatch, *, once: str | None = None, allowance: int = 1
+    ) -> bool:
         """Persist a batch for the workers; True when stored (False: `once` was used, or
-        the stream is full: see `receive`)."""
+        the stream holds `allowance` × `max_queued_mb`: see `receive`)."""
         body = batch.model_dump_json(exclude_defaults=True)
         stored = await self.store.alerts_accept(
             body,
-            max_bytes=self.settings.max_queued_mb * 1024 * 1024,
+            max_bytes=allowance * self.settings.max_queued_mb * 1024 * 1024,
             once=once,
             ttl=SLACK_EVENT_TTL,
         )

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from blocks.alerts import SAMPLE
 from bot.activity import Outlook
 from bot.alerts_intake import AlertBatch, group_id
 from bot.incidents import IncidentError
 from bot.slack import SlackError
 from bot.store import StoreUnavailable
-from bot.store_alerts import LANES, AlertEntry, GroupApply, Lane
+from bot.store_alerts import LANES, AlertEntry, GroupApply, GroupLimits, Lane
 
 if TYPE_CHECKING:
     from bot.alerts import Alerts
@@ -142,6 +143,22 @@ class Worker:
         return await outlook(self.alerts)
 
 
+def limits(alerts: Alerts) -> GroupLimits:
+    """The bounds the apply script keeps, from `alerts` in the config."""
+    s = alerts.settings
+    quiet = s.dedupe_window + s.flap_window + (s.auto_resolve or s.flap_window)
+    return GroupLimits(
+        max_instances=s.max_instances,
+        keep=SAMPLE,
+        flap=s.flap_window.total_seconds(),
+        max_groups=s.max_groups,
+        per_minute=s.groups_per_minute,
+        quiet=quiet.total_seconds(),
+        window=s.digest_window.total_seconds(),
+        ttl=alerts.retention,
+    )
+
+
 async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
     """Apply stream entries to their groups, then acknowledge and delete them."""
     updates: list[GroupApply] = []
@@ -168,19 +185,16 @@ async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
     # timeout; the entries are acknowledged with the last (a crash before it: they
     # are applied again, which changes nothing)
     results: list[int] = []
+    bounds = limits(alerts)
     chunk: list[GroupApply] = []
     size = 0
     for u in updates:
         chunk.append(u)
         size += len(u.alerts) // 3 + 1
         if size >= APPLY_CHUNK:
-            results += await alerts.store.alerts_apply(
-                [], chunk, now=alerts.clock(), limits=alerts.limits
-            )
+            results += await alerts.store.alerts_apply([], chunk, now=alerts.clock(), limits=bounds)
             chunk, size = [], 0
-    results += await alerts.store.alerts_apply(
-        entries, chunk, now=alerts.clock(), limits=alerts.limits
-    )
+    results += await alerts.store.alerts_apply(entries, chunk, now=alerts.clock(), limits=bounds)
     for result in results:
         if result in DROP_REASONS:
             alerts.metrics.dropped.labels(DROP_REASONS[result]).inc()

@@ -334,7 +334,7 @@ class AlertsConfig(_Strict):
     # counted (alert_groups_dropped_total) and the announce channel gets one notice
     groups_per_payload: int = Field(default=100, gt=0)
     groups_per_minute: int = Field(default=300, gt=0)
-    max_groups: int = Field(default=1000, gt=0)
+    max_groups: int = Field(default=500, gt=0)
     # alerts a group tracks one by one; beyond them they are only counted
     max_instances: int = Field(default=200, gt=0)
     # unmatched groups firing within this window share one digest message

@@ -56,15 +56,6 @@ def alertmanager_webhook(svc: Services) -> Route:
         if not bearer_ok(request.headers.get("Authorization"), token):
             challenge = {"WWW-Authenticate": 'Bearer realm="alertmanager"'}
             return refuse(401, "unauthorized", "missing or wrong bearer token", challenge)
-        try:
-            wait = await alerts.admit(sender_key(token, request.remote))
-        except STORE_ERRORS as exc:
-            log.warning("alerts not stored", extra={"error": str(exc)})
-            return _answer(503, "the alert store is unreachable; send again later")
-        if wait > 0:
-            rate = alerts.settings.webhook_rate
-            after = {"Retry-After": str(max(1, math.ceil(wait)))}
-            return refuse(429, "rate", f"over {rate} POSTs (alerts.webhook_rate)", after)
         body = await guard.read_body(request, MAX_BODY)
         if body is None:
             return refuse(413, "too_large", f"the payload is over {MAX_BODY // 1024 // 1024} MB")
@@ -72,6 +63,15 @@ def alertmanager_webhook(svc: Services) -> Route:
             batch = parse_alertmanager(body, now=alerts.clock())
         except InvalidAlerts as exc:
             return refuse(400, "malformed", str(exc))
+        try:
+            wait = await alerts.admit(sender_key(token, request.remote), batch)
+        except STORE_ERRORS as exc:
+            log.warning("alerts not stored", extra={"error": str(exc)})
+            return _answer(503, "the alert store is unreachable; send again later")
+        if wait > 0:
+            rate = alerts.settings.webhook_rate
+            after = {"Retry-After": str(max(1, math.ceil(wait)))}
+            return refuse(429, "rate", f"over {rate} POSTs (alerts.webhook_rate)", after)
         try:
             accepted, dropped = await alerts.receive(batch)
         except QueueFull:

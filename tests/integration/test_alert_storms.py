@@ -131,6 +131,10 @@ async def test_a_sender_over_its_rate_gets_429_with_retry_after(redis_url: str) 
         # another sender has a rate of its own
         status, _, _ = await post_from(h, "127.0.0.2", body)
         assert status == 200
+        # and a noisy sender never holds back its own page: a paging rule's alert gets in
+        status, _, _ = await post_from(h, "127.0.0.1", am(alert("ServiceDown")))
+        assert status == 200
+        await one_incident(h, alertname="ServiceDown")
     finally:
         await h.stop()
 
