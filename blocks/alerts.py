@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import blocks.mrkdwn as mk
 from blocks.common import (
+    SECTION_TEXT_MAX,
     Block,
     Message,
     Mrkdwn,
@@ -227,7 +228,13 @@ def unmatched_digest(
         )
     )
     lines = [_digest_line(v, incidents.get(v.incident or "")) for v in views[:DIGEST_LINES]]
-    blocks.append(section(join(lines, "\n")))
+    chunk: list[Mrkdwn] = []
+    for line in lines:  # whole lines a section, each within Slack's 3000 characters
+        if chunk and sum(len(c) + 1 for c in chunk) + len(line) > SECTION_TEXT_MAX:
+            blocks.append(section(join(chunk, "\n")))
+            chunk = []
+        chunk.append(line)
+    blocks.append(section(join(chunk, "\n")))
     more = total - len(lines)
     if more > 0:
         blocks.append(context(md("…and {} more groups.", more)))
@@ -266,8 +273,8 @@ def storm_notice(dropped: Mapping[str, int], *, since: float) -> Message:
     body = md(
         ":warning: *Alert storm*: since {}, {} alert groups were not tracked: {}. Their "
         "alerts show no message and declare nothing; `alert_groups_dropped_total` on "
-        "/metrics counts them. Alerts of groups already known, and of alert rules, "
-        "still act.",
+        "/metrics counts them. Groups already known still update, and unmatched alerts "
+        "never keep a rule's group out.",
         date_token(since),
         total,
         join(parts, "; "),

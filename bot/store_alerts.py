@@ -122,14 +122,16 @@ class AlertStore:
 
     # -- the stream ------------------------------------------------------------------------
     async def alerts_accept(
-        self, batch: str, *, max_bytes: int, once: str | None = None, ttl: int = 0
+        self, batch: str, *, max_bytes: int | None = None, once: str | None = None, ttl: int = 0
     ) -> bool | None:
         """Persist an accepted batch (XADD): once this returns True, a crash loses nothing.
-        False: `once` was used already; None: the stream holds `max_bytes` unapplied."""
+        False: `once` was used already; None: the stream holds `max_bytes` unapplied (by
+        default, no bound)."""
         keys = [self.keys.alert_stream, self.keys.alert_queued]
         if once is not None:
             keys.append(self.keys.once("alert-batch", once))
-        done = int(await self._script(ACCEPT)(keys, [batch, max_bytes, ttl]))
+        bound = 2**53 if max_bytes is None else max_bytes
+        done = int(await self._script(ACCEPT)(keys, [batch, bound, ttl]))
         return None if done < 0 else bool(done)
 
     async def alerts_consumer_group(self) -> None:

@@ -482,6 +482,18 @@ INCIDENT = Incident(
 )
 
 
+DIGEST = [
+    view().model_copy(
+        update={
+            "group_id": f"g{i}",
+            "alertname": f"NoRule{i}" + LONG[:100],
+            "incident": INCIDENT.id if i == 3 else None,
+        }
+    )
+    for i in range(150)
+]
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -494,6 +506,10 @@ INCIDENT = Incident(
         ui.firing_again(view()),
         ui.resolved_notice("U0BOB", NOW),
         ui.declared_from_alert(INCIDENT, view()),
+        ui.alert_group(view().model_copy(update={"untracked": 1234})),
+        ui.unmatched_digest([view()], {}, total=1, since=NOW),
+        ui.unmatched_digest(DIGEST, {INCIDENT.id: INCIDENT}, total=300, since=NOW),
+        ui.storm_notice({"payload": 5, "minute": 1200, "total": 3}, since=NOW),
     ],
 )
 def test_alert_messages_are_within_slack_limits(message: tuple[str, list[Any]]) -> None:
@@ -520,6 +536,17 @@ def test_an_alert_message_shows_what_the_alert_says() -> None:
     ):
         assert expected in shown, expected
     assert "&lt;&amp;&gt;" in json.dumps(ui.alert_group(view())[1])  # alert text is escaped
+
+
+def test_a_digest_lists_its_first_groups_and_offers_the_firing_undeclared_ones() -> None:
+    text, blocks = ui.unmatched_digest(DIGEST, {INCIDENT.id: INCIDENT}, total=300, since=NOW)
+    assert text == "Unmatched alerts: 300 groups, 450 alerts firing"
+    shown = json.dumps(blocks, ensure_ascii=False)
+    assert shown.count("• *NoRule") == ui.DIGEST_LINES and "280 more groups" in shown
+    assert "<#C0INC>" in shown  # the one declared
+    [select] = [b["elements"][0] for b in blocks if b["type"] == "actions"]
+    values = [o["value"] for o in select["options"]]
+    assert len(values) == ui.DIGEST_CHOICES and "g3" not in values and values[0] == "g0"
 
 
 def test_the_unmatched_post_offers_declare_until_declared() -> None:
