@@ -62,6 +62,7 @@ from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import build
 from tests.conftest import RedisServer
+from tests.integration.storm import am_payload
 from tests.integration.storm import storm as storm_of_fresh_instances
 
 TOKEN = "bench-token"
@@ -297,20 +298,6 @@ class App:
         await self.fake.stop()
         if self.pd is not None:
             await self.pd.stop()
-
-
-def am_payload(group: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": "{}:" + json.dumps(group, sort_keys=True),
-        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-        "receiver": "incident-bot",
-        "groupLabels": group,
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": alerts,
-    }
 
 
 # -- priority: a SEV1 behind unmatched alerts --------------------------------------------------

@@ -48,10 +48,15 @@ def body(post: int, status: str, per_post: int) -> bytes:
             }
         )
     group = {"node": f"node-{post}"} if post % 3 == 0 else {"namespace": "prod"}
-    payload = {
+    return json.dumps(am_payload(group, alerts)).encode()
+
+
+def am_payload(group: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Alertmanager webhook payload (version 4) of one group's alerts."""
+    return {
         "version": "4",
         "groupKey": "{}:" + json.dumps(group, sort_keys=True),
-        "status": status,
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
         "receiver": "incident-bot",
         "groupLabels": group,
         "commonLabels": {},
@@ -59,7 +64,6 @@ def body(post: int, status: str, per_post: int) -> bytes:
         "externalURL": "http://alertmanager:9093",
         "alerts": alerts,
     }
-    return json.dumps(payload).encode()
 
 
 def send(
