@@ -288,8 +288,9 @@ USAGE = {
 }
 
 
-def help_message(extra: Sequence[str] = ()) -> Message:
-    usage = join((md("`{}`", u) for u in [*USAGE.values(), *extra]), "\n")
+def help_message(usages: Sequence[str]) -> Message:
+    """Every verb's usage line, in the registry's order (handlers/verbs.py)."""
+    usage = join((md("`{}`", u) for u in usages), "\n")
     return md("Incident commands"), [
         header("Incident commands"),
         section(usage),

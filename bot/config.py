@@ -867,10 +867,17 @@ def load_config(path: str | Path | None) -> IncidentConfig:
         source = file.read_text()
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: cannot read the config file (not UTF-8 text: byte {exc.start})"
+        ) from exc
     try:
         data = yaml.safe_load(source) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys")
     try:
@@ -943,6 +950,13 @@ class Settings(BaseSettings):
         # an empty key is one anybody can compute, and a blank token authenticates nothing
         value = value.strip() if value is not None else None
         return value or None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip()
 
     @property
     def has_slack_tokens(self) -> bool:

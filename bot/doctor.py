@@ -31,10 +31,11 @@ from typing import Any
 
 import yaml
 
-from bot.config import ConfigError, IncidentConfig, Settings, load_config, target_kind
+from bot.config import IncidentConfig, Settings, target_kind
 from bot.logs import redact_url
 from bot.models import CheckResult, CheckStatus
 from bot.paging import OnCallEntry, PagerDuty, PagingError, PDService
+from bot.preflight import SetupError, preflight
 from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
 from bot.slack import Slack, SlackError
 from bot.store import RedisFacts, Store, StoreUnavailable
@@ -149,10 +150,11 @@ class _Context:
         )
         self.config_error: str | None = None
         self.on_disk: IncidentConfig | None = None
-        try:
-            self.on_disk = load_config(path)
-        except ConfigError as exc:
+        try:  # exactly what start-up checks (bot/preflight.py)
+            self.on_disk = preflight(path).config
+        except SetupError as exc:
             self.config_error = str(exc)
+            self.on_disk = exc.config  # the file parsed; what it refers to did not pass
         # The running bot's config is what is live; the CLI has only the file.
         self.config = setup.config if setup.config is not None else self.on_disk
         self._shared: dict[str, asyncio.Future[Any]] = {}

@@ -50,6 +50,11 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
+    # Bolt reads SLACK_BOT_TOKEN itself and warns that the client we hand it (made with
+    # that very token) wins: true, and noise on every start
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(
+        lambda record: "`token` will be unused" not in record.getMessage()
+    )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     quiet_unparsable_requests()
     # its INFO lines ("Added job", "Scheduler started") say nothing to an operator

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,20 +31,21 @@ from bot.checklists import Checklists
 from bot.config import IncidentConfig, Settings
 from bot.consistency import Consistency
 from bot.doctor import Setup, check_procedure_targets
-from bot.drills import Drills, default_drills_dir, load_scenarios
+from bot.drills import Drills, Scenario
 from bot.escalations import Escalations
 from bot.events import Events, lifecycle
 from bot.followups import FollowUps
 from bot.incidents import Incidents
+from bot.logs import redact_url
 from bot.metrics import Metrics
 from bot.oncall import OnCall
 from bot.pager import Pager
 from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
 from bot.policy import Policy
 from bot.postmortem import Postmortems
+from bot.preflight import Ready, verify
 from bot.privacy import Privacy
 from bot.reminders import Reminders
-from bot.runbooks import default_runbooks_dir, load_runbooks
 from bot.schedule import JOB_ID, Scheduler
 from bot.services import Services
 from bot.slack import Slack, make_client
@@ -95,13 +98,14 @@ def build(
     *,
     redis: Redis | None = None,
     key_prefix: str = PREFIX,
+    ready: Ready | None = None,
 ) -> Bot:
-    """Wire every part, every key under `key_prefix` (the sandbox has its own). Raises
-    RunbookError for a broken runbook or drill scenario (start-up stops)."""
-    dirs = [default_runbooks_dir()]
-    if config.runbooks_dir:
-        dirs.append(config.runbooks_dir)  # a team's own runbooks win on the same id
-    runbooks = load_runbooks(*dirs)
+    """Wire every part, every key under `key_prefix` (the sandbox has its own). `ready`:
+    what `preflight` loaded for `config`; without it, `verify` runs here. Raises SetupError
+    for a set-up that must not start (a broken runbook, drill scenario, template...)."""
+    if ready is None or ready.config is not config:
+        ready = verify(config)
+    runbooks = ready.runbooks
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     store = Store(redis, prefix=key_prefix)
@@ -148,7 +152,7 @@ def build(
         registry=metrics.registry,
         activity=activity,
     )
-    wire_drills(services, scheduler)
+    wire_drills(services, scheduler, ready.scenarios)
     consistency = subscribe(services)
     bolt = AsyncApp(
         client=client,
@@ -353,13 +357,9 @@ def subscribe(services: Services) -> Consistency:
     return consistency
 
 
-def wire_drills(services: Services, scheduler: Scheduler) -> Drills:
-    """Game-day drills: the scenarios (shipped, then the team's own; a broken one stops the
-    start like a broken runbook), played through the alert path and the scheduler."""
-    dirs = [default_drills_dir()]
-    if services.config.drills.scenarios_dir:
-        dirs.append(services.config.drills.scenarios_dir)
-    scenarios = load_scenarios(*dirs, runbooks=services.runbooks)
+def wire_drills(services: Services, scheduler: Scheduler, scenarios: dict[str, Scenario]) -> Drills:
+    """Game-day drills: the scenarios (shipped, then the team's own, checked by `verify`),
+    played through the alert path and the scheduler."""
     drills = services.drills = Drills(
         services.store,
         services.slack,
@@ -469,13 +469,72 @@ def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
     return scheduler, reminders, pager
 
 
+class CannotStart(Exception):
+    """The bot cannot serve (its port, its Redis): one line for the operator."""
+
+
+def redis_where(settings: Settings) -> str:
+    """Where the bot looks for Redis, in words (the URL without its password)."""
+    if settings.redis_sentinels:
+        return (
+            f"the Redis primary {settings.redis_sentinel_master!r} of the Sentinels at "
+            f"{settings.redis_sentinels} (REDIS_SENTINELS)"
+        )
+    return f"the Redis at {redact_url(settings.redis_url)} (REDIS_URL)"
+
+
+async def check_redis(store: Store, settings: Settings) -> None:
+    """CannotStart unless the store answers: a bot that cannot keep a single incident
+    should say so at once, not serve commands that all fail."""
+    try:
+        await asyncio.wait_for(store.ping(), timeout=3 * settings.redis_timeout + 1)
+    except (StoreUnavailable, TimeoutError) as exc:
+        cause = exc.__cause__ or exc
+        raise CannotStart(
+            f"{redis_where(settings)} does not answer ({cause or 'timeout'}); start it, or "
+            "point REDIS_URL (or REDIS_SENTINELS) at one that runs."
+        ) from None
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything starts: a port in use stops the start
+    before a job runs or a connection opens. OSError when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def listen_problem(exc: OSError) -> str:
+    return "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+
+
 async def serve(bot: Bot, settings: Settings) -> None:
-    """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode."""
+    """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode.
+    CannotStart when the port cannot be had or Redis does not answer."""
+    redis = bot.services.store.redis
+
+    async def close_redis() -> None:
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+
+    try:
+        sock = listen(settings.host, settings.port)
+    except OSError as exc:
+        await close_redis()
+        raise CannotStart(
+            f"cannot listen on {settings.host}:{settings.port} ({listen_problem(exc)}); set "
+            "PORT to a free port (and HOST to an address of this machine)."
+        ) from None
+    try:
+        await check_redis(bot.services.store, settings)
+    except CannotStart:
+        sock.close()
+        await close_redis()
+        raise
     guard.raise_open_files_limit()
     guard.quiet_accept_errors(asyncio.get_running_loop())
     runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.SockSite(runner, sock)
     await site.start()
     socket_mode = None
     if settings.slack_app_token:

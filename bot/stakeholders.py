@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -214,12 +215,14 @@ def sample_incidents(config: IncidentConfig, now: float) -> list[Incident]:
     return out
 
 
-def check_templates(config: IncidentConfig, *, now: float | None = None) -> list[str]:
+def check_templates(
+    config: IncidentConfig, *, now: float | None = None
+) -> list[tuple[tuple[str | int, ...], str]]:
     """Render every template the config's audiences use against sample incidents, with
-    undefined names as errors: the problems, one line each (empty: all render)."""
+    undefined names as errors: (key path, problem) each (empty: all render)."""
     drafts = Drafts(config, strict=True)
     now = now if now is not None else time.time()
-    problems: list[str] = []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     seen: set[str] = set()
     for severity, audiences in config.stakeholders.items():
         for i, audience in enumerate(audiences):
@@ -230,12 +233,25 @@ def check_templates(config: IncidentConfig, *, now: float | None = None) -> list
                 try:
                     drafts.render(incident, audience, now=now)
                 except jinja2.TemplateError as exc:
+                    where = _template_line(exc) or f"{audience.template}.j2"
                     problems.append(
-                        f"stakeholders.{severity}[{i}].template: {audience.template}.j2 "
-                        f"({incident.status}): {exc}"
+                        (
+                            ("stakeholders", severity, i, "template"),
+                            f"{where} (rendering a sample {incident.status} incident): {exc}",
+                        )
                     )
                     break
     return problems
+
+
+def _template_line(exc: BaseException) -> str | None:
+    """`path/name.j2:line` where a template failed: jinja2 puts the template's own file
+    and line into the traceback's frames."""
+    found = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.endswith(".j2"):
+            found = f"{frame.f_code.co_filename}:{line}"
+    return found
 
 
 # -- the cadence ----------------------------------------------------------------------------

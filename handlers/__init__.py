@@ -1,43 +1,60 @@
-"""Slack listeners: parse the request, call one service, render, reply. Thin on purpose."""
+"""Slack listeners: parse the request, call one service, render, reply. Thin on purpose.
+
+`MODULES` is the one list of handler modules: each wires its listeners in `register()`,
+and the `/incident` verbs marked in them make the one registry (handlers/verbs.py)."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
+from handlers import (
+    alerts,
+    doctor,
+    drills,
+    events,
+    followups,
+    incident,
+    interactions,
+    oncall,
+    policy,
+    postmortem,
+    privacy,
+    procedure,
+    reminders,
+    runbooks,
+    timeline_capture,
+)
+from handlers.verbs import Verbs
+
+# the order of `/incident help` follows the modules' order
+MODULES = (
+    incident,
+    interactions,
+    events,
+    runbooks,
+    oncall,
+    reminders,
+    doctor,
+    alerts,
+    postmortem,
+    followups,
+    timeline_capture,
+    procedure,
+    privacy,
+    drills,
+    policy,
+)
+
+
+def all_verbs() -> Verbs:
+    """Every `/incident` verb of the handler modules."""
+    return Verbs.collect(MODULES)
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import (
-        alerts,
-        doctor,
-        drills,
-        events,
-        followups,
-        incident,
-        interactions,
-        oncall,
-        policy,
-        postmortem,
-        privacy,
-        procedure,
-        reminders,
-        runbooks,
-        timeline_capture,
-    )
-
-    incident.register(app, services)
-    interactions.register(app, services)
-    events.register(app, services)
-    runbooks.register(app, services)
-    oncall.register(app, services)
-    reminders.register(app, services)
-    doctor.register(app, services)
-    alerts.register(app, services)
-    postmortem.register(app, services)
-    followups.register(app, services)
-    timeline_capture.register(app, services)
-    procedure.register(app, services)
-    privacy.register(app, services)
-    drills.register(app, services)
-    policy.register(app, services)
+    verbs = all_verbs()
+    incident.register(app, services, verbs)
+    for module in MODULES:
+        if module is not incident:
+            module.register(app, services)

@@ -12,20 +12,17 @@ import time
 from slack_bolt.async_app import AsyncApp
 
 import blocks.doctor as ui
-from blocks.incident import usage_error
 from bot.doctor import Setup, run_checks
 from bot.services import Services
-from handlers.replies import ephemeral, reply
+from handlers.parse import no_args
+from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 USAGE = "/incident doctor"
 
 
-@verb("doctor", usage=USAGE, in_incident=False, action="doctor")
+@verb("doctor", usage=USAGE, in_incident=False, action="doctor", grammar=no_args)
 async def doctor(ctx: VerbContext) -> None:
-    if ctx.cmd.text:
-        await ctx.respond(**ephemeral(usage_error("`doctor` takes no arguments.", USAGE)))
-        return
     svc = ctx.svc
     began = time.monotonic()
     results = await run_checks(
@@ -42,4 +39,4 @@ async def doctor(ctx: VerbContext) -> None:
 
 
 def register(app: AsyncApp, svc: Services) -> None:
-    """Nothing to wire: the verb above registers itself on import (handlers/verbs.py)."""
+    """Nothing to wire: the verb above is marked for the registry (handlers/verbs.py)."""

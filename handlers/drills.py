@@ -26,7 +26,7 @@ def drills(svc: Services) -> Drills:
     "drill",
     usage=ui.USAGE,
     in_incident=False,
-    action=lambda cmd, _: "declare" if cmd.text.split() else None,
+    action=lambda ctx: "declare" if ctx.cmd.text.split() else None,
 )
 async def drill(ctx: VerbContext) -> None:
     """No scenario: the list (ephemeral). A scenario, optionally `fast`: start it."""
@@ -37,11 +37,11 @@ async def drill(ctx: VerbContext) -> None:
         return
     fast = len(words) == 2 and words[1].lower() in ("fast", "--fast")
     if len(words) > 2 or (len(words) == 2 and not fast):
-        raise UsageError("Give one scenario, then optionally `fast`.", "drill")
+        raise UsageError("Give one scenario, then optionally `fast`.")
     name = words[0].lower()
     if name not in service.scenarios:
         known = ", ".join(sorted(service.scenarios)) or "none"
-        raise UsageError(f"No drill scenario “{words[0]}”; scenarios: {known}.", "drill")
+        raise UsageError(f"No drill scenario “{words[0]}”; scenarios: {known}.")
     incident = await service.start(name, by=ctx.user, fast=fast)
     await ctx.respond(**ephemeral(ui.started(incident)))
 

@@ -31,7 +31,7 @@ async def followup_verb(ctx: VerbContext) -> None:
     try:
         await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
     except DueDateError as exc:
-        raise UsageError(str(exc), "followup") from exc
+        raise UsageError(str(exc)) from exc
 
 
 @verb("followups", usage="/incident followups", in_incident=False)

@@ -1,4 +1,6 @@
-"""`/incident …`: parse, then call the incident service. Ack first (DESIGN rule 1)."""
+"""`/incident …`: one dispatch for every verb of the registry (handlers/verbs.py), and the
+core verbs themselves (declare, list, help, update, status, severity, commander, role,
+resolve, timeline). Ack first (DESIGN rule 1)."""
 
 from __future__ import annotations
 
@@ -9,165 +11,200 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.incident as ui
 import blocks.policy as policy_ui
+import handlers.parse as grammar
 from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.policy import Where, role_action, severity_action, status_action
 from bot.services import Services
 from bot.store import STORE_ERRORS
-from handlers.parse import ALL_USAGE, EXTRA_USAGE, REGISTERED, Command, UsageError, parse
+from handlers.parse import UsageError
 from handlers.replies import answering, ephemeral
-from handlers.verbs import VERBS, VerbContext
+from handlers.verbs import Verb, VerbContext, Verbs, verb
+
+USAGE = ui.USAGE
 
 
-def register(app: AsyncApp, svc: Services) -> None:
+def register(app: AsyncApp, svc: Services, verbs: Verbs) -> None:
     @app.command("/incident")
     async def incident_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         try:
-            cmd = parse(body.get("text", ""), svc.config)
+            found, cmd = verbs.parse(body.get("text", ""), svc.config)
         except UsageError as err:
             svc.metrics.command_errors.labels("usage").inc()
             await ack(**ephemeral(ui.usage_error(err.problem, err.usage)))
             return
         svc.metrics.commands.labels(cmd.verb).inc()
-        if cmd.verb == "help":
-            extra = [ALL_USAGE[v] for v in sorted(REGISTERED | set(EXTRA_USAGE))]
-            await ack(**ephemeral(ui.help_message(extra)))
+        if found.name == "help":  # answered in the ack itself: nothing to wait for
+            await ack(**ephemeral(ui.help_message(verbs.usages())))
             return
         await ack()
-        user, channel = body["user_id"], body["channel_id"]
-        if cmd.verb == "declare" and not cmd.text:
-            # the trigger_id dies in ~3 s: open the modal before any other call
-            async with answering(respond, what="declare modal"):
-                meta = json.dumps({"channel": channel})
-                choices = sorted((b.id, b.title) for b in svc.runbooks.values())
-                modal = ui.declare_modal(
-                    svc.config, severity=cmd.severity, runbooks=choices, private_metadata=meta
-                )
-                await svc.slack.open_view(body["trigger_id"], modal)
-            return
-        async with answering(respond, what=cmd.verb):
-            await run(
-                svc,
-                cmd,
-                user=user,
-                channel=channel,
-                respond=respond,
-                trigger_id=body.get("trigger_id"),
-                response_url=body.get("response_url"),
-            )
-
-
-async def run(
-    svc: Services,
-    cmd: Command,
-    *,
-    user: str,
-    channel: str,
-    respond: AsyncRespond,
-    trigger_id: str | None = None,
-    response_url: str | None = None,
-) -> None:
-    incidents = svc.incidents
-    if cmd.verb == "declare":
-        if not await permitted(svc, "declare", None, user=user, channel=channel, respond=respond):
-            return
-        # the set-up tells the declarer where the incident is, whichever replica runs it
-        reply = {"response_url": response_url} if response_url else {"channel": channel}
-        await incidents.declare(
-            title=cmd.text,
-            severity=cmd.severity,
-            by=user,
-            private=cmd.private or None,
-            reply={**reply, "user": user},
+        ctx = VerbContext(
+            svc,
+            cmd,
+            None,
+            body["user_id"],
+            body["channel_id"],
+            respond,
+            trigger_id=body.get("trigger_id"),
+            response_url=body.get("response_url"),
         )
-        return
-    if cmd.verb == "list":
-        assert svc.privacy is not None
-        shown = await svc.privacy.for_reader(await svc.store.open_incidents(), user=user)
-        await respond(**ephemeral(ui.incident_list(shown, svc.config)))
-        return
+        async with answering(respond, what=cmd.verb):
+            await dispatch(found, ctx)
 
-    registered = VERBS.get(cmd.verb)
+
+async def dispatch(found: Verb, ctx: VerbContext) -> None:
+    """Find the channel's incident, ask the policy, run the verb's handler."""
     try:
-        current = await incidents.in_channel(channel)
+        ctx.incident = await ctx.svc.incidents.in_channel(ctx.channel)
     except STORE_ERRORS:
-        if registered is None or registered.in_incident:
+        if found.in_incident:
             raise
-        current = None  # a verb that works anywhere still runs: /incident doctor says why
-    if registered is not None:
-        if registered.in_incident and current is None:
-            raise IncidentError(
-                f"`/incident {cmd.verb}` works inside an incident channel. "
-                "Run it there, or see `/incident list` for the open incidents."
-            )
-        action = registered.action_for(cmd, current)
-        if not await permitted(svc, action, current, user=user, channel=channel, respond=respond):
-            return
-        ctx = VerbContext(svc, cmd, current, user, channel, respond, trigger_id)
-        await registered.handler(ctx)
-        return
-    if current is None:
+        ctx.incident = None  # a verb that works anywhere still runs: /incident doctor says why
+    if found.in_incident and ctx.incident is None:
         raise IncidentError(
-            f"`/incident {cmd.verb}` works inside an incident channel. "
+            f"`/incident {found.name}` works inside an incident channel. "
             "Run it there, or see `/incident list` for the open incidents."
         )
-    action = in_incident_action(svc, cmd, current)
-    if not await permitted(svc, action, current, user=user, channel=channel, respond=respond):
+    action = found.action_for(ctx)
+    if not await permitted(ctx, action):
         return
-    await in_incident(svc, cmd, current, user=user, respond=respond)
+    try:
+        await found.handler(ctx)
+    except UsageError as err:  # the handler found its arguments wrong: the verb's usage
+        err.usage = found.usage
+        raise
 
 
-async def permitted(
-    svc: Services,
-    action: str | None,
-    incident: Incident | None,
-    *,
-    user: str,
-    channel: str,
-    respond: AsyncRespond,
-) -> bool:
+async def permitted(ctx: VerbContext, action: str | None) -> bool:
     """The one permissions check of every `/incident` verb; a refusal is answered here."""
     if action is None:
         return True
-    assert svc.policy is not None
-    decision = await svc.policy.check(action, incident, user, where=Where(channel, typed=True))
+    assert ctx.svc.policy is not None
+    where = Where(ctx.channel, typed=True)
+    decision = await ctx.svc.policy.check(action, ctx.incident, ctx.user, where=where)
     if not decision.allowed:
-        await respond(**ephemeral(policy_ui.refusal(decision)))
+        await ctx.respond(**ephemeral(policy_ui.refusal(decision)))
     return decision.allowed
 
 
-def in_incident_action(svc: Services, cmd: Command, incident: Incident) -> str | None:
-    """What a verb of the chain below does, in the policy's words (None: open to all)."""
-    if cmd.verb == "status" and cmd.status:
-        return status_action(cmd.status)
-    if cmd.verb == "severity" and cmd.severity and cmd.severity != incident.severity:
-        return severity_action(svc.config, incident, cmd.severity)
-    if cmd.verb == "role" and cmd.role:
-        return role_action(incident, cmd.role)
-    if cmd.verb == "resolve":
-        return "resolve"
-    return None
+# -- the core verbs --------------------------------------------------------------------------
 
 
-async def in_incident(
-    svc: Services, cmd: Command, incident: Incident, *, user: str, respond: AsyncRespond
-) -> None:
-    incidents = svc.incidents
-    if cmd.verb == "update":
-        await incidents.post_update(incident, by=user, text=cmd.text)
-    elif cmd.verb == "status":
-        assert cmd.status
-        await incidents.set_status(incident, by=user, status=cmd.status)
-    elif cmd.verb == "severity":
-        assert cmd.severity
-        await incidents.set_severity(incident, by=user, severity=cmd.severity)
-    elif cmd.verb == "role":
-        assert cmd.role and cmd.user
-        await incidents.assign_role(incident, by=user, role=cmd.role, user=cmd.user)
-    elif cmd.verb == "resolve":
-        await incidents.resolve(incident, by=user, summary=cmd.text)
-    elif cmd.verb == "timeline":
-        entries = await svc.store.timeline(incident.id)
-        await respond(**ephemeral(ui.timeline(incident, entries)))
-    else:
-        raise IncidentError(f"`/incident {cmd.verb}` is not available yet.")
+# with a title it declares (counted against the user's rate); without, it opens the form,
+# whose submission is counted
+@verb(
+    "declare",
+    usage=USAGE["declare"],
+    in_incident=False,
+    action=lambda ctx: "declare" if ctx.cmd.text else None,
+    grammar=grammar.declare,
+)
+async def declare(ctx: VerbContext) -> None:
+    svc, cmd = ctx.svc, ctx.cmd
+    if not cmd.text:
+        # the trigger_id dies in ~3 s: open the modal before any other call
+        meta = json.dumps({"channel": ctx.channel})
+        choices = sorted((b.id, b.title) for b in svc.runbooks.values())
+        modal = ui.declare_modal(
+            svc.config, severity=cmd.severity, runbooks=choices, private_metadata=meta
+        )
+        await svc.slack.open_view(str(ctx.trigger_id), modal)
+        return
+    # the set-up tells the declarer where the incident is, whichever replica runs it
+    reply = {"response_url": ctx.response_url} if ctx.response_url else {"channel": ctx.channel}
+    await svc.incidents.declare(
+        title=cmd.text,
+        severity=cmd.severity,
+        by=ctx.user,
+        private=cmd.private or None,
+        reply={**reply, "user": ctx.user},
+    )
+
+
+@verb("update", usage=USAGE["update"], grammar=grammar.required_text)
+async def update(ctx: VerbContext) -> None:
+    await ctx.svc.incidents.post_update(_incident(ctx), by=ctx.user, text=ctx.cmd.text)
+
+
+def _status_action(ctx: VerbContext) -> str | None:
+    return status_action(ctx.cmd.status) if ctx.cmd.status else None
+
+
+@verb("status", usage=USAGE["status"], action=_status_action, grammar=grammar.status)
+async def status(ctx: VerbContext) -> None:
+    assert ctx.cmd.status
+    await ctx.svc.incidents.set_status(_incident(ctx), by=ctx.user, status=ctx.cmd.status)
+
+
+def _severity_action(ctx: VerbContext) -> str | None:
+    wanted, incident = ctx.cmd.severity, ctx.incident
+    if not wanted or incident is None or wanted == incident.severity:
+        return None
+    return severity_action(ctx.svc.config, incident, wanted)
+
+
+@verb(
+    "severity",
+    usage=USAGE["severity"],
+    aliases=("sev",),
+    grammar=grammar.severity,
+    action=_severity_action,
+)
+async def severity(ctx: VerbContext) -> None:
+    assert ctx.cmd.severity
+    await ctx.svc.incidents.set_severity(_incident(ctx), by=ctx.user, severity=ctx.cmd.severity)
+
+
+def _role_action(ctx: VerbContext) -> str | None:
+    return role_action(ctx.incident, ctx.cmd.role) if ctx.cmd.role and ctx.incident else None
+
+
+@verb(
+    "commander",
+    usage=USAGE["commander"],
+    aliases=("ic",),
+    grammar=grammar.commander,
+    action=_role_action,
+)
+async def commander(ctx: VerbContext) -> None:
+    await _assign(ctx)
+
+
+@verb("role", usage=USAGE["role"], grammar=grammar.role, action=_role_action)
+async def role(ctx: VerbContext) -> None:
+    await _assign(ctx)
+
+
+async def _assign(ctx: VerbContext) -> None:
+    cmd = ctx.cmd
+    assert cmd.role and cmd.user
+    await ctx.svc.incidents.assign_role(_incident(ctx), by=ctx.user, role=cmd.role, user=cmd.user)
+
+
+@verb("resolve", usage=USAGE["resolve"], action="resolve")
+async def resolve(ctx: VerbContext) -> None:
+    await ctx.svc.incidents.resolve(_incident(ctx), by=ctx.user, summary=ctx.cmd.text)
+
+
+@verb("timeline", usage=USAGE["timeline"], grammar=grammar.no_args)
+async def timeline(ctx: VerbContext) -> None:
+    incident = _incident(ctx)
+    entries = await ctx.svc.store.timeline(incident.id)
+    await ctx.respond(**ephemeral(ui.timeline(incident, entries)))
+
+
+@verb("list", usage=USAGE["list"], in_incident=False, grammar=grammar.no_args)
+async def list_verb(ctx: VerbContext) -> None:
+    assert ctx.svc.privacy is not None
+    shown = await ctx.svc.privacy.for_reader(await ctx.svc.store.open_incidents(), user=ctx.user)
+    await ctx.respond(**ephemeral(ui.incident_list(shown, ctx.svc.config)))
+
+
+@verb("help", usage=USAGE["help"], in_incident=False, grammar=grammar.free_text)
+async def help_verb(ctx: VerbContext) -> None:  # answered in the ack (register above)
+    raise AssertionError("help is answered in the ack")
+
+
+def _incident(ctx: VerbContext) -> Incident:
+    assert ctx.incident is not None  # in_incident verbs run only with their incident
+    return ctx.incident

@@ -1,4 +1,7 @@
-"""The `/incident` grammar: text in, a `Command` or a `UsageError` out. Pure.
+"""The `/incident` grammars: text in, a `Command` or a `UsageError` out. Pure.
+
+Each verb in the registry (handlers/verbs.py) names its grammar: a function of the words
+after the verb. The registry finds the verb; the grammar reads its arguments.
 
 Slack sends the text as it sends every message's (the manifest sets `should_escape:
 true`): what was typed with `&`, `<`, `>` escaped, and real mentions, channels, user groups,
@@ -11,34 +14,21 @@ typed `&lt;!here&gt;` or a real `<!here>` is text from then on, never markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from blocks.incident import USAGE
 from blocks.mrkdwn import mention_id, readable
 from bot.config import STATUSES, IncidentConfig
 
-# verbs whose handlers later issues add; the parser already knows their shape
-EXTRA_USAGE = {
-    "runbook": "/incident runbook [id]",
-    "escalate": "/incident escalate",
-    "postmortem": "/incident postmortem [done]",
-    "note": "/incident note <text>",
-}
-ALL_USAGE = {**USAGE, **EXTRA_USAGE}
-# verbs registered by feature handlers (handlers/verbs.py): parsed as `<verb> <rest>`
-REGISTERED: set[str] = set()
-
-
-def register_usage(verb: str, usage: str) -> None:
-    REGISTERED.add(verb)
-    ALL_USAGE[verb] = usage
-
 
 class UsageError(Exception):
-    def __init__(self, problem: str, verb: str | None = None) -> None:
+    """Bad arguments. `usage` is filled in by whoever knows the verb (the registry, when
+    a grammar or a verb's handler raises it)."""
+
+    def __init__(self, problem: str, usage: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
-        self.usage = ALL_USAGE.get(verb or "help", ALL_USAGE["help"]) if verb else "/incident help"
+        self.usage = usage or "/incident help"
 
 
 @dataclass(frozen=True)
@@ -53,90 +43,95 @@ class Command:
     user: str | None = None
     private: bool = False
 
-    @property
-    def needs_incident_channel(self) -> bool:
-        return self.verb not in ("declare", "list", "help")
+
+@dataclass(frozen=True)
+class Args:
+    """What follows the verb: `words` split on whitespace, `rest` the whole remainder as
+    Slack sent it."""
+
+    verb: str
+    words: list[str]
+    rest: str
+    config: IncidentConfig
 
 
-def _user(token: str, verb: str) -> str:
+Grammar = Callable[[Args], Command]
+
+
+def free_text(a: Args) -> Command:
+    """The rest as free text, possibly empty; the verb's handler reads it further."""
+    return Command(a.verb, text=readable(a.rest), wire=a.rest)
+
+
+def required_text(a: Args) -> Command:
+    if not a.rest:
+        raise UsageError(f"Say what the {a.verb} is.")
+    return free_text(a)
+
+
+def no_args(a: Args) -> Command:
+    if a.words:
+        raise UsageError(f"`{a.verb}` takes no arguments.")
+    return Command(a.verb)
+
+
+def declare(a: Args) -> Command:
+    args, private = a.words, False
+    while args and args[0].lower() in ("--private", "-p"):
+        private, args = True, args[1:]
+    severity = None
+    if args and (sev := a.config.resolve_severity(args[0])):
+        severity, args = sev, args[1:]
+    elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
+        raise UsageError(f"Unknown severity “{readable(args[0])}”; use {_sev_names(a.config)}.")
+    title = " ".join(args)
+    return Command("declare", text=readable(title), wire=title, severity=severity, private=private)
+
+
+def status(a: Args) -> Command:
+    if len(a.words) != 1 or a.words[0].lower() not in STATUSES:
+        raise UsageError("Give one of investigating, identified, monitoring, resolved.")
+    return Command("status", status=a.words[0].lower())
+
+
+def severity(a: Args) -> Command:
+    if len(a.words) != 1:
+        raise UsageError("Give one severity.")
+    found = a.config.resolve_severity(a.words[0])
+    if not found:
+        shown = readable(a.words[0])
+        raise UsageError(f"Unknown severity “{shown}”; use {_sev_names(a.config)}.")
+    return Command("severity", severity=found)
+
+
+def commander(a: Args) -> Command:
+    if len(a.words) != 1:
+        raise UsageError("Name one person.")
+    return Command("role", role="commander", user=_user(a.words[0]))
+
+
+def role(a: Args) -> Command:
+    if len(a.words) != 2:
+        raise UsageError("Give a role and one person.")
+    name = a.words[0].lower().replace("-", "_")
+    if name not in a.config.roles:
+        known = ", ".join(r.replace("_", "-") for r in a.config.roles)
+        raise UsageError(f"Unknown role “{readable(a.words[0])}”; roles here: {known}.")
+    return Command("role", role=name, user=_user(a.words[1]))
+
+
+def one_id(a: Args) -> Command:
+    """An optional single id (a runbook's), lower-cased."""
+    if len(a.words) > 1:
+        raise UsageError(f"Give one {a.verb} id, or none to list them.")
+    return Command(a.verb, text=readable(a.words[0]).lower() if a.words else "")
+
+
+def _user(token: str) -> str:
     user = mention_id(token)
     if user is None:
-        shown = readable(token)
-        raise UsageError(f"“{shown}” is not a Slack mention; type @ and pick the person.", verb)
+        raise UsageError(f"“{readable(token)}” is not a Slack mention; type @ and pick the person.")
     return user
-
-
-def parse(text: str, config: IncidentConfig) -> Command:
-    words = text.split()
-    if not words:
-        return Command("help")
-    verb, args = words[0].lower(), words[1:]
-    rest = text.strip()[len(words[0]) :].strip()
-
-    if verb in ("help", "list", "timeline", "escalate"):
-        if args and verb not in ("help",):
-            raise UsageError(f"`{verb}` takes no arguments.", verb)
-        return Command(verb)
-
-    if verb == "declare":
-        private = False
-        while args and args[0].lower() in ("--private", "-p"):
-            private, args = True, args[1:]
-        severity = None
-        if args and (sev := config.resolve_severity(args[0])):
-            severity, args = sev, args[1:]
-        elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
-            raise UsageError(f"Unknown severity “{args[0]}”; use {_sev_names(config)}.", verb)
-        title = " ".join(args)
-        return Command(
-            "declare", text=readable(title), wire=title, severity=severity, private=private
-        )
-
-    if verb in ("update", "note"):
-        if not rest:
-            raise UsageError(f"Say what the {verb} is.", verb)
-        return Command(verb, text=readable(rest), wire=rest)
-
-    if verb == "status":
-        if len(args) != 1 or args[0].lower() not in STATUSES:
-            raise UsageError("Give one of investigating, identified, monitoring, resolved.", verb)
-        return Command("status", status=args[0].lower())
-
-    if verb in ("severity", "sev"):
-        if len(args) != 1:
-            raise UsageError("Give one severity.", "severity")
-        severity = config.resolve_severity(args[0])
-        if not severity:
-            shown = readable(args[0])
-            raise UsageError(f"Unknown severity “{shown}”; use {_sev_names(config)}.", "severity")
-        return Command("severity", severity=severity)
-
-    if verb in ("commander", "ic"):
-        if len(args) != 1:
-            raise UsageError("Name one person.", "commander")
-        return Command("role", role="commander", user=_user(args[0], "commander"))
-
-    if verb == "role":
-        if len(args) != 2:
-            raise UsageError("Give a role and one person.", verb)
-        role = args[0].lower().replace("-", "_")
-        if role not in config.roles:
-            known = ", ".join(r.replace("_", "-") for r in config.roles)
-            raise UsageError(f"Unknown role “{readable(args[0])}”; roles here: {known}.", verb)
-        return Command("role", role=role, user=_user(args[1], verb))
-
-    if verb == "resolve":
-        return Command("resolve", text=readable(rest), wire=rest)
-
-    if verb == "runbook":
-        if len(args) > 1:
-            raise UsageError("Give one runbook id, or none to list them.", verb)
-        return Command("runbook", text=readable(args[0]).lower() if args else "")
-
-    if verb in REGISTERED:
-        return Command(verb, text=readable(rest), wire=rest)
-
-    raise UsageError(f"Unknown command “{readable(words[0])}”.")
 
 
 def _sev_names(config: IncidentConfig) -> str:

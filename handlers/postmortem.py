@@ -40,7 +40,7 @@ async def postmortem_verb(ctx: VerbContext) -> None:
         return
     if arg:
         problem = f"“{ctx.cmd.text.strip()}” is not something postmortem takes."
-        raise UsageError(problem, "postmortem")
+        raise UsageError(problem)
     try:
         await postmortems(ctx.svc).draft(ctx.incident, by=ctx.user)
     except SlackError as exc:
@@ -53,7 +53,7 @@ async def stats_verb(ctx: VerbContext) -> None:
     share = "share" in words
     windows = [w for w in words if w != "share"]
     if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
-        raise UsageError("Give one window: 7d, 30d or 90d.", "stats")
+        raise UsageError("Give one window: 7d, 30d or 90d.")
     window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
     text, blocks = stats_message(await stats(ctx.svc).report(window))
     kind = "in_channel" if share else "ephemeral"

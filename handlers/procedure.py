@@ -20,7 +20,7 @@ from bot.models import Incident
 from bot.services import Services
 from bot.slack import SlackError
 from bot.stakeholders import Stakeholders
-from handlers.parse import UsageError
+from handlers.parse import UsageError, no_args
 from handlers.policy import Click, allowed, guarded, incident_named
 from handlers.replies import ephemeral, refusal
 from handlers.verbs import VerbContext, verb
@@ -40,10 +40,8 @@ def _stakeholders(svc: Services) -> Stakeholders:
     return svc.stakeholders
 
 
-@verb("roles", usage="/incident roles")
+@verb("roles", usage="/incident roles", grammar=no_args)
 async def roles_verb(ctx: VerbContext) -> None:
-    if ctx.cmd.text:
-        raise UsageError("`roles` takes no arguments.", "roles")
     assert ctx.incident is not None
     await ctx.respond(**ephemeral(ui.roles(ctx.incident, ctx.svc.config)))
 
@@ -53,20 +51,18 @@ async def procedure_verb(ctx: VerbContext) -> None:
     config = ctx.svc.config
     words = ctx.cmd.text.split()
     if len(words) > 1:
-        raise UsageError("Give at most one severity.", "procedure")
+        raise UsageError("Give at most one severity.")
     severity = config.resolve_severity(words[0]) if words else None
     if words and severity is None:
         names = ", ".join(s.name for s in config.severities)
-        raise UsageError(f"Unknown severity “{words[0]}”; use {names}.", "procedure")
+        raise UsageError(f"Unknown severity “{words[0]}”; use {names}.")
     if severity is None and ctx.incident is not None:
         severity = ctx.incident.severity
     await ctx.respond(**ephemeral(ui.procedure(config, severity)))
 
 
-@verb("escalations", usage="/incident escalations")
+@verb("escalations", usage="/incident escalations", grammar=no_args)
 async def escalations_verb(ctx: VerbContext) -> None:
-    if ctx.cmd.text:
-        raise UsageError("`escalations` takes no arguments.", "escalations")
     assert ctx.incident is not None
     rows = await _escalations(ctx.svc).plan(ctx.incident)
     await ctx.respond(**ephemeral(escalations_ui.escalations(ctx.incident, rows, ctx.svc.config)))

@@ -21,6 +21,7 @@ from bot.policy import status_action
 from bot.reminders import Reminders
 from bot.services import Services
 from bot.slack import SlackError
+from handlers.parse import no_args
 from handlers.policy import Click, allowed, guarded, incident_in_value
 from handlers.replies import refusal
 from handlers.verbs import VerbContext, verb
@@ -40,7 +41,7 @@ def _pager(svc: Services) -> Pager:
     return svc.pager
 
 
-@verb("escalate", usage="/incident escalate", action="escalate")
+@verb("escalate", usage="/incident escalate", action="escalate", grammar=no_args)
 async def escalate_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     await _pager(ctx.svc).escalate_now(ctx.incident, by=ctx.user)

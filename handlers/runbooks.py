@@ -13,7 +13,7 @@ from bot.incidents import IncidentError
 from bot.models import Incident
 from bot.runbooks import StepAction
 from bot.services import Services
-from handlers.parse import Command
+from handlers.parse import Command, one_id
 from handlers.policy import Click, guarded, incident_named
 from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
@@ -37,7 +37,8 @@ def checklists(svc: Services) -> Checklists:
     "runbook",
     usage="/incident runbook [id]",
     in_incident=False,
-    action=lambda cmd, incident: "runbook" if cmd.text and incident else None,
+    grammar=one_id,
+    action=lambda ctx: "runbook" if ctx.cmd.text and ctx.incident else None,
 )
 async def runbook_verb(ctx: VerbContext) -> None:
     # the listing works anywhere; posting needs the incident channel

@@ -17,6 +17,7 @@ from bot.models import Incident
 from bot.services import Services
 from bot.slack import SlackError
 from bot.store import STORE_ERRORS
+from handlers.parse import required_text
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
 
@@ -31,7 +32,7 @@ def capture(svc: Services) -> TimelineCapture:
     return svc.capture
 
 
-@verb("note", usage="/incident note <text>")
+@verb("note", usage="/incident note <text>", grammar=required_text)
 async def note_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     await capture(ctx.svc).note(ctx.incident, by=ctx.user, wire=ctx.cmd.wire)

@@ -105,7 +105,10 @@ class SentinelServer:
             f.write(
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor {master} 127.0.0.1 {primary_port} {quorum}\n"
-                f"sentinel down-after-milliseconds {master} 1000\n"
+                # 3 s: quick enough for a test, and a Redis starved of CPU for a second on a
+                # loaded machine is not taken for dead (a spurious second failover could
+                # promote the old primary before it has synced)
+                f"sentinel down-after-milliseconds {master} 3000\n"
                 f"sentinel failover-timeout {master} 10000\n"
                 f"sentinel parallel-syncs {master} 1\n"
             )

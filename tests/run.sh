@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run): installs what the tests need on a fresh
-# Debian/Ubuntu machine, then runs the linters and the whole suite.
+# The one test command (README, .ci/run). On a fresh Debian/Ubuntu clone with only the
+# system python3 (3.11+): installs the Debian packages the tests need when missing, sets up
+# .venv in the checkout with the bot and its dev tools (bot/venv.py: again only when
+# pyproject.toml changed), then runs the linters and the whole suite inside it.
+# Arguments go to pytest: `bash tests/run.sh tests/unit -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +18,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+# the venv's python (made, or updated, on the way); one line and exit 2 when it cannot be
+py=$(python3 -m bot.venv dev)
 
-python3 -m ruff check .
-python3 -m ruff format --check .
-python3 -m mypy bot handlers blocks
-python3 -m pytest -q -p no:cacheprovider "$@"
+"$py" -m ruff check .
+"$py" -m ruff format --check .
+"$py" -m mypy bot handlers blocks
+"$py" -m pytest -q -p no:cacheprovider "$@"

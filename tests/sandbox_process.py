@@ -58,8 +58,17 @@ def free_port() -> int:
 class SandboxProcess:
     """Start on enter, stop (SIGINT, as Ctrl-C) on exit. `line` is what it printed first."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 20) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 20,
+        python: str = sys.executable,
+        cwd: Path = ROOT,
+    ) -> None:
         self.args = args
+        self.python = python
+        self.cwd = cwd
         self.port = free_port()
         self.env = child_env(PORT=str(self.port), **(env or {}))
         self.timeout = timeout
@@ -73,8 +82,8 @@ class SandboxProcess:
 
     def __enter__(self) -> SandboxProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *self.args],
-            cwd=ROOT,
+            [self.python, "-m", "bot", *self.args],
+            cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=self._log,

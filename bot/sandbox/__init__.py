@@ -14,12 +14,11 @@ and WebSockets), and the page's POSTs are JSON (bot/sandbox/web.py: `local_only`
 
 from __future__ import annotations
 
-import errno
 import logging
 import secrets
 import sys
 
-from aiohttp.web import AppKey, Application, AppRunner, TCPSite
+from aiohttp.web import AppKey, Application, AppRunner, SockSite
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -34,7 +33,14 @@ from bot.sandbox.procedure_demo import demo_procedure
 
 # (bot.sandbox.web shadows the name `web` in this package: aiohttp's names are imported)
 from bot.sandbox.web import local_only, mount_sandbox_ui
-from bot.server import build, connect_redis, drain_listeners, until_stopped
+from bot.server import (
+    build,
+    connect_redis,
+    drain_listeners,
+    listen,
+    listen_problem,
+    until_stopped,
+)
 from bot.services import Services
 from bot.store import SANDBOX_PREFIX, Store
 
@@ -126,24 +132,25 @@ def build_sandbox(settings: Settings, config: IncidentConfig, *, port: int) -> A
 async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
     """Serve the sandbox until SIGINT/SIGTERM; the exit code (2: could not start)."""
     port = settings.port
+    try:  # before anything starts: a port in use is one line, at once
+        sock = listen(SANDBOX_HOST, port)
+    except OSError as exc:
+        print(
+            f"Cannot start the sandbox on {SANDBOX_HOST}:{port}: {listen_problem(exc)}; set "
+            "PORT to a free port.",
+            file=sys.stderr,
+        )
+        return 2
     if uses_real_redis(settings):
         problem = await _redis_problem(settings)
         if problem:
+            sock.close()
             print(f"Cannot start the sandbox: {problem}", file=sys.stderr)
             return 2
     app = build_sandbox(settings, config, port=port)
     runner = AppRunner(app)
     await runner.setup()
-    try:
-        await TCPSite(runner, SANDBOX_HOST, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        why = "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        print(
-            f"Cannot start the sandbox on {SANDBOX_HOST}:{port}: {why}; set PORT to a free port.",
-            file=sys.stderr,
-        )
-        return 2
+    await SockSite(runner, sock).start()
     print(startup_line(settings, port), flush=True)
     try:
         await until_stopped()

@@ -9,7 +9,7 @@ still ring.
 Slack sends a slash command's text with what was typed escaped (`&lt;`) and with real
 mentions, `@everyone` and composed links as tokens (`<@U…|name>`, `<!everyone>`,
 `<https://…|label>`); both kinds arrive here. `Message.notice` reads the bot's output the
-way Slack does (bot/fakes/slack.py).
+way Slack does (bot/fakes/slack/mrkdwn.py).
 """
 
 from __future__ import annotations

@@ -47,9 +47,13 @@ class Cluster:
         return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
 
 
-async def until(check: Callable[[], bool]) -> None:
-    """Wait for a state of the real Redis processes (they have no signal to wait on)."""
-    while not await asyncio.to_thread(check):  # noqa: ASYNC110
+async def until(check: Callable[[], bool], what: str, guard: float = 60.0) -> None:
+    """Wait for a state of the real Redis processes (they have no signal to wait on); the
+    guard only turns a hang into a failure that says what never happened."""
+    end = time.monotonic() + guard
+    while not await asyncio.to_thread(check):
+        if time.monotonic() > end:
+            raise AssertionError(f"not in {guard:.0f} s: {what}")
         await asyncio.sleep(0.05)
 
 
@@ -79,7 +83,7 @@ async def cluster() -> AsyncIterator[Cluster]:
     replica = RedisServer(replica_of=primary.port)
     sentinels = [SentinelServer(primary.port) for _ in range(3)]
     c = Cluster(primary, replica, sentinels)
-    await until(lambda: _ready(c))
+    await until(lambda: _ready(c), "the replica and the Sentinels know each other")
     yield c
     for s in sentinels:
         s.stop()
@@ -117,16 +121,28 @@ async def test_a_sentinel_failover_mid_incident(cluster: Cluster) -> None:
         [refusal] = await eventually(lambda: h.ephemerals()[told:])
         assert "incident store is unreachable" in refusal.text
 
-        await until(lambda: cluster.sentinels[0].primary_port() == cluster.replica.port)
+        await until(
+            lambda: cluster.sentinels[0].primary_port() == cluster.replica.port,
+            "a Sentinel promoted the replica",
+        )
         promoted = time.time()
         # the bot follows the new primary: the next command works
         await h.command("update Found the bad flag", channel=incident.channel_id)
         await eventually(lambda: _posted(h, incident, "Found the bad flag"))
         assert len(h.ephemerals()) == told + 1
 
-        # the old primary comes back and rejoins as a replica of the new one, without effect
+        # the old primary's host comes back (once every Sentinel has learnt of the failover:
+        # before that, one could still name it, and it takes writes until it is told to
+        # follow; README, Redis high availability) and rejoins as a replica, without effect
+        await until(
+            lambda: all(s.primary_port() == cluster.replica.port for s in cluster.sentinels),
+            "every Sentinel names the new primary",
+        )
         cluster.primary.start()
-        await until(lambda: _info(cluster.primary.port, "replication").get("role") == "slave")
+        await until(
+            lambda: _info(cluster.primary.port, "replication").get("role") == "slave",
+            "the old primary rejoined as a replica",
+        )
         updated = await h.incident(incident.id)
         assert updated.last_update and updated.last_update.text == "Found the bad flag"
         seen = len(reminders(h, incident))

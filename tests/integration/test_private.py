@@ -16,7 +16,7 @@ import pytest
 from bot.config import IncidentConfig
 from bot.fakes.slack import FakeSlack
 from bot.models import Incident
-from bot.sandbox.web import SandboxFeed
+from bot.sandbox.feed import SandboxFeed
 from tests.integration.harness import Harness, eventually, start
 
 TITLE = "Leaked AWS keys found in the public site repo"

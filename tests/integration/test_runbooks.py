@@ -29,7 +29,8 @@ from blocks.runbook import (
 from blocks.runbook import action_id as make_action_id
 from bot.config import IncidentConfig, Settings
 from bot.models import Incident, RunbookRun
-from bot.runbooks import RunbookError, StepState, default_runbooks_dir, next_step_state
+from bot.preflight import SetupError
+from bot.runbooks import StepState, default_runbooks_dir, next_step_state
 from bot.server import build
 from tests.integration.harness import Harness, eventually, start
 
@@ -541,7 +542,7 @@ async def test_a_teams_runbook_overrides_ours(redis_url: str, tmp_path: Path) ->
 def test_a_broken_team_runbook_stops_build_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "broken-one.yaml").write_text(BROKEN)
     settings = Settings(slack_bot_token="xoxb-x", slack_signing_secret="s")
-    with pytest.raises(RunbookError, match=r"broken-one\.yaml:5"):
+    with pytest.raises(SetupError, match=r"broken-one\.yaml:5"):
         build(settings, IncidentConfig(runbooks_dir=tmp_path))
 
 

@@ -84,6 +84,6 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
 
 
 def _viewer() -> object:
-    from bot.sandbox.web import Viewer
+    from bot.sandbox.feed import Viewer
 
     return Viewer(ws=None, user="U0ALICE")  # type: ignore[arg-type]

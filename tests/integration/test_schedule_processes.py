@@ -93,6 +93,20 @@ def pings(fake: FakeSlack, channel: str) -> list[Message]:
     return [m for m in fake.messages[channel] if m.text.startswith("<!channel>")]
 
 
+def first_reminders(fake: FakeSlack, channel: str) -> list[Message]:
+    """The reminders posted before the channel's first grace-period ping, having checked
+    that no due reminder or ping was posted twice (each carries its due-item's marker).
+    Later ones may already have come on a slow machine: the cadence is 2 s."""
+    sent = reminders(fake, channel) + pings(fake, channel)
+    marks = [
+        {b.get("block_id") for b in m.blocks if str(b.get("block_id")).startswith("due:")}
+        for m in sent
+    ]
+    assert all(marks) and len(set().union(*marks)) == len(sent), "a due message was repeated"
+    first_ping = float(pings(fake, channel)[0].ts)
+    return [m for m in reminders(fake, channel) if float(m.ts) < first_ping]
+
+
 async def test_a_killed_process_loses_no_reminder(
     fake: FakeSlack, redis_url: str, config: Path
 ) -> None:
@@ -115,7 +129,7 @@ async def test_a_killed_process_loses_no_reminder(
         fake.app_url = f"{second.url}/slack/events"
         # once the grace-period ping came, the reminder before it is settled
         await eventually(lambda: pings(fake, channel), settle=False)
-        [reminder] = reminders(fake, channel)
+        [reminder] = first_reminders(fake, channel)
         assert float(reminder.ts) >= declared + 2 - 0.5
         assert reminder.text.startswith("<@U0ALICE>")
     finally:
@@ -140,8 +154,7 @@ async def test_three_processes_post_each_due_reminder_exactly_once(
         channels = incident_channels(fake)
         # every incident's reminder, and then its grace-period ping, came
         await eventually(lambda: all(pings(fake, c) for c in channels), settle=False)
-        assert [len(reminders(fake, c)) for c in channels] == [1] * n
-        assert [len(pings(fake, c)) for c in channels] == [1] * n
+        assert [len(first_reminders(fake, c)) for c in channels] == [1] * n
     finally:
         for b in bots:
             b.stop()

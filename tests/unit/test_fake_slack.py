@@ -722,28 +722,30 @@ async def test_a_real_bolt_app_understands_the_fake():
     await fake.start()
     client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
     bolt = AsyncApp(client=client, signing_secret=SECRET)
-    heard: list[tuple[str, Any]] = []
+    # Bolt runs a listener after its ack is sent: each one reports here when it is done
+    heard: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     modal = {**DECLARE_MODAL, "blocks": DECLARE_MODAL["blocks"][:1]}  # type: ignore[index]
 
     @bolt.command("/incident")
     async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         opened = await client.views_open(trigger_id=body["trigger_id"], view=modal)
-        heard.append(("modal", opened["view"]["id"]))
+        heard.put_nowait(("modal", opened["view"]["id"]))
 
     @bolt.view("declare")
     async def on_submit(ack: Any, view: dict[str, Any]) -> None:
         await ack()
-        heard.append(("submitted", view["state"]["values"]["title"]["value"]["value"]))
+        heard.put_nowait(("submitted", view["state"]["values"]["title"]["value"]["value"]))
 
     @bolt.action("ack")
     async def on_click(ack: Any, respond: Any) -> None:
         await ack()
         await respond(text="Acknowledged", replace_original=True)
+        heard.put_nowait(("responded", None))
 
     @bolt.event("message")
     async def on_message(event: dict[str, Any]) -> None:
-        heard.append(("message", event["text"]))
+        heard.put_nowait(("message", event["text"]))
 
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
@@ -757,18 +759,22 @@ async def test_a_real_bolt_app_understands_the_fake():
     fake.app_url = f"http://{host}:{port}/slack/events"
     try:
         assert (await fake.slash_command("U0ALICE", "incidents", "/incident", "")).status == 200
-        view_id = heard[0][1]
+        kind, view_id = await heard.get()
+        assert kind == "modal" and view_id in fake.views
         assert (
             await fake.submit_view("U0ALICE", view_id, {"title": {"value": "DB"}})
         ).status == 200
         assert view_id not in fake.views
+        assert await heard.get() == ("submitted", "DB")
         blocks = [{"type": "actions", "elements": [button("ack", value="inc-1")]}]
         posted = await client.chat_postMessage(channel="incidents", text="page", blocks=blocks)
         assert (await fake.click("U0BOB", "incidents", posted["ts"], "ack")).status == 200
-        await fake.post_message("U0BOB", "incidents", "is it fixed?")
-        assert heard[1:] == [("submitted", "DB"), ("message", "is it fixed?")]
+        assert await heard.get() == ("responded", None)
         replaced = fake.message(posted["channel"], posted["ts"])
         assert replaced is not None and replaced.text == "Acknowledged"
+        await fake.post_message("U0BOB", "incidents", "is it fixed?")
+        assert await heard.get() == ("message", "is it fixed?")
+        assert heard.empty()
     finally:
         await runner.cleanup()
         await fake.stop()

@@ -62,7 +62,7 @@ def test_every_builder_stays_within_slack_limits(inc: Incident) -> None:
         ui.status_update(inc, update, CONFIG),
         ui.timeline(inc, entries),
         ui.incident_list([inc] * 60, CONFIG),
-        ui.help_message(),
+        ui.help_message(["/incident help"]),
         ui.usage_error("bad", "/incident help"),
         ui.setup_failure(inc.model_copy(update={"setup_errors": {"pin": "x"}})),
     ):
@@ -98,11 +98,16 @@ def test_announcement_says_resolved() -> None:
 
 def test_check_blocks_catches_violations() -> None:
     too_many = [{"type": "divider"}] * 51
-    assert check_blocks(too_many) == ["51 blocks (at most 50)"]
+    assert check_blocks(too_many) == [
+        "[ERROR] no more than 50 items allowed [json-pointer:/blocks]"
+    ]
     button = {"type": "button", "text": {"type": "plain_text", "text": "x" * 76}, "action_id": "a"}
     problems = check_blocks([{"type": "actions", "elements": [button, dict(button)]}])
-    assert any("button text longer than 75" in p for p in problems)
-    assert any("duplicate action_id" in p for p in problems)
+    assert (
+        "[ERROR] must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]"
+        in problems
+    )
+    assert any("duplicate action_id: a" in p for p in problems)
     assert check_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}])
 
 

@@ -5,9 +5,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import IncidentConfig
-from handlers.parse import Command, UsageError, parse
+from handlers import all_verbs
+from handlers.parse import Command, UsageError
 
 CONFIG = IncidentConfig()
+VERBS = all_verbs()
+
+
+def parse(text: str, config: IncidentConfig) -> Command:
+    return VERBS.parse(text, config)[1]
 
 
 @pytest.mark.parametrize(
@@ -87,14 +93,33 @@ def test_any_text_parses_or_is_a_usage_error(text: str) -> None:
         assert isinstance(result, Command)
 
 
-def test_registered_verbs_get_the_rest_of_the_text() -> None:
-    from handlers.parse import ALL_USAGE, register_usage
-
-    register_usage("zz-test-verb", "/incident zz-test-verb <anything>")
-    cmd = parse("zz-test-verb  Some <@U1|ann> text ", CONFIG)
-    assert cmd == Command("zz-test-verb", text="Some @ann text")
+def test_a_verb_gets_the_rest_of_the_text_as_read_and_as_sent() -> None:
+    cmd = parse("followup  Some <@U1|ann> text ", CONFIG)
+    assert cmd == Command("followup", text="Some @ann text")
     assert cmd.wire == "Some <@U1|ann> text"  # for a grammar that reads real mentions
-    assert ALL_USAGE["zz-test-verb"] == "/incident zz-test-verb <anything>"
+
+
+def test_every_verb_and_alias_is_registered_once_with_its_usage() -> None:
+    from handlers.verbs import Verb, Verbs
+
+    names = {"declare", "update", "status", "severity", "commander", "role", "resolve",
+             "timeline", "list", "help", "runbook", "escalate", "postmortem", "note",
+             "stats", "doctor", "drill", "private", "followup", "followups", "roles",
+             "procedure", "escalations", "sev", "ic"}  # fmt: skip
+    assert {n for n in names if VERBS.get(n) is not None} == names
+    assert all(u.startswith("/incident ") for u in VERBS.usages())
+    assert parse("sev p0", CONFIG) == Command("severity", severity="SEV1")
+    found = VERBS.get("update")
+    assert found is not None
+    with pytest.raises(ValueError, match="registered twice"):
+        Verbs([found, Verb("update", "/incident update", found.handler)])
+
+
+def test_a_handlers_usage_error_carries_its_verbs_usage() -> None:
+    with pytest.raises(UsageError) as err:
+        parse("timeline now", CONFIG)
+    assert "takes no arguments" in err.value.problem
+    assert err.value.usage == "/incident timeline"
 
 
 def test_free_text_is_kept_as_its_reader_saw_it() -> None:

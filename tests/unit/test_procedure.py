@@ -223,8 +223,10 @@ def test_a_team_template_wins_and_check_templates_finds_undefined_names(tmp_path
     config = config.model_copy(
         update={"stakeholders": {"SEV1": [audience("executive")]}}  # template: executive
     )
-    [problem] = check_templates(config)
-    assert "executive.j2" in problem and "'dict object' has no attribute 'sev'" in problem
+    [(key, problem)] = check_templates(config)
+    assert key == ("stakeholders", "SEV1", 0, "template")
+    assert f"{folder / 'executive.j2'}:1 (rendering a sample investigating incident)" in problem
+    assert "'dict object' has no attribute 'sev'" in problem
     incident = sample_incidents(config, time.time())[0]
     draft, why = Drafts(config).draft(incident, audience("executive"), now=time.time())
     assert draft == "Board note: Checkout API returning errors ()" and why is None
@@ -433,7 +435,8 @@ def test_check_config_prints_the_procedure_or_the_failing_template(
     )
     assert main(["check-config", str(config)]) == 1
     err = capsys.readouterr().err
-    assert "stakeholders.SEV1[0].template: memo.j2 (investigating):" in err
+    memo = tmp_path / "stakeholders" / "memo.j2"
+    assert f"{config}:4: stakeholders.SEV1[0].template: {memo}:1 (rendering a sample" in err
     assert "'dict object' has no attribute 'titel'" in err
 
 

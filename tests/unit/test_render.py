@@ -1,4 +1,4 @@
-"""The sandbox's Block Kit renderer (bot/sandbox/render.py) and its live page server."""
+"""The sandbox's Block Kit renderer (bot/sandbox/render/) and its live page server."""
 
 from __future__ import annotations
 
