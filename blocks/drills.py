@@ -25,6 +25,7 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
+from bot.durations import format_duration
 from bot.models import DrillInfo, DrillMeasure, DrillReport, Incident
 
 ACTION_ACK = "drill_ack"
@@ -48,18 +49,6 @@ class ScenarioRow:
     summary: str = ""
 
 
-def span(seconds: float) -> str:
-    """`45 s`, `2 min 05 s`, `1 h 02 min`: a drill's durations, to the second."""
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return f"{minutes} min" if secs == 0 else f"{minutes} min {secs:02d} s"
-    hours, rest = divmod(total, 3600)
-    return f"{hours} h {rest // 60:02d} min"
-
-
 def offset(seconds: float) -> str:
     """`+2:05`, `+1:02:05`: time since the drill started."""
     total = max(0, round(seconds))
@@ -80,7 +69,12 @@ def scenario_list(rows: Sequence[ScenarioRow], *, fast: float) -> Message:
     for row in rows[:MAX_LISTED]:
         lines = [
             md("*{}* · `{}`", row.title, row.id),
-            md("{} · {} · {} scripted events", row.severity, span(row.seconds), row.steps),
+            md(
+                "{} · {} · {} scripted events",
+                row.severity,
+                format_duration(row.seconds),
+                row.steps,
+            ),
         ]
         if row.summary:
             lines.append(md("_{}_", clip(" ".join(row.summary.split()), 400)))
@@ -108,7 +102,7 @@ def scenario_list(rows: Sequence[ScenarioRow], *, fast: float) -> Message:
 def started(incident: Incident) -> Message:
     where = channel_link(incident.channel_id, incident.channel_name)
     drill = incident.drill
-    limit = f", time limit {span(drill.time_limit)}" if drill else ""
+    limit = f", time limit {format_duration(drill.time_limit)}" if drill else ""
     text = md("[DRILL] Drill {} started: {} → {}{}", incident.id, incident.title, where, limit)
     return text, [section(text)]
 
@@ -123,7 +117,7 @@ def drill_notice(
 ) -> Message:
     """The drill's first message in its channel: what it is, its clock, and paging."""
     ends = date_token(incident.declared_at + drill.time_limit, "{time}")
-    targets = " · ".join(f"{target_name(k)} {span(v)}" for k, v in drill.targets.items())
+    targets = " · ".join(f"{target_name(k)} {format_duration(v)}" for k, v in drill.targets.items())
     blocks: list[Block] = [
         header(f"Game-day drill · {incident.title}"),
         section(
@@ -137,7 +131,7 @@ def drill_notice(
         ),
         fields_section(
             [
-                md("*Time limit*\n{} (ends {})", span(drill.time_limit), ends),
+                md("*Time limit*\n{} (ends {})", format_duration(drill.time_limit), ends),
                 md("*Script*\n{} scripted events", steps),
                 md("*Targets*\n{}", targets or "none set"),
                 md("*Started by*\n{}", mention(drill.started_by)),
@@ -193,17 +187,17 @@ def acknowledged(user: str, *, at: float) -> Message:
 
 def _measure_line(m: DrillMeasure) -> Mrkdwn:
     icon = {True: ":white_check_mark:", False: ":x:", None: ":small_blue_diamond:"}[m.met]
-    value = span(m.seconds) if m.seconds is not None else "not done"
+    value = format_duration(m.seconds) if m.seconds is not None else "not done"
     parts = [md("{} *{}* · {}", icon, m.name, value)]
     if m.target is not None:
-        parts.append(md("target {}", span(m.target)))
+        parts.append(md("target {}", format_duration(m.target)))
     if m.how:
         parts.append(Mrkdwn(m.how))
     return join(parts, " · ")
 
 
 def drill_report(report: DrillReport) -> Message:
-    ran = span(report.ended_at - report.started_at)
+    ran = format_duration(report.ended_at - report.started_at)
     ended = "time limit reached" if report.ended_by == "time_limit" else "resolved"
     lead = md("Scenario `{}` · ran {} · {}", report.scenario, ran, ended)
     if report.speed != 1:
@@ -242,7 +236,7 @@ def drill_report(report: DrillReport) -> Message:
         )
     )
     summary = "; ".join(
-        f"{m.name} {span(m.seconds) if m.seconds is not None else 'not done'}"
+        f"{m.name} {format_duration(m.seconds) if m.seconds is not None else 'not done'}"
         for m in report.measures
     )
     text = md("Drill report for {} ({}): {}", report.incident_id, ended, summary)

@@ -20,8 +20,8 @@ from blocks.common import (
 )
 from blocks.incident import role_title
 from blocks.mrkdwn import join
-from blocks.reminders import human_duration
 from bot.config import IncidentConfig, target_kind
+from bot.durations import format_duration
 from bot.models import EscalationFired, EscalationRow, Incident
 
 STATE_EMOJI = {
@@ -33,7 +33,7 @@ STATE_EMOJI = {
 
 
 def after_text(seconds: float) -> str:
-    return "at once" if seconds < 1 else f"after {human_duration(seconds)}"
+    return "at once" if seconds < 1 else f"after {format_duration(seconds)}"
 
 
 def target_text(target: str) -> Mrkdwn:
@@ -84,7 +84,7 @@ def escalation_notice(
     roles: Sequence[str] = (),
 ) -> Message:
     """In the incident channel: this escalation step fired, and whom it pulls in."""
-    why = f"unresolved {human_duration(record.after)} {_origin(record, incident)}"
+    why = f"unresolved {format_duration(record.after)} {_origin(record, incident)}"
     if record.after < 1:
         why = f"{record.severity or 'runbook'} procedure: at once"
     what = md("*{}*", record.note) if record.note else md("the next level")
@@ -116,7 +116,7 @@ def escalation_dm(
 ) -> Message:
     """To a person (DM) or a channel (post) the step pulls in: what, why, where to go."""
     label = _label(incident, config)
-    why = f"unresolved {human_duration(record.after)}" if record.after >= 1 else "its procedure"
+    why = f"unresolved {format_duration(record.after)}" if record.after >= 1 else "its procedure"
     note = f" ({record.note})" if record.note else ""
     where = channel_link(incident.channel_id, incident.channel_name)
     who = "This channel is" if to_channel else "You are"

@@ -33,8 +33,9 @@ from blocks.private import LOCK, PRIVATE_FIELD
 from blocks.private import announcement as private_announcement
 from blocks.private import declared_ack as private_declared_ack
 from blocks.private import list_row as private_list_row
-from bot.config import STATUSES, IncidentConfig
-from bot.models import Incident, StatusUpdate, TimelineEntry
+from bot.config import IncidentConfig
+from bot.durations import format_duration
+from bot.models import STATUSES, Incident, StatusUpdate, TimelineEntry
 
 STATUS_EMOJI = {
     "investigating": ":mag:",
@@ -161,7 +162,9 @@ def announcement(incident: Incident, config: IncidentConfig) -> Message:
             where,
         )
     else:
-        duration = _duration((incident.resolved_at or incident.declared_at) - incident.declared_at)
+        duration = format_duration(
+            (incident.resolved_at or incident.declared_at) - incident.declared_at
+        )
         lead = md(
             "*{}*\n:white_check_mark: *Resolved* {} after {}. Details in {}.",
             shown_title(incident),
@@ -277,7 +280,7 @@ def incident_list(incidents: Sequence[Incident], config: IncidentConfig) -> Mess
 USAGE = {
     "declare": "/incident declare [--private] [SEV1-4] <title>   (no text: open the form)",
     "update": "/incident update <what changed, what is next>",
-    "status": "/incident status investigating|identified|monitoring|resolved",
+    "status": f"/incident status {'|'.join(STATUSES)}",
     "severity": "/incident severity SEV1|SEV2|SEV3|SEV4   (P0-P3 work too)",
     "commander": "/incident commander @user",
     "role": "/incident role <role> @user",
@@ -406,21 +409,10 @@ def declared_ack(incident: Incident) -> Message:
     return text, [section(text)]
 
 
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{max(minutes, 0)} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} days {hours % 24} h"
-
-
 __all__ = [
     "ACTION_OPEN_CHANNEL",
     "ACTION_RETRY_SETUP",
     "DECLARE_CALLBACK",
-    "STATUSES",
     "USAGE",
     "announcement",
     "change_notice",

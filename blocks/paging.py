@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import blocks.mrkdwn as mk
 from blocks.common import Message, Mrkdwn, context, md, mention, section
-from blocks.reminders import human_duration
+from bot.durations import format_duration
 from bot.models import PageState
 
 
@@ -39,7 +39,7 @@ def escalated(page: PageState, *, waited: float | None, by: str | None) -> Messa
     if by:
         lead = md("{} escalated the page", mention(by))
     else:
-        lead = md("No acknowledgement in {}: escalated", human_duration(waited or 0))
+        lead = md("No acknowledgement in {}: escalated", format_duration(waited or 0))
     text = md(":arrow_double_up: {} to level {}, {}", lead, page.level, holders(page))
     return _message(text, page)
 
@@ -55,7 +55,7 @@ def last_level(page: PageState, *, waited: float | None, by: str | None) -> Mess
     if by:
         lead = md("{}, the page is already at", mention(by))
     else:
-        lead = md(":warning: No acknowledgement in {} at", human_duration(waited or 0))
+        lead = md(":warning: No acknowledgement in {} at", format_duration(waited or 0))
     text = md(
         "{} the escalation policy's last level ({}, {}): there is nobody further to escalate to.",
         lead,

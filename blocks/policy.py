@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from blocks.common import Block, Message, actions, button, section
 from blocks.incident import role_title
 from blocks.mrkdwn import Mrkdwn, channel, join, md, user, usergroup
-from blocks.reminders import human_duration
+from bot.durations import format_duration
 
 if TYPE_CHECKING:
     from bot.policy import Decision, Who
@@ -56,10 +56,10 @@ def who_text(who: tuple[Who, ...]) -> Mrkdwn:
 def rate_text(decision: Decision) -> str:
     """A refused declare, plain (a modal's error shows no markup)."""
     rate = decision.rate
-    limit = f" {rate.count} per {human_duration(rate.per.total_seconds())}" if rate else ""
+    limit = f" {rate.count} per {format_duration(rate.per.total_seconds())}" if rate else ""
     return (
         f"Nothing was declared: you may declare{limit}. "
-        f"Try again in {human_duration(decision.retry_after)}."
+        f"Try again in {format_duration(decision.retry_after)}."
     )
 
 

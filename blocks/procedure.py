@@ -7,9 +7,9 @@ from blocks.common import Block, Message, Mrkdwn, context, header, md, mention, 
 from blocks.escalations import after_text, target_text
 from blocks.incident import role_title
 from blocks.mrkdwn import join
-from blocks.reminders import human_duration
 from blocks.stakeholders import destination_text
 from bot.config import IncidentConfig, Severity
+from bot.durations import format_duration
 from bot.models import Incident
 
 
@@ -19,10 +19,10 @@ def _roles_text(roles: list[str]) -> str:
 
 def severity_lines(config: IncidentConfig, sev: Severity) -> list[Mrkdwn]:
     """The procedure of one severity, one mrkdwn paragraph per part."""
-    every = human_duration(sev.update_every.total_seconds())
+    every = format_duration(sev.update_every.total_seconds())
     paging = (
         f"pages PagerDuty when declared (unacknowledged for "
-        f"{human_duration(config.escalation.ack_timeout.total_seconds())}: next level)"
+        f"{format_duration(config.escalation.ack_timeout.total_seconds())}: next level)"
         if sev.page
         else "no page"
     )
@@ -58,7 +58,7 @@ def severity_lines(config: IncidentConfig, sev: Severity) -> list[Mrkdwn]:
                     "• *{}* → {} every {}{}, template `{}`, reminds the {}",
                     a.audience,
                     destination_text(a),
-                    human_duration(a.every.total_seconds()),
+                    format_duration(a.every.total_seconds()),
                     first,
                     a.template,
                     owner,

@@ -22,7 +22,8 @@ from blocks.common import (
 )
 from blocks.incident import role_title
 from blocks.mrkdwn import join
-from bot.models import Incident
+from bot.durations import format_duration
+from bot.models import OPEN_STATUSES, Incident
 
 ACTION_POST_UPDATE = "reminder_post_update"
 ACTION_SNOOZE = "reminder_snooze"
@@ -34,27 +35,6 @@ UPDATE_FIELDS = (
     ("next", "Next steps", "What happens next, and who does it"),
     ("eta", "ETA", "When you expect the next change (or resolution)"),
 )
-UPDATE_STATUSES = ("investigating", "identified", "monitoring")
-
-
-def human_duration(seconds: float) -> str:
-    """`15 min`, `2 h`, `1 h 30 min`, `1 day`, `2 s`: how people say an interval."""
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        return f"{total // 60} min"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = []
-    if days:
-        parts.append(f"{days} day{'s' if days > 1 else ''}")
-    if hours:
-        parts.append(f"{hours} h")
-    if minutes and not days:
-        parts.append(f"{minutes} min")
-    return " ".join(parts)
 
 
 def _last(incident: Incident) -> Mrkdwn:
@@ -72,7 +52,7 @@ def update_reminder(incident: Incident, *, every: float, snooze: float) -> Messa
         incident.severity,
         _last(incident),
         incident.severity,
-        human_duration(every),
+        format_duration(every),
     )
     return (
         text,
@@ -80,7 +60,7 @@ def update_reminder(incident: Incident, *, every: float, snooze: float) -> Messa
             section(md(":alarm_clock: {}", text)),
             actions(
                 button("Post update", ACTION_POST_UPDATE, incident.id, style="primary"),
-                button(f"Snooze {human_duration(snooze)}", ACTION_SNOOZE, incident.id),
+                button(f"Snooze {format_duration(snooze)}", ACTION_SNOOZE, incident.id),
             ),
         ],
     )
@@ -97,7 +77,7 @@ def update_overdue(incident: Incident, *, overdue_for: float, leads: Mapping[str
         "or *Post update*.",
         mk.broadcast("channel"),
         incident.id,
-        human_duration(overdue_for),
+        format_duration(overdue_for),
         _last(incident),
         ask,
     )
@@ -117,7 +97,7 @@ def snoozed(by: str, until: float) -> Message:
 
 
 def update_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
-    status_options = [option(s.title(), s) for s in UPDATE_STATUSES]
+    status_options = [option(s.title(), s) for s in OPEN_STATUSES]
     initial = next((o for o in status_options if o["value"] == incident.status), None)
     status_element: Block = {
         "type": "static_select",

@@ -26,6 +26,7 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
+from bot.durations import format_duration
 from bot.runbooks import Runbook, Step, StepState
 
 ACTION_DONE = "runbook_step_done"
@@ -98,7 +99,7 @@ def _preamble(runbook: Runbook, states: Mapping[str, StepState]) -> list[Block]:
     line = md("*{} of {} done*", done, total) + (f" ({skipped} skipped)" if skipped else "")
     meta = [md("`{}`", runbook.id), md("severity hint {}", runbook.severity)]
     if runbook.rto:
-        meta.append(md("RTO {}", _duration(int(runbook.rto.total_seconds()))))
+        meta.append(md("RTO {}", format_duration(runbook.rto)))
     bar = "▰" * filled + "▱" * (10 - filled)
     blocks = [
         header(f"📋 Runbook: {runbook.title}"),
@@ -116,7 +117,7 @@ def _preamble(runbook: Runbook, states: Mapping[str, StepState]) -> list[Block]:
         esc = runbook.escalate
         targets = join(_target(t) for t in esc.to)
         note = md(" ({})", clip(esc.note, 200)) if esc.note else md("")
-        after = _duration(int(esc.after.total_seconds()))
+        after = format_duration(esc.after)
         facts.append(md("*Escalate* after {} to {}{}", after, targets, note))
     if facts:
         details.append(join(facts, "\n"))
@@ -165,13 +166,6 @@ def step_message_index(runbook: Runbook, step_id: str) -> int:
 
 
 # -- rendering -----------------------------------------------------------------------
-
-
-def _duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _who(user: str | None) -> Mrkdwn:

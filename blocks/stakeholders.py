@@ -19,8 +19,8 @@ from blocks.common import (
     plain,
     section,
 )
-from blocks.reminders import human_duration
 from bot.config import StakeholderAudience, target_kind
+from bot.durations import format_duration
 from bot.models import Incident
 
 ACTION_DRAFT = "stakeholder_draft"
@@ -61,7 +61,7 @@ def update_due(
     """To the comms lead (or commander): this audience is due an update."""
     who = mention(owner) if owner else mk.broadcast("here")
     last = md("last sent {}", date_token(last_sent, "{time}")) if last_sent else md("none sent yet")
-    every = human_duration(audience.every.total_seconds())
+    every = format_duration(audience.every.total_seconds())
     text = md(
         "{} *{}* is due an update on this {} incident ({}, every {}; {}).",
         who,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from blocks.common import Block, Message, Mrkdwn, clip, context, fields_section, header, md, section
 from blocks.mrkdwn import join
+from bot.durations import format_duration
 from bot.models import IncidentTimes, SeverityStats, Spread, StatsReport
 
 ACK_DEFINITION = md(
@@ -21,18 +22,8 @@ MAX_LISTED = 40
 
 
 def duration(seconds: float | None) -> str:
-    """`45 s`, `17 min`, `1 h 23 min 5 s`, `2 d 3 h`: exact to the second, zero units left
-    out; `—` for no value."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
-    return " ".join(f"{n} {u}" for n, u in units if n)
+    """A duration as every duration is shown (bot/durations.py); `—` for no value."""
+    return "—" if seconds is None else format_duration(seconds)
 
 
 def offset(seconds: float) -> str:

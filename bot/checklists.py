@@ -24,10 +24,9 @@ Why the messages are right when many people click at once, on any number of repl
   the lease, so a change made while it worked is rendered either by it or by a later
   clicker who then gets the lease (no lost wake-up). A burst of clicks coalesces into a
   few chat.update calls, which also keeps us inside Slack's rate limits.
-- The lease expires (LEASE_MS) so a replica that dies holding it blocks nobody for
-  long; the next click re-renders whatever differs. The TTL is far longer than a pass
-  (two Slack calls); a pass outliving it could, in theory, let an older render land
-  after a newer one until the next click.
+- The lease (`Store.held`, redis-py's Lock) is renewed while its holder works and
+  expires LEASE_MS after a replica that died holding it stopped renewing, so it blocks
+  nobody for long; the next click re-renders whatever differs.
 - Posting runs the same pass: the parts not yet posted are posted in order and each ts
   is recorded as it lands, so a post that failed halfway is finished later, not doubled.
 """
@@ -220,15 +219,12 @@ class Checklists:
         outcome = SyncOutcome()
         worked = False
         while True:
-            token = await self.store.acquire_lease(name, ttl_ms=self.lease_ms)
-            if token is None:
-                outcome.busy = not worked
-                return outcome
-            try:
+            async with self.store.held(name, ttl=self.lease_ms / 1000) as mine:
+                if not mine:
+                    outcome.busy = not worked
+                    return outcome
                 seen, outcome.error = await self._passes(run_id)
                 worked = True
-            finally:
-                await self.store.release_lease(name, token)
             # A click that landed between our last check and the release found the lease
             # taken and left its change to us.
             if await self.store.run_version(run_id) == seen:

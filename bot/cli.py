@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config import ConfigError, Settings, load_config
+from bot.durations import format_duration
 from bot.logs import setup_logging
 from bot.preflight import SetupError, preflight
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":  # before loading the config: the doctor reports on it
         return asyncio.run(_doctor(settings, args.timeout))
     if args.command == "check-runbooks":
-        return _check_runbooks(Path(args.dir) if args.dir else None)
+        return _check_runbooks(Path(args.dir) if args.dir else None, settings)
     if args.command == "check-drills":
         return _check_drills(Path(args.dir) if args.dir else None, settings)
     return _start(settings, sandbox=args.command == "sandbox")
@@ -204,12 +205,17 @@ def _wrong_folder(directory: Path, kind: str) -> int:
     return 2
 
 
-def _check_runbooks(directory: Path | None) -> int:
+def _check_runbooks(directory: Path | None, settings: Settings) -> int:
     from bot.runbooks import check_runbooks
 
     if directory is not None and directory.is_dir() and folder_kind(directory) == "drills":
         return _wrong_folder(directory, "drills")
-    code, report = check_runbooks(directory)
+    try:  # a team's runbook names a severity the configuration has
+        names = load_config(settings.incident_config).severity_names
+    except ConfigError as exc:
+        print(f"error  cannot check the runbooks against the configuration: {exc}")
+        return 1
+    code, report = check_runbooks(directory, severities=names)
     print(report)
     return code
 
@@ -217,7 +223,6 @@ def _check_runbooks(directory: Path | None) -> int:
 def _check_drills(directory: Path | None, settings: Settings) -> int:
     """Validate a folder of scenarios against the runbooks they may name: the shipped
     ones and INCIDENT_CONFIG's runbooks_dir. 0 all valid, 1 a problem, 2 no such folder."""
-    from bot.config import format_duration
     from bot.drills import ScenarioError, default_drills_dir, load_scenarios
     from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
 
@@ -232,12 +237,12 @@ def _check_drills(directory: Path | None, settings: Settings) -> int:
         config = load_config(settings.incident_config)
         if config.runbooks_dir is not None:
             dirs.append(config.runbooks_dir)
-        runbooks = load_runbooks(*dirs)
+        runbooks = load_runbooks(*dirs, severities=config.severity_names)
     except (ConfigError, RunbookError) as exc:
         print(f"error  cannot check the scenarios against their runbooks: {exc}")
         return 1
     try:
-        scenarios = load_scenarios(directory, runbooks=runbooks)
+        scenarios = load_scenarios(directory, runbooks=runbooks, severities=config.severity_names)
     except ScenarioError as exc:
         errors = str(exc).splitlines()[1:]
         print(

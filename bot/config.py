@@ -3,7 +3,7 @@
 Environment variables are read by pydantic-settings (`Settings`). The YAML file is
 validated by pydantic models (`IncidentConfig`) whose defaults are our built-in
 procedure, so an absent file and an empty file mean the same thing. An invalid file
-raises `ConfigError` naming the key path (and line, when YAML knows it) of each problem.
+raises `ConfigError` naming the line and key path of each problem (bot/yamlload.py).
 """
 
 from __future__ import annotations
@@ -14,64 +14,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jinja2
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`30s`, `15m`, `2h`, `1d`, `1w` (or a number of seconds) -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like 30s, 15m, 2h or 1d")
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The inverse of parse_duration, for showing configured values back to people."""
-    seconds = int(delta.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def parse_delay(value: Any) -> timedelta:
-    """Like parse_duration, but `0` (or `0m`) is allowed: "at once"."""
-    if value == 0 or (isinstance(value, str) and re.fullmatch(r"\s*0+\s*[smhdw]?\s*", value)):
-        return timedelta(0)
-    return parse_duration(value)
-
-
-# An escalation step's or a stakeholder update's delay: 0 means at once.
-Delay = Annotated[timedelta, BeforeValidator(parse_delay)]
-
-STATUSES = ("investigating", "identified", "monitoring", "resolved")
-_SEVERITY_ALIAS = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
+from bot import yamlload
+from bot.durations import Delay, Duration, format_duration
+from bot.severity import DEFAULT_NAMES, resolve_severity
+from bot.yamlload import Problem
 
 
 class _Strict(BaseModel):
@@ -457,7 +414,7 @@ class PrivateConfig(_Strict):
 PRINCIPAL_WORDS = ("anyone", "channel_members", "roles")
 # actions that name no incident: only principals that need none make sense for them
 NO_INCIDENT_ACTIONS = ("doctor",)
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
 
 
 def _principal(value: Any) -> Any:
@@ -542,27 +499,17 @@ class PermissionsConfig(_Strict):
 
 
 def _default_severities() -> list[Severity]:
+    sev1, sev2, sev3, sev4 = DEFAULT_NAMES
     return [
-        Severity(name="SEV1", label="Critical", update_every=timedelta(minutes=15), page=True),
-        Severity(name="SEV2", label="High", update_every=timedelta(minutes=30), page=True),
-        Severity(name="SEV3", label="Medium", update_every=timedelta(hours=2)),
-        Severity(name="SEV4", label="Low", update_every=timedelta(days=1)),
+        Severity(name=sev1, label="Critical", update_every=timedelta(minutes=15), page=True),
+        Severity(name=sev2, label="High", update_every=timedelta(minutes=30), page=True),
+        Severity(name=sev3, label="Medium", update_every=timedelta(hours=2)),
+        Severity(name=sev4, label="Low", update_every=timedelta(days=1)),
     ]
 
 
 DEFAULT_ROLES = ("commander", "tech_lead", "comms_lead")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "stakeholders"
-
-# A problem the whole-file checks found: (key path, what is wrong)
-Problem = tuple[tuple[str | int, ...], str]
-
-
-def key_path(loc: tuple[Any, ...]) -> str:
-    """`escalation.matrix.SEV1[0].notify[1]`: the key path as a person reads it."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
 
 
 def template_dirs(templates_dir: Path | None) -> list[Path]:
@@ -666,14 +613,7 @@ class IncidentConfig(_Strict):
         if unmatched is not None and self.resolve_severity(unmatched) is None:
             problems.append((("alerts", "unmatched_severity"), f"unknown severity {unmatched!r}"))
         if problems:
-            raise PydanticCustomError(
-                "procedure",
-                "{summary}",
-                {
-                    "summary": "; ".join(f"{key_path(loc)}: {msg}" for loc, msg in problems),
-                    "problems": problems,
-                },
-            )
+            raise yamlload.problems(problems)
         return self
 
     def _procedure_problems(self) -> list[Problem]:
@@ -760,26 +700,18 @@ class IncidentConfig(_Strict):
         role = self.private.role
         if "role" in self.private.model_fields_set and role not in self.roles:
             msg = f"unknown role {role!r} (roles: {', '.join(self.roles)})"
-            raise PydanticCustomError(
-                "procedure",
-                "{summary}",
-                {"summary": f"private.role: {msg}", "problems": [(("private", "role"), msg)]},
-            )
+            raise yamlload.problems([(("private", "role"), msg)])
         return self
 
     # -- lookups -----------------------------------------------------------------------
     def resolve_severity(self, text: str) -> str | None:
-        """SEV1/sev1/P0 -> the configured name, or None. P0 is the first severity."""
-        word = text.strip().upper()
-        names = [s.name for s in self.severities]
-        if word in names:
-            return word
-        match = _SEVERITY_ALIAS.match(word)
-        if match:
-            index = int(match.group(1)) - 1 if match.group(1) else int(match.group(2))
-            if 0 <= index < len(names):
-                return names[index]
-        return None
+        """SEV1/sev1/P0 -> the configured name, or None (bot/severity.py: the one rule)."""
+        return resolve_severity(text, self.severity_names)
+
+    @property
+    def severity_names(self) -> list[str]:
+        """The configured severity names, worst first."""
+        return [s.name for s in self.severities]
 
     def severity(self, name: str) -> Severity:
         for sev in self.severities:
@@ -834,73 +766,17 @@ class ConfigError(Exception):
     """An invalid configuration file; the message lists each problem with its key path."""
 
 
-def _line_of(source: str, path: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of a key path in the YAML source (for error messages)."""
-    try:
-        node: Any = yaml.compose(source)
-    except yaml.YAMLError:
-        return None
-    key_line = None  # the line of the last mapping key matched (a block value starts below it)
-    for key in path:
-        key_line = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == key:
-                    node, key_line = v, k.start_mark.line + 1
-                    break
-            else:
-                return node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    if key_line is not None:
-        return key_line
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def load_config(path: str | Path | None) -> IncidentConfig:
+    """The configuration file as validated (no file: the built-in defaults). Raises
+    ConfigError with one `file:line: key: problem` line a problem."""
     if path is None:
         return IncidentConfig()
-    file = Path(path)
-    try:
-        source = file.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the config file ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{file}: cannot read the config file (not UTF-8 text: byte {exc.start})"
-        ) from exc
-    try:
-        data = yaml.safe_load(source) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: the top level must be a mapping of keys")
-    try:
-        return IncidentConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            problems = (err.get("ctx") or {}).get("problems")
-            if problems:  # whole-file checks: each problem has its own key path
-                for loc, msg in problems:
-                    line = _line_of(source, tuple(loc))
-                    where = f"{file}:{line}" if line else str(file)
-                    lines.append(f"{where}: {key_path(tuple(loc))}: {msg}")
-                continue
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(source, loc)
-            where = f"{file}:{line}" if line else str(file)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            lines.append(f"{where}: {key}: {msg}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    config, errors = yamlload.load(
+        Path(path), IncidentConfig, what="config file", shape=" of keys", empty=True
+    )
+    if config is None:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return config
 
 
 class Settings(BaseSettings):

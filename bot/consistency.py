@@ -102,21 +102,22 @@ class Consistency:
 
     async def run(self) -> int:
         """Every repair, once, on one replica; how many things were put back."""
-        token = await self.store.acquire_lease(LEASE, ttl_ms=120_000)
-        if token is None:
-            return 0  # another replica is at it
         fixed = 0
-        try:
-            for name, repair in self._repairs:
-                try:
-                    n = await repair()
-                except Exception:
-                    log.exception("consistency repair failed", extra={"repair": name})
-                    continue
-                if n:
-                    log.warning("consistency repair put back", extra={"repair": name, "count": n})
-                fixed += n
-        finally:
-            await self.store.release_lease(LEASE, token)
-            self.runs += 1
+        async with self.store.held(LEASE, ttl=120) as mine:
+            if not mine:
+                return 0  # another replica is at it
+            try:
+                for name, repair in self._repairs:
+                    try:
+                        n = await repair()
+                    except Exception:
+                        log.exception("consistency repair failed", extra={"repair": name})
+                        continue
+                    if n:
+                        log.warning(
+                            "consistency repair put back", extra={"repair": name, "count": n}
+                        )
+                    fixed += n
+            finally:
+                self.runs += 1
         return fixed

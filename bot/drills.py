@@ -41,15 +41,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 import blocks.drills as ui
+from bot import yamlload
 from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
-from bot.config import Delay, Duration, IncidentConfig, format_duration
+from bot.config import IncidentConfig
+from bot.durations import Delay, Duration, format_duration
 from bot.incidents import IncidentError, Incidents
 from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
-from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError
+from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
 from bot.schedule import Retry, Scheduler, post_for_item
 from bot.slack import Slack, SlackError
 from bot.stats import acknowledgement
@@ -71,7 +79,6 @@ STANDARD_TARGETS = ("acknowledge", "first_update", "resolve")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ALERTNAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEVERITY = re.compile(r"^(?:sev([1-9])|p([0-8]))$", re.IGNORECASE)
 # the checklist's timeline line (bot/checklists.py step_entry_text): `Step <id> <verb>: …`
 _STEP_ENTRY = re.compile(r"^Step (?P<step>\S+) (?P<verb>done|skipped|taken|reopened): ", re.S)
 
@@ -164,11 +171,8 @@ class Scenario(_Strict):
 
     @field_validator("severity")
     @classmethod
-    def _severity(cls, value: str) -> str:
-        match = _SEVERITY.match(value.strip())
-        if not match:
-            raise ValueError(f"severity {value!r} must be like SEV2 (or P1)")
-        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+    def _severity(cls, value: str, info: ValidationInfo) -> str:
+        return known_severity(value, info)
 
     @field_validator("targets")
     @classmethod
@@ -186,10 +190,41 @@ class Scenario(_Strict):
     def _within_time_limit(self) -> Scenario:
         for i, step in enumerate(self.script):
             if step.at >= self.time_limit:
-                raise ValueError(
-                    f"script[{i}].at: {format_duration(step.at)} is not before the time limit "
-                    f"({format_duration(self.time_limit)})"
+                raise yamlload.problems(
+                    [
+                        (
+                            ("script", i, "at"),
+                            f"{format_duration(step.at)} is not before the time limit "
+                            f"({format_duration(self.time_limit)})",
+                        )
+                    ]
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _runbook_known(self, info: ValidationInfo) -> Scenario:
+        """With the runbooks in the validation context (`runbooks`): the runbook exists and
+        has the phases the targets name."""
+        runbooks: Mapping[str, Runbook] | None = (info.context or {}).get("runbooks")
+        if runbooks is None:
+            return self
+        problems: list[yamlload.Problem] = []
+        runbook = runbooks.get(self.runbook) if self.runbook else None
+        if self.runbook and runbook is None:
+            known = ", ".join(sorted(runbooks)) or "none"
+            problems.append((("runbook",), f"no runbook {self.runbook!r} (known: {known})"))
+        phases = {p.id for p in runbook.phases} if runbook else set()
+        for name in self.targets:
+            if name in STANDARD_TARGETS or (runbook is None and self.runbook):
+                continue
+            if runbook is None:
+                problems.append(
+                    (("targets", name), "a phase target needs a runbook: give runbook:")
+                )
+            elif name not in phases:
+                problems.append((("targets", name), f"runbook {runbook.id} has no {name} phase"))
+        if problems:
+            raise yamlload.problems(problems)
         return self
 
     @property
@@ -202,84 +237,12 @@ def default_drills_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "drills"
 
 
-def _line(root: Any, loc: Sequence[Any]) -> int | None:
-    """Line (1-based) of the deepest YAML node on a validation error's path."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == key), None)
-            if found is None:
-                break
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def _path(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse(file: Path, runbooks: Mapping[str, Runbook]) -> tuple[Scenario | None, list[str]]:
-    try:
-        source = file.read_text(encoding="utf-8")
-        data = yaml.safe_load(source)
-        root = yaml.compose(source)
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{file}: cannot read the file ({exc})"]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        return None, [f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
-    if not isinstance(data, dict):
-        return None, [f"{file}: the top level must be a mapping (id:, title:, script: ...)"]
-    data.setdefault("id", file.stem)
-    if data["id"] != file.stem:
-        return None, [f"{file}: id {data['id']!r} does not match the file name ({file.stem})"]
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (a typo?)"
-            # the whole-scenario check names the step itself: point at it
-            inner = re.match(r"script\[(\d+)\]\.at: ", msg)
-            if inner:
-                loc, msg = ("script", int(inner.group(1)), "at"), msg[inner.end() :]
-            line = _line(root, loc)
-            where = f"{file}:{line}" if line else str(file)
-            lines.append(": ".join(p for p in (where, _path(loc), msg) if p))
-        return None, lines
-    problems: list[tuple[tuple[str, ...], str]] = []
-    runbook = runbooks.get(scenario.runbook) if scenario.runbook else None
-    if scenario.runbook and runbook is None:
-        known = ", ".join(sorted(runbooks)) or "none"
-        problems.append((("runbook",), f"no runbook {scenario.runbook!r} (known: {known})"))
-    phases = {p.id for p in runbook.phases} if runbook else set()
-    for name in scenario.targets:
-        if name in STANDARD_TARGETS or (runbook is None and scenario.runbook):
-            continue
-        if runbook is None:
-            problems.append((("targets", name), "a phase target needs a runbook: give runbook:"))
-        elif name not in phases:
-            problems.append((("targets", name), f"runbook {runbook.id} has no {name} phase"))
-    lines = []
-    for loc, msg in problems:
-        line = _line(root, loc)
-        lines.append(f"{file}:{line}: {_path(loc)}: {msg}" if line else f"{file}: {msg}")
-    return (None, lines) if lines else (scenario, [])
-
-
-def load_scenarios(*dirs: Path, runbooks: Mapping[str, Runbook]) -> dict[str, Scenario]:
-    """Every scenario in `dirs`, by id (a later folder wins on the same id). Raises
+def load_scenarios(
+    *dirs: Path, runbooks: Mapping[str, Runbook], severities: Sequence[str] | None = None
+) -> dict[str, Scenario]:
+    """Every scenario in `dirs`, by id (a later folder wins on the same id), checked against
+    the runbooks and the configured severity names (default and for the shipped scenarios:
+    SEV1-SEV4). Raises
     ScenarioError listing every problem of every file, so one start-up shows them all."""
     scenarios: dict[str, Scenario] = {}
     errors: list[str] = []
@@ -287,8 +250,17 @@ def load_scenarios(*dirs: Path, runbooks: Mapping[str, Runbook]) -> dict[str, Sc
         if not directory.is_dir():
             errors.append(f"{directory}: drill scenarios folder not found")
             continue
+        # the shipped scenarios are written for the built-in severities (a drill of a
+        # severity not configured plays at the mildest one); a team's own name configured ones
+        shipped = directory.resolve() == default_drills_dir().resolve()
         for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-            scenario, problems = _parse(file, runbooks)
+            scenario, problems = yamlload.load(
+                file,
+                Scenario,
+                shape=" (id:, title:, script: ...)",
+                named=True,
+                context={"runbooks": runbooks, "severities": None if shipped else severities},
+            )
             errors += problems
             if scenario is not None:
                 scenarios[scenario.id] = scenario
@@ -585,19 +557,16 @@ class Drills:
     async def reconcile(self) -> int:
         """Start the script of open drills whose start was cut short (a crash between the
         declaration and the scheduling); returns how many. One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 if incident.drill is not None and not incident.drill.scripted:
                     if self.clock() - incident.declared_at < 30:
                         continue  # being started right now
                     await self.begin(incident)
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         return fixed
 
     # -- the script ------------------------------------------------------------------------
@@ -648,7 +617,7 @@ class Drills:
                 inc.drill.ended_by = "time_limit"
 
         incident = await self.store.update(incident.id, by_limit)
-        limit = ui.span(incident.drill.time_limit if incident.drill else 0)
+        limit = format_duration(incident.drill.time_limit if incident.drill else 0)
         await self.incidents.resolve(
             incident, by=await self.bot_user(), summary=f"Drill time limit ({limit}) reached."
         )

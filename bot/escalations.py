@@ -501,15 +501,12 @@ class Escalations:
     async def reconcile(self) -> int:
         """Restore escalation runs lost to a crash (a listener that never ran): each open
         incident gets its matrix and its runbooks' escalations back. One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 fixed += await self._reconcile_one(incident)
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         if fixed:
             log.info("escalation runs restored", extra={"count": fixed})
         return fixed

@@ -28,6 +28,7 @@ import blocks.followups as ui
 from blocks.mrkdwn import mention_id, readable
 from bot import redaction
 from bot.config import IncidentConfig
+from bot.durations import parse_duration
 from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, FollowUp, Incident
@@ -60,28 +61,8 @@ _WEEKDAYS = {
     "sun": 6,
     "sunday": 6,
 }
-_UNITS = {
-    "s": 1,
-    "sec": 1,
-    "secs": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "mins": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-}
-_AMOUNT = re.compile(r"^(\d{1,4})([a-z]+)$")
+# `in 3d` (at most four digits) or `in 3 days`: one amount of the one duration grammar
+_AMOUNT = re.compile(r"\d{1,4}[a-z]+|\d+ [a-z]+")
 
 
 class DueDateError(ValueError):
@@ -110,11 +91,13 @@ def _day_due(day: date, now: float, remind_at: str) -> Due:
 def _amount(words: list[str]) -> tuple[float, int] | None:
     """`in 3d` or `in 3 days` at the end of `words`: (seconds, words used)."""
     lowered = [w.lower() for w in words]
-    m = _AMOUNT.match(lowered[-1])
-    if len(words) >= 2 and lowered[-2] == "in" and m and m.group(2) in _UNITS:
-        return int(m.group(1)) * _UNITS[m.group(2)], 2
-    if len(words) >= 3 and lowered[-3] == "in" and lowered[-2].isdigit() and lowered[-1] in _UNITS:
-        return int(lowered[-2]) * _UNITS[lowered[-1]], 3
+    for used in (1, 2):
+        amount = " ".join(lowered[-used:])
+        if len(words) > used and lowered[-used - 1] == "in" and _AMOUNT.fullmatch(amount):
+            try:
+                return parse_duration(amount, zero=True).total_seconds(), used + 1
+            except ValueError:
+                continue
     return None
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.mrkdwn import Mrkdwn
 
 Status = Literal["investigating", "identified", "monitoring", "resolved"]
+# The status vocabulary, defined here once: the lifecycle in order, the last one closing
+# the incident; a status update (not a resolve) moves among the open ones.
+STATUSES: tuple[Status, ...] = get_args(Status)
+OPEN_STATUSES: tuple[Status, ...] = STATUSES[:-1]
 
 # The declare saga's steps, in the order they are attempted. Each finished step is
 # recorded on the incident so a retry resumes instead of repeating (DESIGN rule 2).

@@ -185,26 +185,17 @@ class OnCall:
     async def _refresh(self) -> OnCallSnapshot:
         before = await self.store.oncall_snapshot()
         lease_seconds = max(30.0, self.budget * 4)
-        token = await self.store.acquire_lease(LEASE, ttl_ms=int(lease_seconds * 1000))
-        if token is None:
-            return await self._wait_for_other_replica(before, lease_seconds)
-        try:
-            snapshot = await self._fetch()
-        except PagingError as exc:
-            log.warning("PagerDuty on-call walk failed", extra={"error": describe(exc)})
-            await self.store.record_oncall_failure(describe(exc), ttl=self.backoff)
-            raise
-        finally:
-            await self.store.release_lease(LEASE, token)
-        return snapshot
-
-    async def _wait_for_other_replica(
-        self, before: OnCallSnapshot | None, patience: float
-    ) -> OnCallSnapshot:
-        """Another replica holds the lease: its snapshot (or failure) is ours too."""
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # polling Redis; the other replica's walk takes a while
+        async with self.store.held(LEASE, ttl=lease_seconds) as mine:
+            if mine:
+                try:
+                    return await self._fetch()
+                except PagingError as exc:
+                    log.warning("PagerDuty on-call walk failed", extra={"error": describe(exc)})
+                    await self.store.record_oncall_failure(describe(exc), ttl=self.backoff)
+                    raise
+        # Another replica is walking PagerDuty: once it lets go, its snapshot (or its
+        # failure) is ours too.
+        async with self.store.held(LEASE, ttl=lease_seconds, wait=lease_seconds):
             snapshot = await self.store.oncall_snapshot()
             if snapshot is not None and (before is None or snapshot.fetched_at > before.fetched_at):
                 return snapshot

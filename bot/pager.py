@@ -33,6 +33,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from cachetools import TTLCache
+
 import blocks.mrkdwn as mk
 import blocks.paging as ui
 from blocks.incident import Message
@@ -106,8 +108,9 @@ class Pager:
         self.pd = pagerduty
         self.webhooks = webhooks  # acknowledgements arrive by webhook; else we poll
         self.clock = clock
-        self._service: tuple[float, PDService] | None = None
-        self._levels: tuple[float, int] | None = None
+        # the service last asked for (by id), and the escalation policy's number of levels
+        self._service: TTLCache[str, PDService] = TTLCache(1, CACHE_SECONDS, timer=clock)
+        self._levels: TTLCache[str, int] = TTLCache(1, CACHE_SECONDS, timer=clock)
 
     def install(self) -> None:
         self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
@@ -232,11 +235,10 @@ class Pager:
     async def reconcile(self) -> int:
         """Send pages asked for whose due-item was lost (a crash between recording the
         request and scheduling it); returns how many. One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 if incident.page is None or incident.page.status != "pending":
                     continue
@@ -245,8 +247,6 @@ class Pager:
                         PAGE, incident.id, self.clock(), generation=incident.generation
                     )
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         return fixed
 
     # -- due-item handlers --------------------------------------------------------------------
@@ -628,11 +628,10 @@ class Pager:
     async def _get_service(self, service_id: str | None = None) -> PDService:
         service_id = service_id or self.config.pagerduty.service_id
         assert self.pd is not None and service_id
-        cached = self._service
-        if cached and cached[1].id == service_id and self.clock() - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        service = await self.pd.service(service_id)
-        self._service = (self.clock(), service)
+        cached = self._service.get(service_id)
+        if cached:
+            return cached
+        service = self._service[service_id] = await self.pd.service(service_id)
         return service
 
     async def _policy_levels(self, incident: Incident | None = None) -> int:
@@ -640,13 +639,13 @@ class Pager:
         if incident is not None and incident.drill is not None:  # the drill service's policy
             drill = (await self._get_service(self.service_id(incident))).escalation_policy_id
             return len(await self.pd.escalation_policy(drill)) if drill else 1
-        if self._levels and self.clock() - self._levels[0] < CACHE_SECONDS:
-            return self._levels[1]
+        if (cached := self._levels.get("levels")) is not None:
+            return cached
         policy = self.config.pagerduty.escalation_policy_id
         if not policy:
             policy = (await self._get_service()).escalation_policy_id
         levels = len(await self.pd.escalation_policy(policy)) if policy else 1
-        self._levels = (self.clock(), levels)
+        self._levels["levels"] = levels
         return levels
 
     async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:

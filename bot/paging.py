@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import requests
+from cachetools import TTLCache
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
@@ -310,7 +311,9 @@ class PagerDuty:
         # requests.Session is not promised to be thread-safe; one session per worker thread.
         self._local = threading.local()
         self._users: dict[str, PagerDutyUser] = {}
-        self._schedule_policies: dict[str, tuple[float, set[str]]] = {}
+        # a schedule's escalation policies, for an hour; read from the worker threads
+        self._schedule_policies: TTLCache[str, set[str]] = TTLCache(maxsize=1024, ttl=3600)
+        self._policies_lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
 
@@ -518,12 +521,14 @@ class PagerDuty:
         ]
 
     def _policies_of(self, schedule_id: str) -> set[str]:
-        cached = self._schedule_policies.get(schedule_id)
-        if cached and time.monotonic() - cached[0] < 3600:
-            return cached[1]
+        with self._policies_lock:
+            cached = self._schedule_policies.get(schedule_id)
+        if cached:
+            return cached
         schedule = self._rest().rget(f"/schedules/{schedule_id}")
         found = {p["id"] for p in schedule.get("escalation_policies") or []}
-        self._schedule_policies[schedule_id] = (time.monotonic(), found)
+        with self._policies_lock:
+            self._schedule_policies[schedule_id] = found
         return found
 
     async def oncall_now_and_next(

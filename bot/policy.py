@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cachetools import TTLCache
+
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn
 from blocks.policy import refusal_line
@@ -53,6 +55,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 GROUP_TTL = 60.0  # seconds a user group's members are trusted
+GROUPS_CACHED = 1024
 RECHECK_AGE = 2.0  # a cached "not a member" older than this is asked again
 REFUSAL_NOTE_TTL = 60  # at most one timeline entry per person, action and incident this long
 
@@ -177,7 +180,9 @@ class Policy:
         self.privacy = privacy
         self.metrics = metrics
         self.clock = clock
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups: TTLCache[str, frozenset[str]] = TTLCache(
+            maxsize=GROUPS_CACHED, ttl=GROUP_TTL, timer=time.monotonic
+        )
 
     async def check(
         self, action: str, incident: Incident | None, user: str, *, where: Where | None = None
@@ -315,15 +320,14 @@ class Policy:
 
     async def _group(self, group: str) -> frozenset[str]:
         cached = self._groups.get(group)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < GROUP_TTL:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             members = frozenset(await self.slack.usergroup_members(group))
         except SlackError as exc:
             log.warning("user group unknown", extra={"group": group, "error": exc.code})
             return frozenset()  # not cached: asked again next time
-        self._groups[group] = (now, members)
+        self._groups[group] = members
         return members
 
     # -- refusals ------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from cachetools import TTLCache
 
 import blocks.postmortem as ui
 from blocks.common import mention
@@ -61,6 +62,7 @@ DUE = "postmortem_due"
 BUILTIN_DIR = Path(__file__).parent / "templates"
 BUILTIN_NAME = "postmortem.md.j2"
 NAME_TTL = 3600.0
+NAMES_CACHED = 10_000
 
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
@@ -136,7 +138,7 @@ class Postmortems:
         custom = config.postmortem.template
         self.env = template_environment(custom)
         self.template_name = custom.name if custom is not None else f"builtin/{BUILTIN_NAME}"
-        self._names: dict[str, tuple[float, str]] = {}
+        self._names: TTLCache[str, str] = TTLCache(maxsize=NAMES_CACHED, ttl=NAME_TTL, timer=clock)
 
     def install(self) -> None:
         self.scheduler.on(DRAFT, self._draft_due)
@@ -389,8 +391,8 @@ class Postmortems:
 
     async def _name(self, user: str) -> str:
         cached = self._names.get(user)
-        if cached and self.clock() - cached[0] < NAME_TTL:
-            return cached[1]
+        if cached:
+            return cached
         try:
             info = await self.slack.user_info(user)
         except SlackError:
@@ -398,5 +400,5 @@ class Postmortems:
         profile = info.get("profile") or {}
         name = profile.get("display_name") or info.get("name") or profile.get("real_name")
         text = f"@{name}" if name else f"@{user}"
-        self._names[user] = (self.clock(), text)
+        self._names[user] = text
         return text

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, IncidentConfig, _line_of, key_path, load_config
+import yaml
+
+from bot.config import ConfigError, IncidentConfig, load_config
 from bot.drills import Scenario, default_drills_dir, load_scenarios
 from bot.runbooks import Runbook, RunbookError, default_runbooks_dir, load_runbooks
+from bot.yamlload import key_path, line_of
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,14 @@ class _Where:
     def __init__(self, path: str | Path | None) -> None:
         self.file = Path(path) if path is not None else None
         try:
-            self.source = self.file.read_text() if self.file is not None else None
-        except (OSError, UnicodeDecodeError):
-            self.source = None
+            self.root = yaml.compose(self.file.read_text()) if self.file is not None else None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            self.root = None
 
     def __call__(self, loc: tuple[Any, ...], message: str) -> str:
         if self.file is None:
             return f"{key_path(loc)}: {message}"
-        line = _line_of(self.source, loc) if self.source is not None else None
+        line = line_of(self.root, loc)
         where = f"{self.file}:{line}" if line else str(self.file)
         return f"{where}: {key_path(loc)}: {message}"
 
@@ -98,7 +101,7 @@ def verify(config: IncidentConfig, path: str | Path | None = None) -> Ready:
         else:
             problems.append(where(key, f"no folder {str(folder)!r}"))
     try:
-        runbooks = load_runbooks(*runbook_dirs)
+        runbooks = load_runbooks(*runbook_dirs, severities=config.severity_names)
     except RunbookError as exc:
         # the scenarios and rules name runbooks: checked against a broken set they would
         # report runbooks as missing that are only invalid
@@ -111,7 +114,7 @@ def verify(config: IncidentConfig, path: str | Path | None = None) -> Ready:
             problems.append(where(loc, f"no runbook {rule.runbook!r} (known: {known})"))
     scenarios: dict[str, Scenario] = {}
     try:
-        scenarios = load_scenarios(*drill_dirs, runbooks=runbooks)
+        scenarios = load_scenarios(*drill_dirs, runbooks=runbooks, severities=config.severity_names)
     except RunbookError as exc:  # ScenarioError
         problems += _lines(exc)
     if problems:

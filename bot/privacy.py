@@ -26,6 +26,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+from cachetools import TTLCache
+
 import blocks.incident as ui
 import blocks.mrkdwn as mk
 import blocks.private as pv
@@ -40,7 +42,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MEMBERS_TTL = 15.0
-LEASE_MS = 120_000  # one conversion at a time per incident, across replicas
+MEMBERS_CACHED = 4096  # channels whose members are remembered at once
+LEASE_SECONDS = 120.0  # one conversion at a time per incident, across replicas
 # conversations.invite errors about one person, not the call: the others are still moved
 CANT_INVITE = frozenset(
     {"user_not_found", "cant_invite", "user_is_restricted", "user_is_ultra_restricted"}
@@ -64,7 +67,10 @@ class Privacy:
         self.config = config
         self.members_ttl = members_ttl
         self.clock = clock
-        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        # channel -> (when fetched, its members); joined/left edit a list, not its age
+        self._members: TTLCache[str, tuple[float, frozenset[str]]] = TTLCache(
+            maxsize=MEMBERS_CACHED, ttl=members_ttl, timer=time.monotonic
+        )
 
     # -- who is inside -----------------------------------------------------------------------
     async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]:
@@ -116,14 +122,11 @@ class Privacy:
         """Convert the incident to a private one (or finish converting it)."""
         if incident.private and (incident.conversion is None or not incident.conversion.missing):
             raise IncidentError("This incident is private already.")
-        lease = await self.store.acquire_lease(f"private:{incident.id}", ttl_ms=LEASE_MS)
-        if lease is None:
-            raise IncidentError("This incident is being made private right now.")
-        try:
+        async with self.store.held(f"private:{incident.id}", ttl=LEASE_SECONDS) as mine:
+            if not mine:
+                raise IncidentError("This incident is being made private right now.")
             incident = await self._begin(incident.id, by)
             return await self._convert(incident)
-        finally:
-            await self.store.release_lease(f"private:{incident.id}", lease)
 
     async def _begin(self, incident_id: str, by: str) -> Incident:
         now = self.clock()

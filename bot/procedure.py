@@ -3,13 +3,12 @@ prints, so a team reviews its procedure in a pull request the way the bot will r
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from bot.config import IncidentConfig, format_duration, target_kind
+from bot.config import IncidentConfig, target_kind
+from bot.durations import format_duration
 
 
 def _after(seconds: float) -> str:
-    return "at once" if seconds < 1 else f"after {format_duration(timedelta(seconds=seconds))}"
+    return "at once" if seconds < 1 else f"after {format_duration(seconds)}"
 
 
 def _target(target: str) -> str:

@@ -30,6 +30,7 @@ import blocks.mrkdwn as mk
 import blocks.reminders as ui
 from blocks.mrkdwn import Mrkdwn, md
 from bot.config import IncidentConfig
+from bot.durations import format_duration
 from bot.incidents import IncidentError
 from bot.metrics import Metrics
 from bot.models import DueItem, Incident, TimelineEntry
@@ -104,7 +105,7 @@ class Reminders:
         def mutate(inc: Incident) -> list[TimelineEntry]:
             if not inc.is_open:
                 raise IncidentError(f"Incident {inc.id} is resolved: no more reminders.")
-            text = f"Update reminder snoozed for {ui.human_duration(snooze)}"
+            text = f"Update reminder snoozed for {format_duration(snooze)}"
             return [TimelineEntry(at=now, actor=by, kind="reminder", text=text)]
 
         incident = await self.store.update(incident_id, mutate)
@@ -177,7 +178,7 @@ class Reminders:
         text, blocks = ui.update_overdue(incident, overdue_for=overdue_for, leads=leads)
         await self._post(incident, item, text, blocks)
         who = mk.join((mk.user(uid) for uid in leads.values()), " and ")
-        note = md("No update {} past due: pinged the channel", ui.human_duration(overdue_for))
+        note = md("No update {} past due: pinged the channel", format_duration(overdue_for))
         if who:
             note += md(" and {}", who)
         entry = TimelineEntry(at=self.clock(), actor=None, kind="reminder", text=note)
@@ -205,18 +206,15 @@ class Reminders:
     async def reconcile(self) -> int:
         """Give each open incident without a pending cadence one; returns how many. One
         replica at a time (a lease); the others skip."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 pending = await self.scheduler.pending(incident.id)
                 if not any(i.lane == LANE for i in pending):
                     await self.restart(incident, anchor=_anchor(incident))
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         if fixed:
             log.info("reminder cadences restored", extra={"count": fixed})
         return fixed

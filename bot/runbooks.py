@@ -9,23 +9,24 @@ the bot keeps. It knows nothing of Redis or Slack.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from bot.config import Duration
+from bot import yamlload
+from bot.durations import Duration
+from bot.severity import DEFAULT_NAMES, resolve_severity, severity_problem
 
 PhaseId = Literal[
     "symptoms",
@@ -59,7 +60,18 @@ _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SLACK_ID = re.compile(r"^[UWSCG][A-Z0-9]{2,}$")
 _LINK = re.compile(r"^https?://[^\s<>|]{1,500}$")
-_SEVERITY = re.compile(r"^(?:sev([1-4])|p([0-3]))$", re.IGNORECASE)
+
+
+def known_severity(value: str, info: ValidationInfo) -> str:
+    """A file's severity as a configured name: the configured ones come in the validation
+    context (`severities`, worst first), else the built-in SEV1-SEV4."""
+    names = (info.context or {}).get("severities") or DEFAULT_NAMES
+    name = resolve_severity(value, names)
+    if name is None:
+        raise PydanticCustomError(
+            "severity", "{problem}", {"problem": severity_problem(value, names)}
+        )
+    return name
 
 
 def _text(value: str) -> str:
@@ -208,13 +220,8 @@ class Runbook(_Strict):
 
     @field_validator("severity")
     @classmethod
-    def _severity(cls, value: str) -> str:
-        match = _SEVERITY.match(value.strip())
-        if not match:
-            raise PydanticCustomError(
-                "severity", "severity {value} must be SEV1-SEV4 (or P0-P3)", {"value": repr(value)}
-            )
-        return f"SEV{match.group(1)}" if match.group(1) else f"SEV{int(match.group(2)) + 1}"
+    def _severity(cls, value: str, info: ValidationInfo) -> str:
+        return known_severity(value, info)
 
     @model_validator(mode="after")
     def _unique(self) -> Runbook:
@@ -222,24 +229,18 @@ class Runbook(_Strict):
         seen_steps: dict[str, str] = {}
         for p, phase in enumerate(self.phases):
             if phase.id in seen_phases:
-                raise PydanticCustomError(
-                    "duplicate",
-                    "phases[{p}]: phase {id} appears twice",
-                    {"p": p, "id": repr(phase.id), "loc": ("phases", p)},
-                )
+                raise yamlload.problems([(("phases", p), f"phase {phase.id!r} appears twice")])
             seen_phases.add(phase.id)
             for s, step in enumerate(phase.steps):
                 where = f"phases[{p}].steps[{s}]"
                 if step.id in seen_steps:
-                    raise PydanticCustomError(
-                        "duplicate",
-                        "{where} ({id}): duplicate step id, already used by {first}",
-                        {
-                            "where": where,
-                            "id": step.id,
-                            "first": seen_steps[step.id],
-                            "loc": ("phases", p, "steps", s),
-                        },
+                    raise yamlload.problems(
+                        [
+                            (
+                                ("phases", p, "steps", s),
+                                f"duplicate step id, already used by {seen_steps[step.id]}",
+                            )
+                        ]
                     )
                 seen_steps[step.id] = where
         return self
@@ -296,29 +297,11 @@ def default_runbooks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "runbooks"
 
 
-def _node_line(root: Any, loc: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the deepest YAML node on a validation error's path."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == key), None)
-            if found is None:
-                break
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     """('phases[1].steps[3] (p2-s4)', 'text') from a pydantic error location."""
     where: list[str] = []
     field: list[str] = []
-    node = data
+    node = _derive_step_ids(data)
     i = 0
     while i < len(loc):
         key = loc[i]
@@ -337,48 +320,19 @@ def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     return label, ".".join(field).replace(".[", "[")
 
 
-def _validation_lines(file: Path, exc: ValidationError, data: Any, root: Any) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        # Cross-step checks run on the whole runbook; they carry the step's own location.
-        line = _node_line(root, tuple((err.get("ctx") or {}).get("loc", loc)))
-        where, field = _describe(loc, _derive_step_ids(data))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (a typo?)"
-        parts = [f"{file}:{line}" if line else str(file)]
-        parts += [p for p in (where, field) if p]
-        lines.append(": ".join([*parts, msg]))
-    return lines
+def _parse(file: Path, severities: Sequence[str] | None) -> tuple[Runbook | None, list[str]]:
+    return yamlload.load(
+        file,
+        Runbook,
+        context={"severities": severities},
+        shape=" (id:, title:, phases: ...)",
+        named=True,
+        describe=lambda loc, data: ": ".join(p for p in _describe(loc, data) if p),
+    )
 
 
-def _parse(file: Path) -> tuple[Runbook | None, list[str]]:
-    try:
-        source = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{file}: cannot read the file ({exc})"]
-    try:
-        data = yaml.safe_load(source)
-        root = yaml.compose(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, [f"{where}: YAML syntax error: {problem}"]
-    if not isinstance(data, dict):
-        return None, [f"{file}: the top level must be a mapping (id:, title:, phases: ...)"]
-    data.setdefault("id", file.stem)
-    if data["id"] != file.stem:
-        return None, [f"{file}: id {data['id']!r} does not match the file name ({file.stem})"]
-    try:
-        return Runbook.model_validate(data), []
-    except ValidationError as exc:
-        return None, _validation_lines(file, exc, data, root)
-
-
-def load_runbook_file(path: Path) -> Runbook:
-    runbook, errors = _parse(path)
+def load_runbook_file(path: Path, *, severities: Sequence[str] | None = None) -> Runbook:
+    runbook, errors = _parse(path, severities)
     if runbook is None:
         raise RunbookError("\n".join(errors))
     return runbook
@@ -388,7 +342,9 @@ def _files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
-def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
+def _load(
+    dirs: Iterable[Path], severities: Sequence[str] | None
+) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
     runbooks: dict[str, Runbook] = {}
     origin: dict[str, Path] = {}
     errors: list[str] = []
@@ -397,8 +353,11 @@ def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str
             errors.append(f"{directory}: runbooks folder not found")
             continue
         in_this_dir: dict[str, Path] = {}
+        # the shipped runbooks are written for the built-in severities (like the built-in
+        # alert rules); a team's own name the configured ones
+        shipped = directory.resolve() == default_runbooks_dir().resolve()
         for file in _files(directory):
-            runbook, problems = _parse(file)
+            runbook, problems = _parse(file, None if shipped else severities)
             errors += problems
             if runbook is None:
                 continue
@@ -413,18 +372,22 @@ def _load(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[str], dict[str
     return runbooks, errors, origin
 
 
-def load_runbooks(*dirs: Path) -> dict[str, Runbook]:
-    """All runbooks in `dirs`, by id; a later folder wins on the same id.
+def load_runbooks(*dirs: Path, severities: Sequence[str] | None = None) -> dict[str, Runbook]:
+    """All runbooks in `dirs`, by id; a later folder wins on the same id. `severities`:
+    the configured names a team's runbook's severity must be one of (default and for the
+    shipped runbooks: SEV1-SEV4).
 
     Raises RunbookError listing every problem in every file, so one start-up shows all.
     """
-    runbooks, errors, _ = _load(dirs)
+    runbooks, errors, _ = _load(dirs, severities)
     if errors:
         raise RunbookError(f"{len(errors)} runbook problem(s):\n" + "\n".join(errors))
     return runbooks
 
 
-def check_runbooks(directory: Path | None) -> tuple[int, str]:
+def check_runbooks(
+    directory: Path | None, *, severities: Sequence[str] | None = None
+) -> tuple[int, str]:
     """Validate a runbooks folder (default: the shipped one): exit code and a report.
 
     0 all valid, 1 a file is invalid or there is nothing to check, 2 no such folder.
@@ -432,7 +395,7 @@ def check_runbooks(directory: Path | None) -> tuple[int, str]:
     directory = directory or default_runbooks_dir()
     if not directory.is_dir():
         return 2, f"{directory}: runbooks folder not found"
-    runbooks, errors, origin = _load([directory])
+    runbooks, errors, origin = _load([directory], severities)
     shipped = {f.stem for f in _files(default_runbooks_dir())}
     lines = []
     for rid in sorted(runbooks):

@@ -37,9 +37,9 @@ import blocks.mrkdwn as mk
 import blocks.stakeholders as ui
 from blocks.incident import role_title
 from blocks.mrkdwn import md
-from blocks.reminders import human_duration
 from bot import redaction
 from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
+from bot.durations import format_duration
 from bot.incidents import IncidentError
 from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.schedule import Retry, Scheduler, post_for_item
@@ -128,7 +128,7 @@ def draft_context(
             "declared": _utc(incident.declared_at),
             "resolved": _utc(incident.resolved_at),
             "resolution": incident.resolution or "",
-            "duration": human_duration(max(0.0, end - incident.declared_at)),
+            "duration": format_duration(max(0.0, end - incident.declared_at)),
             "commander": roles.get("commander", "unassigned"),
             "roles": roles,
             "team": team,
@@ -140,7 +140,7 @@ def draft_context(
         "audience": {
             "name": audience.audience,
             "channel": audience.channel,
-            "every": human_duration(every),
+            "every": format_duration(every),
         },
         "now": _utc(now),
         "next_update": _utc(now + every, "%H:%M UTC"),
@@ -476,11 +476,10 @@ class Stakeholders:
     async def reconcile(self) -> int:
         """Give each open incident's audiences without a pending reminder their cadence
         back (a crash between a change and its listener). One replica at a time."""
-        token = await self.store.acquire_lease(RECONCILE_LEASE, ttl_ms=60_000)
-        if token is None:
-            return 0
         fixed = 0
-        try:
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
             for incident in await self.store.open_incidents(limit=10_000):
                 pending = {
                     i.key for i in await self.scheduler.pending(incident.id) if i.kind == DUE
@@ -495,8 +494,6 @@ class Stakeholders:
                         incident, audience, anchor + wait.total_seconds(), anchor=anchor
                     )
                     fixed += 1
-        finally:
-            await self.store.release_lease(RECONCILE_LEASE, token)
         if fixed:
             log.info("stakeholder cadences restored", extra={"count": fixed})
         return fixed

@@ -814,16 +814,25 @@ class Store(AlertStore):
         await self.redis.set(self.keys.once(scope, key), value, ex=ttl)
 
     async def acquire_lease(self, name: str, *, ttl_ms: int) -> str | None:
+        """A lease for `ttl_ms`, not renewed (bot/alerts.py's; everything else holds its
+        leases with `held`)."""
         token = uuid.uuid4().hex
         ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
         return token if ok else None
 
     @contextlib.asynccontextmanager
-    async def held(self, name: str, *, ttl: float) -> AsyncIterator[bool]:
-        """Hold lease `name` for the block if nobody holds it (yields False otherwise,
-        holding nothing). It is renewed while held, so `ttl` only bounds how long a holder
-        that died keeps others waiting."""
-        lock = self.redis.lock(self.keys.lease(name), timeout=ttl, blocking=False)
+    async def held(self, name: str, *, ttl: float, wait: float = 0) -> AsyncIterator[bool]:
+        """Hold lease `name` for the block if nobody holds it, or lets go of it within `wait`
+        seconds (yields False otherwise, holding nothing). It is renewed while held, so `ttl`
+        only bounds how long a holder that died keeps others waiting. The one lease of the
+        bot (redis-py's Lock)."""
+        lock = self.redis.lock(
+            self.keys.lease(name),
+            timeout=ttl,
+            sleep=0.05,
+            blocking=wait > 0,
+            blocking_timeout=wait if wait > 0 else None,
+        )
         if not await lock.acquire():
             yield False
             return

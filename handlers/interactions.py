@@ -11,14 +11,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
 import blocks.policy as policy_ui
-from blocks.mrkdwn import Mrkdwn
 from blocks.private import PRIVATE_FIELD
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from bot.slack import SlackError
 from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value, policy
-from handlers.replies import STORE_DOWN, refusal
+from handlers.replies import STORE_DOWN, refusal, tell
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         except AlreadyDeclaring:
             return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await _tell(svc, channel, user, refusal(exc))
+            await tell(svc, channel, user, refusal(exc))
 
     # a set-up failure is posted in the incident's channel, or the announce channel
     @app.action(ui.ACTION_RETRY_SETUP)
@@ -86,13 +84,3 @@ def register(app: AsyncApp, svc: Services) -> None:
         if click.incident.setup_missing:
             with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
                 await svc.incidents.setup(click.incident.id)
-
-
-async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
-    if not channel:
-        return
-    try:
-        await svc.slack.ephemeral(channel, user, text)
-    except SlackError as exc:
-        # e.g. the modal came from a DM the bot cannot post in; the incident stands
-        log.info("could not confirm declaration", extra={"error": exc.code})

@@ -13,12 +13,13 @@ typed `&lt;!here&gt;` or a real `<!here>` is text from then on, never markup.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from blocks.mrkdwn import mention_id, readable
-from bot.config import STATUSES, IncidentConfig
+from bot.config import IncidentConfig
+from bot.models import STATUSES
+from bot.severity import looks_like_severity
 
 
 class UsageError(Exception):
@@ -82,7 +83,7 @@ def declare(a: Args) -> Command:
     severity = None
     if args and (sev := a.config.resolve_severity(args[0])):
         severity, args = sev, args[1:]
-    elif args and re.fullmatch(r"(?i)(sev|p)\d+", args[0]):
+    elif args and looks_like_severity(args[0]):
         raise UsageError(f"Unknown severity “{readable(args[0])}”; use {_sev_names(a.config)}.")
     title = " ".join(args)
     return Command("declare", text=readable(title), wire=title, severity=severity, private=private)
@@ -90,7 +91,7 @@ def declare(a: Args) -> Command:
 
 def status(a: Args) -> Command:
     if len(a.words) != 1 or a.words[0].lower() not in STATUSES:
-        raise UsageError("Give one of investigating, identified, monitoring, resolved.")
+        raise UsageError(f"Give one of {', '.join(STATUSES)}.")
     return Command("status", status=a.words[0].lower())
 
 

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import blocks.escalations as escalations_ui
 import blocks.procedure as ui
 import blocks.stakeholders as stakeholders_ui
-from blocks.mrkdwn import Mrkdwn, md
+from blocks.mrkdwn import md
 from bot.escalations import Escalations
 from bot.incidents import IncidentError
 from bot.models import Incident
@@ -22,7 +22,7 @@ from bot.slack import SlackError
 from bot.stakeholders import Stakeholders
 from handlers.parse import UsageError, no_args
 from handlers.policy import Click, allowed, guarded, incident_named
-from handlers.replies import ephemeral, refusal
+from handlers.replies import ephemeral, refusal, tell
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,10 @@ def register(app: AsyncApp, svc: Services) -> None:
             )
             await svc.slack.open_view(click.body["trigger_id"], modal)
         except IncidentError as exc:
-            await _tell(svc, channel, user, refusal(exc))
+            await tell(svc, channel, user, refusal(exc))
         except SlackError as exc:
             log.warning("draft modal did not open", extra={"error": exc.code})
-            await _tell(svc, channel, user, md(":warning: The draft did not open; click again."))
+            await tell(svc, channel, user, md(":warning: The draft did not open; click again."))
 
     @app.view(stakeholders_ui.DRAFT_CALLBACK)
     async def send(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -112,7 +112,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 meta.get("incident", ""), meta.get("audience", ""), text, by=user
             )
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, refusal(exc))
+            await tell(svc, meta.get("channel"), user, refusal(exc))
             return
         if sent.incident.channel_id:
             note, blocks = stakeholders_ui.update_sent(
@@ -127,12 +127,3 @@ def register(app: AsyncApp, svc: Services) -> None:
 async def _drafted_for(svc: Services, action: dict[str, Any]) -> Incident:
     incident_id, _ = stakeholders_ui.parse_draft_value(action.get("value", ""))
     return await incident_named(svc, incident_id)
-
-
-async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
-    if not channel:
-        return
-    try:
-        await svc.slack.ephemeral(channel, user, text)
-    except SlackError as exc:
-        log.info("could not answer", extra={"error": exc.code})

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.reminders as ui
-from blocks.mrkdwn import Mrkdwn, md
+from blocks.mrkdwn import md
 from bot.incidents import IncidentError
 from bot.pager import Pager
 from bot.policy import status_action
@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.slack import SlackError
 from handlers.parse import no_args
 from handlers.policy import Click, allowed, guarded, incident_in_value
-from handlers.replies import refusal
+from handlers.replies import refusal, tell
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         incident, user, channel = click.incident, click.user, click.channel
         assert incident is not None
         if not incident.is_open:
-            await _tell(
+            await tell(
                 svc, channel, user, md(":warning: That incident is resolved; no update due.")
             )
             return
@@ -76,7 +76,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             )
         except SlackError as exc:
             log.warning("update modal did not open", extra={"error": exc.code})
-            await _tell(
+            await tell(
                 svc, channel, user, md(":warning: The form did not open; use `/incident update`.")
             )
 
@@ -88,7 +88,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         try:
             until = await _reminders(svc).snooze(click.incident.id, by=user)
         except IncidentError as exc:
-            await _tell(svc, channel, user, refusal(exc))
+            await tell(svc, channel, user, refusal(exc))
             return
         text, blocks = ui.snoozed(user, until)
         ts = (click.body.get("container") or {}).get("message_ts")
@@ -126,13 +126,4 @@ def register(app: AsyncApp, svc: Services) -> None:
                 incident = await svc.incidents.set_status(incident, by=user, status=status)
             await svc.incidents.post_update(incident, by=user, text=text)
         except IncidentError as exc:
-            await _tell(svc, meta.get("channel"), user, refusal(exc))
-
-
-async def _tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
-    if not channel:
-        return
-    try:
-        await svc.slack.ephemeral(channel, user, text)
-    except SlackError as exc:
-        log.info("could not answer", extra={"error": exc.code})
+            await tell(svc, meta.get("channel"), user, refusal(exc))

@@ -11,6 +11,8 @@ from blocks.common import Block, Message, Mrkdwn, md
 from blocks.incident import usage_error
 from blocks.mrkdwn import said
 from bot.incidents import DeclareUncertain, IncidentError
+from bot.services import Services
+from bot.slack import SlackError
 from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
@@ -36,6 +38,18 @@ def reply(message: Message, **extra: Any) -> dict[str, Any]:
 
 def ephemeral(message: Message) -> dict[str, Any]:
     return reply(message, response_type="ephemeral")
+
+
+async def tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> None:
+    """An ephemeral to `user` in `channel`, after the click or form was answered. With no
+    channel to say it in, or Slack refusing (a DM the bot cannot post in), only the answer
+    is lost: what it answers stands."""
+    if not channel:
+        return
+    try:
+        await svc.slack.ephemeral(channel, user, text)
+    except SlackError as exc:
+        log.info("could not answer", extra={"error": exc.code})
 
 
 def refusal(exc: Exception) -> Mrkdwn:

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from blocks.drills import ACTION_ACK, span
+from blocks.drills import ACTION_ACK
 from blocks.runbook import ACTION_DONE, step_value
 from blocks.runbook import action_id as make_action_id
 from bot.config import IncidentConfig
 from bot.drills import STEP
+from bot.durations import format_duration as span
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
 from bot.models import Incident, RunbookRun, TimelineEntry

@@ -116,7 +116,7 @@ def broken_setups(tmp: Path) -> dict[str, tuple[str, list[str]]]:
     return {
         "drill scenario": (
             f"drills:\n  scenarios_dir: {drills}\n",
-            [f"{drills / 'broken.yaml'}:5: script[0].at: 10m is not before the time limit"],
+            [f"{drills / 'broken.yaml'}:5: script[0].at: 10 min is not before the time limit"],
         ),
         "runbooks_dir": (
             f"announce_channel: incidents\nrunbooks_dir: {tmp / 'nope'}\n",
@@ -209,7 +209,8 @@ def test_check_drills(tmp_path: Path) -> None:
     broken = bot("check-drills", str(tmp_path))
     assert broken.returncode == 1
     assert broken.stdout.splitlines() == [
-        f"error  {tmp_path / 'broken.yaml'}:5: script[0].at: 10m is not before the time limit (5m)",
+        f"error  {tmp_path / 'broken.yaml'}:5: script[0].at: 10 min is not before the time "
+        "limit (5 min)",
         f"1 problem(s) in {tmp_path}",
     ]
     assert bot("check-drills", str(tmp_path / "nope")).returncode == 2

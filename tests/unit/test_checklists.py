@@ -4,6 +4,8 @@ fakeredis, and the one-renderer-per-run protocol against a Slack stub we can pau
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import fakeredis
@@ -247,15 +249,17 @@ async def test_a_click_just_before_the_lease_is_released_is_rendered() -> None:
     service = Checklists(store, slack, SHIPPED)  # type: ignore[arg-type]
     run = await service.post(incident(), "redis-down", by="U0ALICE")
     steps = [s.id for s in SHIPPED["redis-down"].steps()]
-    release = store.release_lease
+    held = store.held
     late: list[tuple[StepState, bool]] = []
 
-    async def click_then_release(name: str, token: str) -> None:
-        if not late:  # the holder has checked the version and is about to let go
-            late.append(await service.click(run.id, steps[1], "skip", user="U0CAROL"))
-        await release(name, token)
+    @contextlib.asynccontextmanager
+    async def click_then_release(name: str, *, ttl: float, wait: float = 0) -> AsyncIterator[bool]:
+        async with held(name, ttl=ttl, wait=wait) as mine:
+            yield mine
+            if mine and not late:  # the holder has checked the version and is about to let go
+                late.append(await service.click(run.id, steps[1], "skip", user="U0CAROL"))
 
-    store.release_lease = click_then_release  # type: ignore[method-assign]
+    store.held = click_then_release  # type: ignore[method-assign]
     await service.click(run.id, steps[0], "done", user="U0BOB")
     assert late and late[0][1]  # the late click changed the step ...
     assert "2 of 22 done* (1 skipped)" in slack.shown[run.messages[0]]  # ... and it shows

@@ -5,14 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
-    ConfigError,
-    IncidentConfig,
-    Settings,
-    format_duration,
-    load_config,
-    parse_duration,
-)
+from bot.config import ConfigError, IncidentConfig, Settings, load_config
+from bot.durations import format_duration, parse_duration
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,10 +20,10 @@ def test_defaults_are_the_contract_values() -> None:
     assert [
         (s.name, s.label, format_duration(s.update_every), s.page) for s in config.severities
     ] == [
-        ("SEV1", "Critical", "15m", True),
-        ("SEV2", "High", "30m", True),
-        ("SEV3", "Medium", "2h", False),
-        ("SEV4", "Low", "1d", False),
+        ("SEV1", "Critical", "15 min", True),
+        ("SEV2", "High", "30 min", True),
+        ("SEV3", "Medium", "2 h", False),
+        ("SEV4", "Low", "1 d", False),
     ]
     assert config.announce_channel == "incidents"
     assert config.roles == ["commander", "tech_lead", "comms_lead"]
@@ -75,7 +69,7 @@ def test_aliases() -> None:
     [
         (
             "severities:\n  - {name: SEV1, label: Critical, update_every: soon}\n",
-            "incident.yaml:2: severities.0.update_every: 'soon' is not a duration",
+            "incident.yaml:2: severities[0].update_every: 'soon' is not a duration",
         ),
         (
             "announce_channel: incidents\nescalation:\n  ack_timout: 15m\n",
@@ -92,10 +86,10 @@ def test_aliases() -> None:
         ),
         (
             "alerts:\n  channels:\n    - alerts\n    - {channel: pages, from: [U0ALICE]}\n",
-            "incident.yaml:4: alerts.channels.1.from: 'U0ALICE' is not a bot ID (B…) or an app ID",
+            "incident.yaml:4: alerts.channels[1].from: 'U0ALICE' is not a bot ID (B…) or an app ID",
         ),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("a: [unclosed\n", "not valid YAML"),
+        ("a: [unclosed\n", "incident.yaml:2:1: not valid YAML"),
     ],
 )
 def test_invalid_files_name_the_key_and_line(tmp_path: Path, text: str, needle: str) -> None:

@@ -14,7 +14,6 @@ from blocks.drills import (
     drill_notice,
     drill_report,
     scenario_list,
-    span,
 )
 from blocks.incident import announcement, incident_list, summary_card, topic
 from blocks.limits import check_blocks
@@ -30,6 +29,7 @@ from bot.drills import (
     load_scenarios,
     phase_finishes,
 )
+from bot.durations import format_duration
 from bot.models import DrillInfo, Incident, TimelineEntry
 from bot.runbooks import Runbook, default_runbooks_dir, load_runbooks
 
@@ -131,7 +131,7 @@ def test_a_good_scenario_loads(tmp_path: Path) -> None:
         ),
         (
             GOOD.replace("at: 10s", "at: 2m"),
-            ":6: script[0].at: 2m is not before the time limit (1m)",
+            ":6: script[0].at: 2 min is not before the time limit (1 min)",
         ),
         (GOOD.replace("at: 10s", "at: soon"), ":6: script[0].at: 'soon' is not a duration"),
         (
@@ -324,11 +324,11 @@ def test_the_drill_blocks_fit_slack() -> None:
 
 
 def test_span_reads_like_a_stopwatch() -> None:
-    assert [span(s) for s in (0, 4.6, 60, 125, 3600, 3725)] == [
+    assert [format_duration(s) for s in (0, 4.6, 60, 125, 3600, 3725)] == [
         "0 s",
         "5 s",
         "1 min",
-        "2 min 05 s",
-        "1 h 00 min",
-        "1 h 02 min",
+        "2 min 5 s",
+        "1 h",
+        "1 h 2 min 5 s",
     ]

@@ -383,4 +383,4 @@ def test_permissions_load_with_their_kinds(tmp_path: Any) -> None:
     )
     config = load_config(path)
     assert config.permissions.resolve == ["roles", "S0ABC", "U0XYZ", "channel_members"]
-    assert str(config.permissions.declare_per_user) == "3/10s"
+    assert str(config.permissions.declare_per_user) == "3/10 s"

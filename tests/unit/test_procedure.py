@@ -52,12 +52,12 @@ def problems(tmp_path: Path, text: str) -> str:
     [
         (  # a bad duration, at its key and line
             "escalation:\n  matrix:\n    SEV1:\n      - {after: soon, notify: [U0BOB]}\n",
-            "incident.yaml:4: escalation.matrix.SEV1.0.after: 'soon' is not a duration like "
+            "incident.yaml:4: escalation.matrix.SEV1[0].after: 'soon' is not a duration like "
             "30s, 15m, 2h or 1d",
         ),
         (
             "stakeholders:\n  SEV1:\n    - {audience: execs, channel: leadership, every: 0m}\n",
-            "incident.yaml:3: stakeholders.SEV1.0.every: '0m' must be longer than zero",
+            "incident.yaml:3: stakeholders.SEV1[0].every: '0m' must be longer than zero",
         ),
         (  # an unknown role among the targets
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, notify: [U0BOB, dba]}\n",
@@ -93,12 +93,12 @@ def problems(tmp_path: Path, text: str) -> str:
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, notify: [Bob Smith]}\n",
-            "escalation.matrix.SEV1.0.notify.0: 'Bob Smith' is not a Slack ID (U… user, "
+            "escalation.matrix.SEV1[0].notify[0]: 'Bob Smith' is not a Slack ID (U… user, "
             "S… user group, C… channel), a #channel or a role name",
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, note: nobody}\n",
-            "escalation.matrix.SEV1.0: a step must notify someone or page",
+            "escalation.matrix.SEV1[0]: a step must notify someone or page",
         ),
         (
             "escalation:\n  matrix:\n    SEV1:\n      - {after: 10m, page: oncall}\n",
@@ -107,7 +107,7 @@ def problems(tmp_path: Path, text: str) -> str:
         ),
         (
             "roles: [commander, Tech Lead!]\n",
-            "roles.1.name: 'tech lead!' is not a role name",
+            "roles[1].name: 'tech lead!' is not a role name",
         ),
     ],
 )
@@ -172,8 +172,8 @@ def test_the_example_procedure_loads_and_its_templates_render() -> None:
     config = load_config(EXAMPLE)
     assert check_templates(config) == []
     text = procedure_text(config)
-    assert "after 1h: user U0CTO0001, channel #leadership, page PEXEC01  # CTO" in text
-    assert "customers -> #customer-success every 1h, first after 30m" in text
+    assert "after 1 h: user U0CTO0001, channel #leadership, page PEXEC01  # CTO" in text
+    assert "customers -> #customer-success every 1 h, first after 30 min" in text
     assert "required roles: customer_success" in text
 
 
@@ -424,8 +424,8 @@ def test_check_config_prints_the_procedure_or_the_failing_template(
     assert main(["check-config", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert f"{EXAMPLE}: valid" in out
-    assert "SEV1 Critical: status update every 15m, pages PagerDuty (ack within 15m)" in out
-    assert "    after 15m: user group S0TEAMLEADS  # Team lead" in out
+    assert "SEV1 Critical: status update every 15 min, pages PagerDuty (ack within 15 min)" in out
+    assert "    after 15 min: user group S0TEAMLEADS  # Team lead" in out
     (tmp_path / "stakeholders").mkdir()
     (tmp_path / "stakeholders" / "memo.j2").write_text("{{ incident.titel }}")
     config = write(

@@ -7,6 +7,7 @@ import pytest
 import blocks.paging as paging
 import blocks.reminders as ui
 from blocks.limits import check_blocks, check_view
+from bot.durations import format_duration
 from bot.models import Incident, PageState, StatusUpdate
 
 LONG = "x<&>" * 2000
@@ -50,11 +51,11 @@ def page(**kw: object) -> PageState:
         (900, "15 min"),
         (7200, "2 h"),
         (5400, "1 h 30 min"),
-        (86400, "1 day"),
+        (86400, "1 d"),
     ],
 )
 def test_human_duration(seconds: float, said: str) -> None:
-    assert ui.human_duration(seconds) == said
+    assert format_duration(seconds) == said
 
 
 def test_reminder_mentions_the_commander_and_offers_update_and_snooze() -> None:
@@ -79,7 +80,7 @@ def test_reminder_without_a_commander_asks_whoever_is_here() -> None:
 
 def test_overdue_pings_the_channel_and_the_lead() -> None:
     text, blocks = ui.update_overdue(incident(), overdue_for=450, leads={"comms_lead": "U0CAROL"})
-    assert text.startswith("<!channel> No update on 20261122-3 for 7 min past its due time")
+    assert text.startswith("<!channel> No update on 20261122-3 for 7 min 30 s past its due time")
     assert "<@U0CAROL> (comms lead), please post one" in text
     assert check_blocks(blocks) == []
 

@@ -415,9 +415,7 @@ def test_bad_duration(tmp_path: Path, value: str) -> None:
 
 def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     message = load_error(tmp_path, good("broken").replace("alerts: [Whatever]", "alerts: [x"))
-    assert re.match(
-        rf"^{re.escape(str(tmp_path))}/broken.yaml:\d+:\d+: YAML syntax error: ", message
-    )
+    assert re.match(rf"^{re.escape(str(tmp_path))}/broken.yaml:\d+:\d+: not valid YAML: ", message)
 
 
 def test_unknown_keys_id_mismatch_and_bad_values(tmp_path: Path) -> None:
@@ -430,6 +428,24 @@ def test_unknown_keys_id_mismatch_and_bad_values(tmp_path: Path) -> None:
     empty = good("broken").replace("It is broken", "'  '")
     assert "(p1-s1): text: must not be empty" in load_error(tmp_path, empty)
     assert "top level must be a mapping" in load_error(tmp_path, "- just\n- a list\n")
+
+
+def test_a_runbooks_severity_is_one_the_config_names(tmp_path: Path) -> None:
+    """One rule (bot/severity.py): the configured severities are the valid ones, by name or
+    by rank (SEVn, Pn-1), in a runbook as in the config and the commands."""
+    path = write(tmp_path, "broken.yaml", good("broken") + "severity: SEV5\n")
+    with pytest.raises(RunbookError, match=r"severity 'SEV5' must be like SEV2: one of SEV1"):
+        load_runbook_file(path)
+    five = ["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"]
+    assert load_runbook_file(path, severities=five).severity == "SEV5"
+    named = ["CRITICAL", "MAJOR", "MINOR"]
+    write(tmp_path, "broken.yaml", good("broken") + "severity: p1\n")
+    assert load_runbook_file(path, severities=named).severity == "MAJOR"
+    write(tmp_path, "broken.yaml", good("broken") + "severity: SEV4\n")
+    with pytest.raises(RunbookError, match=r"one of CRITICAL, MAJOR, MINOR \(or P0-P2\)"):
+        load_runbook_file(path, severities=named)
+    # the shipped runbooks are written for the built-in SEV1-SEV4, whatever is configured
+    assert load_runbooks(default_runbooks_dir(), severities=["SEV1", "SEV2"])
 
 
 def test_load_runbooks_collects_every_error_from_every_file(tmp_path: Path) -> None:
