@@ -1,7 +1,25 @@
-"""An alert storm on one process: alerts accepted and processed per second, duplicates,
-and the Slack calls it took.
+"""Alert storms on one process: throughput, a SEV1 behind unmatched alerts, and Redis
+memory under a storm of fresh instance labels.
 
-    python bench/alerts.py [--alerts 10000] [--concurrency 64] [--slack-latency 0.05]
+    python bench/alerts.py [--only throughput,priority,memory] [--alerts 10000]
+        [--concurrency 64] [--slack-latency 0.05] [--unmatched 150,2000]
+        [--unmatched-posts 300] [--storm 20]
+
+Each part starts its own redis-server on a free port (tests/conftest.RedisServer), the
+fake Slack (every call delayed by --slack-latency seconds, as a real API round trip) and
+the real app on a real port; the load comes from a process of its own.
+
+**priority**: one Alertmanager POST carrying N distinct alert names no rule matches (each N
+of --unmatched), or N POSTs of one each (--unmatched-posts), then one POST of a SEV1
+rule's alert (ServiceDown): the seconds from the SEV1's answer to its incident declared
+and to the fake PagerDuty's page.
+
+**memory**: --storm seconds of POSTs as fast as the load process can send them, each of
+250 alerts with `instance` labels never seen before (tests/integration/storm.py: a third
+grouped by a fresh node, so their groups are new too), firing then resolving: Redis
+`used_memory` before, right after and once the app has applied everything.
+
+**throughput** (below):
 
 Starts its own redis-server on a free port (tests/conftest.RedisServer), the fake Slack
 (every call delayed by --slack-latency seconds, as a real API round trip) and the real app
@@ -10,18 +28,22 @@ on a real port. Two storms of the same 10,000 alerts, each on a fresh Redis and 
 - "1 a post": 10,000 webhook POSTs of one alert each (the worst case for the door);
 - "100 a post": 100 POSTs of 100 alerts each (Alertmanager sends a group per POST).
 
-Either way the alerts fall into 12 groups: the 10 built-in rules (one service each) and 2
-alerts no rule matches. Accepted = all POSTs answered 200 (each one persisted in Redis
-before its answer); applied = every alert counted into its group; settled = every
-incident declared and every group's Slack message showing its final counts. Duplicates
-= incidents beyond one a matched group, plus alert messages beyond one a group.
+The storm limits are raised for it (`webhook_rate`, `max_instances`: one sender, every
+alert counted one by one). Either way the alerts fall into 12 groups: the 10 built-in
+rules (one service each) and 2 alerts no rule matches (shown in one digest). Accepted =
+all POSTs answered 200 (each one persisted in Redis before its answer); applied = every
+alert counted into its group; settled = every incident declared and every group's Slack
+message showing its final counts. Duplicates = incidents beyond one a matched group, plus
+alert messages beyond one a group.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -31,13 +53,17 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
+from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import build
 from tests.conftest import RedisServer
+from tests.integration.storm import am_payload
+from tests.integration.storm import storm as storm_of_fresh_instances
 
 TOKEN = "bench-token"
 NAMES = [name for name, _, _ in DEFAULT_ALERT_RULES] + ["NodeDiskPressure", "KubePodCrashLooping"]
@@ -117,7 +143,9 @@ async def storm(redis: RedisServer, total: int, per_post: int, args: argparse.Na
         alertmanager_token=TOKEN,
         log_level="WARNING",
     )
-    bot = build(settings, IncidentConfig())
+    # the storm limits raised: this measures the pipeline, with every alert counted
+    limits = {"webhook_rate": "1000000/1m", "max_instances": 1000}
+    bot = build(settings, IncidentConfig.model_validate({"alerts": limits}))
     runner = web.AppRunner(bot.web, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -199,33 +227,206 @@ async def storm(redis: RedisServer, total: int, per_post: int, args: argparse.Na
 
 
 def _shown(fake: FakeSlack, incidents: list[Any]) -> dict[str, list[int]]:
-    """alert name -> firing count of each alert message showing it (incident channels
-    and the announce channel's unmatched posts)."""
+    """alert name -> firing count of each alert message showing it (incident channels,
+    and the lines of the announce channel's digests of unmatched alerts)."""
     out: dict[str, list[int]] = {}
-    channels = [i.channel_id for i in incidents] + [fake.channel_by_name("incidents").id]  # type: ignore[union-attr]
-    for channel in channels:
-        for m in fake.messages.get(channel, []):
-            words = m.text.split()
+    for i in incidents:
+        for m in fake.messages.get(i.channel_id, []):
             if m.text.startswith("Alert "):
-                name = words[1]
-            elif m.text.startswith("Unmatched alert "):
-                name = words[2]
-            else:
-                continue
-            out.setdefault(name, []).append(int(m.text.split(": ")[1].split()[0]))
+                count = int(m.text.split(": ")[1].split()[0])
+                out.setdefault(m.text.split()[1], []).append(count)
+    announce = fake.channel_by_name("incidents")
+    assert announce is not None
+    for m in fake.messages.get(announce.id, []):
+        if m.text.startswith("Unmatched alert"):
+            blocks = json.dumps(m.blocks, ensure_ascii=False)
+            for name, n in re.findall(r"• \*(\S+)[^*]*\*: (\d+) firing", blocks):
+                out.setdefault(name, []).append(int(n))
     return out
+
+
+# -- shared: the app on a real port --------------------------------------------------------
+
+
+class App:
+    """The real app against a fake Slack (and a fake PagerDuty) on real ports."""
+
+    def __init__(self, redis: RedisServer, args: argparse.Namespace, *, pagerduty: bool) -> None:
+        self.redis, self.args, self.with_pd = redis, args, pagerduty
+
+    async def __aenter__(self) -> App:
+        self.redis.flush()
+        self.fake = FakeSlack()
+        self.fake.latency = self.args.slack_latency
+        await self.fake.start()
+        env: dict[str, Any] = {}
+        config = IncidentConfig()
+        self.pd: FakePagerDuty | None = None
+        if self.with_pd:
+            self.pd = FakePagerDuty()
+            await self.pd.start()
+            env = {
+                "pagerduty_api_key": self.pd.api_key,
+                "pagerduty_api_url": self.pd.api_url,
+                "pagerduty_events_url": self.pd.events_url,
+                "pagerduty_from_email": "alice@example.com",
+            }
+            config = IncidentConfig.model_validate(
+                {"pagerduty": {"service_id": "PSVC_MAIN", "escalation_policy_id": "PEP_MAIN"}}
+            )
+        settings = Settings(
+            slack_bot_token=self.fake.bot_token,
+            slack_signing_secret=self.fake.signing_secret,
+            slack_api_url=self.fake.api_url,
+            redis_url=self.redis.url,
+            alertmanager_token=TOKEN,
+            log_level="WARNING",
+            **env,
+        )
+        self.bot = build(settings, config)
+        self.runner = web.AppRunner(self.bot.web, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.fake.app_url = f"http://127.0.0.1:{port}/slack/events"
+        self.url = f"http://127.0.0.1:{port}/alerts/alertmanager"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.runner.cleanup()
+        await self.fake.stop()
+        if self.pd is not None:
+            await self.pd.stop()
+
+
+# -- priority: a SEV1 behind unmatched alerts --------------------------------------------------
+
+
+def unmatched_then_sev1(url: str, n: int, per_post: int) -> tuple[Counter[int], float]:
+    """(In a process of its own.) n unmatched alert names, `per_post` a POST (16 POSTs at
+    a time), then the SEV1's POST: the answers' statuses and the epoch time of the SEV1's
+    answer."""
+    noise = [alert(f"NoRuleMatches{i:05d}", i) for i in range(n)]
+    bodies = [
+        am_payload({"service": "api"}, noise[i : i + per_post]) for i in range(0, n, per_post)
+    ]
+
+    async def run() -> tuple[Counter[int], float]:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        statuses: Counter[int] = Counter()
+        gate = asyncio.Semaphore(16)
+        async with aiohttp.ClientSession() as http:
+
+            async def send(body: dict[str, Any]) -> None:
+                async with gate, http.post(url, data=json.dumps(body), headers=headers) as r:
+                    statuses[r.status] += 1
+
+            await asyncio.gather(*(send(b) for b in bodies))
+            await send(am_payload({}, [alert("ServiceDown", 0)]))
+            return statuses, time.time()
+
+    return asyncio.run(run())
+
+
+async def priority(redis: RedisServer, n: int, per_post: int, args: argparse.Namespace) -> None:
+    async with App(redis, args, pagerduty=True) as app:
+        assert app.pd is not None
+        pd, store = app.pd, app.bot.services.store
+        with ProcessPoolExecutor(1) as pool:
+            statuses, answered = await asyncio.get_running_loop().run_in_executor(
+                pool, unmatched_then_sev1, app.url, n, per_post
+            )
+        declared = paged = None
+        give_up = time.time() + args.give_up
+        # a measurement, not synchronisation: note when each effect is first seen
+        while (declared is None or paged is None) and time.time() < give_up:
+            if declared is None:
+                found = await store.recent_incidents(limit=5)
+                if any(i.alertname == "ServiceDown" for i in found):
+                    declared = time.time() - answered
+            if paged is None and pd.incidents:
+                paged = time.time() - answered
+            await asyncio.sleep(0.01)
+
+        def shown(t: float | None) -> str:
+            return f"{t:6.2f} s" if t is not None else f"not after {args.give_up:.0f} s"
+
+        how = "one POST" if per_post >= n else f"{(n + per_post - 1) // per_post} POSTs"
+        print(
+            f"SEV1 behind {n:>5} unmatched alert names ({how}; answers {dict(statuses)}): "
+            f"declared {shown(declared)}, paged {shown(paged)} after its POST's answer"
+        )
+
+
+# -- memory: a storm of fresh instance labels ---------------------------------------------
+
+
+async def memory(redis: RedisServer, args: argparse.Namespace) -> None:
+    async with App(redis, args, pagerduty=False) as app:
+        raw = app.bot.services.store.redis
+        stream = app.bot.services.store.keys.alert_stream
+
+        async def used() -> float:
+            for _ in range(20):  # a Redis busy with the storm may answer late
+                with contextlib.suppress(RedisError):
+                    return float((await raw.info("memory"))["used_memory"]) / 1e6
+                await asyncio.sleep(0.5)
+            return float("nan")
+
+        async def backlog() -> int:
+            with contextlib.suppress(RedisError):
+                return int(await raw.xlen(stream))
+            return -1
+
+        before = await used()
+        posts, sent, statuses = await storm_of_fresh_instances(app.url, TOKEN, seconds=args.storm)
+        right_after = await used()
+        started = time.time()
+        while (  # noqa: ASYNC110 (a measurement, not synchronisation)
+            left := await backlog()
+        ) != 0 and time.time() - started < args.give_up:
+            await asyncio.sleep(0.5)
+        took = time.time() - started
+        applied = await used()
+        keys = await raw.dbsize()
+        state = (
+            f"applied {took:.0f} s later"
+            if left == 0
+            else f"{left} POSTs still unapplied after {args.give_up:.0f} s"
+        )
+        print(
+            f"{args.storm:.0f} s storm of fresh instance labels: {posts} POSTs, {sent} alerts "
+            f"(answers {dict(statuses)}); Redis used_memory {before:.1f} MB before, "
+            f"{right_after:.1f} MB right after, {applied:.1f} MB when {state} "
+            f"(+{applied - before:.1f} MB, {keys} keys)"
+        )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="throughput,priority,memory")
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--slack-latency", type=float, default=0.05)
+    parser.add_argument("--unmatched", default="150,2000")
+    parser.add_argument("--unmatched-posts", default="300")
+    parser.add_argument("--storm", type=float, default=20.0)
+    parser.add_argument("--give-up", type=float, default=120.0)
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     redis = RedisServer()
     try:
-        for per_post in (1, 100):
-            await storm(redis, args.alerts, per_post, args)
+        if "priority" in parts:
+            for n in (int(x) for x in args.unmatched.split(",") if x):
+                await priority(redis, n, n, args)
+            for n in (int(x) for x in args.unmatched_posts.split(",") if x):
+                await priority(redis, n, 1, args)
+        if "memory" in parts:
+            await memory(redis, args)
+        if "throughput" in parts:
+            for per_post in (1, 100):
+                await storm(redis, args.alerts, per_post, args)
     finally:
         redis.stop()
 

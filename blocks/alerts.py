@@ -1,6 +1,7 @@
 """Block Kit for alerts: an alert group's message (counts and the first alerts), the
-unmatched-alert post with its Declare button, and the notices of an incident's alerts
-resolving or firing again. Pure functions of the domain models.
+digest of unmatched alerts with its Declare choices, the notice of groups a storm kept
+out, and the notices of an incident's alerts resolving or firing again. Pure functions
+of the domain models.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 
 import blocks.mrkdwn as mk
 from blocks.common import (
+    SECTION_TEXT_MAX,
     Block,
     Message,
     Mrkdwn,
@@ -21,6 +23,7 @@ from blocks.common import (
     header,
     md,
     mention,
+    option,
     section,
 )
 from blocks.mrkdwn import join
@@ -30,6 +33,8 @@ ACTION_DECLARE = "alert_declare"
 ACTION_RESOLVE = "alert_resolve"
 
 SAMPLE = 5  # alerts shown in full; the rest are counted
+DIGEST_LINES = 20  # groups a digest lists; the rest are counted
+DIGEST_CHOICES = 100  # Slack's most options in a select
 _SKIP_LABELS = {"alertname"}
 
 
@@ -89,6 +94,17 @@ def _body(view: AlertGroupView) -> list[Block]:
     hidden = view.firing - len([a for a in shown if a.status == "firing"])
     if hidden > 0:
         blocks.append(context(md("…and {} more firing.", hidden)))
+    if view.untracked:
+        blocks.append(
+            context(
+                md(
+                    "…and about {} more firing beyond the {} this group tracks one by one "
+                    "(`alerts.max_instances`): counted, not shown.",
+                    view.untracked,
+                    view.firing + view.resolved,
+                )
+            )
+        )
     where = "Alertmanager" if view.source == "alertmanager" else "an alert message in Slack"
     source = mk.link(view.link, where) if view.link else mk.escape(where)
     blocks.append(context(md("From {} · updated {}", source, date_token(view.updated_at))))
@@ -175,3 +191,92 @@ def declared_from_alert(incident: Incident, view: AlertGroupView) -> Message:
         "Declared {} ({}) for {} → {}", incident.id, incident.severity, group_title(view), where
     )
     return text, [section(text)]
+
+
+def _digest_line(view: AlertGroupView, incident: Incident | None) -> Mrkdwn:
+    counts = md("{} firing", view.firing)
+    if view.resolved:
+        counts = md("{}, {} resolved", counts, view.resolved)
+    line = md("• *{}*: {}", clip(group_title(view), 80), counts)
+    if incident is not None:
+        line = md("{} → {}", line, channel_link(incident.channel_id, incident.channel_name))
+    return line
+
+
+def unmatched_digest(
+    views: list[AlertGroupView],
+    incidents: Mapping[str, Incident],
+    *,
+    total: int,
+    since: float,
+) -> Message:
+    """The one message of a window's unmatched alert groups in the announce channel: one
+    group shows in full with its Declare button; several are listed (the first
+    DIGEST_LINES, the rest counted) with a choice of which to declare."""
+    if total == 1 and len(views) == 1:
+        view = views[0]
+        return unmatched_alert(view, incidents.get(view.incident or ""))
+    firing = sum(v.firing for v in views)
+    text = md("Unmatched alerts: {} groups, {} alerts firing", total, firing)
+    blocks: list[Block] = [header(f"Unmatched alerts: {total} groups")]
+    blocks.append(
+        section(
+            md(
+                "No alert rule matches these, so no incident was declared. Declare one if it "
+                "needs people; add a rule to `alerts.rules` to automate it."
+            )
+        )
+    )
+    lines = [_digest_line(v, incidents.get(v.incident or "")) for v in views[:DIGEST_LINES]]
+    chunk: list[Mrkdwn] = []
+    for line in lines:  # whole lines a section, each within Slack's 3000 characters
+        if chunk and sum(len(c) + 1 for c in chunk) + len(line) > SECTION_TEXT_MAX:
+            blocks.append(section(join(chunk, "\n")))
+            chunk = []
+        chunk.append(line)
+    blocks.append(section(join(chunk, "\n")))
+    more = total - len(lines)
+    if more > 0:
+        blocks.append(context(md("…and {} more groups.", more)))
+    blocks.append(context(md("Since {}", date_token(since))))
+    choices = [
+        option(clip(group_title(v), 75), v.group_id) for v in views if v.firing and not v.incident
+    ][:DIGEST_CHOICES]
+    if choices:
+        select: Block = {
+            "type": "static_select",
+            "action_id": ACTION_DECLARE,
+            "placeholder": {"type": "plain_text", "text": "Declare incident for…"},
+            "options": choices,
+        }
+        blocks.append(actions(select))
+    return text, blocks
+
+
+_DROP_REASONS = {
+    "payload": "over `alerts.groups_per_payload` in one payload",
+    "minute": "over `alerts.groups_per_minute` new groups a minute",
+    "total": "over `alerts.max_groups` remembered at once",
+}
+
+
+def storm_notice(dropped: Mapping[str, int], *, since: float) -> Message:
+    """Alert groups the storm limits kept out, since the window began: one notice a window,
+    edited as the counts grow."""
+    total = sum(dropped.values())
+    text = md(":warning: Alert storm: {} alert groups were not tracked", total)
+    parts = [
+        md("{} {}", n, _DROP_REASONS.get(reason, reason))
+        for reason, n in sorted(dropped.items())
+        if n
+    ]
+    body = md(
+        ":warning: *Alert storm*: since {}, {} alert groups were not tracked: {}. Their "
+        "alerts show no message and declare nothing; `alert_groups_dropped_total` on "
+        "/metrics counts them. Groups already known still update, and unmatched alerts "
+        "never keep a rule's group out.",
+        date_token(since),
+        total,
+        join(parts, "; "),
+    )
+    return text, [section(body)]

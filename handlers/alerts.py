@@ -1,9 +1,11 @@
 """Alert ways in: Alertmanager's webhook route, and the buttons on alert messages
-(Declare incident on an unmatched alert, Resolve incident once its alerts resolved)."""
+(Declare incident on an unmatched alert or in the digest, Resolve incident once its
+alerts resolved)."""
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +13,8 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
-from bot.alerts import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager
+from bot.alerts import QueueFull
+from bot.alerts_intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
 from bot.core import guard, redaction
 from bot.core.errors import STORE_ERRORS
 from bot.services import Services
@@ -21,6 +24,7 @@ from handlers.replies import reply
 log = logging.getLogger(__name__)
 
 Route = Callable[[web.Request], Awaitable[web.Response]]
+QUEUE_RETRY = 5  # seconds: a full queue drains in about this long
 
 
 def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response:
@@ -31,8 +35,9 @@ def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response
 
 
 def alertmanager_webhook(svc: Services) -> Route:
-    """POST /alerts/alertmanager: check the bearer token, validate, persist, answer.
-    The answer comes before any Slack work; a 200 means the alerts are stored."""
+    """POST /alerts/alertmanager: check the bearer token and the sender's rate, validate,
+    persist, answer. The answer comes before any Slack work; a 200 means the alerts are
+    stored."""
 
     async def route(request: web.Request) -> web.Response:
         token = svc.settings.alertmanager_token
@@ -59,14 +64,39 @@ def alertmanager_webhook(svc: Services) -> Route:
         except InvalidAlerts as exc:
             return refuse(400, "malformed", str(exc))
         try:
-            await alerts.accept(batch)
+            wait = await alerts.admit(sender_key(token, request.remote), batch)
+        except STORE_ERRORS as exc:
+            log.warning("alerts not stored", extra={"error": str(exc)})
+            return _answer(503, "the alert store is unreachable; send again later")
+        if wait > 0:
+            rate = alerts.settings.webhook_rate
+            after = {"Retry-After": str(max(1, math.ceil(wait)))}
+            return refuse(429, "rate", f"over {rate} POSTs (alerts.webhook_rate)", after)
+        try:
+            accepted, dropped = await alerts.receive(batch)
+        except QueueFull:
+            # a 5xx: Alertmanager sends it again (it does not retry a 4xx)
+            after = {"Retry-After": str(QUEUE_RETRY)}
+            return web.json_response(
+                {"ok": False, "error": "the alert queue is full; send again later"},
+                status=503,
+                headers=after,
+            )
         except STORE_ERRORS as exc:
             # not stored: a non-2xx makes Alertmanager send it again
             log.warning("alerts not stored", extra={"error": str(exc)})
             return _answer(503, "the alert store is unreachable; send again later")
-        return _answer(200, accepted=batch.count)
+        if dropped:  # over alerts.groups_per_payload: counted, and told in the channel
+            return _answer(200, accepted=accepted, dropped_groups=dropped)
+        return _answer(200, accepted=accepted)
 
     return route
+
+
+def _chosen(action: dict[str, Any]) -> str:
+    """The group a Declare click names: the button's value, or the digest's choice."""
+    selected = action.get("selected_option") or {}
+    return str(action.get("value") or selected.get("value") or "")
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -76,7 +106,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         if svc.alerts is None:
             return
         incident, view = await svc.alerts.declare_from_button(
-            str(click.action.get("value") or ""), user=click.user
+            _chosen(click.action), user=click.user
         )
         # answered in the announce channel: a private incident shows redacted
         cfg = svc.config

@@ -281,6 +281,23 @@ class AlertsConfig(_Strict):
     # one alert message is edited at most this often, however fast alerts arrive
     update_every: Duration = timedelta(seconds=10)
     rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
+    # Storms (README: Alerts from Prometheus). POSTs a sender (its token and address) may
+    # make; beyond it the webhook answers 429 with Retry-After.
+    webhook_rate: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=600, per=timedelta(minutes=1))
+    )
+    # alert groups: at most this many in one payload (rules' first), new ones a minute and
+    # remembered at once (each of rule-matched and unmatched groups); beyond them a group is
+    # counted (alert_groups_dropped_total) and the announce channel gets one notice
+    groups_per_payload: int = Field(default=100, gt=0)
+    groups_per_minute: int = Field(default=300, gt=0)
+    max_groups: int = Field(default=500, gt=0)
+    # alerts a group tracks one by one; beyond them they are only counted
+    max_instances: int = Field(default=200, gt=0)
+    # unmatched groups firing within this window share one digest message
+    digest_window: Duration = timedelta(minutes=5)
+    # MB of accepted alerts not yet applied; beyond it the webhook answers 503 (retried)
+    max_queued_mb: int = Field(default=64, gt=0)
 
 
 class RemindersConfig(_Strict):

@@ -386,6 +386,9 @@ class AlertGroupView(BaseModel):
     sample: list[AlertInstance] = Field(default_factory=list)  # firing first, oldest first
     updated_at: float
     link: str | None = None  # Alertmanager's page, or the alert message in Slack
+    # firing alerts beyond the ones the group tracks (alerts.max_instances), about
+    untracked: int = 0
+    incident: str | None = None  # the incident the group declared or joined
 
 
 # -- after the incident (bot/postmortem.py, bot/followups.py, bot/stats.py) ----------------

@@ -48,14 +48,27 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
 |                                       |        | `b`), consumer group `workers`; an entry is    |
 |                                       |        | deleted once applied (bot/alerts.py)           |
-| ir:alertgroup:{gid}                   | hash   | an alert group: key, alertname, counts, version|
-|                                       |        | (bumped by every status change), its incident, |
-|                                       |        | the Slack messages showing it                  |
-| ir:alertgroup:{gid}:state             | hash   | fingerprint -> "<stream seq>|<status>"         |
-| ir:alertgroup:{gid}:alerts            | hash   | fingerprint -> AlertInstance JSON (latest)     |
-| ir:alertgroup:{gid}:firing            | zset   | firing fingerprints, score = starts_at         |
-| ir:alerts:due                         | zset   | group id -> when the group next needs its      |
-|                                       |        | reconciler (changed now, or a paced edit)      |
+| ir:alerts:queued                      | int    | bytes in the stream not yet applied (accepts   |
+|                                       |        | stop at `alerts.max_queued`)                   |
+| ir:alertgroup:{gid}                   | hash   | an alert group: key, alertname, lane, class,   |
+|                                       |        | counts, version (bumped by every status        |
+|                                       |        | change), its incident, the Slack messages      |
+|                                       |        | showing it (bot/core/store_alerts.py) |
+| ir:alertgroup:{gid}:state             | hash   | fingerprint -> "<stream seq>|<status>", at     |
+|                                       |        | most `alerts.max_instances`                    |
+| ir:alertgroup:{gid}:alerts            | hash   | fingerprint -> AlertInstance JSON (latest), of |
+|                                       |        | the few alerts Slack shows                     |
+| ir:alertgroup:{gid}:resolved          | zset   | resolved fingerprints, score = when; dropped   |
+|                                       |        | after `alerts.flap_window`                     |
+| ir:alertgroup:{gid}:extra             | HLL    | firing fingerprints beyond max_instances       |
+| ir:alerts:groups:{rule|unmatched}     | zset   | group id -> last seen: the class's groups, at  |
+|                                       |        | most `alerts.max_groups`                       |
+| ir:alerts:created:{class}:{minute}    | int    | groups of the class created that minute        |
+| ir:alerts:due[:page|:rest]            | zset   | group id (or ~digest, ~notice) -> when it next |
+|                                       |        | needs its reconciler, one set per lane         |
+| ir:alerts:board:{digest|notice}       | hash   | the announce channel's board of this window:   |
+|                                       |        | start, its message, dropped counts (notice)    |
+| ir:alerts:board:digest:groups         | zset   | unmatched group ids in this digest -> joined at|
 | ir:alerts:pace:{budget}               | string | GCRA arrival time of a Slack call budget       |
 | ir:incident:{id}:followups            | hash   | follow-up number -> FollowUp JSON              |
 | ir:incident:{id}:followup-seq         | int    | the incident's last follow-up number (INCR)    |
@@ -116,6 +129,14 @@ from bot.core.models import (
     RunbookRun,
     StepState,
     TimelineEntry,
+)
+from bot.core.store_alerts import (  # noqa: F401 (AlertEntry, AlertGroupState: the store's names)
+    PACE,
+    AlertEntry,
+    AlertGroupState,
+    AlertStore,
+    GroupClass,
+    Lane,
 )
 
 log = logging.getLogger(__name__)
@@ -197,7 +218,7 @@ class Keys:
         self.oncall_failure = f"{prefix}oncall:failure"
         self.due = f"{prefix}due"
         self.alert_stream = f"{prefix}alerts:stream"
-        self.alert_due = f"{prefix}alerts:due"
+        self.alert_queued = f"{prefix}alerts:queued"
         self.followups_open = f"{prefix}followups:open"
         self.db_owner = f"{prefix}db-owner"
         self.events = f"{prefix}events"
@@ -263,6 +284,22 @@ class Keys:
 
     def alert_pace(self, budget: str) -> str:
         return f"{self.prefix}alerts:pace:{budget}"
+
+    def alert_due(self, lane: Lane) -> str:
+        # the rule lane keeps the key all groups were due in before there were lanes
+        return f"{self.prefix}alerts:due" + ("" if lane == "rule" else f":{lane}")
+
+    def alert_groups(self, cls: GroupClass) -> str:
+        return f"{self.prefix}alerts:groups:{cls}"
+
+    def alert_created(self, cls: GroupClass, minute: int) -> str:
+        return f"{self.prefix}alerts:created:{cls}:{minute}"
+
+    def alert_board(self, name: str) -> str:
+        return f"{self.prefix}alerts:board:{name}"
+
+    def alert_board_members(self, name: str) -> str:
+        return f"{self.prefix}alerts:board:{name}:groups"
 
     def followups(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{incident_id}:followups"
@@ -474,10 +511,6 @@ class RedisFacts:
     embedded: bool  # the sandbox's in-process fakeredis: nothing outlives the process
 
 
-# -- alerts (bot/alerts.py) ---------------------------------------------------------------
-ALERT_CONSUMERS = "workers"
-
-
 # -- after the incident (bot/timeline.py, bot/followups.py, bot/postmortem.py) -------------
 
 
@@ -518,152 +551,6 @@ return 1
 """
 
 
-# Accept a batch at most once per key (a Slack event id): the marker and the entry are
-# written together or not at all.
-_ALERT_ACCEPT_ONCE = """
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return false end
-return redis.call('XADD', KEYS[1], '*', 'b', ARGV[1])
-"""
-
-# Apply one group's alerts from stream entry ARGV[2] (a sortable sequence): an alert's
-# state changes only for a later entry than the one that set it, so redelivered or
-# reordered entries change nothing. A status change bumps the version and makes the group
-# due for its reconciler, in the same script (no lost wake-up).
-_ALERT_APPLY = """
-local meta, state, alerts, firing, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local gid, seq, now, ttl, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-if redis.call('HEXISTS', meta, 'key') == 0 then
-  redis.call('HSET', meta, 'key', ARGV[6], 'alertname', ARGV[7], 'group', ARGV[8],
-    'source', ARGV[9], 'version', 0, 'firing', 0, 'resolved', 0, 'fired', 0,
-    'handled_fired', 0, 'created', ARGV[3])
-end
-if ARGV[10] ~= '' then redis.call('HSET', meta, 'link', ARGV[10]) end
-local firing_before = tonumber(redis.call('HGET', meta, 'firing'))
-local changed = false
-local function set(fp, status, score, body)
-  local cur = redis.call('HGET', state, fp)
-  local cur_seq, cur_status = '', ''
-  if cur then cur_seq, cur_status = string.match(cur, '^([^|]*)|(.*)$') end
-  if cur and cur_seq >= seq then return end
-  redis.call('HSET', state, fp, seq .. '|' .. status)
-  if body ~= '' then redis.call('HSET', alerts, fp, body) end
-  if status == cur_status then return end
-  changed = true
-  if status == 'firing' then
-    redis.call('HINCRBY', meta, 'firing', 1)
-    redis.call('HINCRBY', meta, 'fired', 1)
-    redis.call('ZADD', firing, score, fp)
-    if cur_status == 'resolved' then redis.call('HINCRBY', meta, 'resolved', -1) end
-  else
-    redis.call('HINCRBY', meta, 'resolved', 1)
-    redis.call('ZREM', firing, fp)
-    if cur_status == 'firing' then redis.call('HINCRBY', meta, 'firing', -1) end
-  end
-end
-local seen = {}
-for i = 11, #ARGV, 4 do
-  seen[ARGV[i]] = true
-  set(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3])
-end
-if prefix ~= '' then
-  -- a complete report (a Slack message): its source's alerts not named have resolved
-  local all = redis.call('HGETALL', state)
-  for j = 1, #all, 2 do
-    local fp = all[j]
-    if not seen[fp] and string.sub(fp, 1, #prefix) == prefix
-        and string.sub(all[j + 1], -7) == '|firing' then
-      set(fp, 'resolved', 0, '')
-    end
-  end
-end
-redis.call('HSET', meta, 'last_seen', ARGV[3])
-if changed then
-  redis.call('HINCRBY', meta, 'version', 1)
-  redis.call('HSET', meta, 'changed_at', ARGV[3])
-  -- Starting to fire, or all resolved, is acted on now. More or fewer alerts of a group
-  -- that keeps firing only change its message: that waits for the message's next edit
-  -- (hold_until), so a storm costs one reconcile a group per edit, not one an alert.
-  local firing_after = tonumber(redis.call('HGET', meta, 'firing'))
-  local at = now
-  if (firing_before > 0) == (firing_after > 0) then
-    local hold = tonumber(redis.call('HGET', meta, 'hold_until') or '0')
-    if hold > at then at = hold end
-  end
-  local cur = redis.call('ZSCORE', due, gid)
-  if (not cur) or tonumber(cur) > at then redis.call('ZADD', due, tostring(at), gid) end
-end
-for _, k in ipairs({meta, state, alerts, firing}) do redis.call('EXPIRE', k, ttl) end
-return changed and 1 or 0
-"""
-
-# The reconciler is done with a version of the group: drop it from the due set (or keep
-# it due at ARGV[3]) only if nothing changed meanwhile; otherwise it is due again now.
-_ALERT_SETTLE = """
-if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-  return 0
-end
-if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1])
-else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
-return 1
-"""
-
-# Slack call budgets shared by every replica (GCRA): each allows `burst` calls at once,
-# then one per `interval`. One call may need several (a declaration creates a channel and
-# posts in the announce channel): all are booked, or none. Returns the wait before the
-# call may go, or minus it when longer than ARGV[2] (then nothing is booked).
-_ALERT_PACE = """
-local now, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local wait, tats = 0, {}
-for i, key in ipairs(KEYS) do
-  local interval, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < now then tat = now end
-  tats[i] = tat
-  local w = tat - (burst - 1) * interval - now
-  if w > wait then wait = w end
-end
-if wait > max_wait then return tostring(-wait) end
-for i, key in ipairs(KEYS) do
-  local new_tat = tats[i] + tonumber(ARGV[1 + 2 * i])
-  redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-end
-return tostring(wait)
-"""
-
-
-@dataclass(frozen=True)
-class AlertEntry:
-    """One accepted batch as read from the stream: its id and the batch JSON."""
-
-    id: str
-    batch: str
-
-    @property
-    def seq(self) -> str:
-        """The entry id as a string that sorts like the stream (`ms-n` zero-padded)."""
-        ms, _, n = self.id.partition("-")
-        return f"{int(ms):015d}-{int(n or 0):010d}"
-
-
-@dataclass
-class AlertGroupState:
-    """One read of an alert group: its fields (see the key table) and the first alerts."""
-
-    gid: str
-    fields: dict[str, str]
-    sample: list[tuple[str, str, bool]]  # (fingerprint, AlertInstance JSON, firing)
-
-    def text(self, name: str) -> str:
-        return self.fields.get(name, "")
-
-    def number(self, name: str) -> float:
-        try:
-            return float(self.fields.get(name) or 0)
-        except ValueError:
-            return 0.0
-
-
 # Claim the db for a prefix: already its, or empty (then marked); else some key that is not.
 _CLAIM_DB = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -675,7 +562,7 @@ return redis.call('RANDOMKEY')
 """
 
 
-class Store:
+class Store(AlertStore):
     def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
@@ -1273,155 +1160,10 @@ class Store:
         """Forget an idempotency marker, so a retry of work that failed is not refused."""
         await self.redis.delete(self.keys.once(scope, key))
 
-    # -- alerts (bot/alerts.py) ----------------------------------------------------------------
-    async def alerts_accept(self, batch: str, *, once: str | None = None, ttl: int = 0) -> bool:
-        """Persist an accepted batch (XADD): once this returns, a crash loses nothing.
-        With `once`, a batch under an already used key is not stored (False)."""
-        if once is None:
-            await self.redis.xadd(self.keys.alert_stream, {"b": batch})
-            return True
-        keys = [self.keys.alert_stream, self.keys.once("alert-batch", once)]
-        return bool(await self._script(_ALERT_ACCEPT_ONCE)(keys, [batch, ttl]))
-
-    async def alerts_consumer_group(self) -> None:
-        """Create the consumer group (from the stream's start: nothing accepted before the
-        first worker ran is skipped); an existing group is fine."""
-        try:
-            await self.redis.xgroup_create(
-                self.keys.alert_stream, ALERT_CONSUMERS, id="0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def alerts_read(self, consumer: str, count: int) -> list[AlertEntry]:
-        """New entries for this consumer (never blocks: the caller waits itself)."""
-        out: Any = ()
-        async with self._grouped(self.alerts_consumer_group):
-            out = await self.redis.xreadgroup(
-                ALERT_CONSUMERS, consumer, {self.keys.alert_stream: ">"}, count=count
-            )
-        return [AlertEntry(_text(i), _text(f.get("b", ""))) for _, rows in out for i, f in rows]
-
-    async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
-        """Entries another consumer read but never acknowledged (it died): take them."""
-        out: Any = ()
-        async with self._grouped(self.alerts_consumer_group):
-            out = await self.redis.xautoclaim(
-                self.keys.alert_stream,
-                ALERT_CONSUMERS,
-                consumer,
-                min_idle_time=idle_ms,
-                count=count,
-            )
-        rows = out[1] if len(out) > 1 else []
-        return [AlertEntry(_text(i), _text(f.get("b", ""))) for i, f in rows if f]
-
-    async def alerts_apply(
-        self,
-        entries: list[AlertEntry],
-        updates: list[tuple[str, AlertEntry, list[str | int | float]]],
-        *,
-        now: float,
-        ttl: int,
-    ) -> None:
-        """Apply each (group id, entry, args) with the apply script, then acknowledge and
-        delete the entries: one round trip. args: prefix, key, alertname, group JSON
-        (title and labels), source, link, then (fingerprint, status, score, AlertInstance
-        JSON) per alert."""
-        script = self._script(_ALERT_APPLY)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for gid, entry, args in updates:
-                base = self.keys.alert_group(gid)
-                keys = [
-                    base,
-                    f"{base}:state",
-                    f"{base}:alerts",
-                    f"{base}:firing",
-                    self.keys.alert_due,
-                ]
-                await script(keys, [gid, entry.seq, repr(now), ttl, *args], client=pipe)
-            if entries:
-                ids = [e.id for e in entries]
-                pipe.xack(self.keys.alert_stream, ALERT_CONSUMERS, *ids)
-                pipe.xdel(self.keys.alert_stream, *ids)
-            await pipe.execute()
-
-    async def alerts_backlog(self) -> int:
-        """Entries accepted and not yet applied (read or not)."""
-        return int(await self.redis.xlen(self.keys.alert_stream))
-
-    async def alerts_due(self, now: float, limit: int) -> tuple[list[str], float | None]:
-        """Group ids due by `now`, and when the next one after them is due (or None)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrangebyscore(self.keys.alert_due, "-inf", now, start=0, num=limit)
-            pipe.zrange(self.keys.alert_due, 0, 0, withscores=True)
-            due, first = await pipe.execute()
-        gids = [_text(g) for g in due]
-        later = [float(score) for _, score in first if float(score) > now]
-        return gids, later[0] if later else None
-
-    async def alerts_due_count(self) -> int:
-        return int(await self.redis.zcard(self.keys.alert_due))
-
-    async def alerts_mark_due(self, gid: str, at: float) -> None:
-        await self.redis.zadd(self.keys.alert_due, {gid: at})
-
-    async def alerts_settle(
-        self, gid: str, version: str, next_at: float | None, now: float
-    ) -> bool:
-        """Done with `version` of the group (see _ALERT_SETTLE); False: it changed meanwhile."""
-        keys = [self.keys.alert_group(gid), self.keys.alert_due]
-        args = [gid, version, "" if next_at is None else repr(next_at), repr(now)]
-        return bool(await self._script(_ALERT_SETTLE)(keys, args))
-
-    async def alerts_forget_due(self, gid: str) -> None:
-        await self.redis.zrem(self.keys.alert_due, gid)
-
-    async def alerts_group(self, gid: str, *, sample: int) -> AlertGroupState | None:
-        """The group's fields and its first `sample` alerts (firing ones, oldest first;
-        when none fire, any of them)."""
-        base = self.keys.alert_group(gid)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(base)
-            pipe.zrange(f"{base}:firing", 0, sample - 1)
-            fields, firing = await pipe.execute()
-        if not fields:
-            return None
-        fps = [_text(f) for f in firing]
-        is_firing = True
-        if not fps:
-            is_firing = False
-            _, found = await self.redis.hscan(f"{base}:alerts", 0, count=sample)
-            fps = sorted(_text(f) for f in found)[:sample]
-        bodies = await self.redis.hmget(f"{base}:alerts", fps) if fps else []
-        return AlertGroupState(
-            gid=gid,
-            fields={_text(k): _text(v) for k, v in fields.items()},
-            sample=[(fp, _text(b), is_firing) for fp, b in zip(fps, bodies, strict=True) if b],
-        )
-
-    async def alerts_group_set(self, gid: str, **fields: str | int | float) -> None:
-        """Record what the reconciler did (it holds the group's lease)."""
-        await self.redis.hset(
-            self.keys.alert_group(gid), mapping={k: str(v) for k, v in fields.items()}
-        )
-
-    async def alerts_pace(
-        self, budgets: list[tuple[str, float, int]], *, now: float, max_wait: float
-    ) -> float:
-        """Book one call on Slack budgets (name, interval, burst), all or none: seconds to
-        wait first (>= 0), or minus the wait when longer than max_wait (nothing booked)."""
-        args: list[str | int] = [repr(now), repr(max_wait)]
-        for _, interval, burst in budgets:
-            args += [repr(interval), burst]
-        keys = [self.keys.alert_pace(name) for name, _, _ in budgets]
-        return float(await self._script(_ALERT_PACE)(keys, args))
-
     async def take_rate(self, name: str, *, interval: float, burst: int, now: float) -> float:
         """Book one use of a rate limit shared by every replica (the same GCRA as the Slack
         budgets): 0 when booked, else the seconds until one is free (nothing booked)."""
-        wait = await self._script(_ALERT_PACE)(
+        wait = await self._script(PACE)(
             [self.keys.rate(name)], [repr(now), "0", repr(interval), burst]
         )
         return max(0.0, -float(wait))

@@ -3,6 +3,7 @@ scripts (on fakeredis, which runs the Lua), Block Kit, and the shipped rules and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -17,20 +18,19 @@ import yaml
 
 import blocks.alerts as ui
 from blocks.limits import check_blocks
-from bot.alerts import (
+from bot.alerts_intake import (
     AlertBatch,
     InvalidAlerts,
     bearer_ok,
     group_id,
     group_key,
-    message_senders,
-    parse_alert_message,
     parse_alertmanager,
-    sender_refused,
 )
+from bot.alerts_slack import message_senders, parse_alert_message, sender_refused
 from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
 from bot.core.models import AlertGroupView, AlertInstance, Incident
 from bot.core.store import AlertEntry, Store
+from bot.core.store_alerts import GroupApply, GroupLimits, Lane
 from bot.runbooks.library import default_runbooks_dir, load_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,30 +279,45 @@ def store() -> Store:
     return Store(fakeredis.FakeAsyncRedis(decode_responses=True))
 
 
-def alert_args(*alerts: tuple[str, str], prefix: str = "") -> list[str | int | float]:
-    args: list[str | int | float] = [
-        prefix,
-        "X|",
-        "X",
-        json.dumps({"title": "X"}),
-        "alertmanager",
-        "",
-    ]
+LIMITS = GroupLimits(
+    max_instances=100,
+    keep=5,
+    flap=1800.0,
+    max_groups=100,
+    per_minute=100,
+    quiet=3600.0,
+    window=300.0,
+    ttl=86400,
+)
+
+
+def update(
+    gid: str, entry_id: str, *alerts: tuple[str, str], prefix: str = "", lane: Lane = "rule"
+) -> GroupApply:
+    head = [prefix, "X|", "X", json.dumps({"title": "X"}), "alertmanager", ""]
+    args: list[str] = []
     for fp, status in alerts:
         body = AlertInstance(fingerprint=fp, status=status, alertname="X").model_dump_json()  # type: ignore[arg-type]
-        args += [fp, status, 1.0, body]
-    return args
+        args += [fp, status, body]
+    return GroupApply(gid, AlertEntry(entry_id, "{}"), lane, "rule", head, args)
 
 
-async def apply(store: Store, entry_id: str, *alerts: tuple[str, str], prefix: str = "") -> None:
-    entry = AlertEntry(entry_id, "{}")
-    await store.alerts_apply(
-        [], [("g1", entry, alert_args(*alerts, prefix=prefix))], now=NOW, ttl=60
-    )
+async def apply(
+    store: Store,
+    entry_id: str,
+    *alerts: tuple[str, str],
+    prefix: str = "",
+    at: float = NOW,
+    limits: GroupLimits = LIMITS,
+    gid: str = "g1",
+) -> int:
+    u = update(gid, entry_id, *alerts, prefix=prefix)
+    [result] = await store.alerts_apply([], [u], now=at, limits=limits)
+    return result
 
 
 async def counts(store: Store) -> tuple[int, int, int, int]:
-    g = await store.alerts_group("g1", sample=5)
+    g = await store.alerts_group("g1")
     assert g is not None
     return tuple(int(g.number(k)) for k in ("firing", "resolved", "fired", "version"))  # type: ignore[return-value]
 
@@ -329,16 +344,81 @@ async def test_a_complete_report_resolves_what_it_does_not_name(store: Store) ->
 
 async def test_settling_keeps_a_group_due_when_it_changed_meanwhile(store: Store) -> None:
     await apply(store, "1-0", ("a", "firing"))
-    assert (await store.alerts_due(NOW, 10))[0] == ["g1"]
-    g = await store.alerts_group("g1", sample=5)
+    assert (await store.alerts_due(NOW, 10, "rule"))[0] == ["g1"]
+    g = await store.alerts_group("g1")
     assert g is not None
     await apply(store, "2-0", ("a", "resolved"))  # lands while the reconciler works
     assert not await store.alerts_settle("g1", g.text("version"), None, NOW)
-    assert (await store.alerts_due(NOW, 10))[0] == ["g1"]
-    g = await store.alerts_group("g1", sample=5)
+    assert (await store.alerts_due(NOW, 10, "rule"))[0] == ["g1"]
+    g = await store.alerts_group("g1")
     assert g is not None
     assert await store.alerts_settle("g1", g.text("version"), NOW + 5, NOW)
-    assert await store.alerts_due(NOW, 10) == ([], NOW + 5)
+    assert await store.alerts_due(NOW, 10, "rule") == ([], NOW + 5)
+
+
+async def test_a_group_tracks_at_most_max_instances_and_counts_the_rest(store: Store) -> None:
+    few = dataclasses.replace(LIMITS, max_instances=3)
+    fired = [(f"f{i}", "firing") for i in range(10)]
+    await apply(store, "1-0", *fired, limits=few)
+    await apply(store, "2-0", *fired, limits=few)  # Alertmanager sends the group again
+    g = await store.alerts_group("g1")
+    assert g is not None and await store.alerts_tracked("g1") == 3
+    assert (g.number("firing"), g.untracked) == (3, 7)  # the rest counted once each
+    assert len(g.sample) == 3
+    # one resolves: a firing one beyond the cap takes its place
+    await apply(store, "3-0", ("f0", "resolved"), limits=few)
+    await apply(store, "4-0", ("f3", "firing"), limits=few)
+    assert await store.alerts_tracked("g1") == 3
+    assert (await counts(store))[:2] == (3, 0)
+
+
+async def test_resolved_alerts_are_forgotten_after_the_flap_window(store: Store) -> None:
+    await apply(store, "1-0", ("a", "firing"), ("b", "firing"), ("c", "firing"))
+    await apply(store, "2-0", ("a", "resolved"), ("b", "resolved"))
+    g = await store.alerts_group("g1")
+    assert g is not None and g.oldest_resolved == NOW
+    assert await store.alerts_prune("g1", before=NOW - 1, now=NOW, lane="rule") == 0
+    later = NOW + LIMITS.flap + 1
+    assert await store.alerts_prune("g1", before=later - LIMITS.flap, now=later, lane="rule") == 2
+    assert await store.alerts_tracked("g1") == 1 and (await counts(store))[:2] == (1, 0)
+    # and on apply: a resolve long ago is forgotten with the next batch
+    await apply(store, "3-0", ("c", "resolved"), at=later)
+    await apply(store, "4-0", ("d", "firing"), at=later + LIMITS.flap + 1)
+    assert await store.alerts_tracked("g1") == 1
+
+
+async def test_new_groups_are_capped_a_minute_and_in_all(store: Store) -> None:
+    two = dataclasses.replace(LIMITS, per_minute=2, max_groups=3)
+    results = [
+        await apply(store, "1-0", ("a", "firing"), gid=f"g{i}", limits=two) for i in range(4)
+    ]
+    assert results == [1, 1, -2, -2]  # two a minute
+    assert await apply(store, "2-0", ("b", "firing"), gid="g0", limits=two) == 1  # known: fine
+    nxt = NOW + 60
+    results = [
+        await apply(store, "3-0", ("a", "firing"), gid=f"h{i}", limits=two, at=nxt)
+        for i in range(2)
+    ]
+    assert results == [1, -1]  # three at most, none of them quiet enough to evict
+    notice = await store.alerts_board("notice", members=1)
+    assert (notice[0]["n:minute"], notice[0]["n:total"]) == ("2", "1")
+    assert (await store.alerts_due(NOW, 10, "rest"))[0] == ["~notice"]
+    # a quiet group (all resolved, unseen for `quiet`) makes room for a new one
+    await apply(store, "4-0", ("a", "resolved"), gid="g1", limits=two, at=nxt)
+    much_later = nxt + LIMITS.quiet + 1
+    assert await apply(store, "5-0", ("a", "firing"), gid="h9", limits=two, at=much_later) == 1
+    assert await store.alerts_group("g1") is None
+
+
+async def test_the_queue_refuses_past_its_bytes_until_applied(store: Store) -> None:
+    assert await store.alerts_accept("x" * 60, max_bytes=100) is True
+    assert await store.alerts_accept("y" * 60, max_bytes=100) is None  # full
+    assert await store.alerts_accept("y" * 30, max_bytes=100, once="e1", ttl=60) is True
+    assert await store.alerts_accept("y" * 5, max_bytes=100, once="e1", ttl=60) is False
+    await store.alerts_consumer_group()
+    entries = await store.alerts_read("c", 10)
+    await store.alerts_apply(entries, [], now=NOW, limits=LIMITS)
+    assert await store.alerts_accept("y" * 60, max_bytes=100) is True
 
 
 async def test_a_slack_budget_allows_a_burst_then_one_per_interval(store: Store) -> None:
@@ -402,6 +482,18 @@ INCIDENT = Incident(
 )
 
 
+DIGEST = [
+    view().model_copy(
+        update={
+            "group_id": f"g{i}",
+            "alertname": f"NoRule{i}" + LONG[:100],
+            "incident": INCIDENT.id if i == 3 else None,
+        }
+    )
+    for i in range(150)
+]
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -414,6 +506,10 @@ INCIDENT = Incident(
         ui.firing_again(view()),
         ui.resolved_notice("U0BOB", NOW),
         ui.declared_from_alert(INCIDENT, view()),
+        ui.alert_group(view().model_copy(update={"untracked": 1234})),
+        ui.unmatched_digest([view()], {}, total=1, since=NOW),
+        ui.unmatched_digest(DIGEST, {INCIDENT.id: INCIDENT}, total=300, since=NOW),
+        ui.storm_notice({"payload": 5, "minute": 1200, "total": 3}, since=NOW),
     ],
 )
 def test_alert_messages_are_within_slack_limits(message: tuple[str, list[Any]]) -> None:
@@ -440,6 +536,17 @@ def test_an_alert_message_shows_what_the_alert_says() -> None:
     ):
         assert expected in shown, expected
     assert "&lt;&amp;&gt;" in json.dumps(ui.alert_group(view())[1])  # alert text is escaped
+
+
+def test_a_digest_lists_its_first_groups_and_offers_the_firing_undeclared_ones() -> None:
+    text, blocks = ui.unmatched_digest(DIGEST, {INCIDENT.id: INCIDENT}, total=300, since=NOW)
+    assert text == "Unmatched alerts: 300 groups, 450 alerts firing"
+    shown = json.dumps(blocks, ensure_ascii=False)
+    assert shown.count("• *NoRule") == ui.DIGEST_LINES and "280 more groups" in shown
+    assert "<#C0INC>" in shown  # the one declared
+    [select] = [b["elements"][0] for b in blocks if b["type"] == "actions"]
+    values = [o["value"] for o in select["options"]]
+    assert len(values) == ui.DIGEST_CHOICES and "g3" not in values and values[0] == "g0"
 
 
 def test_the_unmatched_post_offers_declare_until_declared() -> None:
