@@ -55,6 +55,8 @@ class Worker:
         self.stopping = True
         self.alerts.wake_ingest.set()
         self.alerts.wake_reconcile.set()
+        # the loops first: once they are done, no reconcile starts after this one's list
+        await asyncio.wait(self.tasks, timeout=5.0)
         tasks = [*self.tasks, *self.inflight.values()]
         _, pending = await asyncio.wait(tasks, timeout=5.0)
         for task in pending:
@@ -102,6 +104,8 @@ class Worker:
                 for lane in LANES:  # the page lane first: it never waits for the others
                     due, later = await alerts.store.alerts_due(now, alerts.concurrency * 4, lane)
                     fresh = [gid for gid in due if gid not in self.inflight]
+                    if self.stopping:
+                        break
                     for gid in fresh:
                         task = alerts.activity.spawn(self._guarded(gid, gates[lane], lane))
                         self.inflight[gid] = task

@@ -777,13 +777,6 @@ class Store(AlertStore):
     async def set_once_value(self, scope: str, key: str, value: str, *, ttl: int) -> None:
         await self.redis.set(self.keys.once(scope, key), value, ex=ttl)
 
-    async def acquire_lease(self, name: str, *, ttl_ms: int) -> str | None:
-        """A lease for `ttl_ms`, not renewed (bot/alerts.py's; everything else holds its
-        leases with `held`)."""
-        token = uuid.uuid4().hex
-        ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
-        return token if ok else None
-
     @contextlib.asynccontextmanager
     async def held(self, name: str, *, ttl: float, wait: float = 0) -> AsyncIterator[bool]:
         """Hold lease `name` for the block if nobody holds it, or lets go of it within `wait`
@@ -815,12 +808,6 @@ class Store(AlertStore):
             await asyncio.gather(renewing, return_exceptions=True)
             with contextlib.suppress(*STORE_ERRORS, LockError):
                 await lock.release()
-
-    async def release_lease(self, name: str, token: str) -> None:
-        script = (
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-        )
-        await self.redis.eval(script, 1, self.keys.lease(name), token)
 
     # -- lifecycle events (bot/core/events.py) ----------------------------------------------------
     @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ from bot.core.store_alerts_lua import (
     APPLY,
     DIGEST_JOIN,
     DROPPED,
+    GROUP_SET,
     PACE,
     PRUNE,
     SETTLE,
@@ -276,7 +277,7 @@ class AlertStore:
             pipe.zrange(f"{base}:resolved", 0, 0, withscores=True)
             pipe.pfcount(f"{base}:extra")
             fields, bodies, oldest, untracked = await pipe.execute()
-        if not fields:
+        if "key" not in fields:  # gone (or a stray write of an older release)
             return None
         kept = {_text(k): _text(v) for k, v in bodies.items()}
         fps = sorted(kept)
@@ -297,10 +298,10 @@ class AlertStore:
         )
 
     async def alerts_group_set(self, gid: str, **fields: str | int | float) -> None:
-        """Record what the reconciler did (it holds the group's lease)."""
-        await self.redis.hset(
-            self.keys.alert_group(gid), mapping={k: str(v) for k, v in fields.items()}
-        )
+        """Record what the reconciler did (it holds the group's lease), unless the group
+        is gone meanwhile (expired or evicted): a late write never leaves a stray key."""
+        flat = [str(x) for kv in fields.items() for x in kv]
+        await self._script(GROUP_SET)([self.keys.alert_group(gid)], flat)
 
     async def alerts_prune(self, gid: str, *, before: float, now: float, lane: Lane) -> int:
         """Drop the group's alerts resolved before `before`; how many were dropped."""
@@ -327,7 +328,7 @@ class AlertStore:
         return {
             gid: {_text(k): _text(v) for k, v in f.items()}
             for gid, f in zip(gids, found, strict=True)
-            if f
+            if "key" in f
         }
 
     # -- the announce channel's boards -----------------------------------------------------
