@@ -28,10 +28,10 @@ from slack_bolt.async_app import AsyncApp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.slack import make_client
 from bot.fakes.slack import FakeSlack
 from bot.server import build
-from bot.slack import make_client
 from tests.conftest import RedisServer
 
 
@@ -132,7 +132,7 @@ async def critical_path(redis_url: str) -> tuple[int, int, float]:
 
 
 async def main() -> None:
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging("WARNING")
     parser = argparse.ArgumentParser()

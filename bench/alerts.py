@@ -57,7 +57,7 @@ from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
+from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, Settings
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import build

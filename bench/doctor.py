@@ -22,13 +22,13 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.slack import Slack, make_client
+from bot.core.store import Store
 from bot.doctor import Setup, run_checks
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import make_pagerduty
-from bot.slack import Slack, make_client
-from bot.store import Store
 from tests.conftest import RedisServer
 
 CONFIG = IncidentConfig.model_validate(

@@ -24,7 +24,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
 from bot.fakes.slack import FakeSlack
 from bot.server import build
 from tests.conftest import RedisServer

@@ -29,11 +29,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig, PagerDutyConfig, Settings
+from bot.core.config import IncidentConfig, PagerDutyConfig, Settings
+from bot.core.store import K_ONCALL_SNAPSHOT, k_slack_user_by_email
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import Bot, build
-from bot.store import K_ONCALL_SNAPSHOT, k_slack_user_by_email
 from tests.conftest import RedisServer
 
 CONFIG = IncidentConfig(
@@ -130,7 +130,7 @@ def line(label: str, values: list[float]) -> str:
 
 
 async def main() -> None:
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging("WARNING")
     parser = argparse.ArgumentParser()

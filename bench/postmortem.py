@@ -28,15 +28,15 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.metrics import Metrics
+from bot.core.models import FollowUp, Incident, TimelineEntry
+from bot.core.schedule import Scheduler
+from bot.core.slack import Slack, make_client
+from bot.core.store import Store
 from bot.fakes.slack import FakeSlack
-from bot.metrics import Metrics
-from bot.models import FollowUp, Incident, TimelineEntry
 from bot.postmortem import Postmortems
-from bot.schedule import Scheduler
-from bot.slack import Slack, make_client
 from bot.stats import WINDOWS, Stats
-from bot.store import Store
 from tests.conftest import RedisServer
 
 DAY = 86400.0

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig
-from bot.models import Incident
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from tests.conftest import RedisServer
 from tests.integration.harness import Harness, eventually, start
 

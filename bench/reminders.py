@@ -25,9 +25,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.models import Incident, TimelineEntry
 from bot.fakes.slack import FakeSlack
-from bot.models import Incident, TimelineEntry
 from bot.server import build
 from tests.conftest import RedisServer
 
@@ -53,7 +53,7 @@ def pct(values: list[float], p: int) -> float:
 
 
 async def main() -> None:
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging("WARNING")
     parser = argparse.ArgumentParser()

@@ -36,7 +36,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blocks.runbook import (
+from blocks.runbooks import (
     ACTION_DONE,
     ACTION_SKIP,
     ACTION_TAKE,
@@ -45,9 +45,9 @@ from blocks.runbook import (
     runbook_messages,
     step_value,
 )
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.models import RunbookRun
 from bot.fakes.slack import FakeSlack
-from bot.models import RunbookRun
 from bot.server import Bot, build
 from tests.conftest import RedisServer
 
@@ -145,7 +145,7 @@ def pct(values: list[float], p: int) -> float:
 
 
 async def main() -> None:
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging("WARNING")
     parser = argparse.ArgumentParser()

@@ -27,7 +27,7 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
-from bot.models import AlertGroupView, AlertInstance, Incident
+from bot.core.models import AlertGroupView, AlertInstance, Incident
 
 ACTION_DECLARE = "alert_declare"
 ACTION_RESOLVE = "alert_resolve"

@@ -19,7 +19,7 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
-from bot.models import CheckResult, CheckStatus
+from bot.core.models import CheckResult, CheckStatus
 
 EMOJI: dict[CheckStatus, str] = {
     "ok": ":white_check_mark:",

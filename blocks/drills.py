@@ -25,8 +25,8 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
-from bot.durations import format_duration
-from bot.models import DrillInfo, DrillMeasure, DrillReport, Incident
+from bot.core.durations import format_duration
+from bot.core.models import DrillInfo, DrillMeasure, DrillReport, Incident
 
 ACTION_ACK = "drill_ack"
 ACTION_START = "drill_start"  # action ids `drill_start:<id>` and `drill_start_fast:<id>`

@@ -20,9 +20,9 @@ from blocks.common import (
 )
 from blocks.incident import role_title
 from blocks.mrkdwn import join
-from bot.config import IncidentConfig, target_kind
-from bot.durations import format_duration
-from bot.models import EscalationFired, EscalationRow, Incident
+from bot.core.config import IncidentConfig, target_kind
+from bot.core.durations import format_duration
+from bot.core.models import EscalationFired, EscalationRow, Incident
 
 STATE_EMOJI = {
     "fired": ":white_check_mark:",

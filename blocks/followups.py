@@ -20,7 +20,7 @@ from blocks.common import (
     mention,
     section,
 )
-from bot.models import FollowUp, Incident
+from bot.core.models import FollowUp, Incident
 
 ACTION_DONE = "followup_done"  # in the list: `followup_done:<id>`, value `<id>|<scope>`
 ACTION_DONE_PATTERN = re.compile(rf"^{ACTION_DONE}:.+$")

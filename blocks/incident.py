@@ -29,13 +29,13 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import clip, join
-from blocks.private import LOCK, PRIVATE_FIELD
-from blocks.private import announcement as private_announcement
-from blocks.private import declared_ack as private_declared_ack
-from blocks.private import list_row as private_list_row
-from bot.config import IncidentConfig
-from bot.durations import format_duration
-from bot.models import STATUSES, Incident, StatusUpdate, TimelineEntry
+from blocks.privacy import LOCK, PRIVATE_FIELD
+from blocks.privacy import announcement as private_announcement
+from blocks.privacy import declared_ack as private_declared_ack
+from blocks.privacy import list_row as private_list_row
+from bot.core.config import IncidentConfig
+from bot.core.durations import format_duration
+from bot.core.models import STATUSES, Incident, StatusUpdate, TimelineEntry
 
 STATUS_EMOJI = {
     "investigating": ":mag:",
@@ -74,7 +74,7 @@ def status_text(status: str) -> str:
 
 
 def shown_title(incident: Incident) -> str:
-    """The title with "[DRILL] " before it for a game-day drill (once: bot/redaction.py may
+    """The title with "[DRILL] " before it for a game-day drill (once: bot/core/redaction.py may
     have added it already)."""
     tag = incident.drill_tag
     return incident.title if incident.title.startswith(tag) else tag + incident.title
@@ -149,7 +149,7 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
-    if incident.redacted:  # a private incident, as bot/redaction.py lets it out
+    if incident.redacted:  # a private incident, as bot/core/redaction.py lets it out
         return private_announcement(incident, config)
     where = channel_link(incident.channel_id, incident.channel_name)
     if incident.is_open:

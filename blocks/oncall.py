@@ -21,7 +21,7 @@ from blocks.common import (
     md,
     section,
 )
-from bot.models import OnCallAnswer, OnCallPerson, OnCallSection, OnCallSlot
+from bot.core.models import OnCallAnswer, OnCallPerson, OnCallSection, OnCallSlot
 
 ACTION_INVITE = "oncall_invite"  # action_id prefix; each button adds its index (unique ids)
 USAGE = "/oncall [schedule or team] [share]"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import blocks.mrkdwn as mk
 from blocks.common import Message, Mrkdwn, context, md, mention, section
-from bot.durations import format_duration
-from bot.models import PageState
+from bot.core.durations import format_duration
+from bot.core.models import PageState
 
 
 def holders(page: PageState) -> Mrkdwn:
-    """Who has the page: `page.oncall` is mrkdwn the bot wrote (bot/pager.py)."""
+    """Who has the page: `page.oncall` is mrkdwn the bot wrote (bot/paging.py)."""
     return mk.join(Mrkdwn.stored(who) for who in page.oncall) or md("nobody on call")
 
 

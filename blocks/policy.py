@@ -1,4 +1,4 @@
-"""What a refusal of the permissions policy (bot/policy.py) says: to the person refused
+"""What a refusal of the permissions policy (bot/core/policy.py) says: to the person refused
 (ephemeral, naming who may, with one click to ask them), on the incident's timeline,
 and in the incident's channel when they ask. Pure."""
 
@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from blocks.common import Block, Message, actions, button, section
 from blocks.incident import role_title
 from blocks.mrkdwn import Mrkdwn, channel, join, md, user, usergroup
-from bot.durations import format_duration
+from bot.core.durations import format_duration
 
 if TYPE_CHECKING:
-    from bot.policy import Decision, Who
+    from bot.core.policy import Decision, Who
 
 ACTION_ASK = "policy_ask"  # value: ask_value(incident id, action)
 ACTION_TAKE_COMMAND = "policy_take_command"  # value: the incident id
@@ -106,7 +106,7 @@ def refusal_line(decision: Decision, by: str) -> Mrkdwn:
 
 def asked(by: str, doing: str, ask: tuple[Mrkdwn, ...]) -> Message:
     """Posted in the incident's channel when a refused person asks whoever may: it rings
-    them (`ask`, the mentions of bot/policy.py's `mentions`) and nobody else."""
+    them (`ask`, the mentions of bot/core/policy.py's `mentions`) and nobody else."""
     text = md(":raising_hand: {} asks {} to {}.", user(by), join(ask), doing)
     return text, [section(text)]
 

@@ -14,7 +14,7 @@ from blocks.common import (
     section,
 )
 from blocks.stats import duration
-from bot.models import Incident, PostmortemState
+from bot.core.models import Incident, PostmortemState
 
 ACTION_DONE = "postmortem_done"
 ACTION_DRAFT = "postmortem_draft"

@@ -8,9 +8,9 @@ from blocks.escalations import after_text, target_text
 from blocks.incident import role_title
 from blocks.mrkdwn import join
 from blocks.stakeholders import destination_text
-from bot.config import IncidentConfig, Severity
-from bot.durations import format_duration
-from bot.models import Incident
+from bot.core.config import IncidentConfig, Severity
+from bot.core.durations import format_duration
+from bot.core.models import Incident
 
 
 def _roles_text(roles: list[str]) -> str:

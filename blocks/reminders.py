@@ -22,8 +22,8 @@ from blocks.common import (
 )
 from blocks.incident import role_title
 from blocks.mrkdwn import join
-from bot.durations import format_duration
-from bot.models import OPEN_STATUSES, Incident
+from bot.core.durations import format_duration
+from bot.core.models import OPEN_STATUSES, Incident
 
 ACTION_POST_UPDATE = "reminder_post_update"
 ACTION_SNOOZE = "reminder_snooze"

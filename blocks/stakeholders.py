@@ -19,9 +19,9 @@ from blocks.common import (
     plain,
     section,
 )
-from bot.config import StakeholderAudience, target_kind
-from bot.durations import format_duration
-from bot.models import Incident
+from bot.core.config import StakeholderAudience, target_kind
+from bot.core.durations import format_duration
+from bot.core.models import Incident
 
 ACTION_DRAFT = "stakeholder_draft"
 DRAFT_CALLBACK = "stakeholder_update"

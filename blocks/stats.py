@@ -1,5 +1,5 @@
 """Block Kit for `/incident stats`, and how durations are written after the incident
-(the post-mortem's Markdown uses the same words). Pure functions of bot/models.py objects.
+(the post-mortem's Markdown uses the same words). Pure functions of bot/core/models.py objects.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from blocks.common import Block, Message, Mrkdwn, clip, context, fields_section, header, md, section
 from blocks.mrkdwn import join
-from bot.durations import format_duration
-from bot.models import IncidentTimes, SeverityStats, Spread, StatsReport
+from bot.core.durations import format_duration
+from bot.core.models import IncidentTimes, SeverityStats, Spread, StatsReport
 
 ACK_DEFINITION = md(
     "*Time to acknowledge*: declared → the PagerDuty acknowledgement; with no page (or "
@@ -22,7 +22,7 @@ MAX_LISTED = 40
 
 
 def duration(seconds: float | None) -> str:
-    """A duration as every duration is shown (bot/durations.py); `—` for no value."""
+    """A duration as every duration is shown (bot/core/durations.py); `—` for no value."""
     return "—" if seconds is None else format_duration(seconds)
 
 

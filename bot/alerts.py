@@ -15,7 +15,7 @@ alerts_worker.py (the loops) and store_alerts.py (Redis).
    applies each group's alerts with one Lua script: an alert's status changes only for a
    later stream entry than the one that set it (redeliveries and reordering change
    nothing); a status change bumps the group's version and marks it due in its lane. The
-   script also keeps every bound (bot/store_alerts.py): groups created a minute and
+   script also keeps every bound (bot/core/store_alerts.py): groups created a minute and
    remembered, alerts tracked a group, resolved alerts dropped after the flap window.
 3. **Reconcile.** Due groups are reconciled one at a time each (a Redis lease per group),
    on any replica, lane by lane: groups of rules whose severity pages, other rules'
@@ -45,21 +45,21 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import blocks.alerts as ui
-from bot.activity import Activity, Outlook
 from bot.alerts_boards import Boards
 from bot.alerts_intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
 from bot.alerts_metrics import AlertMetrics
 from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
 from bot.alerts_slack import AlertChannels
 from bot.alerts_worker import Worker, outlook
-from bot.config import AlertRule, IncidentConfig, format_duration
+from bot.core.activity import Activity, Outlook
+from bot.core.config import AlertRule, IncidentConfig, format_duration
+from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
+from bot.core.schedule import Retry, Scheduler
+from bot.core.slack import Slack, SlackError
+from bot.core.store import AlertGroupState, Store
+from bot.core.store_alerts import BOARD_MARK, GroupClass, Lane
 from bot.incidents import IncidentError, Incidents
-from bot.models import AlertGroupView, DueItem, Incident, TimelineEntry
-from bot.runbooks import Runbook, RunbookError
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError
-from bot.store import AlertGroupState, Store
-from bot.store_alerts import BOARD_MARK, GroupClass, Lane
+from bot.runbooks.library import Runbook, RunbookError
 
 __all__ = ["DRILL_LABEL", "Alerts", "QueueFull", "parse_alertmanager"]
 
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 CHANNEL_WAIT = 0.25  # seconds before looking again for a just-declared incident's channel
 SLACK_EVENT_TTL = 24 * 3600  # a Slack event id is remembered this long (retries: minutes)
 QUIET_KIND = "alert_quiet"  # scheduler kind: resolve after the quiet period
-LEASE_MS = 60_000
+LEASE = 60.0  # seconds a dead holder keeps a group's lease
 # A game-day drill's synthetic alerts (bot/drills.py) carry this label, valued with the
 # drill's incident id, in their group labels: their group belongs to that incident.
 DRILL_LABEL = "incident_drill"
@@ -250,11 +250,8 @@ class Alerts:
         if gid.startswith(BOARD_MARK):
             await self.boards.reconcile(gid)
             return
-        lease = await self.store.acquire_lease(f"alertgroup:{gid}", ttl_ms=LEASE_MS)
-        if lease is None:
-            return
-        try:
-            for _ in range(10):
+        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
+            for _ in range(10 if mine else 0):
                 state = await self.store.alerts_group(gid)
                 if state is None:
                     await self.store.alerts_forget_due(gid)
@@ -267,8 +264,6 @@ class Alerts:
                     gid, state.text("version"), next_at, self.clock()
                 ):
                     return
-        finally:
-            await self.store.release_lease(f"alertgroup:{gid}", lease)
 
     async def _reconcile_once(self, g: AlertGroupState) -> float | None:
         now = self.clock()
@@ -432,10 +427,9 @@ class Alerts:
     async def _quiet_over(self, item: DueItem) -> None:
         """Scheduler handler: the quiet period passed; resolve if nothing fired since."""
         gid = str(item.payload.get("group", ""))
-        lease = await self.store.acquire_lease(f"alertgroup:{gid}", ttl_ms=LEASE_MS)
-        if lease is None:
-            raise Retry("the alert group is being reconciled", after=1.0)
-        try:
+        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
+            if not mine:
+                raise Retry("the alert group is being reconciled", after=1.0)
             g = await self.store.alerts_group(gid)
             incident = await self.store.get(item.incident_id)
             if (
@@ -456,8 +450,6 @@ class Alerts:
                 summary=f"All alerts of {title} stayed resolved for {quiet}; resolved by the bot.",
             )
             self.metrics.actions.labels("resolved").inc()
-        finally:
-            await self.store.release_lease(f"alertgroup:{gid}", lease)
 
     # -- the messages ----------------------------------------------------------------------
     async def _show(
@@ -530,15 +522,10 @@ class Alerts:
         """Declare incident on an unmatched alert (its button, or its choice in the
         digest): the clicker declares (and commands) it at `alerts.unmatched_severity`; a
         second click gets the same incident."""
-        lease = None
-        for _ in range(50):  # the reconciler may hold the group for a moment
-            lease = await self.store.acquire_lease(f"alertgroup:{gid}", ttl_ms=LEASE_MS)
-            if lease is not None:
-                break
-            await asyncio.sleep(0.1)
-        if lease is None:
-            raise IncidentError("That alert is being updated; try again in a moment.")
-        try:
+        # the reconciler may hold the group for a moment
+        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE, wait=5.0) as mine:
+            if not mine:
+                raise IncidentError("That alert is being updated; try again in a moment.")
             g = await self.store.alerts_group(gid) if gid else None
             if g is None:
                 raise IncidentError(
@@ -554,8 +541,6 @@ class Alerts:
             await self.store.alerts_mark_due(gid, self.clock(), lane)
             self.wake_reconcile.set()
             return incident, view
-        finally:
-            await self.store.release_lease(f"alertgroup:{gid}", lease)
 
     async def resolve_from_button(self, incident_id: str, *, user: str) -> Incident:
         incident = await self.store.get(incident_id)
@@ -582,7 +567,7 @@ class Alerts:
         return not (await self.outlook()).busy
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py); see Worker.outlook."""
+        """The settle probe (bot/core/activity.py); see Worker.outlook."""
         if self._worker is not None:
             return await self._worker.outlook()
         return await outlook(self)

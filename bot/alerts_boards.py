@@ -16,16 +16,16 @@ import logging
 from collections.abc import Callable
 
 import blocks.alerts as ui
-from bot import redaction
 from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
-from bot.config import IncidentConfig
-from bot.models import AlertGroupView, Incident
-from bot.store import AlertGroupState, Store
-from bot.store_alerts import BOARD_MARK
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.models import AlertGroupView, Incident
+from bot.core.store import AlertGroupState, Store
+from bot.core.store_alerts import BOARD_MARK
 
 log = logging.getLogger(__name__)
 
-LEASE_MS = 60_000
+LEASE = 60.0  # seconds a dead holder keeps a board's lease
 
 
 class Boards:
@@ -76,11 +76,8 @@ class Boards:
 
     async def reconcile(self, member: str) -> None:
         name = member.removeprefix(BOARD_MARK)
-        lease = await self.store.acquire_lease(f"alertboard:{name}", ttl_ms=LEASE_MS)
-        if lease is None:
-            return
-        try:
-            for _ in range(10):
+        async with self.store.held(f"alertboard:{name}", ttl=LEASE) as mine:
+            for _ in range(10 if mine else 0):
                 fields, gids, total = await self.store.alerts_board(name, members=ui.DIGEST_CHOICES)
                 if not fields.get("start"):
                     await self.store.alerts_forget_due(member)
@@ -93,8 +90,6 @@ class Boards:
                     member, fields.get("version", ""), next_at, self.clock(), board=name
                 ):
                     return
-        finally:
-            await self.store.release_lease(f"alertboard:{name}", lease)
 
     async def _show(
         self, name: str, fields: dict[str, str], gids: list[str], total: int

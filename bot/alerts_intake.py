@@ -3,7 +3,7 @@
 capped. Pure functions: no I/O.
 
 Alert text is clipped as it is read (label and annotation values, their number), so one
-stored alert has a known size whatever a sender puts in it (bot/store_alerts.py's bound).
+stored alert has a known size whatever a sender puts in it (bot/core/store_alerts.py's bound).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.models import AlertInstance
+from bot.core.models import AlertInstance
 
 log = logging.getLogger(__name__)
 

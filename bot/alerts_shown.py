@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from blocks.common import Message
-from bot.config import AlertsConfig
-from bot.models import AlertGroupView, AlertInstance
-from bot.slack import Slack, SlackError
-from bot.store import AlertGroupState, Store
+from bot.core.config import AlertsConfig
+from bot.core.models import AlertGroupView, AlertInstance
+from bot.core.slack import Slack, SlackError
+from bot.core.store import AlertGroupState, Store
 
 GONE = ("message_not_found", "cant_update_message", "channel_not_found", "is_archived")
 

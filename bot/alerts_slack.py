@@ -13,9 +13,9 @@ from typing import Any
 
 from blocks.mrkdwn import unescape
 from bot.alerts_intake import AlertBatch, GroupUpdate
-from bot.config import AlertsConfig
-from bot.models import AlertInstance
-from bot.slack import Slack, SlackError
+from bot.core.config import AlertsConfig
+from bot.core.models import AlertInstance
+from bot.core.slack import Slack, SlackError
 
 log = logging.getLogger(__name__)
 

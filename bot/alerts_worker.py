@@ -16,22 +16,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
 from blocks.alerts import SAMPLE
-from bot.activity import Outlook
 from bot.alerts_intake import AlertBatch, group_id
+from bot.core.activity import Outlook
+from bot.core.errors import STORE_ERRORS
+from bot.core.slack import SlackError
+from bot.core.store_alerts import LANES, AlertEntry, GroupApply, GroupLimits, Lane
 from bot.incidents import IncidentError
-from bot.slack import SlackError
-from bot.store import StoreUnavailable
-from bot.store_alerts import LANES, AlertEntry, GroupApply, GroupLimits, Lane
 
 if TYPE_CHECKING:
     from bot.alerts import Alerts
 
 log = logging.getLogger(__name__)
 
-REDIS_ERRORS = (RedisError, OSError, StoreUnavailable)
+REDIS_ERRORS = STORE_ERRORS
 DROP_REASONS = {-1: "total", -2: "minute"}  # what the apply script answers for a group kept out
 APPLY_CHUNK = 2000  # alerts applied a round trip
 
@@ -56,6 +55,8 @@ class Worker:
         self.stopping = True
         self.alerts.wake_ingest.set()
         self.alerts.wake_reconcile.set()
+        # the loops first: once they are done, no reconcile starts after this one's list
+        await asyncio.wait(self.tasks, timeout=5.0)
         tasks = [*self.tasks, *self.inflight.values()]
         _, pending = await asyncio.wait(tasks, timeout=5.0)
         for task in pending:
@@ -103,6 +104,8 @@ class Worker:
                 for lane in LANES:  # the page lane first: it never waits for the others
                     due, later = await alerts.store.alerts_due(now, alerts.concurrency * 4, lane)
                     fresh = [gid for gid in due if gid not in self.inflight]
+                    if self.stopping:
+                        break
                     for gid in fresh:
                         task = alerts.activity.spawn(self._guarded(gid, gates[lane], lane))
                         self.inflight[gid] = task
@@ -136,7 +139,7 @@ class Worker:
                     await self.alerts.store.alerts_mark_due(gid, at, lane)
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py): busy while a group is reconciled, an
+        """The settle probe (bot/core/activity.py): busy while a group is reconciled, an
         accepted batch is unapplied or a group is due; next_at: the next group due."""
         if self.inflight:
             return Outlook(busy=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bot.config import ConfigError, Settings, load_config
-from bot.durations import format_duration
-from bot.logs import setup_logging
+from bot.core.config import ConfigError, Settings, load_config
+from bot.core.durations import format_duration
+from bot.core.logs import setup_logging
 from bot.preflight import SetupError, preflight
 
 CLI = "python -m bot"
@@ -130,10 +130,10 @@ def _start(settings: Settings, *, sandbox: bool) -> int:
 
 async def _doctor(settings: Settings, seconds: float) -> int:
     """Build the parts the bot would use, run every check, print the checklist."""
+    from bot.core.slack import Slack, make_client
+    from bot.core.store import Store
     from bot.doctor import Setup, exit_code, report_text, run_checks
     from bot.server import connect_redis, make_pagerduty
-    from bot.slack import Slack, make_client
-    from bot.store import Store
 
     redis = connect_redis(settings)
     token = settings.slack_bot_token
@@ -206,7 +206,7 @@ def _wrong_folder(directory: Path, kind: str) -> int:
 
 
 def _check_runbooks(directory: Path | None, settings: Settings) -> int:
-    from bot.runbooks import check_runbooks
+    from bot.runbooks.library import check_runbooks
 
     if directory is not None and directory.is_dir() and folder_kind(directory) == "drills":
         return _wrong_folder(directory, "drills")
@@ -224,7 +224,7 @@ def _check_drills(directory: Path | None, settings: Settings) -> int:
     """Validate a folder of scenarios against the runbooks they may name: the shipped
     ones and INCIDENT_CONFIG's runbooks_dir. 0 all valid, 1 a problem, 2 no such folder."""
     from bot.drills import ScenarioError, default_drills_dir, load_scenarios
-    from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
+    from bot.runbooks.library import RunbookError, default_runbooks_dir, load_runbooks
 
     directory = directory or default_drills_dir()
     if not directory.is_dir():

@@ -3,17 +3,17 @@
 Owns the scenarios (`drills/*.yaml`, and a team's own `drills.scenarios_dir`): their
 models, loading and validation at start-up (one precise line a problem, like runbooks),
 and the run of a drill from start to report. A drill is a real incident with
-`Incident.drill` set (bot/models.py `DrillInfo`): the same channel, card, runbook,
+`Incident.drill` set (bot/core/models.py `DrillInfo`): the same channel, card, runbook,
 reminders and commands, so a team rehearses exactly what it will use. What differs:
 
 - **Marked everywhere.** Its channel is `drill-…`, its card carries a banner, and every
   message about it that leaves the channel starts with "[DRILL]" (`Incident.drill_tag`).
   It is declared with source "drill", so `incidents_declared_total` counts it under
   `source="drill"`, and bot/stats.py leaves it out of stats and MTTA/MTTR.
-- **No real page.** bot/pager.py pages only `drills.pagerduty_service_id` for a drill
+- **No real page.** bot/paging.py pages only `drills.pagerduty_service_id` for a drill
   (title "[DRILL] …"). Without one, nobody is paged and the channel says "Drill: no real
   page sent", with an **Acknowledge page** button standing in for the page.
-- **A script.** Each step of the scenario is a `drill_step` due-item of bot/schedule.py at
+- **A script.** Each step of the scenario is a `drill_step` due-item of bot/core/schedule.py at
   its offset (durable: a restart loses nothing), carrying what it plays in its payload, so
   an edited scenario file never changes a drill under way. An alert step goes through the
   alert path (bot/alerts.py: the same parse and accept as the Alertmanager webhook) with
@@ -51,17 +51,17 @@ from pydantic import (
 )
 
 import blocks.drills as ui
-from bot import yamlload
 from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
-from bot.config import IncidentConfig
-from bot.durations import Delay, Duration, format_duration
+from bot.core import yamlload
+from bot.core.config import IncidentConfig
+from bot.core.durations import Delay, Duration, format_duration
+from bot.core.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 from bot.incidents import IncidentError, Incidents
-from bot.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
-from bot.runbooks import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
-from bot.schedule import Retry, Scheduler, post_for_item
-from bot.slack import Slack, SlackError
+from bot.runbooks.library import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
 from bot.stats import acknowledgement
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ STANDARD_TARGETS = ("acknowledge", "first_update", "resolve")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ALERTNAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# the checklist's timeline line (bot/checklists.py step_entry_text): `Step <id> <verb>: …`
+# the checklist's timeline line (bot/runbooks/checklists.py step_entry_text): `Step <id> <verb>: …`
 _STEP_ENTRY = re.compile(r"^Step (?P<step>\S+) (?P<verb>done|skipped|taken|reopened): ", re.S)
 
 

@@ -1,14 +1,14 @@
 """Escalation by elapsed time: the config's escalation matrix, and runbooks' own escalations.
 
 Owns `Incident.escalation` (whose matrix runs since when, what fired, who was reached) and
-three due-item kinds of bot/schedule.py:
+three due-item kinds of bot/core/schedule.py:
 
 - `escalation_step` (lane "matrix"): one item per step of the incident's severity, due
   `after` the start of the run: the declaration, or the moment the severity changed (the
   matrix of the new severity applies from then). A severity change re-schedules the lane
   with the incident's new generation, which drops the old severity's pending steps.
 - `runbook_escalation` (lane "runbook:<id>"): a runbook's `escalate:` block, due `after`
-  the runbook was posted in the incident (bot/checklists.py tells us).
+  the runbook was posted in the incident (bot/runbooks/checklists.py tells us).
 - `escalation_unpage`: resolving the incident resolves the PagerDuty incidents its
   escalation steps opened.
 
@@ -37,10 +37,10 @@ import blocks.escalations as ui
 import blocks.mrkdwn as mk
 from blocks.incident import Message
 from blocks.mrkdwn import Mrkdwn, md
-from bot import redaction
-from bot.config import IncidentConfig, role_name, target_kind
-from bot.identity import Identity
-from bot.models import (
+from bot.core import redaction
+from bot.core.config import IncidentConfig, role_name, target_kind
+from bot.core.identity import Identity
+from bot.core.models import (
     DueItem,
     EscalationFired,
     EscalationRow,
@@ -49,12 +49,12 @@ from bot.models import (
     LifecycleEvent,
     TimelineEntry,
 )
-from bot.pager import paging_problem
-from bot.paging import PagerDuty, PagingError
-from bot.runbooks import Runbook
-from bot.schedule import Retry, Scheduler, post_for_item
-from bot.slack import Slack, SlackError, is_transient
-from bot.store import Store
+from bot.core.pagerduty import PagerDuty, PagingError
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack, SlackError, is_transient
+from bot.core.store import Store
+from bot.paging import paging_problem
+from bot.runbooks.library import Runbook
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Follow-ups: the action items an incident leaves behind, their owners and due dates.
 
-Owns `FollowUp`s (stored per incident through bot/store.py) and one due-item kind of
-bot/schedule.py, `followup_due`: when a follow-up with a due date falls due, its owner gets
+Owns `FollowUp`s (stored per incident through bot/core/store.py) and one due-item kind of
+bot/core/schedule.py, `followup_due`: when a follow-up with a due date falls due, its owner gets
 a direct message with a **Done** button. Each follow-up is its own lane (generation 0), so
 incident changes never make its reminder stale; marking it done cancels it.
 
@@ -11,7 +11,7 @@ long from now). A date means `followups.remind_at` (09:00 by default) UTC on tha
 date whose reminder time has already passed (today, after 09:00) is recorded with no
 reminder. The owner is the trailing `@mention`, else whoever recorded it.
 
-Private incidents (bot/redaction.py): the owner's DM and the all-incidents list leave the
+Private incidents (bot/core/redaction.py): the owner's DM and the all-incidents list leave the
 channel, so there a private incident's follow-up shows as `[private]`.
 """
 
@@ -26,15 +26,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import blocks.followups as ui
 from blocks.mrkdwn import mention_id, readable
-from bot import redaction
-from bot.config import IncidentConfig
-from bot.durations import parse_duration
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.durations import parse_duration
+from bot.core.metrics import Metrics
+from bot.core.models import DueItem, FollowUp, Incident
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack, SlackError, is_transient
+from bot.core.store import Store
 from bot.incidents import IncidentError
-from bot.metrics import Metrics
-from bot.models import DueItem, FollowUp, Incident
-from bot.schedule import Retry, Scheduler, post_for_item
-from bot.slack import Slack, SlackError, is_transient
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 

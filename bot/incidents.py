@@ -26,13 +26,14 @@ from datetime import UTC, datetime
 import blocks.incident as ui
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
-from bot import redaction
-from bot.config import IncidentConfig
-from bot.identity import Identity
-from bot.metrics import Metrics
-from bot.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
-from bot.slack import Slack, SlackError
-from bot.store import STORE_ERRORS, Store
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.errors import STORE_ERRORS
+from bot.core.identity import Identity
+from bot.core.metrics import Metrics
+from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class Incidents:
             log.info("incident recorded despite a store error", extra={"incident": incident.id})
 
     async def on_declared(self, event: LifecycleEvent) -> None:
-        """The `setup` subscriber (bot/events.py): whichever replica takes the `declared`
+        """The `setup` subscriber (bot/core/events.py): whichever replica takes the `declared`
         event runs the saga, resuming what an interrupted one left, then tells the
         declarer where the incident is."""
         with self.metrics.declare_seconds.time():

@@ -1,7 +1,7 @@
 """Who is on call: the configured PagerDuty schedules and escalation policy, from a cache.
 
-Owns the on-call cache (a snapshot in Redis; keys in bot/store.py) and the answer `/oncall`
-gives. PagerDuty is reached only through bot/paging.py.
+Owns the on-call cache (a snapshot in Redis; keys in bot/core/store.py) and the answer `/oncall`
+gives. PagerDuty is reached only through bot/core/pagerduty.py.
 
 - One refresh is ONE paginated `/oncalls` walk for every configured schedule and the policy
   together, over [now, now + horizon] (`PagerDuty.oncalls`, the walk under
@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.activity import Activity
-from bot.config import PagerDutyConfig
-from bot.models import (
+from bot.core.activity import Activity
+from bot.core.config import PagerDutyConfig
+from bot.core.models import (
     OnCallAnswer,
     OnCallPerson,
     OnCallSection,
@@ -39,9 +39,9 @@ from bot.models import (
     OnCallSnapshot,
     OnCallSpan,
 )
-from bot.paging import OnCallEntry, PagerDuty, PagingError
-from bot.slack import Slack, SlackError
-from bot.store import Store
+from bot.core.pagerduty import OnCallEntry, PagerDuty, PagingError
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,751 +1,718 @@
-"""PagerDuty: the one seam. Every PagerDuty call, and the only module importing pdpyras.
+"""Paging: an incident's PagerDuty page, and escalating it until someone acknowledges.
 
-pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run through
-`asyncio.to_thread`; callers get plain pydantic models and `PagingError`. Swapping the client
-later touches this file only.
+Owns `Incident.page` (a PageState) and four due-item kinds of bot/core/schedule.py, so every
+PagerDuty call is durable, retried with backoff from Redis and never holds up a command:
 
-Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
-request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
-error. Everything else surfaces as `PagingError(retryable=...)`, with `retry_after` from a 429,
-and the durable scheduler owns backoff. Paging stays safe to retry because every page carries
-an `incident_key`: a retry of a page that did land finds the open incident instead of paging
-twice.
+- `page`: declaring at a paging severity, or raising an incident to one, asks for a page.
+  The page is a PagerDuty incident on the configured service (and escalation policy) with
+  one incident_key per incident, so a retry after a lost answer finds it instead of paging
+  twice. 5xx, 429 (its Retry-After) and timeouts are retried; after a few failures the
+  channel is told, and told again if it gives up. The channel says who was paged, as Slack
+  mentions (PagerDuty user -> Slack user by email).
+- `escalate`: `escalation.ack_timeout` after a page or escalation, if PagerDuty still says
+  triggered, escalate to the policy's next level and say so; again until the last level.
+  `/incident escalate` schedules it now. It always asks PagerDuty first, so a lost
+  acknowledgement webhook never causes an escalation.
+- `pd_poll`: without PAGERDUTY_WEBHOOK_SECRET, poll the PagerDuty incident for
+  acknowledgements, resolves and escalations made in PagerDuty.
+- `pd_resolve`: resolving the incident resolves the PagerDuty incident.
 
-On-call "now and next" takes ONE /oncalls walk: `since=now, until=now+horizon`. PagerDuty
-returns every on-call span overlapping the window with its real start and end, so the span
-covering `now` is the current on-call, its end is the handover, and the earliest span starting
-after `now` (per policy, level and schedule) is who is next. `split_now_next` does that split.
+Webhooks (v3, signature checked in bot/server.py) are handled once per event id, and are
+idempotent by state besides: PagerDuty also reports our own API changes (escalations we
+made are recognised by a short-lived marker; a resolve of an incident we resolved is only
+recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`): it acts
+on a page only when that is the page's recorded PagerDuty incident. The incident_key only
+discovers a page's PagerDuty incident not recorded yet, and only on our service.
+PagerDuty is called only through bot/core/pagerduty.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import threading
+import logging
 import time
-import warnings
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-import requests
 from cachetools import TTLCache
-from prometheus_client import Counter
-from pydantic import BaseModel, ValidationError
 
-with warnings.catch_warnings():
-    # pdpyras warns on import that it is deprecated; known, and why it lives only here.
-    warnings.simplefilter("ignore", UserWarning)
-    import pdpyras
+import blocks.mrkdwn as mk
+import blocks.paging as ui
+from blocks.incident import Message
+from blocks.mrkdwn import md
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.identity import Identity, incident_of_key
+from bot.core.metrics import Metrics
+from bot.core.models import DueItem, Incident, PageState, TimelineEntry
+from bot.core.pagerduty import (
+    PagerDuty,
+    PagerDutyUser,
+    PagingError,
+    PDIncident,
+    PDService,
+    WebhookEvent,
+)
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
+from bot.incidents import IncidentError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-JSON = dict[str, Any]
-_PD_ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+PAGE = "page"
+ESCALATE = "escalate"
+POLL = "pd_poll"
+RESOLVE = "pd_resolve"
+TELL_FAILING_AFTER = 3  # failed page attempts before the channel hears about it
+PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default backoff)
+CACHE_SECONDS = 600.0
+WEBHOOK_TTL = 3 * 86400
+LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
+RECONCILE_LEASE = "pager-reconcile"
+OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
+MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
+HEARD = ("incident.acknowledged", "incident.resolved", *MOVED)  # the webhooks acted on
+
+OFF_NO_KEY = "PagerDuty is not configured (set PAGERDUTY_API_KEY)."
+OFF_NO_SERVICE = "no PagerDuty service is configured (set pagerduty.service_id in INCIDENT_CONFIG)."
 
 
-class PagingError(Exception):
-    """A PagerDuty call failed. `retryable` says whether trying again later may succeed."""
+def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
+    """Why paging is off (no key, no service), or None: one answer for every pager."""
+    if pd is None:
+        return OFF_NO_KEY
+    if not config.pagerduty.service_id:
+        return OFF_NO_SERVICE
+    return None
 
+
+def _active(page: PageState | None) -> bool:
+    return page is not None and page.status in ("pending", "triggered", "acknowledged")
+
+
+class Pager:
     def __init__(
         self,
-        message: str,
+        store: Store,
+        slack: Slack,
+        config: IncidentConfig,
+        scheduler: Scheduler,
+        pagerduty: PagerDuty | None,
         *,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
+        webhooks: bool,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+        identity: Identity | None = None,
     ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
+        self.metrics = metrics  # escalations_total{source}, when given
+        self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
+        self.store = store
+        self.slack = slack
+        self.config = config
+        self.scheduler = scheduler
+        self.pd = pagerduty
+        self.webhooks = webhooks  # acknowledgements arrive by webhook; else we poll
+        self.clock = clock
+        # the service last asked for (by id), and the escalation policy's number of levels
+        self._service: TTLCache[str, PDService] = TTLCache(1, CACHE_SECONDS, timer=clock)
+        self._levels: TTLCache[str, int] = TTLCache(1, CACHE_SECONDS, timer=clock)
 
+    def install(self) -> None:
+        self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
+        self.scheduler.on(ESCALATE, self._escalate)
+        self.scheduler.on(POLL, self._poll)
+        self.scheduler.on(RESOLVE, self._resolve)
 
-class PagerDutyUser(BaseModel):
-    id: str
-    name: str
-    email: str | None = None
+    @property
+    def problem(self) -> str | None:
+        """Why paging is off, or None."""
+        return paging_problem(self.pd, self.config)
 
+    def problem_for(self, incident: Incident) -> str | None:
+        """Why this incident cannot page, or None. A game-day drill (bot/drills.py) pages
+        only `drills.pagerduty_service_id`, never the real service."""
+        if incident.drill is None:
+            return self.problem
+        return OFF_NO_KEY if self.pd is None else None
 
-class OnCallEntry(BaseModel):
-    level: int
-    user: PagerDutyUser
-    schedule_id: str | None
-    schedule_name: str | None
-    policy_id: str
-    policy_name: str | None = None
-    start: int | None  # epoch seconds UTC; None for a user targeted directly (always on call)
-    end: int | None
+    def service_id(self, incident: Incident) -> str | None:
+        if incident.drill is not None:
+            return self.config.drills.pagerduty_service_id
+        return self.config.pagerduty.service_id
 
+    @property
+    def ack_timeout(self) -> float:
+        return self.config.escalation.ack_timeout.total_seconds()
 
-class PageResult(BaseModel):
-    incident_id: str
-    incident_number: int | None
-    html_url: str | None
-    status: str
-    escalation_level: int
-    assignees: list[PagerDutyUser]
-    created: bool  # False when an open incident with this incident_key already existed
+    @property
+    def poll_every(self) -> float:
+        return min(60.0, max(self.scheduler.tick_every, self.ack_timeout / 3))
 
-
-class PDIncident(BaseModel):
-    id: str
-    status: Literal["triggered", "acknowledged", "resolved"]
-    escalation_level: int
-    assignees: list[PagerDutyUser]
-    acknowledged_by: list[PagerDutyUser]
-    html_url: str | None
-    incident_number: int | None = None
-    incident_key: str | None = None
-    service_id: str | None = None
-
-
-class EscalationLevel(BaseModel):
-    level: int
-    targets: list[str]  # "schedule:<id>" / "user:<id>"
-
-
-class PDService(BaseModel):
-    """A PagerDuty service and the escalation policy it pages (for the doctor)."""
-
-    id: str
-    name: str
-    escalation_policy_id: str | None
-    escalation_policy_name: str | None = None
-
-
-class WebhookEvent(BaseModel):
-    id: str
-    event_type: str  # incident.acknowledged / .resolved / .escalated / .triggered / ...
-    occurred_at: datetime
-    resource_type: str
-    incident_id: str  # data.id: the PagerDuty incident the event is about
-    status: str | None = None
-    incident_key: str | None = None
-    service_id: str | None = None  # data.service.id, when the payload carries it
-    agent_id: str | None = None
-    agent_name: str | None = None
-    agent_email: str | None = None  # v3 agents are references: usually no email
-
-
-class InvalidWebhook(ValueError):
-    """The webhook body is not a PagerDuty v3 event."""
-
-
-# ---------------------------------------------------------------- the pdpyras sessions
-
-
-class _OneAttempt:
-    """Replaces pdpyras' retrying `request` with one attempt (one retry for GETs).
-
-    pdpyras' helpers (rget, rput, rpost, iter_all) all go through `request`, so they keep
-    working on top of it: URL and params normalising, entity wrapping, classic pagination.
-    """
-
-    get_retries = 1
-    get_backoff = 0.2
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        session: Any = self
-        method = method.strip().upper()
-        kw = dict(kwargs)
-        kw["headers"] = session.prepare_headers(method, user_headers=kwargs.get("headers") or {})
-        kw["timeout"] = session.timeout
-        if kwargs.get("params"):
-            kw["params"] = session.normalize_params(kwargs["params"])
-        full_url = session.normalize_url(url)
-        attempts = 1 + (self.get_retries if method == "GET" else 0)
-        for attempt in range(attempts):
-            last = attempt + 1 == attempts
-            try:
-                response: requests.Response = requests.Session.request(
-                    session, method, full_url, **kw
-                )
-            except requests.RequestException as exc:
-                if last:
-                    raise PagingError(
-                        f"{method} {url}: {type(exc).__name__}: {exc}", retryable=True
-                    ) from exc
-            else:
-                if response.status_code < 500 or last:
-                    session.postprocess(response)
-                    return response
-            time.sleep(self.get_backoff * 2**attempt)
-        raise AssertionError("unreachable")
-
-
-class _RestSession(_OneAttempt, pdpyras.APISession):
-    pass
-
-
-class _EventsSession(_OneAttempt, pdpyras.EventsAPISession):
-    pass
-
-
-def _as_paging_error(exc: Exception) -> PagingError:
-    if isinstance(exc, PagingError):
-        return exc
-    response: Any = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if response is None or status is None:
-        return PagingError(str(exc), retryable=True)
-    retry_after: float | None = None
-    if status == 429:
+    def pages(self, severity: str) -> bool:
         try:
-            retry_after = float(response.headers.get("Retry-After", ""))
-        except ValueError:
-            retry_after = None
-    retryable = status in (408, 429) or status >= 500
-    return PagingError(str(exc), retryable=retryable, status=status, retry_after=retry_after)
+            return self.config.severity(severity).page
+        except KeyError:
+            return False
 
+    # -- lifecycle events ---------------------------------------------------------------------
+    async def on_incident_event(self, event: str, incident: Incident) -> None:
+        # a reopened incident whose page was resolved is paged again (a new PD incident)
+        if event in ("declared", "severity", "reopened") and self.pages(incident.severity):
+            if not _active(incident.page):
+                await self.request(incident)
+        elif event == "resolved":
+            await self._stop(incident)
 
-def _is_duplicate_key(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    if getattr(response, "status_code", None) != 400:
-        return False
-    return "already exists" in str(getattr(response, "text", "")).lower()
-
-
-# ---------------------------------------------------------------- parsing helpers
-
-
-def _epoch(value: str | None) -> int | None:
-    if not value:
-        return None
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _user(ref: JSON) -> PagerDutyUser:
-    """A user from a full user object or a user_reference (whose name is its summary)."""
-    return PagerDutyUser(
-        id=ref["id"],
-        name=ref.get("name") or ref.get("summary") or ref["id"],
-        email=ref.get("email"),
-    )
-
-
-def _incident(body: JSON, level: int | None = None) -> PDIncident:
-    # `escalation_level` is read from the incident when PagerDuty sends it; `level` is what
-    # we just set, for when it does not.
-    return PDIncident(
-        id=body["id"],
-        status=body["status"],
-        escalation_level=body.get("escalation_level") or level or 1,
-        assignees=[_user(a["assignee"]) for a in body.get("assignments") or []],
-        acknowledged_by=[_user(a["acknowledger"]) for a in body.get("acknowledgements") or []],
-        html_url=body.get("html_url"),
-        incident_number=body.get("incident_number"),
-        incident_key=body.get("incident_key"),
-        service_id=(body.get("service") or {}).get("id"),
-    )
-
-
-def _oncall(entry: JSON) -> OnCallEntry:
-    schedule = entry.get("schedule") or None
-    return OnCallEntry(
-        level=entry["escalation_level"],
-        user=_user(entry["user"]),
-        schedule_id=schedule["id"] if schedule else None,
-        schedule_name=(schedule.get("summary") or schedule.get("name")) if schedule else None,
-        policy_id=entry["escalation_policy"]["id"],
-        policy_name=entry["escalation_policy"].get("summary"),
-        start=_epoch(entry.get("start")),
-        end=_epoch(entry.get("end")),
-    )
-
-
-def split_now_next(
-    entries: list[OnCallEntry], now: datetime
-) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
-    """(on call now, on call next) from one windowed `oncalls()` walk.
-
-    Next is, per (policy, level, schedule), the earliest span starting after `now`; users
-    targeted directly have no next. Both lists are sorted by policy, level, schedule."""
-    t = int(now.timestamp())
-    current = [
-        e for e in entries if (e.start is None or e.start <= t) and (e.end is None or t < e.end)
-    ]
-    upcoming: dict[tuple[str, int, str | None], OnCallEntry] = {}
-    for e in entries:
-        if e.start is not None and e.start > t:
-            key = (e.policy_id, e.level, e.schedule_id)
-            if key not in upcoming or e.start < (upcoming[key].start or 0):
-                upcoming[key] = e
-
-    def order(e: OnCallEntry) -> tuple[str, int, str]:
-        return (e.policy_id, e.level, e.schedule_id or "")
-
-    return sorted(current, key=order), sorted(upcoming.values(), key=order)
-
-
-# ---------------------------------------------------------------- the client
-
-
-class PagerDuty:
-    """Async PagerDuty client (REST API v2 + Events API v2) over pdpyras in worker threads."""
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        api_url: str,
-        events_url: str,
-        from_email: str | None,
-        timeout: float = 5.0,
-        routing_key: str | None = None,
-        errors: Counter | None = None,
-    ) -> None:
-        # pagerduty_api_errors_total{status} (bot/metrics.py), when given
-        self.errors = errors
-        self._api_key = api_key
-        self._api_url = api_url.rstrip("/")
-        self._events_url = events_url.rstrip("/")
-        self._from_email = from_email
-        self._timeout = timeout
-        self._routing_key = routing_key
-        # requests.Session is not promised to be thread-safe; one session per worker thread.
-        self._local = threading.local()
-        self._users: dict[str, PagerDutyUser] = {}
-        # a schedule's escalation policies, for an hour; read from the worker threads
-        self._schedule_policies: TTLCache[str, set[str]] = TTLCache(maxsize=1024, ttl=3600)
-        self._policies_lock = threading.Lock()
-
-    # ------------------------------------------------------------ plumbing
-
-    def _rest(self) -> Any:
-        session = getattr(self._local, "rest", None)
-        if session is None:
-            session = _RestSession(self._api_key, default_from=self._from_email)
-            session.url = self._api_url
-            session.timeout = self._timeout
-            session.headers["Accept"] = _PD_ACCEPT
-            self._local.rest = session
-        return session
-
-    def _events(self, routing_key: str) -> Any:
-        session = _EventsSession(routing_key)
-        session.url = self._events_url
-        session.timeout = self._timeout
-        return session
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except PagingError as exc:
-            self._failed(exc)
-            raise
-        except (pdpyras.PDClientError, pdpyras.URLError, requests.RequestException) as exc:
-            raise self._failed(_as_paging_error(exc)) from exc
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            # A response we could not read: retrying will not make it readable.
-            error = PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False)
-            raise self._failed(error, "invalid") from exc
-
-    def _failed(self, exc: PagingError, status: str | None = None) -> PagingError:
-        if self.errors is not None:
-            self.errors.labels(status or (str(exc.status) if exc.status else "network")).inc()
-        return exc
-
-    # ------------------------------------------------------------ incidents
-
-    async def page(
-        self,
-        *,
-        service_id: str,
-        escalation_policy_id: str | None,
-        incident_key: str,
-        title: str,
-        details: str,
-        urgency: str = "high",
-        assignee_ids: list[str] | None = None,
-    ) -> PageResult:
-        """Open a PagerDuty incident, or find the open one with this key (created=False).
-        With `assignee_ids` (PagerDuty users) it is assigned to them instead of a policy."""
-        return await self._run(
-            self._page,
-            service_id,
-            escalation_policy_id,
-            incident_key,
-            title,
-            details,
-            urgency,
-            assignee_ids,
-        )
-
-    def _page(
-        self,
-        service_id: str,
-        policy_id: str | None,
-        key: str,
-        title: str,
-        details: str,
-        urgency: str,
-        assignee_ids: list[str] | None = None,
-    ) -> PageResult:
-        incident: JSON = {
-            "type": "incident",
-            "title": title[:1024],
-            "service": {"id": service_id, "type": "service_reference"},
-            "urgency": urgency,
-            "incident_key": key,
-            "body": {"type": "incident_body", "details": details},
-        }
-        if assignee_ids:  # PagerDuty refuses assignments together with a policy
-            incident["assignments"] = [
-                {"assignee": {"id": uid, "type": "user_reference"}} for uid in assignee_ids
-            ]
-        elif policy_id:
-            incident["escalation_policy"] = {"id": policy_id, "type": "escalation_policy_reference"}
-        created = True
-        try:
-            body = self._rest().rpost("/incidents", json={"incident": incident})
-        except pdpyras.PDHTTPError as exc:
-            if not _is_duplicate_key(exc):
-                raise
-            created = False
-            body = self._find_open(key)
-            if body is None:  # resolved between the 400 and the lookup: try once more later
-                raise PagingError(
-                    f"incident key {key} exists but no open incident found", retryable=True
-                ) from exc
-        # The create response carries assignee references; fetch emails for Slack lookup.
-        found = self._get_incident(body["id"])
-        return PageResult(
-            incident_id=found.id,
-            incident_number=found.incident_number,
-            html_url=found.html_url,
-            status=found.status,
-            escalation_level=found.escalation_level,
-            assignees=found.assignees,
-            created=created,
-        )
-
-    def _find_open(self, key: str) -> JSON | None:
-        params = {
-            "incident_key": key,
-            "statuses": ["triggered", "acknowledged"],
-            "date_range": "all",
-        }
-        for body in self._rest().iter_all("/incidents", params=params):
-            return dict(body)
-        return None
-
-    async def get_incident(self, incident_id: str) -> PDIncident:
-        return await self._run(self._get_incident, incident_id)
-
-    def _get_incident(self, incident_id: str, level: int | None = None) -> PDIncident:
-        params = {"include": ["assignees", "acknowledgers"]}
-        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params), level)
-
-    async def escalate(self, incident_id: str, level: int) -> PDIncident:
-        """Reassign to `level` of the incident's policy (PUT escalation_level)."""
-
-        def run() -> PDIncident:
-            body = {"type": "incident", "escalation_level": level}
-            self._rest().rput(f"/incidents/{incident_id}", json=body)
-            return self._get_incident(incident_id, level)
-
-        return await self._run(run)
-
-    async def acknowledge(self, incident_id: str) -> PDIncident:
-        def run() -> PDIncident:
-            self._rest().rput(
-                f"/incidents/{incident_id}", json={"type": "incident", "status": "acknowledged"}
-            )
-            return self._get_incident(incident_id)
-
-        return await self._run(run)
-
-    async def resolve(self, incident_id: str, *, note: str | None = None) -> None:
-        """Resolve; `note` goes in as the resolution, so the call stays one idempotent PUT."""
-        body: JSON = {"type": "incident", "status": "resolved"}
-        if note:
-            body["resolution"] = note
-        await self._run(lambda: self._rest().rput(f"/incidents/{incident_id}", json=body))
-
-    async def add_note(self, incident_id: str, content: str) -> None:
-        """Not idempotent: a retry after a lost response can post the note twice."""
-        note = {"content": content}
-        await self._run(lambda: self._rest().rpost(f"/incidents/{incident_id}/notes", json=note))
-
-    # ------------------------------------------------------------ on-call
-
-    async def oncalls(
-        self,
-        *,
-        schedule_ids: list[str],
-        escalation_policy_ids: list[str],
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[OnCallEntry]:
-        """On-calls for these schedules and policies, in ONE paginated /oncalls walk.
-
-        PagerDuty ANDs /oncalls filters, and schedules only appear there through a policy, so
-        asking for `schedule_ids[]` and `escalation_policy_ids[]` together would drop the
-        policy's direct-user levels and any schedule of another policy. So the walk filters by
-        policy only: the given ones plus each schedule's policies (looked up once an hour per
-        schedule, cached), and the union is cut back to what was asked here."""
-        return await self._run(self._oncalls, schedule_ids, escalation_policy_ids, since, until)
-
-    def _oncalls(
-        self,
-        schedule_ids: list[str],
-        policy_ids: list[str],
-        since: datetime | None,
-        until: datetime | None,
-    ) -> list[OnCallEntry]:
-        policies = set(policy_ids)
-        for sid in schedule_ids:
-            policies |= self._policies_of(sid)
-        params: JSON = {"include": ["users"]}
-        if policies:
-            params["escalation_policy_ids"] = sorted(policies)
-        elif schedule_ids:
-            params["schedule_ids"] = list(schedule_ids)
+    async def on_set_up(self, event: str, incident: Incident) -> None:
+        """After the set-up: a paging incident that could not page says why, now that it
+        has a channel to say it in."""
+        if event != "declared" or not self.pages(incident.severity):
+            return
+        if _active(incident.page):
+            await self._tell_paged(incident)
         else:
-            return []
-        if since is not None:
-            params["since"] = _iso(since)
-            params["until"] = _iso(until or since)
-        entries = [_oncall(e) for e in self._rest().iter_all("/oncalls", params=params)]
-        wanted_schedules, wanted_policies = set(schedule_ids), set(policy_ids)
-        return [
-            e
-            for e in entries
-            if e.policy_id in wanted_policies or (e.schedule_id in wanted_schedules)
-        ]
+            await self.request(incident)
 
-    def _policies_of(self, schedule_id: str) -> set[str]:
-        with self._policies_lock:
-            cached = self._schedule_policies.get(schedule_id)
+    async def request(self, incident: Incident) -> None:
+        """Ask for a page: recorded on the incident, sent by the `page` due-item."""
+        if incident.drill is not None and not self.service_id(incident):
+            return  # a drill without a drill service pages nobody (its channel says so)
+        problem = self.problem_for(incident)
+        if problem:
+            if incident.channel_id and await self.store.claim_once(
+                "paging-off", incident.id, ttl=30 * 86400
+            ):
+                await self._say(incident, ui.paging_off(problem))
+            return
+        now = self.clock()
+        asked = False
+        if self.identity.epoch is None:
+            await self.identity.ensure()
+        key = self.identity.page_key(incident.id)  # never one an earlier install used
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal asked
+            if _active(inc.page) or not inc.is_open:
+                return None
+            inc.page = PageState(incident_key=key, requested_at=now)
+            asked = True
+            return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
+
+        incident = await self.store.update(incident.id, mutate)
+        # asked now, or asked before a crash that may have kept the page from being queued
+        if asked or await self._unqueued(incident):
+            await self.scheduler.schedule(PAGE, incident.id, now, generation=incident.generation)
+
+    async def _unqueued(self, incident: Incident) -> bool:
+        if incident.page is None or incident.page.status != "pending":
+            return False
+        return not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id))
+
+    async def escalate_now(self, incident: Incident, *, by: str) -> None:
+        """`/incident escalate`: escalate to the next level at once."""
+        if problem := self.problem_for(incident):
+            raise IncidentError(f"Paging is off: {problem}")
+        page = incident.page
+        if page is None or page.status in ("resolved", "failed"):
+            raise IncidentError(
+                "This incident has no open PagerDuty page to escalate. Raise it to a paging "
+                "severity (`/incident severity SEV1`) to page."
+            )
+        if page.status == "pending":
+            raise IncidentError("The page has not reached PagerDuty yet; try again in a moment.")
+        await self.scheduler.schedule(
+            ESCALATE,
+            incident.id,
+            self.clock(),
+            payload={"from_level": page.level, "by": by},
+            generation=incident.generation,
+        )
+
+    async def _stop(self, incident: Incident) -> None:
+        for kind in (PAGE, ESCALATE, POLL):
+            await self.scheduler.cancel(incident.id, kind, generation=incident.generation)
+        page = incident.page
+        if page is not None and page.pd_incident_id and page.status != "resolved":
+            await self.scheduler.schedule(
+                RESOLVE, incident.id, self.clock(), generation=incident.generation
+            )
+
+    async def reconcile(self) -> int:
+        """Send pages asked for whose due-item was lost (a crash between recording the
+        request and scheduling it); returns how many. One replica at a time."""
+        fixed = 0
+        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+            if not mine:
+                return 0
+            for incident in await self.store.open_incidents(limit=10_000):
+                if incident.page is None or incident.page.status != "pending":
+                    continue
+                if not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id)):
+                    await self.scheduler.schedule(
+                        PAGE, incident.id, self.clock(), generation=incident.generation
+                    )
+                    fixed += 1
+        return fixed
+
+    # -- due-item handlers --------------------------------------------------------------------
+    async def _page(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or incident.page is None or self.pd is None:
+            return
+        page = incident.page
+        if page.status == "pending":
+            shown = redaction.for_pagerduty(incident, self.config)  # private: a generic title
+            try:
+                service = await self._get_service(self.service_id(incident))
+                result = await self.pd.page(
+                    service_id=service.id,
+                    # a drill's page follows the drill service's own policy
+                    escalation_policy_id=(
+                        None if incident.drill else self.config.pagerduty.escalation_policy_id
+                    ),
+                    incident_key=page.incident_key,
+                    title=f"[{incident.severity}] {shown.title}",
+                    details=_details(shown),
+                )
+            except PagingError as exc:
+                await self._page_failed(incident, item, exc)
+                return
+            oncall = await self._mentions(result.assignees)
+            now = self.clock()
+
+            def paged(inc: Incident) -> list[TimelineEntry] | None:
+                p = inc.page
+                if p is None or p.status != "pending":
+                    return None
+                p.status = "acknowledged" if result.status == "acknowledged" else "triggered"
+                p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
+                p.html_url, p.service, p.service_id = result.html_url, service.name, service.id
+                p.level, p.oncall, p.paged_at = result.escalation_level, oncall, now
+                number = f" #{result.incident_number}" if result.incident_number else ""
+                text = md("Paged PagerDuty{} ({}): {}", number, service.name, ui.holders(p))
+                return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
+            incident = await self.store.update(incident.id, paged)
+        elif not (item.attempts > 1 and page.pd_incident_id):
+            return  # paged already, by an earlier occurrence that finished
+        assert incident.page is not None
+        await self._tell_paged(incident, item)
+        await self._after_page(incident)
+
+    async def _after_page(self, incident: Incident) -> None:
+        """Start the acknowledgement clock (and polling, without webhooks)."""
+        page = incident.page
+        assert page is not None
+        if page.status == "triggered":
+            await self.scheduler.schedule(
+                ESCALATE,
+                incident.id,
+                self.clock() + self.ack_timeout,
+                payload={"from_level": page.level},
+                generation=incident.generation,
+            )
+        if not self.webhooks:
+            await self.scheduler.schedule(
+                POLL, incident.id, self.clock() + self.poll_every, generation=incident.generation
+            )
+
+    async def _page_failed(self, incident: Incident, item: DueItem, exc: PagingError) -> None:
+        reason = f"HTTP {exc.status}" if exc.status else str(exc)[:200]
+        if exc.retryable and item.attempts < PAGE_ATTEMPTS:
+            log.warning(
+                "page failed, will retry",
+                extra={"incident": incident.id, "attempt": item.attempts, "error": reason},
+            )
+            if item.attempts >= TELL_FAILING_AFTER and await self.store.claim_once(
+                "paging-failing", incident.id, ttl=86400
+            ):
+                await self._say(incident, ui.paging_failing(reason, item.attempts))
+            raise Retry(reason, after=exc.retry_after)
+        log.error("page failed", extra={"incident": incident.id, "error": reason})
+        now = self.clock()
+
+        def failed(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is None or inc.page.status != "pending":
+                return None
+            inc.page.status = "failed"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=f"Paging failed: {reason}")]
+
+        await self.store.update(incident.id, failed)
+        await self._say(incident, ui.paging_failed(reason))
+
+    async def _escalate(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        by = item.payload.get("by")
+        if (
+            page is None
+            or page.pd_incident_id is None
+            or page.status
+            not in (
+                "triggered",
+                "acknowledged",
+            )
+        ):
+            return
+        target = int(item.payload.get("from_level", page.level)) + 1
+        if page.level >= target:
+            if item.attempts > 1:  # we escalated, then crashed before saying so
+                await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
+                await self._after_page(incident)
+            return
+        if page.status == "acknowledged" and not by:
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        if current.status == "resolved":
+            await self.resolved_in_pagerduty(incident.id, by_name=None)
+            return
+        if current.status == "acknowledged" and not by:
+            await self.acknowledged(incident.id, by_name=_names(current.acknowledged_by))
+            return
+        if current.escalation_level < target:
+            if target > await self._call(self._policy_levels(incident)):
+                if by or await self.store.claim_once("last-level", page.pd_incident_id, ttl=86400):
+                    await self._post(
+                        incident, item, ui.last_level(page, waited=self.ack_timeout, by=by)
+                    )
+                return
+            # PagerDuty will report this escalation back; it is ours, not news
+            await self.store.claim_once(
+                "pd-escalating", f"{page.pd_incident_id}:{target}", ttl=OURS_TTL
+            )
+            current = await self._call(self.pd.escalate(page.pd_incident_id, target))
+            self._escalated("manual" if by else "ack_timeout")
+        incident = await self._moved(incident.id, current, by=by, why="Escalated")
+        page = incident.page
+        assert page is not None
+        await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
+        await self._after_page(incident)
+
+    async def _moved(
+        self, incident_id: str, current: PDIncident, *, by: str | None, why: str
+    ) -> Incident:
+        """Record that the page is now at `current`'s level, with its assignees."""
+        oncall = await self._mentions(current.assignees)
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            p = inc.page
+            if p is None or p.level >= current.escalation_level:
+                return None
+            p.level, p.oncall = current.escalation_level, oncall
+            p.status = "acknowledged" if current.status == "acknowledged" else "triggered"
+            p.acked_at = p.acked_by = None
+            text = md("{} to level {}: {}", why, p.level, ui.holders(p))
+            return [TimelineEntry(at=now, actor=by, kind="page", text=text)]
+
+        return await self.store.update(incident_id, mutate)
+
+    async def _poll(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or not _active(page):
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+        incident = await self.store.get(item.incident_id) or incident
+        if incident.is_open and _active(incident.page):
+            await self.scheduler.schedule(
+                POLL, incident.id, self.clock() + self.poll_every, generation=item.generation
+            )
+
+    async def _resolve(self, item: DueItem) -> None:
+        incident = await self.store.get(item.incident_id)
+        if incident is None or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or page.status == "resolved":
+            return
+        shown = redaction.for_pagerduty(incident, self.config)
+        note = shown.resolution or f"Resolved in Slack (incident {incident.id})"
+        await self._call(self.pd.resolve(page.pd_incident_id, note=note))
+        now = self.clock()
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is None or inc.page.status == "resolved":
+                return None
+            inc.page.status = "resolved"
+            text = "Resolved the PagerDuty incident"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        incident = await self.store.update(incident.id, mutate)
+        if incident.is_open and self.pages(incident.severity):
+            # reopened while this resolve was under way: the reopen found the old page
+            # still active and left it; the new episode gets a page of its own
+            await self.request(incident)
+
+    # -- what PagerDuty tells us (webhooks, polls) --------------------------------------------
+    async def on_webhook(self, event: WebhookEvent) -> None:
+        """A signed v3 webhook; each event id is handled once (a failure lets it retry)."""
+        if event.event_type not in HEARD:
+            return
+        if not await self.store.claim_once("pd-webhook", event.id, ttl=WEBHOOK_TTL):
+            return
+        try:
+            incident = await self._page_of(event)
+            if incident is None:
+                return
+            incident_id = incident.id
+            kind = event.event_type
+            if kind == "incident.acknowledged":
+                await self.acknowledged(incident_id, by_name=event.agent_name)
+            elif kind == "incident.resolved":
+                await self.resolved_in_pagerduty(incident_id, by_name=event.agent_name)
+            elif kind in MOVED:
+                await self._pd_moved(incident_id)
+        except Exception:
+            await self.store.release_once("pd-webhook", event.id)
+            raise
+
+    async def _page_of(self, event: WebhookEvent) -> Incident | None:
+        """The incident whose page is the PagerDuty incident `event` is about, or None.
+
+        A signed webhook about another PagerDuty incident (another service's, or an old
+        page's) may carry our incident_key or title; it must not acknowledge our page or
+        stop its escalation. So the event's `data.id` must be the page's recorded
+        PagerDuty incident. The key only finds a page whose PagerDuty incident is not
+        recorded yet (paged, but our record of the answer lost or not written yet), and
+        then the incident must be on our service; it is recorded then."""
+        key = event.incident_key or ""
+        incident_id = await self.store.incident_for_pd(event.incident_id)
+        if incident_id is None:
+            incident_id = incident_of_key(key)
+        if incident_id is None:
+            return None  # not about a page of ours
+        incident = await self.store.get(incident_id)
+        page = incident.page if incident is not None else None
+        if incident is None or page is None:
+            return self._ignored(event, incident_id, "no page of ours has it")
+        if page.pd_incident_id == event.incident_id:
+            return incident
+        if page.pd_incident_id is not None:
+            why = f"our page is PagerDuty incident {page.pd_incident_id}"
+            return self._ignored(event, incident_id, why)
+        if key != page.incident_key or self.pd is None:
+            return self._ignored(event, incident_id, "its incident_key is not our page's")
+        service = event.service_id
+        if service is None:  # a trimmed payload: PagerDuty's REST API says (errors: redeliver)
+            try:
+                service = (await self.pd.get_incident(event.incident_id)).service_id
+            except PagingError as exc:
+                if exc.status != 404:
+                    raise
+                return self._ignored(event, incident_id, "PagerDuty has no such incident")
+        ours = {sid for sid in (page.service_id, self.service_id(incident)) if sid}
+        if service not in ours:
+            why = f"it is on service {service}, ours is {' or '.join(sorted(ours)) or 'unset'}"
+            return self._ignored(event, incident_id, why)
+
+        def found(inc: Incident) -> list[TimelineEntry] | None:
+            if inc.page is not None and inc.page.pd_incident_id is None:
+                inc.page.pd_incident_id = event.incident_id
+            return None
+
+        await self.store.link_pd_incident(event.incident_id, incident_id, ttl=LINK_TTL)
+        log.info(
+            "PagerDuty incident of our page found by its incident_key",
+            extra={"incident": incident_id, "pd_incident": event.incident_id},
+        )
+        return await self.store.update(incident_id, found)
+
+    @staticmethod
+    def _ignored(event: WebhookEvent, incident_id: str, why: str) -> None:
+        log.info(
+            "PagerDuty webhook ignored: %s",
+            why,
+            extra={
+                "incident": incident_id,
+                "pd_incident": event.incident_id,
+                "event": event.id,
+                "event_type": event.event_type,
+            },
+        )
+
+    async def acknowledged(self, incident_id: str, *, by_name: str | None) -> None:
+        now = self.clock()
+        changed = False
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal changed
+            p = inc.page
+            if p is None or p.status != "triggered":
+                return None
+            p.status, p.acked_at, p.acked_by = "acknowledged", now, by_name
+            changed = True
+            text = f"Acknowledged in PagerDuty by {by_name or 'someone'}"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        incident = await self.store.update(incident_id, mutate)
+        if changed and incident.page is not None:
+            await self.scheduler.cancel(incident.id, ESCALATE, generation=incident.generation)
+            if incident.is_open:
+                await self._say(incident, ui.acknowledged(incident.page))
+
+    async def resolved_in_pagerduty(self, incident_id: str, *, by_name: str | None) -> None:
+        now = self.clock()
+        changed = False
+
+        def mutate(inc: Incident) -> list[TimelineEntry] | None:
+            nonlocal changed
+            p = inc.page
+            if p is None or p.status in ("resolved", "failed", "pending"):
+                return None
+            p.status = "resolved"
+            changed = True
+            if not inc.is_open:
+                # our own resolve, echoed back before _resolve recorded it: record it here
+                # (whichever of the two runs first writes the one entry)
+                text = "Resolved the PagerDuty incident"
+                return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+            text = f"Resolved in PagerDuty by {by_name}" if by_name else "Resolved in PagerDuty"
+            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+
+        incident = await self.store.update(incident_id, mutate)
+        if changed and incident.page is not None and incident.is_open:
+            for kind in (ESCALATE, POLL):
+                await self.scheduler.cancel(incident.id, kind, generation=incident.generation)
+            await self._say(incident, ui.resolved_in_pagerduty(incident.page, by_name))
+
+    async def _pd_moved(self, incident_id: str) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is None or not incident.is_open or self.pd is None:
+            return
+        page = incident.page
+        if page is None or page.pd_incident_id is None or not _active(page):
+            return
+        current = await self._call(self.pd.get_incident(page.pd_incident_id))
+        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+
+    async def _absorb(
+        self, incident: Incident, current: PDIncident, *, by_name: str | None
+    ) -> None:
+        """Bring our page state in line with PagerDuty's incident (an escalation,
+        acknowledgement or resolve made there)."""
+        page = incident.page
+        assert page is not None and page.pd_incident_id is not None
+        if current.status == "resolved":
+            await self.resolved_in_pagerduty(incident.id, by_name=None)
+        elif current.escalation_level > page.level:
+            ours = await self.store.once_value(
+                "pd-escalating", f"{page.pd_incident_id}:{current.escalation_level}"
+            )
+            if ours:
+                return  # our own escalation; its handler records it
+            incident = await self._moved(incident.id, current, by=None, why="PagerDuty escalated")
+            if incident.page is not None and incident.page.level == current.escalation_level:
+                self._escalated("pagerduty")
+                await self._say(incident, ui.escalated_in_pagerduty(incident.page))
+                await self._after_page(incident)
+        elif current.status == "acknowledged" and page.status == "triggered":
+            await self.acknowledged(incident.id, by_name=by_name)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _escalated(self, source: str) -> None:
+        if self.metrics is not None:
+            self.metrics.escalations.labels(source).inc()
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """A PagerDuty call inside a handler: retryable failures re-queue the item."""
+        try:
+            return await call
+        except PagingError as exc:
+            reason = f"PagerDuty: HTTP {exc.status}" if exc.status else f"PagerDuty: {exc}"
+            if exc.retryable:
+                raise Retry(reason, after=exc.retry_after) from exc
+            raise
+
+    async def _get_service(self, service_id: str | None = None) -> PDService:
+        service_id = service_id or self.config.pagerduty.service_id
+        assert self.pd is not None and service_id
+        cached = self._service.get(service_id)
         if cached:
             return cached
-        schedule = self._rest().rget(f"/schedules/{schedule_id}")
-        found = {p["id"] for p in schedule.get("escalation_policies") or []}
-        with self._policies_lock:
-            self._schedule_policies[schedule_id] = found
-        return found
+        service = self._service[service_id] = await self.pd.service(service_id)
+        return service
 
-    async def oncall_now_and_next(
-        self,
-        *,
-        schedule_ids: list[str],
-        escalation_policy_ids: list[str],
-        now: datetime | None = None,
-        horizon: timedelta = timedelta(days=7),
-    ) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
-        """Who is on call now and who is next (with handover = current entry's end)."""
-        now = now or datetime.now(UTC)
-        entries = await self.oncalls(
-            schedule_ids=schedule_ids,
-            escalation_policy_ids=escalation_policy_ids,
-            since=now,
-            until=now + horizon,
-        )
-        return split_now_next(entries, now)
+    async def _policy_levels(self, incident: Incident | None = None) -> int:
+        assert self.pd is not None
+        if incident is not None and incident.drill is not None:  # the drill service's policy
+            drill = (await self._get_service(self.service_id(incident))).escalation_policy_id
+            return len(await self.pd.escalation_policy(drill)) if drill else 1
+        if (cached := self._levels.get("levels")) is not None:
+            return cached
+        policy = self.config.pagerduty.escalation_policy_id
+        if not policy:
+            policy = (await self._get_service()).escalation_policy_id
+        levels = len(await self.pd.escalation_policy(policy)) if policy else 1
+        self._levels["levels"] = levels
+        return levels
 
-    async def escalation_policy(self, policy_id: str) -> list[EscalationLevel]:
-        def run() -> list[EscalationLevel]:
-            policy = self._rest().rget(f"/escalation_policies/{policy_id}")
-            levels = []
-            for n, rule in enumerate(policy.get("escalation_rules") or [], start=1):
-                targets = [
-                    f"{t['type'].removesuffix('_reference')}:{t['id']}"
-                    for t in rule.get("targets") or []
-                ]
-                levels.append(EscalationLevel(level=n, targets=targets))
-            return levels
+    async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
+        """PagerDuty users as Slack mentions (matched by email), else by name: mrkdwn, as
+        `PageState.oncall` keeps them."""
+        emails = [u.email.lower() for u in users if u.email]
+        known = await self.store.slack_users_by_email(emails)
+        out: list[str] = []
+        for user in users:
+            email = (user.email or "").lower()
+            slack_id = known.get(email) if email else ""
+            if email and slack_id is None:
+                try:
+                    slack_id = await self.slack.user_by_email(email) or ""
+                    await self.store.remember_slack_user(email, slack_id, ttl=3600)
+                except SlackError:
+                    slack_id = ""
+            out.append(mk.user(slack_id) if slack_id else mk.escape(user.name))
+        return out
 
-        return await self._run(run)
-
-    # ------------------------------------------------------------ escalation steps' pages
-
-    async def target_kind(self, target_id: str) -> Literal["escalation_policy", "schedule"]:
-        """Whether a PagerDuty ID names an escalation policy or a schedule (both are P…
-        IDs); PagingError(status=404) when it names neither."""
-
-        def run() -> Literal["escalation_policy", "schedule"]:
-            try:
-                self._rest().rget(f"/escalation_policies/{target_id}")
-                return "escalation_policy"
-            except pdpyras.PDHTTPError as exc:
-                if exc.response is None or exc.response.status_code != 404:
-                    raise
-            self._rest().rget(f"/schedules/{target_id}")
-            return "schedule"
-
-        return await self._run(run)
-
-    async def oncall_user_ids(self, schedule_id: str) -> list[str]:
-        """Who is on call in a schedule right now (PagerDuty user IDs)."""
-        now, _ = await self.oncall_now_and_next(
-            schedule_ids=[schedule_id], escalation_policy_ids=[], horizon=timedelta(minutes=1)
-        )
-        return list(dict.fromkeys(e.user.id for e in now if e.schedule_id == schedule_id))
-
-    async def schedules(self) -> dict[str, str]:
-        """Every schedule in the account: ID -> name."""
-
-        def run() -> dict[str, str]:
-            return {s["id"]: s["name"] for s in self._rest().iter_all("/schedules")}
-
-        return await self._run(run)
-
-    async def schedule_name(self, schedule_id: str) -> str:
-        return await self._run(lambda: str(self._rest().rget(f"/schedules/{schedule_id}")["name"]))
-
-    async def user(self, user_id: str) -> PagerDutyUser:
-        if user_id in self._users:
-            return self._users[user_id]
-        found = await self._run(lambda: _user(self._rest().rget(f"/users/{user_id}")))
-        self._users[user_id] = found
-        return found
-
-    async def check(self) -> None:
-        """Raise PagingError unless the token works (GET /abilities: any valid token may)."""
-        await self._run(lambda: self._rest().rget("/abilities"))
-
-    # ------------------------------------------------------------ set-up checks (bot/doctor.py)
-
-    async def service(self, service_id: str) -> PDService:
-        """The service and its escalation policy; PagingError(status=404) when unknown."""
-
-        def run() -> PDService:
-            body = self._rest().rget(f"/services/{service_id}")
-            policy = body.get("escalation_policy") or {}
-            return PDService(
-                id=body["id"],
-                name=body.get("name") or body.get("summary") or body["id"],
-                escalation_policy_id=policy.get("id"),
-                escalation_policy_name=policy.get("summary") or policy.get("name"),
+    async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:
+        """A due-item's message: marked, and looked for first on a retry (no repeats)."""
+        if incident.channel_id:
+            await post_for_item(
+                self.slack, incident.channel_id, item, message, what="paging notice"
             )
 
-        return await self._run(run)
+    async def _tell_paged(self, incident: Incident, item: DueItem | None = None) -> None:
+        """Say who was paged, once. A page goes out without waiting for the set-up, so
+        either the page (channel made already) or the set-up (page sent already) says it."""
+        page = incident.page
+        if not incident.channel_id or page is None or page.pd_incident_id is None:
+            return
+        told = f"{incident.id}:{page.pd_incident_id}"
+        first = await self.store.claim_once("paged-told", told, ttl=7 * 86400)
+        if item is not None and (first or item.attempts > 1):
+            await self._post(incident, item, ui.paged(page))  # a retry looks for it first
+        elif first:
+            await self._say(incident, ui.paged(page))
 
-    async def server_date(self) -> float:
-        """PagerDuty's clock: the `Date` header of one GET /abilities, as epoch seconds
-        (whole seconds, as HTTP dates are)."""
-
-        def run() -> float:
-            response = self._rest().get("/abilities")
-            if response.status_code >= 400:
-                raise PagingError(
-                    f"GET /abilities: HTTP {response.status_code}",
-                    retryable=response.status_code >= 500,
-                    status=response.status_code,
-                )
-            date = response.headers.get("Date")
-            if not date:
-                raise PagingError("PagerDuty sent no Date header", retryable=False)
-            return parsedate_to_datetime(date).timestamp()
-
-        return await self._run(run)
-
-    # ------------------------------------------------------------ Events API v2
-
-    async def send_event(
-        self,
-        action: Literal["trigger", "acknowledge", "resolve"],
-        *,
-        dedup_key: str,
-        summary: str = "",
-        source: str = "incident-bot",
-        severity: str = "critical",
-        routing_key: str | None = None,
-    ) -> str:
-        """Events API v2 (for alert-driven pages); returns the dedup key PagerDuty used."""
-        key = routing_key or self._routing_key
-        if not key:
-            raise PagingError("no Events API routing key configured", retryable=False)
-
-        def run() -> str:
-            session = self._events(key)
-            if action == "trigger":
-                return str(session.trigger(summary, source, dedup_key=dedup_key, severity=severity))
-            return str(session.send_event(action, dedup_key=dedup_key))
-
-        return await self._run(run)
+    async def _say(self, incident: Incident, message: Message) -> None:
+        if not incident.channel_id:
+            return
+        text, blocks = message
+        try:
+            await self.slack.post(incident.channel_id, text, blocks)
+        except SlackError as exc:
+            log.warning(
+                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
+            )
 
 
-# ---------------------------------------------------------------- webhooks
+def _names(users: list[PagerDutyUser]) -> str | None:
+    return ", ".join(u.name for u in users) or None
 
 
-def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """True if any `v1=<hex>` in X-PagerDuty-Signature is the HMAC-SHA256 of the body.
-
-    PagerDuty lists several signatures while a secret is being rotated. The header is
-    attacker's text: compared as bytes, so non-ASCII (or undecodable) input is a mismatch."""
-    if not header or not secret:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-    for part in header.split(","):
-        version, _, value = part.strip().partition("=")
-        given = value.strip().lower().encode("utf-8", "surrogateescape")
-        if version == "v1" and hmac.compare_digest(given, expected):
-            return True
-    return False
-
-
-class _Reference(BaseModel):
-    id: str | None = None
-    summary: str | None = None
-    name: str | None = None
-    email: str | None = None
-
-
-class _EventData(BaseModel):
-    id: str | None = None  # absent from a `pagey.ping`
-    type: str = ""
-    status: str | None = None
-    incident_key: str | None = None
-    incident: _Reference | None = None  # notes, status updates, responders name theirs
-    service: _Reference | None = None
-
-
-class _Event(BaseModel):
-    id: str
-    event_type: str
-    occurred_at: datetime
-    resource_type: str = ""
-    agent: _Reference | None = None
-    data: _EventData
-
-
-class _Envelope(BaseModel):
-    event: _Event
-
-
-def parse_webhook(body: bytes) -> WebhookEvent:
-    """A PagerDuty v3 webhook body -> WebhookEvent; InvalidWebhook if it is not one.
-
-    pydantic reads the JSON itself: bad UTF-8, deep nesting and wrong shapes all come out
-    as one ValidationError, never a RecursionError or a KeyError."""
-    try:
-        event = _Envelope.model_validate_json(body).event
-    except ValidationError as exc:
-        raise InvalidWebhook(f"not a PagerDuty v3 webhook: {_first_problem(exc)}") from None
-    data, agent = event.data, event.agent or _Reference()
-    return WebhookEvent(
-        id=event.id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        resource_type=event.resource_type or data.type,
-        incident_id=(data.incident.id if data.incident else data.id) or "",
-        status=data.status,
-        incident_key=data.incident_key,
-        service_id=data.service.id if data.service else None,
-        agent_id=agent.id,
-        agent_name=agent.summary or agent.name,
-        agent_email=agent.email,
-    )
-
-
-def _first_problem(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(body)"
-    return f"{where}: {err['msg']}"
+def _details(incident: Incident) -> str:
+    parts: list[Any] = [f"Incident {incident.id} ({incident.severity}): {incident.title}"]
+    if incident.description:
+        parts.append(incident.description)
+    if incident.channel_name:
+        parts.append(f"Slack: #{incident.channel_name}")
+    return "\n\n".join(parts)

@@ -2,7 +2,7 @@
 and the reminder until it is done.
 
 Owns `PostmortemState` (drafts so far, done by whom and when) and three due-item kinds of
-bot/schedule.py:
+bot/core/schedule.py:
 
 - `postmortem_draft`: when an incident resolves (and `postmortem.draft_on_resolve`), a
   draft is rendered and uploaded at once; durable, so a crash or a Slack outage delays it
@@ -45,15 +45,15 @@ import blocks.postmortem as ui
 from blocks.common import mention
 from blocks.mrkdwn import md, readable
 from blocks.stats import duration, offset
-from bot import redaction
-from bot.config import IncidentConfig
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.metrics import Metrics
+from bot.core.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
+from bot.core.schedule import Retry, Scheduler
+from bot.core.slack import Slack, SlackError, is_transient
+from bot.core.store import Store
 from bot.incidents import IncidentError
-from bot.metrics import Metrics
-from bot.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
-from bot.schedule import Retry, Scheduler
-from bot.slack import Slack, SlackError, is_transient
 from bot.stats import Stats
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 

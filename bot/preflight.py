@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from bot.config import ConfigError, IncidentConfig, load_config
+from bot.core.config import ConfigError, IncidentConfig, load_config
+from bot.core.yamlload import key_path, line_of
 from bot.drills import Scenario, default_drills_dir, load_scenarios
-from bot.runbooks import Runbook, RunbookError, default_runbooks_dir, load_runbooks
-from bot.yamlload import key_path, line_of
+from bot.runbooks.library import Runbook, RunbookError, default_runbooks_dir, load_runbooks
 
 
 @dataclass(frozen=True)

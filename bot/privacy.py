@@ -1,6 +1,6 @@
 """Private (security) incidents: who is inside one, and making an incident private.
 
-What may be shown outside a private incident's channel is decided by bot/redaction.py;
+What may be shown outside a private incident's channel is decided by bot/core/redaction.py;
 this module finds out who is inside (for `/incident list`) and owns the `/incident
 private` conversion (`Incident.conversion`).
 
@@ -30,14 +30,14 @@ from cachetools import TTLCache
 
 import blocks.incident as ui
 import blocks.mrkdwn as mk
-import blocks.private as pv
+import blocks.privacy as pv
 from blocks.mrkdwn import md
-from bot import redaction
-from bot.config import IncidentConfig
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident, PrivateConversion, TimelineEntry
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 from bot.incidents import IncidentError, Incidents
-from bot.models import Incident, PrivateConversion, TimelineEntry
-from bot.slack import Slack, SlackError
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Privacy:
 
     async def _switch(self, incident: Incident) -> Incident:
         """The private channel becomes the incident's: channel, card, and the channel
-        mapping (bot/store.py moves it), in one change with its timeline entry."""
+        mapping (bot/core/store.py moves it), in one change with its timeline entry."""
         now = self.clock()
 
         def mutate(inc: Incident) -> list[TimelineEntry] | None:

@@ -3,8 +3,8 @@ prints, so a team reviews its procedure in a pull request the way the bot will r
 
 from __future__ import annotations
 
-from bot.config import IncidentConfig, target_kind
-from bot.durations import format_duration
+from bot.core.config import IncidentConfig, target_kind
+from bot.core.durations import format_duration
 
 
 def _after(seconds: float) -> str:

@@ -1,6 +1,6 @@
 """Update reminders: every open incident's update cadence, by severity.
 
-Owns the cadence, two due-item kinds in one lane ("cadence") of bot/schedule.py:
+Owns the cadence, two due-item kinds in one lane ("cadence") of bot/core/schedule.py:
 
 - `update_due`: an update is due `every` (the severity's `update_every`) after the anchor:
   the declaration, the last update, or the last severity change. It reminds the
@@ -29,14 +29,14 @@ from collections.abc import Callable
 import blocks.mrkdwn as mk
 import blocks.reminders as ui
 from blocks.mrkdwn import Mrkdwn, md
-from bot.config import IncidentConfig
-from bot.durations import format_duration
+from bot.core.config import IncidentConfig
+from bot.core.durations import format_duration
+from bot.core.metrics import Metrics
+from bot.core.models import DueItem, Incident, TimelineEntry
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack
+from bot.core.store import Store
 from bot.incidents import IncidentError
-from bot.metrics import Metrics
-from bot.models import DueItem, Incident, TimelineEntry
-from bot.schedule import Retry, Scheduler, post_for_item
-from bot.slack import Slack
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""One aiohttp app serving every route; Slack's go through bot/slack_transport.py to Bolt.
+"""One aiohttp app serving every route; Slack's go through bot/core/slack_transport.py to Bolt.
 
 `build()` wires the parts; `serve()` runs them until stopped, over HTTP or Socket Mode.
 """
@@ -16,43 +16,43 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 import handlers
-from bot import guard
-from bot.activity import Activity
 from bot.alerts import Alerts
-from bot.capture import TimelineCapture
-from bot.checklists import Checklists
-from bot.config import IncidentConfig, Settings
-from bot.consistency import Consistency
+from bot.core import guard
+from bot.core.activity import Activity
+from bot.core.config import IncidentConfig, Settings
+from bot.core.consistency import Consistency
+from bot.core.errors import STORE_ERRORS, StoreUnavailable
+from bot.core.events import Events, lifecycle
+from bot.core.logs import redact_url
+from bot.core.metrics import Metrics
+from bot.core.pagerduty import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
+from bot.core.policy import Policy
+from bot.core.schedule import JOB_ID, Scheduler
+from bot.core.slack import Slack, make_client
+from bot.core.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
+from bot.core.store import PREFIX, Redis, Store, connect
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills, Scenario
 from bot.escalations import Escalations
-from bot.events import Events, lifecycle
 from bot.followups import FollowUps
 from bot.incidents import Incidents
-from bot.logs import redact_url
-from bot.metrics import Metrics
 from bot.oncall import OnCall
-from bot.pager import Pager
-from bot.paging import InvalidWebhook, PagerDuty, parse_webhook, verify_webhook_signature
-from bot.policy import Policy
+from bot.paging import Pager
 from bot.postmortem import Postmortems
 from bot.preflight import Ready, verify
 from bot.privacy import Privacy
 from bot.reminders import Reminders
-from bot.schedule import JOB_ID, Scheduler
+from bot.runbooks.checklists import Checklists
 from bot.services import Services
-from bot.slack import Slack, make_client
-from bot.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import PREFIX, STORE_ERRORS, Store, StoreUnavailable, connect
+from bot.timeline import TimelineCapture
 from handlers.alerts import alertmanager_webhook
 
 log = logging.getLogger(__name__)
@@ -323,10 +323,10 @@ def build(
 
 
 def subscribe(services: Services) -> Consistency:
-    """What each feature does when an incident changes, in order (bot/events.py): those
+    """What each feature does when an incident changes, in order (bot/core/events.py): those
     that only schedule come first, so a page never waits behind Slack set-up; then the
     set-up itself; then what needs the channel. And each feature's repair, for after Redis
-    lost writes (bot/consistency.py)."""
+    lost writes (bot/core/consistency.py)."""
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, postmortems, stats = services.stakeholders, services.postmortems, services.stats
     drills, checklists = services.drills, services.checklists

@@ -6,30 +6,30 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.activity import Activity
 from bot.alerts import Alerts
-from bot.capture import TimelineCapture
-from bot.checklists import Checklists
-from bot.config import IncidentConfig, Settings
+from bot.core.activity import Activity
+from bot.core.config import IncidentConfig, Settings
+from bot.core.events import Events
+from bot.core.metrics import Metrics
+from bot.core.pagerduty import PagerDuty
+from bot.core.policy import Policy
+from bot.core.schedule import Scheduler
+from bot.core.slack import Slack
+from bot.core.store import Store
 from bot.drills import Drills
 from bot.escalations import Escalations
-from bot.events import Events
 from bot.followups import FollowUps
 from bot.incidents import Incidents
-from bot.metrics import Metrics
 from bot.oncall import OnCall
-from bot.pager import Pager
-from bot.paging import PagerDuty
-from bot.policy import Policy
+from bot.paging import Pager
 from bot.postmortem import Postmortems
 from bot.privacy import Privacy
 from bot.reminders import Reminders
-from bot.runbooks import Runbook
-from bot.schedule import Scheduler
-from bot.slack import Slack
+from bot.runbooks.checklists import Checklists
+from bot.runbooks.library import Runbook
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
-from bot.store import Store
+from bot.timeline import TimelineCapture
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Services:
     store: Store
     slack: Slack
     incidents: Incidents
-    # the durable lifecycle events every feature reacts to (bot/events.py)
+    # the durable lifecycle events every feature reacts to (bot/core/events.py)
     events: Events
     metrics: Metrics
     runbooks: dict[str, Runbook]

@@ -1,7 +1,7 @@
 """Stakeholder updates: who must hear about an incident, how often, and in what words.
 
 Owns `Incident.stakeholder_sent` (when each audience last got an update) and the due-item
-kind `stakeholder_due` of bot/schedule.py, one lane per audience ("stakeholders:<key>"):
+kind `stakeholder_due` of bot/core/schedule.py, one lane per audience ("stakeholders:<key>"):
 
 - Declaring (or changing severity, or reopening) starts each audience of the severity's
   cadence: its first update is due `first` (default `every`) after that moment. When one
@@ -37,14 +37,14 @@ import blocks.mrkdwn as mk
 import blocks.stakeholders as ui
 from blocks.incident import role_title
 from blocks.mrkdwn import md
-from bot import redaction
-from bot.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
-from bot.durations import format_duration
+from bot.core import redaction
+from bot.core.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
+from bot.core.durations import format_duration
+from bot.core.models import DueItem, Incident, StatusUpdate, TimelineEntry
+from bot.core.schedule import Retry, Scheduler, post_for_item
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 from bot.incidents import IncidentError
-from bot.models import DueItem, Incident, StatusUpdate, TimelineEntry
-from bot.schedule import Retry, Scheduler, post_for_item
-from bot.slack import Slack, SlackError
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 

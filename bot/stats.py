@@ -5,7 +5,7 @@ reads them (`/incident stats`) and feeds the Prometheus histograms.
 
 **Time to acknowledge** is declared → the first acknowledgement:
 
-- for a paged incident, PagerDuty's acknowledgement as bot/pager.py records it on the
+- for a paged incident, PagerDuty's acknowledgement as bot/paging.py records it on the
   timeline ("Acknowledged in PagerDuty by …", or `PageState.acked_at`);
 - with no page, or a page nobody acknowledged before the incident ended, the first human
   action on the timeline after the declaration: any entry by a person (not the bot, not
@@ -17,7 +17,7 @@ reads them (`/incident stats`) and feeds the Prometheus histograms.
 Per severity means the incident's severity now (at resolution, for resolved ones).
 Median and p90 interpolate linearly between the nearest values (numpy's default).
 Game-day drills (`Incident.drill`) are not counted; private incidents are listed with the
-title bot/redaction.py lets out (the answer can be shared anywhere).
+title bot/core/redaction.py lets out (the answer can be shared anywhere).
 
 The histograms `incident_time_to_acknowledge_seconds` and `..._to_resolve_seconds` are
 observed once per incident, when it first resolves, by the replica that resolved it.
@@ -30,10 +30,10 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from bot import redaction
-from bot.config import IncidentConfig
-from bot.metrics import Metrics
-from bot.models import (
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.metrics import Metrics
+from bot.core.models import (
     AckSource,
     Incident,
     IncidentTimes,
@@ -42,8 +42,8 @@ from bot.models import (
     StatsReport,
     TimelineEntry,
 )
-from bot.slack import Slack, SlackError
-from bot.store import Store
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

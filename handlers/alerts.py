@@ -13,11 +13,11 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
-from bot import guard, redaction
 from bot.alerts import QueueFull
 from bot.alerts_intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
+from bot.core import guard, redaction
+from bot.core.errors import STORE_ERRORS
 from bot.services import Services
-from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import reply
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
+from bot.core.errors import STORE_ERRORS
 from bot.services import Services
-from bot.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 

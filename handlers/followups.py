@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 import blocks.followups as ui
+from bot.core.models import Incident
 from bot.followups import DueDateError, FollowUps
 from bot.incidents import IncidentError
-from bot.models import Incident
 from bot.services import Services
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_named

@@ -12,11 +12,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 import blocks.incident as ui
 import blocks.policy as policy_ui
 import handlers.parse as grammar
+from bot.core.errors import STORE_ERRORS
+from bot.core.models import Incident
+from bot.core.policy import Where, role_action, severity_action, status_action
 from bot.incidents import IncidentError
-from bot.models import Incident
-from bot.policy import Where, role_action, severity_action, status_action
 from bot.services import Services
-from bot.store import STORE_ERRORS
 from handlers.parse import UsageError
 from handlers.replies import answering, ephemeral
 from handlers.verbs import Verb, VerbContext, Verbs, verb

@@ -11,10 +11,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
 import blocks.policy as policy_ui
-from blocks.private import PRIVATE_FIELD
+from blocks.privacy import PRIVATE_FIELD
+from bot.core.errors import STORE_ERRORS
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from bot.store import STORE_ERRORS
 from handlers.policy import Click, guarded, incident_in_value, policy
 from handlers.replies import STORE_DOWN, refusal, tell
 

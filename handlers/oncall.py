@@ -10,8 +10,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.oncall as ui
+from bot.core.models import Incident
 from bot.incidents import IncidentError
-from bot.models import Incident
 from bot.oncall import OnCall, OnCallError
 from bot.services import Services
 from handlers.policy import Click, guarded, incident_named

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from blocks.mrkdwn import mention_id, readable
-from bot.config import IncidentConfig
-from bot.models import STATUSES
-from bot.severity import looks_like_severity
+from bot.core.config import IncidentConfig
+from bot.core.models import STATUSES
+from bot.core.severity import looks_like_severity
 
 
 class UsageError(Exception):

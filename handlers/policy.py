@@ -1,4 +1,4 @@
-"""The permissions policy (bot/policy.py) at the doors of buttons and modals, and the
+"""The permissions policy (bot/core/policy.py) at the doors of buttons and modals, and the
 refusal's own buttons (ask whoever may; take command).
 
 Every button that acts on an incident is registered through `guarded`, which acks, finds
@@ -23,11 +23,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.policy as ui
+from bot.core.models import Incident
+from bot.core.policy import DOING, Decision, Policy, Shown, Where, mentions, role_action
+from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.models import Incident
-from bot.policy import DOING, Decision, Policy, Shown, Where, mentions, role_action
 from bot.services import Services
-from bot.slack import SlackError
 from handlers.replies import answering, ephemeral
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def guarded(
 ) -> Callable[[Handler], Callable[..., Awaitable[None]]]:
     """A block_actions listener around `handler`: ack, find, check, then run (errors after
     ack become one ephemeral sentence, as everywhere). `find=None`: the click names no
-    incident (a declare). `shown`: where the bot offers this button (bot/policy.py)."""
+    incident (a declare). `shown`: where the bot offers this button (bot/core/policy.py)."""
 
     def wrap(handler: Handler) -> Callable[..., Awaitable[None]]:
         label = name or handler.__name__

@@ -1,21 +1,17 @@
-"""`/incident postmortem [done]`, `/incident stats [7d|30d|90d] [share]` and the
-post-mortem buttons. Ack first (DESIGN rule 1); the work is in bot/postmortem.py and
-bot/stats.py."""
+"""`/incident postmortem [done]` and the post-mortem buttons. Ack first (DESIGN rule 1);
+the work is in bot/postmortem.py."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
 import blocks.postmortem as ui
-from blocks.stats import stats_message
+from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.postmortem import Postmortems
 from bot.services import Services
-from bot.slack import SlackError
-from bot.stats import DEFAULT_WINDOW, WINDOWS, Stats
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_in_value
-from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
 
@@ -23,12 +19,6 @@ def postmortems(svc: Services) -> Postmortems:
     if svc.postmortems is None:
         raise IncidentError("Post-mortems are not available in this build.")
     return svc.postmortems
-
-
-def stats(svc: Services) -> Stats:
-    if svc.stats is None:
-        raise IncidentError("Stats are not available in this build.")
-    return svc.stats
 
 
 @verb("postmortem", usage="/incident postmortem [done]")
@@ -45,19 +35,6 @@ async def postmortem_verb(ctx: VerbContext) -> None:
         await postmortems(ctx.svc).draft(ctx.incident, by=ctx.user)
     except SlackError as exc:
         raise IncidentError(f"Slack would not take the draft ({exc.code}); try again.") from exc
-
-
-@verb("stats", usage="/incident stats [7d|30d|90d] [share]", in_incident=False)
-async def stats_verb(ctx: VerbContext) -> None:
-    words = ctx.cmd.text.lower().split()
-    share = "share" in words
-    windows = [w for w in words if w != "share"]
-    if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
-        raise UsageError("Give one window: 7d, 30d or 90d.")
-    window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
-    text, blocks = stats_message(await stats(ctx.svc).report(window))
-    kind = "in_channel" if share else "ephemeral"
-    await ctx.respond(**reply((text, blocks), response_type=kind, replace_original=False))
 
 
 def register(app: AsyncApp, svc: Services) -> None:

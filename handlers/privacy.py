@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-import blocks.private as ui
+import blocks.privacy as ui
 from bot.services import Services
 from handlers.parse import no_args
 from handlers.replies import ephemeral

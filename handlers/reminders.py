@@ -1,4 +1,4 @@
-"""Update reminders' buttons and modal, and `/incident escalate`. Ack first (DESIGN rule 1).
+"""Update reminders' buttons and modal. Ack first (DESIGN rule 1).
 
 - **Post update** opens the update modal at once (the trigger_id lives ~3 s); submitting it
   posts the update (and moves the status, if changed), which resets the reminder.
@@ -15,16 +15,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.reminders as ui
 from blocks.mrkdwn import md
+from bot.core.policy import status_action
+from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.pager import Pager
-from bot.policy import status_action
 from bot.reminders import Reminders
 from bot.services import Services
-from bot.slack import SlackError
-from handlers.parse import no_args
 from handlers.policy import Click, allowed, guarded, incident_in_value
 from handlers.replies import refusal, tell
-from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +31,6 @@ VIEW_TTL = 24 * 3600
 def _reminders(svc: Services) -> Reminders:
     assert svc.reminders is not None, "build() sets Services.reminders"
     return svc.reminders
-
-
-def _pager(svc: Services) -> Pager:
-    assert svc.pager is not None, "build() sets Services.pager"
-    return svc.pager
-
-
-@verb("escalate", usage="/incident escalate", action="escalate", grammar=no_args)
-async def escalate_verb(ctx: VerbContext) -> None:
-    assert ctx.incident is not None
-    await _pager(ctx.svc).escalate_now(ctx.incident, by=ctx.user)
 
 
 def _values(view: dict[str, Any]) -> dict[str, str | None]:

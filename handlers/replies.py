@@ -10,10 +10,10 @@ from typing import Any
 from blocks.common import Block, Message, Mrkdwn, md
 from blocks.incident import usage_error
 from blocks.mrkdwn import said
+from bot.core.errors import STORE_ERRORS, IncidentNotFound
+from bot.core.slack import SlackError
 from bot.incidents import DeclareUncertain, IncidentError
 from bot.services import Services
-from bot.slack import SlackError
-from bot.store import STORE_ERRORS, IncidentNotFound
 from handlers.parse import UsageError
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 
-import blocks.runbook as ui
+import blocks.runbooks as ui
 from blocks.mrkdwn import escape
-from bot.checklists import Checklists
+from bot.core.models import Incident
 from bot.incidents import IncidentError
-from bot.models import Incident
-from bot.runbooks import StepAction
+from bot.runbooks.checklists import Checklists
+from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
 from handlers.policy import Click, guarded, incident_named

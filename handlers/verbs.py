@@ -16,7 +16,7 @@ the permissions policy calls it.
 `in_incident=True` (the default) means the verb runs only inside an incident channel
 and gets the incident; `False` means it runs anywhere (`ctx.incident` is the channel's
 incident or None). `action` names what the verb does in the permissions policy
-(bot/policy.py): the dispatch asks the policy before the handler runs. A function of the
+(bot/core/policy.py): the dispatch asks the policy before the handler runs. A function of the
 context (command, incident) when it depends on them; None: nothing to ask. A handler that
 finds its arguments wrong raises `UsageError(problem)`; the answer carries its usage.
 """
@@ -31,8 +31,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncRespond
 
 from blocks.mrkdwn import readable
-from bot.config import IncidentConfig
-from bot.models import Incident
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.services import Services
 from handlers.parse import Args, Command, Grammar, UsageError, free_text
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot import activity
+from bot.core import activity
 
 
 def free_port() -> int:

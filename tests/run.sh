@@ -24,4 +24,5 @@ py=$(python3 -m bot.venv dev)
 "$py" -m ruff check .
 "$py" -m ruff format --check .
 "$py" -m mypy bot handlers blocks
+"$(dirname "$py")/lint-imports"  # the arrows of docs/architecture.md (pyproject.toml)
 "$py" -m pytest -q -p no:cacheprovider "$@"

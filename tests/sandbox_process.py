@@ -22,7 +22,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
 from bot.sandbox import build_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

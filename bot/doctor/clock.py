@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
+from bot.core.models import CheckResult
+from bot.core.pagerduty import PagingError
 from bot.doctor.context import Context, Line
 from bot.doctor.pagerduty import PD_FAILED
 from bot.doctor.slack import authed
-from bot.models import CheckResult
-from bot.paging import PagingError
 
 SKEW_WARN = 30.0  # seconds of clock skew worth a warning
 SKEW_FAIL = 300.0  # Slack refuses signed requests more than 5 minutes off

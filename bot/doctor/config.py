@@ -4,9 +4,9 @@ running bot's copy is still the file's) and the runbooks (shipped and the config
 
 from __future__ import annotations
 
+from bot.core.models import CheckResult
 from bot.doctor.context import Context, Line
-from bot.models import CheckResult
-from bot.runbooks import RunbookError, default_runbooks_dir, load_runbooks
+from bot.runbooks.library import RunbookError, default_runbooks_dir, load_runbooks
 
 
 async def check_config(ctx: Context, line: Line) -> CheckResult:

@@ -15,13 +15,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.errors import StoreUnavailable
+from bot.core.models import CheckResult, CheckStatus
+from bot.core.pagerduty import PagerDuty, PagingError, PDService
+from bot.core.slack import Slack, SlackError
+from bot.core.store import RedisFacts, Store
 from bot.doctor.manifest import manifest_path
-from bot.models import CheckResult, CheckStatus
-from bot.paging import PagerDuty, PagingError, PDService
 from bot.preflight import SetupError, preflight
-from bot.slack import Slack, SlackError
-from bot.store import RedisFacts, Store, StoreUnavailable
 
 DEFAULT_TIMEOUT = 5.0  # seconds each check may take
 

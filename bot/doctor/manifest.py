@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.runbooks import default_runbooks_dir
+from bot.runbooks.library import default_runbooks_dir
 
 # What stops working without each scope manifest.yaml asks for (shown next to a gap).
 SCOPE_USES = {
@@ -38,7 +38,7 @@ SCOPE_USES = {
 
 def manifest_path() -> Path:
     """`<repo>/manifest.yaml`, beside the package like `<repo>/runbooks` (which
-    bot/runbooks.py finds from its own place, so this does not depend on where this file is)."""
+    bot/runbooks/library.py finds from its own place, wherever this file is)."""
     return default_runbooks_dir().parent / "manifest.yaml"
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from bot.core.logs import redact_url
+from bot.core.models import CheckResult
+from bot.core.pagerduty import OnCallEntry, PagingError, PDService
 from bot.doctor.context import Context, Line
-from bot.logs import redact_url
-from bot.models import CheckResult
-from bot.paging import OnCallEntry, PagingError, PDService
 
 PD_UNREACHABLE = (
     "Check PAGERDUTY_API_URL (default https://api.pagerduty.com) and that this host can "

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from bot.core.logs import redact_url
+from bot.core.models import CheckResult
 from bot.doctor.clock import check_pd_clock, check_slack_clock
 from bot.doctor.config import check_config, check_runbooks
 from bot.doctor.context import DEFAULT_TIMEOUT, Check, CheckFn, Context, Line, Setup
@@ -30,8 +32,6 @@ from bot.doctor.slack import (
 )
 from bot.doctor.store import check_redis, check_redis_persistence, check_store_continuity
 from bot.doctor.targets import check_unknown_channels, target_checks
-from bot.logs import redact_url
-from bot.models import CheckResult
 
 log = logging.getLogger("bot.doctor")  # the checklist logs as one, whichever file runs it
 

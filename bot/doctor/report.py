@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.models import CheckResult, CheckStatus
+from bot.core.models import CheckResult, CheckStatus
 
 SYMBOLS: dict[CheckStatus, str] = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 

@@ -7,11 +7,11 @@ against Slack's in clock.py. Both use `authed` and `slack_failure` from here.
 
 from __future__ import annotations
 
+from bot.core.logs import redact_url
+from bot.core.models import CheckResult
+from bot.core.slack import SlackError
 from bot.doctor.context import Auth, Context, Line
 from bot.doctor.manifest import SCOPE_USES, manifest_scopes
-from bot.logs import redact_url
-from bot.models import CheckResult
-from bot.slack import SlackError
 
 SLACK_APPS = "api.slack.com/apps → your app"
 SLACK_UNREACHABLE = (

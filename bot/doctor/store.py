@@ -1,14 +1,14 @@
 """The Redis lines: it answers, it persists, and it has kept its data since the bot first
-started (the store's install record, bot/store.py)."""
+started (the store's install record, bot/core/store.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.core.errors import StoreUnavailable
+from bot.core.logs import redact_url
+from bot.core.models import CheckResult
 from bot.doctor.context import Context, Line
-from bot.logs import redact_url
-from bot.models import CheckResult
-from bot.store import StoreUnavailable
 
 REDIS_FIX = (
     "Start Redis, or set REDIS_URL to where it runs (redis://host:6379/0; rediss:// for TLS)."

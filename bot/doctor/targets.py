@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from bot.config import IncidentConfig, target_kind
+from bot.core.config import IncidentConfig, target_kind
+from bot.core.models import CheckResult
+from bot.core.slack import SlackError
 from bot.doctor.context import CheckFn, Context, Line
 from bot.doctor.slack import authed, slack_failure
-from bot.models import CheckResult
-from bot.slack import SlackError
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 

@@ -19,13 +19,13 @@ import secrets
 import sys
 
 from aiohttp.web import AppKey, Application, AppRunner, SockSite
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.errors import STORE_ERRORS
+from bot.core.logs import redact_url
+from bot.core.store import SANDBOX_PREFIX, Redis, Store
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
-from bot.logs import redact_url
 from bot.sandbox import alerts_panel
 from bot.sandbox.pagerduty_panel import PANEL, demo_config, mount_pagerduty_panel, panel_html
 from bot.sandbox.private_demo import demo_private
@@ -42,7 +42,6 @@ from bot.server import (
     until_stopped,
 )
 from bot.services import Services
-from bot.store import SANDBOX_PREFIX, Store
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +166,14 @@ async def _redis_problem(settings: Settings) -> str | None:
     async with connect_redis(settings) as redis:
         try:
             await redis.ping()
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             return (
                 f"the Redis at {where} does not answer ({exc}); unset REDIS_URL to use an "
                 "embedded one."
             )
         try:
             foreign = await Store(redis, prefix=SANDBOX_PREFIX).claim_db()
-        except RedisError as exc:  # e.g. an ACL without EVAL
+        except STORE_ERRORS as exc:  # e.g. an ACL without EVAL
             return f"the Redis at {where} would not say whether it is the sandbox's ({exc})."
     if foreign is not None:
         # It may be the bot's own store: a sandbox there would share its memory and its

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from bot.config import AlertChannel, IncidentConfig
+from bot.core.config import AlertChannel, IncidentConfig
 from bot.fakes.slack import FakeSlack
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.config import IncidentConfig, PagerDutyConfig
+from bot.core.config import IncidentConfig, PagerDutyConfig
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.sandbox.render import render_date

@@ -9,7 +9,7 @@ and the announcement says only that a private incident exists.
 
 from __future__ import annotations
 
-from bot.config import IncidentConfig, PrivateConfig
+from bot.core.config import IncidentConfig, PrivateConfig
 from bot.fakes.slack import FakeSlack
 
 

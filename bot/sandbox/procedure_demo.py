@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.config import Escalation, EscalationStep, IncidentConfig, StakeholderAudience
+from bot.core.config import Escalation, EscalationStep, IncidentConfig, StakeholderAudience
 from bot.fakes.slack import FakeSlack
 
 TEAM_LEAD = "U0BOB"

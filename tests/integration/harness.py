@@ -1,6 +1,6 @@
 """The real app on a real port, against the fake Slack (real HTTP) and a real Redis.
 
-Waiting is on the app's settle signal (bot/activity.py), never on a wall-clock deadline:
+Waiting is on the app's settle signal (bot/core/activity.py), never on a wall-clock deadline:
 `eventually(check)` re-checks whenever the bot or a fake starts or finishes work, and fails
 at once when everything has settled (nothing running, nothing due) with `check` still
 false; `settled()` returns when everything is idle, before a negative assertion ("nothing
@@ -21,13 +21,13 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-from bot import activity, guard
-from bot.config import IncidentConfig, Settings
+from bot.core import activity, guard
+from bot.core.config import IncidentConfig, Settings
+from bot.core.models import Incident
+from bot.core.slack_transport import connect_socket_mode
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
-from bot.models import Incident
 from bot.server import Bot, build
-from bot.slack_transport import connect_socket_mode
 
 
 @dataclass

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident, TimelineEntry
 from bot.fakes.slack import Message, shown
-from bot.models import Incident, TimelineEntry
 from tests.integration.harness import Harness, eventually, start
 
 CONFIG = IncidentConfig.model_validate(

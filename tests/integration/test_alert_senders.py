@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import APP_ID, BOT_ID, FakeSlack
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, metric, start
 
 FIRING = "[FIRING:1] DatabaseDown db\n*Summary:* the database refuses connections"

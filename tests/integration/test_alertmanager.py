@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from tests.conftest import free_port
 from tests.integration.harness import Harness, eventually, start
 

@@ -16,9 +16,10 @@ import pytest
 
 from blocks.alerts import ACTION_DECLARE, ACTION_RESOLVE
 from bot.alerts import Alerts
-from bot.config import IncidentConfig
+from bot.alerts_shown import SlackBudgets
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import Message
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, start
 
 TOKEN = "am-test-token"
@@ -580,7 +581,6 @@ async def test_a_storm_of_ten_thousand_alerts_makes_exactly_its_incidents(roomy:
     bodies += bodies[:50]  # Alertmanager re-sends some
 
     connector = aiohttp.TCPConnector(limit=32)
-    started = time.monotonic()
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def send(body: dict[str, Any]) -> int:
@@ -592,8 +592,7 @@ async def test_a_storm_of_ten_thousand_alerts_makes_exactly_its_incidents(roomy:
                 return r.status
 
         statuses = await asyncio.gather(*(send(b) for b in bodies))
-    accepted_in = time.monotonic() - started
-    assert set(statuses) == {200} and accepted_in < 30
+    assert set(statuses) == {200}  # how fast: bench/alerts.py
 
     async def all_declared() -> bool:
         found = await incidents(h)
@@ -617,13 +616,17 @@ async def test_a_storm_of_ten_thousand_alerts_makes_exactly_its_incidents(roomy:
 
     await eventually(lambda: shown() == sorted(expected.items()))
 
-    # within Slack's limits: a post a second per channel (short bursts), 50 edits a minute
+    # within Slack's limits: about a post a second per channel, with short bursts (the
+    # declarations' announcements are one), 50 edits a minute. Counted over 10 s windows
+    # of the times the fake received them: a loaded machine delivers paced calls late
+    # and together, so a one-second window would measure the machine, not the pacing
     posts_at: dict[str, list[float]] = {}
     for c in h.fake.calls_to("chat.postMessage"):
         posts_at.setdefault(str(c.args.get("channel")), []).append(c.at)
+    burst = SlackBudgets().declare.burst
     for channel, times in posts_at.items():
-        worst = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
-        assert worst <= 6, (channel, worst)
+        worst = max(sum(1 for t in times if s <= t < s + 10.0) for s in times)
+        assert worst <= 10 + burst, (channel, worst)
     updates = [c.at for c in h.fake.calls_to("chat.update")]
     assert max((sum(1 for t in updates if s <= t < s + 60) for s in updates), default=0) <= 60
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from tests.integration import raw_http
 from tests.integration.harness import Harness, eventually, start
 
@@ -67,7 +67,7 @@ def event(**changes: Any) -> dict[str, Any]:
 
 
 # where a request's trouble is logged (not the scheduler's background jobs)
-REQUEST_PATH = ("aiohttp", "asyncio", "bot.server", "bot.guard", "bot.alerts", "handlers")
+REQUEST_PATH = ("aiohttp", "asyncio", "bot.server", "bot.core.guard", "bot.alerts", "handlers")
 
 
 def no_tracebacks(records: list[logging.LogRecord]) -> None:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.core.models import Incident
 from bot.fakes.slack import Channel
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, start
 
 TODAY = datetime.now(UTC).strftime("%Y%m%d")

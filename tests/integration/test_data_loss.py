@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.models import Incident
+from bot.core.models import Incident
 from tests.conftest import RedisServer
 from tests.integration.harness import Harness, eventually, metric, start
 from tests.integration.test_paging import config

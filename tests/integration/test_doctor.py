@@ -18,14 +18,14 @@ import pytest
 from redis.asyncio import Redis
 
 from blocks.limits import check_blocks
-from bot.config import IncidentConfig, Settings
+from bot.core.config import IncidentConfig, Settings
+from bot.core.models import CheckResult
+from bot.core.slack import Slack, make_client
+from bot.core.store import Store
 from bot.doctor import Setup, exit_code, report_text, run_checks
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import DEFAULT_SCOPES, FakeSlack
-from bot.models import CheckResult
 from bot.server import make_pagerduty
-from bot.slack import Slack, make_client
-from bot.store import Store
 from tests.conftest import RedisServer, free_port
 from tests.integration.harness import eventually, start
 from tests.sandbox_process import ROOT, child_env

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from blocks.drills import ACTION_ACK
-from blocks.runbook import ACTION_DONE, step_value
-from blocks.runbook import action_id as make_action_id
-from bot.config import IncidentConfig
+from blocks.runbooks import ACTION_DONE, step_value
+from blocks.runbooks import action_id as make_action_id
+from bot.core.config import IncidentConfig
+from bot.core.durations import format_duration as span
+from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.drills import STEP
-from bot.durations import format_duration as span
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
-from bot.models import Incident, RunbookRun, TimelineEntry
 from tests.integration.harness import Harness, eventually, start
 
 TODAY = datetime.now(UTC).strftime("%Y%m%d")

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import Notice, notice
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, start
 
 TOKEN = "am-escaping-token"
@@ -109,7 +109,7 @@ async def test_hostile_command_text_rings_nobody_and_reads_as_written(h: Harness
     await h.command(f"update {ATTACK} &lt;@U0CAROL|carol&gt;", channel=channel)
     await h.command(f"note {ATTACK} &lt;@U0CAROL&gt;", channel=channel)
     await h.command(f"followup {ATTACK} check the pool <@U0BOB|bob> tomorrow", channel=channel)
-    # bob commands now, so he resolves (bot/policy.py: resolving is the role holders')
+    # bob commands now, so he resolves (bot/core/policy.py: resolving is the role holders')
     await h.command(f"resolve {ATTACK}", user="U0BOB", channel=channel)
     await eventually(lambda: h.store.followups(inc.id))
     await h.command("timeline", channel=channel)

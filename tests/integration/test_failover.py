@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 import redis
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import Message
-from bot.models import Incident
 from tests.conftest import RedisServer, SentinelServer
 from tests.integration.harness import Harness, eventually, start
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from blocks.common import date_token
-from bot.config import IncidentConfig, PagerDutyConfig
+from bot.core.config import IncidentConfig, PagerDutyConfig
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import Message
 from bot.oncall import OnCall

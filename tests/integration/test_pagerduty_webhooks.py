@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.core.models import Incident, PageState
 from bot.fakes.pagerduty import FakePagerDuty
-from bot.models import Incident, PageState
 from tests.integration import test_paging
 from tests.integration.harness import Harness, eventually, start
 from tests.integration.test_paging import config, declare, paged, pd, said, timeline, timers
@@ -53,7 +53,7 @@ async def test_an_acknowledgement_of_another_pd_incident_with_our_key_changes_no
     incident = await declare(h)
     page = await escalating(h, incident)
     other = impostor(pd(h), page)
-    caplog.set_level(logging.INFO, logger="bot.pager")
+    caplog.set_level(logging.INFO, logger="bot.paging")
 
     await pd(h).acknowledge(other, "PU_BOB")  # the route answers once it has acted
     assert pd(h).webhook_deliveries[-1] == ("incident.acknowledged", 200)

@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import DueItem, Incident, PageState
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import Message
-from bot.models import DueItem, Incident, PageState
 from tests.integration.harness import Harness, eventually, start
 
 

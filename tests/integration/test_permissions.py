@@ -1,4 +1,4 @@
-"""Who may do what (bot/policy.py), played as the attacks of issue 14 against the real app
+"""Who may do what (bot/core/policy.py), played as the attacks of issue 14 against the real app
 on a real port, a real Redis and the fake Slack and PagerDuty: each attack is refused (an
 ephemeral naming who may, a `refused` timeline entry) and the legitimate path still works.
 
@@ -19,9 +19,9 @@ from blocks.followups import ACTION_DONE as FOLLOWUP_DONE
 from blocks.oncall import ACTION_INVITE
 from blocks.policy import ACTION_ASK, ACTION_TAKE_COMMAND
 from blocks.reminders import ACTION_POST_UPDATE, ACTION_SNOOZE
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident, TimelineEntry
 from bot.fakes.slack import FakeSlack, Message
-from bot.models import Incident, TimelineEntry
 from tests.integration.harness import Harness, eventually, start
 
 TOKEN = "am-token"

@@ -13,24 +13,24 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.capture import TimelineCapture
-from bot.checklists import Checklists
-from bot.config import IncidentConfig
-from bot.events import Events, lifecycle
+from bot.core.config import IncidentConfig
+from bot.core.events import Events, lifecycle
+from bot.core.metrics import Metrics
+from bot.core.models import Incident
+from bot.core.pagerduty import PagerDuty
+from bot.core.schedule import Scheduler
+from bot.core.slack import Slack, make_client
+from bot.core.store import Store
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.followups import FollowUps
 from bot.incidents import IncidentError, Incidents
-from bot.metrics import Metrics
-from bot.models import Incident
-from bot.pager import Pager
-from bot.paging import PagerDuty
+from bot.paging import Pager
 from bot.postmortem import Postmortems
-from bot.runbooks import default_runbooks_dir, load_runbooks
-from bot.schedule import Scheduler
-from bot.slack import Slack, make_client
+from bot.runbooks.checklists import Checklists
+from bot.runbooks.library import default_runbooks_dir, load_runbooks
 from bot.stats import Stats
-from bot.store import Store
+from bot.timeline import TimelineCapture
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC).timestamp()
 MIN = 60.0

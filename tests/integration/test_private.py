@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.fakes.slack import FakeSlack
-from bot.models import Incident
 from bot.sandbox.feed import SandboxFeed
 from tests.integration.harness import Harness, eventually, start
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 from bot.escalations import RUNBOOK, STEP
 from bot.fakes.slack import FakeSlack, Message
-from bot.models import Incident
 from bot.stakeholders import DUE as STAKEHOLDER_DUE
 from tests.integration.harness import Harness, eventually, start
 

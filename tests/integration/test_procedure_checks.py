@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from bot.fakes.slack import FakeSlack
 from tests.integration.harness import eventually, start
 from tests.integration.test_doctor import doctor, settings_for, statuses

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import DueItem, Incident, TimelineEntry
 from bot.fakes.slack import Message
-from bot.models import DueItem, Incident, TimelineEntry
 from tests.integration.harness import Harness, eventually, start
 
 CONFIG = IncidentConfig.model_validate(

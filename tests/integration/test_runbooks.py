@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from blocks.runbook import (
+from blocks.runbooks import (
     ACTION_DONE,
     ACTION_POST,
     ACTION_SKIP,
@@ -26,11 +26,11 @@ from blocks.runbook import (
     runbook_messages,
     step_value,
 )
-from blocks.runbook import action_id as make_action_id
-from bot.config import IncidentConfig, Settings
-from bot.models import Incident, RunbookRun
+from blocks.runbooks import action_id as make_action_id
+from bot.core.config import IncidentConfig, Settings
+from bot.core.models import Incident, RunbookRun
 from bot.preflight import SetupError
-from bot.runbooks import StepState, default_runbooks_dir, next_step_state
+from bot.runbooks.library import StepState, default_runbooks_dir, next_step_state
 from bot.server import build
 from tests.integration.harness import Harness, eventually, start
 

@@ -8,7 +8,7 @@ import json
 
 import aiohttp
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from bot.sandbox.alerts_panel import FIRE_ROUTE, POST_ROUTE
 from bot.sandbox.web import sandbox_feed
 from tests.integration.harness import eventually, metric, settled

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY
 from bot.sandbox.web import sandbox_feed
 from tests.integration.harness import eventually

@@ -23,12 +23,12 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import reminders
-from bot.config import IncidentConfig
-from bot.models import DueItem, Incident, TimelineEntry
+from bot.core.config import IncidentConfig
+from bot.core.models import DueItem, Incident, TimelineEntry
+from bot.core.store import SANDBOX_PREFIX, Store
 from bot.sandbox import SANDBOX_SERVICES
 from bot.sandbox.alerts_panel import FIRE_ROUTE
 from bot.sandbox.web import sandbox_feed
-from bot.store import SANDBOX_PREFIX, Store
 from tests.conftest import free_port
 from tests.integration.harness import eventually
 from tests.sandbox_process import ROOT, SandboxProcess, child_env, serve_sandbox

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.config import IncidentConfig, PagerDutyConfig
+from bot.core.config import IncidentConfig, PagerDutyConfig
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY, PANEL, demo_config

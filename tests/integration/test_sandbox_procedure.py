@@ -9,12 +9,12 @@ from collections.abc import Awaitable
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.store import SANDBOX_PREFIX, Store
 from bot.escalations import STEP
 from bot.sandbox.render import RenderContext, render_blocks
 from bot.sandbox.web import sandbox_feed
 from bot.stakeholders import DUE
-from bot.store import SANDBOX_PREFIX, Store
 from tests.integration.harness import eventually
 from tests.sandbox_process import serve_sandbox
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.store import SANDBOX_PREFIX, Store
+from bot.core.store import SANDBOX_PREFIX, Store
 from tests.integration.harness import eventually
 from tests.sandbox_process import ROOT, SandboxProcess, child_env, free_port
 

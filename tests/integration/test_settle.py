@@ -1,4 +1,4 @@
-"""The settle signal the suite waits on (bot/activity.py, tests/integration/harness.py),
+"""The settle signal the suite waits on (bot/core/activity.py, tests/integration/harness.py),
 through the real app: work after Slack's ack counts, timed work is waited for, and a wait
 whose condition can no longer come true fails at once instead of at a deadline."""
 
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.config import IncidentConfig
-from bot.models import DueItem
+from bot.core.config import IncidentConfig
+from bot.core.models import DueItem
 from tests.integration.harness import Harness, eventually, settled, start
 
 CONFIG = IncidentConfig.model_validate(

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from blocks.alerts import ACTION_DECLARE
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.logs import quiet_unparsable_requests
+from bot.core.models import Incident
 from bot.fakes.slack import Message
-from bot.logs import quiet_unparsable_requests
-from bot.models import Incident
 from tests.integration.harness import Harness, eventually, start
 from tests.integration.test_runbooks import run_bot
 
@@ -89,7 +89,7 @@ async def alerts_accepted(h: Harness) -> float:
 def request_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """What serving requests logged: the HTTP server, Bolt and the Slack door (not the
     jobs of earlier tests' bots winding down on the shared loop)."""
-    names = ("aiohttp", "slack_bolt", "slack_sdk", "bot.slack_transport", "bot.server")
+    names = ("aiohttp", "slack_bolt", "slack_sdk", "bot.core.slack_transport", "bot.server")
     return [r for r in caplog.records if r.name.startswith(names)]
 
 
@@ -248,7 +248,7 @@ async def test_malformed_bodies_get_401_unsigned_and_400_signed_in_one_line(
     assert status == (400 if signed else 401)
     assert answer == {"ok": False, "error": "malformed request" if signed else "invalid request"}
     [line] = [r for r in request_log(caplog) if r.levelno >= logging.WARNING]
-    assert line.name == "bot.slack_transport" and line.levelno == logging.WARNING
+    assert line.name == "bot.core.slack_transport" and line.levelno == logging.WARNING
     assert not [r for r in request_log(caplog) if r.exc_info], "no traceback"
     assert await incidents(h) == []
 

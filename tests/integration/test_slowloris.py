@@ -3,7 +3,7 @@ read timeout, they cannot starve /healthz or a signed slash command, a flood of 
 a log line a minute rather than one each, and running out of file descriptors is neither
 the default nor the end of the bot.
 
-The in-process tests run the app behind the same front door as production (bot/guard.py,
+The in-process tests run the app behind the same front door as production (bot/core/guard.py,
 via the harness); the file-descriptor tests run `python -m bot` as a child process with a
 low RLIMIT_NOFILE, against the fake Slack served from this test's loop.
 """
@@ -127,7 +127,7 @@ async def test_300_stalled_connections_leave_healthz_and_slash_commands_answerin
 def front_door_lines(records: list[logging.LogRecord]) -> list[tuple[str, str]]:
     """What the front door and aiohttp's server logged; and that nothing had a traceback."""
     assert not [r for r in records if r.exc_info and r.name.startswith(("aiohttp", "bot"))]
-    front = [r for r in records if r.name.startswith(("bot.guard", "aiohttp.server"))]
+    front = [r for r in records if r.name.startswith(("bot.core.guard", "aiohttp.server"))]
     return [(r.name, r.getMessage()) for r in front]
 
 
@@ -155,7 +155,7 @@ async def test_stalled_connections_are_closed_after_the_read_timeout(
         await h.stop()
     # 120 stalls: one line for the 60 body timeouts, nothing for the rest, no traceback
     assert front_door_lines(caplog.records) == [
-        ("bot.guard", "request bodies not sent within 0.5 s; closed")
+        ("bot.core.guard", "request bodies not sent within 0.5 s; closed")
     ]
 
 

@@ -1,4 +1,4 @@
-"""The settle signal's parts (bot/activity.py): tracked work, timed work, probes, drain."""
+"""The settle signal's parts (bot/core/activity.py): tracked work, timed work, probes, drain."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import activity
-from bot.activity import Activity, Outlook
+from bot.core import activity
+from bot.core.activity import Activity, Outlook
 
 
 async def test_tracked_tasks_and_busy_sections_are_work_until_they_end() -> None:

@@ -12,12 +12,12 @@ import blocks.followups as fui
 import blocks.postmortem as pui
 from blocks.limits import check_blocks
 from blocks.stats import duration, offset, stats_message
-from bot.capture import event_micros, message_text, pinned_entry
+from bot.core.models import FollowUp, Incident, PageState, PostmortemState, TimelineEntry
+from bot.core.store import Store
 from bot.followups import DueDateError, parse_followup
-from bot.models import FollowUp, Incident, PageState, PostmortemState, TimelineEntry
 from bot.postmortem import cell, plain_markdown
 from bot.stats import acknowledgement, percentile, report, times
-from bot.store import Store
+from bot.timeline import event_micros, message_text, pinned_entry
 
 BOT = frozenset({"UBOT"})
 
@@ -293,13 +293,13 @@ def test_blocks_fit_slack() -> None:
 async def test_stats_skip_drills_and_private_incidents_keep_their_secrets() -> None:
     import fakeredis
 
-    from bot.config import IncidentConfig
+    from bot.core.config import IncidentConfig
+    from bot.core.metrics import Metrics
+    from bot.core.models import DrillInfo
+    from bot.core.schedule import Scheduler
+    from bot.core.store import Store
     from bot.followups import FollowUps
-    from bot.metrics import Metrics
-    from bot.models import DrillInfo
-    from bot.schedule import Scheduler
     from bot.stats import Stats
-    from bot.store import Store
 
     store = Store(fakeredis.FakeAsyncRedis(decode_responses=True))
     real = incident(1, "SEV1", 1000, 1600)

@@ -27,11 +27,11 @@ from bot.alerts_intake import (
     parse_alertmanager,
 )
 from bot.alerts_slack import message_senders, parse_alert_message, sender_refused
-from bot.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
-from bot.models import AlertGroupView, AlertInstance, Incident
-from bot.runbooks import default_runbooks_dir, load_runbooks
-from bot.store import AlertEntry, Store
-from bot.store_alerts import GroupApply, GroupLimits, Lane
+from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
+from bot.core.models import AlertGroupView, AlertInstance, Incident
+from bot.core.store import AlertEntry, Store
+from bot.core.store_alerts import GroupApply, GroupLimits, Lane
+from bot.runbooks.library import default_runbooks_dir, load_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = [name for name, _, _ in DEFAULT_ALERT_RULES]
@@ -623,7 +623,7 @@ def test_fewer_severities_keep_the_default_rules_valid(tmp_path: Path) -> None:
 
 def test_a_rule_naming_a_missing_runbook_stops_the_start() -> None:
     from bot.alerts import Alerts
-    from bot.runbooks import RunbookError
+    from bot.runbooks.library import RunbookError
 
     config = IncidentConfig.model_validate(
         {"alerts": {"rules": [{"alertname": "X", "severity": "SEV2", "runbook": "nope"}]}}

@@ -12,10 +12,11 @@ import fakeredis
 import pytest
 
 from blocks.limits import check_blocks
-from blocks.runbook import runbook_fallback, runbook_list
-from bot.checklists import ChecklistError, Checklists, step_entry_text
-from bot.models import Incident, RunbookRun, TimelineEntry
-from bot.runbooks import (
+from blocks.runbooks import runbook_fallback, runbook_list
+from bot.core.models import Incident, RunbookRun, TimelineEntry
+from bot.core.store import Store
+from bot.runbooks.checklists import ChecklistError, Checklists, step_entry_text
+from bot.runbooks.library import (
     STEP_ACTIONS,
     Runbook,
     StepAction,
@@ -24,7 +25,6 @@ from bot.runbooks import (
     load_runbooks,
     next_step_state,
 )
-from bot.store import Store
 
 SHIPPED = load_runbooks(default_runbooks_dir())
 OPEN = StepState()

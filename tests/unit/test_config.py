@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, IncidentConfig, Settings, load_config
-from bot.durations import format_duration, parse_duration
+from bot.core.config import ConfigError, IncidentConfig, Settings, load_config
+from bot.core.durations import format_duration, parse_duration
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from blocks.doctor import doctor_report
 from blocks.limits import check_blocks
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.core.models import CheckResult
 from bot.doctor import channel_uses, clock_skew, manifest_path, manifest_scopes
-from bot.models import CheckResult
 
 
 def result(status: str, name: str = "Slack token", group: str = "Slack", **kw: str) -> CheckResult:

@@ -17,9 +17,11 @@ from blocks.drills import (
 )
 from blocks.incident import announcement, incident_list, summary_card, topic
 from blocks.limits import check_blocks
-from bot import redaction
 from bot.alerts import DRILL_LABEL, parse_alertmanager
-from bot.config import IncidentConfig
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.durations import format_duration
+from bot.core.models import DrillInfo, Incident, TimelineEntry
 from bot.drills import (
     ScenarioError,
     ScriptAlert,
@@ -29,9 +31,7 @@ from bot.drills import (
     load_scenarios,
     phase_finishes,
 )
-from bot.durations import format_duration
-from bot.models import DrillInfo, Incident, TimelineEntry
-from bot.runbooks import Runbook, default_runbooks_dir, load_runbooks
+from bot.runbooks.library import Runbook, default_runbooks_dir, load_runbooks
 
 RUNBOOKS = load_runbooks(default_runbooks_dir())
 CONFIG = IncidentConfig()

@@ -1,4 +1,4 @@
-"""The one duration grammar and the one form every duration is shown in (bot/durations.py)."""
+"""The one duration grammar and the one form every duration is shown in (bot/core/durations.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.durations import format_duration, parse_delay, parse_duration
+from bot.core.durations import format_duration, parse_delay, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import pytest
 import blocks.incident as ui
 from blocks.limits import check_blocks, check_view
 from blocks.mrkdwn import md, user
-from bot.config import IncidentConfig
-from bot.models import Incident, StatusUpdate, TimelineEntry
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident, StatusUpdate, TimelineEntry
 
 CONFIG = IncidentConfig()
 

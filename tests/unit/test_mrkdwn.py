@@ -9,8 +9,8 @@ import pytest
 import blocks.mrkdwn as mk
 from blocks.common import context, section
 from blocks.mrkdwn import Mrkdwn, escape, md
+from bot.core.models import TimelineEntry
 from bot.fakes.slack import FakeSlack, notice, shown
-from bot.models import TimelineEntry
 
 ATTACK = "<!everyone> <https://evil.example|Join the bridge> &lt;!subteam^S1&gt; <@U0EVE>"
 RINGS_NOBODY = notice("")

@@ -12,10 +12,8 @@ from redis.asyncio import Redis
 
 from blocks.limits import check_blocks
 from blocks.oncall import ACTION_INVITE, oncall_message
-from bot.config import PagerDutyConfig
-from bot.fakes.pagerduty import FakePagerDuty
-from bot.fakes.slack import FakeSlack
-from bot.models import (
+from bot.core.config import PagerDutyConfig
+from bot.core.models import (
     OnCallAnswer,
     OnCallPerson,
     OnCallSection,
@@ -23,10 +21,12 @@ from bot.models import (
     OnCallSnapshot,
     OnCallSpan,
 )
+from bot.core.pagerduty import PagerDuty
+from bot.core.slack import Slack, make_client
+from bot.core.store import Store
+from bot.fakes.pagerduty import FakePagerDuty
+from bot.fakes.slack import FakeSlack
 from bot.oncall import OnCall, OnCallError, build_sections, pick
-from bot.paging import PagerDuty
-from bot.slack import Slack, make_client
-from bot.store import Store
 
 H = 3600
 T0 = 1_700_000_000

@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
-from bot.fakes.pagerduty import FakePagerDuty, sign
-from bot.paging import (
+from bot.core.pagerduty import (
     InvalidWebhook,
     OnCallEntry,
     PagerDuty,
@@ -22,6 +21,7 @@ from bot.paging import (
     split_now_next,
     verify_webhook_signature,
 )
+from bot.fakes.pagerduty import FakePagerDuty, sign
 
 # A Wednesday. Rotations hand over on Mondays 09:00 UTC: Backend Primary has Bob this week,
 # Platform has Carol; from Monday 2024-03-11 09:00 Alice and Erin, but the seeded override

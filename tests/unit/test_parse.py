@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
 from handlers import all_verbs
 from handlers.parse import Command, UsageError
 

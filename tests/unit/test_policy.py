@@ -1,4 +1,4 @@
-"""The permissions policy (bot/policy.py) as a matrix: each action's default principals for
+"""The permissions policy (bot/core/policy.py) as a matrix: each action's default principals for
 each kind of person, configured principals, the channel binding, vacant command, the
 declare rate, refusals on the timeline, and what a refusal says. fakeredis for the store;
 Slack's answers (channel members, user groups) are stand-ins."""
@@ -14,13 +14,13 @@ import pytest
 import blocks.policy as ui
 from blocks.limits import check_blocks
 from blocks.mrkdwn import Mrkdwn
-from bot.config import ConfigError, IncidentConfig, load_config
+from bot.core.config import ConfigError, IncidentConfig, load_config
+from bot.core.models import Incident, TimelineEntry
+from bot.core.policy import Policy, Where, role_action, severity_action, status_action
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 from bot.fakes.slack import notice
-from bot.models import Incident, TimelineEntry
-from bot.policy import Policy, Where, role_action, severity_action, status_action
 from bot.privacy import Privacy
-from bot.slack import Slack, SlackError
-from bot.store import Store
 
 CMD, TL, MEM, OUT, GRP = "U0CMD", "U0TL", "U0MEM", "U0OUT", "U0GRP"
 CHANNEL, OTHER, ANNOUNCE = "C0INC", "C0OTHER", "C0ANN"

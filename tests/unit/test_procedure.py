@@ -13,10 +13,8 @@ import blocks.escalations as esc_ui
 import blocks.procedure as proc_ui
 import blocks.stakeholders as sh_ui
 from blocks.limits import check_blocks
-from bot.config import ConfigError, IncidentConfig, StakeholderAudience, load_config
-from bot.escalations import Escalations
-from bot.fakes.slack import FakeSlack
-from bot.models import (
+from bot.core.config import ConfigError, IncidentConfig, StakeholderAudience, load_config
+from bot.core.models import (
     EscalationFired,
     EscalationRow,
     EscalationState,
@@ -24,10 +22,12 @@ from bot.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from bot.core.store import Store
+from bot.escalations import Escalations
+from bot.fakes.slack import FakeSlack
 from bot.procedure import procedure_text
 from bot.sandbox.procedure_demo import demo_procedure
 from bot.stakeholders import Drafts, check_templates, draft_context, sample_incidents
-from bot.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "procedure.example.yaml"
 
@@ -446,7 +446,7 @@ def test_check_config_prints_the_procedure_or_the_failing_template(
 async def _escalations_on_fakeredis() -> tuple[Escalations, Store, Incident]:
     import fakeredis
 
-    from bot.schedule import Scheduler
+    from bot.core.schedule import Scheduler
 
     config = IncidentConfig.model_validate(
         {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.logs import redact_url
+from bot.core.logs import redact_url
 
 
 @pytest.mark.parametrize(

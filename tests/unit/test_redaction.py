@@ -1,4 +1,4 @@
-"""The redaction policy of private incidents (bot/redaction.py) and the blocks it feeds."""
+"""The redaction policy of private incidents (bot/core/redaction.py) and the blocks it feeds."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import blocks.incident as ui
-import blocks.private as pv
+import blocks.privacy as pv
 from blocks.alerts import unmatched_alert
 from blocks.limits import check_blocks, check_view
-from bot import redaction
-from bot.config import IncidentConfig
+from bot.core import redaction
+from bot.core.config import IncidentConfig
+from bot.core.models import AlertGroupView, AlertInstance, Incident, StatusUpdate
 from bot.incidents import channel_name
-from bot.models import AlertGroupView, AlertInstance, Incident, StatusUpdate
 
 CONFIG = IncidentConfig.model_validate(
     {

@@ -7,8 +7,8 @@ import pytest
 import blocks.paging as paging
 import blocks.reminders as ui
 from blocks.limits import check_blocks, check_view
-from bot.durations import format_duration
-from bot.models import Incident, PageState, StatusUpdate
+from bot.core.durations import format_duration
+from bot.core.models import Incident, PageState, StatusUpdate
 
 LONG = "x<&>" * 2000
 

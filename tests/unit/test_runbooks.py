@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blocks.limits import check_blocks
-from blocks.runbook import (
+from blocks.runbooks import (
     ACTION_DONE,
     ACTION_POST,
     ACTION_SKIP,
@@ -27,7 +27,7 @@ from blocks.runbook import (
     step_message_index,
     step_value,
 )
-from bot.runbooks import (
+from bot.runbooks.library import (
     MAX_COMMAND,
     MAX_TEXT,
     PHASE_TITLES,
@@ -431,7 +431,7 @@ def test_unknown_keys_id_mismatch_and_bad_values(tmp_path: Path) -> None:
 
 
 def test_a_runbooks_severity_is_one_the_config_names(tmp_path: Path) -> None:
-    """One rule (bot/severity.py): the configured severities are the valid ones, by name or
+    """One rule (bot/core/severity.py): the configured severities are the valid ones, by name or
     by rank (SEVn, Pn-1), in a runbook as in the config and the commands."""
     path = write(tmp_path, "broken.yaml", good("broken") + "severity: SEV5\n")
     with pytest.raises(RunbookError, match=r"severity 'SEV5' must be like SEV2: one of SEV1"):

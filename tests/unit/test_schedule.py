@@ -1,4 +1,4 @@
-"""Durable due-items (bot/schedule.py) on fakeredis with a hand-driven clock: claiming,
+"""Durable due-items (bot/core/schedule.py) on fakeredis with a hand-driven clock: claiming,
 leases, replacement, stale generations, retries, send records, several schedulers."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import fakeredis
 import pytest
 
-from bot.models import DueItem
-from bot.schedule import Retry, Scheduler
-from bot.store import Store
+from bot.core.models import DueItem
+from bot.core.schedule import Retry, Scheduler
+from bot.core.store import Store
 
 T0 = 1_700_000_000.0
 

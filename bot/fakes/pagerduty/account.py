@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from bot.activity import Activity
+from bot.core.activity import Activity
 from bot.fakes.pagerduty.model import (
     HTML_BASE,
     JSON,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
-from bot.activity import Activity
+from bot.core.activity import Activity
 from bot.fakes.slack.model import (
     ACK_TIMEOUT,
     APP_ID,

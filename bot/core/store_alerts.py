@@ -1,6 +1,6 @@
 """The store's alert part (bot/alerts.py): the accepted-batch stream, alert groups, their
 reconcile lanes, the announce channel's boards, and the Slack call budgets. Its keys are
-named in bot/store.py's `Keys` with the rest (the schema table is there).
+named in bot/core/store.py's `Keys` with the rest (the schema table is there).
 
 Memory is bounded by construction, whatever arrives: the stream by `max_queued` bytes, a
 group by `max_instances` fingerprints (and a few alert bodies and one HyperLogLog), the
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import ResponseError
 
-from bot.store_alerts_lua import (
+from bot.core.store_alerts_lua import (
     ACCEPT,
     APPLY,
     DIGEST_JOIN,
     DROPPED,
+    GROUP_SET,
     PACE,
     PRUNE,
     SETTLE,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-    from bot.store import Keys
+    from bot.core.store import Keys
 
 ALERT_CONSUMERS = "workers"
 # Reconcile lanes, first served first: groups of rules whose severity pages, other rules'
@@ -276,7 +277,7 @@ class AlertStore:
             pipe.zrange(f"{base}:resolved", 0, 0, withscores=True)
             pipe.pfcount(f"{base}:extra")
             fields, bodies, oldest, untracked = await pipe.execute()
-        if not fields:
+        if "key" not in fields:  # gone (or a stray write of an older release)
             return None
         kept = {_text(k): _text(v) for k, v in bodies.items()}
         fps = sorted(kept)
@@ -297,10 +298,10 @@ class AlertStore:
         )
 
     async def alerts_group_set(self, gid: str, **fields: str | int | float) -> None:
-        """Record what the reconciler did (it holds the group's lease)."""
-        await self.redis.hset(
-            self.keys.alert_group(gid), mapping={k: str(v) for k, v in fields.items()}
-        )
+        """Record what the reconciler did (it holds the group's lease), unless the group
+        is gone meanwhile (expired or evicted): a late write never leaves a stray key."""
+        flat = [str(x) for kv in fields.items() for x in kv]
+        await self._script(GROUP_SET)([self.keys.alert_group(gid)], flat)
 
     async def alerts_prune(self, gid: str, *, before: float, now: float, lane: Lane) -> int:
         """Drop the group's alerts resolved before `before`; how many were dropped."""
@@ -327,7 +328,7 @@ class AlertStore:
         return {
             gid: {_text(k): _text(v) for k, v in f.items()}
             for gid, f in zip(gids, found, strict=True)
-            if f
+            if "key" in f
         }
 
     # -- the announce channel's boards -----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Lua scripts of the store's alert part (bot/store_alerts.py), each atomic in Redis.
+"""The Lua scripts of the store's alert part (bot/core/store_alerts.py), each atomic in Redis.
 Fragments (`_DROPPED_FN`, `_FORGET_FN`) are joined to the scripts that use them."""
 
 # Count groups the caps kept out, in this window's notice board (KEYS[1]), and make the
@@ -279,4 +279,11 @@ for i, key in ipairs(KEYS) do
   redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 end
 return tostring(wait)
+"""
+
+# Fields of a group that still exists (it has its `key`).
+GROUP_SET = """
+if redis.call('HEXISTS', KEYS[1], 'key') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
 """

@@ -24,9 +24,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bot import yamlload
-from bot.durations import Duration
-from bot.severity import DEFAULT_NAMES, resolve_severity, severity_problem
+from bot.core import yamlload
+from bot.core.durations import Duration
+from bot.core.models import StepState
+from bot.core.severity import DEFAULT_NAMES, resolve_severity, severity_problem
 
 PhaseId = Literal[
     "symptoms",
@@ -250,14 +251,6 @@ class Runbook(_Strict):
         return [step for phase in self.phases for step in phase.steps]
 
 
-class StepState(BaseModel):
-    """What happened to one step of a posted runbook (the bot stores one per step)."""
-
-    status: Literal["open", "taken", "done", "skipped"] = "open"
-    by: str | None = None  # Slack user ID of who took, finished or skipped it
-    at: int | None = None  # epoch seconds
-
-
 StepAction = Literal["done", "skip", "take", "undo"]
 STEP_ACTIONS: tuple[StepAction, ...] = ("done", "skip", "take", "undo")
 
@@ -294,7 +287,7 @@ class RunbookError(Exception):
 
 def default_runbooks_dir() -> Path:
     """The runbooks shipped with the bot: `<repo>/runbooks` (this file is `<repo>/bot/…`)."""
-    return Path(__file__).resolve().parent.parent / "runbooks"
+    return Path(__file__).resolve().parents[2] / "runbooks"
 
 
 def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:

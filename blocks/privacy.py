@@ -1,5 +1,5 @@
 """Block Kit for private (security) incidents: what the redacted copy of an incident
-(bot/redaction.py, `Incident.redacted`) looks like outside its channel, and the notices of
+(bot/core/redaction.py, `Incident.redacted`) looks like outside its channel, and the notices of
 making an incident private. Pure functions; never shown a title they could leak, because
 they are only ever handed the redacted copy or the channel's own view.
 """
@@ -19,8 +19,8 @@ from blocks.common import (
     mention,
     section,
 )
-from bot.config import IncidentConfig
-from bot.models import Incident
+from bot.core.config import IncidentConfig
+from bot.core.models import Incident
 
 PRIVATE_FIELD = "private"  # the declare form's checkbox: block_id, action_id and value
 LOCK = ":lock:"

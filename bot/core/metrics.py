@@ -84,7 +84,7 @@ class Metrics:
         )
         self.store_data_lost = Gauge(
             "store_data_lost",
-            "1 while the incident store is known to have lost its data (bot/identity.py)",
+            "1 while the incident store is known to have lost its data (bot/core/identity.py)",
             registry=self.registry,
         )
 

@@ -17,7 +17,7 @@ entries of a process that died; only the subscribers not yet done run again. A p
 keeps the entries it is working on from being taken (it touches them every few seconds).
 After `max_attempts` the remaining subscribers of an entry are given up, with an error in
 the log. Delivery is at least once per subscriber, so each is idempotent: most schedule
-due-items (bot/schedule.py), which replace themselves; the others check their effect.
+due-items (bot/core/schedule.py), which replace themselves; the others check their effect.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from bot.activity import Activity, Outlook
-from bot.models import Incident, LifecycleEvent
-from bot.store import STORE_ERRORS, IncidentNotFound, Store
+from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS, IncidentNotFound
+from bot.core.models import Incident, LifecycleEvent
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Events:
             await self.idle()
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py): busy while an event is handled here or
+        """The settle probe (bot/core/activity.py): busy while an event is handled here or
         waits, written and not finished, for any process."""
         return Outlook(busy=bool(self._working) or await self.backlog() > 0)
 

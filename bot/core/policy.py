@@ -38,21 +38,27 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from cachetools import TTLCache
 
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn
 from blocks.policy import refusal_line
-from bot.config import IncidentConfig, RateLimit
-from bot.metrics import Metrics
-from bot.models import Incident, TimelineEntry
-from bot.privacy import Privacy
-from bot.slack import Slack, SlackError
-from bot.store import Store
+from bot.core.config import IncidentConfig, RateLimit
+from bot.core.metrics import Metrics
+from bot.core.models import Incident, TimelineEntry
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class ChannelMembers(Protocol):
+    """Who is in a channel (bot/privacy.py's cache of conversations.members)."""
+
+    async def members(self, channel: str, *, max_age: float | None = None) -> frozenset[str]: ...
+
 
 GROUP_TTL = 60.0  # seconds a user group's members are trusted
 GROUPS_CACHED = 1024
@@ -169,7 +175,7 @@ class Policy:
         config: IncidentConfig,
         store: Store,
         slack: Slack,
-        privacy: Privacy,
+        privacy: ChannelMembers,
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,

@@ -56,7 +56,7 @@ PageStatus = Literal["pending", "triggered", "acknowledged", "resolved", "failed
 
 
 class PageState(BaseModel):
-    """The incident's PagerDuty page (bot/pager.py): what was paged, who has it, and where
+    """The incident's PagerDuty page (bot/paging.py): what was paged, who has it, and where
     the automatic escalation stands."""
 
     status: PageStatus = "pending"  # pending: asked for, not yet accepted by PagerDuty
@@ -78,7 +78,7 @@ class PageState(BaseModel):
 
 
 class DueItem(BaseModel):
-    """A durable due-item (bot/schedule.py): one pending (incident, kind, key), stored in
+    """A durable due-item (bot/core/schedule.py): one pending (incident, kind, key), stored in
     Redis until a replica has handled it."""
 
     id: str  # "<incident>|<kind>|<key>"
@@ -223,10 +223,10 @@ class Incident(BaseModel):
     # and anything that counts real incidents must skip incidents with `drill` set.
     drill: DrillInfo | None = None
     # A private (security) incident: a private channel, and everything that leaves it is
-    # redacted by bot/redaction.py. `conversion`: it was made private after declaring.
+    # redacted by bot/core/redaction.py. `conversion`: it was made private after declaring.
     private: bool = False
     conversion: PrivateConversion | None = None
-    # True only on the copy bot/redaction.py makes for surfaces outside a private
+    # True only on the copy bot/core/redaction.py makes for surfaces outside a private
     # incident's channel (no title, no description); never stored
     redacted: bool = Field(default=False, exclude=True)
     # bumped on every change: due-items carry it so stale reminders are dropped
@@ -238,7 +238,7 @@ class Incident(BaseModel):
     def drill_tag(self) -> str:
         """The prefix of every message about the incident that leaves its channel
         (announcement, DMs, stakeholder posts, PagerDuty titles): `[DRILL] ` for a drill,
-        else empty. bot/redaction.py's `outside()` applies it to the title."""
+        else empty. bot/core/redaction.py's `outside()` applies it to the title."""
         return "[DRILL] " if self.drill is not None else ""
 
     @property
@@ -254,9 +254,17 @@ class Incident(BaseModel):
         return [s for s in SETUP_STEPS if s not in self.setup_done]
 
 
+class StepState(BaseModel):
+    """What happened to one step of a posted runbook (the bot stores one per step)."""
+
+    status: Literal["open", "taken", "done", "skipped"] = "open"
+    by: str | None = None  # Slack user ID of who took, finished or skipped it
+    at: int | None = None  # epoch seconds
+
+
 class RunbookRun(BaseModel):
     """A runbook posted as a checklist in an incident channel (its step states are
-    stored beside it, one per step; see bot/store.py)."""
+    stored beside it, one per step; see bot/core/store.py)."""
 
     id: str
     runbook: str  # runbook id
@@ -330,7 +338,7 @@ class OnCallAnswer(BaseModel):
     unreachable: bool = False  # PagerDuty did not answer: this is the last known answer
 
 
-# -- set-up checks (bot/doctor.py runs them; blocks/doctor.py renders them) ----------------
+# -- set-up checks (bot/doctor/ runs them; blocks/doctor.py renders them) ----------------
 
 CheckStatus = Literal["ok", "warn", "fail", "skip"]
 
@@ -502,7 +510,7 @@ class DrillReport(BaseModel):
 
 
 class LifecycleEvent(BaseModel):
-    """A change of an incident that features react to (bot/events.py), written to the
+    """A change of an incident that features react to (bot/core/events.py), written to the
     event stream in the same transaction as the change itself."""
 
     type: str  # declared, updated, severity, resolved, reopened, runbook_posted, ...

@@ -26,8 +26,8 @@ from blocks.common import (
     section,
 )
 from blocks.mrkdwn import join
-from bot.durations import format_duration
-from bot.runbooks import Runbook, Step, StepState
+from bot.core.durations import format_duration
+from bot.runbooks.library import Runbook, Step, StepState
 
 ACTION_DONE = "runbook_step_done"
 ACTION_SKIP = "runbook_step_skip"

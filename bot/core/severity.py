@@ -1,6 +1,6 @@
 """Severity names and their aliases: the one rule every parser calls.
 
-The configured severities (bot/config.py `severities`, worst first) are the valid ones.
+The configured severities (bot/core/config.py `severities`, worst first) are the valid ones.
 A severity is written as its configured name (any case) or as an alias by rank: `SEV1`
 (or `sev1`) is the first configured severity, `P0` the first too, `SEV2`/`P1` the second,
 and so on up to as many as are configured. With the built-in SEV1-SEV4 that is SEV1-4

@@ -3,7 +3,7 @@ the Slack messages in line with the stored state.
 
 Owns the run of a runbook in an incident: a `RunbookRun` (which runbook, incident,
 channel, and the ts of each Slack message it takes) and one `StepState` per step, both
-stored through bot/store.py. One checklist per runbook per incident: asking again points
+stored through bot/core/store.py. One checklist per runbook per incident: asking again points
 at the one already posted (or finishes posting it, if Slack refused a part earlier).
 
 Why the messages are right when many people click at once, on any number of replicas:
@@ -47,12 +47,12 @@ import blocks.mrkdwn as mk
 from blocks.common import Block, clip
 from blocks.incident import change_notice
 from blocks.mrkdwn import Mrkdwn, md, said
-from blocks.runbook import runbook_fallback, runbook_messages
+from blocks.runbooks import runbook_fallback, runbook_messages
+from bot.core.models import Incident, RunbookRun, TimelineEntry
+from bot.core.slack import Slack, SlackError
+from bot.core.store import RunSnapshot, Store
 from bot.incidents import IncidentError
-from bot.models import Incident, RunbookRun, TimelineEntry
-from bot.runbooks import Runbook, StepAction, StepState, next_step_state, rank_runbooks
-from bot.slack import Slack, SlackError
-from bot.store import RunSnapshot, Store
+from bot.runbooks.library import Runbook, StepAction, StepState, next_step_state, rank_runbooks
 
 log = logging.getLogger(__name__)
 

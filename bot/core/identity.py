@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.slack import Slack, SlackError
-from bot.store import Store
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:once:{scope}:{key}                 | string | idempotency marker (SET NX EX), value = result |
 | ir:once:slack-request:{signature}     | string | a signed Slack HTTP request already served: a  |
 |                                       |        | replay within its lifetime is dropped          |
-|                                       |        | (bot/slack_transport.py)                       |
+|                                       |        | (bot/core/slack_transport.py) |
 | ir:lease:{name}                       | string | short lease so one replica runs a job (NX PX)  |
 | ir:lease:channel:{id}                 | string | who is making the incident's channel; its id   |
 |                                       |        | is the incident's `channel_id`, written from   |
@@ -27,7 +27,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:run:{run_id}:version               | int    | bumped by every effective step change          |
 | ir:run:{run_id}:shown                 | hash   | part index -> digest of what Slack shows       |
 | ir:lease:runbook:{run_id}             | string | who is bringing the checklist's messages in    |
-|                                       |        | line with the store (bot/checklists.py)        |
+|                                       |        | line with the store (runbooks/checklists.py)   |
 | ir:oncall:snapshot                    | string | OnCallSnapshot JSON: the last on-call walk     |
 |                                       |        | (EX = its horizon; bot/oncall.py)              |
 | ir:oncall:failure                     | string | why the last on-call refresh failed; expires   |
@@ -35,7 +35,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:slack:user-by-email:{email}        | string | Slack user ID with that email, "" = nobody     |
 |                                       |        | (cached users.lookupByEmail answer)            |
 | ir:due                                | zset   | due-item id -> due time; while an item is      |
-|                                       |        | claimed, its lease expiry (bot/schedule.py)    |
+|                                       |        | claimed, its lease expiry (core/schedule.py)    |
 | ir:due:item:{incident}|{kind}|{key}   | hash   | the DueItem: kind, lane, token, generation,    |
 |                                       |        | due_at, payload JSON, attempts, ...            |
 | ir:due:of:{incident}                  | set    | the incident's pending due-item ids            |
@@ -44,7 +44,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:due:sent:{token}                   | string | send record of a handled occurrence (JSON),    |
 |                                       |        | EX 7 days                                      |
 | ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
-|                                       |        | (bot/pager.py; webhooks name theirs)           |
+|                                       |        | (bot/paging.py; webhooks name theirs)           |
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
 |                                       |        | `b`), consumer group `workers`; an entry is    |
 |                                       |        | deleted once applied (bot/alerts.py)           |
@@ -53,7 +53,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:alertgroup:{gid}                   | hash   | an alert group: key, alertname, lane, class,   |
 |                                       |        | counts, version (bumped by every status        |
 |                                       |        | change), its incident, the Slack messages      |
-|                                       |        | showing it (bot/store_alerts.py)               |
+|                                       |        | showing it (bot/core/store_alerts.py) |
 | ir:alertgroup:{gid}:state             | hash   | fingerprint -> "<stream seq>|<status>", at     |
 |                                       |        | most `alerts.max_instances`                    |
 | ir:alertgroup:{gid}:alerts            | hash   | fingerprint -> AlertInstance JSON (latest), of |
@@ -75,11 +75,11 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:followups:open                     | zset   | open follow-up ids, score = created_at         |
 | ir:incident:{id}:postmortem           | string | PostmortemState JSON (bot/postmortem.py)       |
 | ir:incident:{id}:captured             | set    | ts of channel messages already put on the     |
-|                                       |        | timeline by a pin or a 📌 (bot/capture.py)     |
+|                                       |        | timeline by a pin or a 📌 (bot/timeline.py)     |
 | ir:incident:{id}:captured-by          | hash   | message ts -> JSON: the credited pin or 📌's   |
 |                                       |        | Slack event time (µs), user, timeline entry    |
 | ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
-|                                       |        | (`declare:{user}`; bot/policy.py)              |
+|                                       |        | (`declare:{user}`; bot/core/policy.py) |
 | ir:db-owner                           | string | this Redis db is the store's with this prefix  |
 |                                       |        | alone (`claim_db`: the sandbox claims its db)  |
 
@@ -110,20 +110,16 @@ from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import parse_url
 from redis.exceptions import (
-    AuthenticationError,
-    AuthorizationError,
-    BusyLoadingError,
     ConnectionError,
     LockError,
-    NoPermissionError,
     RedisError,
     ResponseError,
     WatchError,
 )
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from bot.models import (
+from bot.core.errors import STORE_ERRORS, IncidentNotFound, StoreUnavailable
+from bot.core.models import (
     DueItem,
     FollowUp,
     Incident,
@@ -131,10 +127,10 @@ from bot.models import (
     OnCallSnapshot,
     PostmortemState,
     RunbookRun,
+    StepState,
     TimelineEntry,
 )
-from bot.runbooks import StepState
-from bot.store_alerts import (  # noqa: F401 (AlertEntry, AlertGroupState: the store's names)
+from bot.core.store_alerts import (  # noqa: F401 (AlertEntry, AlertGroupState: the store's names)
     PACE,
     AlertEntry,
     AlertGroupState,
@@ -148,39 +144,7 @@ log = logging.getLogger(__name__)
 PREFIX = "ir:"
 SANDBOX_PREFIX = "sandbox:ir:"  # bot/sandbox
 
-
-class StoreUnavailable(Exception):
-    """Redis did not answer; every user-facing path turns this into a plain message.
-
-    `reason` says what is wrong in words fit for anyone (/readyz), without the address
-    that the message may name."""
-
-    def __init__(self, message: str, reason: str = "unreachable") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-    @classmethod
-    def of(cls, exc: BaseException) -> StoreUnavailable:
-        if isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError):
-            reason = "authentication failed"
-        elif isinstance(exc, TimeoutError | RedisTimeoutError):
-            reason = "timeout"
-        elif isinstance(exc, BusyLoadingError):
-            reason = "loading its data"
-        elif isinstance(exc, ConnectionError | OSError):
-            reason = "unreachable"
-        else:
-            reason = "error"
-        return cls(str(exc), reason)
-
-
-# Everything that means "the store did not answer", for callers outside this module
-# (handlers catch these without knowing Redis is behind the store).
-STORE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable, RedisError, OSError)
-
-
-class IncidentNotFound(Exception):
-    pass
+__all__ = ["STORE_ERRORS", "IncidentNotFound", "Redis", "Store", "StoreUnavailable"]
 
 
 class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -358,7 +322,7 @@ class Keys:
 
 Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
 
-# -- runbook checklists (bot/checklists.py) ------------------------------------------------
+# -- runbook checklists (bot/runbooks/checklists.py) -----------------------------------------------
 # Compare-and-set of one step: the step's state, the run's version and the incident's
 # timeline change together or not at all. Per field, so clicks on different steps of one
 # checklist never conflict (a WATCH on the hash would make them retry each other).
@@ -408,7 +372,7 @@ class RunSnapshot:
     shown: dict[int, str]
 
 
-# -- durable time (bot/schedule.py) -------------------------------------------------------
+# -- durable time (bot/core/schedule.py) -------------------------------------------------------
 # The scripts build item keys from the store's prefix + id (ARGV), so they assume one Redis, not a
 # cluster. Lane floors: scheduling with a newer generation than the lane's floor raises
 # the floor and removes the lane's older items at once; an older generation is refused.
@@ -539,7 +503,7 @@ def _due_item(flat: list[Any]) -> DueItem:
 
 @dataclass(frozen=True)
 class RedisFacts:
-    """What the server says about itself (bot/doctor.py); None: it would not say."""
+    """What the server says about itself (bot/doctor/); None: it would not say."""
 
     version: str | None
     aof: bool | None  # appendonly yes
@@ -547,7 +511,7 @@ class RedisFacts:
     embedded: bool  # the sandbox's in-process fakeredis: nothing outlives the process
 
 
-# -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py) -------------
+# -- after the incident (bot/timeline.py, bot/followups.py, bot/postmortem.py) -------------
 
 
 # A message goes on the timeline once, however often it is pinned or 📌-reacted, credited
@@ -605,7 +569,7 @@ class Store(AlertStore):
 
     async def server_id(self) -> str:
         """Which Redis server answers: its run_id changes when it restarts or another one
-        is promoted in its place (bot/consistency.py)."""
+        is promoted in its place (bot/core/consistency.py)."""
         info = await self.redis.info("server")
         return str(info.get("run_id", ""))
 
@@ -626,7 +590,7 @@ class Store(AlertStore):
         found = await self._script(_CLAIM_DB)([self.keys.db_owner], [self.keys.prefix])
         return None if found is None else _text(found)
 
-    # -- set-up checks (bot/doctor.py) -------------------------------------------------------
+    # -- set-up checks (bot/doctor/) -------------------------------------------------------
     async def server_facts(self) -> RedisFacts:
         """Version and persistence settings; StoreUnavailable when Redis does not answer.
 
@@ -656,7 +620,7 @@ class Store(AlertStore):
     # -- incidents -------------------------------------------------------------------------
     async def next_number(self, day: str) -> int | None:
         """The day's next incident number (unique across replicas), or None when the store
-        holds no install record (it lost its data, or it is new: bot/identity.py)."""
+        holds no install record (it lost its data, or it is new: bot/core/identity.py)."""
         keys = [self.keys.install, self.keys.seq(day)]
         n = int(await self._script(_NEXT_NUMBER)(keys, [3 * 86400]))
         return None if n < 0 else n
@@ -723,7 +687,7 @@ class Store(AlertStore):
         """Apply `mutate` atomically; it edits the incident in place and returns the
         timeline entries the change makes (none = bookkeeping, generation unchanged).
         An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
-        event the change is (bot/events.py), written in the same transaction when the
+        event the change is (bot/core/events.py), written in the same transaction when the
         change makes timeline entries."""
         key = self.keys.incident(incident_id)
         dropped = 0
@@ -813,13 +777,6 @@ class Store(AlertStore):
     async def set_once_value(self, scope: str, key: str, value: str, *, ttl: int) -> None:
         await self.redis.set(self.keys.once(scope, key), value, ex=ttl)
 
-    async def acquire_lease(self, name: str, *, ttl_ms: int) -> str | None:
-        """A lease for `ttl_ms`, not renewed (bot/alerts.py's; everything else holds its
-        leases with `held`)."""
-        token = uuid.uuid4().hex
-        ok = await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms)
-        return token if ok else None
-
     @contextlib.asynccontextmanager
     async def held(self, name: str, *, ttl: float, wait: float = 0) -> AsyncIterator[bool]:
         """Hold lease `name` for the block if nobody holds it, or lets go of it within `wait`
@@ -852,13 +809,7 @@ class Store(AlertStore):
             with contextlib.suppress(*STORE_ERRORS, LockError):
                 await lock.release()
 
-    async def release_lease(self, name: str, token: str) -> None:
-        script = (
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-        )
-        await self.redis.eval(script, 1, self.keys.lease(name), token)
-
-    # -- lifecycle events (bot/events.py) ----------------------------------------------------
+    # -- lifecycle events (bot/core/events.py) ----------------------------------------------------
     @contextlib.asynccontextmanager
     async def _grouped(self, make: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
         """A stream read whose consumer group is gone (Redis lost its data) makes it again,
@@ -945,7 +896,7 @@ class Store(AlertStore):
                 return int(g.get("lag") or 0) + int(g.get("pending") or 0)
         return int(await self.redis.xlen(self.keys.events))
 
-    # -- runbook checklists (bot/checklists.py) ----------------------------------------------
+    # -- runbook checklists (bot/runbooks/checklists.py) -------------------------------------------
     async def create_run(
         self, run: RunbookRun, entry: TimelineEntry, *, incident: Incident
     ) -> tuple[RunbookRun, bool]:
@@ -1079,7 +1030,7 @@ class Store(AlertStore):
     async def remember_slack_user(self, email: str, slack_id: str | None, *, ttl: int) -> None:
         await self.redis.set(self.keys.slack_user_by_email(email), slack_id or "", ex=ttl)
 
-    # -- durable time (bot/schedule.py) -----------------------------------------------------
+    # -- durable time (bot/core/schedule.py) -----------------------------------------------------
     def _script(self, body: str) -> AsyncScript:
         """A registered script: EVALSHA, loading it again if Redis forgot it."""
         scripts: dict[str, AsyncScript] = self.__dict__.setdefault("_scripts", {})
@@ -1184,7 +1135,7 @@ class Store(AlertStore):
     async def due_count(self) -> int:
         return int(await self.redis.zcard(self.keys.due))
 
-    # -- paging (bot/pager.py) ---------------------------------------------------------------
+    # -- paging (bot/paging.py) ---------------------------------------------------------------
     async def link_pd_incident(self, pd_incident_id: str, incident_id: str, *, ttl: int) -> None:
         await self.redis.set(self.keys.pd_incident(pd_incident_id), incident_id, ex=ttl)
 
@@ -1204,7 +1155,7 @@ class Store(AlertStore):
         )
         return max(0.0, -float(wait))
 
-    # -- after the incident (bot/capture.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
+    # -- after the incident (bot/timeline.py, bot/followups.py, bot/postmortem.py, bot/stats.py)
     async def append_marked(
         self, incident_id: str, entry: TimelineEntry, *, scope: str, key: str, ttl: int
     ) -> bool:

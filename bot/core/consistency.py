@@ -19,10 +19,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.activity import Activity, Outlook
-from bot.identity import Identity
-from bot.slack import SlackError
-from bot.store import STORE_ERRORS, Store
+from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS
+from bot.core.identity import Identity
+from bot.core.slack import SlackError
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Consistency:
                 await asyncio.wait_for(self._stop.wait(), self.every)
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py): busy while the start-up look is pending or
+        """The settle probe (bot/core/activity.py): busy while the start-up look is pending or
         the Redis server answering is not the one last looked at (the next look repairs);
         the looks in between change nothing, so they are not timed work."""
         if not self._watching:

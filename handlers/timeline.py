@@ -1,6 +1,6 @@
 """Timeline capture: pins and 📌 reactions in incident channels (Events API), and
 `/incident note <text>`. The rules (what is captured, once, and why removals are ignored)
-live in bot/capture.py."""
+live in bot/timeline.py."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 import blocks.incident as ui
 from blocks.mrkdwn import md
-from bot.capture import TimelineCapture
+from bot.core.errors import STORE_ERRORS
+from bot.core.models import Incident
+from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.models import Incident
 from bot.services import Services
-from bot.slack import SlackError
-from bot.store import STORE_ERRORS
+from bot.timeline import TimelineCapture
 from handlers.parse import required_text
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
@@ -108,7 +108,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         await tell(incident, channel, user)
 
-    # Removing a pin or the 📌 leaves the timeline as it is (bot/capture.py). The manifest
+    # Removing a pin or the 📌 leaves the timeline as it is (bot/timeline.py). The manifest
     # does not subscribe these; if a workspace does, they are acknowledged and ignored.
     @app.event("pin_removed")
     async def pin_removed() -> None:

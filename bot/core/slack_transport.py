@@ -28,8 +28,9 @@ from slack_bolt.middleware.authorization.async_single_team_authorization import 
 )
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack import Slack
-from bot.store import STORE_ERRORS, Store
+from bot.core.errors import STORE_ERRORS
+from bot.core.slack import Slack
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 

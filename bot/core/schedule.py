@@ -2,7 +2,7 @@
 
 This module owns the life of a due-item: scheduling, claiming, finishing, retrying. What an
 item *means* belongs to the module that registers a handler for its kind (bot/reminders.py:
-update reminders; bot/pager.py: pages, ack timeouts, PagerDuty polls and resolves; later
+update reminders; bot/paging.py: pages, ack timeouts, PagerDuty polls and resolves; later
 escalation-matrix steps, stakeholder updates and follow-up due dates).
 
 - `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending
@@ -50,13 +50,13 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from redis.exceptions import RedisError
 
 from blocks.common import Message
-from bot.activity import Activity, Outlook
-from bot.models import DueItem
-from bot.slack import Slack, SlackError, is_transient
-from bot.store import Store, StoreUnavailable
+from bot.core.activity import Activity, Outlook
+from bot.core.errors import STORE_ERRORS
+from bot.core.models import DueItem
+from bot.core.slack import Slack, SlackError, is_transient
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Scheduler:
                 if len(items) < limit:
                     self._backlog = False
                     break
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # Redis is away: nothing is lost, the next tick tries again
             log.warning("due-item claim failed", extra={"error": str(exc)})
         finally:
@@ -261,7 +261,7 @@ class Scheduler:
             await asyncio.gather(*self._running, *self._ticks, return_exceptions=True)
 
     async def outlook(self) -> Outlook:
-        """The settle probe (bot/activity.py): busy while claiming (a claimed item is out
+        """The settle probe (bot/core/activity.py): busy while claiming (a claimed item is out
         of the due set before its handler starts) or while an item is due; next_at is the
         first item's due time."""
         if self._claiming or self._running or self._ticks:
@@ -323,7 +323,7 @@ class Scheduler:
             }
             await self.store.due_done(item, record, ttl=SENT_RECORD_TTL)
             self.metrics.outcomes.labels(item.kind, "done").inc()
-        except (RedisError, OSError, StoreUnavailable) as exc:
+        except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
             log.warning("due-item bookkeeping failed", extra={**extra, "error": str(exc)})
 

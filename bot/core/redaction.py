@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from secrets import token_hex
 
-from bot.config import IncidentConfig
-from bot.models import AlertGroupView, Incident
+from bot.core.config import IncidentConfig
+from bot.core.models import AlertGroupView, Incident
 
 REDACTED = "[private]"
 PRIVATE_ALERT = "private alert"

@@ -28,10 +28,10 @@ from typing import Any
 
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
+from bot.core.models import Incident, TimelineEntry
+from bot.core.slack import Slack, SlackError
+from bot.core.store import Store
 from bot.incidents import IncidentError
-from bot.models import Incident, TimelineEntry
-from bot.slack import Slack, SlackError
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Environment variables are read by pydantic-settings (`Settings`). The YAML file is
 validated by pydantic models (`IncidentConfig`) whose defaults are our built-in
 procedure, so an absent file and an empty file mean the same thing. An invalid file
-raises `ConfigError` naming the line and key path of each problem (bot/yamlload.py).
+raises `ConfigError` naming the line and key path of each problem (bot/core/yamlload.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot import yamlload
-from bot.durations import Delay, Duration, format_duration
-from bot.severity import DEFAULT_NAMES, resolve_severity
-from bot.yamlload import Problem
+from bot.core import yamlload
+from bot.core.durations import Delay, Duration, format_duration
+from bot.core.severity import DEFAULT_NAMES, resolve_severity
+from bot.core.yamlload import Problem
 
 
 class _Strict(BaseModel):
@@ -309,7 +309,7 @@ class RemindersConfig(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    """Durable due-items (bot/schedule.py). Numbers are seconds, so 0.2 works for tests."""
+    """Durable due-items (bot/core/schedule.py). Numbers are seconds, so 0.2 works for tests."""
 
     tick: Duration = timedelta(seconds=1)  # how often each replica looks for due items
     lease: Duration = timedelta(seconds=60)  # a claimed item is retried after this if unacked
@@ -369,7 +369,7 @@ class DrillsConfig(_Strict):
 
 
 class PrivateConfig(_Strict):
-    """Private (security) incidents (bot/redaction.py, bot/privacy.py): which incidents are
+    """Private (security) incidents (bot/core/redaction.py, bot/privacy.py): which incidents are
     private without `--private`, who is invited, and what PagerDuty may see."""
 
     # incidents declared with one of these runbooks (the form's pick, an alert rule's) are
@@ -408,7 +408,7 @@ class PrivateConfig(_Strict):
         return role_name(value)
 
 
-# -- who may do what (bot/policy.py) ---------------------------------------------------------
+# -- who may do what (bot/core/policy.py) ---------------------------------------------------------
 # A principal: `anyone`, `channel_members` (of the incident's channel), `roles` (whoever
 # holds one of the incident's roles right now), a user group (S…) or a user (U…/W…).
 PRINCIPAL_WORDS = ("anyone", "channel_members", "roles")
@@ -458,7 +458,7 @@ class RateLimit(_Strict):
 
 
 class PermissionsConfig(_Strict):
-    """Who may do what inside an incident. Enforced in one place, bot/policy.py; the
+    """Who may do what inside an incident. Enforced in one place, bot/core/policy.py; the
     defaults and the reasons for them are in the README (Who may do what)."""
 
     # what stops paging and tells everyone it is over: the people accountable for it
@@ -509,7 +509,7 @@ def _default_severities() -> list[Severity]:
 
 
 DEFAULT_ROLES = ("commander", "tech_lead", "comms_lead")
-BUILTIN_TEMPLATES = Path(__file__).parent / "templates" / "stakeholders"
+BUILTIN_TEMPLATES = Path(__file__).parent.parent / "templates" / "stakeholders"
 
 
 def template_dirs(templates_dir: Path | None) -> list[Path]:
@@ -705,7 +705,7 @@ class IncidentConfig(_Strict):
 
     # -- lookups -----------------------------------------------------------------------
     def resolve_severity(self, text: str) -> str | None:
-        """SEV1/sev1/P0 -> the configured name, or None (bot/severity.py: the one rule)."""
+        """SEV1/sev1/P0 -> the configured name, or None (bot/core/severity.py: the one rule)."""
         return resolve_severity(text, self.severity_names)
 
     @property
@@ -804,7 +804,7 @@ class Settings(BaseSettings):
     alertmanager_token: str | None = None
     port: int = 3000
     host: str = "0.0.0.0"
-    # seconds a client has to send a request's headers, and then its body (bot/guard.py)
+    # seconds a client has to send a request's headers, and then its body (bot/core/guard.py)
     http_read_timeout: float = Field(default=10.0, gt=0)
     # requests that may be sending their body (not yet authenticated) at once; more: 503
     http_max_unauthenticated: int = Field(default=512, ge=1)

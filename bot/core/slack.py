@@ -75,7 +75,7 @@ def _is_id(channel: str) -> bool:
 class Slack:
     def __init__(self, client: AsyncWebClient, *, errors: Counter | None = None) -> None:
         self.client = client
-        # slack_api_errors_total{method, error} (bot/metrics.py), when given
+        # slack_api_errors_total{method, error} (bot/core/metrics.py), when given
         self.errors = errors
         self._bot_user: str | None = None
 
@@ -277,7 +277,7 @@ class Slack:
         return await self._call("auth.test")
 
     def know_bot_user(self, user_id: str) -> None:
-        """The bot's user ID, learnt at start-up (bot/slack_transport.py)."""
+        """The bot's user ID, learnt at start-up (bot/core/slack_transport.py)."""
         self._bot_user = user_id or None
 
     @property
@@ -291,7 +291,7 @@ class Slack:
             self._bot_user = str((await self.auth_test()).get("user_id") or "")
         return self._bot_user
 
-    # -- after the incident (bot/postmortem.py, bot/followups.py, bot/capture.py) ------------
+    # -- after the incident (bot/postmortem.py, bot/followups.py, bot/timeline.py) ------------
     async def upload_file(
         self,
         channel: str,
@@ -341,7 +341,7 @@ class Slack:
         data = await self._call("users.info", user=user)
         return dict(data["user"])
 
-    # -- set-up checks (bot/doctor.py): reads only -----------------------------------------
+    # -- set-up checks (bot/doctor/): reads only -----------------------------------------
     async def auth_test_with_headers(self) -> tuple[dict[str, Any], dict[str, str]]:
         """auth.test's answer and its HTTP headers (lower-case names): Slack reports the
         token's granted scopes only in `x-oauth-scopes`, and its clock in `date`."""

@@ -1,0 +1,751 @@
+"""PagerDuty: the one seam. Every PagerDuty call, and the only module importing pdpyras.
+
+pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run through
+`asyncio.to_thread`; callers get plain pydantic models and `PagingError`. Swapping the client
+later touches this file only.
+
+Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
+request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
+error. Everything else surfaces as `PagingError(retryable=...)`, with `retry_after` from a 429,
+and the durable scheduler owns backoff. Paging stays safe to retry because every page carries
+an `incident_key`: a retry of a page that did land finds the open incident instead of paging
+twice.
+
+On-call "now and next" takes ONE /oncalls walk: `since=now, until=now+horizon`. PagerDuty
+returns every on-call span overlapping the window with its real start and end, so the span
+covering `now` is the current on-call, its end is the handover, and the earliest span starting
+after `now` (per policy, level and schedule) is who is next. `split_now_next` does that split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, TypeVar
+
+import requests
+from cachetools import TTLCache
+from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
+
+with warnings.catch_warnings():
+    # pdpyras warns on import that it is deprecated; known, and why it lives only here.
+    warnings.simplefilter("ignore", UserWarning)
+    import pdpyras
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+_PD_ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+
+class PagingError(Exception):
+    """A PagerDuty call failed. `retryable` says whether trying again later may succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PagerDutyUser(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+
+
+class OnCallEntry(BaseModel):
+    level: int
+    user: PagerDutyUser
+    schedule_id: str | None
+    schedule_name: str | None
+    policy_id: str
+    policy_name: str | None = None
+    start: int | None  # epoch seconds UTC; None for a user targeted directly (always on call)
+    end: int | None
+
+
+class PageResult(BaseModel):
+    incident_id: str
+    incident_number: int | None
+    html_url: str | None
+    status: str
+    escalation_level: int
+    assignees: list[PagerDutyUser]
+    created: bool  # False when an open incident with this incident_key already existed
+
+
+class PDIncident(BaseModel):
+    id: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    escalation_level: int
+    assignees: list[PagerDutyUser]
+    acknowledged_by: list[PagerDutyUser]
+    html_url: str | None
+    incident_number: int | None = None
+    incident_key: str | None = None
+    service_id: str | None = None
+
+
+class EscalationLevel(BaseModel):
+    level: int
+    targets: list[str]  # "schedule:<id>" / "user:<id>"
+
+
+class PDService(BaseModel):
+    """A PagerDuty service and the escalation policy it pages (for the doctor)."""
+
+    id: str
+    name: str
+    escalation_policy_id: str | None
+    escalation_policy_name: str | None = None
+
+
+class WebhookEvent(BaseModel):
+    id: str
+    event_type: str  # incident.acknowledged / .resolved / .escalated / .triggered / ...
+    occurred_at: datetime
+    resource_type: str
+    incident_id: str  # data.id: the PagerDuty incident the event is about
+    status: str | None = None
+    incident_key: str | None = None
+    service_id: str | None = None  # data.service.id, when the payload carries it
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_email: str | None = None  # v3 agents are references: usually no email
+
+
+class InvalidWebhook(ValueError):
+    """The webhook body is not a PagerDuty v3 event."""
+
+
+# ---------------------------------------------------------------- the pdpyras sessions
+
+
+class _OneAttempt:
+    """Replaces pdpyras' retrying `request` with one attempt (one retry for GETs).
+
+    pdpyras' helpers (rget, rput, rpost, iter_all) all go through `request`, so they keep
+    working on top of it: URL and params normalising, entity wrapping, classic pagination.
+    """
+
+    get_retries = 1
+    get_backoff = 0.2
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        session: Any = self
+        method = method.strip().upper()
+        kw = dict(kwargs)
+        kw["headers"] = session.prepare_headers(method, user_headers=kwargs.get("headers") or {})
+        kw["timeout"] = session.timeout
+        if kwargs.get("params"):
+            kw["params"] = session.normalize_params(kwargs["params"])
+        full_url = session.normalize_url(url)
+        attempts = 1 + (self.get_retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            try:
+                response: requests.Response = requests.Session.request(
+                    session, method, full_url, **kw
+                )
+            except requests.RequestException as exc:
+                if last:
+                    raise PagingError(
+                        f"{method} {url}: {type(exc).__name__}: {exc}", retryable=True
+                    ) from exc
+            else:
+                if response.status_code < 500 or last:
+                    session.postprocess(response)
+                    return response
+            time.sleep(self.get_backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+class _RestSession(_OneAttempt, pdpyras.APISession):
+    pass
+
+
+class _EventsSession(_OneAttempt, pdpyras.EventsAPISession):
+    pass
+
+
+def _as_paging_error(exc: Exception) -> PagingError:
+    if isinstance(exc, PagingError):
+        return exc
+    response: Any = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if response is None or status is None:
+        return PagingError(str(exc), retryable=True)
+    retry_after: float | None = None
+    if status == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    retryable = status in (408, 429) or status >= 500
+    return PagingError(str(exc), retryable=retryable, status=status, retry_after=retry_after)
+
+
+def _is_duplicate_key(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) != 400:
+        return False
+    return "already exists" in str(getattr(response, "text", "")).lower()
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _epoch(value: str | None) -> int | None:
+    if not value:
+        return None
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _user(ref: JSON) -> PagerDutyUser:
+    """A user from a full user object or a user_reference (whose name is its summary)."""
+    return PagerDutyUser(
+        id=ref["id"],
+        name=ref.get("name") or ref.get("summary") or ref["id"],
+        email=ref.get("email"),
+    )
+
+
+def _incident(body: JSON, level: int | None = None) -> PDIncident:
+    # `escalation_level` is read from the incident when PagerDuty sends it; `level` is what
+    # we just set, for when it does not.
+    return PDIncident(
+        id=body["id"],
+        status=body["status"],
+        escalation_level=body.get("escalation_level") or level or 1,
+        assignees=[_user(a["assignee"]) for a in body.get("assignments") or []],
+        acknowledged_by=[_user(a["acknowledger"]) for a in body.get("acknowledgements") or []],
+        html_url=body.get("html_url"),
+        incident_number=body.get("incident_number"),
+        incident_key=body.get("incident_key"),
+        service_id=(body.get("service") or {}).get("id"),
+    )
+
+
+def _oncall(entry: JSON) -> OnCallEntry:
+    schedule = entry.get("schedule") or None
+    return OnCallEntry(
+        level=entry["escalation_level"],
+        user=_user(entry["user"]),
+        schedule_id=schedule["id"] if schedule else None,
+        schedule_name=(schedule.get("summary") or schedule.get("name")) if schedule else None,
+        policy_id=entry["escalation_policy"]["id"],
+        policy_name=entry["escalation_policy"].get("summary"),
+        start=_epoch(entry.get("start")),
+        end=_epoch(entry.get("end")),
+    )
+
+
+def split_now_next(
+    entries: list[OnCallEntry], now: datetime
+) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
+    """(on call now, on call next) from one windowed `oncalls()` walk.
+
+    Next is, per (policy, level, schedule), the earliest span starting after `now`; users
+    targeted directly have no next. Both lists are sorted by policy, level, schedule."""
+    t = int(now.timestamp())
+    current = [
+        e for e in entries if (e.start is None or e.start <= t) and (e.end is None or t < e.end)
+    ]
+    upcoming: dict[tuple[str, int, str | None], OnCallEntry] = {}
+    for e in entries:
+        if e.start is not None and e.start > t:
+            key = (e.policy_id, e.level, e.schedule_id)
+            if key not in upcoming or e.start < (upcoming[key].start or 0):
+                upcoming[key] = e
+
+    def order(e: OnCallEntry) -> tuple[str, int, str]:
+        return (e.policy_id, e.level, e.schedule_id or "")
+
+    return sorted(current, key=order), sorted(upcoming.values(), key=order)
+
+
+# ---------------------------------------------------------------- the client
+
+
+class PagerDuty:
+    """Async PagerDuty client (REST API v2 + Events API v2) over pdpyras in worker threads."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_url: str,
+        events_url: str,
+        from_email: str | None,
+        timeout: float = 5.0,
+        routing_key: str | None = None,
+        errors: Counter | None = None,
+    ) -> None:
+        # pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
+        self.errors = errors
+        self._api_key = api_key
+        self._api_url = api_url.rstrip("/")
+        self._events_url = events_url.rstrip("/")
+        self._from_email = from_email
+        self._timeout = timeout
+        self._routing_key = routing_key
+        # requests.Session is not promised to be thread-safe; one session per worker thread.
+        self._local = threading.local()
+        self._users: dict[str, PagerDutyUser] = {}
+        # a schedule's escalation policies, for an hour; read from the worker threads
+        self._schedule_policies: TTLCache[str, set[str]] = TTLCache(maxsize=1024, ttl=3600)
+        self._policies_lock = threading.Lock()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _rest(self) -> Any:
+        session = getattr(self._local, "rest", None)
+        if session is None:
+            session = _RestSession(self._api_key, default_from=self._from_email)
+            session.url = self._api_url
+            session.timeout = self._timeout
+            session.headers["Accept"] = _PD_ACCEPT
+            self._local.rest = session
+        return session
+
+    def _events(self, routing_key: str) -> Any:
+        session = _EventsSession(routing_key)
+        session.url = self._events_url
+        session.timeout = self._timeout
+        return session
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except PagingError as exc:
+            self._failed(exc)
+            raise
+        except (pdpyras.PDClientError, pdpyras.URLError, requests.RequestException) as exc:
+            raise self._failed(_as_paging_error(exc)) from exc
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            # A response we could not read: retrying will not make it readable.
+            error = PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False)
+            raise self._failed(error, "invalid") from exc
+
+    def _failed(self, exc: PagingError, status: str | None = None) -> PagingError:
+        if self.errors is not None:
+            self.errors.labels(status or (str(exc.status) if exc.status else "network")).inc()
+        return exc
+
+    # ------------------------------------------------------------ incidents
+
+    async def page(
+        self,
+        *,
+        service_id: str,
+        escalation_policy_id: str | None,
+        incident_key: str,
+        title: str,
+        details: str,
+        urgency: str = "high",
+        assignee_ids: list[str] | None = None,
+    ) -> PageResult:
+        """Open a PagerDuty incident, or find the open one with this key (created=False).
+        With `assignee_ids` (PagerDuty users) it is assigned to them instead of a policy."""
+        return await self._run(
+            self._page,
+            service_id,
+            escalation_policy_id,
+            incident_key,
+            title,
+            details,
+            urgency,
+            assignee_ids,
+        )
+
+    def _page(
+        self,
+        service_id: str,
+        policy_id: str | None,
+        key: str,
+        title: str,
+        details: str,
+        urgency: str,
+        assignee_ids: list[str] | None = None,
+    ) -> PageResult:
+        incident: JSON = {
+            "type": "incident",
+            "title": title[:1024],
+            "service": {"id": service_id, "type": "service_reference"},
+            "urgency": urgency,
+            "incident_key": key,
+            "body": {"type": "incident_body", "details": details},
+        }
+        if assignee_ids:  # PagerDuty refuses assignments together with a policy
+            incident["assignments"] = [
+                {"assignee": {"id": uid, "type": "user_reference"}} for uid in assignee_ids
+            ]
+        elif policy_id:
+            incident["escalation_policy"] = {"id": policy_id, "type": "escalation_policy_reference"}
+        created = True
+        try:
+            body = self._rest().rpost("/incidents", json={"incident": incident})
+        except pdpyras.PDHTTPError as exc:
+            if not _is_duplicate_key(exc):
+                raise
+            created = False
+            body = self._find_open(key)
+            if body is None:  # resolved between the 400 and the lookup: try once more later
+                raise PagingError(
+                    f"incident key {key} exists but no open incident found", retryable=True
+                ) from exc
+        # The create response carries assignee references; fetch emails for Slack lookup.
+        found = self._get_incident(body["id"])
+        return PageResult(
+            incident_id=found.id,
+            incident_number=found.incident_number,
+            html_url=found.html_url,
+            status=found.status,
+            escalation_level=found.escalation_level,
+            assignees=found.assignees,
+            created=created,
+        )
+
+    def _find_open(self, key: str) -> JSON | None:
+        params = {
+            "incident_key": key,
+            "statuses": ["triggered", "acknowledged"],
+            "date_range": "all",
+        }
+        for body in self._rest().iter_all("/incidents", params=params):
+            return dict(body)
+        return None
+
+    async def get_incident(self, incident_id: str) -> PDIncident:
+        return await self._run(self._get_incident, incident_id)
+
+    def _get_incident(self, incident_id: str, level: int | None = None) -> PDIncident:
+        params = {"include": ["assignees", "acknowledgers"]}
+        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params), level)
+
+    async def escalate(self, incident_id: str, level: int) -> PDIncident:
+        """Reassign to `level` of the incident's policy (PUT escalation_level)."""
+
+        def run() -> PDIncident:
+            body = {"type": "incident", "escalation_level": level}
+            self._rest().rput(f"/incidents/{incident_id}", json=body)
+            return self._get_incident(incident_id, level)
+
+        return await self._run(run)
+
+    async def acknowledge(self, incident_id: str) -> PDIncident:
+        def run() -> PDIncident:
+            self._rest().rput(
+                f"/incidents/{incident_id}", json={"type": "incident", "status": "acknowledged"}
+            )
+            return self._get_incident(incident_id)
+
+        return await self._run(run)
+
+    async def resolve(self, incident_id: str, *, note: str | None = None) -> None:
+        """Resolve; `note` goes in as the resolution, so the call stays one idempotent PUT."""
+        body: JSON = {"type": "incident", "status": "resolved"}
+        if note:
+            body["resolution"] = note
+        await self._run(lambda: self._rest().rput(f"/incidents/{incident_id}", json=body))
+
+    async def add_note(self, incident_id: str, content: str) -> None:
+        """Not idempotent: a retry after a lost response can post the note twice."""
+        note = {"content": content}
+        await self._run(lambda: self._rest().rpost(f"/incidents/{incident_id}/notes", json=note))
+
+    # ------------------------------------------------------------ on-call
+
+    async def oncalls(
+        self,
+        *,
+        schedule_ids: list[str],
+        escalation_policy_ids: list[str],
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[OnCallEntry]:
+        """On-calls for these schedules and policies, in ONE paginated /oncalls walk.
+
+        PagerDuty ANDs /oncalls filters, and schedules only appear there through a policy, so
+        asking for `schedule_ids[]` and `escalation_policy_ids[]` together would drop the
+        policy's direct-user levels and any schedule of another policy. So the walk filters by
+        policy only: the given ones plus each schedule's policies (looked up once an hour per
+        schedule, cached), and the union is cut back to what was asked here."""
+        return await self._run(self._oncalls, schedule_ids, escalation_policy_ids, since, until)
+
+    def _oncalls(
+        self,
+        schedule_ids: list[str],
+        policy_ids: list[str],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[OnCallEntry]:
+        policies = set(policy_ids)
+        for sid in schedule_ids:
+            policies |= self._policies_of(sid)
+        params: JSON = {"include": ["users"]}
+        if policies:
+            params["escalation_policy_ids"] = sorted(policies)
+        elif schedule_ids:
+            params["schedule_ids"] = list(schedule_ids)
+        else:
+            return []
+        if since is not None:
+            params["since"] = _iso(since)
+            params["until"] = _iso(until or since)
+        entries = [_oncall(e) for e in self._rest().iter_all("/oncalls", params=params)]
+        wanted_schedules, wanted_policies = set(schedule_ids), set(policy_ids)
+        return [
+            e
+            for e in entries
+            if e.policy_id in wanted_policies or (e.schedule_id in wanted_schedules)
+        ]
+
+    def _policies_of(self, schedule_id: str) -> set[str]:
+        with self._policies_lock:
+            cached = self._schedule_policies.get(schedule_id)
+        if cached:
+            return cached
+        schedule = self._rest().rget(f"/schedules/{schedule_id}")
+        found = {p["id"] for p in schedule.get("escalation_policies") or []}
+        with self._policies_lock:
+            self._schedule_policies[schedule_id] = found
+        return found
+
+    async def oncall_now_and_next(
+        self,
+        *,
+        schedule_ids: list[str],
+        escalation_policy_ids: list[str],
+        now: datetime | None = None,
+        horizon: timedelta = timedelta(days=7),
+    ) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
+        """Who is on call now and who is next (with handover = current entry's end)."""
+        now = now or datetime.now(UTC)
+        entries = await self.oncalls(
+            schedule_ids=schedule_ids,
+            escalation_policy_ids=escalation_policy_ids,
+            since=now,
+            until=now + horizon,
+        )
+        return split_now_next(entries, now)
+
+    async def escalation_policy(self, policy_id: str) -> list[EscalationLevel]:
+        def run() -> list[EscalationLevel]:
+            policy = self._rest().rget(f"/escalation_policies/{policy_id}")
+            levels = []
+            for n, rule in enumerate(policy.get("escalation_rules") or [], start=1):
+                targets = [
+                    f"{t['type'].removesuffix('_reference')}:{t['id']}"
+                    for t in rule.get("targets") or []
+                ]
+                levels.append(EscalationLevel(level=n, targets=targets))
+            return levels
+
+        return await self._run(run)
+
+    # ------------------------------------------------------------ escalation steps' pages
+
+    async def target_kind(self, target_id: str) -> Literal["escalation_policy", "schedule"]:
+        """Whether a PagerDuty ID names an escalation policy or a schedule (both are P…
+        IDs); PagingError(status=404) when it names neither."""
+
+        def run() -> Literal["escalation_policy", "schedule"]:
+            try:
+                self._rest().rget(f"/escalation_policies/{target_id}")
+                return "escalation_policy"
+            except pdpyras.PDHTTPError as exc:
+                if exc.response is None or exc.response.status_code != 404:
+                    raise
+            self._rest().rget(f"/schedules/{target_id}")
+            return "schedule"
+
+        return await self._run(run)
+
+    async def oncall_user_ids(self, schedule_id: str) -> list[str]:
+        """Who is on call in a schedule right now (PagerDuty user IDs)."""
+        now, _ = await self.oncall_now_and_next(
+            schedule_ids=[schedule_id], escalation_policy_ids=[], horizon=timedelta(minutes=1)
+        )
+        return list(dict.fromkeys(e.user.id for e in now if e.schedule_id == schedule_id))
+
+    async def schedules(self) -> dict[str, str]:
+        """Every schedule in the account: ID -> name."""
+
+        def run() -> dict[str, str]:
+            return {s["id"]: s["name"] for s in self._rest().iter_all("/schedules")}
+
+        return await self._run(run)
+
+    async def schedule_name(self, schedule_id: str) -> str:
+        return await self._run(lambda: str(self._rest().rget(f"/schedules/{schedule_id}")["name"]))
+
+    async def user(self, user_id: str) -> PagerDutyUser:
+        if user_id in self._users:
+            return self._users[user_id]
+        found = await self._run(lambda: _user(self._rest().rget(f"/users/{user_id}")))
+        self._users[user_id] = found
+        return found
+
+    async def check(self) -> None:
+        """Raise PagingError unless the token works (GET /abilities: any valid token may)."""
+        await self._run(lambda: self._rest().rget("/abilities"))
+
+    # ------------------------------------------------------------ set-up checks (bot/doctor/)
+
+    async def service(self, service_id: str) -> PDService:
+        """The service and its escalation policy; PagingError(status=404) when unknown."""
+
+        def run() -> PDService:
+            body = self._rest().rget(f"/services/{service_id}")
+            policy = body.get("escalation_policy") or {}
+            return PDService(
+                id=body["id"],
+                name=body.get("name") or body.get("summary") or body["id"],
+                escalation_policy_id=policy.get("id"),
+                escalation_policy_name=policy.get("summary") or policy.get("name"),
+            )
+
+        return await self._run(run)
+
+    async def server_date(self) -> float:
+        """PagerDuty's clock: the `Date` header of one GET /abilities, as epoch seconds
+        (whole seconds, as HTTP dates are)."""
+
+        def run() -> float:
+            response = self._rest().get("/abilities")
+            if response.status_code >= 400:
+                raise PagingError(
+                    f"GET /abilities: HTTP {response.status_code}",
+                    retryable=response.status_code >= 500,
+                    status=response.status_code,
+                )
+            date = response.headers.get("Date")
+            if not date:
+                raise PagingError("PagerDuty sent no Date header", retryable=False)
+            return parsedate_to_datetime(date).timestamp()
+
+        return await self._run(run)
+
+    # ------------------------------------------------------------ Events API v2
+
+    async def send_event(
+        self,
+        action: Literal["trigger", "acknowledge", "resolve"],
+        *,
+        dedup_key: str,
+        summary: str = "",
+        source: str = "incident-bot",
+        severity: str = "critical",
+        routing_key: str | None = None,
+    ) -> str:
+        """Events API v2 (for alert-driven pages); returns the dedup key PagerDuty used."""
+        key = routing_key or self._routing_key
+        if not key:
+            raise PagingError("no Events API routing key configured", retryable=False)
+
+        def run() -> str:
+            session = self._events(key)
+            if action == "trigger":
+                return str(session.trigger(summary, source, dedup_key=dedup_key, severity=severity))
+            return str(session.send_event(action, dedup_key=dedup_key))
+
+        return await self._run(run)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """True if any `v1=<hex>` in X-PagerDuty-Signature is the HMAC-SHA256 of the body.
+
+    PagerDuty lists several signatures while a secret is being rotated. The header is
+    attacker's text: compared as bytes, so non-ASCII (or undecodable) input is a mismatch."""
+    if not header or not secret:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    for part in header.split(","):
+        version, _, value = part.strip().partition("=")
+        given = value.strip().lower().encode("utf-8", "surrogateescape")
+        if version == "v1" and hmac.compare_digest(given, expected):
+            return True
+    return False
+
+
+class _Reference(BaseModel):
+    id: str | None = None
+    summary: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+class _EventData(BaseModel):
+    id: str | None = None  # absent from a `pagey.ping`
+    type: str = ""
+    status: str | None = None
+    incident_key: str | None = None
+    incident: _Reference | None = None  # notes, status updates, responders name theirs
+    service: _Reference | None = None
+
+
+class _Event(BaseModel):
+    id: str
+    event_type: str
+    occurred_at: datetime
+    resource_type: str = ""
+    agent: _Reference | None = None
+    data: _EventData
+
+
+class _Envelope(BaseModel):
+    event: _Event
+
+
+def parse_webhook(body: bytes) -> WebhookEvent:
+    """A PagerDuty v3 webhook body -> WebhookEvent; InvalidWebhook if it is not one.
+
+    pydantic reads the JSON itself: bad UTF-8, deep nesting and wrong shapes all come out
+    as one ValidationError, never a RecursionError or a KeyError."""
+    try:
+        event = _Envelope.model_validate_json(body).event
+    except ValidationError as exc:
+        raise InvalidWebhook(f"not a PagerDuty v3 webhook: {_first_problem(exc)}") from None
+    data, agent = event.data, event.agent or _Reference()
+    return WebhookEvent(
+        id=event.id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        resource_type=event.resource_type or data.type,
+        incident_id=(data.incident.id if data.incident else data.id) or "",
+        status=data.status,
+        incident_key=data.incident_key,
+        service_id=data.service.id if data.service else None,
+        agent_id=agent.id,
+        agent_name=agent.summary or agent.name,
+        agent_email=agent.email,
+    )
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(body)"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,1 @@
+"""runbooks: see its modules."""
