@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,7 +122,6 @@ async def test_alertmanager_declares_then_resolves_through_its_webhook(
             async with http.post(f"{alertmanager}/api/v2/alerts", json=[alert]) as r:
                 assert r.status == 200, await r.text()
 
-        started = time.monotonic()
         await post_alert(None)
 
         async def declared() -> object:
@@ -154,4 +152,3 @@ async def test_alertmanager_declares_then_resolves_through_its_webhook(
         await eventually(monitoring, settle=False)  # its webhook
         await eventually(lambda: said("have resolved"))
         assert len(await h.store.recent_incidents()) == 1
-        assert time.monotonic() - started < 30

