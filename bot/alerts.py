@@ -493,15 +493,9 @@ class Alerts:
         return at
 
     async def _post(self, incident: Incident, message: ui.Message) -> None:
-        if not incident.channel_id:
-            return
-        text, blocks = message
-        try:
-            await self.slack.post(incident.channel_id, text, blocks)
-        except SlackError as exc:
-            log.warning(
-                "alert notice not posted", extra={"incident": incident.id, "error": exc.code}
-            )
+        await self.slack.notice(
+            incident.channel_id, message, what="alert notice", incident=incident.id
+        )
 
     async def _note(self, incident: Incident, kind: str, text: str) -> None:
         entry = TimelineEntry(at=self.clock(), actor=None, kind=kind, text=text)

@@ -507,12 +507,9 @@ class Drills:
                 drill_service=self.drill_service,
                 pages=self._pages(incident),
             )
-            try:
-                await self.slack.post(incident.channel_id, *message)
-            except SlackError as exc:
-                log.warning(
-                    "drill notice not posted", extra={"incident": incident.id, "error": exc.code}
-                )
+            await self.slack.notice(
+                incident.channel_id, message, what="drill notice", incident=incident.id
+            )
         if scenario is None:
             log.error(
                 "drill scenario gone", extra={"incident": incident.id, "scenario": drill.scenario}

@@ -694,15 +694,9 @@ class Pager:
             await self._say(incident, ui.paged(page))
 
     async def _say(self, incident: Incident, message: Message) -> None:
-        if not incident.channel_id:
-            return
-        text, blocks = message
-        try:
-            await self.slack.post(incident.channel_id, text, blocks)
-        except SlackError as exc:
-            log.warning(
-                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
-            )
+        await self.slack.notice(
+            incident.channel_id, message, what="paging notice", incident=incident.id
+        )
 
 
 def _names(users: list[PagerDutyUser]) -> str | None:

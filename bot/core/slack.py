@@ -171,6 +171,23 @@ class Slack:
         )
         return str(data["channel"]), str(data["ts"])
 
+    async def notice(
+        self,
+        channel: str | None,
+        message: tuple[Mrkdwn, list[dict[str, Any]]],
+        *,
+        what: str,
+        incident: str,
+    ) -> None:
+        """Post a notice nothing waits on: a Slack refusal is logged as `what` not posted,
+        and the work that posted it goes on. No channel (yet): nothing to do."""
+        if not channel:
+            return
+        try:
+            await self.post(channel, *message)
+        except SlackError as exc:
+            log.warning(f"{what} not posted", extra={"incident": incident, "error": exc.code})
+
     async def post_once(
         self,
         channel: str,
