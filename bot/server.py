@@ -10,7 +10,7 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 MAX_WEBHOOK_BODY = 256 * 1024  # a PagerDuty v3 webhook is a few KB
 
 ACTIVITY: web.AppKey[Activity] = web.AppKey("activity", Activity)
+# Stops the background consumers (events, due items, alerts), letting what is under way
+# finish; called before the site closes (finish_work) and again, harmlessly, at cleanup.
+STOP_WORK: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("stop_work")
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -319,6 +322,12 @@ def build(
     app.on_cleanup.insert(0, stop_alerts)
     # before Redis closes: running handlers finish (or keep their lease for a retry)
     app.on_cleanup.insert(0, stop_schedule)
+
+    async def stop_work() -> None:
+        await stop_schedule(app)
+        await stop_alerts(app)
+
+    app[STOP_WORK] = stop_work
     return Bot(services=services, bolt=bolt, web=app)
 
 
@@ -546,7 +555,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
     finally:
         if socket_mode is not None:
             await socket_mode.close_async()
-        await drain_listeners(bot.web)
+        await finish_work(bot.web)
         await runner.cleanup()
 
 
@@ -559,10 +568,14 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
-async def drain_listeners(app: web.Application, grace: float = 10.0) -> None:
-    """Let work Slack was already told about (acked listeners still running, e.g. a
-    declare saga) finish before Redis and the HTTP session close."""
+async def finish_work(app: web.Application, grace: float = 10.0) -> None:
+    """At shutdown, while the site still serves: let work Slack was already told about
+    (acked listeners still running) finish, then stop the background consumers, letting
+    what they hold finish too. Before the site closes, because the sandbox's fake Slack
+    and PagerDuty are served by this very app: a declare cut off from them would spend
+    its retries on a closed port instead of finishing."""
     await app[ACTIVITY].drain(grace)
+    await app[STOP_WORK]()
 
 
 class _TrackListeners(AsyncListenerStartHandler):

@@ -125,7 +125,7 @@ class SandboxProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(10)
+                self.proc.wait(60)  # a hang guard: a clean stop takes about a second
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -36,7 +36,7 @@ from bot.sandbox.web import local_only, mount_sandbox_ui
 from bot.server import (
     build,
     connect_redis,
-    drain_listeners,
+    finish_work,
     listen,
     listen_problem,
     until_stopped,
@@ -154,7 +154,7 @@ async def run_sandbox(settings: Settings, config: IncidentConfig) -> int:
     try:
         await until_stopped()
     finally:
-        await drain_listeners(app)
+        await finish_work(app)
         await runner.cleanup()
     return 0
 

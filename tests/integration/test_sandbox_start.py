@@ -64,12 +64,16 @@ async def test_forced_sandbox_with_tokens_uses_the_explicit_redis(redis_url: str
                 f"127.0.0.1 only · state in the Redis at {redis_url}"
             )
             await declare(sandbox, "SEV2 Kept in Redis")
+            # Ctrl-C the moment it is recorded: its set-up is under way, against the fake
+            # Slack this very process serves
             (incident,) = await eventually(store.recent_incidents, settle=False)  # a child
         assert sandbox.returncode == 0
         # the state outlives the process: it was in the real Redis all along, under the
         # sandbox's own prefix
         kept = await store.get(incident.id)
         assert kept is not None and kept.title == "Kept in Redis" and kept.severity == "SEV2"
+        # and the stop let the set-up finish instead of cutting it off from its Slack
+        assert kept.setup_missing == [] and kept.setup_errors == {}, kept
         assert all(key.startswith(SANDBOX_PREFIX) for key in await redis.keys())
         # the db is the sandbox's now (it claimed it empty): a restart uses it again
         with SandboxProcess("sandbox", env=env) as again:
