@@ -3,8 +3,8 @@
 Owns the way from an alert to an incident: admitting what arrives, persisting it before
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
 line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
-alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages),
-alerts_worker.py (the loops) and store_alerts.py (Redis).
+alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages,
+kept by bot/core/mirror.py), alerts_worker.py (the loops) and store_alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:

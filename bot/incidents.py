@@ -1,8 +1,9 @@
 """The incident lifecycle: declare, update, status, severity, roles, resolve.
 
 The rules live here. Every change is one atomic `Store.update` (state + timeline), then
-`sync()` brings Slack's copies (card, topic, announcement) in line with the stored
-state, so a failed Slack call never leaves the store wrong, and a later change heals it.
+`sync()` brings Slack's copies (card, topic, announcement: bot/incidents_copies.py) in
+line with the stored state, so a failed Slack call never leaves the store wrong, and a
+later change heals it. The channel's naming: bot/incidents_channel.py.
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
