@@ -25,6 +25,7 @@ class Board:
     """A stored state (one text per part, and its version) shown as a set of messages, as
     the mirror's Surfaces; the refs live here too, as a feature's would on its record."""
 
+    channel: str
     texts: list[str]
     repost: bool = False
     rev: int = 0
@@ -36,9 +37,8 @@ class Board:
         self.rev += 1
 
     async def read(self) -> Frame | None:
-        parts = [
-            Part(str(i), CHANNEL, message(t), repost=self.repost) for i, t in enumerate(self.texts)
-        ]
+        texts = enumerate(self.texts)
+        parts = [Part(str(i), self.channel, message(t), repost=self.repost) for i, t in texts]
         return Frame(self.rev, parts, dict(self.refs))
 
     async def version(self) -> object:
@@ -53,15 +53,11 @@ def message(text: str) -> Message:
     return Mrkdwn(text), [section]
 
 
-CHANNEL = ""  # set per test: the fake's channel id
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
-    global CHANNEL
     slack = FakeSlack()
     await slack.start()
-    CHANNEL = slack.add_channel("ops", members=[slack.bot_user_id]).id
+    slack.add_channel("ops", members=[slack.bot_user_id])
     yield slack
     await slack.stop()
 
@@ -73,14 +69,18 @@ async def mirror(redis_url: str, fake: FakeSlack) -> AsyncIterator[Mirror]:
     await redis.aclose()
 
 
+def ops(fake: FakeSlack) -> str:
+    return next(c.id for c in fake.channels.values() if c.name == "ops")
+
+
 def shown_text(fake: FakeSlack, ts: str) -> str:
-    m = fake.message(CHANNEL, ts)
+    m = fake.message(ops(fake), ts)
     assert m is not None
     return m.text
 
 
 async def test_only_the_part_that_changed_is_edited(fake: FakeSlack, mirror: Mirror) -> None:
-    board = Board(["one", "two", "three"])
+    board = Board(ops(fake), ["one", "two", "three"])
     await mirror.sync(board)
     assert [shown_text(fake, board.refs[k].ts) for k in "012"] == ["one", "two", "three"]
     assert fake.calls_to("chat.update") == []
@@ -99,7 +99,7 @@ async def test_only_the_part_that_changed_is_edited(fake: FakeSlack, mirror: Mir
 async def test_a_change_while_posting_is_rendered_before_the_holder_lets_go(
     fake: FakeSlack, mirror: Mirror
 ) -> None:
-    board = Board(["v1"])
+    board = Board(ops(fake), ["v1"])
     await mirror.sync(board)
     board.change(0, "v2")
     hold = fake.hold("chat.update")
@@ -114,10 +114,10 @@ async def test_a_change_while_posting_is_rendered_before_the_holder_lets_go(
 
 
 async def test_a_message_that_is_gone_is_posted_again(fake: FakeSlack, mirror: Mirror) -> None:
-    board = Board(["firing"], repost=True)
+    board = Board(ops(fake), ["firing"], repost=True)
     await mirror.sync(board)
     first = board.refs["0"].ts
-    fake.messages[CHANNEL].clear()  # someone deleted it
+    fake.messages[ops(fake)].clear()  # someone deleted it
 
     board.change(0, "resolved")
     await mirror.sync(board)
@@ -129,17 +129,17 @@ async def test_a_message_that_is_gone_is_posted_again(fake: FakeSlack, mirror: M
 async def test_a_gone_message_is_not_posted_again_unless_the_part_asks(
     fake: FakeSlack, mirror: Mirror
 ) -> None:
-    board = Board(["card"])
+    board = Board(ops(fake), ["card"])
     await mirror.sync(board)
-    fake.messages[CHANNEL].clear()
+    fake.messages[ops(fake)].clear()
     board.change(0, "card, changed")
     await mirror.sync(board)
     assert len(fake.calls_to("chat.postMessage")) == 1
-    assert board.refs["0"].digest != "" and fake.messages[CHANNEL] == []
+    assert board.refs["0"].digest != "" and fake.messages[ops(fake)] == []
 
 
 async def test_two_syncs_at_once_make_one_edit(fake: FakeSlack, mirror: Mirror) -> None:
-    board = Board(["v1"])
+    board = Board(ops(fake), ["v1"])
     await mirror.sync(board)
     board.change(0, "v2")
     hold = fake.hold("chat.update")
