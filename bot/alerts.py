@@ -3,8 +3,8 @@
 Owns the way from an alert to an incident: admitting what arrives, persisting it before
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
 line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
-alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages),
-alerts_worker.py (the loops) and store_alerts.py (Redis).
+alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages,
+kept by bot/core/mirror.py), alerts_worker.py (the loops) and store_alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
@@ -48,11 +48,12 @@ import blocks.alerts as ui
 from bot.alerts_boards import Boards
 from bot.alerts_intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
 from bot.alerts_metrics import AlertMetrics
-from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
+from bot.alerts_shown import Later, SlackBudgets, group_view, keep
 from bot.alerts_slack import AlertChannels
 from bot.alerts_worker import Worker, outlook
 from bot.core.activity import Activity, Outlook
 from bot.core.config import AlertRule, IncidentConfig, format_duration
+from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
@@ -125,10 +126,10 @@ class Alerts:
         self._worker: Worker | None = None
         self._bot_user: str | None = None
         self._bot_lock = asyncio.Lock()
-        self.shown = Shown(store, slack, self.settings, self.budgets)
         now = lambda: self.clock()  # noqa: E731 (tests move the service's clock)
+        self.mirror = Mirror(store, slack, clock=now, lease=LEASE)
         self.boards = Boards(
-            store, self.shown, config, self.budgets, clock=now, ttl=lambda: self.retention
+            store, self.mirror, config, self.budgets, clock=now, ttl=lambda: self.retention
         )
         self.channels = AlertChannels(slack, self.settings, clock=now, rejected=self.rejected)
         if scheduler is not None:
@@ -250,20 +251,19 @@ class Alerts:
         if gid.startswith(BOARD_MARK):
             await self.boards.reconcile(gid)
             return
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
-            for _ in range(10 if mine else 0):
-                state = await self.store.alerts_group(gid)
-                if state is None:
-                    await self.store.alerts_forget_due(gid)
-                    return
-                try:
-                    next_at = await self._reconcile_once(state)
-                except Later as later:
-                    next_at = later.at
-                if await self.store.alerts_settle(
-                    gid, state.text("version"), next_at, self.clock()
-                ):
-                    return
+
+        async def turn() -> bool:
+            state = await self.store.alerts_group(gid)
+            if state is None:
+                await self.store.alerts_forget_due(gid)
+                return True
+            try:
+                next_at = await self._reconcile_once(state)
+            except Later as later:
+                next_at = later.at
+            return await self.store.alerts_settle(gid, state.text("version"), next_at, self.clock())
+
+        await self.mirror.hold(f"alertgroup:{gid}", turn, turns=10)
 
     async def _reconcile_once(self, g: AlertGroupState) -> float | None:
         now = self.clock()
@@ -335,7 +335,8 @@ class Alerts:
         if g.text("lane") != "page":
             declare, post = declare.without(reserved), post.without(reserved)
         announce = f"post:{self.config.announce_channel}"
-        await self.shown.pace(now, ("declare", declare), (announce, post))
+        budgets = (("declare", declare), (announce, post))
+        await self.mirror.pace(now, *budgets, max_wait=self.budgets.max_wait)
         return await self._declare(g, view, rule, by=bot, roles={})
 
     async def _drill_incident(
@@ -479,18 +480,15 @@ class Alerts:
             await self.store.alerts_group_set(g.gid, **done)
             g.fields.update(done)
 
-        at, _ = await self.shown.keep(
-            g.fields,
-            "msg",
-            channel,
-            ui.alert_group(view),
-            now,
-            state="firing" if view.firing else "resolved",
-            save=save,
+        pacing = Pacing(
             post=(f"post:{channel}", self.budgets.post),
             update=("update", self.budgets.update),
+            every=self.settings.update_every.total_seconds(),
+            max_wait=self.budgets.max_wait,
         )
-        return at
+        state = "firing" if view.firing else "resolved"
+        part = Part("msg", channel, ui.alert_group(view), state, repost=True, pacing=pacing)
+        return await keep(self.mirror, g.fields, "msg", part, now, save)
 
     async def _post(self, incident: Incident, message: ui.Message) -> None:
         await self.slack.notice(

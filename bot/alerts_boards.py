@@ -16,9 +16,10 @@ import logging
 from collections.abc import Callable
 
 import blocks.alerts as ui
-from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
+from bot.alerts_shown import Later, SlackBudgets, group_view, keep
 from bot.core import redaction
 from bot.core.config import IncidentConfig
+from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, Incident
 from bot.core.store import AlertGroupState, Store
 from bot.core.store_alerts import BOARD_MARK
@@ -32,7 +33,7 @@ class Boards:
     def __init__(
         self,
         store: Store,
-        shown: Shown,
+        mirror: Mirror,
         config: IncidentConfig,
         budgets: SlackBudgets,
         *,
@@ -40,7 +41,7 @@ class Boards:
         ttl: Callable[[], int],
     ) -> None:
         self.store = store
-        self.shown = shown
+        self.mirror = mirror
         self.config = config
         self.settings = config.alerts
         self.budgets = budgets
@@ -76,20 +77,22 @@ class Boards:
 
     async def reconcile(self, member: str) -> None:
         name = member.removeprefix(BOARD_MARK)
-        async with self.store.held(f"alertboard:{name}", ttl=LEASE) as mine:
-            for _ in range(10 if mine else 0):
-                fields, gids, total = await self.store.alerts_board(name, members=ui.DIGEST_CHOICES)
-                if not fields.get("start"):
-                    await self.store.alerts_forget_due(member)
-                    return
-                try:
-                    next_at = await self._show(name, fields, gids, total)
-                except Later as later:
-                    next_at = later.at
-                if await self.store.alerts_settle(
-                    member, fields.get("version", ""), next_at, self.clock(), board=name
-                ):
-                    return
+
+        async def turn() -> bool:
+            fields, gids, total = await self.store.alerts_board(name, members=ui.DIGEST_CHOICES)
+            if not fields.get("start"):
+                await self.store.alerts_forget_due(member)
+                return True
+            try:
+                next_at = await self._show(name, fields, gids, total)
+            except Later as later:
+                next_at = later.at
+            version = fields.get("version", "")
+            return await self.store.alerts_settle(
+                member, version, next_at, self.clock(), board=name
+            )
+
+        await self.mirror.hold(f"alertboard:{name}", turn, turns=10, ttl=LEASE)
 
     async def _show(
         self, name: str, fields: dict[str, str], gids: list[str], total: int
@@ -119,18 +122,11 @@ class Boards:
             await self.store.alerts_board_set(name, start, **done)
 
         board = ("board", self.budgets.board)
-        at, _ = await self.shown.keep(
-            fields,
-            "msg",
-            self.config.announce_channel,
-            message,
-            now,
-            state=state,
-            save=save,
-            post=board,
-            update=board,
-        )
-        return at
+        every = self.settings.update_every.total_seconds()
+        pacing = Pacing(board, board, every, self.budgets.max_wait)
+        where = self.config.announce_channel
+        part = Part("msg", where, message, state, repost=True, pacing=pacing)
+        return await keep(self.mirror, fields, "msg", part, now, save)
 
     async def _views(self, gids: list[str], *, full: bool) -> list[AlertGroupView]:
         if full:

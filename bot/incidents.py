@@ -1,8 +1,9 @@
 """The incident lifecycle: declare, update, status, severity, roles, resolve.
 
 The rules live here. Every change is one atomic `Store.update` (state + timeline), then
-`sync()` brings Slack's copies (card, topic, announcement) in line with the stored
-state, so a failed Slack call never leaves the store wrong, and a later change heals it.
+`sync()` brings Slack's copies (card, topic, announcement: bot/incidents_copies.py) in
+line with the stored state, so a failed Slack call never leaves the store wrong, and a
+later change heals it. The channel's naming: bot/incidents_channel.py.
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
@@ -15,12 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
 import time
-import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
@@ -34,12 +32,12 @@ from bot.core.metrics import Metrics
 from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.core.slack import Slack, SlackError
 from bot.core.store import Store
+from bot.incidents_channel import channel_name, channel_names, own_orphan
+from bot.incidents_copies import Copies
 
 log = logging.getLogger(__name__)
 
-CHANNEL_NAME_MAX = 80
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
-FRESH_NAMES = 3  # names tried after the incident's own is taken, before giving up
 # one channel creation at a time per incident (a double-clicked Retry makes one channel);
 # renewed while held, so it only bounds how long a set-up that died holds up the next one
 CHANNEL_LEASE = 3.0
@@ -71,20 +69,6 @@ class DeclareUncertain(Exception):
         self.incident_id = incident_id
 
 
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-def channel_name(prefix: str, day: str, number: int | str, title: str, token: str = "") -> str:
-    """`<prefix>-<yyyymmdd>-<n>-<slug>[-<token>]`, within Slack's rules and 80 characters."""
-    base = f"{prefix}-{day}-{number}"
-    tail = f"-{token}" if token else ""
-    room = CHANNEL_NAME_MAX - len(base) - len(tail) - 1
-    slug = slugify(title)[:room].rstrip("-")
-    return f"{base}-{slug}{tail}" if slug else base + tail
-
-
 def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
     return TimelineEntry(at=at, actor=actor, kind=kind, text=text)
 
@@ -106,6 +90,7 @@ class Incidents:
         self.clock = clock
         # this install's identity: numbers and PagerDuty keys never repeat an earlier one's
         self.identity = Identity(store, slack, prefixes=(config.channel_prefix, "drill"))
+        self.copies = Copies(store, slack, config, clock=clock)
 
     # -- declare -------------------------------------------------------------------------
     async def declare(
@@ -342,7 +327,7 @@ class Incidents:
             if "channel" in incident.setup_done:
                 return incident
             try:
-                made = await self._own_orphan(incident) if maybe_made else None
+                made = await own_orphan(self.slack, incident) if maybe_made else None
                 if made is None:
                     made = await self.new_channel(incident, incident.channel_name)
             except SlackError as exc:
@@ -351,19 +336,6 @@ class Incidents:
             return await self._step_done(
                 incident.id, "channel", channel_id=channel_id, channel_name=name
             )
-
-    async def _own_orphan(self, incident: Incident) -> tuple[str, str] | None:
-        found = await self.slack.channels_named({incident.channel_name})
-        channel = found.get(incident.channel_name)
-        if channel is None:
-            return None
-        mine = channel.get("creator") == await self.slack.bot_user_id()
-        # Slack's `created` is whole seconds; ours is not
-        fresh = float(channel.get("created") or 0) >= int(incident.declared_at)
-        if not (mine and fresh and bool(channel.get("is_private")) == incident.private):
-            return None
-        log.info("channel made before a crash adopted", extra={"incident": incident.id})
-        return str(channel["id"]), incident.channel_name
 
     async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
         """Make a channel for the incident (private if it is), named `name` or, when that
@@ -375,20 +347,10 @@ class Incidents:
                 incident.channel_name = fresh
 
         return await self.slack.create_channel(
-            self._channel_names(incident, name), private=incident.private, before=asking
+            channel_names(incident, name, self.config.channel_prefix),
+            private=incident.private,
+            before=asking,
         )
-
-    def _channel_names(self, incident: Incident, first: str) -> Iterator[str]:
-        # someone else's channel may hold a predictable name (a public incident's): the
-        # fresh ones have a random part, so they cannot be taken in advance too
-        yield first
-        prefix = "drill" if incident.drill else self.config.channel_prefix
-        day, _, number = incident.id.partition("-")
-        for _ in range(FRESH_NAMES):
-            if incident.private:
-                yield redaction.private_channel_name(prefix, day, number)
-            else:
-                yield channel_name(prefix, day, number, incident.title, secrets.token_hex(3))
 
     async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
         return await self._record(incident_id, step=step, **fields)
@@ -589,34 +551,9 @@ class Incidents:
     async def _changed(self, incident: Incident, note: Mrkdwn) -> None:
         await asyncio.gather(self._post(incident, note), self.sync(incident))
 
-    # -- Slack's copies of the state -----------------------------------------------------
+    # -- Slack's copies of the state: bot/incidents_copies.py ---------------------------
     async def sync(self, incident: Incident) -> None:
-        """Update card, topic and announcement in place. Failures are logged, not raised:
-        the store is the truth and the next change repairs the copies."""
-        jobs = []
-        if incident.channel_id and incident.card_ts:
-            text, blocks = ui.summary_card(incident, self.config)
-            jobs.append(self.slack.update(incident.channel_id, incident.card_ts, text, blocks))
-        topic = ui.topic(incident, self.config)
-        if incident.channel_id and topic != incident.topic and "topic" in incident.setup_done:
-            jobs.append(self._set_topic(incident, topic))
-        if incident.announce_channel and incident.announce_ts:
-            text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
-            jobs.append(
-                self.slack.update(incident.announce_channel, incident.announce_ts, text, blocks)
-            )
-        for result in await asyncio.gather(*jobs, return_exceptions=True):
-            if isinstance(result, BaseException):
-                log.warning("sync failed", extra={"incident": incident.id, "error": str(result)})
-
-    async def _set_topic(self, incident: Incident, topic: Mrkdwn) -> None:
-        assert incident.channel_id
-        await self.slack.set_topic(incident.channel_id, topic)
-
-        def mutate(inc: Incident) -> None:
-            inc.topic = topic
-
-        await self.store.update(incident.id, mutate)
+        await self.copies.sync(incident)
 
     async def _post(self, incident: Incident, text: Mrkdwn) -> None:
         await self._post_blocks(incident, ui.change_notice(text))

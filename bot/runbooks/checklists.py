@@ -13,30 +13,21 @@ Why the messages are right when many people click at once, on any number of repl
   together, or, when another click got there first, the click re-reads the step and
   decides again. Twenty people pressing Done on one step make one change and one
   timeline entry; clicks on different steps never conflict with each other.
-- Slack's copy is never patched from a click; it is re-rendered from the store, and
-  only one worker at a time does that for a run: the holder of the Redis lease
-  `runbook:{run_id}`. The holder reads one consistent snapshot (run, states, version,
-  and a digest per message of what Slack shows), chat.updates only the messages whose
-  rendering changed, records their digests, and repeats while the version moved under
-  it. So updates to a message are never in flight concurrently, and the last one sent
-  always renders the last stored state. A click that finds the lease taken returns at
-  once: the holder re-checks the version after each pass and once more after releasing
-  the lease, so a change made while it worked is rendered either by it or by a later
-  clicker who then gets the lease (no lost wake-up). A burst of clicks coalesces into a
-  few chat.update calls, which also keeps us inside Slack's rate limits.
-- The lease (`Store.held`, redis-py's Lock) is renewed while its holder works and
-  expires LEASE_MS after a replica that died holding it stopped renewing, so it blocks
-  nobody for long; the next click re-renders whatever differs.
+- Slack's copy is never patched from a click; it is re-rendered from the store by the
+  mirror (bot/core/mirror.py): one holder of the lease `runbook:{run_id}` at a time reads
+  one consistent snapshot (run, states, version, and a digest per message of what Slack
+  shows), edits only the messages whose rendering changed, and repeats while the version
+  moved under it; a click that finds the lease taken returns at once and leaves its
+  change to the holder. A burst of clicks coalesces into a few chat.update calls, which
+  also keeps us inside Slack's rate limits.
 - Posting runs the same pass: the parts not yet posted are posted in order and each ts
-  is recorded as it lands, so a post that failed halfway is finished later, not doubled.
+  is recorded on the run as it lands, so a post that failed halfway is finished later,
+  not doubled.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -44,13 +35,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import blocks.mrkdwn as mk
-from blocks.common import Block, clip
+from blocks.common import clip
 from blocks.incident import change_notice
 from blocks.mrkdwn import Mrkdwn, md, said
 from blocks.runbooks import runbook_fallback, runbook_messages
+from bot.core.mirror import Frame, Mirror, Part, Shown, Synced
 from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import RunSnapshot, Store
+from bot.core.store import Store
 from bot.incidents import IncidentError
 from bot.runbooks.library import Runbook, StepAction, StepState, next_step_state, rank_runbooks
 
@@ -70,20 +62,9 @@ class ChecklistError(IncidentError):
     """A runbook request we refuse; the message is shown to the user as is."""
 
 
-@dataclass
-class SyncOutcome:
-    busy: bool = False  # another worker holds the run's lease and is rendering it
-    error: str | None = None  # Slack's error code for a part that could not be posted
-
-
 def step_entry_text(runbook: Runbook, step_id: str, text: str, action: StepAction) -> str:
     """The timeline line of one effective click: `Step p2-s3 done: <text> (<runbook>)`."""
     return f"Step {step_id} {_VERBS[action]}: {clip(' '.join(text.split()), 200)} ({runbook.id})"
-
-
-def _digest(text: str, blocks: list[Block]) -> str:
-    raw = json.dumps([text, blocks], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
 class Checklists:
@@ -100,7 +81,7 @@ class Checklists:
         self.slack = slack
         self.runbooks = runbooks
         self.clock = clock
-        self.lease_ms = lease_ms
+        self.mirror = Mirror(store, slack, clock=clock, lease=lease_ms / 1000)
         # called once per new checklist, with (incident, runbook, run): e.g. a runbook's
         # own escalation starts when it is posted (bot/escalations.py)
 
@@ -213,72 +194,49 @@ class Checklists:
         return state, changed
 
     # -- keeping Slack in line ------------------------------------------------------------
-    async def sync(self, run_id: str) -> SyncOutcome:
+    async def sync(self, run_id: str) -> Synced:
         """Bring the run's messages in line with the store (see the module docstring)."""
-        name = f"runbook:{run_id}"
-        outcome = SyncOutcome()
-        worked = False
-        while True:
-            async with self.store.held(name, ttl=self.lease_ms / 1000) as mine:
-                if not mine:
-                    outcome.busy = not worked
-                    return outcome
-                seen, outcome.error = await self._passes(run_id)
-                worked = True
-            # A click that landed between our last check and the release found the lease
-            # taken and left its change to us.
-            if await self.store.run_version(run_id) == seen:
-                return outcome
+        return await self.mirror.sync(_Checklist(self, run_id))
 
-    async def _passes(self, run_id: str) -> tuple[int, str | None]:
-        while True:
-            snap = await self.store.run_snapshot(run_id)
-            if snap is None:
-                return 0, "run_not_found"
-            error = await self._render(snap)
-            if await self.store.run_version(run_id) == snap.version:
-                return snap.version, error
 
-    async def _render(self, snap: RunSnapshot) -> str | None:
+@dataclass
+class _Checklist:
+    """A run's messages as the mirror keeps them: a part per message, the ts of each on the
+    run (posted in order) and their digests beside its step states."""
+
+    service: Checklists
+    run_id: str
+    posted: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"runbook:{self.run_id}"
+
+    async def read(self) -> Frame | None:
+        snap = await self.service.store.run_snapshot(self.run_id)
+        if snap is None:
+            return None
         run = snap.run
-        runbook = self.runbooks.get(run.runbook)
+        self.posted = len(run.messages)
+        runbook = self.service.runbooks.get(run.runbook)
         if runbook is None:
-            return "runbook_not_loaded"
+            return Frame(snap.version, [], {}, error="runbook_not_loaded")
         messages = runbook_messages(runbook, snap.states, run_id=run.id)
-        texts = [runbook_fallback(runbook, snap.states, i) for i in range(len(messages))]
-        digests = [_digest(t, b) for t, b in zip(texts, messages, strict=True)]
-        shown: dict[int, str] = {}
-        error: str | None = None
-
-        posted = min(len(run.messages), len(messages))
-        stale = [i for i in range(posted) if snap.shown.get(i) != digests[i]]
-        updates = [
-            self.slack.update(run.channel, run.messages[i], texts[i], messages[i]) for i in stale
+        parts = [
+            Part(str(i), run.channel, (runbook_fallback(runbook, snap.states, i), blocks))
+            for i, blocks in enumerate(messages)
         ]
-        results = await asyncio.gather(*updates, return_exceptions=True)
-        for i, result in zip(stale, results, strict=True):
-            if isinstance(result, SlackError):
-                log.warning(
-                    "checklist update failed",
-                    extra={"incident": run.incident, "run": run.id, "error": result.code},
-                )
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                shown[i] = digests[i]
+        shown = {
+            str(i): Shown(run.channel, ts, snap.shown.get(i, ""))
+            for i, ts in enumerate(run.messages)
+        }
+        return Frame(snap.version, parts, shown)
 
-        # Parts not posted yet go out in order: a later part must not precede an earlier.
-        for i in range(len(run.messages), len(messages)):
-            try:
-                _, ts = await self.slack.post(run.channel, texts[i], messages[i])
-            except SlackError as exc:
-                log.warning(
-                    "checklist post failed",
-                    extra={"incident": run.incident, "run": run.id, "error": exc.code},
-                )
-                error = exc.code
-                break
-            run = await self.store.add_run_message(run.id, i, ts)
-            shown[i] = digests[i]
-        await self.store.set_run_shown(run.id, shown)
-        return error
+    async def version(self) -> object:
+        return await self.service.store.run_version(self.run_id)
+
+    async def record(self, part: Part, shown: Shown) -> None:
+        store, i = self.service.store, int(part.key)
+        if i >= self.posted:
+            await store.add_run_message(self.run_id, i, shown.ts)
+        await store.set_run_shown(self.run_id, {i: shown.digest})
