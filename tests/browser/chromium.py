@@ -17,6 +17,9 @@ ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+# Playwright's expect() polls until its condition holds: this is only how long before a
+# page that never gets there fails (a loaded 2-core machine can take many seconds)
+EXPECT_TIMEOUT = 30_000  # ms
 MISSING = "Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import launch
+from tests.browser.chromium import EXPECT_TIMEOUT, launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -40,7 +40,7 @@ def page(
     browser: playwright_api.Browser, sandbox: SandboxProcess, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    expect.set_options(timeout=10_000)  # generous for a loaded 2-core CI machine
+    expect.set_options(timeout=EXPECT_TIMEOUT)
     page.goto(sandbox.url)
     expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import MISSING, chromium_path, launch
+from tests.browser.chromium import EXPECT_TIMEOUT, MISSING, chromium_path, launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,7 @@ def page() -> Iterator[Page]:
     with SandboxProcess() as sandbox, playwright_api.sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        expect.set_options(timeout=15_000)
+        expect.set_options(timeout=EXPECT_TIMEOUT)
         page.goto(sandbox.url)
         expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
         try:

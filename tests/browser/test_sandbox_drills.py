@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import launch
+from tests.browser.chromium import EXPECT_TIMEOUT, launch
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
@@ -26,7 +26,7 @@ def page(sandbox: SandboxProcess, request: pytest.FixtureRequest) -> Iterator[Pa
     with playwright_api.sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        expect.set_options(timeout=15_000)
+        expect.set_options(timeout=EXPECT_TIMEOUT)
         page.goto(sandbox.url)
         expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
         try:

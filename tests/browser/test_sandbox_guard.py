@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chromium import launch
+from tests.browser.chromium import EXPECT_TIMEOUT, launch
 from tests.browser.test_sandbox import send
 from tests.sandbox_process import SandboxProcess, free_port
 
@@ -78,7 +78,7 @@ def test_a_dns_rebinding_page_is_misdirected(
 def test_another_site_cannot_post_or_listen(
     browser: playwright_api.Browser, sandbox: SandboxProcess, evil_site: dict[str, str]
 ) -> None:
-    expect.set_options(timeout=10_000)
+    expect.set_options(timeout=EXPECT_TIMEOUT)
     mine = browser.new_page()
     evil = browser.new_page()
     try:
