@@ -26,6 +26,7 @@ from bot.core.config_names import (
     role_name,
     target_kind,
 )
+from bot.core.config_permissions import PermissionsConfig, RateLimit, Strict
 from bot.core.config_sections import (
     DEFAULT_ALERT_RULES,
     DEFAULT_ROLES,
@@ -37,17 +38,14 @@ from bot.core.config_sections import (
     EscalationStep,
     FollowupsConfig,
     PagerDutyConfig,
-    PermissionsConfig,
     PostmortemConfig,
     PrivateConfig,
-    RateLimit,
     RemindersConfig,
     RoleSpec,
     SchedulerConfig,
     Severity,
     StakeholderAudience,
     _default_severities,
-    _Strict,
 )
 from bot.core.durations import format_duration
 from bot.core.severity import resolve_severity
@@ -86,31 +84,77 @@ __all__ = [  # what callers import from here, wherever it is defined
 ]
 
 
-class IncidentConfig(_Strict):
-    """The procedure file. Every key optional; defaults are the CONTRACT.md values."""
+class IncidentConfig(Strict):
+    """The procedure file. Every key optional; the defaults are the built-in procedure."""
 
-    announce_channel: str = "incidents"
-    channel_prefix: str = "inc"
-    severities: list[Severity] = Field(default_factory=_default_severities, min_length=1)
+    announce_channel: str = Field(
+        default="incidents",
+        description="where declarations are announced and kept current (invite the bot)",
+    )
+    channel_prefix: str = Field(
+        default="inc",
+        description="incident channels are `<prefix>-<yyyymmdd>-<n>-<slug>` (1-21 lowercase "
+        "letters, digits, `-`, `_`)",
+    )
+    severities: list[Severity] = Field(
+        default_factory=_default_severities,
+        min_length=1,
+        description="the severities, worst first, with their update cadence and whether they page",
+    )
     # written `roles:` (names, or {name, required_for}); `config.roles` gives the names
     role_specs: list[RoleSpec] = Field(
-        default_factory=lambda: [RoleSpec(name=n) for n in DEFAULT_ROLES], alias="roles"
+        default_factory=lambda: [RoleSpec(name=n) for n in DEFAULT_ROLES],
+        alias="roles",
+        description="the roles of an incident: names, or `{name: customer_success, "
+        "required_for: [SEV1]}`; `commander` is always one",
     )
-    escalation: Escalation = Field(default_factory=Escalation)
-    stakeholders: dict[str, list[StakeholderAudience]] = Field(default_factory=dict)
-    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    private: PrivateConfig = Field(default_factory=PrivateConfig)
-    postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
-    followups: FollowupsConfig = Field(default_factory=FollowupsConfig)
-    drills: DrillsConfig = Field(default_factory=DrillsConfig)
-    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
-    runbooks_dir: Path | None = None
-    # a team's own stakeholder templates: <templates_dir>/stakeholders/<name>.j2 (they win
-    # over the shipped ones of the same name)
-    templates_dir: Path | None = None
+    escalation: Escalation = Field(
+        default_factory=Escalation, description="page escalation and the escalation matrix"
+    )
+    stakeholders: dict[str, list[StakeholderAudience]] = Field(
+        default_factory=dict,
+        description="per severity, the audiences that must hear about an incident, where and "
+        "how often",
+    )
+    pagerduty: PagerDutyConfig = Field(
+        default_factory=PagerDutyConfig, description="what pages go to, and `/oncall`"
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        description="alerts from Alertmanager's webhook and alert channels",
+    )
+    reminders: RemindersConfig = Field(
+        default_factory=RemindersConfig, description="update reminders"
+    )
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig,
+        description="durable timers; numbers are seconds (0.2 is fine in tests)",
+    )
+    private: PrivateConfig = Field(
+        default_factory=PrivateConfig, description="private (security) incidents"
+    )
+    postmortem: PostmortemConfig = Field(
+        default_factory=PostmortemConfig, description="post-mortem drafts and their reminder"
+    )
+    followups: FollowupsConfig = Field(
+        default_factory=FollowupsConfig, description="post-incident action items"
+    )
+    drills: DrillsConfig = Field(default_factory=DrillsConfig, description="game-day drills")
+    permissions: PermissionsConfig = Field(
+        default_factory=PermissionsConfig,
+        description="who may do what: each a list of principals (`anyone`, `channel_members`, "
+        "`roles`, a user group `S…`, a user `U…`), any one of which is enough",
+    )
+    runbooks_dir: Path | None = Field(
+        default=None,
+        description="a folder of the team's own runbooks, `*.yaml` (one with a shipped one's "
+        "id replaces it)",
+    )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="the team's own stakeholder templates, `<templates_dir>/stakeholders/"
+        "<name>.j2` (they win over the shipped ones of the same name)",
+    )
 
     @field_validator("channel_prefix")
     @classmethod
@@ -310,37 +354,91 @@ def load_config(path: str | Path | None) -> IncidentConfig:
 
 
 class Settings(BaseSettings):
-    """Environment (CONTRACT.md). Unset tokens mean: run the local sandbox."""
+    """The environment variables (each field's name, upper-cased). Unset Slack tokens mean:
+    run the local sandbox."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    redis_url: str = "redis://localhost:6379/0"
-    # "host:port,host:port": find the primary through these Sentinels (REDIS_URL then gives
-    # only the db and password) and follow its failovers
-    redis_sentinels: str | None = None
-    redis_sentinel_master: str = "mymaster"
-    incident_config: str | None = None
-    pagerduty_api_key: str | None = None
-    pagerduty_api_url: str = "https://api.pagerduty.com"
-    pagerduty_events_url: str = "https://events.pagerduty.com"
-    pagerduty_from_email: str | None = None
-    pagerduty_webhook_secret: str | None = None
-    # /oncall answers from a cache at most this old (seconds); refreshed every half of it
-    oncall_cache_ttl: float = 300.0
-    alertmanager_token: str | None = None
-    port: int = 3000
-    host: str = "0.0.0.0"
-    # seconds a client has to send a request's headers, and then its body (bot/core/guard.py)
-    http_read_timeout: float = Field(default=10.0, gt=0)
-    # requests that may be sending their body (not yet authenticated) at once; more: 503
-    http_max_unauthenticated: int = Field(default=512, ge=1)
-    # the store's answer budget: a command must get its "store unreachable" reply in < 3 s
-    redis_timeout: float = 1.0
-    log_level: str = "INFO"
+    slack_bot_token: str | None = Field(
+        default=None,
+        description="the bot token (`xoxb-…`); without it and `SLACK_APP_TOKEN`, the sandbox "
+        "starts",
+    )
+    slack_signing_secret: str | None = Field(
+        default=None,
+        description="verifies every HTTP request from Slack; required in HTTP mode (unset in "
+        "Socket Mode: `/slack/events` answers 404)",
+    )
+    slack_app_token: str | None = Field(
+        default=None, description="the app-level token (`xapp-…`): Socket Mode instead of HTTP"
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="the Slack Web API base URL"
+    )
+    redis_url: str = Field(
+        default="redis://localhost:6379/0", description="the one store of all state"
+    )
+    redis_sentinels: str | None = Field(
+        default=None,
+        description="`host:port,host:port,…`: find the Redis primary through these Sentinels "
+        "and follow its failovers (`REDIS_URL` then supplies only the db and password)",
+    )
+    redis_sentinel_master: str = Field(default="mymaster", description="the Sentinel service name")
+    incident_config: str | None = Field(
+        default=None, description="the path of your procedure file (unset: built-in defaults)"
+    )
+    pagerduty_api_key: str | None = Field(
+        default=None,
+        description="PagerDuty REST API token (read-only is enough for `/oncall`); unset: "
+        "paging and `/oncall` say PagerDuty is not configured",
+    )
+    pagerduty_api_url: str = Field(
+        default="https://api.pagerduty.com", description="PagerDuty REST API base URL"
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com", description="PagerDuty Events API v2 base URL"
+    )
+    pagerduty_from_email: str | None = Field(
+        default=None, description="the `From:` header of PagerDuty REST writes"
+    )
+    pagerduty_webhook_secret: str | None = Field(
+        default=None,
+        description="verifies `X-PagerDuty-Signature` on v3 webhooks; unset: "
+        "`/webhooks/pagerduty` answers 404 (and pages are polled)",
+    )
+    oncall_cache_ttl: float = Field(
+        default=300.0,
+        description="seconds an `/oncall` answer is served from the cache; refreshed every "
+        "half of it",
+    )
+    alertmanager_token: str | None = Field(
+        default=None,
+        description="the bearer token for `/alerts/alertmanager`; unset: the route answers 404",
+    )
+    port: int = Field(default=3000, description="the HTTP port (the sandbox's too)")
+    host: str = Field(
+        default="0.0.0.0",
+        description="the address the bot listens on (the sandbox listens on 127.0.0.1 only)",
+    )
+    http_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, then its body (408)",
+    )
+    http_max_unauthenticated: int = Field(
+        default=512,
+        ge=1,
+        description="requests that may be sending their body (not yet authenticated) at once; "
+        "one more gets 503",
+    )
+    redis_timeout: float = Field(
+        default=1.0,
+        description='seconds Redis has to answer: a command gets its "store unreachable" '
+        "reply within 3 s",
+    )
+    log_level: str = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`"
+    )
 
     @field_validator(
         "slack_bot_token",

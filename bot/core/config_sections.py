@@ -12,32 +12,34 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.core.config_names import (
     GROUP_ID,
-    NO_INCIDENT_ACTIONS,
     ROLE_NAME,
     SENDER_ID,
     TEMPLATE_NAME,
     Destination,
     EscalationTarget,
-    Principals,
     role_name,
 )
-from bot.core.durations import Delay, Duration, format_duration
+from bot.core.config_permissions import RateLimit, Strict
+from bot.core.durations import Delay, Duration
 from bot.core.severity import DEFAULT_NAMES
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Severity(Strict):
+    """A severity, worst first in `severities:`. `SEVn` and `Pn-1` name the n-th."""
 
-
-class Severity(_Strict):
-    name: str
-    label: str
-    update_every: Duration
-    page: bool = False
+    name: str = Field(description="what people type and read: `SEV1`, `P0`, ... (upper-cased)")
+    label: str = Field(description="what it means, shown next to the name: `Critical`")
+    update_every: Duration = Field(
+        description="the status-update cadence: the commander is reminded this often"
+    )
+    page: bool = Field(
+        default=False,
+        description="declaring at (or raising to) this severity opens a PagerDuty incident",
+    )
 
     @field_validator("name")
     @classmethod
@@ -45,13 +47,16 @@ class Severity(_Strict):
         return name.upper()
 
 
-class RoleSpec(_Strict):
+class RoleSpec(Strict):
     """A role people can hold in an incident (`/incident role <name> @user`). Written as
     a bare name, or `{name: security_lead, required_for: [SEV1]}`: the summary card
     flags a required role until someone holds it."""
 
-    name: str
-    required_for: list[str] = Field(default_factory=list)
+    name: str = Field(description="the role's name: lowercase letters, digits and `_`")
+    required_for: list[str] = Field(
+        default_factory=list,
+        description="severities whose card flags this role until someone holds it",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -69,15 +74,24 @@ class RoleSpec(_Strict):
         return name
 
 
-class EscalationStep(_Strict):
+class EscalationStep(Strict):
     """One step of the escalation matrix: `after` this long unresolved (since declared, or
     since raised to this severity), notify these and/or page this."""
 
-    after: Delay
-    notify: list[EscalationTarget] = Field(default_factory=list)
-    # a PagerDuty escalation policy or schedule ID, or a schedule named in pagerduty.schedules
-    page: str | None = None
-    note: str = ""
+    after: Delay = Field(
+        description="how long unresolved, since declared or raised to this severity (`0m`: at once)"
+    )
+    notify: list[EscalationTarget] = Field(
+        default_factory=list,
+        description="users (`U…`), user groups (`S…`), channels (`C…`, `#name`) or a role of "
+        "the incident, by name: each gets a DM (a channel a post)",
+    )
+    page: str | None = Field(
+        default=None,
+        description="a PagerDuty escalation policy or schedule ID (`P…`), or a schedule named "
+        "in `pagerduty.schedules` (its current on-call is paged)",
+    )
+    note: str = Field(default="", description="why these are pulled in, shown with the step")
 
     @model_validator(mode="after")
     def _someone(self) -> EscalationStep:
@@ -86,23 +100,47 @@ class EscalationStep(_Strict):
         return self
 
 
-class Escalation(_Strict):
-    ack_timeout: Duration = timedelta(minutes=15)
-    # keys: severity names (or aliases: sev1, P0); see IncidentConfig.matrix_for
-    matrix: dict[str, list[EscalationStep]] = Field(default_factory=dict)
+class Escalation(Strict):
+    """Escalation: of an unacknowledged page, and the matrix of who is pulled in when."""
+
+    ack_timeout: Duration = Field(
+        default=timedelta(minutes=15),
+        description="a page unacknowledged this long is escalated to the policy's next level",
+    )
+    matrix: dict[str, list[EscalationStep]] = Field(
+        default_factory=dict,
+        description="per severity (names or aliases: `SEV1`, `sev1`, `P0`), the steps taken "
+        "while the incident is unresolved",
+    )
 
 
-class StakeholderAudience(_Strict):
+class StakeholderAudience(Strict):
     """Who must hear about an incident of a severity, where, and how often."""
 
-    audience: str  # management, customers, ...: one cadence per audience and incident
-    # where the update goes: a channel (name or ID); a user group (S…): a DM to each
-    # member; a user (U…): a DM
-    channel: Destination
-    every: Duration
-    template: str = "internal"  # <templates_dir or the shipped ones>/stakeholders/<name>.j2
-    first: Delay | None = None  # the first update is due this long after the start (default: every)
-    owner: str | None = None  # the role reminded (default: comms lead, else commander)
+    audience: str = Field(
+        description="who they are (`management`, `customers`): one cadence per audience and "
+        "incident"
+    )
+    channel: Destination = Field(
+        description="where the update goes: a channel (name or ID); a user group (`S…`): a DM "
+        "to each member; a user (`U…`): a DM"
+    )
+    every: Duration = Field(description="an update is due this often")
+    template: str = Field(
+        default="internal",
+        description="the draft's template, `<templates_dir or the shipped "
+        "ones>/stakeholders/<name>.j2`: shipped `internal`, `executive`, `status_page`, "
+        "`customer_email`",
+    )
+    first: Delay | None = Field(
+        default=None,
+        description="the first update is due this long after the declaration or severity "
+        "change (unset: `every`)",
+    )
+    owner: str | None = Field(
+        default=None,
+        description="the role reminded to send it (unset: the comms lead, else the commander)",
+    )
 
     @field_validator("audience")
     @classmethod
@@ -135,16 +173,29 @@ class StakeholderAudience(_Strict):
         return self.first if self.first is not None else self.every
 
 
-class PagerDutyConfig(_Strict):
-    service_id: str | None = None
-    escalation_policy_id: str | None = None
-    schedules: dict[str, str] = Field(default_factory=dict)
+class PagerDutyConfig(Strict):
+    """Paging and `/oncall` (PAGERDUTY_API_KEY turns them on)."""
+
+    service_id: str | None = Field(
+        default=None, description="the PagerDuty service a paging severity opens incidents on"
+    )
+    escalation_policy_id: str | None = Field(
+        default=None,
+        description="the escalation policy pages go to and `/oncall` shows, level by level",
+    )
+    schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description="your names for PagerDuty schedules (`backend: PDEF456`), for `/oncall "
+        "backend` and escalation steps' `page:`",
+    )
 
 
-class AlertRule(_Strict):
-    alertname: str
-    severity: str
-    runbook: str | None = None
+class AlertRule(Strict):
+    """A firing alert of this name declares an incident at this severity."""
+
+    alertname: str = Field(description="the alert's `alertname` label")
+    severity: str = Field(description="the incident's severity (one of `severities:`)")
+    runbook: str | None = Field(default=None, description="the runbook posted as the checklist")
 
 
 # Common detection rules, each with a shipped runbook whose `alerts:` names it.
@@ -167,13 +218,18 @@ def _default_alert_rules() -> list[AlertRule]:
     return [AlertRule(alertname=a, severity=s, runbook=r) for a, s, r in DEFAULT_ALERT_RULES]
 
 
-class AlertChannel(_Strict):
+class AlertChannel(Strict):
     """A channel whose alert messages are read, and which machines may post them: bot
     (B…) and app (A…) IDs; none listed means any bot or app. Written as a bare name or ID,
     or `{channel: alerts, from: [B0123, A0456]}`. A person's message is never an alert."""
 
-    channel: str  # name or ID
-    senders: list[str] = Field(default_factory=list, alias="from")
+    channel: str = Field(description="the channel, by name or ID (invite the bot)")
+    senders: list[str] = Field(
+        default_factory=list,
+        alias="from",
+        description="the only bots (`B…`, a message's `bot_id`) and apps (`A…`, its `app_id`) "
+        "read; none: any bot or app",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -192,71 +248,144 @@ class AlertChannel(_Strict):
         return senders
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
 
-    channels: list[AlertChannel] = Field(default_factory=list)
-    # one alert group opens at most one incident within this window
-    dedupe_window: Duration = timedelta(minutes=5)
-    # a resolved incident whose alert fires again within this window is reopened
-    flap_window: Duration = timedelta(minutes=30)
-    # every alert resolved and quiet this long: the bot resolves the incident (unset: a
-    # person does, with the Resolve incident button)
-    auto_resolve: Duration | None = None
-    # an alert no rule matches declares an incident too, at unmatched_severity (unset: the
-    # default declare severity); otherwise it is posted with a Declare incident button
-    declare_unmatched: bool = False
-    unmatched_severity: str | None = None
-    # one alert message is edited at most this often, however fast alerts arrive
-    update_every: Duration = timedelta(seconds=10)
-    rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
-    # Storms (README: Alerts from Prometheus). POSTs a sender (its token and address) may
-    # make; beyond it the webhook answers 429 with Retry-After.
-    webhook_rate: RateLimit = Field(
-        default_factory=lambda: RateLimit(count=600, per=timedelta(minutes=1))
+    channels: list[AlertChannel] = Field(
+        default_factory=list,
+        description="channels whose bots' and apps' alert messages are read (names or IDs, or "
+        "`{channel: alerts, from: [B0123, A0456]}`)",
     )
-    # alert groups: at most this many in one payload (rules' first), new ones a minute and
-    # remembered at once (each of rule-matched and unmatched groups); beyond them a group is
-    # counted (alert_groups_dropped_total) and the announce channel gets one notice
-    groups_per_payload: int = Field(default=100, gt=0)
-    groups_per_minute: int = Field(default=300, gt=0)
-    max_groups: int = Field(default=500, gt=0)
-    # alerts a group tracks one by one; beyond them they are only counted
-    max_instances: int = Field(default=200, gt=0)
-    # unmatched groups firing within this window share one digest message
-    digest_window: Duration = timedelta(minutes=5)
-    # MB of accepted alerts not yet applied; beyond it the webhook answers 503 (retried)
-    max_queued_mb: int = Field(default=64, gt=0)
+    dedupe_window: Duration = Field(
+        default=timedelta(minutes=5),
+        description="one alert group opens at most one incident within this window",
+    )
+    flap_window: Duration = Field(
+        default=timedelta(minutes=30),
+        description="a resolved incident whose alert fires again within this window is "
+        "reopened; a resolved alert is forgotten this long after it resolved",
+    )
+    auto_resolve: Duration | None = Field(
+        default=None,
+        description="every alert resolved and quiet this long: the bot resolves the incident "
+        "(unset: a person does, with the Resolve incident button)",
+    )
+    declare_unmatched: bool = Field(
+        default=False,
+        description="an alert no rule matches declares an incident too, at "
+        "`unmatched_severity`; otherwise it joins the digest with a Declare incident button",
+    )
+    unmatched_severity: str | None = Field(
+        default=None,
+        description="the severity `declare_unmatched` declares at (unset: the default declare "
+        "severity)",
+    )
+    update_every: Duration = Field(
+        default=timedelta(seconds=10),
+        description="an alert message (or digest) is edited at most this often, however fast "
+        "alerts arrive",
+    )
+    rules: list[AlertRule] = Field(
+        default_factory=_default_alert_rules,
+        description="which alerts declare, at what severity, with which runbook; replaces the "
+        "built-in ten (`[]` turns them off)",
+    )
+    webhook_rate: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=600, per=timedelta(minutes=1)),
+        description="POSTs a sender (its token and address) may make; beyond it the webhook "
+        "answers 429 with Retry-After (a paging rule's alert is always taken)",
+    )
+    groups_per_payload: int = Field(
+        default=100,
+        gt=0,
+        description="alert groups kept of one payload (rules' first); the rest are counted "
+        "and told in one notice",
+    )
+    groups_per_minute: int = Field(
+        default=300,
+        gt=0,
+        description="new alert groups made a minute, rule-matched and unmatched each",
+    )
+    max_groups: int = Field(
+        default=500,
+        gt=0,
+        description="alert groups remembered, rule-matched and unmatched each (the "
+        "longest-quiet group with nothing firing makes room)",
+    )
+    max_instances: int = Field(
+        default=200,
+        gt=0,
+        description="alerts a group tracks one by one; beyond them they are only counted "
+        "(about N more)",
+    )
+    digest_window: Duration = Field(
+        default=timedelta(minutes=5),
+        description="unmatched groups firing within this window share one digest message in "
+        "the announce channel",
+    )
+    max_queued_mb: int = Field(
+        default=64,
+        gt=0,
+        description="MB of accepted alerts not applied yet; beyond it the webhook answers 503 "
+        "with Retry-After (Alertmanager retries)",
+    )
 
 
-class RemindersConfig(_Strict):
+class RemindersConfig(Strict):
     """Update reminders (bot/reminders.py)."""
 
-    snooze: Duration = timedelta(minutes=10)  # what the Snooze button defers a reminder by
-    # no update this fraction of the interval after the reminder: ping the channel too
-    grace: float = Field(default=0.5, gt=0, le=10)
+    snooze: Duration = Field(
+        default=timedelta(minutes=10), description="what the Snooze button defers a reminder by"
+    )
+    grace: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="no update this fraction of the interval after the reminder: the bot pings "
+        "the channel and the comms lead (or the tech lead) too",
+    )
 
 
-class SchedulerConfig(_Strict):
+class SchedulerConfig(Strict):
     """Durable due-items (bot/core/schedule.py). Numbers are seconds, so 0.2 works for tests."""
 
-    tick: Duration = timedelta(seconds=1)  # how often each replica looks for due items
-    lease: Duration = timedelta(seconds=60)  # a claimed item is retried after this if unacked
-    retry: Duration = timedelta(seconds=1)  # first retry delay; doubles, at most 5 min
-    # a lifecycle event a replica took and did not finish (it died) is taken over after this
-    reclaim: Duration = timedelta(seconds=10)
+    tick: Duration = Field(
+        default=timedelta(seconds=1), description="how often each replica looks for what is due"
+    )
+    lease: Duration = Field(
+        default=timedelta(seconds=60),
+        description="a claimed timer is retried after this if its replica died",
+    )
+    retry: Duration = Field(
+        default=timedelta(seconds=1),
+        description="the first retry after a failure; doubles, at most 5 min",
+    )
+    reclaim: Duration = Field(
+        default=timedelta(seconds=10),
+        description="a lifecycle event a replica took and did not finish (it died) is taken "
+        "over after this",
+    )
 
 
-class PostmortemConfig(_Strict):
+class PostmortemConfig(Strict):
     """Post-mortem drafts and their reminder (bot/postmortem.py)."""
 
-    # a jinja2 Markdown template of the team's own (it may `{% extends
-    # "builtin/postmortem.md.j2" %}` and replace blocks); unset: the shipped one
-    template: Path | None = None
-    draft_on_resolve: bool = True  # upload a draft into the channel when the incident resolves
-    # paging severities: not marked done this long after resolution, remind the commander,
-    due_after: Duration = timedelta(hours=24)
-    remind_every: Duration = timedelta(days=1)  # then again this often until it is
+    template: Path | None = Field(
+        default=None,
+        description="a jinja2 Markdown template of the team's own (it may `{% extends "
+        '"builtin/postmortem.md.j2" %}` and replace blocks); unset: the shipped one',
+    )
+    draft_on_resolve: bool = Field(
+        default=True, description="upload a draft into the channel when the incident resolves"
+    )
+    due_after: Duration = Field(
+        default=timedelta(hours=24),
+        description="paging severities: not marked done this long after resolution, the "
+        "commander is reminded",
+    )
+    remind_every: Duration = Field(
+        default=timedelta(days=1), description="then again this often until it is done"
+    )
 
     @field_validator("template")
     @classmethod
@@ -276,42 +405,68 @@ class PostmortemConfig(_Strict):
         return path
 
 
-class FollowupsConfig(_Strict):
+class FollowupsConfig(Strict):
     """Post-incident action items (bot/followups.py)."""
 
-    # a due date (2026-12-01, tomorrow, fri) means this time of that day, UTC: the owner's
-    # reminder goes out then
-    remind_at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    remind_at: str = Field(
+        default="09:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="a due date (`2026-12-01`, `tomorrow`, `fri`) means this time of that day, "
+        "UTC: the owner's reminder goes out then",
+    )
 
 
-class DrillsConfig(_Strict):
+class DrillsConfig(Strict):
     """Game-day drills (bot/drills.py): scenarios from drills/*.yaml played as incidents."""
 
-    # the PagerDuty service a drill pages (a test service whose escalation policy reaches
-    # the drill's players); null: a drill pages nobody, and its channel says so
-    pagerduty_service_id: str | None = None
-    # a team's own scenarios, <scenarios_dir>/*.yaml (they win over the shipped ones of
-    # the same id)
-    scenarios_dir: Path | None = None
-    # `/incident drill <scenario> fast` runs the scenario's clock this many times faster
-    fast: float = Field(default=10.0, gt=1, le=1000)
+    pagerduty_service_id: str | None = Field(
+        default=None,
+        description="the PagerDuty service a drill pages (a test service whose escalation "
+        "policy reaches the players); unset: a drill pages nobody, and its channel says so",
+    )
+    scenarios_dir: Path | None = Field(
+        default=None,
+        description="a team's own scenarios, `<scenarios_dir>/*.yaml` (they win over the "
+        "shipped ones of the same id)",
+    )
+    fast: float = Field(
+        default=10.0,
+        gt=1,
+        le=1000,
+        description="`/incident drill <scenario> fast` runs the scenario's clock this many "
+        "times faster",
+    )
 
 
-class PrivateConfig(_Strict):
+class PrivateConfig(Strict):
     """Private (security) incidents (bot/core/redaction.py, bot/privacy.py): which incidents are
     private without `--private`, who is invited, and what PagerDuty may see."""
 
-    # incidents declared with one of these runbooks (the form's pick, an alert rule's) are
-    # private by default
-    runbooks: list[str] = Field(default_factory=list)
-    # an alert carrying any one of these labels (name: value) declares a private incident
-    labels: dict[str, str] = Field(default_factory=dict)
-    # a Slack user group (S…) whose members are invited into every private incident
-    security_group: str | None = None
-    # the role whose holder is invited and named in the announcement ("ask … for access")
-    role: str = "security_lead"
-    # PagerDuty sees "Private incident <id>" and no description; false: the real title
-    generic_page_title: bool = True
+    runbooks: list[str] = Field(
+        default_factory=list,
+        description="incidents declared with one of these runbooks (the form's pick, an alert "
+        "rule's) are private by default",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description='an alert carrying any one of these labels (`name: value`, `"*"`: any '
+        "value) declares a private incident",
+    )
+    security_group: str | None = Field(
+        default=None,
+        description="a Slack user group (`S…`) whose members are invited into every private "
+        "incident",
+    )
+    role: str = Field(
+        default="security_lead",
+        description='the role whose holder is invited and named in the announcement ("ask … '
+        'for access"); set it only to one of your `roles:`',
+    )
+    generic_page_title: bool = Field(
+        default=True,
+        description='PagerDuty sees "Private incident <id>" and no description; false: the '
+        "real title",
+    )
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -335,70 +490,6 @@ class PrivateConfig(_Strict):
     @classmethod
     def _role(cls, value: str) -> str:
         return role_name(value)
-
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
-
-
-class RateLimit(_Strict):
-    """`10/1m`: at most `count` in any `per`, in bursts (GCRA: then one every per/count)."""
-
-    count: int = Field(gt=0)
-    per: Duration
-
-    @model_validator(mode="before")
-    @classmethod
-    def _text(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            match = _RATE.match(data)
-            if not match:
-                raise ValueError(f"{data!r} is not a rate like 10/1m (a count per a duration)")
-            return {"count": int(match.group(1)), "per": match.group(2)}
-        return data
-
-    def __str__(self) -> str:
-        return f"{self.count}/{format_duration(self.per)}"
-
-
-class PermissionsConfig(_Strict):
-    """Who may do what inside an incident. Enforced in one place, bot/core/policy.py; the
-    defaults and the reasons for them are in the README (Who may do what)."""
-
-    # what stops paging and tells everyone it is over: the people accountable for it
-    resolve: Principals = ["roles"]
-    lower_severity: Principals = ["roles"]
-    # the safe direction: whoever sees it is worse must be able to say so (as declaring)
-    raise_severity: Principals = ["channel_members"]
-    status: Principals = ["channel_members"]  # investigating / identified / monitoring
-    # the commander role while someone holds it; and becoming commander while nobody does
-    # (an alert or a drill declares without one): the first responder, from wherever they
-    # see the incident (they are invited into its channel as they take command)
-    hand_over: Principals = ["roles"]
-    take_command: Principals = ["anyone"]
-    # the other roles: a role grants what `roles` grants, so only role holders hand them out
-    assign_role: Principals = ["roles"]
-    snooze: Principals = ["roles"]  # silencing the update reminder
-    escalate: Principals = ["channel_members"]  # page the next level now: the safe direction
-    # post a runbook, tick its steps: whoever is helping, also from a public channel they
-    # view without having joined (a click is bound to the incident all the same)
-    runbook: Principals = ["anyone"]
-    stakeholder_update: Principals = ["roles"]  # what management and customers read
-    close_private_followups: Principals = ["channel_members"]
-    doctor: Principals = ["anyone"]
-    declare_per_user: RateLimit = Field(
-        default_factory=lambda: RateLimit(count=10, per=timedelta(minutes=1))
-    )
-
-    @field_validator(*NO_INCIDENT_ACTIONS)
-    @classmethod
-    def _incidentless(cls, principals: list[str]) -> list[str]:
-        words = [p for p in principals if p in ("channel_members", "roles")]
-        if words:
-            raise ValueError(
-                f"{', '.join(words)} means nothing here (it runs outside any incident); "
-                "use anyone, a user group ID (S…) or user IDs (U…)"
-            )
-        return principals
 
 
 def _default_severities() -> list[Severity]:
