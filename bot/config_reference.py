@@ -247,8 +247,10 @@ def reference_markdown() -> str:
     env_rows = []
     for name, info in Settings.model_fields.items():
         default = info.get_default(call_default_factory=True)
+        if isinstance(default, float) and default.is_integer():
+            default = int(default)  # as it is written: PORT=3000, ONCALL_CACHE_TTL=300
         shown = "unset" if default is None else f"`{default}`"
-        kind = type_text(info.annotation, info.metadata, links)
+        kind = type_text(info.annotation, info.metadata, links).removesuffix(" or null")
         env_rows.append((f"`{name.upper()}`", kind, shown, info.description or ""))
     out += _table("variable | type | default | meaning", env_rows)
     out += [
