@@ -1,1 +1,1 @@
-"""Slack incident-response bot: the domain (see DESIGN.md)."""
+"""Slack incident-response bot: the domain (see docs/architecture.md)."""

@@ -1,6 +1,7 @@
 """`python -m bot [serve | sandbox | check-config [FILE] | check-runbooks [DIR] |
-check-drills [DIR] | doctor]` (bot/cli.py). Run from a checkout whose Python lacks the
-bot's dependencies, it first sets up `.venv` there and runs inside it (bot/venv.py)."""
+check-drills [DIR] | doctor | config-reference]` (bot/cli.py). Run from a checkout whose
+Python lacks the bot's dependencies, it first sets up `.venv` there and runs inside it
+(bot/venv.py)."""
 
 from __future__ import annotations
 

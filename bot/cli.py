@@ -1,5 +1,5 @@
 """The commands of `python -m bot`: serve (the sandbox without Slack tokens), sandbox,
-check-config, check-runbooks, check-drills, doctor.
+check-config, check-runbooks, check-drills, doctor, config-reference.
 
 Whatever stops the start is one line on stderr and exit code 2, never a traceback: an
 invalid environment variable, a config that `check-config` would refuse (the same
@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
         "$INCIDENT_CONFIG's runbooks_dir)",
     )
     check_drills.add_argument("dir", nargs="?", help="default: the shipped drills/")
+    sub.add_parser(
+        "config-reference",
+        help="print the configuration reference (docs/configuration.md) as Markdown",
+    )
     doctor = sub.add_parser(
         "doctor",
         help="check the set-up (Slack, PagerDuty, Redis, config, clocks); exit 1 on a problem",
@@ -72,6 +76,11 @@ def _fail(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "config-reference":  # made from the models: needs no environment
+        from bot.config_reference import reference_markdown
+
+        print(reference_markdown(), end="")
+        return 0
     try:
         settings = Settings()
     except ValidationError as exc:

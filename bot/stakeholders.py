@@ -106,7 +106,7 @@ def update_fields(update: StatusUpdate | None) -> dict[str, Any] | None:
 def draft_context(
     incident: Incident, audience: StakeholderAudience, config: IncidentConfig, *, now: float
 ) -> dict[str, Any]:
-    """What a stakeholder template sees (the README lists it)."""
+    """What a stakeholder template sees (docs/procedure.md lists it)."""
     try:
         label = config.severity(incident.severity).label
     except KeyError:

@@ -4,7 +4,7 @@ The configured severities (bot/core/config.py `severities`, worst first) are the
 A severity is written as its configured name (any case) or as an alias by rank: `SEV1`
 (or `sev1`) is the first configured severity, `P0` the first too, `SEV2`/`P1` the second,
 and so on up to as many as are configured. With the built-in SEV1-SEV4 that is SEV1-4
-and P0-P3 (CONTRACT.md). The config, the `/incident` grammar, runbooks and drill
+and P0-P3. The config, the `/incident` grammar, runbooks and drill
 scenarios all resolve through `resolve_severity`. The shipped runbooks and scenarios, like
 the built-in alert rules, are written for the built-in SEV1-SEV4: they are checked against
 those, and where fewer are configured their severity falls back to the mildest.

@@ -133,7 +133,7 @@ async def test_a_sentinel_failover_mid_incident(cluster: Cluster) -> None:
 
         # the old primary's host comes back (once every Sentinel has learnt of the failover:
         # before that, one could still name it, and it takes writes until it is told to
-        # follow; README, Redis high availability) and rejoins as a replica, without effect
+        # follow; docs/operations.md, Redis) and rejoins as a replica, without effect
         await until(
             lambda: all(s.primary_port() == cluster.replica.port for s in cluster.sentinels),
             "every Sentinel names the new primary",
