@@ -56,8 +56,7 @@ from bot.core.config import AlertRule, IncidentConfig, format_duration
 from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
-from bot.core.store import AlertGroupState, Store
-from bot.core.store_alerts import BOARD_MARK, GroupClass, Lane
+from bot.core.store import BOARD_MARK, AlertGroupState, GroupClass, Lane, Lease, Rate, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Runbook, RunbookError
 
@@ -178,7 +177,8 @@ class Alerts:
             return 0.0
         rate = self.settings.webhook_rate
         return await self.store.take_rate(
-            f"alertmanager:{sender}",
+            Rate.ALERTMANAGER,
+            sender,
             interval=rate.per.total_seconds() / rate.count,
             burst=rate.count,
             now=self.clock(),
@@ -250,7 +250,7 @@ class Alerts:
         if gid.startswith(BOARD_MARK):
             await self.boards.reconcile(gid)
             return
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
+        async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE) as mine:
             for _ in range(10 if mine else 0):
                 state = await self.store.alerts_group(gid)
                 if state is None:
@@ -427,7 +427,7 @@ class Alerts:
     async def _quiet_over(self, item: DueItem) -> None:
         """Scheduler handler: the quiet period passed; resolve if nothing fired since."""
         gid = str(item.payload.get("group", ""))
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
+        async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE) as mine:
             if not mine:
                 raise Retry("the alert group is being reconciled", after=1.0)
             g = await self.store.alerts_group(gid)
@@ -517,7 +517,7 @@ class Alerts:
         digest): the clicker declares (and commands) it at `alerts.unmatched_severity`; a
         second click gets the same incident."""
         # the reconciler may hold the group for a moment
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE, wait=5.0) as mine:
+        async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE, wait=5.0) as mine:
             if not mine:
                 raise IncidentError("That alert is being updated; try again in a moment.")
             g = await self.store.alerts_group(gid) if gid else None

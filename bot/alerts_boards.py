@@ -20,8 +20,7 @@ from bot.alerts_shown import Later, Shown, SlackBudgets, group_view
 from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.models import AlertGroupView, Incident
-from bot.core.store import AlertGroupState, Store
-from bot.core.store_alerts import BOARD_MARK
+from bot.core.store import BOARD_MARK, AlertGroupState, Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Boards:
 
     async def reconcile(self, member: str) -> None:
         name = member.removeprefix(BOARD_MARK)
-        async with self.store.held(f"alertboard:{name}", ttl=LEASE) as mine:
+        async with self.store.held(Lease.ALERT_BOARD, name, ttl=LEASE) as mine:
             for _ in range(10 if mine else 0):
                 fields, gids, total = await self.store.alerts_board(name, members=ui.DIGEST_CHOICES)
                 if not fields.get("start"):

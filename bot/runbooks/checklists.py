@@ -50,7 +50,7 @@ from blocks.mrkdwn import Mrkdwn, md, said
 from blocks.runbooks import runbook_fallback, runbook_messages
 from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import RunSnapshot, Store
+from bot.core.store import Lease, RunSnapshot, Store
 from bot.incidents import IncidentError
 from bot.runbooks.library import Runbook, StepAction, StepState, next_step_state, rank_runbooks
 
@@ -215,11 +215,10 @@ class Checklists:
     # -- keeping Slack in line ------------------------------------------------------------
     async def sync(self, run_id: str) -> SyncOutcome:
         """Bring the run's messages in line with the store (see the module docstring)."""
-        name = f"runbook:{run_id}"
         outcome = SyncOutcome()
         worked = False
         while True:
-            async with self.store.held(name, ttl=self.lease_ms / 1000) as mine:
+            async with self.store.held(Lease.RUNBOOK, run_id, ttl=self.lease_ms / 1000) as mine:
                 if not mine:
                     outcome.busy = not worked
                     return outcome
