@@ -4,7 +4,7 @@ Owns the way from an alert to an incident: admitting what arrives, persisting it
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
 line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
 alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages),
-alerts_worker.py (the loops) and store_alerts.py (Redis).
+alerts_worker.py (the loops) and bot/core/store/alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
@@ -15,7 +15,7 @@ alerts_worker.py (the loops) and store_alerts.py (Redis).
    applies each group's alerts with one Lua script: an alert's status changes only for a
    later stream entry than the one that set it (redeliveries and reordering change
    nothing); a status change bumps the group's version and marks it due in its lane. The
-   script also keeps every bound (bot/core/store_alerts.py): groups created a minute and
+   script also keeps every bound (bot/core/store/lua/alert_apply.lua): groups created a minute and
    remembered, alerts tracked a group, resolved alerts dropped after the flap window.
 3. **Reconcile.** Due groups are reconciled one at a time each (a Redis lease per group),
    on any replica, lane by lane: groups of rules whose severity pages, other rules'

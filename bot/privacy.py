@@ -248,7 +248,7 @@ class Privacy:
 
     async def _switch(self, incident: Incident) -> Incident:
         """The private channel becomes the incident's: channel, card, and the channel
-        mapping (bot/core/store.py moves it), in one change with its timeline entry."""
+        mapping (bot/core/store/incidents.py moves it), in one change with its timeline entry."""
         now = self.clock()
 
         def mutate(inc: Incident) -> list[TimelineEntry] | None:

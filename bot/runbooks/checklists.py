@@ -3,8 +3,8 @@ the Slack messages in line with the stored state.
 
 Owns the run of a runbook in an incident: a `RunbookRun` (which runbook, incident,
 channel, and the ts of each Slack message it takes) and one `StepState` per step, both
-stored through bot/core/store.py. One checklist per runbook per incident: asking again points
-at the one already posted (or finishes posting it, if Slack refused a part earlier).
+stored through bot/core/store/runbooks.py. One checklist per runbook per incident: asking
+again points at the one already posted (or finishes posting it, if Slack refused a part earlier).
 
 Why the messages are right when many people click at once, on any number of replicas:
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from bot.core.models import FollowUp, PostmortemState, TimelineEntry
 from bot.core.store.base import StoreBase, as_str
 
 
 class AfterRepo(StoreBase):
+    """Follow-ups and post-mortem state."""
+
     async def add_followup(self, followup: FollowUp) -> FollowUp:
         """Store a new follow-up, numbered within its incident (its id and number are set
         here). A crash between the number and the write only skips a number."""
@@ -59,24 +61,22 @@ class AfterRepo(StoreBase):
         there is no such follow-up. Two clicks at once make one change."""
         incident_id, _, number = followup_id.rpartition(".")
         key = self.keys.followups(incident_id)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.hget(key, number)
-                    if not raw:
-                        return None
-                    followup = FollowUp.model_validate_json(raw)
-                    if followup.status == "done":
-                        return followup, False
-                    followup.status, followup.done_by, followup.done_at = "done", by, at
-                    pipe.multi()
-                    pipe.hset(key, number, followup.model_dump_json())
-                    pipe.zrem(self.keys.followups_open, followup.id)
-                    await pipe.execute()
-                    return followup, True
-                except WatchError:
-                    continue
+
+        async def work(pipe: Pipeline) -> tuple[FollowUp, bool] | None:
+            raw = await pipe.hget(key, number)
+            if not raw:
+                return None
+            followup = FollowUp.model_validate_json(raw)
+            if followup.status == "done":
+                return followup, False
+            followup.status, followup.done_by, followup.done_at = "done", by, at
+            pipe.multi()
+            pipe.hset(key, number, followup.model_dump_json())
+            pipe.zrem(self.keys.followups_open, followup.id)
+            await pipe.execute()
+            return followup, True
+
+        return await self._watched(key, work)
 
     async def postmortem(self, incident_id: str) -> PostmortemState:
         raw = await self.redis.get(self.keys.postmortem(incident_id))
@@ -93,24 +93,22 @@ class AfterRepo(StoreBase):
         and returns a timeline entry to append with it, True to save without one, or None
         for no change. Returns (the state, whether it changed)."""
         key = self.keys.postmortem(incident_id)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    state = (
-                        PostmortemState.model_validate_json(raw)
-                        if raw
-                        else PostmortemState(incident_id=incident_id)
-                    )
-                    outcome = change(state)
-                    if outcome is None or outcome is False:
-                        return state, False
-                    pipe.multi()
-                    pipe.set(key, state.model_dump_json())
-                    if isinstance(outcome, TimelineEntry):
-                        pipe.rpush(self.keys.timeline(incident_id), outcome.model_dump_json())
-                    await pipe.execute()
-                    return state, True
-                except WatchError:
-                    continue
+
+        async def work(pipe: Pipeline) -> tuple[PostmortemState, bool]:
+            raw = await pipe.get(key)
+            state = (
+                PostmortemState.model_validate_json(raw)
+                if raw
+                else PostmortemState(incident_id=incident_id)
+            )
+            outcome = change(state)
+            if outcome is None or outcome is False:
+                return state, False
+            pipe.multi()
+            pipe.set(key, state.model_dump_json())
+            if isinstance(outcome, TimelineEntry):
+                pipe.rpush(self.keys.timeline(incident_id), outcome.model_dump_json())
+            await pipe.execute()
+            return state, True
+
+        return await self._watched(key, work)

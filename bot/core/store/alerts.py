@@ -84,6 +84,8 @@ class GroupApply:
 
 
 class AlertRepo(StoreBase):
+    """The alert stream, groups, lanes, boards and Slack budgets."""
+
     # -- the stream ------------------------------------------------------------------------
     async def alerts_accept(
         self, batch: str, *, max_bytes: int | None = None, once: str | None = None, ttl: int = 0

@@ -7,16 +7,19 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from bot.core.models import Incident, LifecycleEvent
 from bot.core.store.keys import Keys
 
 log = logging.getLogger("bot.core.store")
+
+T = TypeVar("T")
 
 
 class StoreBase:
@@ -31,6 +34,18 @@ class StoreBase:
         if body not in scripts:
             scripts[body] = self.redis.register_script(body)
         return scripts[body]
+
+    async def _watched(self, key: str, work: Callable[[Pipeline], Awaitable[T]]) -> T:
+        """One optimistic transaction on `key`: `work` reads through the WATCHing pipe, then
+        queues its writes after `pipe.multi()` and executes them; it runs again on fresh
+        data when another writer changed `key` in between."""
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    return await work(pipe)
+                except WatchError:
+                    continue
 
     def _emit(
         self,

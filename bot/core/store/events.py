@@ -11,6 +11,8 @@ from bot.core.store.base import StoreBase, as_str
 
 
 class EventRepo(StoreBase):
+    """The lifecycle event stream and its consumer group."""
+
     async def events_group(self, group: str) -> None:
         """Create the consumer group (from the stream's start: nothing written before the
         first consumer ran is skipped); an existing group is fine."""

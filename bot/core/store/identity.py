@@ -10,6 +10,8 @@ from bot.core.store.base import StoreBase, as_str
 
 
 class IdentityRepo(StoreBase):
+    """The install record and the days' incident numbers."""
+
     async def next_number(self, day: str) -> int | None:
         """The day's next incident number (unique across replicas), or None when the store
         holds no install record (it lost its data, or it is new: bot/core/identity.py)."""

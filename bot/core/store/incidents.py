@@ -20,6 +20,8 @@ Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
 
 
 class IncidentRepo(StoreBase):
+    """Incidents: create, read, and change through `update()`."""
+
     async def create(
         self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
     ) -> None:

@@ -16,6 +16,8 @@ from bot.core.store.keys import Lease, Once, Rate
 
 
 class LeaseRepo(StoreBase):
+    """Once-markers, leases and shared rate limits."""
+
     async def claim_once(self, scope: Once, key: str, *, ttl: int, value: str = "1") -> bool:
         """True for the first caller of (scope, key) within ttl seconds, on any replica."""
         return bool(await self.redis.set(self.keys.once(scope, key), value, nx=True, ex=ttl))

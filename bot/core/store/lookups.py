@@ -10,6 +10,8 @@ from bot.core.store.base import StoreBase, as_str
 
 
 class LookupRepo(StoreBase):
+    """Cached on-call walk, Slack users, PagerDuty incident links."""
+
     async def oncall_snapshot(self) -> OnCallSnapshot | None:
         raw = await self.redis.get(self.keys.oncall_snapshot)
         return OnCallSnapshot.model_validate_json(raw) if raw else None

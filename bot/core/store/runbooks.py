@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from bot.core.models import Incident, RunbookRun, StepState, TimelineEntry
 from bot.core.store import scripts
@@ -27,6 +27,8 @@ class RunSnapshot:
 
 
 class RunbookRepo(StoreBase):
+    """Runbook runs and their step states."""
+
     async def create_run(
         self, run: RunbookRun, entry: TimelineEntry, *, incident: Incident
     ) -> tuple[RunbookRun, bool]:
@@ -34,26 +36,24 @@ class RunbookRepo(StoreBase):
         already has one of that runbook: (the run, True) when created, (the existing run,
         False) otherwise."""
         index = self.keys.incident_runbooks(run.incident)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(index)
-                    existing = await pipe.hget(index, run.runbook)
-                    if existing:
-                        raw = await pipe.get(self.keys.run(as_str(existing)))
-                        if raw:
-                            return RunbookRun.model_validate_json(raw), False
-                    pipe.multi()
-                    pipe.hset(index, run.runbook, run.id)
-                    pipe.set(self.keys.run(run.id), run.model_dump_json())
-                    pipe.set(self.keys.run_version(run.id), 0)
-                    pipe.rpush(self.keys.timeline(run.incident), entry.model_dump_json())
-                    data = {"runbook": run.runbook, "run": run.id, "posted_at": run.posted_at}
-                    self._emit(pipe, "runbook_posted", incident, entry.at, data)
-                    await pipe.execute()
-                    return run, True
-                except WatchError:
-                    continue
+
+        async def work(pipe: Pipeline) -> tuple[RunbookRun, bool]:
+            existing = await pipe.hget(index, run.runbook)
+            if existing:
+                raw = await pipe.get(self.keys.run(as_str(existing)))
+                if raw:
+                    return RunbookRun.model_validate_json(raw), False
+            pipe.multi()
+            pipe.hset(index, run.runbook, run.id)
+            pipe.set(self.keys.run(run.id), run.model_dump_json())
+            pipe.set(self.keys.run_version(run.id), 0)
+            pipe.rpush(self.keys.timeline(run.incident), entry.model_dump_json())
+            data = {"runbook": run.runbook, "run": run.id, "posted_at": run.posted_at}
+            self._emit(pipe, "runbook_posted", incident, entry.at, data)
+            await pipe.execute()
+            return run, True
+
+        return await self._watched(index, work)
 
     async def get_run(self, run_id: str) -> RunbookRun | None:
         raw = await self.redis.get(self.keys.run(run_id))
@@ -67,22 +67,20 @@ class RunbookRepo(StoreBase):
     async def add_run_message(self, run_id: str, index: int, ts: str) -> RunbookRun:
         """Record that part `index` is posted as `ts` (parts are posted in order)."""
         key = self.keys.run(run_id)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if not raw:
-                        raise KeyError(run_id)
-                    run = RunbookRun.model_validate_json(raw)
-                    if len(run.messages) == index:
-                        run.messages.append(ts)
-                    pipe.multi()
-                    pipe.set(key, run.model_dump_json())
-                    await pipe.execute()
-                    return run
-                except WatchError:
-                    continue
+
+        async def work(pipe: Pipeline) -> RunbookRun:
+            raw = await pipe.get(key)
+            if not raw:
+                raise KeyError(run_id)
+            run = RunbookRun.model_validate_json(raw)
+            if len(run.messages) == index:
+                run.messages.append(ts)
+            pipe.multi()
+            pipe.set(key, run.model_dump_json())
+            await pipe.execute()
+            return run
+
+        return await self._watched(key, work)
 
     async def change_step(
         self, run: RunbookRun, step_id: str, change: StepChange

@@ -12,6 +12,8 @@ from bot.core.store.base import StoreBase, as_str, dumps
 
 
 class DueRepo(StoreBase):
+    """Due-items: scheduled, claimed, done, retried, cancelled."""
+
     async def due_schedule(self, item: DueItem, *, keep_for: int) -> bool:
         """Store `item` as its (incident, kind, key)'s one pending occurrence. False when
         its generation is older than its lane's floor (a newer decision was made)."""

@@ -24,6 +24,8 @@ class RedisFacts:
 
 
 class ServerRepo(StoreBase):
+    """The Redis server: reachable, which one, how it persists, whose db."""
+
     async def server_id(self) -> str:
         """Which Redis server answers: its run_id changes when it restarts or another one
         is promoted in its place (bot/core/consistency.py)."""

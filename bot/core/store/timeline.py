@@ -12,6 +12,8 @@ from bot.core.store.keys import Once
 
 
 class TimelineRepo(StoreBase):
+    """Timelines: appended with changes, or once per marker or captured message."""
+
     async def append(self, incident_id: str, *entries: TimelineEntry) -> None:
         await self.redis.rpush(
             self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
