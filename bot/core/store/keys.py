@@ -79,8 +79,18 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | timeline by a pin or a 📌 (bot/timeline.py)     |
 | ir:incident:{id}:captured-by          | hash   | message ts -> JSON: the credited pin or 📌's   |
 |                                       |        | Slack event time (µs), user, timeline entry    |
-| ir:rate:{name}                        | string | GCRA arrival time of a per-user rate limit     |
-|                                       |        | (`declare:{user}`; bot/core/policy.py) |
+| ir:rate:{rate}:{who}                  | string | GCRA arrival time of a shared rate limit:      |
+|                                       |        | declares per user (bot/core/policy.py), alert  |
+|                                       |        | POSTs per sender (bot/alerts.py)               |
+| ir:events                             | stream | lifecycle events (LifecycleEvent JSON, field   |
+|                                       |        | `e`), written with the change they tell of     |
+|                                       |        | (bot/core/events.py)                           |
+| ir:event:{entry_id}                   | hash   | subscriber -> "1" once done with the entry;    |
+|                                       |        | `_attempts`: times it was taken up             |
+| ir:install                            | hash   | the install record: epoch, created_at, lost_at |
+|                                       |        | (bot/core/identity.py)                         |
+| ir:redis-server                       | string | run_id of the Redis server last seen           |
+|                                       |        | (bot/core/consistency.py)                      |
 | ir:db-owner                           | string | this Redis db is the store's with this prefix  |
 |                                       |        | alone (`claim_db`: the sandbox claims its db)  |
 
