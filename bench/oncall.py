@@ -30,7 +30,6 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.core.config import IncidentConfig, PagerDutyConfig, Settings
-from bot.core.store import K_ONCALL_SNAPSHOT, k_slack_user_by_email
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack
 from bot.server import Bot, build
@@ -152,7 +151,8 @@ async def main() -> None:
         first = await ask(slack, general.id, 1, 1)
         cold: list[float] = []
         for _ in range(args.cold):
-            await store.redis.delete(K_ONCALL_SNAPSHOT, *map(k_slack_user_by_email, emails))
+            keys = store.keys
+            await store.redis.delete(keys.oncall_snapshot, *map(keys.slack_user_by_email, emails))
             cold += await ask(slack, general.id, 1, 1)
         print(f"  first command of the process        {first[0]:6.1f} ms")
         print(line(f"cold cache ({args.cold}, one at a time)", cold))

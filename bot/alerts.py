@@ -4,7 +4,7 @@ Owns the way from an alert to an incident: admitting what arrives, persisting it
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
 line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
 alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages,
-kept by bot/core/mirror.py), alerts_worker.py (the loops) and store_alerts.py (Redis).
+kept by bot/core/mirror.py), alerts_worker.py (the loops) and bot/core/store/alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
@@ -15,7 +15,7 @@ kept by bot/core/mirror.py), alerts_worker.py (the loops) and store_alerts.py (R
    applies each group's alerts with one Lua script: an alert's status changes only for a
    later stream entry than the one that set it (redeliveries and reordering change
    nothing); a status change bumps the group's version and marks it due in its lane. The
-   script also keeps every bound (bot/core/store_alerts.py): groups created a minute and
+   script also keeps every bound (bot/core/store/lua/alert_apply.lua): groups created a minute and
    remembered, alerts tracked a group, resolved alerts dropped after the flap window.
 3. **Reconcile.** Due groups are reconciled one at a time each (a Redis lease per group),
    on any replica, lane by lane: groups of rules whose severity pages, other rules'
@@ -57,8 +57,7 @@ from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
-from bot.core.store import AlertGroupState, Store
-from bot.core.store_alerts import BOARD_MARK, GroupClass, Lane
+from bot.core.store import BOARD_MARK, AlertGroupState, GroupClass, Lane, Lease, Rate, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Runbook, RunbookError
 
@@ -179,7 +178,8 @@ class Alerts:
             return 0.0
         rate = self.settings.webhook_rate
         return await self.store.take_rate(
-            f"alertmanager:{sender}",
+            Rate.ALERTMANAGER,
+            sender,
             interval=rate.per.total_seconds() / rate.count,
             burst=rate.count,
             now=self.clock(),
@@ -263,7 +263,7 @@ class Alerts:
                 next_at = later.at
             return await self.store.alerts_settle(gid, state.text("version"), next_at, self.clock())
 
-        await self.mirror.hold(f"alertgroup:{gid}", turn, turns=10)
+        await self.mirror.hold(Lease.ALERT_GROUP, gid, turn, turns=10)
 
     async def _reconcile_once(self, g: AlertGroupState) -> float | None:
         now = self.clock()
@@ -428,7 +428,7 @@ class Alerts:
     async def _quiet_over(self, item: DueItem) -> None:
         """Scheduler handler: the quiet period passed; resolve if nothing fired since."""
         gid = str(item.payload.get("group", ""))
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE) as mine:
+        async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE) as mine:
             if not mine:
                 raise Retry("the alert group is being reconciled", after=1.0)
             g = await self.store.alerts_group(gid)
@@ -515,7 +515,7 @@ class Alerts:
         digest): the clicker declares (and commands) it at `alerts.unmatched_severity`; a
         second click gets the same incident."""
         # the reconciler may hold the group for a moment
-        async with self.store.held(f"alertgroup:{gid}", ttl=LEASE, wait=5.0) as mine:
+        async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE, wait=5.0) as mine:
             if not mine:
                 raise IncidentError("That alert is being updated; try again in a moment.")
             g = await self.store.alerts_group(gid) if gid else None

@@ -21,8 +21,7 @@ from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, Incident
-from bot.core.store import AlertGroupState, Store
-from bot.core.store_alerts import BOARD_MARK
+from bot.core.store import BOARD_MARK, AlertGroupState, Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class Boards:
                 member, version, next_at, self.clock(), board=name
             )
 
-        await self.mirror.hold(f"alertboard:{name}", turn, turns=10, ttl=LEASE)
+        await self.mirror.hold(Lease.ALERT_BOARD, name, turn, turns=10, ttl=LEASE)
 
     async def _show(
         self, name: str, fields: dict[str, str], gids: list[str], total: int

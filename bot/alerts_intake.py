@@ -3,7 +3,7 @@
 capped. Pure functions: no I/O.
 
 Alert text is clipped as it is read (label and annotation values, their number), so one
-stored alert has a known size whatever a sender puts in it (bot/core/store_alerts.py's bound).
+stored alert has a known size whatever a sender puts in it (bot/core/store/alerts.py's bound).
 """
 
 from __future__ import annotations

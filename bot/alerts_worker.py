@@ -22,7 +22,7 @@ from bot.alerts_intake import AlertBatch, group_id
 from bot.core.activity import Outlook
 from bot.core.errors import STORE_ERRORS
 from bot.core.slack import SlackError
-from bot.core.store_alerts import LANES, AlertEntry, GroupApply, GroupLimits, Lane
+from bot.core.store import LANES, AlertEntry, GroupApply, GroupLimits, Lane
 from bot.incidents import IncidentError
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ from bot.core.durations import Delay, Duration, format_duration
 from bot.core.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Once, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import PHASE_TITLES, Phase, Runbook, RunbookError, known_severity
 from bot.stats import acknowledgement
@@ -73,7 +73,6 @@ LANE = "drill"  # the script and the time limit: resolving drops them together
 ACK_KIND = "drill_ack"  # timeline kind of the Acknowledge page button
 NOTE_KIND = "drill"
 KEEP = 30 * 86400
-RECONCILE_LEASE = "drills-reconcile"
 
 STANDARD_TARGETS = ("acknowledge", "first_update", "resolve")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -498,7 +497,7 @@ class Drills:
                     "drill invite failed", extra={"incident": incident.id, "error": exc.code}
                 )
         if incident.channel_id and await self.store.claim_once(
-            "drill-notice", incident.id, ttl=KEEP
+            Once.DRILL_NOTICE, incident.id, ttl=KEEP
         ):
             message = ui.drill_notice(
                 incident,
@@ -555,7 +554,7 @@ class Drills:
         """Start the script of open drills whose start was cut short (a crash between the
         declaration and the scheduling); returns how many. One replica at a time."""
         fixed = 0
-        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+        async with self.store.held(Lease.DRILLS_RECONCILE, ttl=60) as mine:
             if not mine:
                 return 0
             for incident in await self.store.open_incidents(limit=10_000):
@@ -595,7 +594,7 @@ class Drills:
     async def _note_once(self, incident: Incident, item: DueItem, text: str) -> None:
         entry = TimelineEntry(at=self.clock(), actor=None, kind=NOTE_KIND, text=text)
         key = f"{incident.id}:{item.key}"
-        await self.store.append_marked(incident.id, entry, scope="drill-step", key=key, ttl=KEEP)
+        await self.store.append_marked(incident.id, entry, scope=Once.DRILL_STEP, key=key, ttl=KEEP)
 
     async def _post_once(self, incident: Incident, item: DueItem, message: ui.Message) -> None:
         if not incident.channel_id:
@@ -652,7 +651,7 @@ class Drills:
             raise DrillError("That drill is no longer stored.")
         if not incident.is_open:
             raise DrillError(f"Drill {incident.id} is over.")
-        if not await self.store.claim_once("drill-ack", incident.id, ttl=KEEP):
+        if not await self.store.claim_once(Once.DRILL_ACK, incident.id, ttl=KEEP):
             raise DrillError("The drill page is already acknowledged.")
         now = self.clock()
         entry = TimelineEntry(at=now, actor=by, kind=ACK_KIND, text="Acknowledged the drill page")

@@ -52,7 +52,7 @@ from bot.core.models import (
 from bot.core.pagerduty import PagerDuty, PagingError
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError, is_transient
-from bot.core.store import Store
+from bot.core.store import Lease, Once, Store
 from bot.paging import paging_problem
 from bot.runbooks.library import Runbook
 
@@ -62,9 +62,7 @@ STEP = "escalation_step"
 RUNBOOK = "runbook_escalation"
 UNPAGE = "escalation_unpage"
 LANE = "matrix"
-SENT_SCOPE = "escalation-sent"
 SENT_TTL = 7 * 86400
-RECONCILE_LEASE = "escalations-reconcile"
 
 
 @dataclass(frozen=True)
@@ -356,12 +354,12 @@ class Escalations:
         self, item: DueItem, what: str, channel: str, message: Message, *, marked: bool = False
     ) -> None:
         key = f"{item.token}:{what}"
-        if await self.store.once_value(SENT_SCOPE, key):
+        if await self.store.once_value(Once.ESCALATION_SENT, key):
             return
         text, blocks = message
         if marked:
             await post_for_item(self.slack, channel, item, message, what="escalation message")
-            await self.store.claim_once(SENT_SCOPE, key, ttl=SENT_TTL)
+            await self.store.claim_once(Once.ESCALATION_SENT, key, ttl=SENT_TTL)
             return
         try:
             await self.slack.post(channel, text, blocks)
@@ -372,7 +370,7 @@ class Escalations:
                 "escalation message not delivered",
                 extra={"incident": item.incident_id, "to": channel, "error": exc.code},
             )
-        await self.store.claim_once(SENT_SCOPE, key, ttl=SENT_TTL)
+        await self.store.claim_once(Once.ESCALATION_SENT, key, ttl=SENT_TTL)
 
     async def _page(self, incident: Incident, item: DueItem, record: EscalationFired) -> None:
         assert record.paged is not None
@@ -426,7 +424,7 @@ class Escalations:
         for fired in incident.escalation.fired:
             if not fired.pd_incident_id:
                 continue
-            if await self.store.once_value(SENT_SCOPE, f"unpage:{fired.pd_incident_id}"):
+            if await self.store.once_value(Once.ESCALATION_SENT, f"unpage:{fired.pd_incident_id}"):
                 continue
             note = incident.resolution or f"Resolved in Slack (incident {incident.id})"
             try:
@@ -438,7 +436,9 @@ class Escalations:
                     "escalation page not resolved",
                     extra={"incident": incident.id, "error": str(exc)[:200]},
                 )
-            await self.store.claim_once(SENT_SCOPE, f"unpage:{fired.pd_incident_id}", ttl=SENT_TTL)
+            await self.store.claim_once(
+                Once.ESCALATION_SENT, f"unpage:{fired.pd_incident_id}", ttl=SENT_TTL
+            )
 
     # -- what fired, what is due ----------------------------------------------------------------
     async def plan(self, incident: Incident) -> list[EscalationRow]:
@@ -502,7 +502,7 @@ class Escalations:
         """Restore escalation runs lost to a crash (a listener that never ran): each open
         incident gets its matrix and its runbooks' escalations back. One replica at a time."""
         fixed = 0
-        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+        async with self.store.held(Lease.ESCALATIONS_RECONCILE, ttl=60) as mine:
             if not mine:
                 return 0
             for incident in await self.store.open_incidents(limit=10_000):

@@ -1,6 +1,6 @@
 """Follow-ups: the action items an incident leaves behind, their owners and due dates.
 
-Owns `FollowUp`s (stored per incident through bot/core/store.py) and one due-item kind of
+Owns `FollowUp`s (stored per incident through bot/core/store/after.py) and one due-item kind of
 bot/core/schedule.py, `followup_due`: when a follow-up with a due date falls due, its owner gets
 a direct message with a **Done** button. Each follow-up is its own lane (generation 0), so
 incident changes never make its reminder stale; marking it done cancels it.

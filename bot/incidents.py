@@ -31,7 +31,7 @@ from bot.core.identity import Identity
 from bot.core.metrics import Metrics
 from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Once, Store
 from bot.incidents_channel import channel_name, channel_names, own_orphan
 from bot.incidents_copies import Copies
 
@@ -131,7 +131,7 @@ class Incidents:
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
         incident_id: str | None = None
         if key is not None:
-            incident_id = await self.store.once_value("declare", key)
+            incident_id = await self.store.once_value(Once.DECLARE, key)
             if incident_id and (existing := await self.store.get(incident_id)):
                 return existing  # its `declared` event sets it up (or has)
         if incident_id:  # the key was taken, then the process died before storing it
@@ -140,7 +140,7 @@ class Incidents:
             number = await self._number(day)
             incident_id = f"{day}-{number}"
             if key is not None and not await self.store.claim_once(
-                "declare", key, ttl=KEY_TTL, value=incident_id
+                Once.DECLARE, key, ttl=KEY_TTL, value=incident_id
             ):  # another worker is declaring it this very moment (callers hold a lease)
                 raise AlreadyDeclaring("That incident is being declared right now.")
         incident = Incident(
@@ -318,7 +318,7 @@ class Incidents:
         name is the incident's own if and only if the bot itself made it, after the
         incident was declared: nobody else can make a channel whose creator is the bot.
         A channel someone else holds under that name is never adopted."""
-        async with self.store.held(f"channel:{incident.id}", ttl=CHANNEL_LEASE) as mine:
+        async with self.store.held(Lease.CHANNEL, incident.id, ttl=CHANNEL_LEASE) as mine:
             if not mine:
                 # another set-up is making it (or died doing so, and its lease runs out
                 # within CHANNEL_LEASE): this one's event comes back later
@@ -499,7 +499,7 @@ class Incidents:
         if not incident.channel_id:
             raise IncidentError("The incident has no channel yet; retry its set-up first.")
         key = f"{incident.id}:{user}"
-        if not await self.store.claim_once("invite", key, ttl=10):
+        if not await self.store.claim_once(Once.INVITE, key, ttl=10):
             return incident  # a double click or Slack's retry asks Slack once
         try:
             await self.slack.invite(incident.channel_id, [user])
@@ -508,7 +508,9 @@ class Incidents:
             raise IncidentError(refusal) from exc
         reason = f", {why}" if why else ""
         invited = _entry(self.clock(), by, "invite", md("Invited {}{}", mk.user(user), reason))
-        if await self.store.append_marked(incident.id, invited, scope="invited", key=key, ttl=10):
+        if await self.store.append_marked(
+            incident.id, invited, scope=Once.INVITED, key=key, ttl=10
+        ):
             await self._post(incident, md("{} invited {}{}.", mk.user(by), mk.user(user), reason))
         return incident
 

@@ -22,11 +22,10 @@ import blocks.incident as ui
 from blocks.mrkdwn import Mrkdwn
 from bot.core import redaction
 from bot.core.config import IncidentConfig
-from bot.core.mirror import Frame, Mirror, Part, Shown
+from bot.core.mirror import Frame, Mirror, Part, Shown, name
 from bot.core.models import Incident
 from bot.core.slack import Slack
-from bot.core.store import Store
-from bot.core.store_mirror import MirrorStore
+from bot.core.store import Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ class Copies:
         self.slack = slack
         self.config = config
         self.mirror = Mirror(store, slack, clock=clock)
-        self.digests = MirrorStore(store)
 
     async def sync(self, incident: Incident) -> None:
         """Update card, topic and announcement in place. Failures are logged, not raised:
@@ -75,15 +73,20 @@ class _Messages:
     incident_id: str
 
     @property
-    def name(self) -> str:
-        return f"incident:{self.incident_id}"
+    def lease(self) -> tuple[Lease, str]:
+        return Lease.INCIDENT_COPIES, self.incident_id
 
     async def read(self) -> Frame | None:
         incident = await self.copies.store.get(self.incident_id)
         if incident is None:
             return None
         config = self.copies.config
-        recorded = await self.copies.digests.shown(self.name)
+        recorded = {
+            key: Shown(where, ts, digest)
+            for key, (where, ts, digest) in (
+                await self.copies.store.mirror_shown(name(self))
+            ).items()
+        }
         parts: list[Part] = []
         shown: dict[str, Shown] = {}
 
@@ -107,4 +110,6 @@ class _Messages:
         return incident.rev if incident else None
 
     async def record(self, part: Part, shown: Shown) -> None:
-        await self.copies.digests.record(self.name, part.key, shown)
+        await self.copies.store.mirror_record(
+            name(self), part.key, shown.where, shown.ts, shown.digest
+        )

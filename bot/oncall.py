@@ -1,7 +1,7 @@
 """Who is on call: the configured PagerDuty schedules and escalation policy, from a cache.
 
-Owns the on-call cache (a snapshot in Redis; keys in bot/core/store.py) and the answer `/oncall`
-gives. PagerDuty is reached only through bot/core/pagerduty.py.
+Owns the on-call cache (a snapshot in Redis; keys in bot/core/store/keys.py) and the answer
+`/oncall` gives. PagerDuty is reached only through bot/core/pagerduty.py.
 
 - One refresh is ONE paginated `/oncalls` walk for every configured schedule and the policy
   together, over [now, now + horizon] (`PagerDuty.oncalls`, the walk under
@@ -41,11 +41,10 @@ from bot.core.models import (
 )
 from bot.core.pagerduty import OnCallEntry, PagerDuty, PagingError
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 
 log = logging.getLogger(__name__)
 
-LEASE = "oncall-refresh"
 SLACK_MATCH_TTL = 86400  # a person's Slack account rarely changes
 SLACK_MISS_TTL = 3600  # but someone may join Slack today
 
@@ -185,7 +184,7 @@ class OnCall:
     async def _refresh(self) -> OnCallSnapshot:
         before = await self.store.oncall_snapshot()
         lease_seconds = max(30.0, self.budget * 4)
-        async with self.store.held(LEASE, ttl=lease_seconds) as mine:
+        async with self.store.held(Lease.ONCALL_REFRESH, ttl=lease_seconds) as mine:
             if mine:
                 try:
                     return await self._fetch()
@@ -195,7 +194,7 @@ class OnCall:
                     raise
         # Another replica is walking PagerDuty: once it lets go, its snapshot (or its
         # failure) is ours too.
-        async with self.store.held(LEASE, ttl=lease_seconds, wait=lease_seconds):
+        async with self.store.held(Lease.ONCALL_REFRESH, ttl=lease_seconds, wait=lease_seconds):
             snapshot = await self.store.oncall_snapshot()
             if snapshot is not None and (before is None or snapshot.fetched_at > before.fetched_at):
                 return snapshot

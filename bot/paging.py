@@ -54,7 +54,7 @@ from bot.core.pagerduty import (
 )
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Once, Store
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default b
 CACHE_SECONDS = 600.0
 WEBHOOK_TTL = 3 * 86400
 LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
-RECONCILE_LEASE = "pager-reconcile"
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
 MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
 HEARD = ("incident.acknowledged", "incident.resolved", *MOVED)  # the webhooks acted on
@@ -182,7 +181,7 @@ class Pager:
         problem = self.problem_for(incident)
         if problem:
             if incident.channel_id and await self.store.claim_once(
-                "paging-off", incident.id, ttl=30 * 86400
+                Once.PAGING_OFF, incident.id, ttl=30 * 86400
             ):
                 await self._say(incident, ui.paging_off(problem))
             return
@@ -243,7 +242,7 @@ class Pager:
         """Send pages asked for whose due-item was lost (a crash between recording the
         request and scheduling it); returns how many. One replica at a time."""
         fixed = 0
-        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+        async with self.store.held(Lease.PAGER_RECONCILE, ttl=60) as mine:
             if not mine:
                 return 0
             for incident in await self.store.open_incidents(limit=10_000):
@@ -327,7 +326,7 @@ class Pager:
                 extra={"incident": incident.id, "attempt": item.attempts, "error": reason},
             )
             if item.attempts >= TELL_FAILING_AFTER and await self.store.claim_once(
-                "paging-failing", incident.id, ttl=86400
+                Once.PAGING_FAILING, incident.id, ttl=86400
             ):
                 await self._say(incident, ui.paging_failing(reason, item.attempts))
             raise Retry(reason, after=exc.retry_after)
@@ -376,14 +375,16 @@ class Pager:
             return
         if current.escalation_level < target:
             if target > await self._call(self._policy_levels(incident)):
-                if by or await self.store.claim_once("last-level", page.pd_incident_id, ttl=86400):
+                if by or await self.store.claim_once(
+                    Once.LAST_LEVEL, page.pd_incident_id, ttl=86400
+                ):
                     await self._post(
                         incident, item, ui.last_level(page, waited=self.ack_timeout, by=by)
                     )
                 return
             # PagerDuty will report this escalation back; it is ours, not news
             await self.store.claim_once(
-                "pd-escalating", f"{page.pd_incident_id}:{target}", ttl=OURS_TTL
+                Once.PD_ESCALATING, f"{page.pd_incident_id}:{target}", ttl=OURS_TTL
             )
             current = await self._call(self.pd.escalate(page.pd_incident_id, target))
             self._escalated("manual" if by else "ack_timeout")
@@ -457,7 +458,7 @@ class Pager:
         """A signed v3 webhook; each event id is handled once (a failure lets it retry)."""
         if event.event_type not in HEARD:
             return
-        if not await self.store.claim_once("pd-webhook", event.id, ttl=WEBHOOK_TTL):
+        if not await self.store.claim_once(Once.PD_WEBHOOK, event.id, ttl=WEBHOOK_TTL):
             return
         try:
             incident = await self._page_of(event)
@@ -472,7 +473,7 @@ class Pager:
             elif kind in MOVED:
                 await self._pd_moved(incident_id)
         except Exception:
-            await self.store.release_once("pd-webhook", event.id)
+            await self.store.release_once(Once.PD_WEBHOOK, event.id)
             raise
 
     async def _page_of(self, event: WebhookEvent) -> Incident | None:
@@ -605,7 +606,7 @@ class Pager:
             await self.resolved_in_pagerduty(incident.id, by_name=None)
         elif current.escalation_level > page.level:
             ours = await self.store.once_value(
-                "pd-escalating", f"{page.pd_incident_id}:{current.escalation_level}"
+                Once.PD_ESCALATING, f"{page.pd_incident_id}:{current.escalation_level}"
             )
             if ours:
                 return  # our own escalation; its handler records it
@@ -687,7 +688,7 @@ class Pager:
         if not incident.channel_id or page is None or page.pd_incident_id is None:
             return
         told = f"{incident.id}:{page.pd_incident_id}"
-        first = await self.store.claim_once("paged-told", told, ttl=7 * 86400)
+        first = await self.store.claim_once(Once.PAGED_TOLD, told, ttl=7 * 86400)
         if item is not None and (first or item.attempts > 1):
             await self._post(incident, item, ui.paged(page))  # a retry looks for it first
         elif first:

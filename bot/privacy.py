@@ -36,7 +36,7 @@ from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.models import Incident, PrivateConversion, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 from bot.incidents import IncidentError, Incidents
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Privacy:
         """Convert the incident to a private one (or finish converting it)."""
         if incident.private and (incident.conversion is None or not incident.conversion.missing):
             raise IncidentError("This incident is private already.")
-        async with self.store.held(f"private:{incident.id}", ttl=LEASE_SECONDS) as mine:
+        async with self.store.held(Lease.PRIVATE, incident.id, ttl=LEASE_SECONDS) as mine:
             if not mine:
                 raise IncidentError("This incident is being made private right now.")
             incident = await self._begin(incident.id, by)
@@ -248,7 +248,7 @@ class Privacy:
 
     async def _switch(self, incident: Incident) -> Incident:
         """The private channel becomes the incident's: channel, card, and the channel
-        mapping (bot/core/store.py moves it), in one change with its timeline entry."""
+        mapping (bot/core/store/incidents.py moves it), in one change with its timeline entry."""
         now = self.clock()
 
         def mutate(inc: Incident) -> list[TimelineEntry] | None:

@@ -35,7 +35,7 @@ from bot.core.metrics import Metrics
 from bot.core.models import DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack
-from bot.core.store import Store
+from bot.core.store import Lease, Once, Store
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 LANE = "cadence"
 DUE = "update_due"
 OVERDUE = "update_overdue"
-RECONCILE_LEASE = "reminders-reconcile"
 RECONCILE_EVERY = 300.0
 
 
@@ -183,7 +182,7 @@ class Reminders:
             note += md(" and {}", who)
         entry = TimelineEntry(at=self.clock(), actor=None, kind="reminder", text=note)
         await self.store.append_marked(
-            incident.id, entry, scope="reminder-timeline", key=item.token, ttl=86400
+            incident.id, entry, scope=Once.REMINDER_TIMELINE, key=item.token, ttl=86400
         )
         await self.scheduler.schedule(
             DUE,
@@ -207,7 +206,7 @@ class Reminders:
         """Give each open incident without a pending cadence one; returns how many. One
         replica at a time (a lease); the others skip."""
         fixed = 0
-        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+        async with self.store.held(Lease.REMINDERS_RECONCILE, ttl=60) as mine:
             if not mine:
                 return 0
             for incident in await self.store.open_incidents(limit=10_000):

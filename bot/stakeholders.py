@@ -43,14 +43,13 @@ from bot.core.durations import format_duration
 from bot.core.models import DueItem, Incident, StatusUpdate, TimelineEntry
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
 
 DUE = "stakeholder_due"
 LANE_PREFIX = "stakeholders:"
-RECONCILE_LEASE = "stakeholders-reconcile"
 
 # the update modal's fields (blocks/reminders.py UPDATE_FIELDS), as template variables
 _UPDATE_FIELD = re.compile(r"^\*(Impact|Current actions|Next steps|ETA):\*\s*(.*)$", re.MULTILINE)
@@ -477,7 +476,7 @@ class Stakeholders:
         """Give each open incident's audiences without a pending reminder their cadence
         back (a crash between a change and its listener). One replica at a time."""
         fixed = 0
-        async with self.store.held(RECONCILE_LEASE, ttl=60) as mine:
+        async with self.store.held(Lease.STAKEHOLDERS_RECONCILE, ttl=60) as mine:
             if not mine:
                 return 0
             for incident in await self.store.open_incidents(limit=10_000):

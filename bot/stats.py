@@ -43,7 +43,7 @@ from bot.core.models import (
     TimelineEntry,
 )
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Once, Store
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Stats:
         """Incidents listener: observe the histograms when an incident first resolves."""
         if event != "resolved" or incident.drill is not None:
             return
-        if not await self.store.claim_once("observed", incident.id, ttl=OBSERVED_TTL):
+        if not await self.store.claim_once(Once.OBSERVED, incident.id, ttl=OBSERVED_TTL):
             return  # resolved before (then reopened): counted once
         t = await self.incident_times(incident)
         if t.time_to_acknowledge is not None:

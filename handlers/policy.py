@@ -153,7 +153,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not askees or not incident.channel_id:
             raise IncidentError("There is nobody to ask yet.")
         # a second click (or a flood of them) asks once every few minutes
-        if await svc.store.claim_once("ask", f"{incident.id}:{click.user}:{action}", ttl=ASK_EVERY):
+        if await policy(svc).first_ask(incident, click.user, action, every=ASK_EVERY):
             text, blocks = ui.asked(click.user, DOING[action], askees)
             await svc.slack.post(incident.channel_id, text, blocks)
         await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)

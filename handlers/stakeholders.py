@@ -63,7 +63,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
+        if not await svc.store.claim_view(view["id"], ttl=VIEW_TTL):
             return
         try:
             incident = await incident_named(svc, meta.get("incident", ""))

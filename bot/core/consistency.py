@@ -23,12 +23,11 @@ from bot.core.activity import Activity, Outlook
 from bot.core.errors import STORE_ERRORS
 from bot.core.identity import Identity
 from bot.core.slack import SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 
 log = logging.getLogger(__name__)
 
 Repair = Callable[[], Awaitable[int]]
-LEASE = "consistency"
 # Redis away, or Slack when a store that lost its data is numbered from what Slack holds
 UNAVAILABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, SlackError)
 
@@ -104,7 +103,7 @@ class Consistency:
     async def run(self) -> int:
         """Every repair, once, on one replica; how many things were put back."""
         fixed = 0
-        async with self.store.held(LEASE, ttl=120) as mine:
+        async with self.store.held(Lease.CONSISTENCY, ttl=120) as mine:
             if not mine:
                 return 0  # another replica is at it
             try:

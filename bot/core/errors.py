@@ -1,6 +1,6 @@
 """What the store's failures look like to everyone else: the one vocabulary for "the
 incident store did not answer" (handlers catch these without knowing Redis is behind
-the store, bot/core/store.py raises them)."""
+the store, bot/core/store/ raises them)."""
 
 from __future__ import annotations
 

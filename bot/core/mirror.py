@@ -2,12 +2,13 @@
 feature does it (an incident's card and announcement, a checklist's messages, an alert
 group's message, the announce channel's boards).
 
-A feature describes what it shows as `Surfaces`: its lease `name`, `read()` (one
+A feature describes what it shows as `Surfaces`: its `lease` (a `Lease` and the object it
+is of; its `name` in logs and digests), `read()` (one
 consistent read of the state, rendered: its version, its `Part`s, and what Slack shows of
 each now, a `Shown`), `version()` (the state's version, cheaply) and `record()` (where a
 part's refs live: its channel, ts and digest). `Mirror.sync()` does the rest:
 
-- **One holder.** Only the holder of the lease `Store.held(name)` talks to Slack for the
+- **One holder.** Only the holder of the lease `Store.held(*lease)` talks to Slack for the
   set, so edits of one message are never in flight concurrently and the last one sent
   renders the last stored state. A sync that finds the lease taken returns at once
   (`busy`): the holder re-checks the version after each pass and once more after letting
@@ -41,7 +42,7 @@ from typing import Protocol
 
 from blocks.common import Message
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class Surfaces(Protocol):
     """A set of Slack messages kept in line with one piece of stored state."""
 
     @property
-    def name(self) -> str: ...  # its lease
+    def lease(self) -> tuple[Lease, str]: ...  # who syncs the set: a lease, of one object
 
     async def read(self) -> Frame | None: ...  # None: the state is no longer stored
 
@@ -154,15 +155,16 @@ class Mirror:
 
     async def hold(
         self,
-        name: str,
+        lease: Lease,
+        of: str,
         turn: Callable[[], Awaitable[bool]],
         *,
         turns: int | None = None,
         ttl: float | None = None,
     ) -> bool:
-        """Under the lease `name`, run `turn` until it answers True (what it showed is
+        """Under the lease (`lease` of `of`), run `turn` until it answers True (what it showed is
         still the stored state), at most `turns` times. False: another holder has it."""
-        async with self.store.held(name, ttl=ttl or self.lease) as mine:
+        async with self.store.held(lease, of, ttl=ttl or self.lease) as mine:
             if not mine:
                 return False
             n = 0
@@ -186,7 +188,7 @@ class Mirror:
             return await surfaces.version() == frame.version
 
         worked = False
-        while await self.hold(surfaces.name, turn):
+        while await self.hold(*surfaces.lease, turn):
             worked = True
             # a change that landed between the last check and the release found the
             # lease taken and left itself to us
@@ -207,7 +209,7 @@ class Mirror:
             if isinstance(result, SlackError):
                 log.warning(
                     "mirror edit failed",
-                    extra={"surface": surfaces.name, "part": part.key, "error": result.code},
+                    extra={"surface": name(surfaces), "part": part.key, "error": result.code},
                 )
             elif isinstance(result, BaseException):
                 raise result
@@ -222,7 +224,7 @@ class Mirror:
             except SlackError as exc:
                 log.warning(
                     "mirror post failed",
-                    extra={"surface": surfaces.name, "part": part.key, "error": exc.code},
+                    extra={"surface": name(surfaces), "part": part.key, "error": exc.code},
                 )
                 return exc.code
             if new is not None:
@@ -266,3 +268,9 @@ class Mirror:
             raise Later(now - wait)
         if wait > 0:
             await asyncio.sleep(wait)
+
+
+def name(surfaces: Surfaces) -> str:
+    """The set's name in logs and digests: its lease and the object it is of."""
+    lease, of = surfaces.lease
+    return f"{lease}:{of}"

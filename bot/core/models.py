@@ -264,7 +264,7 @@ class StepState(BaseModel):
 
 class RunbookRun(BaseModel):
     """A runbook posted as a checklist in an incident channel (its step states are
-    stored beside it, one per step; see bot/core/store.py)."""
+    stored beside it, one per step; see bot/core/store/runbooks.py)."""
 
     id: str
     runbook: str  # runbook id

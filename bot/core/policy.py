@@ -49,7 +49,7 @@ from bot.core.config import IncidentConfig, RateLimit
 from bot.core.metrics import Metrics
 from bot.core.models import Incident, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Once, Rate, Store
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +243,18 @@ class Policy:
                 out.append(Who("group" if p.startswith("S") else "user", p))
         return tuple(out)
 
+    async def first_ask(self, incident: Incident, user: str, action: str, *, every: int) -> bool:
+        """True when `user` has not asked for `action` on the incident within `every`
+        seconds: a flood of clicks asks the channel once."""
+        key = f"{incident.id}:{user}:{action}"
+        return await self.store.claim_once(Once.ASK, key, ttl=every)
+
     # -- the three questions -------------------------------------------------------------
     async def _declare(self, user: str) -> Decision:
         rate = self.config.permissions.declare_per_user
         wait = await self.store.take_rate(
-            f"declare:{user}",
+            Rate.DECLARE,
+            user,
             interval=rate.per.total_seconds() / rate.count,
             burst=rate.count,
             now=self.clock(),
@@ -355,5 +362,5 @@ class Policy:
             at=self.clock(), actor=user, kind="refused", text=refusal_line(decision, user)
         )
         await self.store.append_marked(
-            incident.id, entry, scope="refused", key=key, ttl=REFUSAL_NOTE_TTL
+            incident.id, entry, scope=Once.REFUSED, key=key, ttl=REFUSAL_NOTE_TTL
         )

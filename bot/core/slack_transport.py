@@ -30,7 +30,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.errors import STORE_ERRORS
 from bot.core.slack import Slack
-from bot.core.store import Store
+from bot.core.store import Once, Store
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def first_sight(store: Store, signature: str) -> bool:
     anyway.) With Redis unreachable the request goes on: every effect it could have (an
     incident, a page) needs Redis too, and its handler answers "store unreachable"."""
     try:
-        return await store.claim_once("slack-request", signature, ttl=REPLAY_WINDOW)
+        return await store.claim_once(Once.SLACK_REQUEST, signature, ttl=REPLAY_WINDOW)
     except STORE_ERRORS as exc:
         log.warning("replay check skipped: store unreachable", extra={"error": str(exc)})
         return True

@@ -1,5 +1,5 @@
 """The Redis lines: it answers, it persists, and it has kept its data since the bot first
-started (the store's install record, bot/core/store.py)."""
+started (the store's install record, bot/core/store/identity.py)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ the Slack messages in line with the stored state.
 
 Owns the run of a runbook in an incident: a `RunbookRun` (which runbook, incident,
 channel, and the ts of each Slack message it takes) and one `StepState` per step, both
-stored through bot/core/store.py. One checklist per runbook per incident: asking again points
-at the one already posted (or finishes posting it, if Slack refused a part earlier).
+stored through bot/core/store/runbooks.py. One checklist per runbook per incident: asking
+again points at the one already posted (or finishes posting it, if Slack refused a part earlier).
 
 Why the messages are right when many people click at once, on any number of replicas:
 
@@ -42,7 +42,7 @@ from blocks.runbooks import runbook_fallback, runbook_messages
 from bot.core.mirror import Frame, Mirror, Part, Shown, Synced
 from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 from bot.incidents import IncidentError
 from bot.runbooks.library import Runbook, StepAction, StepState, next_step_state, rank_runbooks
 
@@ -209,8 +209,8 @@ class _Checklist:
     posted: int = 0
 
     @property
-    def name(self) -> str:
-        return f"runbook:{self.run_id}"
+    def lease(self) -> tuple[Lease, str]:
+        return Lease.RUNBOOK, self.run_id
 
     async def read(self) -> Frame | None:
         snap = await self.service.store.run_snapshot(self.run_id)

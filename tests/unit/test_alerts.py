@@ -29,8 +29,7 @@ from bot.alerts_intake import (
 from bot.alerts_slack import message_senders, parse_alert_message, sender_refused
 from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
 from bot.core.models import AlertGroupView, AlertInstance, Incident
-from bot.core.store import AlertEntry, Store
-from bot.core.store_alerts import GroupApply, GroupLimits, Lane
+from bot.core.store import AlertEntry, GroupApply, GroupLimits, Lane, Store
 from bot.runbooks.library import default_runbooks_dir, load_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 from blocks.limits import check_blocks
 from blocks.runbooks import runbook_fallback, runbook_list
 from bot.core.models import Incident, RunbookRun, TimelineEntry
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 from bot.runbooks.checklists import ChecklistError, Checklists, step_entry_text
 from bot.runbooks.library import (
     STEP_ACTIONS,
@@ -253,8 +253,10 @@ async def test_a_click_just_before_the_lease_is_released_is_rendered() -> None:
     late: list[tuple[StepState, bool]] = []
 
     @contextlib.asynccontextmanager
-    async def click_then_release(name: str, *, ttl: float, wait: float = 0) -> AsyncIterator[bool]:
-        async with held(name, ttl=ttl, wait=wait) as mine:
+    async def click_then_release(
+        lease: Lease, of: str = "", *, ttl: float, wait: float = 0
+    ) -> AsyncIterator[bool]:
+        async with held(lease, of, ttl=ttl, wait=wait) as mine:
             yield mine
             if mine and not late:  # the holder has checked the version and is about to let go
                 late.append(await service.click(run.id, steps[1], "skip", user="U0CAROL"))

@@ -16,7 +16,7 @@ from blocks.common import Message
 from blocks.mrkdwn import Mrkdwn
 from bot.core.mirror import Frame, Mirror, Part, Shown
 from bot.core.slack import Slack, make_client
-from bot.core.store import Store
+from bot.core.store import Lease, Store
 from bot.fakes.slack import FakeSlack
 
 
@@ -30,7 +30,7 @@ class Board:
     repost: bool = False
     rev: int = 0
     refs: dict[str, Shown] = field(default_factory=dict)
-    name: str = "board:1"
+    lease: tuple[Lease, str] = (Lease.RUNBOOK, "board-1")  # any lease of one object
 
     def change(self, i: int, text: str) -> None:
         self.texts[i] = text

@@ -1,6 +1,5 @@
-"""The store's alert part (bot/alerts.py): the accepted-batch stream, alert groups, their
-reconcile lanes, the announce channel's boards, and the Slack call budgets. Its keys are
-named in bot/core/store.py's `Keys` with the rest (the schema table is there).
+"""Alerts (bot/alerts.py): the accepted-batch stream, alert groups, their reconcile lanes,
+the announce channel's boards, and the Slack call budgets.
 
 Memory is bounded by construction, whatever arrives: the stream by `max_queued` bytes, a
 group by `max_instances` fingerprints (and a few alert bodies and one HyperLogLog), the
@@ -9,40 +8,17 @@ groups by `max_groups` of each class, and their creation by `groups_per_minute`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from redis.exceptions import ResponseError
 
-from bot.core.store_alerts_lua import (
-    ACCEPT,
-    APPLY,
-    DIGEST_JOIN,
-    DROPPED,
-    GROUP_SET,
-    PACE,
-    PRUNE,
-    SETTLE,
-)
+from bot.core.store import scripts
+from bot.core.store.base import StoreBase, as_str
+from bot.core.store.keys import ALERT_CONSUMERS, LANES, GroupClass, Lane, Once
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
-
-    from bot.core.store import Keys
-
-ALERT_CONSUMERS = "workers"
-# Reconcile lanes, first served first: groups of rules whose severity pages, other rules'
-# groups, then everything else (unmatched groups, the boards). Each has its own workers,
-# so a lane's backlog never delays an earlier one.
-Lane = Literal["page", "rule", "rest"]
-LANES: tuple[Lane, ...] = ("page", "rule", "rest")
-# Group classes, capped apart: unmatched noise never keeps a rule's group out.
-GroupClass = Literal["rule", "unmatched"]
-BOARDS = ("digest", "notice")  # messages of the announce channel, one per window
-BOARD_MARK = "~"  # a due member "~digest" is a board, not a group
+__all__ = ["ALERT_CONSUMERS", "LANES", "AlertEntry", "AlertGroupState", "AlertRepo"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +73,7 @@ class GroupLimits:
 
 @dataclass
 class GroupApply:
-    """What one batch applies to one group (args: see APPLY's per-alert triples)."""
+    """What one batch applies to one group (args: see lua/alert_apply.lua's per-alert triples)."""
 
     gid: str
     entry: AlertEntry
@@ -107,19 +83,8 @@ class GroupApply:
     alerts: list[str] = field(default_factory=list)  # fingerprint, status, body, ...
 
 
-class AlertStore:
-    """Alert methods of `Store` (a mixin: `redis`, `keys` and `_script` are the Store's)."""
-
-    redis: Redis
-    keys: Keys
-
-    if TYPE_CHECKING:
-
-        def _script(self, body: str) -> AsyncScript: ...
-
-        def _grouped(
-            self, make: Callable[[], Awaitable[None]]
-        ) -> contextlib.AbstractAsyncContextManager[None]: ...
+class AlertRepo(StoreBase):
+    """The alert stream, groups, lanes, boards and Slack budgets."""
 
     # -- the stream ------------------------------------------------------------------------
     async def alerts_accept(
@@ -130,9 +95,9 @@ class AlertStore:
         default, no bound)."""
         keys = [self.keys.alert_stream, self.keys.alert_queued]
         if once is not None:
-            keys.append(self.keys.once("alert-batch", once))
+            keys.append(self.keys.once(Once.ALERT_BATCH, once))
         bound = 2**53 if max_bytes is None else max_bytes
-        done = int(await self._script(ACCEPT)(keys, [batch, bound, ttl]))
+        done = int(await self._script(scripts.ALERT_ACCEPT)(keys, [batch, bound, ttl]))
         return None if done < 0 else bool(done)
 
     async def alerts_consumer_group(self) -> None:
@@ -160,7 +125,7 @@ class AlertStore:
                 count=count,
             )
         return [
-            AlertEntry(_text(i), _text(f.get("b", "")))
+            AlertEntry(as_str(i), as_str(f.get("b", "")))
             for _, rows in out
             for i, f in rows
             if f  # an entry deleted meanwhile comes back empty
@@ -178,7 +143,7 @@ class AlertStore:
                 count=count,
             )
         rows = out[1] if len(out) > 1 else []
-        return [AlertEntry(_text(i), _text(f.get("b", ""))) for i, f in rows if f]
+        return [AlertEntry(as_str(i), as_str(f.get("b", ""))) for i, f in rows if f]
 
     async def alerts_apply(
         self,
@@ -188,9 +153,9 @@ class AlertStore:
         now: float,
         limits: GroupLimits,
     ) -> list[int]:
-        """Apply each update with the APPLY script, then acknowledge and delete the entries:
+        """Apply each update with lua/alert_apply.lua, then acknowledge and delete the entries:
         one round trip. Per update: 1 changed, 0 not, -1/-2 kept out."""
-        script = self._script(APPLY)
+        script = self._script(scripts.ALERT_APPLY)
         k = self.keys
         minute = int(now // 60)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -198,10 +163,10 @@ class AlertStore:
                 base = k.alert_group(u.gid)
                 keys = [
                     base,
-                    f"{base}:state",
-                    f"{base}:alerts",
-                    f"{base}:resolved",
-                    f"{base}:extra",
+                    k.alert_group_state(u.gid),
+                    k.alert_group_alerts(u.gid),
+                    k.alert_group_resolved(u.gid),
+                    k.alert_group_extra(u.gid),
                     k.alert_due(u.lane),
                     k.alert_groups(u.cls),
                     k.alert_created(u.cls, minute),
@@ -232,7 +197,7 @@ class AlertStore:
     ) -> None:
         """Count `n` groups kept out for `reason` on this window's notice board."""
         keys = [self.keys.alert_board("notice"), self.keys.alert_due("rest")]
-        await self._script(DROPPED)(keys, [reason, n, repr(now), window, ttl])
+        await self._script(scripts.ALERT_DROPPED)(keys, [reason, n, repr(now), window, ttl])
 
     # -- reconcile lanes -------------------------------------------------------------------
     async def alerts_due(
@@ -245,7 +210,7 @@ class AlertStore:
             pipe.zrange(key, 0, 0, withscores=True)
             due, first = await pipe.execute()
         later = [float(score) for _, score in first if float(score) > now]
-        return [_text(g) for g in due], later[0] if later else None
+        return [as_str(g) for g in due], later[0] if later else None
 
     async def alerts_mark_due(self, gid: str, at: float, lane: Lane) -> None:
         await self.redis.zadd(self.keys.alert_due(lane), {gid: at})
@@ -253,12 +218,12 @@ class AlertStore:
     async def alerts_settle(
         self, gid: str, version: str, next_at: float | None, now: float, *, board: str = ""
     ) -> bool:
-        """Done with `version` of the group (or board: see SETTLE); False: it changed
+        """Done with `version` of the group (or board: see lua/alert_settle.lua); False: it changed
         meanwhile."""
         held = self.keys.alert_board(board) if board else self.keys.alert_group(gid)
         keys = [held, *(self.keys.alert_due(lane) for lane in LANES)]
         args = [gid, version, "" if next_at is None else repr(next_at), repr(now)]
-        return bool(await self._script(SETTLE)(keys, args))
+        return bool(await self._script(scripts.ALERT_SETTLE)(keys, args))
 
     async def alerts_forget_due(self, gid: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -273,17 +238,17 @@ class AlertStore:
         base = self.keys.alert_group(gid)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(base)
-            pipe.hgetall(f"{base}:alerts")
-            pipe.zrange(f"{base}:resolved", 0, 0, withscores=True)
-            pipe.pfcount(f"{base}:extra")
+            pipe.hgetall(self.keys.alert_group_alerts(gid))
+            pipe.zrange(self.keys.alert_group_resolved(gid), 0, 0, withscores=True)
+            pipe.pfcount(self.keys.alert_group_extra(gid))
             fields, bodies, oldest, untracked = await pipe.execute()
         if "key" not in fields:  # gone (or a stray write of an older release)
             return None
-        kept = {_text(k): _text(v) for k, v in bodies.items()}
+        kept = {as_str(k): as_str(v) for k, v in bodies.items()}
         fps = sorted(kept)
-        states = await self.redis.hmget(f"{base}:state", fps) if fps else []
+        states = await self.redis.hmget(self.keys.alert_group_state(gid), fps) if fps else []
         sample = [
-            (fp, kept[fp], _text(s).endswith("|firing"))
+            (fp, kept[fp], as_str(s).endswith("|firing"))
             for fp, s in zip(fps, states, strict=True)
             if s is not None
         ]
@@ -291,7 +256,7 @@ class AlertStore:
             sample = [s for s in sample if s[2]]
         return AlertGroupState(
             gid=gid,
-            fields={_text(k): _text(v) for k, v in fields.items()},
+            fields={as_str(k): as_str(v) for k, v in fields.items()},
             sample=sample,
             oldest_resolved=float(oldest[0][1]) if oldest else None,
             untracked=int(untracked),
@@ -301,18 +266,23 @@ class AlertStore:
         """Record what the reconciler did (it holds the group's lease), unless the group
         is gone meanwhile (expired or evicted): a late write never leaves a stray key."""
         flat = [str(x) for kv in fields.items() for x in kv]
-        await self._script(GROUP_SET)([self.keys.alert_group(gid)], flat)
+        await self._script(scripts.ALERT_GROUP_SET)([self.keys.alert_group(gid)], flat)
 
     async def alerts_prune(self, gid: str, *, before: float, now: float, lane: Lane) -> int:
         """Drop the group's alerts resolved before `before`; how many were dropped."""
         base = self.keys.alert_group(gid)
-        keys = [base, f"{base}:state", f"{base}:alerts", f"{base}:resolved"]
+        keys = [
+            base,
+            self.keys.alert_group_state(gid),
+            self.keys.alert_group_alerts(gid),
+            self.keys.alert_group_resolved(gid),
+        ]
         keys.append(self.keys.alert_due(lane))
-        return int(await self._script(PRUNE)(keys, [repr(before), repr(now), gid]))
+        return int(await self._script(scripts.ALERT_PRUNE)(keys, [repr(before), repr(now), gid]))
 
     async def alerts_tracked(self, gid: str) -> int:
         """How many alerts the group tracks one by one (bounded by `max_instances`)."""
-        return int(await self.redis.hlen(f"{self.keys.alert_group(gid)}:state"))
+        return int(await self.redis.hlen(self.keys.alert_group_state(gid)))
 
     async def alerts_groups(self, cls: GroupClass) -> int:
         """How many groups of the class are remembered."""
@@ -326,7 +296,7 @@ class AlertStore:
                 pipe.hgetall(self.keys.alert_group(gid))
             found = await pipe.execute()
         return {
-            gid: {_text(k): _text(v) for k, v in f.items()}
+            gid: {as_str(k): as_str(v) for k, v in f.items()}
             for gid, f in zip(gids, found, strict=True)
             if "key" in f
         }
@@ -335,14 +305,14 @@ class AlertStore:
     async def alerts_digest_join(
         self, gid: str, *, join: bool, now: float, window: float, ttl: int
     ) -> str:
-        """See DIGEST_JOIN: the digest window's start the group shows in, or ""."""
+        """See lua/alert_digest_join.lua: the digest window's start the group shows in, or ""."""
         keys = [
             self.keys.alert_board("digest"),
             self.keys.alert_board_members("digest"),
             self.keys.alert_due("rest"),
         ]
         args = [gid, repr(now), "1" if join else "0", window, ttl]
-        return _text(await self._script(DIGEST_JOIN)(keys, args))
+        return as_str(await self._script(scripts.ALERT_DIGEST_JOIN)(keys, args))
 
     async def alerts_board(
         self, name: str, *, members: int
@@ -354,17 +324,13 @@ class AlertStore:
             pipe.zrange(self.keys.alert_board_members(name), 0, members - 1)
             pipe.zcard(self.keys.alert_board_members(name))
             fields, first, count = await pipe.execute()
-        return {_text(k): _text(v) for k, v in fields.items()}, [_text(g) for g in first], count
+        return {as_str(k): as_str(v) for k, v in fields.items()}, [as_str(g) for g in first], count
 
     async def alerts_board_set(self, name: str, start: str, **fields: str | int | float) -> bool:
         """Record what the board's message shows, unless a new window began meanwhile."""
         key = self.keys.alert_board(name)
-        script = (
-            "if redis.call('HGET', KEYS[1], 'start') ~= ARGV[1] then return 0 end "
-            "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) return 1"
-        )
         flat = [str(x) for kv in fields.items() for x in kv]
-        return bool(await self._script(script)([key], [start, *flat]))
+        return bool(await self._script(scripts.ALERT_BOARD_SET)([key], [start, *flat]))
 
     # -- Slack budgets -----------------------------------------------------------------------
     async def alerts_pace(
@@ -376,8 +342,4 @@ class AlertStore:
         for _, interval, burst in budgets:
             args += [repr(interval), burst]
         keys = [self.keys.alert_pace(name) for name, _, _ in budgets]
-        return float(await self._script(PACE)(keys, args))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return float(await self._script(scripts.PACE)(keys, args))
