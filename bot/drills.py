@@ -8,7 +8,7 @@ reminders and commands, so a team rehearses exactly what it will use. What diffe
 
 - **Marked everywhere.** Its channel is `drill-…`, its card carries a banner, and every
   message about it that leaves the channel starts with "[DRILL]" (`Incident.drill_tag`).
-  It is declared with source "drill", so `incidents_declared_total` counts it under
+  It is declared with source "drill", so `incident_bot_incidents_declared_total` counts it under
   `source="drill"`, and bot/stats.py leaves it out of stats and MTTA/MTTR.
 - **No real page.** bot/paging.py pages only `drills.pagerduty_service_id` for a drill
   (title "[DRILL] …"). Without one, nobody is paged and the channel says "Drill: no real
@@ -65,7 +65,7 @@ from bot.stats import acknowledgement
 
 log = logging.getLogger(__name__)
 
-SOURCE = "drill"  # Incident.source, and the `source` label of incidents_declared_total
+SOURCE = "drill"  # Incident.source, and the `source` label of incident_bot_incidents_declared_total
 STEP = "drill_step"
 END = "drill_end"
 REPORT = "drill_report"

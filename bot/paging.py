@@ -106,7 +106,7 @@ class Pager:
         metrics: Metrics | None = None,
         identity: Identity | None = None,
     ) -> None:
-        self.metrics = metrics  # escalations_total{source}, when given
+        self.metrics = metrics  # incident_bot_escalations_total{source}, when given
         self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
         self.store = store
         self.slack = slack

@@ -300,7 +300,7 @@ class PagerDuty:
         routing_key: str | None = None,
         errors: Counter | None = None,
     ) -> None:
-        # pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
+        # incident_bot_pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
         self.errors = errors
         self._api_key = api_key
         self._api_url = api_url.rstrip("/")
