@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         return _fail(f"Cannot start: invalid environment: {settings_problem(exc)}")
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if args.command == "check-config":
         return _check_config(args.file or settings.incident_config)
     if args.command == "doctor":  # before loading the config: the doctor reports on it

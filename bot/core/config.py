@@ -811,6 +811,8 @@ class Settings(BaseSettings):
     # the store's answer budget: a command must get its "store unreachable" reply in < 3 s
     redis_timeout: float = 1.0
     log_level: str = "INFO"
+    # "json": one JSON object a line (bot/core/logs.py), for a log pipeline to read
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator(
         "slack_bot_token",

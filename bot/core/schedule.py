@@ -54,6 +54,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from blocks.common import Message
 from bot.core.activity import Activity, Outlook
 from bot.core.errors import STORE_ERRORS
+from bot.core.logs import about
 from bot.core.models import DueItem
 from bot.core.slack import Slack, SlackError, is_transient
 from bot.core.store import Store
@@ -282,7 +283,8 @@ class Scheduler:
 
     def _start(self, item: DueItem, now: float) -> None:
         self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
-        task = self.activity.spawn(self._run(item))
+        with about(item.incident_id):  # the task's every log line names the incident
+            task = self.activity.spawn(self._run(item))
         self._running.add(task)
         task.add_done_callback(self._finished)
 
