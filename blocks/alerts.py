@@ -272,7 +272,7 @@ def storm_notice(dropped: Mapping[str, int], *, since: float) -> Message:
     ]
     body = md(
         ":warning: *Alert storm*: since {}, {} alert groups were not tracked: {}. Their "
-        "alerts show no message and declare nothing; `alert_groups_dropped_total` on "
+        "alerts show no message and declare nothing; `incident_bot_alert_groups_dropped_total` on "
         "/metrics counts them. Groups already known still update, and unmatched alerts "
         "never keep a rule's group out.",
         date_token(since),

@@ -19,23 +19,31 @@ class AlertMetrics:
     def on(cls, registry: CollectorRegistry) -> AlertMetrics:
         return cls(
             received=Counter(
-                "alerts_received_total", "Alerts accepted", ["source"], registry=registry
+                "incident_bot_alerts_received_total",
+                "Alerts accepted",
+                ["source"],
+                registry=registry,
             ),
             rejected=Counter(
-                "alert_payloads_rejected_total", "Payloads refused", ["reason"], registry=registry
+                "incident_bot_alert_payloads_rejected_total",
+                "Payloads refused",
+                ["reason"],
+                registry=registry,
             ),
             applied=Counter(
-                "alert_batches_applied_total", "Accepted batches applied", registry=registry
+                "incident_bot_alert_batches_applied_total",
+                "Accepted batches applied",
+                registry=registry,
             ),
             actions=Counter(
-                "alert_incident_actions_total",
+                "incident_bot_alert_incident_actions_total",
                 "What alerts did to incidents (declared, reopened, monitoring, resolved, "
                 "unmatched)",
                 ["action"],
                 registry=registry,
             ),
             dropped=Counter(
-                "alert_groups_dropped_total",
+                "incident_bot_alert_groups_dropped_total",
                 "Alert groups the storm limits kept out (payload, minute, total)",
                 ["reason"],
                 registry=registry,

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         return _fail(f"Cannot start: invalid environment: {settings_problem(exc)}")
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if args.command == "check-config":
         return _check_config(args.file or settings.incident_config)
     if args.command == "doctor":  # before loading the config: the doctor reports on it
@@ -232,7 +232,7 @@ def _check_runbooks(directory: Path | None, settings: Settings) -> int:
 def _check_drills(directory: Path | None, settings: Settings) -> int:
     """Validate a folder of scenarios against the runbooks they may name: the shipped
     ones and INCIDENT_CONFIG's runbooks_dir. 0 all valid, 1 a problem, 2 no such folder."""
-    from bot.drills import ScenarioError, default_drills_dir, load_scenarios
+    from bot.drills_scenarios import ScenarioError, default_drills_dir, load_scenarios
     from bot.runbooks.library import RunbookError, default_runbooks_dir, load_runbooks
 
     directory = directory or default_drills_dir()

@@ -53,7 +53,7 @@ from bot.core.pagerduty import PagerDuty, PagingError
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError, is_transient
 from bot.core.store import Lease, Once, Store
-from bot.paging import paging_problem
+from bot.paging_base import paging_problem
 from bot.runbooks.library import Runbook
 
 log = logging.getLogger(__name__)

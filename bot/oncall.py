@@ -1,7 +1,7 @@
 """Who is on call: the configured PagerDuty schedules and escalation policy, from a cache.
 
 Owns the on-call cache (a snapshot in Redis; keys in bot/core/store/keys.py) and the answer
-`/oncall` gives. PagerDuty is reached only through bot/core/pagerduty.py.
+`/oncall` gives. PagerDuty is reached only through bot/core/pagerduty/.
 
 - One refresh is ONE paginated `/oncalls` walk for every configured schedule and the policy
   together, over [now, now + horizon] (`PagerDuty.oncalls`, the walk under

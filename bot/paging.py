@@ -23,43 +23,32 @@ made are recognised by a short-lived marker; a resolve of an incident we resolve
 recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`): it acts
 on a page only when that is the page's recorded PagerDuty incident. The incident_key only
 discovers a page's PagerDuty incident not recorded yet, and only on our service.
-PagerDuty is called only through bot/core/pagerduty.py.
+PagerDuty is called only through bot/core/pagerduty/; the pager's wiring and the calls every
+part of it makes are in bot/paging_base.py.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from cachetools import TTLCache
-
-import blocks.mrkdwn as mk
 import blocks.paging as ui
-from blocks.incident import Message
 from blocks.mrkdwn import md
 from bot.core import redaction
-from bot.core.config import IncidentConfig
-from bot.core.identity import Identity, incident_of_key
-from bot.core.metrics import Metrics
+from bot.core.identity import incident_of_key
 from bot.core.models import DueItem, Incident, PageState, TimelineEntry
 from bot.core.pagerduty import (
-    PagerDuty,
     PagerDutyUser,
     PagingError,
     PDIncident,
-    PDService,
     WebhookEvent,
 )
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Once, Store
+from bot.core.schedule import Retry
+from bot.core.store import Lease, Once
 from bot.incidents import IncidentError
+from bot.paging_base import PagerBase
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 PAGE = "page"
 ESCALATE = "escalate"
@@ -67,93 +56,25 @@ POLL = "pd_poll"
 RESOLVE = "pd_resolve"
 TELL_FAILING_AFTER = 3  # failed page attempts before the channel hears about it
 PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default backoff)
-CACHE_SECONDS = 600.0
 WEBHOOK_TTL = 3 * 86400
 LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
 MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
 HEARD = ("incident.acknowledged", "incident.resolved", *MOVED)  # the webhooks acted on
 
-OFF_NO_KEY = "PagerDuty is not configured (set PAGERDUTY_API_KEY)."
-OFF_NO_SERVICE = "no PagerDuty service is configured (set pagerduty.service_id in INCIDENT_CONFIG)."
-
-
-def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
-    """Why paging is off (no key, no service), or None: one answer for every pager."""
-    if pd is None:
-        return OFF_NO_KEY
-    if not config.pagerduty.service_id:
-        return OFF_NO_SERVICE
-    return None
-
 
 def _active(page: PageState | None) -> bool:
     return page is not None and page.status in ("pending", "triggered", "acknowledged")
 
 
-class Pager:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        pagerduty: PagerDuty | None,
-        *,
-        webhooks: bool,
-        clock: Callable[[], float] = time.time,
-        metrics: Metrics | None = None,
-        identity: Identity | None = None,
-    ) -> None:
-        self.metrics = metrics  # escalations_total{source}, when given
-        self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.pd = pagerduty
-        self.webhooks = webhooks  # acknowledgements arrive by webhook; else we poll
-        self.clock = clock
-        # the service last asked for (by id), and the escalation policy's number of levels
-        self._service: TTLCache[str, PDService] = TTLCache(1, CACHE_SECONDS, timer=clock)
-        self._levels: TTLCache[str, int] = TTLCache(1, CACHE_SECONDS, timer=clock)
+class Pager(PagerBase):
+    """Pages, escalations, polls and resolves as due-items; what PagerDuty reports."""
 
     def install(self) -> None:
         self.scheduler.on(PAGE, self._page, max_attempts=PAGE_ATTEMPTS + 1)
         self.scheduler.on(ESCALATE, self._escalate)
         self.scheduler.on(POLL, self._poll)
         self.scheduler.on(RESOLVE, self._resolve)
-
-    @property
-    def problem(self) -> str | None:
-        """Why paging is off, or None."""
-        return paging_problem(self.pd, self.config)
-
-    def problem_for(self, incident: Incident) -> str | None:
-        """Why this incident cannot page, or None. A game-day drill (bot/drills.py) pages
-        only `drills.pagerduty_service_id`, never the real service."""
-        if incident.drill is None:
-            return self.problem
-        return OFF_NO_KEY if self.pd is None else None
-
-    def service_id(self, incident: Incident) -> str | None:
-        if incident.drill is not None:
-            return self.config.drills.pagerduty_service_id
-        return self.config.pagerduty.service_id
-
-    @property
-    def ack_timeout(self) -> float:
-        return self.config.escalation.ack_timeout.total_seconds()
-
-    @property
-    def poll_every(self) -> float:
-        return min(60.0, max(self.scheduler.tick_every, self.ack_timeout / 3))
-
-    def pages(self, severity: str) -> bool:
-        try:
-            return self.config.severity(severity).page
-        except KeyError:
-            return False
 
     # -- lifecycle events ---------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
@@ -617,87 +538,6 @@ class Pager:
                 await self._after_page(incident)
         elif current.status == "acknowledged" and page.status == "triggered":
             await self.acknowledged(incident.id, by_name=by_name)
-
-    # -- helpers ------------------------------------------------------------------------------
-    def _escalated(self, source: str) -> None:
-        if self.metrics is not None:
-            self.metrics.escalations.labels(source).inc()
-
-    async def _call(self, call: Awaitable[T]) -> T:
-        """A PagerDuty call inside a handler: retryable failures re-queue the item."""
-        try:
-            return await call
-        except PagingError as exc:
-            reason = f"PagerDuty: HTTP {exc.status}" if exc.status else f"PagerDuty: {exc}"
-            if exc.retryable:
-                raise Retry(reason, after=exc.retry_after) from exc
-            raise
-
-    async def _get_service(self, service_id: str | None = None) -> PDService:
-        service_id = service_id or self.config.pagerduty.service_id
-        assert self.pd is not None and service_id
-        cached = self._service.get(service_id)
-        if cached:
-            return cached
-        service = self._service[service_id] = await self.pd.service(service_id)
-        return service
-
-    async def _policy_levels(self, incident: Incident | None = None) -> int:
-        assert self.pd is not None
-        if incident is not None and incident.drill is not None:  # the drill service's policy
-            drill = (await self._get_service(self.service_id(incident))).escalation_policy_id
-            return len(await self.pd.escalation_policy(drill)) if drill else 1
-        if (cached := self._levels.get("levels")) is not None:
-            return cached
-        policy = self.config.pagerduty.escalation_policy_id
-        if not policy:
-            policy = (await self._get_service()).escalation_policy_id
-        levels = len(await self.pd.escalation_policy(policy)) if policy else 1
-        self._levels["levels"] = levels
-        return levels
-
-    async def _mentions(self, users: list[PagerDutyUser]) -> list[str]:
-        """PagerDuty users as Slack mentions (matched by email), else by name: mrkdwn, as
-        `PageState.oncall` keeps them."""
-        emails = [u.email.lower() for u in users if u.email]
-        known = await self.store.slack_users_by_email(emails)
-        out: list[str] = []
-        for user in users:
-            email = (user.email or "").lower()
-            slack_id = known.get(email) if email else ""
-            if email and slack_id is None:
-                try:
-                    slack_id = await self.slack.user_by_email(email) or ""
-                    await self.store.remember_slack_user(email, slack_id, ttl=3600)
-                except SlackError:
-                    slack_id = ""
-            out.append(mk.user(slack_id) if slack_id else mk.escape(user.name))
-        return out
-
-    async def _post(self, incident: Incident, item: DueItem, message: Message) -> None:
-        """A due-item's message: marked, and looked for first on a retry (no repeats)."""
-        if incident.channel_id:
-            await post_for_item(
-                self.slack, incident.channel_id, item, message, what="paging notice"
-            )
-
-    async def _tell_paged(self, incident: Incident, item: DueItem | None = None) -> None:
-        """Say who was paged, once. A page goes out without waiting for the set-up, so
-        either the page (channel made already) or the set-up (page sent already) says it."""
-        page = incident.page
-        if not incident.channel_id or page is None or page.pd_incident_id is None:
-            return
-        told = f"{incident.id}:{page.pd_incident_id}"
-        first = await self.store.claim_once(Once.PAGED_TOLD, told, ttl=7 * 86400)
-        if item is not None and (first or item.attempts > 1):
-            await self._post(incident, item, ui.paged(page))  # a retry looks for it first
-        elif first:
-            await self._say(incident, ui.paged(page))
-
-    async def _say(self, incident: Incident, message: Message) -> None:
-        await self.slack.notice(
-            incident.channel_id, message, what="paging notice", incident=incident.id
-        )
 
 
 def _names(users: list[PagerDutyUser]) -> str | None:

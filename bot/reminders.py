@@ -62,7 +62,7 @@ class Reminders:
         self.config = config
         self.scheduler = scheduler
         self.clock = clock
-        self.metrics = metrics  # reminders_sent_total{kind}, when given
+        self.metrics = metrics  # incident_bot_reminders_sent_total{kind}, when given
 
     def install(self) -> None:
         self.scheduler.on(DUE, self._due)

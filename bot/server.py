@@ -38,7 +38,8 @@ from bot.core.slack import Slack, make_client
 from bot.core.slack_transport import connect_socket_mode, slack_events_route, tell_bolt_who_we_are
 from bot.core.store import PREFIX, Redis, Store, connect
 from bot.doctor import Setup, check_procedure_targets
-from bot.drills import Drills, Scenario
+from bot.drills import Drills
+from bot.drills_scenarios import Scenario
 from bot.escalations import Escalations
 from bot.followups import FollowUps
 from bot.incidents import Incidents

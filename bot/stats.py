@@ -19,7 +19,7 @@ Median and p90 interpolate linearly between the nearest values (numpy's default)
 Game-day drills (`Incident.drill`) are not counted; private incidents are listed with the
 title bot/core/redaction.py lets out (the answer can be shared anywhere).
 
-The histograms `incident_time_to_acknowledge_seconds` and `..._to_resolve_seconds` are
+The histograms `incident_bot_time_to_acknowledge_seconds` and `..._to_resolve_seconds` are
 observed once per incident, when it first resolves, by the replica that resolved it.
 """
 

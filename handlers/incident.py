@@ -13,6 +13,7 @@ import blocks.incident as ui
 import blocks.policy as policy_ui
 import handlers.parse as grammar
 from bot.core.errors import STORE_ERRORS
+from bot.core.logs import about
 from bot.core.models import Incident
 from bot.core.policy import Where, role_action, severity_action, status_action
 from bot.incidents import IncidentError
@@ -65,14 +66,14 @@ async def dispatch(found: Verb, ctx: VerbContext) -> None:
             f"`/incident {found.name}` works inside an incident channel. "
             "Run it there, or see `/incident list` for the open incidents."
         )
-    action = found.action_for(ctx)
-    if not await permitted(ctx, action):
-        return
-    try:
-        await found.handler(ctx)
-    except UsageError as err:  # the handler found its arguments wrong: the verb's usage
-        err.usage = found.usage
-        raise
+    with about(ctx.incident.id if ctx.incident else None):  # on each line of the verb's work
+        if not await permitted(ctx, found.action_for(ctx)):
+            return
+        try:
+            await found.handler(ctx)
+        except UsageError as err:  # the handler found its arguments wrong: the verb's usage
+            err.usage = found.usage
+            raise
 
 
 async def permitted(ctx: VerbContext, action: str | None) -> bool:

@@ -11,6 +11,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v promtool >/dev/null || need+=(prometheus)  # promtool: /metrics follows the naming rules
 if ((${#need[@]})); then
   echo "installing ${need[*]} (Debian packages)"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from bot.core.activity import Activity, Outlook
 from bot.core.errors import STORE_ERRORS, IncidentNotFound
+from bot.core.logs import about
 from bot.core.models import Incident, LifecycleEvent
 from bot.core.store import Store
 
@@ -211,7 +212,9 @@ class Events:
                 event = None
             # the incident's earlier events first
             before = self._last_of.get(event.incident.id) if event is not None else None
-            task = self.activity.spawn(self._handle(entry_id, event, before))
+            with about(event.incident.id if event is not None else None):
+                # the task takes the context as it is now: its every log line names the incident
+                task = self.activity.spawn(self._handle(entry_id, event, before))
             self._working[entry_id] = task
             self._idle.clear()
             if event is not None:

@@ -75,12 +75,12 @@ class FrontDoor:
         self.unauthenticated = 0
         self.trouble = Throttled(log)
         self.in_flight = Gauge(
-            "http_unauthenticated_requests",
+            "incident_bot_http_unauthenticated_requests_in_flight",
             "Requests still sending their body (not yet authenticated)",
             registry=registry,
         )
         self.refused = Counter(
-            "http_requests_refused_total",
+            "incident_bot_http_requests_refused_total",
             "Requests refused at the front door",
             ["reason"],  # busy (503) | body_timeout (408)
             registry=registry,

@@ -1,13 +1,20 @@
-"""Structured log lines: `level logger message key=value ...` with the incident id; and
+"""Structured log lines, `time level logger message key=value ...` or (LOG_FORMAT=json) one
+JSON object a line, each with the incident id when the work is an incident's (`about`); and
 `redact_url`, which every URL we show or log goes through."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp.http_exceptions import HttpProcessingError
+from pythonjsonlogger.json import JsonFormatter
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -19,6 +26,47 @@ class KeyValueFormatter(logging.Formatter):
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
         return line
+
+
+class JsonLineFormatter(JsonFormatter):
+    """`{"time": ISO 8601 UTC, "level", "logger", "message", every `extra=` field,
+    "exc_info" when there is one}`: python-json-logger does all but put the time first."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger"},
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        super().add_fields(log_data, record, message_dict)
+
+
+_incident: ContextVar[str | None] = ContextVar("incident", default=None)
+
+
+@contextmanager
+def about(incident_id: str | None) -> Iterator[None]:
+    """Every log line of the work inside (and of the tasks it starts) carries
+    `incident=<incident_id>`, unless the line names an incident itself."""
+    token = _incident.set(incident_id)
+    try:
+        yield
+    finally:
+        _incident.reset(token)
+
+
+class IncidentFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = _incident.get()
+        if current is not None and not hasattr(record, "incident"):
+            record.incident = current
+        return True
 
 
 class UnparsableRequestFilter(logging.Filter):
@@ -43,9 +91,17 @@ def quiet_unparsable_requests() -> None:
         server.addFilter(UnparsableRequestFilter())
 
 
-def setup_logging(level: str = "INFO") -> None:
+def formatter(style: str) -> logging.Formatter:
+    """LOG_FORMAT's formatter: "text" or "json" (bot/core/config.py `Settings`)."""
+    if style == "json":
+        return JsonLineFormatter()
+    return KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def setup_logging(level: str = "INFO", style: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter(style))
+    handler.addFilter(IncidentFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -54,6 +54,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from blocks.common import Message
 from bot.core.activity import Activity, Outlook
 from bot.core.errors import STORE_ERRORS
+from bot.core.logs import about
 from bot.core.models import DueItem
 from bot.core.slack import Slack, SlackError, is_transient
 from bot.core.store import Store
@@ -112,14 +113,14 @@ class _Metrics:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         registry = registry or CollectorRegistry()
         self.lateness = Histogram(
-            "due_item_lateness_seconds",
+            "incident_bot_due_item_lateness_seconds",
             "From an item's due time to its handler starting",
             ["kind"],
             registry=registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
         )
         self.outcomes = Counter(
-            "due_items_total",
+            "incident_bot_due_items_total",
             "Due-items handled, by outcome (done, retry, gave_up, stale, duplicate)",
             ["kind", "outcome"],
             registry=registry,
@@ -282,7 +283,8 @@ class Scheduler:
 
     def _start(self, item: DueItem, now: float) -> None:
         self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
-        task = self.activity.spawn(self._run(item))
+        with about(item.incident_id):  # the task's every log line names the incident
+            task = self.activity.spawn(self._run(item))
         self._running.add(task)
         task.add_done_callback(self._finished)
 

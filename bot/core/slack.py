@@ -75,7 +75,7 @@ def _is_id(channel: str) -> bool:
 class Slack:
     def __init__(self, client: AsyncWebClient, *, errors: Counter | None = None) -> None:
         self.client = client
-        # slack_api_errors_total{method, error} (bot/core/metrics.py), when given
+        # incident_bot_slack_api_errors_total{method, error} (bot/core/metrics.py), when given
         self.errors = errors
         self._bot_user: str | None = None
 

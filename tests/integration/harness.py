@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -244,6 +245,23 @@ async def _quiet(since: int) -> tuple[bool, float | None]:
     if activity.generation() != since or any(o.busy for o in seen):
         return False, None
     return True, min((o.next_at for o in seen if o.next_at is not None), default=None)
+
+
+async def promtool_check(metrics: str) -> tuple[int, str]:
+    """`promtool check metrics` on a /metrics body: its exit code and what it said (Debian's
+    prometheus package ships promtool; tests/run.sh installs it)."""
+    binary = shutil.which("promtool")
+    assert binary, "promtool is not installed (tests/run.sh installs Debian's prometheus)"
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    said, _ = await proc.communicate(metrics.encode())
+    return proc.returncode or 0, said.decode()
 
 
 async def metric(url: str, name: str, **labels: str) -> float:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.core.config import IncidentConfig
 from bot.core.models import Incident, TimelineEntry
 from bot.fakes.slack import Message, shown
-from tests.integration.harness import Harness, eventually, start
+from tests.integration.harness import Harness, eventually, promtool_check, start
 
 CONFIG = IncidentConfig.model_validate(
     {
@@ -279,7 +279,7 @@ async def test_followups_remind_their_owner_when_due_and_are_done_by_button(h: H
     assert await h.store.open_followups() == []
     assert (
         h.bot.services.metrics.registry.get_sample_value(
-            "reminders_sent_total", {"kind": "followup"}
+            "incident_bot_reminders_sent_total", {"kind": "followup"}
         )
         == 1
     )
@@ -396,7 +396,7 @@ async def test_metrics_export_response_times_reminders_escalations_and_api_error
     # observed by the resolve's listener, after the resolve is stored
     await eventually(
         lambda: registry.get_sample_value(
-            "incident_time_to_resolve_seconds_count", {"severity": "SEV1"}
+            "incident_bot_time_to_resolve_seconds_count", {"severity": "SEV1"}
         )
     )
     await h.settled()  # counted to the end
@@ -413,35 +413,52 @@ async def test_metrics_export_response_times_reminders_escalations_and_api_error
             if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())
         )
 
-    assert value("incidents_declared", "incidents_declared_total", severity="SEV1") == 1
     assert (
         value(
-            "incident_time_to_acknowledge_seconds",
-            "incident_time_to_acknowledge_seconds_count",
+            "incident_bot_incidents_declared",
+            "incident_bot_incidents_declared_total",
             severity="SEV1",
         )
         == 1
     )
     assert (
         value(
-            "incident_time_to_resolve_seconds",
-            "incident_time_to_resolve_seconds_count",
+            "incident_bot_time_to_acknowledge_seconds",
+            "incident_bot_time_to_acknowledge_seconds_count",
             severity="SEV1",
         )
         == 1
     )
-    assert value("escalations", "escalations_total", source="manual") == 1
-    assert value("pagerduty_api_errors", "pagerduty_api_errors_total", status="500") == 1
     assert (
         value(
-            "slack_api_errors",
-            "slack_api_errors_total",
+            "incident_bot_time_to_resolve_seconds",
+            "incident_bot_time_to_resolve_seconds_count",
+            severity="SEV1",
+        )
+        == 1
+    )
+    assert value("incident_bot_escalations", "incident_bot_escalations_total", source="manual") == 1
+    assert (
+        value(
+            "incident_bot_pagerduty_api_errors",
+            "incident_bot_pagerduty_api_errors_total",
+            status="500",
+        )
+        == 1
+    )
+    assert (
+        value(
+            "incident_bot_slack_api_errors",
+            "incident_bot_slack_api_errors_total",
             method="chat.postMessage",
             error="fatal_error",
         )
         == 1
     )
-    assert "reminders_sent" in families and "postmortem_drafts" in families
+    assert (
+        "incident_bot_reminders_sent" in families and "incident_bot_postmortem_drafts" in families
+    )
+    assert await promtool_check(body) == (0, "")  # Prometheus' naming conventions
 
 
 async def _paged(h: Harness, incident: Incident) -> str | None:

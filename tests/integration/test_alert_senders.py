@@ -46,7 +46,10 @@ async def h(redis_url: str) -> AsyncIterator[Harness]:
 
 async def wait_ignored(h: Harness, reason: str, count: int) -> None:
     async def reached() -> bool:
-        return await metric(h.url, "alert_payloads_rejected_total", reason=reason) == count
+        return (
+            await metric(h.url, "incident_bot_alert_payloads_rejected_total", reason=reason)
+            == count
+        )
 
     await eventually(reached, timeout=10)
     assert h.bot.services.alerts is not None

@@ -126,8 +126,8 @@ async def test_a_sender_over_its_rate_gets_429_with_retry_after(redis_url: str) 
         assert status == 429 and answer["ok"] is False
         assert "alerts.webhook_rate" in answer["error"]
         assert 1 <= int(headers["Retry-After"]) <= 30  # one more POST a 30 s
-        assert await metric(h.url, "alert_payloads_rejected_total", reason="rate") == 1
-        assert await metric(h.url, "alerts_received_total", source="alertmanager") == 2
+        assert await metric(h.url, "incident_bot_alert_payloads_rejected_total", reason="rate") == 1
+        assert await metric(h.url, "incident_bot_alerts_received_total", source="alertmanager") == 2
         # another sender has a rate of its own
         status, _, _ = await post_from(h, "127.0.0.2", body)
         assert status == 200
@@ -154,11 +154,13 @@ async def test_groups_beyond_the_caps_are_counted_and_told_once(redis_url: str) 
         status, answer = await post(h, payload)
         assert (status, answer) == (200, {"ok": True, "accepted": 5, "dropped_groups": 5})
         await one_incident(h, alertname="ServiceDown")
-        assert await metric(h.url, "alert_groups_dropped_total", reason="payload") == 5
+        assert await metric(h.url, "incident_bot_alert_groups_dropped_total", reason="payload") == 5
         # eight new unmatched groups a minute: four kept above, four of these eight
         await send(h, unmatched(range(100, 108), per_post=4))
-        await eventually(lambda: metric(h.url, "alert_groups_dropped_total", reason="minute"))
-        assert await metric(h.url, "alert_groups_dropped_total", reason="minute") == 4
+        await eventually(
+            lambda: metric(h.url, "incident_bot_alert_groups_dropped_total", reason="minute")
+        )
+        assert await metric(h.url, "incident_bot_alert_groups_dropped_total", reason="minute") == 4
         assert await h.store.alerts_groups("unmatched") == 8
         # a rule's group is never kept out by unmatched ones
         await fire(h, alert("HighErrorRate", summary="6% fail"))

@@ -49,7 +49,7 @@ async def test_after_the_store_lost_its_data_ids_and_pages_never_repeat(
     before = await declared(h, "Checkout down")
     assert before.page and before.page.pd_incident_id
     assert (await readyz(h)) == (200, {"ok": True})
-    assert await metric(h.url, "store_data_lost") == 0
+    assert await metric(h.url, "incident_bot_store_data_lost") == 0
 
     redis_server.flush()  # everything the bot knew is gone; Slack and PagerDuty still hold theirs
     after = await declared(h, "Checkout down again")
@@ -65,7 +65,7 @@ async def test_after_the_store_lost_its_data_ids_and_pages_never_repeat(
     status, body = await readyz(h)
     assert status == 200 and body["ok"] is True
     assert "lost its data" in str(body["warning"])
-    assert await metric(h.url, "store_data_lost") == 1
+    assert await metric(h.url, "incident_bot_store_data_lost") == 1
     await h.command("doctor")
     report = await eventually(
         lambda: [m for m in h.ephemerals() if "Store continuity" in str(m.blocks)]

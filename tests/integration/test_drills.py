@@ -165,7 +165,7 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
     message_at = float(inject[0].ts) - incident.declared_at
     assert message_at >= 2 - EPSILON, message_at
     assert alert_at < message_at  # in the script's order
-    assert metric(h, 'alerts_received_total{source="alertmanager"} 1.0')
+    assert metric(h, 'incident_bot_alerts_received_total{source="alertmanager"} 1.0')
 
     # the alert attached to the drill: no incident of its own, nothing in the announce channel
     assert h.bot.services.alerts is not None
@@ -179,7 +179,7 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
 
     # nobody paged, and the declaration counted under source="drill"
     assert pd(h).incidents == {} and not pd(h).calls_to("POST", "/incidents")
-    assert metric(h, 'incidents_declared_total{severity="SEV2",source="drill"} 1.0')
+    assert metric(h, 'incident_bot_incidents_declared_total{severity="SEV2",source="drill"} 1.0')
     assert (await h.incident(incident.id)).page is None
 
 
@@ -290,10 +290,10 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     numbers = await stats.report(86400)
     assert [t.incident_id for t in numbers.incidents] == [real.id]
     assert numbers.total.declared == 1 and numbers.total.resolved == 1
-    assert metric(h, 'incident_time_to_resolve_seconds_count{severity="SEV3"} 1.0')
-    assert not metric(h, 'incident_time_to_resolve_seconds_count{severity="SEV2"}')
-    assert metric(h, 'incidents_declared_total{severity="SEV3",source="slack"} 1.0')
-    assert metric(h, 'incidents_declared_total{severity="SEV2",source="drill"} 1.0')
+    assert metric(h, 'incident_bot_time_to_resolve_seconds_count{severity="SEV3"} 1.0')
+    assert not metric(h, 'incident_bot_time_to_resolve_seconds_count{severity="SEV2"}')
+    assert metric(h, 'incident_bot_incidents_declared_total{severity="SEV3",source="slack"} 1.0')
+    assert metric(h, 'incident_bot_incidents_declared_total{severity="SEV2",source="drill"} 1.0')
 
 
 async def test_fast_runs_the_clock_faster_and_the_time_limit_ends_the_drill(h: Harness) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from tests.integration.harness import Harness, eventually, start
+from tests.integration.harness import Harness, eventually, promtool_check, start
 
 TODAY = datetime.now(UTC).strftime("%Y%m%d")
 
@@ -275,5 +275,6 @@ async def test_health_and_metrics_routes(h: Harness) -> None:
             assert r.status == 200
         async with http.get(f"{h.url}/metrics") as r:
             text = await r.text()
-    assert 'incidents_declared_total{severity="SEV1",source="slack"} 1.0' in text
-    assert "incident_declare_seconds_count" in text
+    assert 'incident_bot_incidents_declared_total{severity="SEV1",source="slack"} 1.0' in text
+    assert "incident_bot_declare_duration_seconds_count" in text
+    assert await promtool_check(text) == (0, "")

@@ -342,7 +342,9 @@ async def test_the_commander_is_reminded_daily_until_the_post_mortem_is_done(
     assert [(e.kind, e.actor, e.text) for e in entries[-1:]] == [
         ("postmortem", "U0BOB", "Post-mortem done")
     ]
-    sent = world.metrics.registry.get_sample_value("reminders_sent_total", {"kind": "postmortem"})
+    sent = world.metrics.registry.get_sample_value(
+        "incident_bot_reminders_sent_total", {"kind": "postmortem"}
+    )
     assert sent == 2
 
 

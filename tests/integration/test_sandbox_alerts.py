@@ -73,7 +73,7 @@ async def test_the_alerts_panel_fires_and_resolves_a_demo_alert(redis_url: str) 
 
             # the typed line was refused, so nothing of it was stored to declare later
             async def refused() -> bool:
-                name = "alert_payloads_rejected_total"
+                name = "incident_bot_alert_payloads_rejected_total"
                 return await metric(url, name, reason="not_a_bot") == 1
 
             await eventually(refused)

@@ -6,18 +6,14 @@ signal is in their own processes, so the waits here end on the hang guard (settl
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.fakes.slack import FakeSlack, Message
+from tests.integration.bot_process import BotProcess
 from tests.integration.harness import eventually
-from tests.sandbox_process import ROOT, child_env, free_port
 
 CONFIG = """
 severities:
@@ -26,52 +22,6 @@ severities:
 reminders: {grace: 0.5}
 scheduler: {tick: 0.1, retry: 0.1}
 """
-
-
-class BotProcess:
-    """One `python -m bot` serving HTTP against the fake Slack."""
-
-    def __init__(self, fake: FakeSlack, redis_url: str, config: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = child_env(
-            SLACK_BOT_TOKEN=fake.bot_token,
-            SLACK_SIGNING_SECRET=fake.signing_secret,
-            SLACK_API_URL=fake.api_url,
-            REDIS_URL=redis_url,
-            INCIDENT_CONFIG=str(config),
-            PORT=str(self.port),
-            HOST="127.0.0.1",
-            LOG_LEVEL="WARNING",
-            **env,
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL
-        )
-
-    async def ready(self) -> None:
-        async def up() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the bot exited with {self.proc.returncode}")
-            try:
-                async with aiohttp.ClientSession() as http, http.get(f"{self.url}/readyz") as r:
-                    return r.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(up, settle=False)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

@@ -77,11 +77,12 @@ def alert_message(title: str, channel: str) -> dict[str, Any]:
 
 
 async def alerts_accepted(h: Harness) -> float:
-    """alerts_received_total{source="slack"} from /metrics: an event acted on twice counts 2."""
+    """incident_bot_alerts_received_total{source="slack"} from /metrics: an event acted on
+    twice counts 2."""
     async with aiohttp.ClientSession() as session, session.get(f"{h.url}/metrics") as r:
         text = await r.text()
     for line in text.splitlines():
-        if line.startswith('alerts_received_total{source="slack"}'):
+        if line.startswith('incident_bot_alerts_received_total{source="slack"}'):
             return float(line.split()[-1])
     return 0.0
 

@@ -49,7 +49,7 @@ STALLS: dict[str, bytes] = {
 }
 BODY_STALLS = [kind for kind in STALLS if kind.endswith("body")]
 ROUTES_ON = {"alertmanager_token": TOKEN, "pagerduty_webhook_secret": SECRET}
-IN_FLIGHT = "http_unauthenticated_requests"
+IN_FLIGHT = "incident_bot_http_unauthenticated_requests_in_flight"
 
 
 class Stall:
@@ -198,7 +198,7 @@ async def test_over_the_cap_a_partial_body_gets_503_and_whole_requests_still_pas
         # a signed slash command arrives whole: it never waits for a slot
         assert await declared(h, "Payments degraded")
         assert await healthz(h.url) == 200
-        assert await metric(h.url, 'http_requests_refused_total{reason="busy"}') == 1.0
+        assert await metric(h.url, 'incident_bot_http_requests_refused_total{reason="busy"}') == 1.0
     finally:
         for stall in stalls:
             stall.close()

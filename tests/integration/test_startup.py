@@ -53,6 +53,14 @@ def test_an_invalid_log_level_is_one_line() -> None:
     )
 
 
+def test_an_invalid_log_format_is_one_line() -> None:
+    line = refused(bot(LOG_FORMAT="xml"))
+    assert (
+        line
+        == "Cannot start: invalid environment: LOG_FORMAT='xml': Input should be 'text' or 'json'"
+    )
+
+
 def test_an_unreadable_config_is_one_line(tmp_path: Path) -> None:
     # the tests may run as root, who reads any file: a folder and a binary are unreadable
     line = refused(bot(INCIDENT_CONFIG=str(tmp_path)))

@@ -330,7 +330,7 @@ async def test_stats_skip_drills_and_private_incidents_keep_their_secrets() -> N
     await stats.on_incident_event("resolved", drill)
     assert (
         metrics.registry.get_sample_value(
-            "incident_time_to_resolve_seconds_count", {"severity": "SEV1"}
+            "incident_bot_time_to_resolve_seconds_count", {"severity": "SEV1"}
         )
         is None
     )

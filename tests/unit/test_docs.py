@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Named here, made by another branch under way (metrics renamed with docs/metrics.md;
 # LOG_FORMAT=json): drop each from this set when it lands.
-PENDING = {"docs/metrics.md", "LOG_FORMAT"}
 # What a repository path starts with: the checkout's own top-level entries.
 TOP = {p.name for p in ROOT.iterdir() if not p.name.startswith(".git")} - {".venv"}
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
@@ -78,7 +77,7 @@ def test_every_environment_variable_is_a_setting(page: Path) -> None:
     settings = {name.upper() for name in Settings.model_fields}
     text = page.read_text()
     named = {m for s in [*spans(text), *FENCE.findall(text)] for m in ENV.findall(s)}
-    unknown = named - settings - NOT_ENV - PENDING
+    unknown = named - settings - NOT_ENV
     assert not unknown, f"{page.name} names variables Settings does not read: {unknown}"
 
 
@@ -94,7 +93,7 @@ def repository_path(span: str) -> str | None:
 
 def test_every_repository_path_exists(page: Path) -> None:
     named = {p for s in spans(page.read_text()) if (p := repository_path(s))}
-    missing = {p for p in named - PENDING if not list(ROOT.glob(p))}
+    missing = {p for p in named if not list(ROOT.glob(p))}
     assert not missing, f"{page.name} names paths that are not in the repository: {missing}"
 
 
@@ -120,8 +119,6 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
             continue  # https:, mailto:
         file, _, anchor = target.partition("#")
         path = (page.parent / file).resolve() if file else page
-        if str(path.relative_to(ROOT)) in PENDING:
-            continue
         assert path.exists(), f"{page.name}: link to {target}: no such file"
         if anchor and path.suffix == ".md":
             assert anchor in anchors(path), f"{page.name}: link to {target}: no such heading"

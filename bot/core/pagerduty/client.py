@@ -1,8 +1,8 @@
-"""PagerDuty: the one seam. Every PagerDuty call, and the only module importing pdpyras.
+"""The PagerDuty client: every PagerDuty call, and the only module importing pdpyras.
 
 pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run through
-`asyncio.to_thread`; callers get plain pydantic models and `PagingError`. Swapping the client
-later touches this file only.
+`asyncio.to_thread`; callers get plain pydantic models and `PagingError` (models.py). Swapping
+the client later touches this file only.
 
 Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
 request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
@@ -10,18 +10,11 @@ error. Everything else surfaces as `PagingError(retryable=...)`, with `retry_aft
 and the durable scheduler owns backoff. Paging stays safe to retry because every page carries
 an `incident_key`: a retry of a page that did land finds the open incident instead of paging
 twice.
-
-On-call "now and next" takes ONE /oncalls walk: `since=now, until=now+horizon`. PagerDuty
-returns every on-call span overlapping the window with its real start and end, so the span
-covering `now` is the current on-call, its end is the handover, and the earliest span starting
-after `now` (per policy, level and schedule) is who is next. `split_now_next` does that split.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import threading
 import time
 import warnings
@@ -33,7 +26,18 @@ from typing import Any, Literal, TypeVar
 import requests
 from cachetools import TTLCache
 from prometheus_client import Counter
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
+
+from bot.core.pagerduty.models import (
+    EscalationLevel,
+    OnCallEntry,
+    PagerDutyUser,
+    PageResult,
+    PagingError,
+    PDIncident,
+    PDService,
+    split_now_next,
+)
 
 with warnings.catch_warnings():
     # pdpyras warns on import that it is deprecated; known, and why it lives only here.
@@ -43,94 +47,6 @@ with warnings.catch_warnings():
 T = TypeVar("T")
 JSON = dict[str, Any]
 _PD_ACCEPT = "application/vnd.pagerduty+json;version=2"
-
-
-class PagingError(Exception):
-    """A PagerDuty call failed. `retryable` says whether trying again later may succeed."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
-
-
-class PagerDutyUser(BaseModel):
-    id: str
-    name: str
-    email: str | None = None
-
-
-class OnCallEntry(BaseModel):
-    level: int
-    user: PagerDutyUser
-    schedule_id: str | None
-    schedule_name: str | None
-    policy_id: str
-    policy_name: str | None = None
-    start: int | None  # epoch seconds UTC; None for a user targeted directly (always on call)
-    end: int | None
-
-
-class PageResult(BaseModel):
-    incident_id: str
-    incident_number: int | None
-    html_url: str | None
-    status: str
-    escalation_level: int
-    assignees: list[PagerDutyUser]
-    created: bool  # False when an open incident with this incident_key already existed
-
-
-class PDIncident(BaseModel):
-    id: str
-    status: Literal["triggered", "acknowledged", "resolved"]
-    escalation_level: int
-    assignees: list[PagerDutyUser]
-    acknowledged_by: list[PagerDutyUser]
-    html_url: str | None
-    incident_number: int | None = None
-    incident_key: str | None = None
-    service_id: str | None = None
-
-
-class EscalationLevel(BaseModel):
-    level: int
-    targets: list[str]  # "schedule:<id>" / "user:<id>"
-
-
-class PDService(BaseModel):
-    """A PagerDuty service and the escalation policy it pages (for the doctor)."""
-
-    id: str
-    name: str
-    escalation_policy_id: str | None
-    escalation_policy_name: str | None = None
-
-
-class WebhookEvent(BaseModel):
-    id: str
-    event_type: str  # incident.acknowledged / .resolved / .escalated / .triggered / ...
-    occurred_at: datetime
-    resource_type: str
-    incident_id: str  # data.id: the PagerDuty incident the event is about
-    status: str | None = None
-    incident_key: str | None = None
-    service_id: str | None = None  # data.service.id, when the payload carries it
-    agent_id: str | None = None
-    agent_name: str | None = None
-    agent_email: str | None = None  # v3 agents are references: usually no email
-
-
-class InvalidWebhook(ValueError):
-    """The webhook body is not a PagerDuty v3 event."""
 
 
 # ---------------------------------------------------------------- the pdpyras sessions
@@ -259,30 +175,6 @@ def _oncall(entry: JSON) -> OnCallEntry:
     )
 
 
-def split_now_next(
-    entries: list[OnCallEntry], now: datetime
-) -> tuple[list[OnCallEntry], list[OnCallEntry]]:
-    """(on call now, on call next) from one windowed `oncalls()` walk.
-
-    Next is, per (policy, level, schedule), the earliest span starting after `now`; users
-    targeted directly have no next. Both lists are sorted by policy, level, schedule."""
-    t = int(now.timestamp())
-    current = [
-        e for e in entries if (e.start is None or e.start <= t) and (e.end is None or t < e.end)
-    ]
-    upcoming: dict[tuple[str, int, str | None], OnCallEntry] = {}
-    for e in entries:
-        if e.start is not None and e.start > t:
-            key = (e.policy_id, e.level, e.schedule_id)
-            if key not in upcoming or e.start < (upcoming[key].start or 0):
-                upcoming[key] = e
-
-    def order(e: OnCallEntry) -> tuple[str, int, str]:
-        return (e.policy_id, e.level, e.schedule_id or "")
-
-    return sorted(current, key=order), sorted(upcoming.values(), key=order)
-
-
 # ---------------------------------------------------------------- the client
 
 
@@ -300,7 +192,7 @@ class PagerDuty:
         routing_key: str | None = None,
         errors: Counter | None = None,
     ) -> None:
-        # pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
+        # incident_bot_pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
         self.errors = errors
         self._api_key = api_key
         self._api_url = api_url.rstrip("/")
@@ -670,82 +562,3 @@ class PagerDuty:
             return str(session.send_event(action, dedup_key=dedup_key))
 
         return await self._run(run)
-
-
-# ---------------------------------------------------------------- webhooks
-
-
-def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """True if any `v1=<hex>` in X-PagerDuty-Signature is the HMAC-SHA256 of the body.
-
-    PagerDuty lists several signatures while a secret is being rotated. The header is
-    attacker's text: compared as bytes, so non-ASCII (or undecodable) input is a mismatch."""
-    if not header or not secret:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-    for part in header.split(","):
-        version, _, value = part.strip().partition("=")
-        given = value.strip().lower().encode("utf-8", "surrogateescape")
-        if version == "v1" and hmac.compare_digest(given, expected):
-            return True
-    return False
-
-
-class _Reference(BaseModel):
-    id: str | None = None
-    summary: str | None = None
-    name: str | None = None
-    email: str | None = None
-
-
-class _EventData(BaseModel):
-    id: str | None = None  # absent from a `pagey.ping`
-    type: str = ""
-    status: str | None = None
-    incident_key: str | None = None
-    incident: _Reference | None = None  # notes, status updates, responders name theirs
-    service: _Reference | None = None
-
-
-class _Event(BaseModel):
-    id: str
-    event_type: str
-    occurred_at: datetime
-    resource_type: str = ""
-    agent: _Reference | None = None
-    data: _EventData
-
-
-class _Envelope(BaseModel):
-    event: _Event
-
-
-def parse_webhook(body: bytes) -> WebhookEvent:
-    """A PagerDuty v3 webhook body -> WebhookEvent; InvalidWebhook if it is not one.
-
-    pydantic reads the JSON itself: bad UTF-8, deep nesting and wrong shapes all come out
-    as one ValidationError, never a RecursionError or a KeyError."""
-    try:
-        event = _Envelope.model_validate_json(body).event
-    except ValidationError as exc:
-        raise InvalidWebhook(f"not a PagerDuty v3 webhook: {_first_problem(exc)}") from None
-    data, agent = event.data, event.agent or _Reference()
-    return WebhookEvent(
-        id=event.id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        resource_type=event.resource_type or data.type,
-        incident_id=(data.incident.id if data.incident else data.id) or "",
-        status=data.status,
-        incident_key=data.incident_key,
-        service_id=data.service.id if data.service else None,
-        agent_id=agent.id,
-        agent_name=agent.summary or agent.name,
-        agent_email=agent.email,
-    )
-
-
-def _first_problem(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(body)"
-    return f"{where}: {err['msg']}"
