@@ -79,7 +79,6 @@ async def permitted(ctx: VerbContext, action: str | None) -> bool:
     """The one permissions check of every `/incident` verb; a refusal is answered here."""
     if action is None:
         return True
-    assert ctx.svc.policy is not None
     where = Where(ctx.channel, typed=True)
     decision = await ctx.svc.policy.check(action, ctx.incident, ctx.user, where=where)
     if not decision.allowed:
@@ -195,7 +194,6 @@ async def timeline(ctx: VerbContext) -> None:
 
 @verb("list", usage=USAGE["list"], in_incident=False, grammar=grammar.no_args)
 async def list_verb(ctx: VerbContext) -> None:
-    assert ctx.svc.privacy is not None
     shown = await ctx.svc.privacy.for_reader(await ctx.svc.store.open_incidents(), user=ctx.user)
     await ctx.respond(**ephemeral(ui.incident_list(shown, ctx.svc.config)))
 

@@ -18,7 +18,6 @@ from blocks.mrkdwn import md
 from bot.core.policy import status_action
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.reminders import Reminders
 from bot.services import Services
 from handlers.policy import Click, allowed, guarded, incident_in_value
 from handlers.replies import refusal, tell
@@ -26,11 +25,6 @@ from handlers.replies import refusal, tell
 log = logging.getLogger(__name__)
 
 VIEW_TTL = 24 * 3600
-
-
-def _reminders(svc: Services) -> Reminders:
-    assert svc.reminders is not None, "build() sets Services.reminders"
-    return svc.reminders
 
 
 def _values(view: dict[str, Any]) -> dict[str, str | None]:
@@ -72,7 +66,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         assert click.incident is not None
         user, channel = click.user, click.channel
         try:
-            until = await _reminders(svc).snooze(click.incident.id, by=user)
+            until = await svc.reminders.snooze(click.incident.id, by=user)
         except IncidentError as exc:
             await tell(svc, channel, user, refusal(exc))
             return

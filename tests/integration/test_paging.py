@@ -80,7 +80,6 @@ async def paged(h: Harness, incident: Incident) -> PageState:
 async def timers(h: Harness, incident: Incident) -> list[DueItem]:
     """The incident's pending paging due-items (not its update reminders, nor what comes
     after the incident: the post-mortem draft and reminder)."""
-    assert h.bot.services.scheduler is not None
     pending = await h.bot.services.scheduler.pending(incident.id)
     return [i for i in pending if i.lane != "cadence" and not i.kind.startswith("postmortem_")]
 
