@@ -43,7 +43,7 @@ from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.identity import Identity, incident_of_key
 from bot.core.metrics import Metrics
-from bot.core.models import DueItem, Incident, PageState, TimelineEntry
+from bot.core.models import PAGE_ACKNOWLEDGED, DueItem, Incident, PageState, TimelineEntry
 from bot.core.pagerduty import (
     PagerDuty,
     PagerDutyUser,
@@ -551,7 +551,7 @@ class Pager:
             p.status, p.acked_at, p.acked_by = "acknowledged", now, by_name
             changed = True
             text = f"Acknowledged in PagerDuty by {by_name or 'someone'}"
-            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+            return [TimelineEntry(at=now, actor=None, kind=PAGE_ACKNOWLEDGED, text=text)]
 
         incident = await self.store.update(incident_id, mutate)
         if changed and incident.page is not None:
