@@ -35,7 +35,7 @@ async def followups_verb(ctx: VerbContext) -> None:
 
 
 async def _followup_incident(svc: Services, followup_id: str) -> Incident:
-    followup = await svc.store.followup(followup_id)
+    followup = await svc.followups.get(followup_id)
     if followup is None:
         raise IncidentError("That follow-up no longer exists.")
     return await incident_named(svc, followup.incident_id)
@@ -62,7 +62,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def done_in_list(click: Click) -> None:
         followup_id, scope = ui.parse_list_value(click.action.get("value", ""))
         await svc.followups.done(followup_id, by=click.user)
-        incident = await svc.store.get(scope) if scope != ui.ALL else None
+        incident = await svc.incidents.get(scope) if scope != ui.ALL else None
         found = await svc.followups.open_for(incident)
         text, blocks = ui.followup_list(found, incident)
         await click.respond(**reply((text, blocks), replace_original=True))

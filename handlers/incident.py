@@ -188,13 +188,13 @@ async def resolve(ctx: VerbContext) -> None:
 @verb("timeline", usage=USAGE["timeline"], grammar=grammar.no_args)
 async def timeline(ctx: VerbContext) -> None:
     incident = _incident(ctx)
-    entries = await ctx.svc.store.timeline(incident.id)
+    entries = await ctx.svc.capture.entries(incident)
     await ctx.respond(**ephemeral(ui.timeline(incident, entries)))
 
 
 @verb("list", usage=USAGE["list"], in_incident=False, grammar=grammar.no_args)
 async def list_verb(ctx: VerbContext) -> None:
-    shown = await ctx.svc.privacy.for_reader(await ctx.svc.store.open_incidents(), user=ctx.user)
+    shown = await ctx.svc.privacy.open_for(ctx.user)
     await ctx.respond(**ephemeral(ui.incident_list(shown, ctx.svc.config)))
 
 

@@ -32,8 +32,6 @@ from handlers.replies import answering, ephemeral
 
 log = logging.getLogger(__name__)
 
-ASK_EVERY = 300  # seconds: one request in the channel per person and action this often
-
 
 @dataclass
 class Click:
@@ -56,7 +54,7 @@ Handler = Callable[[Click], Awaitable[None]]
 
 
 async def incident_named(svc: Services, incident_id: str) -> Incident:
-    incident = await svc.store.get(incident_id) if incident_id else None
+    incident = await svc.incidents.get(incident_id)
     if incident is None:
         raise IncidentError("That incident no longer exists.")
     return incident
@@ -148,7 +146,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         if not askees or not incident.channel_id:
             raise IncidentError("There is nobody to ask yet.")
         # a second click (or a flood of them) asks once every few minutes
-        if await svc.store.claim_once("ask", f"{incident.id}:{click.user}:{action}", ttl=ASK_EVERY):
+        if await svc.policy.first_ask(incident, click.user, action):
             text, blocks = ui.asked(click.user, DOING[action], askees)
             await svc.slack.post(incident.channel_id, text, blocks)
         await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)

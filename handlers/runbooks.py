@@ -61,7 +61,7 @@ async def command(
 
 async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
     run_id, _ = ui.parse_step_value(action.get("value", ""))
-    run = await svc.store.get_run(run_id)
+    run = await svc.checklists.run(run_id)
     if run is None:
         raise IncidentError("That checklist no longer exists.")
     return await incident_named(svc, run.incident)

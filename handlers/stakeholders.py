@@ -20,8 +20,6 @@ from handlers.replies import refusal, tell
 
 log = logging.getLogger(__name__)
 
-VIEW_TTL = 24 * 3600
-
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.action(stakeholders_ui.ACTION_DRAFT)
@@ -55,7 +53,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
+        if not await svc.policy.first_submission(view["id"]):
             return
         try:
             incident = await incident_named(svc, meta.get("incident", ""))

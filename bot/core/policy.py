@@ -62,6 +62,8 @@ class ChannelMembers(Protocol):
 
 GROUP_TTL = 60.0  # seconds a user group's members are trusted
 GROUPS_CACHED = 1024
+SUBMISSION_TTL = 24 * 3600  # seconds a modal's submission is remembered (Slack may resend)
+ASK_EVERY = 300  # seconds: one request in the channel per person and action this often
 RECHECK_AGE = 2.0  # a cached "not a member" older than this is asked again
 REFUSAL_NOTE_TTL = 60  # at most one timeline entry per person, action and incident this long
 
@@ -217,6 +219,16 @@ class Policy:
         if not decision.allowed:
             await self._refused(decision, incident, user)
         return decision
+
+    async def first_submission(self, view_id: str) -> bool:
+        """True the first time a modal's submission is seen, on any replica: one update per
+        modal, however often Slack or the user sends it (DESIGN rule 2)."""
+        return await self.store.claim_once("view", view_id, ttl=SUBMISSION_TTL)
+
+    async def first_ask(self, incident: Incident, user: str, action: str) -> bool:
+        """True unless `user` asked for `action` in `incident` within ASK_EVERY seconds: a
+        second click on a refusal's Ask (or a flood of them) asks once."""
+        return await self.store.claim_once("ask", f"{incident.id}:{user}:{action}", ttl=ASK_EVERY)
 
     def principals(self, action: str) -> list[str]:
         if action in OPEN_ACTIONS:
