@@ -217,6 +217,9 @@ class FollowUps:
                 ) from exc
         return followup
 
+    async def get(self, followup_id: str) -> FollowUp | None:
+        return await self.store.followup(followup_id)
+
     async def done(self, followup_id: str, *, by: str) -> tuple[FollowUp, bool]:
         """Mark it done: (it, whether this call did); its reminder is cancelled."""
         result = await self.store.finish_followup(followup_id, by=by, at=self.clock())

@@ -579,6 +579,10 @@ class Incidents:
     async def in_channel(self, channel_id: str) -> Incident | None:
         return await self.store.by_channel(channel_id)
 
+    async def get(self, incident_id: str) -> Incident | None:
+        """The incident a click or a modal names, or None when it names none (or one gone)."""
+        return await self.store.get(incident_id) if incident_id else None
+
 
 def _require_open(incident: Incident) -> None:
     if not incident.is_open:

@@ -36,7 +36,7 @@ import blocks.paging as ui
 from blocks.mrkdwn import md
 from bot.core import redaction
 from bot.core.identity import incident_of_key
-from bot.core.models import DueItem, Incident, PageState, TimelineEntry
+from bot.core.models import PAGE_ACKNOWLEDGED, DueItem, Incident, PageState, TimelineEntry
 from bot.core.pagerduty import (
     PagerDutyUser,
     PagingError,
@@ -473,7 +473,7 @@ class Pager(PagerBase):
             p.status, p.acked_at, p.acked_by = "acknowledged", now, by_name
             changed = True
             text = f"Acknowledged in PagerDuty by {by_name or 'someone'}"
-            return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
+            return [TimelineEntry(at=now, actor=None, kind=PAGE_ACKNOWLEDGED, text=text)]
 
         incident = await self.store.update(incident_id, mutate)
         if changed and incident.page is not None:

@@ -110,6 +110,10 @@ class Privacy:
             )
             return False
 
+    async def open_for(self, user: str) -> list[Incident]:
+        """The open incidents, as an answer to `user` may show them (`/incident list`)."""
+        return await self.for_reader(await self.store.open_incidents(), user=user)
+
     async def for_reader(self, incidents: Sequence[Incident], *, user: str) -> list[Incident]:
         """Incidents as an answer to `user` may show them (`/incident list`)."""
         return [

@@ -10,16 +10,18 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, fields
 
 import aiohttp
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Counter
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.alerts import Alerts
@@ -50,7 +52,7 @@ from bot.preflight import Ready, verify
 from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks.checklists import Checklists
-from bot.services import Services
+from bot.services import Core, Services
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.timeline import TimelineCapture
@@ -109,75 +111,146 @@ def build(
     for a set-up that must not start (a broken runbook, drill scenario, template...)."""
     if ready is None or ready.config is not config:
         ready = verify(config)
-    runbooks = ready.runbooks
     redis = redis if redis is not None else connect_redis(settings)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    store = Store(redis, prefix=key_prefix)
+    core = make_core(settings, config, ready, Store(redis, prefix=key_prefix), client)
+    services = make_services(core, ready.scenarios)
+    consistency = subscribe(services)
+    bolt = make_bolt(services, client)
+    watch_activity(services, consistency)
+    app = web.Application()
+    app[ACTIVITY] = services.activity
+    add_routes(app, services, bolt)
+    run_with_app(app, services, consistency, bolt)
+    return Bot(services=services, bolt=bolt, web=app)
+
+
+def make_core(
+    settings: Settings, config: IncidentConfig, ready: Ready, store: Store, client: AsyncWebClient
+) -> Core:
+    """The floor the features stand on: the clients, the incidents, the event stream and
+    the durable due-items."""
     metrics = Metrics()
     slack = Slack(client, errors=metrics.slack_errors)
     activity = Activity()
-    services = Services(
-        activity=activity,
+    timing = config.scheduler
+    return Core(
         settings=settings,
         config=config,
         store=store,
         slack=slack,
-        incidents=Incidents(store, slack, config, metrics=metrics),
-        events=Events(
-            store, claim_idle=config.scheduler.reclaim.total_seconds(), activity=activity
-        ),
         metrics=metrics,
-        runbooks=runbooks,
-        pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
-        checklists=Checklists(store, slack, runbooks),
-    )
-    assert services.checklists is not None
-    services.oncall = OnCall(
-        store,
-        slack,
-        services.pagerduty,
-        config.pagerduty,
-        ttl=settings.oncall_cache_ttl,
         activity=activity,
+        jobs=AsyncIOScheduler(),
+        runbooks=ready.runbooks,
+        pagerduty=make_pagerduty(settings, errors=metrics.pagerduty_errors),
+        incidents=Incidents(store, slack, config, metrics=metrics),
+        events=Events(store, claim_idle=timing.reclaim.total_seconds(), activity=activity),
+        scheduler=Scheduler(
+            store,
+            tick=timing.tick.total_seconds(),
+            lease=timing.lease.total_seconds(),
+            retry=timing.retry.total_seconds(),
+            registry=metrics.registry,
+            activity=activity,
+        ),
     )
-    services.oncall.schedule(services.jobs)
-    services.privacy = Privacy(store, slack, services.incidents, config)
-    services.policy = Policy(config, store, slack, services.privacy, metrics=metrics)
-    scheduler, _, pager = wire_schedule(services)
-    wire_after_incident(services, scheduler)
-    wire_procedure(services, scheduler)
-    alerts = services.alerts = Alerts(
+
+
+def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
+    """Every feature on `core`, each with its due-item kinds installed on the scheduler
+    (drills: the scenarios `verify` checked, shipped then the team's own)."""
+    store, slack, config, metrics = core.store, core.slack, core.config, core.metrics
+    scheduler, identity, pagerduty = core.scheduler, core.incidents.identity, core.pagerduty
+    oncall = OnCall(
         store,
         slack,
-        services.incidents,
+        pagerduty,
+        config.pagerduty,
+        ttl=core.settings.oncall_cache_ttl,
+        activity=core.activity,
+    )
+    oncall.schedule(core.jobs)
+    privacy = Privacy(store, slack, core.incidents, config)
+    stats = Stats(store, slack, config, metrics)
+    alerts = Alerts(
+        store,
+        slack,
+        core.incidents,
         config,
-        runbooks,
+        core.runbooks,
         scheduler=scheduler,
         registry=metrics.registry,
-        activity=activity,
+        activity=core.activity,
     )
-    wire_drills(services, scheduler, ready.scenarios)
-    consistency = subscribe(services)
+    services = Services(
+        **{part.name: getattr(core, part.name) for part in fields(core)},
+        checklists=Checklists(store, slack, core.runbooks),
+        oncall=oncall,
+        privacy=privacy,
+        policy=Policy(config, store, slack, privacy, metrics=metrics),
+        reminders=Reminders(store, slack, config, scheduler, metrics=metrics),
+        pager=Pager(
+            store,
+            slack,
+            config,
+            scheduler,
+            pagerduty,
+            webhooks=bool(core.settings.pagerduty_webhook_secret),
+            metrics=metrics,
+            identity=identity,
+        ),
+        stats=stats,
+        postmortems=Postmortems(store, slack, config, scheduler, stats, metrics),
+        followups=FollowUps(store, slack, config, scheduler, metrics),
+        capture=TimelineCapture(store, slack),
+        escalations=Escalations(
+            store, slack, config, scheduler, core.runbooks, pagerduty, identity=identity
+        ),
+        stakeholders=Stakeholders(store, slack, config, scheduler),
+        alerts=alerts,
+        drills=Drills(
+            store, slack, core.incidents, config, scenarios, core.runbooks, scheduler, alerts=alerts
+        ),
+    )
+    services.reminders.install()
+    services.pager.install()
+    services.postmortems.install()
+    services.followups.install()
+    services.escalations.install()
+    services.stakeholders.install()
+    services.drills.install()
+    return services
+
+
+def make_bolt(services: Services, client: AsyncWebClient) -> AsyncApp:
+    """Bolt with every listener; each runs after its ack as tracked work."""
     bolt = AsyncApp(
         client=client,
-        signing_secret=settings.slack_signing_secret or "",
+        signing_secret=services.settings.slack_signing_secret or "",
         # /slack/events verifies every request on its raw bytes before Bolt sees it, and
         # Socket Mode's envelopes come over the WebSocket the app-level token opened
         request_verification_enabled=False,
     )
     handlers.register(bolt, services)
-    bolt.listener_runner.listener_start_handler = _TrackListeners(activity)
-    activity.probe(scheduler.outlook)
-    activity.probe(alerts.outlook)
+    bolt.listener_runner.listener_start_handler = _TrackListeners(services.activity)
+    return bolt
+
+
+def watch_activity(services: Services, consistency: Consistency) -> None:
+    """The settle signal's probes: each part that keeps timed work says when it is due."""
+    activity = services.activity
+    activity.probe(services.scheduler.outlook)
+    activity.probe(services.alerts.outlook)
     activity.probe(services.events.outlook)
     activity.probe(consistency.outlook)
     # the due-item tick is seen by the scheduler's probe; its idle runs change nothing
     activity.track_jobs(services.jobs, ignore={JOB_ID})
-    app = web.Application()
-    app[ACTIVITY] = activity
-    slack_events = slack_events_route(
-        bolt, signing_secret=settings.slack_signing_secret, store=store
-    )
+
+
+def add_routes(app: web.Application, services: Services, bolt: AsyncApp) -> None:
+    """Every route: Slack's, the health checks, metrics, and the two webhooks."""
+    settings, store = services.settings, services.store
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -199,13 +272,22 @@ def build(
         body, content_type = services.metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
+    slack_events = slack_events_route(
+        bolt, signing_secret=settings.slack_signing_secret, store=store
+    )
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_route)
+    app.router.add_post("/webhooks/pagerduty", pagerduty_webhook_route(services))
+    app.router.add_post("/alerts/alertmanager", alertmanager_webhook(services))
+
+
+def pagerduty_webhook_route(services: Services) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`/webhooks/pagerduty`: signature checked on the raw bytes, then to the pager."""
+    secret, pager = services.settings.pagerduty_webhook_secret, services.pager
 
     async def pagerduty_webhook(request: web.Request) -> web.Response:
-        secret = settings.pagerduty_webhook_secret
         if not secret:
             return web.json_response({"ok": False, "error": "webhooks are off"}, status=404)
 
@@ -238,98 +320,88 @@ def build(
             return web.json_response({"ok": False}, status=500)
         return web.json_response({"ok": True})
 
-    app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
-    app.router.add_post("/alerts/alertmanager", alertmanager_webhook(services))
+    return pagerduty_webhook
 
-    async def open_http(_: web.Application) -> None:
-        # one keep-alive session for every Slack call instead of a connection per call
-        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
-    async def close(_: web.Application) -> None:
-        if client.session is not None:
-            await client.session.close()
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
+Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
-    async def start_jobs(_: web.Application) -> None:
-        services.jobs.start()
 
-    async def stop_jobs(_: web.Application) -> None:
-        if services.jobs.running:
-            services.jobs.shutdown(wait=False)
+def run_with_app(
+    app: web.Application, services: Services, consistency: Consistency, bolt: AsyncApp
+) -> None:
+    """What runs while the app does (aiohttp's cleanup_ctx): each part below is started
+    in turn at start-up and stopped in the reverse order at cleanup, so tracking outlives
+    everything, and Redis and the Slack session outlive whatever uses them. The background
+    consumers are also stopped earlier by `finish_work` (STOP_WORK), before the site
+    closes; stopping them again at cleanup changes nothing."""
+    activity, jobs, redis = services.activity, services.jobs, services.store.redis
+    client = bolt.client
 
-    app.on_startup.append(open_http)
-    app.on_startup.append(start_jobs)
-    app.on_shutdown.append(stop_jobs)
-    app.on_cleanup.append(close)
-
-    async def start_schedule(_: web.Application) -> None:
-        scheduler.start(services.jobs)
-        await services.events.start()
-        await consistency.start()
-
-    async def stop_schedule(_: web.Application) -> None:
-        await consistency.stop()
-        await services.events.stop()
-        await scheduler.stop()
-
-    app.on_startup.append(start_schedule)
-
-    checking: list[Callable[[], None]] = []
-
-    async def know_ourselves(_: web.Application) -> None:
-        task = activity.spawn(tell_bolt_who_we_are(bolt, slack), name="auth.test at start-up")
-
-        def cancel() -> None:
-            task.cancel()
-
-        checking.append(cancel)
-
-    app.on_startup.append(know_ourselves)
-
-    async def check_procedure(_: web.Application) -> None:
-        # Not awaited: the start-up check of the procedure's Slack targets never delays
-        # serving. on_startup runs before the site listens; the sandbox's fake Slack is
-        # served by this very app, so it waits a moment instead of greeting a newcomer
-        # with connection errors.
-        checking.append(
-            activity.later(STARTUP_CHECK_DELAY, lambda: warn_procedure_targets(services))
-        )
-
-    async def stop_check(_: web.Application) -> None:
-        for cancel in checking:
-            cancel()
-
-    app.on_startup.append(check_procedure)
-    app.on_cleanup.insert(0, stop_check)
-
-    async def start_alerts(_: web.Application) -> None:
-        await alerts.start()
-
-    async def stop_alerts(_: web.Application) -> None:
-        await alerts.stop()
-
-    app.on_startup.append(start_alerts)
-
-    async def start_activity(_: web.Application) -> None:
+    async def tracking(_: web.Application) -> AsyncIterator[None]:
         activity.start()
-
-    async def stop_activity(_: web.Application) -> None:
+        yield
         activity.stop()
 
-    app.on_startup.insert(0, start_activity)
-    app.on_cleanup.append(stop_activity)
-    # before Redis closes: the alert worker stops; what it had not acked is redelivered
-    app.on_cleanup.insert(0, stop_alerts)
-    # before Redis closes: running handlers finish (or keep their lease for a retry)
-    app.on_cleanup.insert(0, stop_schedule)
+    async def redis_connection(_: web.Application) -> AsyncIterator[None]:
+        yield
+        await close_redis(redis)
+
+    async def slack_session(_: web.Application) -> AsyncIterator[None]:
+        # one keep-alive session for every Slack call instead of a connection per call
+        session = client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        yield
+        await session.close()
+
+    async def start_up_checks(_: web.Application) -> AsyncIterator[None]:
+        knowing = activity.spawn(
+            tell_bolt_who_we_are(bolt, services.slack), name="auth.test at start-up"
+        )
+        # Not awaited: the start-up check of the procedure's Slack targets never delays
+        # serving. Start-up runs before the site listens; the sandbox's fake Slack is
+        # served by this very app, so it waits a moment instead of greeting a newcomer
+        # with connection errors.
+        cancel_check = activity.later(STARTUP_CHECK_DELAY, lambda: warn_procedure_targets(services))
+        yield
+        knowing.cancel()
+        cancel_check()
 
     async def stop_work() -> None:
-        await stop_schedule(app)
-        await stop_alerts(app)
+        # running handlers finish (or keep their lease for a retry); the alert worker
+        # stops, and what it had not acked is redelivered
+        await consistency.stop()
+        await services.events.stop()
+        await services.scheduler.stop()
+        await services.alerts.stop()
 
+    async def background_consumers(_: web.Application) -> AsyncIterator[None]:
+        services.scheduler.start(jobs)
+        await services.events.start()
+        await consistency.start()
+        await services.alerts.start()
+        yield
+        await stop_work()
+
+    async def periodic_jobs(_: web.Application) -> AsyncIterator[None]:
+        jobs.start()
+        yield
+        if jobs.running:
+            jobs.shutdown(wait=False)
+
+    lifetimes: list[Lifetime] = [
+        tracking,
+        redis_connection,
+        slack_session,
+        start_up_checks,
+        background_consumers,
+        periodic_jobs,
+    ]
+    app.cleanup_ctx.extend(lifetimes)
     app[STOP_WORK] = stop_work
-    return Bot(services=services, bolt=bolt, web=app)
+
+
+async def close_redis(redis: Redis) -> None:
+    await redis.aclose()
+    await redis.connection_pool.disconnect()
 
 
 def subscribe(services: Services) -> Consistency:
@@ -338,23 +410,21 @@ def subscribe(services: Services) -> Consistency:
     set-up itself; then what needs the channel. And each feature's repair, for after Redis
     lost writes (bot/core/consistency.py)."""
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
-    stakeholders, postmortems, stats = services.stakeholders, services.postmortems, services.stats
-    drills, checklists = services.drills, services.checklists
-    assert pager and reminders and escalations and stakeholders and postmortems and stats
-    assert drills and checklists
+    stakeholders, drills = services.stakeholders, services.drills
     ev = services.events
     ev.subscribe("pager", lifecycle(pager.on_incident_event))
     ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
     ev.subscribe("escalations", lifecycle(escalations.on_incident_event))
     ev.subscribe("stakeholders", lifecycle(stakeholders.on_incident_event))
-    ev.subscribe("postmortem", lifecycle(postmortems.on_incident_event))
-    ev.subscribe("stats", lifecycle(stats.on_incident_event))
+    ev.subscribe("postmortem", lifecycle(services.postmortems.on_incident_event))
+    ev.subscribe("stats", lifecycle(services.stats.on_incident_event))
     ev.subscribe("setup", services.incidents.on_declared, types={"declared"})
     # these post into the channel: they see the incident as set up, not as declared
     fresh = services.store
     ev.subscribe("paging-notice", lifecycle(pager.on_set_up, fresh), types={"declared"})
     ev.subscribe("drills", lifecycle(drills.on_incident_event, fresh))
-    ev.subscribe("checklists", lifecycle(checklists.on_incident_event, fresh), types={"declared"})
+    checklists = lifecycle(services.checklists.on_incident_event, fresh)
+    ev.subscribe("checklists", checklists, types={"declared"})
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
     identity = services.incidents.identity
     services.metrics.store_data_lost.set_function(lambda: 1.0 if identity.lost_at else 0.0)
@@ -365,43 +435,6 @@ def subscribe(services: Services) -> Consistency:
     consistency.add("stakeholders", stakeholders.reconcile)
     consistency.add("drills", drills.reconcile)
     return consistency
-
-
-def wire_drills(services: Services, scheduler: Scheduler, scenarios: dict[str, Scenario]) -> Drills:
-    """Game-day drills: the scenarios (shipped, then the team's own, checked by `verify`),
-    played through the alert path and the scheduler."""
-    drills = services.drills = Drills(
-        services.store,
-        services.slack,
-        services.incidents,
-        services.config,
-        scenarios,
-        services.runbooks,
-        scheduler,
-        alerts=services.alerts,
-    )
-    drills.install()
-    return drills
-
-
-def wire_procedure(services: Services, scheduler: Scheduler) -> tuple[Escalations, Stakeholders]:
-    """The team's procedure from the config: the escalation matrix and runbook
-    escalations, stakeholder update cadences."""
-    escalations = services.escalations = Escalations(
-        services.store,
-        services.slack,
-        services.config,
-        scheduler,
-        services.runbooks,
-        services.pagerduty,
-        identity=services.incidents.identity,
-    )
-    escalations.install()
-    stakeholders = services.stakeholders = Stakeholders(
-        services.store, services.slack, services.config, scheduler
-    )
-    stakeholders.install()
-    return escalations, stakeholders
 
 
 STARTUP_CHECK_DELAY = 1.0  # seconds after start-up before the procedure's targets are checked
@@ -431,52 +464,6 @@ async def warn_procedure_targets(services: Services) -> None:
                 result.fix,
                 extra={"check": result.name},
             )
-
-
-def wire_after_incident(services: Services, scheduler: Scheduler) -> None:
-    """Post-mortems, follow-ups, timeline capture and the response numbers."""
-    store, slack, config, metrics = (
-        services.store,
-        services.slack,
-        services.config,
-        services.metrics,
-    )
-    stats = services.stats = Stats(store, slack, config, metrics)
-    services.postmortems = Postmortems(store, slack, config, scheduler, stats, metrics)
-    services.postmortems.install()
-    services.followups = FollowUps(store, slack, config, scheduler, metrics)
-    services.followups.install()
-    services.capture = TimelineCapture(store, slack)
-
-
-def wire_schedule(services: Services) -> tuple[Scheduler, Reminders, Pager]:
-    """Durable due-items, and the features made of them: update reminders and paging."""
-    timing = services.config.scheduler
-    scheduler = Scheduler(
-        services.store,
-        tick=timing.tick.total_seconds(),
-        lease=timing.lease.total_seconds(),
-        retry=timing.retry.total_seconds(),
-        registry=services.metrics.registry,
-        activity=services.activity,
-    )
-    reminders = Reminders(
-        services.store, services.slack, services.config, scheduler, metrics=services.metrics
-    )
-    reminders.install()
-    pager = Pager(
-        services.store,
-        services.slack,
-        services.config,
-        scheduler,
-        services.pagerduty,
-        webhooks=bool(services.settings.pagerduty_webhook_secret),
-        metrics=services.metrics,
-        identity=services.incidents.identity,
-    )
-    pager.install()
-    services.scheduler, services.reminders, services.pager = scheduler, reminders, pager
-    return scheduler, reminders, pager
 
 
 class CannotStart(Exception):
@@ -521,15 +508,10 @@ async def serve(bot: Bot, settings: Settings) -> None:
     """Serve HTTP on $PORT; with SLACK_APP_TOKEN, Slack traffic comes over Socket Mode.
     CannotStart when the port cannot be had or Redis does not answer."""
     redis = bot.services.store.redis
-
-    async def close_redis() -> None:
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
-
     try:
         sock = listen(settings.host, settings.port)
     except OSError as exc:
-        await close_redis()
+        await close_redis(redis)
         raise CannotStart(
             f"cannot listen on {settings.host}:{settings.port} ({listen_problem(exc)}); set "
             "PORT to a free port (and HOST to an address of this machine)."
@@ -538,7 +520,7 @@ async def serve(bot: Bot, settings: Settings) -> None:
         await check_redis(bot.services.store, settings)
     except CannotStart:
         sock.close()
-        await close_redis()
+        await close_redis(redis)
         raise
     guard.raise_open_files_limit()
     guard.quiet_accept_errors(asyncio.get_running_loop())

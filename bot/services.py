@@ -1,8 +1,10 @@
-"""The running bot's parts, built once and handed to handlers (no globals)."""
+"""The running bot's parts, built once by bot/server.py `build()` and handed to handlers
+(no globals). Frozen: every part exists from the start; the one that may be absent says
+so in its type (PagerDuty, off without PAGERDUTY_API_KEY)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -32,47 +34,54 @@ from bot.stats import Stats
 from bot.timeline import TimelineCapture
 
 
-@dataclass
-class Services:
+@dataclass(frozen=True)
+class Core:
+    """What every feature is built on."""
+
     settings: Settings
     config: IncidentConfig
     store: Store
     slack: Slack
-    incidents: Incidents
-    # the durable lifecycle events every feature reacts to (bot/core/events.py)
-    events: Events
     metrics: Metrics
+    # the work in flight after its request was answered, and the settle signal
+    activity: Activity
+    # The process's one in-memory APScheduler (DESIGN rule 3): periodic jobs such as the
+    # on-call cache refresh, never durable state. Started with the app.
+    jobs: AsyncIOScheduler
     runbooks: dict[str, Runbook]
     # None when PAGERDUTY_API_KEY is unset: paging and /oncall say so plainly
     pagerduty: PagerDuty | None
-    # runbooks posted as checklists in incident channels (build() always sets it)
-    checklists: Checklists | None = None
-    # who is on call, cached from PagerDuty (build() always sets it)
-    oncall: OnCall | None = None
-    # The process's one in-memory APScheduler (DESIGN rule 3): periodic jobs such as the
-    # on-call cache refresh, never durable state. build() starts it with the app.
-    jobs: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
-    # the work in flight after its request was answered, and the settle signal
-    activity: Activity = field(default_factory=Activity)
-    # durable due-items, update reminders, PagerDuty paging (build() always sets them)
-    scheduler: Scheduler | None = None
-    reminders: Reminders | None = None
-    pager: Pager | None = None
-    # Alertmanager's webhook and alert channels (build() always sets it)
-    alerts: Alerts | None = None
-    # after the incident: post-mortems, follow-ups, timeline capture, response numbers
-    # (build() always sets them)
-    postmortems: Postmortems | None = None
-    followups: FollowUps | None = None
-    capture: TimelineCapture | None = None
-    stats: Stats | None = None
+    incidents: Incidents
+    # the durable lifecycle events every feature reacts to (bot/core/events.py)
+    events: Events
+    # durable due-items: every feature's timed work
+    scheduler: Scheduler
+
+
+@dataclass(frozen=True)
+class Services(Core):
+    """The core and every feature on it."""
+
+    # runbooks posted as checklists in incident channels
+    checklists: Checklists
+    # who is on call, cached from PagerDuty
+    oncall: OnCall
+    # private incidents: who is inside one, and /incident private
+    privacy: Privacy
+    # who may do what: every command, button and modal asks it
+    policy: Policy
+    # update reminders, PagerDuty paging
+    reminders: Reminders
+    pager: Pager
+    # after the incident: response numbers, post-mortems, follow-ups, timeline capture
+    stats: Stats
+    postmortems: Postmortems
+    followups: FollowUps
+    capture: TimelineCapture
     # the team's procedure: escalation matrix and runbook escalations, stakeholder updates
-    # (build() always sets them)
-    escalations: Escalations | None = None
-    stakeholders: Stakeholders | None = None
-    # private incidents: who is inside one, and /incident private (build() always sets it)
-    privacy: Privacy | None = None
-    # who may do what: every command, button and modal asks it (build() always sets it)
-    policy: Policy | None = None
-    # game-day drills: scenarios played as incidents marked DRILL (build() always sets it)
-    drills: Drills | None = None
+    escalations: Escalations
+    stakeholders: Stakeholders
+    # Alertmanager's webhook and alert channels
+    alerts: Alerts
+    # game-day drills: scenarios played as incidents marked DRILL
+    drills: Drills

@@ -6,7 +6,7 @@ reads them (`/incident stats`) and feeds the Prometheus histograms.
 **Time to acknowledge** is declared → the first acknowledgement:
 
 - for a paged incident, PagerDuty's acknowledgement as bot/paging.py records it on the
-  timeline ("Acknowledged in PagerDuty by …", or `PageState.acked_at`);
+  timeline (an entry of kind `page_acknowledged`, or `PageState.acked_at`);
 - with no page, or a page nobody acknowledged before the incident ended, the first human
   action on the timeline after the declaration: any entry by a person (not the bot, not
   the alert pipeline) other than the declaration itself and the bot's set-up notes; so a
@@ -34,6 +34,7 @@ from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.metrics import Metrics
 from bot.core.models import (
+    PAGE_ACKNOWLEDGED,
     AckSource,
     Incident,
     IncidentTimes,
@@ -49,14 +50,24 @@ log = logging.getLogger(__name__)
 
 # timeline kinds written for a person that are not a response to the incident
 NOT_A_RESPONSE = frozenset({"declared", "setup_failed", "setup_complete"})
-PAGERDUTY_ACK = "Acknowledged in PagerDuty"
+# Before entries had their own kind, an acknowledgement was a "page" entry known only by
+# its wording; incidents stored then still count (`PageState.acked_at` alone would miss one
+# escalated after it: an escalation clears it).
+LEGACY_ACK = ("page", "Acknowledged in PagerDuty")
 WINDOWS = {"7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 DEFAULT_WINDOW = "30d"
 OBSERVED_TTL = 400 * 86400
 
 
+def is_pagerduty_ack(entry: TimelineEntry) -> bool:
+    legacy_kind, legacy_text = LEGACY_ACK
+    return entry.kind == PAGE_ACKNOWLEDGED or (
+        entry.kind == legacy_kind and entry.text.startswith(legacy_text)
+    )
+
+
 def pagerduty_acknowledged(incident: Incident, entries: Iterable[TimelineEntry]) -> float | None:
-    times = [e.at for e in entries if e.kind == "page" and e.text.startswith(PAGERDUTY_ACK)]
+    times = [e.at for e in entries if is_pagerduty_ack(e)]
     if incident.page is not None and incident.page.acked_at is not None:
         times.append(incident.page.acked_at)
     return min(times) if times else None

@@ -78,6 +78,10 @@ class TimelineCapture:
         self.clock = clock
         self._handling: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
+    async def entries(self, incident: Incident) -> list[TimelineEntry]:
+        """The incident's timeline, in the order it was written (`/incident timeline`)."""
+        return await self.store.timeline(incident.id)
+
     async def note(self, incident: Incident, *, by: str, wire: str) -> TimelineEntry:
         """`/incident note <text>`: a manual timeline entry, now, by `by`. `wire` is the
         text as Slack sent it: its real mentions stay live on the timeline."""

@@ -41,7 +41,7 @@ def alertmanager_webhook(svc: Services) -> Route:
 
     async def route(request: web.Request) -> web.Response:
         token = svc.settings.alertmanager_token
-        if not token or svc.alerts is None:
+        if not token:
             return _answer(404, "the Alertmanager webhook is off (ALERTMANAGER_TOKEN is unset)")
         alerts = svc.alerts
 
@@ -103,8 +103,6 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DECLARE)
     @guarded(svc, "declare", None, name="alert_declare")
     async def declare(click: Click) -> None:
-        if svc.alerts is None:
-            return
         incident, view = await svc.alerts.declare_from_button(
             _chosen(click.action), user=click.user
         )
@@ -119,8 +117,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_RESOLVE)
     @guarded(svc, "resolve", incident_in_value, name="alert_resolve")
     async def resolve(click: Click) -> None:
-        if svc.alerts is None or click.incident is None:
-            return
+        assert click.incident is not None
         incident = await svc.alerts.resolve_from_button(click.incident.id, user=click.user)
         text, blocks = ui.resolved_notice(click.user, incident.resolved_at or 0.0)
         await click.respond(**reply((text, blocks), replace_original=True))

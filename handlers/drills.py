@@ -6,19 +6,11 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 import blocks.drills as ui
-from bot.drills import Drills
-from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
-
-
-def drills(svc: Services) -> Drills:
-    if svc.drills is None:
-        raise IncidentError("Game-day drills are not available in this build.")
-    return svc.drills
 
 
 # starting one declares an incident: counted against the user's declare rate
@@ -30,7 +22,7 @@ def drills(svc: Services) -> Drills:
 )
 async def drill(ctx: VerbContext) -> None:
     """No scenario: the list (ephemeral). A scenario, optionally `fast`: start it."""
-    service = drills(ctx.svc)
+    service = ctx.svc.drills
     words = ctx.cmd.text.split()
     if not words:
         await ctx.respond(**ephemeral(ui.scenario_list(service.listed(), fast=_fast(ctx.svc))))
@@ -55,7 +47,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "declare", None)
     async def start_clicked(click: Click) -> None:
         fast = click.action["action_id"].startswith(ui.ACTION_START_FAST)
-        incident = await drills(svc).start(
+        incident = await svc.drills.start(
             str(click.action.get("value") or ""), by=click.user, fast=fast
         )
         await click.respond(**ephemeral(ui.started(incident)), replace_original=False)
@@ -64,4 +56,4 @@ def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "drill", incident_in_value)
     async def ack_clicked(click: Click) -> None:
         assert click.incident is not None
-        await drills(svc).acknowledge(click.incident.id, by=click.user)
+        await svc.drills.acknowledge(click.incident.id, by=click.user)

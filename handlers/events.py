@@ -21,8 +21,6 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         # Bolt has acked already; Slack's retries carry the same event_id, which the
         # store accepts once. Other messages need nothing.
-        if services.alerts is None:
-            return
         # the bot's own posts carry a bot_id too (Bolt drops most of them already)
         own = {context.bot_user_id, context.bot_id, body.get("api_app_id")}
         try:
@@ -34,10 +32,10 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.event("member_joined_channel")
     async def on_joined(event: dict[str, Any]) -> None:
-        if services.privacy is not None and event.get("channel") and event.get("user"):
+        if event.get("channel") and event.get("user"):
             services.privacy.joined(str(event["channel"]), str(event["user"]))
 
     @app.event("member_left_channel")
     async def on_left(event: dict[str, Any]) -> None:
-        if services.privacy is not None and event.get("channel") and event.get("user"):
+        if event.get("channel") and event.get("user"):
             services.privacy.left(str(event["channel"]), str(event["user"]))

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 
 import blocks.followups as ui
 from bot.core.models import Incident
-from bot.followups import DueDateError, FollowUps
+from bot.followups import DueDateError
 from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
@@ -19,29 +19,23 @@ from handlers.verbs import VerbContext, verb
 USAGE = "/incident followup <what needs doing> [@owner] [due: 2026-12-01|tomorrow|fri|in 3d]"
 
 
-def followups(svc: Services) -> FollowUps:
-    if svc.followups is None:
-        raise IncidentError("Follow-ups are not available in this build.")
-    return svc.followups
-
-
 @verb("followup", usage=USAGE)
 async def followup_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     try:
-        await followups(ctx.svc).add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
+        await ctx.svc.followups.add(ctx.incident, by=ctx.user, text=ctx.cmd.wire)
     except DueDateError as exc:
         raise UsageError(str(exc)) from exc
 
 
 @verb("followups", usage="/incident followups", in_incident=False)
 async def followups_verb(ctx: VerbContext) -> None:
-    found = await followups(ctx.svc).open_for(ctx.incident)
+    found = await ctx.svc.followups.open_for(ctx.incident)
     await ctx.respond(**ephemeral(ui.followup_list(found, ctx.incident)))
 
 
 async def _followup_incident(svc: Services, followup_id: str) -> Incident:
-    followup = await svc.store.followup(followup_id)
+    followup = await svc.followups.get(followup_id)
     if followup is None:
         raise IncidentError("That follow-up no longer exists.")
     return await incident_named(svc, followup.incident_id)
@@ -67,9 +61,9 @@ def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, _closing, _listed, shown="anywhere")
     async def done_in_list(click: Click) -> None:
         followup_id, scope = ui.parse_list_value(click.action.get("value", ""))
-        await followups(svc).done(followup_id, by=click.user)
-        incident = await svc.store.get(scope) if scope != ui.ALL else None
-        found = await followups(svc).open_for(incident)
+        await svc.followups.done(followup_id, by=click.user)
+        incident = await svc.incidents.get(scope) if scope != ui.ALL else None
+        found = await svc.followups.open_for(incident)
         text, blocks = ui.followup_list(found, incident)
         await click.respond(**reply((text, blocks), replace_original=True))
 
@@ -77,6 +71,6 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DONE_REMINDER)
     @guarded(svc, _closing, _reminded, shown="dm")
     async def done_in_reminder(click: Click) -> None:
-        followup, _ = await followups(svc).done(str(click.action.get("value") or ""), by=click.user)
+        followup, _ = await svc.followups.done(str(click.action.get("value") or ""), by=click.user)
         text, blocks = ui.done_notice(followup)
         await click.respond(**reply((text, blocks), replace_original=True))

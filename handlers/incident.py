@@ -80,7 +80,6 @@ async def permitted(ctx: VerbContext, action: str | None) -> bool:
     """The one permissions check of every `/incident` verb; a refusal is answered here."""
     if action is None:
         return True
-    assert ctx.svc.policy is not None
     where = Where(ctx.channel, typed=True)
     decision = await ctx.svc.policy.check(action, ctx.incident, ctx.user, where=where)
     if not decision.allowed:
@@ -190,14 +189,13 @@ async def resolve(ctx: VerbContext) -> None:
 @verb("timeline", usage=USAGE["timeline"], grammar=grammar.no_args)
 async def timeline(ctx: VerbContext) -> None:
     incident = _incident(ctx)
-    entries = await ctx.svc.store.timeline(incident.id)
+    entries = await ctx.svc.capture.entries(incident)
     await ctx.respond(**ephemeral(ui.timeline(incident, entries)))
 
 
 @verb("list", usage=USAGE["list"], in_incident=False, grammar=grammar.no_args)
 async def list_verb(ctx: VerbContext) -> None:
-    assert ctx.svc.privacy is not None
-    shown = await ctx.svc.privacy.for_reader(await ctx.svc.store.open_incidents(), user=ctx.user)
+    shown = await ctx.svc.privacy.open_for(ctx.user)
     await ctx.respond(**ephemeral(ui.incident_list(shown, ctx.svc.config)))
 
 

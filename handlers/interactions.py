@@ -15,7 +15,7 @@ from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from handlers.policy import Click, guarded, incident_in_value, policy
+from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import STORE_DOWN, refusal, tell
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         user = body["user"]["id"]
         # the declare rate, answered in the form (it stays open, filled in) when exceeded
         try:
-            decision = await policy(svc).check("declare", None, user)
+            decision = await svc.policy.check("declare", None, user)
         except STORE_ERRORS:
             await ack(
                 response_action="errors", errors={"title": STORE_DOWN.removeprefix(":warning: ")}

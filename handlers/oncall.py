@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 import blocks.oncall as ui
 from bot.core.models import Incident
 from bot.incidents import IncidentError
-from bot.oncall import OnCall, OnCallError
+from bot.oncall import OnCallError
 from bot.services import Services
 from handlers.policy import Click, guarded, incident_named
 from handlers.replies import answering, ephemeral, reply
@@ -28,15 +28,11 @@ def parse(text: str) -> tuple[str | None, bool]:
 
 
 def register(app: AsyncApp, svc: Services) -> None:
-    def oncall() -> OnCall:
-        assert svc.oncall is not None, "build() sets Services.oncall"
-        return svc.oncall
-
     @app.command("/oncall")
     async def oncall_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         name, share = parse(body.get("text", ""))
         svc.metrics.commands.labels("oncall").inc()
-        problem = oncall().problem()
+        problem = svc.oncall.problem()
         if problem:
             await ack(**ephemeral(ui.problem(problem)))
             return
@@ -46,7 +42,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         await ack()
         async with answering(respond, what="oncall"):
             try:
-                answer = await oncall().answer(name)
+                answer = await svc.oncall.answer(name)
             except OnCallError as exc:
                 await respond(**ephemeral(ui.problem(str(exc))))
                 return

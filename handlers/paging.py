@@ -5,21 +5,15 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.paging import Pager
 from bot.services import Services
 from handlers.parse import no_args
 from handlers.verbs import VerbContext, verb
 
 
-def _pager(svc: Services) -> Pager:
-    assert svc.pager is not None, "build() sets Services.pager"
-    return svc.pager
-
-
 @verb("escalate", usage="/incident escalate", action="escalate", grammar=no_args)
 async def escalate_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
-    await _pager(ctx.svc).escalate_now(ctx.incident, by=ctx.user)
+    await ctx.svc.pager.escalate_now(ctx.incident, by=ctx.user)
 
 
 def register(app: AsyncApp, svc: Services) -> None:

@@ -24,15 +24,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.policy as ui
 from bot.core.models import Incident
-from bot.core.policy import DOING, Decision, Policy, Shown, Where, mentions, role_action
+from bot.core.policy import DOING, Decision, Shown, Where, mentions, role_action
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.replies import answering, ephemeral
 
 log = logging.getLogger(__name__)
-
-ASK_EVERY = 300  # seconds: one request in the channel per person and action this often
 
 
 @dataclass
@@ -55,13 +53,8 @@ What = str | Callable[[Incident | None], str]
 Handler = Callable[[Click], Awaitable[None]]
 
 
-def policy(svc: Services) -> Policy:
-    assert svc.policy is not None, "build() sets Services.policy"
-    return svc.policy
-
-
 async def incident_named(svc: Services, incident_id: str) -> Incident:
-    incident = await svc.store.get(incident_id) if incident_id else None
+    incident = await svc.incidents.get(incident_id)
     if incident is None:
         raise IncidentError("That incident no longer exists.")
     return incident
@@ -98,7 +91,7 @@ def guarded(
                 user, channel = body["user"]["id"], clicked_in(body)
                 incident = await find(svc, action) if find is not None else None
                 action_name = what(incident) if callable(what) else what
-                decision = await policy(svc).check(
+                decision = await svc.policy.check(
                     action_name, incident, user, where=Where(channel, shown=shown)
                 )
                 if not decision.allowed:
@@ -117,7 +110,7 @@ async def allowed(
 ) -> bool:
     """A modal's submission: may `user` do `action`? A refusal is told in `channel` (the
     channel the modal was opened from, which the bot wrote into its metadata)."""
-    decision = await policy(svc).check(action, incident, user, where=Where(channel))
+    decision = await svc.policy.check(action, incident, user, where=Where(channel))
     if not decision.allowed:
         await tell_refusal(svc, decision, channel, user)
     return decision.allowed
@@ -149,11 +142,11 @@ def register(app: AsyncApp, svc: Services) -> None:
         _, action = ui.parse_ask_value(str(click.action.get("value") or ""))
         if action not in DOING:
             raise IncidentError("That request no longer says what it is for.")
-        askees = mentions(policy(svc).who(action, incident))
+        askees = mentions(svc.policy.who(action, incident))
         if not askees or not incident.channel_id:
             raise IncidentError("There is nobody to ask yet.")
         # a second click (or a flood of them) asks once every few minutes
-        if await policy(svc).first_ask(incident, click.user, action, every=ASK_EVERY):
+        if await svc.policy.first_ask(incident, click.user, action):
             text, blocks = ui.asked(click.user, DOING[action], askees)
             await svc.slack.post(incident.channel_id, text, blocks)
         await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)

@@ -8,17 +8,10 @@ from slack_bolt.async_app import AsyncApp
 import blocks.postmortem as ui
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.postmortem import Postmortems
 from bot.services import Services
 from handlers.parse import UsageError
 from handlers.policy import Click, guarded, incident_in_value
 from handlers.verbs import VerbContext, verb
-
-
-def postmortems(svc: Services) -> Postmortems:
-    if svc.postmortems is None:
-        raise IncidentError("Post-mortems are not available in this build.")
-    return svc.postmortems
 
 
 @verb("postmortem", usage="/incident postmortem [done]")
@@ -26,13 +19,13 @@ async def postmortem_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
     arg = ctx.cmd.text.strip().lower()
     if arg == "done":
-        await postmortems(ctx.svc).mark_done(ctx.incident.id, by=ctx.user)
+        await ctx.svc.postmortems.mark_done(ctx.incident.id, by=ctx.user)
         return
     if arg:
         problem = f"“{ctx.cmd.text.strip()}” is not something postmortem takes."
         raise UsageError(problem)
     try:
-        await postmortems(ctx.svc).draft(ctx.incident, by=ctx.user)
+        await ctx.svc.postmortems.draft(ctx.incident, by=ctx.user)
     except SlackError as exc:
         raise IncidentError(f"Slack would not take the draft ({exc.code}); try again.") from exc
 
@@ -42,13 +35,13 @@ def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "postmortem", incident_in_value)
     async def done_clicked(click: Click) -> None:
         assert click.incident is not None
-        await postmortems(svc).mark_done(click.incident.id, by=click.user)
+        await svc.postmortems.mark_done(click.incident.id, by=click.user)
 
     @app.action(ui.ACTION_DRAFT)
     @guarded(svc, "postmortem", incident_in_value)
     async def draft_clicked(click: Click) -> None:
         assert click.incident is not None
         try:
-            await postmortems(svc).draft(click.incident, by=click.user)
+            await svc.postmortems.draft(click.incident, by=click.user)
         except SlackError as exc:
             raise IncidentError(f"Slack would not take the draft ({exc.code}); try again.") from exc

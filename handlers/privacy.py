@@ -15,7 +15,7 @@ USAGE = "/incident private   (move the incident to a private channel, redacted e
 
 @verb("private", usage=USAGE, grammar=no_args)
 async def make_private(ctx: VerbContext) -> None:
-    assert ctx.incident is not None and ctx.svc.privacy is not None
+    assert ctx.incident is not None
     incident = await ctx.svc.privacy.make_private(ctx.incident, by=ctx.user)
     await ctx.respond(**ephemeral(ui.made_private(incident)))
 

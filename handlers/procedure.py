@@ -15,8 +15,6 @@ from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
 
-VIEW_TTL = 24 * 3600
-
 
 @verb("roles", usage="/incident roles", grammar=no_args)
 async def roles_verb(ctx: VerbContext) -> None:

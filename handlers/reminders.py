@@ -18,19 +18,11 @@ from blocks.mrkdwn import md
 from bot.core.policy import status_action
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
-from bot.reminders import Reminders
 from bot.services import Services
-from handlers.policy import Click, allowed, guarded, incident_in_value
+from handlers.policy import Click, allowed, guarded, incident_in_value, incident_named
 from handlers.replies import refusal, tell
 
 log = logging.getLogger(__name__)
-
-VIEW_TTL = 24 * 3600
-
-
-def _reminders(svc: Services) -> Reminders:
-    assert svc.reminders is not None, "build() sets Services.reminders"
-    return svc.reminders
 
 
 def _values(view: dict[str, Any]) -> dict[str, str | None]:
@@ -72,7 +64,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         assert click.incident is not None
         user, channel = click.user, click.channel
         try:
-            until = await _reminders(svc).snooze(click.incident.id, by=user)
+            until = await svc.reminders.snooze(click.incident.id, by=user)
         except IncidentError as exc:
             await tell(svc, channel, user, refusal(exc))
             return
@@ -95,12 +87,10 @@ def register(app: AsyncApp, svc: Services) -> None:
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.store.claim_view(view["id"], ttl=VIEW_TTL):
+        if not await svc.policy.first_submission(view["id"]):
             return
         try:
-            incident = await svc.store.get(meta.get("incident", ""))
-            if incident is None:
-                raise IncidentError("That incident no longer exists.")
+            incident = await incident_named(svc, meta.get("incident", ""))
             channel = meta.get("channel")
             status = values.get("status")
             # a refused status change is told; the update itself is posted all the same

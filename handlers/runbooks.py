@@ -10,7 +10,6 @@ import blocks.runbooks as ui
 from blocks.mrkdwn import escape
 from bot.core.models import Incident
 from bot.incidents import IncidentError
-from bot.runbooks.checklists import Checklists
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
@@ -24,12 +23,6 @@ _ACTIONS: dict[str, StepAction] = {
     ui.ACTION_TAKE: "take",
     ui.ACTION_UNDO: "undo",
 }
-
-
-def checklists(svc: Services) -> Checklists:
-    if svc.checklists is None:
-        raise IncidentError("Runbook checklists are not available in this build.")
-    return svc.checklists
 
 
 # posting one is working the incident's runbooks; the listing is open to all
@@ -49,7 +42,7 @@ async def command(
     svc: Services, cmd: Command, incident: Incident | None, *, user: str, respond: AsyncRespond
 ) -> None:
     """No id, or an unknown one: the ranked list (ephemeral). A known id: post it."""
-    service = checklists(svc)
+    service = svc.checklists
     if cmd.text in svc.runbooks:
         if incident is None:
             raise IncidentError(
@@ -68,7 +61,7 @@ async def command(
 
 async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
     run_id, _ = ui.parse_step_value(action.get("value", ""))
-    run = await svc.store.get_run(run_id)
+    run = await svc.checklists.run(run_id)
     if run is None:
         raise IncidentError("That checklist no longer exists.")
     return await incident_named(svc, run.incident)
@@ -84,7 +77,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def step_clicked(click: Click) -> None:
         run_id, step_id = ui.parse_step_value(click.action.get("value", ""))
         kind = _ACTIONS[click.action["action_id"].split(":", 1)[0]]
-        await checklists(svc).click(run_id, step_id, kind, user=click.user)
+        await svc.checklists.click(run_id, step_id, kind, user=click.user)
 
     for name in _ACTIONS:
         app.action(ui.action_pattern(name))(step_clicked)
@@ -94,4 +87,4 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def post_clicked(click: Click) -> None:
         assert click.incident is not None
         _, runbook_id = ui.parse_list_value(click.action.get("value", ""))
-        await checklists(svc).post(click.incident, runbook_id, by=click.user)
+        await svc.checklists.post(click.incident, runbook_id, by=click.user)

@@ -15,18 +15,10 @@ from bot.core.models import Incident
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
-from bot.stakeholders import Stakeholders
 from handlers.policy import Click, allowed, guarded, incident_named
 from handlers.replies import refusal, tell
 
 log = logging.getLogger(__name__)
-
-VIEW_TTL = 24 * 3600
-
-
-def _stakeholders(svc: Services) -> Stakeholders:
-    assert svc.stakeholders is not None, "build() sets Services.stakeholders"
-    return svc.stakeholders
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -37,9 +29,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         assert click.incident is not None
         _, key = stakeholders_ui.parse_draft_value(click.action.get("value", ""))
         try:
-            incident, audience, text, problem = await _stakeholders(svc).draft(
-                click.incident.id, key
-            )
+            incident, audience, text, problem = await svc.stakeholders.draft(click.incident.id, key)
             meta = json.dumps({"incident": incident.id, "audience": key, "channel": channel})
             modal = stakeholders_ui.draft_modal(
                 incident, audience, text, problem=problem, private_metadata=meta
@@ -63,13 +53,13 @@ def register(app: AsyncApp, svc: Services) -> None:
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.store.claim_view(view["id"], ttl=VIEW_TTL):
+        if not await svc.policy.first_submission(view["id"]):
             return
         try:
             incident = await incident_named(svc, meta.get("incident", ""))
             if not await allowed(svc, "stakeholder_update", incident, user, meta.get("channel")):
                 return
-            sent = await _stakeholders(svc).send(
+            sent = await svc.stakeholders.send(
                 meta.get("incident", ""), meta.get("audience", ""), text, by=user
             )
         except IncidentError as exc:

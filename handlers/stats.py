@@ -5,18 +5,11 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from blocks.stats import stats_message
-from bot.incidents import IncidentError
 from bot.services import Services
-from bot.stats import DEFAULT_WINDOW, WINDOWS, Stats
+from bot.stats import DEFAULT_WINDOW, WINDOWS
 from handlers.parse import UsageError
 from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
-
-
-def stats(svc: Services) -> Stats:
-    if svc.stats is None:
-        raise IncidentError("Stats are not available in this build.")
-    return svc.stats
 
 
 @verb("stats", usage="/incident stats [7d|30d|90d] [share]", in_incident=False)
@@ -27,7 +20,7 @@ async def stats_verb(ctx: VerbContext) -> None:
     if len(windows) > 1 or (windows and windows[0] not in WINDOWS):
         raise UsageError("Give one window: 7d, 30d or 90d.")
     window = WINDOWS[windows[0] if windows else DEFAULT_WINDOW]
-    text, blocks = stats_message(await stats(ctx.svc).report(window))
+    text, blocks = stats_message(await ctx.svc.stats.report(window))
     kind = "in_channel" if share else "ephemeral"
     await ctx.respond(**reply((text, blocks), response_type=kind, replace_original=False))
 

@@ -14,9 +14,7 @@ from blocks.mrkdwn import md
 from bot.core.errors import STORE_ERRORS
 from bot.core.models import Incident
 from bot.core.slack import SlackError
-from bot.incidents import IncidentError
 from bot.services import Services
-from bot.timeline import TimelineCapture
 from handlers.parse import required_text
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
@@ -26,16 +24,10 @@ log = logging.getLogger(__name__)
 CAPTURED = md(":pushpin: Added to the incident's timeline, with the message's own time.")
 
 
-def capture(svc: Services) -> TimelineCapture:
-    if svc.capture is None:
-        raise IncidentError("Timeline capture is not available in this build.")
-    return svc.capture
-
-
 @verb("note", usage="/incident note <text>", grammar=required_text)
 async def note_verb(ctx: VerbContext) -> None:
     assert ctx.incident is not None
-    await capture(ctx.svc).note(ctx.incident, by=ctx.user, wire=ctx.cmd.wire)
+    await ctx.svc.capture.note(ctx.incident, by=ctx.user, wire=ctx.cmd.wire)
     await ctx.respond(**ephemeral(ui.change_notice(md(":memo: Noted on the incident's timeline."))))
 
 
@@ -73,7 +65,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         if item.get("type") != "message" or not channel:
             return
         try:
-            incident = await capture(svc).pinned(
+            incident = await svc.capture.pinned(
                 channel,
                 item.get("message"),
                 by=user,
@@ -95,7 +87,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         channel, user = str(item.get("channel") or ""), str(event.get("user") or "")
         try:
-            incident = await capture(svc).reacted(
+            incident = await svc.capture.reacted(
                 channel,
                 str(item.get("ts") or ""),
                 str(event.get("reaction") or ""),

@@ -18,6 +18,10 @@ OPEN_STATUSES: tuple[Status, ...] = STATUSES[:-1]
 # recorded on the incident so a retry resumes instead of repeating (DESIGN rule 2).
 SETUP_STEPS = ("channel", "invite", "card", "pin", "topic", "announce")
 
+# The timeline kind of PagerDuty's acknowledgement of the page (bot/paging.py writes it,
+# the response numbers read it: bot/stats.py). Other page events are kind "page".
+PAGE_ACKNOWLEDGED = "page_acknowledged"
+
 
 class TimelineEntry(BaseModel):
     """One line of an incident's timeline. `text` is Slack mrkdwn the bot wrote (its
@@ -27,7 +31,7 @@ class TimelineEntry(BaseModel):
 
     at: float  # epoch seconds, UTC
     actor: str | None  # Slack user ID, or None for the bot itself
-    kind: str  # declared, status, severity, role, update, resolved, note, setup_failed, ...
+    kind: str  # declared, status, severity, role, update, resolved, note, page, ...
     text: str
     mrkdwn: bool = False
 

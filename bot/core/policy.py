@@ -62,6 +62,8 @@ class ChannelMembers(Protocol):
 
 GROUP_TTL = 60.0  # seconds a user group's members are trusted
 GROUPS_CACHED = 1024
+SUBMISSION_TTL = 24 * 3600  # seconds a modal's submission is remembered (Slack may resend)
+ASK_EVERY = 300  # seconds: one request in the channel per person and action this often
 RECHECK_AGE = 2.0  # a cached "not a member" older than this is asked again
 REFUSAL_NOTE_TTL = 60  # at most one timeline entry per person, action and incident this long
 
@@ -218,6 +220,17 @@ class Policy:
             await self._refused(decision, incident, user)
         return decision
 
+    async def first_submission(self, view_id: str) -> bool:
+        """True the first time a modal's submission is seen, on any replica: one update per
+        modal, however often Slack or the user sends it (DESIGN rule 2)."""
+        return await self.store.claim_view(view_id, ttl=SUBMISSION_TTL)
+
+    async def first_ask(self, incident: Incident, user: str, action: str) -> bool:
+        """True unless `user` asked for `action` in `incident` within ASK_EVERY seconds: a
+        second click on a refusal's Ask (or a flood of them) asks once."""
+        key = f"{incident.id}:{user}:{action}"
+        return await self.store.claim_once(Once.ASK, key, ttl=ASK_EVERY)
+
     def principals(self, action: str) -> list[str]:
         if action in OPEN_ACTIONS:
             return ["anyone"]
@@ -242,12 +255,6 @@ class Policy:
             else:
                 out.append(Who("group" if p.startswith("S") else "user", p))
         return tuple(out)
-
-    async def first_ask(self, incident: Incident, user: str, action: str, *, every: int) -> bool:
-        """True when `user` has not asked for `action` on the incident within `every`
-        seconds: a flood of clicks asks the channel once."""
-        key = f"{incident.id}:{user}:{action}"
-        return await self.store.claim_once(Once.ASK, key, ttl=every)
 
     # -- the three questions -------------------------------------------------------------
     async def _declare(self, user: str) -> Decision:

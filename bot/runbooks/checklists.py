@@ -94,6 +94,10 @@ class Checklists:
             title=incident.title if incident else "",
         )
 
+    async def run(self, run_id: str) -> RunbookRun | None:
+        """A posted checklist (its steps' state), or None when it is gone."""
+        return await self.store.get_run(run_id)
+
     # -- posting -------------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
         """Incidents listener: a runbook chosen at declaration (the modal's select, an

@@ -52,7 +52,6 @@ async def wait_ignored(h: Harness, reason: str, count: int) -> None:
         )
 
     await eventually(reached, timeout=10)
-    assert h.bot.services.alerts is not None
     await eventually(h.bot.services.alerts.settled, timeout=10)
 
 

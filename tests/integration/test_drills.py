@@ -168,7 +168,6 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
     assert metric(h, 'incident_bot_alerts_received_total{source="alertmanager"} 1.0')
 
     # the alert attached to the drill: no incident of its own, nothing in the announce channel
-    assert h.bot.services.alerts is not None
     await h.settled()
     assert [i.id for i in await h.store.recent_incidents()] == [incident.id]
     assert not [c for c in h.fake.channels.values() if c.name.startswith("inc-")]
@@ -277,7 +276,7 @@ async def test_the_report_figures_match_the_timeline_and_stats_leave_the_drill_o
     )
     assert "Drill script: Support reports slow checkouts" in str(report.blocks)
     # the late inject was dropped with the rest of the script
-    pending = await h.bot.services.scheduler.pending(incident.id)  # type: ignore[union-attr]
+    pending = await h.bot.services.scheduler.pending(incident.id)
     assert not [i for i in pending if i.kind == STEP]
     assert not said(h, incident, "Scenario update: A late")
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.core.config import IncidentConfig
-from bot.core.models import DueItem, Incident, PageState
+from bot.core.models import PAGE_ACKNOWLEDGED, DueItem, Incident, PageState
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import Message
 from tests.integration.harness import Harness, eventually, start
@@ -80,13 +80,14 @@ async def paged(h: Harness, incident: Incident) -> PageState:
 async def timers(h: Harness, incident: Incident) -> list[DueItem]:
     """The incident's pending paging due-items (not its update reminders, nor what comes
     after the incident: the post-mortem draft and reminder)."""
-    assert h.bot.services.scheduler is not None
     pending = await h.bot.services.scheduler.pending(incident.id)
     return [i for i in pending if i.lane != "cadence" and not i.kind.startswith("postmortem_")]
 
 
 async def timeline(h: Harness, incident: Incident) -> list[str]:
-    return [e.text for e in await h.store.timeline(incident.id) if e.kind == "page"]
+    """The page's entries: paged, escalated, acknowledged, failed..."""
+    entries = await h.store.timeline(incident.id)
+    return [e.text for e in entries if e.kind in ("page", PAGE_ACKNOWLEDGED)]
 
 
 def pd(h: Harness) -> FakePagerDuty:
@@ -155,6 +156,9 @@ async def test_a_signed_acknowledgement_stops_the_escalation(slow: Harness) -> N
     [note] = await eventually(lambda: said(h, incident, lambda t: "acknowledged the page" in t))
     assert note.text == ":white_check_mark: Bob Example acknowledged the page in PagerDuty."
     assert "Acknowledged in PagerDuty by Bob Example" in await timeline(h, incident)
+    # recorded as what it is, for the response numbers (bot/stats.py) to read
+    acks = [e for e in await h.store.timeline(incident.id) if e.kind == PAGE_ACKNOWLEDGED]
+    assert [e.text for e in acks] == ["Acknowledged in PagerDuty by Bob Example"]
     # the acknowledgement timer is gone, so nothing can escalate it any more
     await h.settled()
     assert await timers(h, incident) == []

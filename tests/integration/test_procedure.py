@@ -145,7 +145,7 @@ def at(m: Message) -> float:
 
 
 async def pending(h: Harness, incident: Incident, *kinds: str) -> list[str]:
-    items = await h.bot.services.scheduler.pending(incident.id)  # type: ignore[union-attr]
+    items = await h.bot.services.scheduler.pending(incident.id)
     return [i.key for i in items if i.kind in kinds]
 
 

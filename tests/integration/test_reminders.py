@@ -235,5 +235,4 @@ async def test_a_reminder_sent_by_a_replica_that_died_before_finishing_is_not_se
 
 
 async def _pending(h: Harness, incident: Incident, kind: str) -> list[DueItem]:
-    assert h.bot.services.scheduler is not None
     return [i for i in await h.bot.services.scheduler.pending(incident.id) if i.kind == kind]

@@ -127,7 +127,7 @@ async def test_over_socket_mode_a_command_an_event_and_a_click_all_work(socket: 
     assert await h.fake.send_event(event, event_id="EvDISK1", retry_num=1) == 200
     retry = h.fake.socket_mode.envelopes[-1]
     assert (retry["type"], retry["retry_attempt"]) == ("events_api", 1)
-    await eventually(h.bot.services.alerts.settled, timeout=10)  # type: ignore[union-attr]
+    await eventually(h.bot.services.alerts.settled, timeout=10)
     assert await alerts_accepted(h) == 1
 
     gid = next(
@@ -184,7 +184,7 @@ async def test_an_event_whose_ack_was_lost_is_redelivered_and_acted_on_once(
     )
     assert {e["payload"]["event_id"] for e in sm.envelopes} == {"EvDB1"}
     await declared(h, 1)
-    await eventually(h.bot.services.alerts.settled, timeout=10)  # type: ignore[union-attr]
+    await eventually(h.bot.services.alerts.settled, timeout=10)
     assert len(await incidents(h)) == 1 and await alerts_accepted(h) == 1
 
 

@@ -12,7 +12,14 @@ import blocks.followups as fui
 import blocks.postmortem as pui
 from blocks.limits import check_blocks
 from blocks.stats import duration, offset, stats_message
-from bot.core.models import FollowUp, Incident, PageState, PostmortemState, TimelineEntry
+from bot.core.models import (
+    PAGE_ACKNOWLEDGED,
+    FollowUp,
+    Incident,
+    PageState,
+    PostmortemState,
+    TimelineEntry,
+)
 from bot.core.store import Store
 from bot.followups import DueDateError, parse_followup
 from bot.postmortem import cell, plain_markdown
@@ -61,7 +68,7 @@ CASES: list[tuple[Incident, list[TimelineEntry]]] = [
             declared(A),
             entry(0, None, "page", "Paging PagerDuty"),
             entry(60, "U1", "update"),
-            entry(300, None, "page", "Acknowledged in PagerDuty by Carol"),
+            entry(300, None, PAGE_ACKNOWLEDGED, "Acknowledged in PagerDuty by Carol"),
             entry(3600, "U1", "resolved"),
         ],
     ),
@@ -112,6 +119,18 @@ def test_time_to_acknowledge_prefers_pagerduty_then_the_first_human_action() -> 
         170,
         "pagerduty",
     )
+
+
+def test_the_acknowledgement_is_read_by_its_kind_and_old_entries_by_their_wording() -> None:
+    paged = incident(11, "SEV1", 0)
+    pd_entry = entry(200, None, PAGE_ACKNOWLEDGED, "Acked (any wording)")
+    assert acknowledgement(paged, [declared(paged), pd_entry], BOT) == (200, "pagerduty")
+    # stored before the kind existed: a "page" entry, known by its sentence
+    legacy = entry(250, None, "page", "Acknowledged in PagerDuty by Carol")
+    assert acknowledgement(paged, [declared(paged), legacy], BOT) == (250, "pagerduty")
+    # other page entries are not acknowledgements, whatever else they say
+    other = entry(260, None, "page", "Escalated to level 2: <@U2>")
+    assert acknowledgement(paged, [declared(paged), other], BOT) is None
 
 
 def test_medians_and_p90s_match_the_hand_computed_values() -> None:
