@@ -26,13 +26,16 @@ from blocks.common import (
     mrkdwn,
     option,
     plain,
+    role_title,
     section,
 )
 from blocks.mrkdwn import clip, join
+from blocks.policy import ACTION_TAKE_COMMAND
 from blocks.privacy import LOCK, PRIVATE_FIELD
 from blocks.privacy import announcement as private_announcement
 from blocks.privacy import declared_ack as private_declared_ack
 from blocks.privacy import list_row as private_list_row
+from blocks.reminders import ACTION_POST_UPDATE
 from bot.core.config import IncidentConfig
 from bot.core.durations import format_duration
 from bot.core.models import STATUSES, Incident, StatusUpdate, TimelineEntry
@@ -52,11 +55,8 @@ SEVERITY_EMOJI = [
 
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
+CONTROLS_BLOCK = "incident_controls"  # the card's buttons; each one's value: the incident id
 DECLARE_CALLBACK = "incident_declare"
-
-
-def role_title(role: str) -> str:
-    return role.replace("_", " ").title()
 
 
 def severity_text(incident: Incident, config: IncidentConfig) -> str:
@@ -138,6 +138,9 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         blocks.append(
             section(md("*Latest update* ({}, {})\n{}", date_token(u.at), mention(u.by), u.text))
         )
+    controls = card_controls(incident)
+    if controls:
+        blocks.append(controls)
     source = md("Source: {}", incident.source)
     if incident.runbook:
         source += md(" · runbook `{}`", incident.runbook)
@@ -146,6 +149,26 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     )
     text = md("{} {} ({})", incident.severity, incident.title, incident.status)
     return text, blocks
+
+
+def card_controls(incident: Incident) -> Block | None:
+    """The card's buttons, for the state it shows: *Take command* while nobody commands,
+    none once resolved. Each is the same action (and handler) as where the bot offers it
+    elsewhere: the refusal's *Take command*, the reminder's *Post update*."""
+    if not incident.is_open:
+        return None
+    buttons: list[Block] = []
+    if not incident.commander:
+        buttons.append(button("Take command", ACTION_TAKE_COMMAND, incident.id, style="primary"))
+    buttons.append(
+        button(
+            "Post update",
+            ACTION_POST_UPDATE,
+            incident.id,
+            style=None if buttons else "primary",
+        )
+    )
+    return actions(*buttons, block_id=CONTROLS_BLOCK)
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
@@ -412,9 +435,11 @@ def declared_ack(incident: Incident) -> Message:
 __all__ = [
     "ACTION_OPEN_CHANNEL",
     "ACTION_RETRY_SETUP",
+    "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
     "USAGE",
     "announcement",
+    "card_controls",
     "change_notice",
     "declare_modal",
     "declared_ack",

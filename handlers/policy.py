@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.policy as ui
 from bot.core.models import Incident
-from bot.core.policy import DOING, Decision, Policy, Shown, Where, mentions, role_action
+from bot.core.policy import DOING, Decision, Policy, Shown, Where, mentions
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
@@ -158,10 +158,12 @@ def register(app: AsyncApp, svc: Services) -> None:
             await svc.slack.post(incident.channel_id, text, blocks)
         await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)
 
+    # on a refusal and on the card while nobody commands; a click that comes after someone
+    # took command is told who did (handing over is `/incident commander`, as the policy has it)
     @app.action(ui.ACTION_TAKE_COMMAND)
-    @guarded(svc, lambda i: role_action(i, "commander") if i else "take_command", incident_in_value)
+    @guarded(svc, "take_command", incident_in_value)
     async def take_command(click: Click) -> None:
         assert click.incident is not None
         await svc.incidents.assign_role(
-            click.incident, by=click.user, role="commander", user=click.user
+            click.incident, by=click.user, role="commander", user=click.user, vacant=True
         )
