@@ -55,6 +55,9 @@ SEVERITY_EMOJI = [
 
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
+ACTION_RESOLVE = "incident_resolve"  # value: the incident id; opens the resolve form
+RESOLVE_CALLBACK = "incident_resolve_form"
+RESOLVE_SUMMARY = "summary"
 CONTROLS_BLOCK = "incident_controls"  # the card's buttons; each one's value: the incident id
 DECLARE_CALLBACK = "incident_declare"
 
@@ -168,7 +171,36 @@ def card_controls(incident: Incident) -> Block | None:
             style=None if buttons else "primary",
         )
     )
+    buttons.append(button("Resolve", ACTION_RESOLVE, incident.id))
     return actions(*buttons, block_id=CONTROLS_BLOCK)
+
+
+def resolve_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
+    """The card's *Resolve*: what `/incident resolve [summary]` takes, as a form."""
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_CALLBACK,
+        "title": plain("Resolve the incident", 24),
+        "submit": plain("Resolve", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": [
+            context(md("*{}* · {}", incident.id, shown_title(incident))),
+            {
+                "type": "input",
+                "block_id": RESOLVE_SUMMARY,
+                "optional": True,
+                "label": plain("Summary"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": RESOLVE_SUMMARY,
+                    "multiline": True,
+                    "max_length": 2500,
+                    "placeholder": plain("What happened, and what fixed it"),
+                },
+            },
+        ],
+    }
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
@@ -434,9 +466,11 @@ def declared_ack(incident: Incident) -> Message:
 
 __all__ = [
     "ACTION_OPEN_CHANNEL",
+    "ACTION_RESOLVE",
     "ACTION_RETRY_SETUP",
     "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
+    "RESOLVE_CALLBACK",
     "USAGE",
     "announcement",
     "card_controls",
@@ -446,6 +480,7 @@ __all__ = [
     "help_message",
     "incident_list",
     "mrkdwn",
+    "resolve_modal",
     "setup_failure",
     "status_update",
     "summary_card",

@@ -1,4 +1,6 @@
-"""Buttons and modals of the incident lifecycle."""
+"""Buttons and modals of the incident lifecycle: the declare form, *Retry set-up*, and the
+card's *Resolve* and its form (the card's other controls are handled where the bot offers
+them first: *Take command* in handlers/policy.py, *Post update* in handlers/reminders.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import blocks.incident as ui
 import blocks.policy as policy_ui
 from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
+from bot.core.slack import SlackError
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from handlers.policy import Click, guarded, incident_in_value, policy
+from handlers.policy import Click, allowed, guarded, incident_in_value, incident_named, policy
+from handlers.reminders import VIEW_TTL
 from handlers.replies import STORE_DOWN, refusal, tell
 
 log = logging.getLogger(__name__)
@@ -84,3 +88,37 @@ def register(app: AsyncApp, svc: Services) -> None:
         if click.incident.setup_missing:
             with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
                 await svc.incidents.setup(click.incident.id)
+
+    @app.action(ui.ACTION_RESOLVE)
+    @guarded(svc, "resolve", incident_in_value)
+    async def resolve(click: Click) -> None:
+        incident = click.incident
+        assert incident is not None
+        if not incident.is_open:
+            raise IncidentError(f"Incident {incident.id} is resolved already.")
+        meta = json.dumps({"incident": incident.id, "channel": click.channel})
+        try:  # the trigger_id dies in ~3 s: nothing stands before this call
+            await svc.slack.open_view(
+                click.body["trigger_id"], ui.resolve_modal(incident, private_metadata=meta)
+            )
+        except SlackError as exc:
+            log.warning("resolve form did not open", extra={"error": exc.code})
+            raise IncidentError("The form did not open; use `/incident resolve`.") from exc
+
+    @app.view(ui.RESOLVE_CALLBACK)
+    async def resolve_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        channel = meta.get("channel")
+        # one resolve per form, however often it is submitted (DESIGN rule 2)
+        if not await svc.store.claim_once("view", view["id"], ttl=VIEW_TTL):
+            return
+        summary = (_value(view["state"]["values"], ui.RESOLVE_SUMMARY) or "").strip()
+        try:
+            # asked again: the roles may have changed while the form was open
+            incident = await incident_named(svc, meta.get("incident", ""))
+            if await allowed(svc, "resolve", incident, user, channel):
+                await svc.incidents.resolve(incident, by=user, summary=summary)
+        except IncidentError as exc:
+            await tell(svc, channel, user, refusal(exc))

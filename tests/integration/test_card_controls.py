@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from blocks.incident import CONTROLS_BLOCK
+from blocks.incident import ACTION_RESOLVE, CONTROLS_BLOCK, RESOLVE_CALLBACK, RESOLVE_SUMMARY
 from blocks.policy import ACTION_TAKE_COMMAND
 from blocks.reminders import ACTION_POST_UPDATE
 from bot.core.models import Incident
@@ -23,6 +23,8 @@ from tests.integration.test_permissions import (
     TOKEN,
     _fire,
     _only_incident,
+    _paged,
+    _pd_status,
     config,
     declare,
     join,
@@ -82,14 +84,14 @@ async def opened_form(h: Harness, user: str, callback_id: str) -> str:
 async def test_an_alert_incident_is_claimed_in_one_click_and_the_button_goes(h: Harness) -> None:
     incident = await alert_incident(h)
     assert incident.commander is None
-    assert controls(h, incident) == ["Take command", "Post update"]
+    assert controls(h, incident) == ["Take command", "Post update", "Resolve"]
 
     await join(h, incident, "U0DAVE")
     channel = incident.channel_id or ""
     await h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_TAKE_COMMAND)
     claimed = await eventually(lambda: commanded_by(h, incident, "U0DAVE"))
     # the card shows him, and no Take command any more
-    await eventually(lambda: controls(h, claimed) == ["Post update"])
+    await eventually(lambda: controls(h, claimed) == ["Post update", "Resolve"])
     assert "<@U0DAVE>" in card(h, claimed).text or any(
         "<@U0DAVE>" in f["text"] for b in card(h, claimed).blocks for f in b.get("fields", [])
     )
@@ -130,7 +132,7 @@ async def test_post_update_on_the_card_is_the_update_form_and_resets_the_reminde
     h: Harness,
 ) -> None:
     incident = await declare(h, "SEV2 Search slow")  # Alice commands: no Take command
-    assert controls(h, incident) == ["Post update"]
+    assert controls(h, incident) == ["Post update", "Resolve"]
     channel = incident.channel_id or ""
     [due] = await _due(h, incident)
     await h.fake.click("U0ALICE", channel, card(h, incident).ts, ACTION_POST_UPDATE)
@@ -161,3 +163,84 @@ async def _due(h: Harness, incident: Incident, *, later_than: float = 0.0) -> li
     assert h.bot.services.scheduler is not None
     pending = await h.bot.services.scheduler.pending(incident.id)
     return [i for i in pending if i.kind == "update_due" and i.due_at > later_than]
+
+
+# -- Resolve --------------------------------------------------------------------------------
+
+
+async def test_resolve_on_the_card_does_what_the_command_does_and_the_controls_go(
+    h: Harness,
+) -> None:
+    incident = await declare(h, "SEV2 Checkout errors")
+    await eventually(lambda: _paged(h, incident.id))
+    channel = incident.channel_id or ""
+    await h.fake.click("U0ALICE", channel, card(h, incident).ts, ACTION_RESOLVE)
+    view_id = await opened_form(h, "U0ALICE", RESOLVE_CALLBACK)
+    values = {RESOLVE_SUMMARY: {RESOLVE_SUMMARY: "Rolled back the 14:02 deploy"}}
+    # a double click on Resolve sends the form twice: one resolve
+    sent = await asyncio.gather(
+        h.fake.submit_view("U0ALICE", view_id, values),
+        h.fake.submit_view("U0ALICE", view_id, values),
+    )
+    assert [r.status for r in sent] == [200, 200]
+
+    resolved = await eventually(lambda: _resolved(h, incident))
+    assert resolved.resolution == "Rolled back the 14:02 deploy"
+    entries = [e.text for e in await h.store.timeline(incident.id) if e.kind == "resolved"]
+    assert entries == ["Resolved: Rolled back the 14:02 deploy"]
+    # as after `/incident resolve`: the page resolves, the post-mortem draft follows
+    page = resolved.page
+    assert page is not None
+    await eventually(lambda: _pd_status(h, page.pd_incident_id) == "resolved")
+    await eventually(lambda: [m for m in h.fake.messages[channel] if "Post-mortem draft" in m.text])
+    # and the card offers nothing more to do
+    await eventually(lambda: controls(h, resolved) == [])
+    assert "Rolled back the 14:02 deploy" in str(card(h, resolved).blocks)
+
+
+async def test_a_bystander_clicking_resolve_is_refused_as_the_command_refuses(h: Harness) -> None:
+    incident = await declare(h, "SEV3 Exports slow")
+    channel = incident.channel_id or ""
+    await join(h, incident, "U0DAVE")
+    await h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_RESOLVE)
+    clicked = await told(h, "U0DAVE", "may resolve it")
+    await h.command("resolve done", user="U0DAVE", channel=channel)
+    typed = await eventually(
+        lambda: [m for m in h.ephemerals("U0DAVE") if "may resolve it" in m.text][1:]
+    )
+    assert clicked.text == typed[0].text
+    assert clicked.text.startswith(":no_entry: Only the incident's role holders (<@U0ALICE>")
+    assert [v for v in h.fake.views.values() if v.get("callback_id") == RESOLVE_CALLBACK] == []
+    assert (await h.incident(incident.id)).is_open
+
+
+async def test_a_resolve_click_is_bound_to_its_incidents_channel(h: Harness) -> None:
+    theirs = await declare(h, "SEV3 Billing stuck")
+    own = await declare(h, "SEV3 Dave's own outage", user="U0DAVE")
+    own_channel = own.channel_id or ""
+    # Dave commands his own incident; he sends its card's Resolve carrying the other's id
+    await h.fake.click(
+        "U0DAVE", own_channel, card(h, own).ts, ACTION_RESOLVE, forged_value=theirs.id
+    )
+    refused = await told(h, "U0DAVE", "nothing was done")
+    assert f"whose channel you are not in: use it in <#{theirs.channel_id}>" in refused.text
+    assert [v for v in h.fake.views.values() if v.get("callback_id") == RESOLVE_CALLBACK] == []
+    assert (await h.incident(theirs.id)).is_open
+
+
+async def test_the_resolve_form_asks_the_policy_again_when_submitted(h: Harness) -> None:
+    incident = await declare(h, "SEV3 Exports slow")
+    channel = incident.channel_id or ""
+    await h.fake.click("U0ALICE", channel, card(h, incident).ts, ACTION_RESOLVE)
+    view_id = await opened_form(h, "U0ALICE", RESOLVE_CALLBACK)
+    # while the form is open, Alice hands command to Bob and holds no role any more
+    await h.command("commander <@U0BOB>", channel=channel)
+    await eventually(lambda: commanded_by(h, incident, "U0BOB"))
+    await h.fake.submit_view("U0ALICE", view_id, {})
+    await told(h, "U0ALICE", "may resolve it")
+    assert (await h.incident(incident.id)).is_open
+
+
+async def _resolved(h: Harness, incident: Incident) -> Incident | None:
+    current = await h.incident(incident.id)
+    return None if current.is_open else current
