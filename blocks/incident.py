@@ -56,6 +56,7 @@ SEVERITY_EMOJI = [
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
 ACTION_RESOLVE = "incident_resolve"  # value: the incident id; opens the resolve form
+ACTION_SEVERITY = "incident_severity"  # a select; each option's value: severity_value()
 RESOLVE_CALLBACK = "incident_resolve_form"
 RESOLVE_SUMMARY = "summary"
 CONTROLS_BLOCK = "incident_controls"  # the card's buttons; each one's value: the incident id
@@ -141,7 +142,7 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         blocks.append(
             section(md("*Latest update* ({}, {})\n{}", date_token(u.at), mention(u.by), u.text))
         )
-    controls = card_controls(incident)
+    controls = card_controls(incident, config)
     if controls:
         blocks.append(controls)
     source = md("Source: {}", incident.source)
@@ -154,10 +155,20 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     return text, blocks
 
 
-def card_controls(incident: Incident) -> Block | None:
-    """The card's buttons, for the state it shows: *Take command* while nobody commands,
-    none once resolved. Each is the same action (and handler) as where the bot offers it
-    elsewhere: the refusal's *Take command*, the reminder's *Post update*."""
+def severity_value(incident_id: str, severity: str) -> str:
+    return f"{incident_id}|{severity}"
+
+
+def parse_severity_value(value: str) -> tuple[str, str]:
+    incident_id, _, severity = value.partition("|")
+    return incident_id, severity
+
+
+def card_controls(incident: Incident, config: IncidentConfig) -> Block | None:
+    """The card's controls, for the state it shows: *Take command* while nobody commands,
+    the severity it has, none once resolved. Each is the same action (and handler) as
+    where the bot offers it elsewhere: the refusal's *Take command*, the reminder's *Post
+    update*."""
     if not incident.is_open:
         return None
     buttons: list[Block] = []
@@ -171,7 +182,21 @@ def card_controls(incident: Incident) -> Block | None:
             style=None if buttons else "primary",
         )
     )
-    buttons.append(button("Resolve", ACTION_RESOLVE, incident.id))
+    options = [
+        option(f"{s.name} · {s.label}", severity_value(incident.id, s.name))
+        for s in config.severities
+    ]
+    select: Block = {
+        "type": "static_select",
+        "action_id": ACTION_SEVERITY,
+        "placeholder": plain("Severity"),
+        "options": options,
+    }
+    current = severity_value(incident.id, incident.severity)
+    initial = next((o for o in options if o["value"] == current), None)
+    if initial:
+        select["initial_option"] = initial
+    buttons += [select, button("Resolve", ACTION_RESOLVE, incident.id)]
     return actions(*buttons, block_id=CONTROLS_BLOCK)
 
 
@@ -468,6 +493,7 @@ __all__ = [
     "ACTION_OPEN_CHANNEL",
     "ACTION_RESOLVE",
     "ACTION_RETRY_SETUP",
+    "ACTION_SEVERITY",
     "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
     "RESOLVE_CALLBACK",
@@ -480,8 +506,10 @@ __all__ = [
     "help_message",
     "incident_list",
     "mrkdwn",
+    "parse_severity_value",
     "resolve_modal",
     "setup_failure",
+    "severity_value",
     "status_update",
     "summary_card",
     "timeline",

@@ -1,6 +1,7 @@
 """Buttons and modals of the incident lifecycle: the declare form, *Retry set-up*, and the
-card's *Resolve* and its form (the card's other controls are handled where the bot offers
-them first: *Take command* in handlers/policy.py, *Post update* in handlers/reminders.py)."""
+card's *Severity* select, *Resolve* and the resolve form. The card's other controls are
+handled where the bot offered them first: *Take command* in handlers/policy.py, *Post
+update* in handlers/reminders.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import blocks.incident as ui
 import blocks.policy as policy_ui
 from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
+from bot.core.models import Incident
+from bot.core.policy import severity_action
 from bot.core.slack import SlackError
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
@@ -35,6 +38,19 @@ def _value(state: dict[str, Any], block: str) -> Any:
 def _ticked(state: dict[str, Any], block: str) -> bool:
     element = state.get(block, {}).get(block, {})
     return bool(element.get("selected_options"))
+
+
+def _picked(action: dict[str, Any]) -> tuple[str, str]:
+    """The card's severity select: (incident id, severity) of the option picked."""
+    return ui.parse_severity_value(str((action.get("selected_option") or {}).get("value") or ""))
+
+
+async def incident_in_option(svc: Services, action: dict[str, Any]) -> Incident:
+    incident_id, severity = _picked(action)
+    incident = await incident_named(svc, incident_id)
+    if severity not in {s.name for s in svc.config.severities}:
+        raise IncidentError(f"Unknown severity {severity}.")
+    return incident
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -122,3 +138,16 @@ def register(app: AsyncApp, svc: Services) -> None:
                 await svc.incidents.resolve(incident, by=user, summary=summary)
         except IncidentError as exc:
             await tell(svc, channel, user, refusal(exc))
+
+    # raising or lowering, as `/incident severity` asks the policy (the select names only
+    # configured severities: incident_in_option refuses any other before this is asked)
+    @app.action(ui.ACTION_SEVERITY)
+    @guarded(
+        svc,
+        lambda i, a: severity_action(svc.config, i, _picked(a)[1]) if i else "raise_severity",
+        incident_in_option,
+    )
+    async def severity(click: Click) -> None:
+        assert click.incident is not None
+        _, wanted = _picked(click.action)
+        await svc.incidents.set_severity(click.incident, by=click.user, severity=wanted)

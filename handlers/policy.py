@@ -51,7 +51,8 @@ class Click:
 # the incident a click names, read from its action (its value), or None when it names none
 Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
 # the policy's action for the click: fixed, or chosen by the incident (None: none found)
-What = str | Callable[[Incident | None], str]
+# and the action clicked (a select's option)
+What = str | Callable[[Incident | None, dict[str, Any]], str]
 Handler = Callable[[Click], Awaitable[None]]
 
 
@@ -97,7 +98,7 @@ def guarded(
             async with answering(respond, what=label):
                 user, channel = body["user"]["id"], clicked_in(body)
                 incident = await find(svc, action) if find is not None else None
-                action_name = what(incident) if callable(what) else what
+                action_name = what(incident, action) if callable(what) else what
                 decision = await policy(svc).check(
                     action_name, incident, user, where=Where(channel, shown=shown)
                 )

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from blocks.incident import ACTION_RESOLVE, CONTROLS_BLOCK, RESOLVE_CALLBACK, RESOLVE_SUMMARY
+from blocks.incident import (
+    ACTION_RESOLVE,
+    ACTION_SEVERITY,
+    CONTROLS_BLOCK,
+    RESOLVE_CALLBACK,
+    RESOLVE_SUMMARY,
+    severity_value,
+)
 from blocks.policy import ACTION_TAKE_COMMAND
 from blocks.reminders import ACTION_POST_UPDATE
 from bot.core.models import Incident
@@ -49,7 +57,14 @@ def card(h: Harness, incident: Incident) -> Message:
 def controls(h: Harness, incident: Incident) -> list[str]:
     """The card's controls, by their text, as a reader sees them now."""
     blocks = [b for b in card(h, incident).blocks if b.get("block_id") == CONTROLS_BLOCK]
-    return [e["text"]["text"] for b in blocks for e in b["elements"]]
+    return [_shown(e) for b in blocks for e in b["elements"]]
+
+
+def _shown(element: dict[str, Any]) -> str:
+    """A button by its text, a select by what it shows picked: `[SEV3 · Medium]`."""
+    if element["type"] == "button":
+        return str(element["text"]["text"])
+    return f"[{element['initial_option']['text']['text']}]"
 
 
 async def alert_incident(h: Harness) -> Incident:
@@ -84,14 +99,16 @@ async def opened_form(h: Harness, user: str, callback_id: str) -> str:
 async def test_an_alert_incident_is_claimed_in_one_click_and_the_button_goes(h: Harness) -> None:
     incident = await alert_incident(h)
     assert incident.commander is None
-    assert controls(h, incident) == ["Take command", "Post update", "Resolve"]
+    assert controls(h, incident) == ["Take command", "Post update", "[SEV1 · Critical]", "Resolve"]
 
     await join(h, incident, "U0DAVE")
     channel = incident.channel_id or ""
     await h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_TAKE_COMMAND)
     claimed = await eventually(lambda: commanded_by(h, incident, "U0DAVE"))
     # the card shows him, and no Take command any more
-    await eventually(lambda: controls(h, claimed) == ["Post update", "Resolve"])
+    await eventually(
+        lambda: controls(h, claimed) == ["Post update", "[SEV1 · Critical]", "Resolve"]
+    )
     assert "<@U0DAVE>" in card(h, claimed).text or any(
         "<@U0DAVE>" in f["text"] for b in card(h, claimed).blocks for f in b.get("fields", [])
     )
@@ -132,7 +149,7 @@ async def test_post_update_on_the_card_is_the_update_form_and_resets_the_reminde
     h: Harness,
 ) -> None:
     incident = await declare(h, "SEV2 Search slow")  # Alice commands: no Take command
-    assert controls(h, incident) == ["Post update", "Resolve"]
+    assert controls(h, incident) == ["Post update", "[SEV2 · High]", "Resolve"]
     channel = incident.channel_id or ""
     [due] = await _due(h, incident)
     await h.fake.click("U0ALICE", channel, card(h, incident).ts, ACTION_POST_UPDATE)
@@ -244,3 +261,44 @@ async def test_the_resolve_form_asks_the_policy_again_when_submitted(h: Harness)
 async def _resolved(h: Harness, incident: Incident) -> Incident | None:
     current = await h.incident(incident.id)
     return None if current.is_open else current
+
+
+# -- Severity -------------------------------------------------------------------------------
+
+
+async def test_raising_severity_on_the_card_pages_and_lowering_asks_the_policy(
+    h: Harness,
+) -> None:
+    incident = await declare(h, "SEV3 Exports slow")  # SEV3 pages nobody
+    channel = incident.channel_id or ""
+    assert "[SEV3 · Medium]" in controls(h, incident)
+    await join(h, incident, "U0DAVE")
+
+    # raising is the safe direction: anyone in the channel, and it pages as the command does
+    pick = severity_value(incident.id, "SEV1")
+    await h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_SEVERITY, value=pick)
+    await eventually(lambda: _paged(h, incident.id))
+    raised = await h.incident(incident.id)
+    assert raised.severity == "SEV1"
+    changes = [e.text for e in await h.store.timeline(incident.id) if e.kind == "severity"]
+    assert changes == ["Severity SEV3 → SEV1"]
+    await eventually(lambda: "[SEV1 · Critical]" in controls(h, raised))
+
+    # lowering is the role holders': Dave is refused as `/incident severity SEV4` refuses him
+    lower = severity_value(incident.id, "SEV4")
+    await h.fake.click("U0DAVE", channel, card(h, raised).ts, ACTION_SEVERITY, value=lower)
+    clicked = await told(h, "U0DAVE", "may lower its severity")
+    await h.command("severity SEV4", user="U0DAVE", channel=channel)
+    typed = await eventually(
+        lambda: [m for m in h.ephemerals("U0DAVE") if "may lower its severity" in m.text][1:]
+    )
+    assert clicked.text == typed[0].text
+    assert (await h.incident(incident.id)).severity == "SEV1"
+
+    # the commander may
+    await h.fake.click("U0ALICE", channel, card(h, raised).ts, ACTION_SEVERITY, value=lower)
+    await eventually(lambda: _severity(h, incident, "SEV4"))
+
+
+async def _severity(h: Harness, incident: Incident, severity: str) -> bool:
+    return (await h.incident(incident.id)).severity == severity
