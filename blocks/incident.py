@@ -491,9 +491,11 @@ def declared_ack(incident: Incident) -> Message:
 
 __all__ = [
     "ACTION_OPEN_CHANNEL",
+    "ACTION_POST_UPDATE",
     "ACTION_RESOLVE",
     "ACTION_RETRY_SETUP",
     "ACTION_SEVERITY",
+    "ACTION_TAKE_COMMAND",
     "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
     "RESOLVE_CALLBACK",
