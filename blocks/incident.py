@@ -59,7 +59,7 @@ ACTION_RESOLVE = "incident_resolve"  # value: the incident id; opens the resolve
 ACTION_SEVERITY = "incident_severity"  # a select; each option's value: severity_value()
 RESOLVE_CALLBACK = "incident_resolve_form"
 RESOLVE_SUMMARY = "summary"
-CONTROLS_BLOCK = "incident_controls"  # the card's buttons; each one's value: the incident id
+CONTROLS_BLOCK = "incident_controls"  # the card's controls: its buttons and the severity select
 DECLARE_CALLBACK = "incident_declare"
 
 
