@@ -20,6 +20,10 @@ HEADER_TEXT_MAX = 150
 BUTTON_TEXT_MAX = 75
 
 
+def role_title(role: str) -> str:
+    return role.replace("_", " ").title()
+
+
 def mention(user_id: str | None) -> Mrkdwn:
     return mk.user(user_id) if user_id else md("_unassigned_")
 

@@ -26,13 +26,16 @@ from blocks.common import (
     mrkdwn,
     option,
     plain,
+    role_title,
     section,
 )
 from blocks.mrkdwn import clip, join
+from blocks.policy import ACTION_TAKE_COMMAND
 from blocks.privacy import LOCK, PRIVATE_FIELD
 from blocks.privacy import announcement as private_announcement
 from blocks.privacy import declared_ack as private_declared_ack
 from blocks.privacy import list_row as private_list_row
+from blocks.reminders import ACTION_POST_UPDATE
 from bot.core.config import IncidentConfig
 from bot.core.durations import format_duration
 from bot.core.models import STATUSES, Incident, StatusUpdate, TimelineEntry
@@ -52,11 +55,12 @@ SEVERITY_EMOJI = [
 
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
+ACTION_RESOLVE = "incident_resolve"  # value: the incident id; opens the resolve form
+ACTION_SEVERITY = "incident_severity"  # a select; each option's value: severity_value()
+RESOLVE_CALLBACK = "incident_resolve_form"
+RESOLVE_SUMMARY = "summary"
+CONTROLS_BLOCK = "incident_controls"  # the card's controls: its buttons and the severity select
 DECLARE_CALLBACK = "incident_declare"
-
-
-def role_title(role: str) -> str:
-    return role.replace("_", " ").title()
 
 
 def severity_text(incident: Incident, config: IncidentConfig) -> str:
@@ -138,6 +142,9 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         blocks.append(
             section(md("*Latest update* ({}, {})\n{}", date_token(u.at), mention(u.by), u.text))
         )
+    controls = card_controls(incident, config)
+    if controls:
+        blocks.append(controls)
     source = md("Source: {}", incident.source)
     if incident.runbook:
         source += md(" · runbook `{}`", incident.runbook)
@@ -146,6 +153,79 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     )
     text = md("{} {} ({})", incident.severity, incident.title, incident.status)
     return text, blocks
+
+
+def severity_value(incident_id: str, severity: str) -> str:
+    return f"{incident_id}|{severity}"
+
+
+def parse_severity_value(value: str) -> tuple[str, str]:
+    incident_id, _, severity = value.partition("|")
+    return incident_id, severity
+
+
+def card_controls(incident: Incident, config: IncidentConfig) -> Block | None:
+    """The card's controls, for the state it shows: *Take command* while nobody commands,
+    the severity it has, none once resolved. Each is the same action (and handler) as
+    where the bot offers it elsewhere: the refusal's *Take command*, the reminder's *Post
+    update*."""
+    if not incident.is_open:
+        return None
+    buttons: list[Block] = []
+    if not incident.commander:
+        buttons.append(button("Take command", ACTION_TAKE_COMMAND, incident.id, style="primary"))
+    buttons.append(
+        button(
+            "Post update",
+            ACTION_POST_UPDATE,
+            incident.id,
+            style=None if buttons else "primary",
+        )
+    )
+    options = [
+        option(f"{s.name} · {s.label}", severity_value(incident.id, s.name))
+        for s in config.severities
+    ]
+    select: Block = {
+        "type": "static_select",
+        "action_id": ACTION_SEVERITY,
+        "placeholder": plain("Severity"),
+        "options": options,
+    }
+    current = severity_value(incident.id, incident.severity)
+    initial = next((o for o in options if o["value"] == current), None)
+    if initial:
+        select["initial_option"] = initial
+    buttons += [select, button("Resolve", ACTION_RESOLVE, incident.id)]
+    return actions(*buttons, block_id=CONTROLS_BLOCK)
+
+
+def resolve_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
+    """The card's *Resolve*: what `/incident resolve [summary]` takes, as a form."""
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_CALLBACK,
+        "title": plain("Resolve the incident", 24),
+        "submit": plain("Resolve", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": [
+            context(md("*{}* · {}", incident.id, shown_title(incident))),
+            {
+                "type": "input",
+                "block_id": RESOLVE_SUMMARY,
+                "optional": True,
+                "label": plain("Summary"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": RESOLVE_SUMMARY,
+                    "multiline": True,
+                    "max_length": 2500,
+                    "placeholder": plain("What happened, and what fixed it"),
+                },
+            },
+        ],
+    }
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
@@ -411,17 +491,27 @@ def declared_ack(incident: Incident) -> Message:
 
 __all__ = [
     "ACTION_OPEN_CHANNEL",
+    "ACTION_POST_UPDATE",
+    "ACTION_RESOLVE",
     "ACTION_RETRY_SETUP",
+    "ACTION_SEVERITY",
+    "ACTION_TAKE_COMMAND",
+    "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
+    "RESOLVE_CALLBACK",
     "USAGE",
     "announcement",
+    "card_controls",
     "change_notice",
     "declare_modal",
     "declared_ack",
     "help_message",
     "incident_list",
     "mrkdwn",
+    "parse_severity_value",
+    "resolve_modal",
     "setup_failure",
+    "severity_value",
     "status_update",
     "summary_card",
     "timeline",

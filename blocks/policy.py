@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blocks.common import Block, Message, actions, button, section
-from blocks.incident import role_title
+from blocks.common import Block, Message, actions, button, role_title, section
 from blocks.mrkdwn import Mrkdwn, channel, join, md, user, usergroup
 from bot.core.durations import format_duration
 

@@ -18,9 +18,9 @@ from blocks.common import (
     mention,
     option,
     plain,
+    role_title,
     section,
 )
-from blocks.incident import role_title
 from blocks.mrkdwn import join
 from bot.core.durations import format_duration
 from bot.core.models import OPEN_STATUSES, Incident

@@ -467,7 +467,11 @@ class Incidents:
         await self._changed(incident, note)
         return incident
 
-    async def assign_role(self, incident: Incident, *, by: str, role: str, user: str) -> Incident:
+    async def assign_role(
+        self, incident: Incident, *, by: str, role: str, user: str, vacant: bool = False
+    ) -> Incident:
+        """`vacant`: only while nobody holds the role (a *Take command* click: of two at
+        once, the first takes it and the second is told who did)."""
         if role not in self.config.roles:
             raise IncidentError(f"Unknown role {role}.")
         now = self.clock()
@@ -475,8 +479,9 @@ class Incidents:
 
         def mutate(inc: Incident) -> list[TimelineEntry]:
             _require_open(inc)
-            if inc.roles.get(role) == user:
-                raise IncidentError(md("{} is already the {}.", mk.user(user), title.lower()))
+            held = inc.roles.get(role)
+            if held == user or (vacant and held):
+                raise IncidentError(md("{} is already the {}.", mk.user(held), title.lower()))
             inc.roles[role] = user
             return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 

@@ -50,7 +50,7 @@ async def _reminded(svc: Services, action: dict[str, Any]) -> Incident:
     return await _followup_incident(svc, str(action.get("value") or ""))
 
 
-def _closing(incident: Incident | None) -> str:
+def _closing(incident: Incident | None, _action: dict[str, Any]) -> str:
     """Closing a private incident's follow-up is its own permission."""
     return "close_private_followups" if incident is not None and incident.private else "followup"
 

@@ -1,4 +1,7 @@
-"""Buttons and modals of the incident lifecycle."""
+"""Buttons and modals of the incident lifecycle: the declare form, *Retry set-up*, and the
+card's *Severity* select, *Resolve* and the resolve form. The card's other controls are
+handled where the bot offered them first: *Take command* in handlers/policy.py, *Post
+update* in handlers/reminders.py."""
 
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ import blocks.incident as ui
 import blocks.policy as policy_ui
 from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
+from bot.core.models import Incident
+from bot.core.policy import severity_action
+from bot.core.slack import SlackError
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from handlers.policy import Click, guarded, incident_in_value
+from handlers.policy import Click, allowed, guarded, incident_in_value, incident_named
 from handlers.replies import STORE_DOWN, refusal, tell
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,19 @@ def _value(state: dict[str, Any], block: str) -> Any:
 def _ticked(state: dict[str, Any], block: str) -> bool:
     element = state.get(block, {}).get(block, {})
     return bool(element.get("selected_options"))
+
+
+def _picked(action: dict[str, Any]) -> tuple[str, str]:
+    """The card's severity select: (incident id, severity) of the option picked."""
+    return ui.parse_severity_value(str((action.get("selected_option") or {}).get("value") or ""))
+
+
+async def incident_in_option(svc: Services, action: dict[str, Any]) -> Incident:
+    incident_id, severity = _picked(action)
+    incident = await incident_named(svc, incident_id)
+    if severity not in {s.name for s in svc.config.severities}:
+        raise IncidentError(f"Unknown severity {severity}.")
+    return incident
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -84,3 +103,50 @@ def register(app: AsyncApp, svc: Services) -> None:
         if click.incident.setup_missing:
             with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
                 await svc.incidents.setup(click.incident.id)
+
+    @app.action(ui.ACTION_RESOLVE)
+    @guarded(svc, "resolve", incident_in_value)
+    async def resolve(click: Click) -> None:
+        incident = click.incident
+        assert incident is not None
+        if not incident.is_open:
+            raise IncidentError(f"Incident {incident.id} is resolved already.")
+        meta = json.dumps({"incident": incident.id, "channel": click.channel})
+        try:  # the trigger_id dies in ~3 s: nothing stands before this call
+            await svc.slack.open_view(
+                click.body["trigger_id"], ui.resolve_modal(incident, private_metadata=meta)
+            )
+        except SlackError as exc:
+            log.warning("resolve form did not open", extra={"error": exc.code})
+            raise IncidentError("The form did not open; use `/incident resolve`.") from exc
+
+    @app.view(ui.RESOLVE_CALLBACK)
+    async def resolve_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        channel = meta.get("channel")
+        # one resolve per form, however often it is submitted (DESIGN rule 2)
+        if not await svc.policy.first_submission(view["id"]):
+            return
+        summary = (_value(view["state"]["values"], ui.RESOLVE_SUMMARY) or "").strip()
+        try:
+            # asked again: the roles may have changed while the form was open
+            incident = await incident_named(svc, meta.get("incident", ""))
+            if await allowed(svc, "resolve", incident, user, channel):
+                await svc.incidents.resolve(incident, by=user, summary=summary)
+        except IncidentError as exc:
+            await tell(svc, channel, user, refusal(exc))
+
+    # raising or lowering, as `/incident severity` asks the policy (the select names only
+    # configured severities: incident_in_option refuses any other before this is asked)
+    @app.action(ui.ACTION_SEVERITY)
+    @guarded(
+        svc,
+        lambda i, a: severity_action(svc.config, i, _picked(a)[1]) if i else "raise_severity",
+        incident_in_option,
+    )
+    async def severity(click: Click) -> None:
+        assert click.incident is not None
+        _, wanted = _picked(click.action)
+        await svc.incidents.set_severity(click.incident, by=click.user, severity=wanted)

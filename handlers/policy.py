@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.policy as ui
 from bot.core.models import Incident
-from bot.core.policy import DOING, Decision, Shown, Where, mentions, role_action
+from bot.core.policy import DOING, Decision, Shown, Where, mentions
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
@@ -49,7 +49,8 @@ class Click:
 # the incident a click names, read from its action (its value), or None when it names none
 Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
 # the policy's action for the click: fixed, or chosen by the incident (None: none found)
-What = str | Callable[[Incident | None], str]
+# and the action clicked (a select's option)
+What = str | Callable[[Incident | None, dict[str, Any]], str]
 Handler = Callable[[Click], Awaitable[None]]
 
 
@@ -90,7 +91,7 @@ def guarded(
             async with answering(respond, what=label):
                 user, channel = body["user"]["id"], clicked_in(body)
                 incident = await find(svc, action) if find is not None else None
-                action_name = what(incident) if callable(what) else what
+                action_name = what(incident, action) if callable(what) else what
                 decision = await svc.policy.check(
                     action_name, incident, user, where=Where(channel, shown=shown)
                 )
@@ -151,10 +152,12 @@ def register(app: AsyncApp, svc: Services) -> None:
             await svc.slack.post(incident.channel_id, text, blocks)
         await click.respond(**ephemeral(ui.ask_sent(incident.channel_id)), replace_original=False)
 
+    # on a refusal and on the card while nobody commands; a click that comes after someone
+    # took command is told who did (handing over is `/incident commander`, as the policy has it)
     @app.action(ui.ACTION_TAKE_COMMAND)
-    @guarded(svc, lambda i: role_action(i, "commander") if i else "take_command", incident_in_value)
+    @guarded(svc, "take_command", incident_in_value)
     async def take_command(click: Click) -> None:
         assert click.incident is not None
         await svc.incidents.assign_role(
-            click.incident, by=click.user, role="commander", user=click.user
+            click.incident, by=click.user, role="commander", user=click.user, vacant=True
         )

@@ -338,7 +338,11 @@ async def test_a_team_keeps_vacant_command_to_its_on_call_group(redis_url: str) 
         await h.command("resolve", user="U0CAROL", channel=channel)
         refusal = await told(h, "U0CAROL", "take command first")
         await h.fake.click("U0CAROL", channel, refusal.ts, ACTION_TAKE_COMMAND, value=incident.id)
-        await told(h, "U0CAROL", f"Only members of <!subteam^{oncall}> may take command.")
+        refused = f":no_entry: Only members of <!subteam^{oncall}> may take command."
+        await told(h, "U0CAROL", refused)
+        # the card's Take command asks the same policy, and is refused in the same words
+        await h.fake.click("U0CAROL", channel, incident.card_ts or "", ACTION_TAKE_COMMAND)
+        await eventually(lambda: [m for m in h.ephemerals("U0CAROL") if m.text == refused][1:])
         assert (await h.incident(incident.id)).roles == {}
 
         # the on-call engineer takes command from the same kind of refusal, and is invited

@@ -71,6 +71,26 @@ def test_every_builder_stays_within_slack_limits(inc: Incident) -> None:
         check_view(ui.declare_modal(CONFIG, runbooks=[(f"id{i}", LONG[:200]) for i in range(150)]))
         == []
     )
+    assert check_view(ui.resolve_modal(inc, private_metadata="{}")) == []
+
+
+def _controls(inc: Incident) -> list[str]:
+    _, blocks = ui.summary_card(inc, CONFIG)
+    found = [b for b in blocks if b.get("block_id") == ui.CONTROLS_BLOCK]
+    return [e["action_id"] for b in found for e in b["elements"]]
+
+
+def test_the_cards_controls_follow_its_state() -> None:
+    commanded = [ui.ACTION_POST_UPDATE, ui.ACTION_SEVERITY, ui.ACTION_RESOLVE]
+    assert _controls(incident()) == commanded
+    assert _controls(incident(roles={})) == [ui.ACTION_TAKE_COMMAND, *commanded]
+    assert _controls(incident(status="resolved", resolved_at=1_795_003_600.0)) == []
+    # the select shows the severity the incident has; each option names its incident
+    select = ui.card_controls(incident(severity="SEV3"), CONFIG)
+    assert select is not None
+    [picker] = [e for e in select["elements"] if e["type"] == "static_select"]
+    assert picker["initial_option"]["value"] == "20261122-3|SEV3"
+    assert ui.parse_severity_value(picker["options"][0]["value"]) == ("20261122-3", "SEV1")
 
 
 def test_card_shows_every_fact() -> None:
