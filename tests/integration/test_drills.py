@@ -164,7 +164,9 @@ async def test_a_drill_plays_its_script_through_the_alert_path_and_pages_nobody(
     inject = await eventually(lambda: said(h, incident, "Scenario update: Support"))
     message_at = float(inject[0].ts) - incident.declared_at
     assert message_at >= 2 - EPSILON, message_at
-    assert alert_at < message_at  # in the script's order
+    # no order between the two is asserted: each is due at its own offset (never early,
+    # above), and the alert takes the alert path's extra hop, which a loaded machine can
+    # make longer than the second between them
     assert metric(h, 'incident_bot_alerts_received_total{source="alertmanager"} 1.0')
 
     # the alert attached to the drill: no incident of its own, nothing in the announce channel
