@@ -350,7 +350,11 @@ class SchedulerConfig(Strict):
     """Durable due-items (bot/core/schedule.py). Numbers are seconds, so 0.2 works for tests."""
 
     tick: Duration = Field(
-        default=timedelta(seconds=1), description="how often each replica looks for what is due"
+        default=timedelta(seconds=1),
+        description=(
+            "how often each replica polls for what is due;"
+            " each also wakes at the next due time it knows of"
+        ),
     )
     lease: Duration = Field(
         default=timedelta(seconds=60),
