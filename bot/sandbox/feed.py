@@ -5,7 +5,8 @@ members; a page that changes who it acts as gets a fresh snapshot.
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
 message_deleted, view (opened or updated), view_closed, home (the user's Home tab, as the
-app last published it), panel, notice.
+app last published it), panel, notice (`text`, and `tone`: "ok" shows it as a success,
+anything else as an error).
 """
 
 from __future__ import annotations
