@@ -517,7 +517,7 @@ class LifecycleEvent(BaseModel):
     """A change of an incident that features react to (bot/core/events.py), written to the
     event stream in the same transaction as the change itself."""
 
-    type: str  # declared, updated, severity, resolved, reopened, runbook_posted, ...
+    type: str  # declared, updated, status, severity, role, private, resolved, reopened, ...
     incident: Incident  # as the change left it
     at: float
     data: dict[str, Any] = Field(default_factory=dict)

@@ -423,7 +423,7 @@ class Incidents:
             old, inc.status = inc.status, status  # type: ignore[assignment]
             return [_entry(now, by, "status", md("Status {} → {}", old, status))]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="status")
         await self._changed(incident, md("{} set the status to *{}*.", mk.user(by), status))
         return incident
 
@@ -464,7 +464,7 @@ class Incidents:
             inc.roles[role] = user
             return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="role")
         if incident.channel_id:
             try:
                 await self.slack.invite(incident.channel_id, [user])

@@ -44,6 +44,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | with an older generation are stale             |
 | ir:due:sent:{token}                   | string | send record of a handled occurrence (JSON),    |
 |                                       |        | EX 7 days                                      |
+|                                       |        | (the App Home's refresh is a due-item of the   |
+|                                       |        | owner `app-home`, not of an incident)          |
 | ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
 |                                       |        | (bot/paging/; webhooks name theirs)            |
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
@@ -95,6 +97,12 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | alone (`claim_db`: the sandbox claims its db)  |
 | ir:mirror:{set}                       | hash   | part -> `<channel> <ts> <digest>` Slack shows  |
 |                                       |        | (bot/core/mirror.py; 30 days after a change)   |
+| ir:home:viewers                       | zset   | users who opened the App Home -> when; the     |
+|                                       |        | recent ones (bounded) are kept current         |
+|                                       |        | (bot/home.py)                                  |
+| ir:home:version                       | int    | bumped by every incident change Home shows     |
+| ir:home:changed                       | string | when the first change not yet shown was made   |
+|                                       |        | (the refresh is due a moment after it)         |
 
 `ir:` is the bot's prefix. A Store can be given another, and every key and script then
 stays under it: the sandbox's is `sandbox:ir:`, so a sandbox pointed at a shared Redis can
@@ -168,6 +176,7 @@ class Lease(StrEnum):
     ALERT_GROUP = "alertgroup"  # of an alert group: its reconciler (bot/alerts/)
     ALERT_BOARD = "alertboard"  # of a board: its reconciler (bot/alerts/boards.py)
     INCIDENT_COPIES = "incident"  # of an incident: who edits its card and announcement
+    HOME = "home"  # of a user: who publishes their App Home (bot/home.py)
 
 
 class Rate(StrEnum):
@@ -195,6 +204,9 @@ class Keys:
         self.events = f"{prefix}events"
         self.server_seen = f"{prefix}redis-server"
         self.install = f"{prefix}install"
+        self.home_viewers = f"{prefix}home:viewers"
+        self.home_version = f"{prefix}home:version"
+        self.home_changed = f"{prefix}home:changed"
 
     def event_progress(self, entry_id: str) -> str:
         return f"{self.prefix}event:{entry_id}"

@@ -30,7 +30,13 @@ from bot.sandbox.render.mrkdwn import (
     render_text,
     shortcode,
 )
-from bot.sandbox.render.surfaces import message_dom_id, render_message, render_view, view_dom_id
+from bot.sandbox.render.surfaces import (
+    message_dom_id,
+    render_home,
+    render_message,
+    render_view,
+    view_dom_id,
+)
 
 __all__ = [
     "RenderContext",
@@ -41,6 +47,7 @@ __all__ = [
     "render_button",
     "render_date",
     "render_element",
+    "render_home",
     "render_image",
     "render_message",
     "render_mrkdwn",

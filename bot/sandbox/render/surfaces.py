@@ -1,5 +1,6 @@
 """The surfaces the page shows: a message as an `<article>` (author, time, marks, blocks,
-files, reactions) and a modal as a `<dialog>` holding a form of its blocks."""
+files, reactions), a modal as a `<dialog>` holding a form of its blocks, and the app's
+Home tab as a region of its blocks."""
 
 from __future__ import annotations
 
@@ -220,4 +221,17 @@ def render_view(
         f'<footer class="modal-foot">'
         f'<button type="button" class="bk-button modal-close" value="close">{close}</button>'
         f"{submit_html}</footer></form></dialog>"
+    )
+
+
+def render_home(view: Mapping[str, Any] | None, ctx: RenderContext) -> str:
+    """The app's Home tab as the viewer's Slack shows it (a region labelled "App Home"
+    whose buttons click as the view's), or what Slack shows before one is published."""
+    if not view:
+        body = '<p class="home-empty">This app has not published a Home tab for you yet.</p>'
+        return f'<div class="home-view" role="region" aria-label="App Home">{body}</div>'
+    vid = str(view.get("id") or "")
+    return (
+        f'<div class="home-view" role="region" aria-label="App Home" data-view-id="{esc(vid)}">'
+        f"{render_blocks(view.get('blocks') or [], ctx)}</div>"
     )

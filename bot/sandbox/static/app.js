@@ -76,6 +76,8 @@ const handlers = {
     }
     renderSidebar();
     renderChannel();
+    setHome(ev.home);
+    showHome();
     // "live" once the page knows who it is and where it is: then typing reaches the bot
     setConn("live", true);
     sendQueued();
@@ -114,6 +116,7 @@ const handlers = {
   view(ev) { openView(ev.view_id, ev.html); },
   view_closed(ev) { closeView(ev.view_id, false); },
   panel(ev) { setPanel(ev.panel, ev.html); },
+  home(ev) { setHome(ev.html); },
   notice(ev) { showNotice(ev.text, ev.tone || "error"); },
 };
 
@@ -691,4 +694,48 @@ document.addEventListener("DOMContentLoaded", () => {
   // Relative times ("5 minutes ago") drift; refresh them now and then.
   setInterval(() => localise(document.body), 60000);
   connect();
+});
+
+// ------------------------------------------------------------------ App Home
+
+// "App Home" (#app-home) shows the app's Home tab instead of the channel. Each time it is
+// opened, or opened as someone else, the bot hears app_home_opened (as Slack sends it) and
+// publishes the tab; its buttons click as the view's (block_actions from a home view).
+const HOME_HASH = "app-home";
+
+function setHome(html) {
+  const box = $("#home");
+  box.innerHTML = html || "";  // rendered (and escaped) by the server, like message HTML
+  localise(box);
+}
+
+function showHome() {
+  const onHome = decodeURIComponent(location.hash.slice(1)) === HOME_HASH;
+  $("#app-home").hidden = !onHome;
+  $("main.channel").hidden = onHome;
+  document.querySelector(".app").classList.toggle("on-home", onHome);
+  if (onHome) $("#home-link").setAttribute("aria-current", "page");
+  else $("#home-link").removeAttribute("aria-current");
+  if (onHome && state.me) post("/sandbox/home", { user: state.me });
+}
+
+function onHomeClick(e) {
+  const button = e.target.closest("button[data-action-id]");
+  const view = e.target.closest("[data-view-id]");
+  if (!button || !view) return;
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  if (button.dataset.url) window.open(button.dataset.url, "_blank", "noopener");
+  post("/sandbox/click", {
+    user: state.me,
+    view_id: view.dataset.viewId,
+    action_id: button.dataset.actionId,
+    block_id: button.dataset.blockId || null,
+    value: button.dataset.value ?? null,
+    values: {},
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#home").addEventListener("click", onHomeClick);
+  window.addEventListener("hashchange", showHome);
 });
