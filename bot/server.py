@@ -41,7 +41,7 @@ from bot.core.slack_transport import connect_socket_mode, slack_events_route, te
 from bot.core.store import PREFIX, Redis, Store, connect
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills
-from bot.drills_scenarios import Scenario
+from bot.drills.scenarios import Scenario
 from bot.escalations import Escalations
 from bot.followups import FollowUps
 from bot.incidents import Incidents

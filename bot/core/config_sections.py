@@ -249,7 +249,7 @@ class AlertChannel(Strict):
 
 
 class AlertsConfig(Strict):
-    """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
+    """Alert ingestion (bot/alerts/): Alertmanager's webhook and alert channels."""
 
     channels: list[AlertChannel] = Field(
         default_factory=list,
@@ -417,7 +417,7 @@ class FollowupsConfig(Strict):
 
 
 class DrillsConfig(Strict):
-    """Game-day drills (bot/drills.py): scenarios from drills/*.yaml played as incidents."""
+    """Game-day drills (bot/drills/): scenarios from drills/*.yaml played as incidents."""
 
     pagerduty_service_id: str | None = Field(
         default=None,

@@ -2,7 +2,7 @@
 
 This module owns the life of a due-item: scheduling, claiming, finishing, retrying. What an
 item *means* belongs to the module that registers a handler for its kind (bot/reminders.py:
-update reminders; bot/paging.py: pages, ack timeouts, PagerDuty polls and resolves; later
+update reminders; bot/paging/: pages, ack timeouts, PagerDuty polls and resolves; later
 escalation-matrix steps, stakeholder updates and follow-up due dates).
 
 - `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending

@@ -4,7 +4,8 @@ user they belong to, modals only the user who opened them, private channels only
 members; a page that changes who it acts as gets a fresh snapshot.
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
-message_deleted, view (opened or updated), view_closed, panel, notice.
+message_deleted, view (opened or updated), view_closed, panel, notice (`text`, and
+`tone`: "ok" shows it as a success, anything else as an error).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ client and one key prefix.
 - events.py       the lifecycle event stream (bot/core/events.py)
 - schedule.py     due-items (bot/core/schedule.py)
 - runbooks.py     runbook checklists (bot/runbooks/checklists.py)
-- alerts.py       the alert stream, groups, lanes, boards, Slack budgets (bot/alerts.py)
+- alerts.py       the alert stream, groups, lanes, boards, Slack budgets (bot/alerts/)
 - leases.py       once-markers, leases (`held`), shared rate limits
 - identity.py     the install record and incident numbers (bot/core/identity.py)
 - server.py       the Redis server: ping, which one answers, persistence, db ownership
