@@ -138,17 +138,26 @@ async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]
             if payload is None:
                 lost += 1
                 return
+            # updates of this message seen so far cannot show this click
+            looked = [len(feed.updates.get((channel, ts), []))]
             sent = await send_slack(http, load.bot_url, load.secret, payload)
             if sent.status != 200:
                 lost += 1
                 continue
             seen: list[float] = []
 
-            def shown(since: float = sent.at, before: str = before, seen: list = seen) -> bool:
-                for update in feed.updates.get((channel, ts), []):
+            def shown(
+                since: float = sent.at,
+                before: str = before,
+                seen: list = seen,
+                looked: list = looked,
+            ) -> bool:
+                updates = feed.updates.get((channel, ts), [])
+                for update in updates[looked[0] :]:
                     if update["at"] >= since and region(update["blocks"], step) != before:
                         seen.append(update["at"])
                         return True
+                looked[0] = len(updates)
                 return False
 
             if await feed.until(shown, 30):
