@@ -34,7 +34,7 @@ something only on a quiet machine: every process here shares its cores.
 
 `--profile FILE`: py-spy (`pip install py-spy`) records the bot during the declare burst
 into FILE (collapsed stacks), and the table ends with the top frames. By hand, the same:
-`py-spy record --pid <the bot's pid> --format raw -o FILE` while the burst runs (the
+`py-spy record --nonblocking --pid <the bot's pid> --format raw -o FILE` while the burst runs (the
 load generator prints the bot's pid at the start).
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
 import signal
@@ -397,7 +398,8 @@ class Load:
         if not self.spec.get("profile"):
             return None
         out = Path(self.spec["profile"])
-        command = ["py-spy", "record", "--pid", str(self.pid), "--format", "raw", "-o", str(out)]
+        command = ["py-spy", "record", "--nonblocking", "--pid", str(self.pid)]
+        command += ["--format", "raw", "-o", str(out)]
         try:
             return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except FileNotFoundError:
@@ -466,6 +468,7 @@ def top_frames(path: Path, count: int = 12) -> list[str]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # the replica's own warnings are not the bench's
     spec = json.loads(Path(sys.argv[1]).read_text())
     load = Load(spec)
     asyncio.run(load.run())
