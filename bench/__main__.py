@@ -33,9 +33,9 @@ The scheduler runs at the product's defaults (`scheduler.tick` 1 s). The figures
 something only on a quiet machine: every process here shares its cores.
 
 `--profile FILE`: py-spy (`pip install py-spy`) records the bot during the declare burst
-into FILE (collapsed stacks), and the table ends with the top frames. By hand, the same:
-`py-spy record --nonblocking --pid <the bot's pid> --format raw -o FILE` while the burst runs (the
-load generator prints the bot's pid at the start).
+into FILE (collapsed stacks), and the table ends with the top frames. By hand, the same
+while the burst runs: `py-spy record --nonblocking --pid <the bot's pid> --format raw -o
+FILE` (the first line printed names the bot's pid).
 """
 
 from __future__ import annotations
