@@ -94,7 +94,9 @@ class Home:
         await self.changed()
 
     async def changed(self) -> None:
-        """Mark Home behind and make its refresh due."""
+        """Mark Home behind and make its refresh due (nothing while nobody has it open)."""
+        if not await self.store.home_viewers(now=self.clock(), keep=VIEWERS_KEEP):
+            return
         first = await self.store.home_changed(now=self.clock())
         await self._due(first + self.coalesce)
 
