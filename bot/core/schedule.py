@@ -10,11 +10,13 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
 - `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
   a lease, so if this replica dies before finishing, the item comes due again, for any
   replica, when the lease ends. The script also answers when the first item left is due,
-  and the running scheduler sleeps until exactly then (a timer on the event loop, moved
-  earlier when this process schedules something earlier), so an item fires on time, not
-  at the next poll. The process's in-memory APScheduler still calls `tick()` every `tick`
-  seconds, as the safety net for what another replica scheduled and could not fire; it
-  holds nothing durable.
+  and the running scheduler sleeps until exactly then (a timer on the event loop). An
+  item scheduled ahead of all others, by any replica, is published on `ir:due:wake`
+  (Redis pub/sub) and every running scheduler moves its timer to it, so an item fires on
+  time, not at the next poll. The process's in-memory APScheduler still calls `tick()`
+  every `tick` seconds, the safety net for a wake-up lost while a replica was not
+  subscribed (a failover, a restart); it holds nothing durable. Which replica claims
+  an item is still decided by the one claim script: the timers only say when to try.
 - The kind's handler runs. Returning means done: one script writes the item's send record
   and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
   re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
@@ -169,6 +171,8 @@ class Scheduler:
         self._stopped = False
         self._jobs: AsyncIOScheduler | None = None
         self._wake: asyncio.TimerHandle | None = None  # the claim at the next due time
+        self._wakes: asyncio.Task[None] | None = None  # listens for other replicas' items
+        self.listening = asyncio.Event()  # set once it hears other replicas' wake-ups
 
     # -- registering and scheduling -----------------------------------------------------------
     def on(self, kind: str, handler: Handler, *, max_attempts: int | None = None) -> None:
@@ -284,6 +288,27 @@ class Scheduler:
         self._wake = None
         self.kick()
 
+    async def _listen(self) -> None:
+        """Move the timer to every item scheduled ahead of the others, by any replica. Not
+        tracked as activity (it never finishes); after Redis was away it claims at once
+        (what was published meanwhile is not seen) and listens again."""
+        pause = self.retry_first
+        while not self._stopped:
+            try:
+                async for due_at in self.store.due_wakes():
+                    if due_at is None:  # subscribed: claim what was scheduled before
+                        pause = self.retry_first
+                        self.listening.set()
+                        self.kick()
+                    else:
+                        self._wake_at(due_at)
+            except STORE_ERRORS as exc:
+                self.listening.clear()
+                log.info("due-item wake-ups lost; listening again", extra={"error": str(exc)})
+            await asyncio.sleep(pause)  # backoff between attempts to reach Redis
+            pause = min(self.retry_cap, pause * 2)
+            self.kick()
+
     async def idle(self) -> None:
         """Wait until every handler this process started has finished (tests, shutdown)."""
         while self._running or self._ticks:
@@ -377,6 +402,7 @@ class Scheduler:
         """Tick from the process's APScheduler (started with the app)."""
         self._stopped = False
         self._jobs = jobs
+        self._wakes = asyncio.get_running_loop().create_task(self._listen())
         jobs.add_job(
             self.tick,
             "interval",
@@ -396,6 +422,10 @@ class Scheduler:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
+        if self._wakes is not None:
+            self._wakes.cancel()
+            await asyncio.gather(self._wakes, return_exceptions=True)
+            self._wakes = None
         if self._jobs is not None and self._jobs.get_job(JOB_ID) is not None:
             self._jobs.remove_job(JOB_ID)
         pending = [*self._running, *self._ticks]

@@ -284,8 +284,8 @@ async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
     store: Store,
 ) -> None:
     """With a poll an hour apart, only the timer set to the due time can fire the item:
-    one scheduled by this process, and one a claim answers is next (scheduled behind this
-    scheduler's back, as another replica would)."""
+    one scheduled by this process, and one scheduled by another replica (the wake-up
+    published on Redis), and one a claim answers is next (when the wake-up was missed)."""
     s = Scheduler(store, time.time, tick=3600.0, lease=30.0)
     got = Fired()
     s.on("remind", got)
@@ -300,12 +300,35 @@ async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
             await got.event.wait()
             assert [i.incident_id for i in got.items] == ["inc-1"]
 
-            got.event.clear()
             other = Scheduler(store, time.time)  # another replica, not started here
+            await s.listening.wait()
+            got.event.clear()
             await other.schedule("remind", "inc-2", time.time() + 0.05, generation=1)
-            await s.tick()  # learns when inc-2 is due (or claims it, if it already is)
             await got.event.wait()
             assert [i.incident_id for i in got.items] == ["inc-1", "inc-2"]
+
+            got.event.clear()
+            await store.due_schedule(  # behind everyone's back: no wake-up published
+                _item("inc-3", time.time() + 3600), keep_for=60
+            )
+            await store.redis.zadd(store.keys.due, {"inc-3|remind|": time.time() + 0.05})
+            await s.tick()  # claims nothing yet, learns when inc-3 is due
+            await got.event.wait()
+            assert [i.incident_id for i in got.items] == ["inc-1", "inc-2", "inc-3"]
     finally:
         await s.stop()
         jobs.shutdown(wait=False)
+
+
+def _item(incident_id: str, due_at: float) -> DueItem:
+    return DueItem(
+        id=f"{incident_id}|remind|",
+        kind="remind",
+        incident_id=incident_id,
+        key="",
+        lane="remind",
+        token=incident_id,
+        generation=1,
+        due_at=due_at,
+        payload={},
+    )

@@ -44,6 +44,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | with an older generation are stale             |
 | ir:due:sent:{token}                   | string | send record of a handled occurrence (JSON),    |
 |                                       |        | EX 7 days                                      |
+| ir:due:wake                           | pubsub | due time of an item scheduled ahead of all the |
+|                                       | channel| others: every replica's timer moves to it      |
 |                                       |        | (the App Home's refresh is a due-item of the   |
 |                                       |        | owner `app-home`, not of an incident)          |
 | ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
@@ -197,6 +199,7 @@ class Keys:
         self.oncall_snapshot = f"{prefix}oncall:snapshot"
         self.oncall_failure = f"{prefix}oncall:failure"
         self.due = f"{prefix}due"
+        self.due_wake = f"{prefix}due:wake"
         self.alert_stream = f"{prefix}alerts:stream"
         self.alert_queued = f"{prefix}alerts:queued"
         self.followups_open = f"{prefix}followups:open"

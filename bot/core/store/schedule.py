@@ -4,6 +4,7 @@ with its lane's generation; claimed, finished, retried and cancelled by one scri
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bot.core.models import DueItem
@@ -85,6 +86,16 @@ class DueRepo(StoreBase):
             "1" if key is None else "0",
         ]
         return int(await self._script(scripts.DUE_CANCEL)(keys, args))
+
+    async def due_wakes(self) -> AsyncIterator[float | None]:
+        """None once subscribed, then the due times of items scheduled ahead of all others,
+        by any replica, as they are scheduled (Redis pub/sub: what is published while not
+        subscribed is not seen)."""
+        async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe(self.keys.due_wake)
+            yield None
+            async for message in pubsub.listen():
+                yield float(message["data"])
 
     async def due_next(self) -> float | None:
         """When the first pending item (of any incident) is due, or None."""

@@ -24,6 +24,11 @@ redis.call('HSET', KEYS[2], 'id', ARGV[1], 'kind', ARGV[2], 'incident', ARGV[3],
   'lane', ARGV[5], 'token', ARGV[6], 'generation', ARGV[7], 'due_at', ARGV[8],
   'payload', ARGV[9], 'attempts', '0')
 redis.call('ZADD', KEYS[1], ARGV[8], ARGV[1])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0)
+if first[1] == ARGV[1] then
+  -- now the earliest: wake every replica's scheduler for it (ARGV[11] is the prefix)
+  redis.call('PUBLISH', ARGV[11] .. 'due:wake', ARGV[8])
+end
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[10])
 redis.call('EXPIRE', KEYS[4], ARGV[10])
