@@ -31,21 +31,24 @@ from bot.core.identity import Identity
 from bot.core.metrics import Metrics
 from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Once, Store
-from bot.incidents.channel import channel_name, channel_names, own_orphan
+from bot.core.store import Once, Store
+from bot.incidents.channel import channel_name
 from bot.incidents.copies import Copies
 from bot.incidents.errors import AlreadyDeclaring, DeclareUncertain, IncidentError, SetupBusy
+from bot.incidents.setup import Setup
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "AlreadyDeclaring",
+    "DeclareUncertain",
+    "IncidentError",
+    "Incidents",
+    "SetupBusy",
+    "channel_name",
+]
+
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
-# one channel creation at a time per incident (a double-clicked Retry makes one channel);
-# renewed while held, so it only bounds how long a set-up that died holds up the next one
-CHANNEL_LEASE = 3.0
-# a set-up record (what Slack made) is retried this often, backing off to the cap: about a
-# minute, longer than a Redis restart or a Sentinel failover
-RECORD_ATTEMPTS = 15
-RECORD_BACKOFF_CAP = 5.0
 
 
 def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
@@ -70,6 +73,7 @@ class Incidents:
         # this install's identity: numbers and PagerDuty keys never repeat an earlier one's
         self.identity = Identity(store, slack, prefixes=(config.channel_prefix, "drill"))
         self.copies = Copies(store, slack, config, clock=clock)
+        self.saga = Setup(store, slack, config, post=self._post, clock=clock)
 
     # -- declare -------------------------------------------------------------------------
     async def declare(
@@ -207,188 +211,12 @@ class Incidents:
             log.info("declarer not told", extra={"incident": incident.id, "error": exc.code})
 
     async def setup(self, incident_id: str, *, resumed: bool = False) -> Incident:
-        """Run the declare saga's missing steps. The channel comes first (everything else
-        needs it); then invite, card+pin, topic and announcement run concurrently.
-        `resumed`: an earlier run may have been cut short after a Slack call and before
-        its record, so what it may have made is looked for before it is made again."""
-        incident = await self._get(incident_id)
-        retrying = bool(incident.setup_errors)
-        maybe_made = resumed or retrying
-        if "channel" not in incident.setup_done:
-            incident = await self._channel_step(incident, maybe_made=maybe_made)
-            if "channel" not in incident.setup_done:
-                return incident
-        since = incident.declared_at if maybe_made else None
-
-        async def card() -> None:
-            nonlocal incident
-            if "card" not in incident.setup_done:
-                text, blocks = ui.summary_card(incident, self.config)
-                assert incident.channel_id
-                _, ts = await self.slack.post_once(
-                    incident.channel_id,
-                    text,
-                    blocks,
-                    marker=f"card:{incident.id}",
-                    maybe_sent_since=since,
-                )
-                incident = await self._step_done(incident.id, "card", card_ts=ts)
-            if "pin" not in incident.setup_done:
-                assert incident.channel_id and incident.card_ts
-                await self.slack.pin(incident.channel_id, incident.card_ts)
-                await self._step_done(incident.id, "pin")
-
-        async def invite() -> None:
-            assert incident.channel_id
-            await self.slack.invite(incident.channel_id, list(incident.roles.values()))
-            if incident.private and self.config.private.security_group:
-                # nobody else can join a private channel: the security group comes in now
-                group = await self.slack.usergroup_members(self.config.private.security_group)
-                await self.slack.invite(incident.channel_id, group)
-            await self._step_done(incident.id, "invite")
-
-        async def topic() -> None:
-            assert incident.channel_id
-            text = ui.topic(incident, self.config)
-            await self.slack.set_topic(incident.channel_id, text)
-            await self._step_done(incident.id, "topic", topic=text)
-
-        async def announce() -> None:
-            text, blocks = ui.announcement(redaction.outside(incident, self.config), self.config)
-            channel, ts = await self.slack.post_once(
-                self.config.announce_channel,
-                text,
-                blocks,
-                marker=f"announce:{incident.id}",
-                maybe_sent_since=since,
-            )
-            await self._step_done(incident.id, "announce", announce_channel=channel, announce_ts=ts)
-
-        steps = {"card": card, "invite": invite, "topic": topic, "announce": announce}
-        todo = {
-            name: fn
-            for name, fn in steps.items()
-            if name not in incident.setup_done
-            or (name == "card" and "pin" not in incident.setup_done)
-        }
-        results = await asyncio.gather(*(fn() for fn in todo.values()), return_exceptions=True)
-        failures = {
-            name: r for name, r in zip(todo, results, strict=True) if isinstance(r, BaseException)
-        }
-        incident = await self._get(incident_id)
-        if failures:
-            for name, error in failures.items():
-                step = "pin" if name == "card" and "card" in incident.setup_done else name
-                incident = await self._setup_failed(incident, step, error, notify=False)
-            await self._tell_setup_failed(incident)
-        elif retrying:
-            incident = await self.store.update(incident.id, _clear_setup_errors(self.clock()))
-            done = ", ".join(incident.setup_done)
-            await self._post(incident, md(":white_check_mark: Set-up complete: {}.", done))
-        return incident
-
-    async def _channel_step(self, incident: Incident, *, maybe_made: bool) -> Incident:
-        """Make the incident's channel and record its id and name at once. Under a lease:
-        a second set-up meanwhile would find the name taken and make a second channel, so
-        it leaves the set-up to the one under way.
-
-        Every name is recorded on the incident before it is asked for, so after a crash
-        between Slack's answer and the record (`maybe_made`) the channel of the recorded
-        name is the incident's own if and only if the bot itself made it, after the
-        incident was declared: nobody else can make a channel whose creator is the bot.
-        A channel someone else holds under that name is never adopted."""
-        async with self.store.held(Lease.CHANNEL, incident.id, ttl=CHANNEL_LEASE) as mine:
-            if not mine:
-                # another set-up is making it (or died doing so, and its lease runs out
-                # within CHANNEL_LEASE): this one's event comes back later
-                raise SetupBusy(incident.id)
-            incident = await self._get(incident.id)
-            if "channel" in incident.setup_done:
-                return incident
-            try:
-                made = await own_orphan(self.slack, incident) if maybe_made else None
-                if made is None:
-                    made = await self.new_channel(incident, incident.channel_name)
-            except SlackError as exc:
-                return await self._setup_failed(incident, "channel", exc)
-            channel_id, name = made
-            return await self._step_done(
-                incident.id, "channel", channel_id=channel_id, channel_name=name
-            )
+        """Run the declare saga's missing steps (bot/incidents/setup.py)."""
+        return await self.saga.run(incident_id, resumed=resumed)
 
     async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
-        """Make a channel for the incident (private if it is), named `name` or, when that
-        is taken, a fresh name (recorded before it is asked for); returns its (id, name)."""
+        return await self.saga.new_channel(incident, name)
 
-        async def asking(fresh: str) -> None:
-            if fresh != incident.channel_name:
-                await self._record(incident.id, channel_name=fresh)
-                incident.channel_name = fresh
-
-        return await self.slack.create_channel(
-            channel_names(incident, name, self.config.channel_prefix),
-            private=incident.private,
-            before=asking,
-        )
-
-    async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
-        return await self._record(incident_id, step=step, **fields)
-
-    async def _record(
-        self, incident_id: str, *, step: str | None = None, **fields: object
-    ) -> Incident:
-        """Record what Slack made. The store may be failing over right now: this process
-        alone knows the answer, so it keeps trying for a while rather than lose it."""
-
-        def mutate(inc: Incident) -> None:
-            for key, value in fields.items():
-                setattr(inc, key, value)
-            if step is not None:
-                if step not in inc.setup_done:
-                    inc.setup_done.append(step)
-                inc.setup_errors.pop(step, None)
-
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                return await self.store.update(incident_id, mutate)
-            except STORE_ERRORS as exc:
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-                log.warning(
-                    "store unavailable, keeping a set-up record",
-                    extra={"incident": incident_id, "step": step, "error": str(exc)},
-                )
-                await asyncio.sleep(min(RECORD_BACKOFF_CAP, 0.2 * 2**attempt))
-        raise AssertionError("unreachable")
-
-    async def _setup_failed(
-        self, incident: Incident, step: str, exc: BaseException, *, notify: bool = True
-    ) -> Incident:
-        reason = exc.code if isinstance(exc, SlackError) else type(exc).__name__
-        log.warning(
-            "declare step failed", extra={"incident": incident.id, "step": step, "error": reason}
-        )
-        now = self.clock()
-
-        def mutate(inc: Incident) -> list[TimelineEntry]:
-            inc.setup_errors[step] = reason
-            failed = md("Set-up step {} failed: {}", step, reason)
-            return [_entry(now, None, "setup_failed", failed)]
-
-        incident = await self.store.update(incident.id, mutate)
-        if notify:
-            await self._tell_setup_failed(incident)
-        return incident
-
-    async def _tell_setup_failed(self, incident: Incident) -> None:
-        text, blocks = ui.setup_failure(incident)
-        where = incident.channel_id or self.config.announce_channel
-        try:
-            await self.slack.post(where, text, blocks)
-        except SlackError:
-            log.warning("could not report set-up failure", extra={"incident": incident.id})
-
-    # -- lifecycle -----------------------------------------------------------------------
     async def post_update(self, incident: Incident, *, by: str, text: str) -> Incident:
         now = self.clock()
         every = self.config.severity(incident.severity).update_every.total_seconds()
@@ -571,11 +399,3 @@ class Incidents:
 def _require_open(incident: Incident) -> None:
     if not incident.is_open:
         raise IncidentError(f"Incident {incident.id} is resolved; declare a new one if it is back.")
-
-
-def _clear_setup_errors(now: float) -> Callable[[Incident], list[TimelineEntry]]:
-    def mutate(inc: Incident) -> list[TimelineEntry]:
-        inc.setup_errors.clear()
-        return [_entry(now, None, "setup_complete", md("Set-up completed on retry"))]
-
-    return mutate
