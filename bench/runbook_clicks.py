@@ -3,21 +3,23 @@
     python bench/runbook_clicks.py [--clickers 50] [--rounds 5]
 
 Starts its own redis-server on a free port, the fake Slack and the real app on real
-ports, declares an incident and posts a 60-step runbook (three Slack messages). Then:
+ports, declares an incident and posts a 60-step runbook (one compact message: six groups
+of ten checkboxes, a ⋯ menu a step). Then:
 
 0. One person alone clicks through one step 20 times: the uncontended baseline.
-1. Each of N clickers owns one step and clicks through it like a person: I'm on it,
-   Done, Undo, Skip, Undo (--rounds clicks), each time waiting until the checklist in
-   Slack shows what they did.
-2. N clickers press Done on one and the same step at the same moment: the time until
-   Slack shows it done, and how many timeline entries that made (must be 1).
+1. Each of N clickers owns one step and clicks through it like a person: I'm on it (its
+   menu), tick, untick, Skip (menu), Undo (menu) (--rounds clicks), each time waiting
+   until the checklist in Slack shows what they did. Ticks carry their group's whole
+   selection, as Slack sends it, so clickers of one group race on one element.
+2. N clickers tick one and the same step at the same moment: the time until Slack shows
+   it done, and how many timeline entries that made (must be 1).
 
 Latency is measured from the click request the fake sends to the bot until the fake's
 chat.update whose message carries that step's new state (seen through
 FakeSlack.subscribe()). Bot, fake Slack and clickers share one process and one event
 loop, so under a burst the figure includes parsing every other click's payload (Slack
 sends the whole message with each click). Prints p50/p99/max, how many chat.update calls
-the clicks cost, and checks that the final messages equal a rendering of the stored
+the clicks cost, and checks that the final message equals a rendering of the stored
 state.
 """
 
@@ -36,15 +38,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blocks.runbooks import (
-    ACTION_DONE,
-    ACTION_SKIP,
-    ACTION_TAKE,
-    ACTION_UNDO,
-    action_id,
-    runbook_messages,
-    step_value,
-)
+from blocks.runbooks import menu_value, runbook_messages
 from bot.core.config import IncidentConfig, Settings
 from bot.core.models import RunbookRun
 from bot.fakes.slack import FakeSlack
@@ -53,13 +47,14 @@ from tests.conftest import RedisServer
 
 RUNBOOK_ID = "bench-sixty"
 STEPS = 60
-# what each click does, and how the step then reads in Slack
+# what each click does (a tick, or a verb of the step's menu), and how the step then
+# reads in Slack: its box's description names who (open: no description)
 SEQUENCE = (
-    (ACTION_TAKE, "is on it"),  # "<@U> is on it", "Done by <@U>", ...
-    (ACTION_DONE, "Done by"),
-    (ACTION_UNDO, "open"),
-    (ACTION_SKIP, "Skipped by"),
-    (ACTION_UNDO, "open"),
+    ("take", "is on it"),
+    ("tick", "done by"),
+    ("tick", "open"),
+    ("skip", "skipped by"),
+    ("undo", "open"),
 )
 
 
@@ -72,11 +67,15 @@ def write_runbook(folder: Path) -> None:
 
 def shows(message: dict[str, Any], step: str, user: str, marker: str) -> bool:
     for block in message.get("blocks", []):
-        if block.get("block_id") == f"rb-step-{step}":
-            text = str(block["text"]["text"])
-            if marker == "open":
-                return text.startswith("⬜")
-            return f"{marker} <@{user}" in text or f"<@{user}> {marker}" in text
+        for el in block.get("elements", []):
+            if el.get("type") != "checkboxes":
+                continue
+            for option in el["options"]:
+                if option["value"] == step:
+                    note = str(option.get("description", {}).get("text", ""))
+                    if marker == "open":
+                        return note == ""
+                    return f"{marker} <@{user}" in note or f"<@{user}> {marker}" in note
     return False
 
 
@@ -115,12 +114,13 @@ async def serve(bot: Bot) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/slack/events"
 
 
-def part_with(fake: FakeSlack, run: RunbookRun, step: str) -> str:
-    for ts in run.messages:
-        message = fake.message(run.channel, ts)
-        if message and any(b.get("block_id") == f"rb-step-{step}" for b in message.blocks):
-            return ts
-    raise LookupError(step)
+async def act(fake: FakeSlack, run: RunbookRun, user: str, step: str, how: str) -> None:
+    ts = run.messages[0]
+    if how == "tick":
+        ack = await fake.tick(user, run.channel, ts, step)
+    else:
+        ack = await fake.choose(user, run.channel, ts, menu_value(how, run.id, step))
+    assert ack.status == 200, ack
 
 
 async def clicker(
@@ -128,14 +128,10 @@ async def clicker(
 ) -> list[float]:
     latencies = []
     for i in range(rounds):
-        action, marker = SEQUENCE[i % len(SEQUENCE)]
+        how, marker = SEQUENCE[i % len(SEQUENCE)]
         seen = watcher.expect(step, user, marker)
-        ts = part_with(fake, run, step)
         began = time.perf_counter()
-        ack = await fake.click(
-            user, run.channel, ts, action_id(action, step), value=step_value(run.id, step)
-        )
-        assert ack.status == 200, ack
+        await act(fake, run, user, step, how)
         latencies.append(await asyncio.wait_for(seen, timeout=30) - began)
     return latencies
 
@@ -174,7 +170,11 @@ async def main() -> None:
         fake.app_url = url
         svc = bot.services
         assert svc.checklists is not None
-        incident = await svc.incidents.declare(title="Bench", severity="SEV2", by="U0ALICE")
+        declared = await svc.incidents.declare(title="Bench", severity="SEV2", by="U0ALICE")
+        incident = declared
+        while not incident.card_ts:  # the set-up (channel, card) runs after the declare
+            await asyncio.sleep(0.01)
+            incident = await svc.store.get(declared.id) or declared
         assert incident.channel_id
         await fake.slash_command(
             "U0ALICE", incident.channel_id, "/incident", "runbook " + RUNBOOK_ID
@@ -186,21 +186,24 @@ async def main() -> None:
             await asyncio.sleep(0.01)
         steps = [s.id for s in svc.runbooks[RUNBOOK_ID].steps()]
         watcher = Watcher(fake)
-        # count the bot's finished clicks, to stop only once every one is handled
+        # count the bot's finished clicks and ticks, to stop only once every one is handled
         finished = [0]
         all_handled = asyncio.Event()
         expected = [0]  # set once every click is sent
-        click = svc.checklists.click
 
-        async def counted(*a: Any, **k: Any) -> Any:
-            try:
-                return await click(*a, **k)
-            finally:
-                finished[0] += 1
-                if expected[0] and finished[0] >= expected[0]:
-                    all_handled.set()
+        def counting(original: Any) -> Any:
+            async def counted(*a: Any, **k: Any) -> Any:
+                try:
+                    return await original(*a, **k)
+                finally:
+                    finished[0] += 1
+                    if expected[0] and finished[0] >= expected[0]:
+                        all_handled.set()
 
-        svc.checklists.click = counted  # type: ignore[method-assign]
+            return counted
+
+        svc.checklists.click = counting(svc.checklists.click)  # type: ignore[method-assign]
+        svc.checklists.tick = counting(svc.checklists.tick)  # type: ignore[method-assign]
 
         # 0. the baseline: one person alone, clicking through one step
         alone = await clicker(fake, watcher, run, users[0], steps[-2], 20)
@@ -223,7 +226,7 @@ async def main() -> None:
         clicks = len(latencies)
         print(
             f"runbook clicks: {args.clickers} concurrent clickers x {args.rounds} clicks "
-            f"on a {STEPS}-step runbook in {run.parts} messages"
+            f"on a {STEPS}-step runbook in {run.parts} message"
         )
         print(
             f"  click -> chat.update with the new state: p50 {pct(latencies, 50):6.1f} ms   "
@@ -232,26 +235,14 @@ async def main() -> None:
         print(
             f"  {clicks} clicks in {elapsed:.2f} s ({clicks / elapsed:.0f}/s) made "
             f"{watcher.updates} chat.update calls ({watcher.updates / clicks:.2f} per click; "
-            "unbatched, most clicks would cost 2: the step's message and the progress header)"
+            "unbatched, every click would cost 1)"
         )
 
         # 2. N clickers on one step at once
         target = steps[-1]
-        done = watcher.expect(target, "", "Done by")
-        ts = part_with(fake, run, target)
+        done = watcher.expect(target, "", "done by")
         began = time.perf_counter()
-        await asyncio.gather(
-            *(
-                fake.click(
-                    user,
-                    run.channel,
-                    ts,
-                    action_id(ACTION_DONE, target),
-                    value=step_value(run.id, target),
-                )
-                for user in users
-            )
-        )
+        await asyncio.gather(*(act(fake, run, user, target, "tick") for user in users))
         shown = await asyncio.wait_for(done, timeout=30) - began
         # the 50 clicks' syncs are done when no further update comes; wait on the store
         entries = [
@@ -264,18 +255,18 @@ async def main() -> None:
             f"{shown * 1000:.1f} ms; timeline entries for it: {len(entries)}"
         )
 
-        # the messages end as a rendering of the stored state
+        # the message ends as a rendering of the stored state
         for _ in range(500):
             snap = await svc.store.run_snapshot(run.id)
             assert snap is not None
-            expected = runbook_messages(svc.runbooks[RUNBOOK_ID], snap.states, run_id=run.id)
+            rendered = runbook_messages(svc.runbooks[RUNBOOK_ID], snap.states, run_id=run.id)
             actual = [fake.message(run.channel, t).blocks for t in run.messages]  # type: ignore[union-attr]
-            if actual == expected:
-                print("  final messages equal the rendering of the stored state: yes")
+            if actual == rendered:
+                print("  final message equals the rendering of the stored state: yes")
                 break
             await asyncio.sleep(0.01)
         else:
-            print("  final messages equal the rendering of the stored state: NO")
+            print("  final message equals the rendering of the stored state: NO")
         expected[0] = len(alone) + clicks + args.clickers
         if finished[0] < expected[0]:
             await asyncio.wait_for(all_handled.wait(), timeout=30)
