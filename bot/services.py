@@ -21,6 +21,7 @@ from bot.core.store import Store
 from bot.drills import Drills
 from bot.escalations import Escalations
 from bot.followups import FollowUps
+from bot.home import Home
 from bot.incidents import Incidents
 from bot.oncall import OnCall
 from bot.paging import Pager
@@ -85,3 +86,5 @@ class Services(Core):
     alerts: Alerts
     # game-day drills: scenarios played as incidents marked DRILL
     drills: Drills
+    # the App Home: each viewer's Home tab, kept current
+    home: Home

@@ -15,6 +15,7 @@ from handlers import (
     escalations,
     events,
     followups,
+    home,
     incident,
     interactions,
     oncall,
@@ -51,6 +52,7 @@ MODULES = (
     procedure,
     privacy,
     drills,
+    home,
     policy,
 )
 

@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 
 import blocks.alerts as ui
 from bot.alerts import QueueFull
-from bot.alerts_intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
+from bot.alerts.intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
 from bot.core import guard, redaction
 from bot.core.errors import STORE_ERRORS
 from bot.services import Services

@@ -280,6 +280,11 @@ class Slack:
         data = await self._call("views.open", trigger_id=trigger_id, view=view)
         return str(data["view"]["id"])
 
+    async def publish_home(self, user: str, view: dict[str, Any]) -> str:
+        """The user's Home tab (views.publish): the view's id."""
+        data = await self._call("views.publish", user_id=user, view=view)
+        return str(data["view"]["id"])
+
     async def user_by_email(self, email: str) -> str | None:
         """The Slack user ID with this email, or None when nobody has it (lookupByEmail)."""
         try:
