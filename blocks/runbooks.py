@@ -278,11 +278,11 @@ def _phase_line(runbook: Runbook, p: int, states: Mapping[str, StepState], run_i
     phase = runbook.phases[p]
     done, total = _finished(phase.steps, states), len(phase.steps)
     skipped = sum(states.get(s.id, _OPEN).status == "skipped" for s in phase.steps)
-    count = md("{}/{}", done, total) + (md(", {} skipped", skipped) if skipped else "")
+    aside = md(" ({} skipped)", skipped) if skipped else md("")
     if done == total:
-        text = md("✅ *{}* — {} done", phase.title, count)
+        text = md("✅ *{}* — {}/{} done{}", phase.title, done, total, aside)
     else:
-        text = md("*{}* · {}", phase.title, count)
+        text = md("*{}* · {}/{}{}", phase.title, done, total, aside)
     show = button("Show steps", action_id(ACTION_SHOW, phase.id), step_value(run_id, phase.id))
     block = section(text, accessory=show)
     block["block_id"] = f"rb-phase-{phase.id}"

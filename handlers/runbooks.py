@@ -8,7 +8,6 @@ does and refresh that answer).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ from bot.incidents import IncidentError
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
-from handlers.policy import Click, allowed, guarded, incident_named
+from handlers.policy import Click, allowed, first_submission, guarded, incident_named
 from handlers.replies import ephemeral, refusal, reply, tell
 from handlers.verbs import VerbContext, verb
 
@@ -78,9 +77,16 @@ async def _run_incident(svc: Services, run_id: str) -> Incident:
     return await incident_named(svc, run.incident)
 
 
-async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
+def _step(action: dict[str, Any]) -> tuple[str, str]:
     """Show steps and the long form's buttons: the value is `<run id>|<step or phase>`."""
-    return await _run_incident(svc, ui.parse_step_value(action.get("value", ""))[0])
+    try:
+        return ui.parse_step_value(str(action.get("value") or ""))
+    except ValueError:
+        raise IncidentError("That button no longer says which checklist it is for.") from None
+
+
+async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    return await _run_incident(svc, _step(action)[0])
 
 
 async def _ticked_incident(svc: Services, action: dict[str, Any]) -> Incident:
@@ -88,7 +94,10 @@ async def _ticked_incident(svc: Services, action: dict[str, Any]) -> Incident:
 
 
 def _menu_choice(action: dict[str, Any]) -> tuple[str, str, str]:
-    return ui.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+    try:
+        return ui.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+    except ValueError:
+        raise IncidentError("That menu no longer says which step it is for.") from None
 
 
 async def _menu_incident(svc: Services, action: dict[str, Any]) -> Incident:
@@ -108,7 +117,7 @@ def _note_text(view: dict[str, Any]) -> str:
 def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "runbook", _step_incident, name="runbook step")
     async def step_clicked(click: Click) -> None:
-        run_id, step_id = ui.parse_step_value(click.action.get("value", ""))
+        run_id, step_id = _step(click.action)
         kind = _ACTIONS[click.action["action_id"].split(":", 1)[0]]
         await svc.checklists.click(run_id, step_id, kind, user=click.user)
         if (click.body.get("container") or {}).get("is_ephemeral"):
@@ -149,7 +158,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.action_pattern(ui.ACTION_SHOW))
     @guarded(svc, "runbook", _step_incident, name="runbook steps")
     async def show_steps(click: Click) -> None:
-        run_id, phase_id = ui.parse_step_value(click.action.get("value", ""))
+        run_id, phase_id = _step(click.action)
         for message in await svc.checklists.long_form(run_id, phase_id):
             await click.respond(**ephemeral(message), replace_original=False)
 
@@ -160,18 +169,17 @@ def register(app: AsyncApp, svc: Services) -> None:
             await ack(response_action="errors", errors={"note": "Say what to note."})
             return
         await ack()
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        channel = meta.get("channel")
-        # one note per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.policy.first_submission(view["id"]):
+        form = await first_submission(svc, body, view)
+        if form is None:
             return
+        user, channel = form.user, form.channel
         try:
-            incident = await incident_named(svc, str(meta.get("incident") or ""))
+            incident = await incident_named(svc, str(form.meta.get("incident") or ""))
             if not await allowed(svc, "runbook", incident, user, channel):
                 return
             # typed in a text input: plain text, nothing in it is a live mention
-            await svc.capture.note(incident, by=user, wire=escape(text), about=meta.get("about"))
+            about = form.meta.get("about")
+            await svc.capture.note(incident, by=user, wire=escape(text), about=about)
         except IncidentError as exc:
             await tell(svc, channel, user, refusal(exc))
             return

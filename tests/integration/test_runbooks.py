@@ -336,7 +336,7 @@ async def test_a_finished_phase_collapses_and_show_steps_tells_who_did_what(h: H
     await eventually(lambda: ticked(h, run, symptoms[0]))
     await choose(h, "U0CAROL", run, symptoms[1], "skip")
     await eventually(
-        lambda: "✅ *Symptoms* — 2/2, 1 skipped done" in phase_line(h, run, "symptoms")
+        lambda: "✅ *Symptoms* — 2/2 done (1 skipped)" in phase_line(h, run, "symptoms")
     )
     assert box(h, run, symptoms[0]) is None and len(shown(h, run)) == before - 1
 
@@ -369,6 +369,14 @@ async def test_a_finished_phase_collapses_and_show_steps_tells_who_did_what(h: H
     )
     assert "Done by <@U0BOB>" not in str(answer[0].blocks)
     await assert_slack_shows_the_store(h, run)
+
+
+async def test_a_forged_control_gets_a_sentence(h: Harness) -> None:
+    channel, incident_id = await declare(h)
+    run = await post(h, channel, incident_id, "service-down")
+    show = make_action_id(ACTION_SHOW, "symptoms")
+    await h.fake.click("U0ALICE", channel, run.messages[0], show, forged_value="no-separator")
+    await eventually(lambda: [m for m in h.ephemerals() if "which checklist" in m.text])
 
 
 async def test_a_note_on_a_step_lands_on_the_timeline(h: Harness) -> None:

@@ -300,7 +300,7 @@ def test_a_finished_phase_collapses_to_its_line(shipped: dict[str, Runbook]) -> 
     states[phase.steps[0].id] = StepState(status="skipped", by="U0C", at=EPOCH)
     blocks = checklist(book, states, run_id="r1")
     line = next(b for b in blocks if b.get("block_id") == f"rb-phase-{phase.id}")
-    assert line["text"]["text"] == f"✅ *{phase.title}* — 3/3, 1 skipped done"
+    assert line["text"]["text"] == f"✅ *{phase.title}* — 3/3 done (1 skipped)"
     show = line["accessory"]
     assert action_pattern(ACTION_SHOW).match(show["action_id"])
     assert parse_step_value(show["value"]) == ("r1", phase.id)
