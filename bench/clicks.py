@@ -87,13 +87,15 @@ def choose(blocks: list[dict[str, Any]], step: str, turn: int) -> dict[str, Any]
                 else c[2].startswith(f"{wanted}|")
             )
         ]
-        block, el, value = (fits or options)[0]
-    elif buttons:
+        _, el, value = (fits or options)[0]
+        # the element offering that option, wherever it is now: another clicker's change
+        # to the group gives its block a new block_id (and the fake knows no other)
+        return {"action_id": el["action_id"], "value": value, "block_id": None}
+    if buttons:
         fits = [c for c in buttons if f"_{wanted}:" in c[1]["action_id"]]
         block, el, value = (fits or buttons)[0]
-    else:
-        return None
-    return {"action_id": el["action_id"], "value": value, "block_id": block["block_id"]}
+        return {"action_id": el["action_id"], "value": value, "block_id": block["block_id"]}
+    return None
 
 
 async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]:

@@ -576,6 +576,16 @@ async def test_a_tick_sends_the_whole_selection_and_an_overflow_its_choice(
     await fake.choose("U0CAROL", "incidents", ts, "x")
     (picked,) = bot_app.received[-1].payload()["actions"]
     assert picked["type"] == "overflow" and picked["selected_option"] == choice("x", "plain_text")
+    # the same action_id in two blocks: a click by value is on the one offering it
+    other = {**boxes, "options": [choice("d")], "initial_options": [choice("d")]}
+    two = [{"type": "actions", "block_id": "more", "elements": [other]}, *blocks]
+    both = await client.chat_postMessage(channel="incidents", text="two", blocks=two)
+    await fake.click("U0CAROL", "incidents", both["ts"], "boxes", value="b")
+    (action,) = bot_app.received[-1].payload()["actions"]
+    assert action["block_id"] == "steps" and action["selected_options"] == [
+        choice("a"),
+        choice("b"),
+    ]
     with pytest.raises(ValueError, match="no checkboxes with an option 'zz'"):
         await fake.tick("U0CAROL", "incidents", ts, "zz")
     # Slack refuses initial_options that are not among the options

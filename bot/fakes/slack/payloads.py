@@ -43,6 +43,9 @@ def find_element(
             continue
         if value is not None and el.get("type") == "button" and el.get("value") != value:
             continue
+        offered = _all_options(el)
+        if value is not None and offered and all(o.get("value") != value for o in offered):
+            continue  # same action_id in another block (one a block): the one offering value
         return block, el
     raise ValueError(f"no element with action_id {action_id!r} (value {value!r}) in the message")
 
