@@ -1,6 +1,6 @@
 """The bench: the figures of the declare and timer table (issue 19), measured from outside.
 
-    python -m bench [--quick] [--profile FILE]
+    python -m bench [--quick] [--profile FILE] [--only PHASE ...]
 
 Run from the checkout. Every piece is an OS process of its own, started here:
 
@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.clicks import write_runbook  # noqa: E402
+
+PHASES = ("idle", "declares", "clicks", "alerts", "reminders", "escalations", "critical_path")
 from tests.conftest import RedisServer, free_port  # noqa: E402
 
 FULL = {
@@ -170,6 +172,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the bot during the burst")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PHASES,
+        help="run only this phase (repeatable); the other figures read `not measured`",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -240,6 +248,7 @@ def main() -> int:
             "redis_url": redis.url,
             "matrix_after": MATRIX_AFTER,
             "profile": str(Path(args.profile).resolve()) if args.profile else None,
+            "only": args.only or [],
         }
         (work / "spec.json").write_text(json.dumps(spec))
         machine = os.getloadavg()[0]

@@ -3,8 +3,10 @@ click through it at the same time, each click sent from the load generator's pro
 
 A click is what the fake's humans send (bot/fakes/slack/humans.py `click`, built in the
 fake's process and sent from here), on the element the posted message offers for the
-clicker's step: a button (I'm on it, Done, Undo, Skip, Undo, in turn, whichever are
-there) or else the option of a checkboxes or overflow element that carries the step. Its
+clicker's step, in turn I'm on it, Done, Undo, Skip, Undo: on the compact checklist
+(blocks/runbooks.py) Done ticks the step's box (the tick carries its group's whole
+selection, as Slack sends it, so the clickers of one group race on one element) and the
+others are its ⋯ menu's options; on a checklist of buttons, the button of that name. Its
 latency runs from sending the click to the fake's `chat.update` of that message in which
 the clicker's step reads differently than before the click (only its owner changes it).
 """
@@ -66,24 +68,34 @@ def region(blocks: list[dict[str, Any]], step: str) -> str:
 
 def choose(blocks: list[dict[str, Any]], step: str, turn: int) -> dict[str, Any] | None:
     """The click to make on `step` this turn: action_id, value, block_id."""
-    buttons = []
+    wanted = TURNS[turn % len(TURNS)]
+    buttons, options = [], []
     for block in blocks:
         for el in _elements(block):
             action = str(el.get("action_id", ""))
             if el.get("type") == "button" and action.endswith(f":{step}"):
-                buttons.append((block, el))
-            elif any(_mine(o, step) for o in el.get("options") or []):
-                option = next(o for o in el["options"] if _mine(o, step))
-                return {
-                    "action_id": action,
-                    "value": option["value"],
-                    "block_id": block["block_id"],
-                }
-    if not buttons:
-        return None
-    wanted = TURNS[turn % len(TURNS)]
-    block, el = next(((b, e) for b, e in buttons if f"_{wanted}:" in e["action_id"]), buttons[0])
-    return {"action_id": el["action_id"], "value": el.get("value"), "block_id": block["block_id"]}
+                buttons.append((block, el, el.get("value")))
+            options += [(block, el, o["value"]) for o in el.get("options") or [] if _mine(o, step)]
+    if options:
+        # Done: the step's box; the rest: its menu's option of that verb (`take|run|step`)
+        fits = [
+            c
+            for c in options
+            if (
+                c[1].get("type") == "checkboxes"
+                if wanted == "done"
+                else c[2].startswith(f"{wanted}|")
+            )
+        ]
+        _, el, value = (fits or options)[0]
+        # the element offering that option, wherever it is now: another clicker's change
+        # to the group gives its block a new block_id (and the fake knows no other)
+        return {"action_id": el["action_id"], "value": value, "block_id": None}
+    if buttons:
+        fits = [c for c in buttons if f"_{wanted}:" in c[1]["action_id"]]
+        block, el, value = (fits or buttons)[0]
+        return {"action_id": el["action_id"], "value": value, "block_id": block["block_id"]}
+    return None
 
 
 async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]:
@@ -171,9 +183,10 @@ async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]
     await asyncio.gather(*(clicker(u, s) for u, s in zip(users, steps, strict=False)))
     took = time.perf_counter() - began
     updates = sum(len(v) for v in feed.updates.values()) - updates
+    middle = sorted(latencies)[len(latencies) // 2] if latencies else 0.0
     detail = (
         f"{clickers} clickers × {rounds} clicks on a {STEPS}-step runbook in {len(parts)} "
-        f"messages: {len(latencies)} shown in {took:.1f} s, {updates} chat.update calls, "
-        f"{lost} not shown"
+        f"message(s): {len(latencies)} shown in {took:.1f} s (p50 {middle * 1000:.0f} ms), "
+        f"{updates} chat.update calls, {lost} not shown"
     )
     return latencies, detail

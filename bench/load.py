@@ -107,8 +107,11 @@ class Load:
                 self.escalations,
                 self.critical_path,
             )
+            only = self.spec.get("only") or []
             try:
                 for phase in phases:
+                    if only and phase.__name__ not in only:
+                        continue
                     try:
                         await phase()
                     except Exception:  # the other phases still measure; the run fails

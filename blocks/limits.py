@@ -82,18 +82,57 @@ def _check_len(value: Any, limit: int, pointer: str, out: list[str]) -> None:
         out.append(_problem(f"must be a string of at most {limit} characters", pointer))
 
 
-def _check_options(options: Any, limit: int, pointer: str, out: list[str]) -> None:
+# options whose text and description may be mrkdwn (the rest: plain_text only)
+_MRKDWN_OPTIONS = frozenset({"checkboxes", "radio_buttons"})
+
+
+def _check_options(
+    options: Any, limit: int, pointer: str, out: list[str], *, kind: str = "static_select"
+) -> None:
     if not isinstance(options, list):
         out.append(_problem("must be a list of options", pointer))
         return
-    if len(options) > limit:
-        out.append(_problem(f"no more than {limit} items allowed", pointer))
+    if not options or len(options) > limit:
+        out.append(_problem(f"must have between 1 and {limit} items", pointer))
+    plain_only = kind not in _MRKDWN_OPTIONS
     for i, option in enumerate(options):
         if not isinstance(option, dict):
             out.append(_problem("must be an option object", f"{pointer}/{i}"))
             continue
-        _check_text(option.get("text"), f"{pointer}/{i}/text", out, max_len=75)
-        _check_len(option.get("value"), 150, f"{pointer}/{i}/value", out)
+        at = f"{pointer}/{i}"
+        _check_text(option.get("text"), f"{at}/text", out, max_len=75, plain_only=plain_only)
+        _check_len(option.get("value"), 150, f"{at}/value", out)
+        if option.get("description") is not None:
+            _check_text(option["description"], f"{at}/description", out, max_len=75)
+            if plain_only and option["description"].get("type") != "plain_text":
+                out.append(
+                    _problem("must be a text object of type plain_text", f"{at}/description")
+                )
+        if option.get("url") is not None:
+            if kind != "overflow":
+                out.append(_problem("url is only allowed in overflow menus", f"{at}/url"))
+            _check_len(option["url"], 3000, f"{at}/url", out)
+
+
+def _check_initial(el: dict[str, Any], pointer: str, out: list[str]) -> None:
+    """initial_option(s) must each be exactly one of the element's options."""
+    options = [o for o in el.get("options") or [] if isinstance(o, dict)]
+    for group in el.get("option_groups") or []:
+        options += [o for o in (group or {}).get("options") or [] if isinstance(o, dict)]
+    initial = el.get("initial_options")
+    if "initial_option" in el:
+        initial, key = [el["initial_option"]], "initial_option"
+    else:
+        key = "initial_options"
+    if initial is None:
+        return
+    if not isinstance(initial, list) or not initial:
+        out.append(_problem("must be a non-empty list of options", f"{pointer}/{key}"))
+        return
+    for i, chosen in enumerate(initial):
+        if chosen not in options:
+            at = f"{pointer}/{key}" + ("" if key == "initial_option" else f"/{i}")
+            out.append(_problem("must exactly match one of the options", at))
 
 
 def _check_id(obj: dict[str, Any], key: str, pointer: str, seen: set[str], out: list[str]) -> None:
@@ -134,7 +173,9 @@ def _check_element(el: Any, pointer: str, out: list[str], action_ids: set[str]) 
                     opts = group.get("options") if isinstance(group, dict) else None
                     _check_options(opts, 100, f"{pointer}/option_groups/{g}/options", out)
         else:
-            _check_options(el.get("options"), _OPTION_ELEMENTS[kind], f"{pointer}/options", out)
+            most = _OPTION_ELEMENTS[kind]
+            _check_options(el.get("options"), most, f"{pointer}/options", out, kind=kind)
+        _check_initial(el, pointer, out)
     elif kind == "image":
         if not el.get("image_url") and not el.get("slack_file"):
             out.append(_problem("missing required field: image_url", pointer))

@@ -219,12 +219,12 @@ def _check_runbooks(directory: Path | None, settings: Settings) -> int:
 
     if directory is not None and directory.is_dir() and folder_kind(directory) == "drills":
         return _wrong_folder(directory, "drills")
-    try:  # a team's runbook names a severity the configuration has
-        names = load_config(settings.incident_config).severity_names
+    try:  # a team's runbook names severities and roles the configuration has
+        config = load_config(settings.incident_config)
     except ConfigError as exc:
         print(f"error  cannot check the runbooks against the configuration: {exc}")
         return 1
-    code, report = check_runbooks(directory, severities=names)
+    code, report = check_runbooks(directory, severities=config.severity_names, roles=config.roles)
     print(report)
     return code
 
@@ -246,7 +246,7 @@ def _check_drills(directory: Path | None, settings: Settings) -> int:
         config = load_config(settings.incident_config)
         if config.runbooks_dir is not None:
             dirs.append(config.runbooks_dir)
-        runbooks = load_runbooks(*dirs, severities=config.severity_names)
+        runbooks = load_runbooks(*dirs, severities=config.severity_names, roles=config.roles)
     except (ConfigError, RunbookError) as exc:
         print(f"error  cannot check the scenarios against their runbooks: {exc}")
         return 1

@@ -101,7 +101,9 @@ def verify(config: IncidentConfig, path: str | Path | None = None) -> Ready:
         else:
             problems.append(where(key, f"no folder {str(folder)!r}"))
     try:
-        runbooks = load_runbooks(*runbook_dirs, severities=config.severity_names)
+        runbooks = load_runbooks(
+            *runbook_dirs, severities=config.severity_names, roles=config.roles
+        )
     except RunbookError as exc:
         # the scenarios and rules name runbooks: checked against a broken set they would
         # report runbooks as missing that are only invalid

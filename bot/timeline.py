@@ -82,15 +82,19 @@ class TimelineCapture:
         """The incident's timeline, in the order it was written (`/incident timeline`)."""
         return await self.store.timeline(incident.id)
 
-    async def note(self, incident: Incident, *, by: str, wire: str) -> TimelineEntry:
+    async def note(
+        self, incident: Incident, *, by: str, wire: str, about: str | None = None
+    ) -> TimelineEntry:
         """`/incident note <text>`: a manual timeline entry, now, by `by`. `wire` is the
-        text as Slack sent it: its real mentions stay live on the timeline."""
+        text as Slack sent it: its real mentions stay live on the timeline. `about`: what
+        the note is on (a checklist step's Add a note: `step 4 (p3-s1) of service-down`)."""
         text = mk.sanitize(wire.strip())
         if not text:
             raise IncidentError("Say what to note.")
         if len(mk.readable(wire)) > NOTE_MAX:
             raise IncidentError(f"Keep a note under {NOTE_MAX} characters.")
-        entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=md("Note: {}", text))
+        said = md("Note on {}: {}", about, text) if about else md("Note: {}", text)
+        entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=said)
         await self.store.append(incident.id, entry)
         return entry
 

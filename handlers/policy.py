@@ -15,6 +15,7 @@ with its errors first). Slash verbs are checked once, in handlers/incident.py's 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -104,6 +105,29 @@ def guarded(
         return listener
 
     return wrap
+
+
+@dataclass
+class Submission:
+    """A modal submitted: by whom, and the metadata the bot wrote into it when it opened
+    it (`channel`: where it was opened, to answer there)."""
+
+    user: str
+    meta: dict[str, Any]
+
+    @property
+    def channel(self) -> str | None:
+        return self.meta.get("channel")
+
+
+async def first_submission(
+    svc: Services, body: dict[str, Any], view: dict[str, Any]
+) -> Submission | None:
+    """A modal's submission after its ack, once however often it is submitted (DESIGN
+    rule 2); None for a repeat."""
+    if not await svc.policy.first_submission(view["id"]):
+        return None
+    return Submission(body["user"]["id"], json.loads(view.get("private_metadata") or "{}"))
 
 
 async def allowed(

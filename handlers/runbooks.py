@@ -1,21 +1,31 @@
-"""`/incident runbook [id]` and the checklist's buttons. Ack first (DESIGN rule 1)."""
+"""`/incident runbook [id]` and the checklist's controls. Ack first (DESIGN rule 1).
+
+The checklist (blocks/runbooks.py): a tick on a group's checkboxes, a step's overflow menu
+(I'm on it, Skip, Undo; Add a note opens a modal whose note lands on the timeline), a
+phase's Show steps (its long form, to the clicker alone, whose buttons act as the menu
+does and refresh that answer).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.runbooks as ui
-from blocks.mrkdwn import escape
+from blocks.mrkdwn import escape, md
 from bot.core.models import Incident
+from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
-from handlers.policy import Click, guarded, incident_named
-from handlers.replies import reply
+from handlers.policy import Click, allowed, first_submission, guarded, incident_named
+from handlers.replies import ephemeral, refusal, reply, tell
 from handlers.verbs import VerbContext, verb
+
+log = logging.getLogger(__name__)
 
 _ACTIONS: dict[str, StepAction] = {
     ui.ACTION_DONE: "done",
@@ -23,6 +33,7 @@ _ACTIONS: dict[str, StepAction] = {
     ui.ACTION_TAKE: "take",
     ui.ACTION_UNDO: "undo",
 }
+_MENU: dict[str, StepAction] = {"take": "take", "skip": "skip", "undo": "undo"}
 
 
 # posting one is working the incident's runbooks; the listing is open to all
@@ -59,12 +70,38 @@ async def command(
     await respond(**reply((text, blocks), response_type="ephemeral", replace_original=False))
 
 
-async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
-    run_id, _ = ui.parse_step_value(action.get("value", ""))
+async def _run_incident(svc: Services, run_id: str) -> Incident:
     run = await svc.checklists.run(run_id)
     if run is None:
         raise IncidentError("That checklist no longer exists.")
     return await incident_named(svc, run.incident)
+
+
+def _step(action: dict[str, Any]) -> tuple[str, str]:
+    """Show steps and the long form's buttons: the value is `<run id>|<step or phase>`."""
+    try:
+        return ui.parse_step_value(str(action.get("value") or ""))
+    except ValueError:
+        raise IncidentError("That button no longer says which checklist it is for.") from None
+
+
+async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    return await _run_incident(svc, _step(action)[0])
+
+
+async def _ticked_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    return await _run_incident(svc, ui.action_key(action.get("action_id", "")))
+
+
+def _menu_choice(action: dict[str, Any]) -> tuple[str, str, str]:
+    try:
+        return ui.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+    except ValueError:
+        raise IncidentError("That menu no longer says which step it is for.") from None
+
+
+async def _menu_incident(svc: Services, action: dict[str, Any]) -> Incident:
+    return await _run_incident(svc, _menu_choice(action)[1])
 
 
 async def _listed_incident(svc: Services, action: dict[str, Any]) -> Incident:
@@ -72,15 +109,81 @@ async def _listed_incident(svc: Services, action: dict[str, Any]) -> Incident:
     return await incident_named(svc, incident_id)
 
 
+def _note_text(view: dict[str, Any]) -> str:
+    field = ((view.get("state") or {}).get("values") or {}).get("note", {}).get("note") or {}
+    return str(field.get("value") or "").strip()
+
+
 def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "runbook", _step_incident, name="runbook step")
     async def step_clicked(click: Click) -> None:
-        run_id, step_id = ui.parse_step_value(click.action.get("value", ""))
+        run_id, step_id = _step(click.action)
         kind = _ACTIONS[click.action["action_id"].split(":", 1)[0]]
         await svc.checklists.click(run_id, step_id, kind, user=click.user)
+        if (click.body.get("container") or {}).get("is_ephemeral"):
+            # the long form is the clicker's own answer: show them the click in it
+            message = await svc.checklists.long_form_of(run_id, step_id)
+            await click.respond(**reply(message), replace_original=True)
 
     for name in _ACTIONS:
         app.action(ui.action_pattern(name))(step_clicked)
+
+    @app.action(ui.action_pattern(ui.ACTION_TICK))
+    @guarded(svc, "runbook", _ticked_incident, name="runbook tick")
+    async def step_ticked(click: Click) -> None:
+        selected = [str(o.get("value")) for o in click.action.get("selected_options") or []]
+        run_id = ui.action_key(click.action["action_id"])
+        block_id = str(click.action.get("block_id") or "")
+        await svc.checklists.tick(run_id, block_id, selected, user=click.user)
+
+    @app.action(ui.action_pattern(ui.ACTION_MENU))
+    @guarded(svc, "runbook", _menu_incident, name="runbook menu")
+    async def step_menu(click: Click) -> None:
+        verb_, run_id, step_id = _menu_choice(click.action)
+        if verb_ != "note":
+            await svc.checklists.click(run_id, step_id, _MENU[verb_], user=click.user)
+            return
+        modal = await svc.checklists.note_form(run_id, step_id, channel=click.channel)
+        try:
+            await svc.slack.open_view(click.body["trigger_id"], modal)
+        except SlackError as exc:
+            log.warning("note modal did not open", extra={"error": exc.code})
+            await tell(
+                svc,
+                click.channel,
+                click.user,
+                md(":warning: The form did not open; use `/incident note`."),
+            )
+
+    @app.action(ui.action_pattern(ui.ACTION_SHOW))
+    @guarded(svc, "runbook", _step_incident, name="runbook steps")
+    async def show_steps(click: Click) -> None:
+        run_id, phase_id = _step(click.action)
+        for message in await svc.checklists.long_form(run_id, phase_id):
+            await click.respond(**ephemeral(message), replace_original=False)
+
+    @app.view(ui.NOTE_CALLBACK)
+    async def note_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text = _note_text(view)
+        if not text:
+            await ack(response_action="errors", errors={"note": "Say what to note."})
+            return
+        await ack()
+        form = await first_submission(svc, body, view)
+        if form is None:
+            return
+        user, channel = form.user, form.channel
+        try:
+            incident = await incident_named(svc, str(form.meta.get("incident") or ""))
+            if not await allowed(svc, "runbook", incident, user, channel):
+                return
+            # typed in a text input: plain text, nothing in it is a live mention
+            about = form.meta.get("about")
+            await svc.capture.note(incident, by=user, wire=escape(text), about=about)
+        except IncidentError as exc:
+            await tell(svc, channel, user, refusal(exc))
+            return
+        await tell(svc, channel, user, md(":memo: Noted on the incident's timeline."))
 
     @app.action(ui.action_pattern(ui.ACTION_POST))
     @guarded(svc, "runbook", _listed_incident)

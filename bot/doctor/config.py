@@ -36,7 +36,12 @@ async def check_runbooks(ctx: Context, line: Line) -> CheckResult:
     if ctx.config is not None and ctx.config.runbooks_dir:
         dirs.append(ctx.config.runbooks_dir)
     try:
-        books = load_runbooks(*dirs, severities=ctx.config.severity_names if ctx.config else None)
+        config = ctx.config
+        books = load_runbooks(
+            *dirs,
+            severities=config.severity_names if config else None,
+            roles=config.roles if config else None,
+        )
     except RunbookError as exc:
         return line.fail(
             str(exc),

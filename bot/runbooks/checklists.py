@@ -2,17 +2,21 @@
 the Slack messages in line with the stored state.
 
 Owns the run of a runbook in an incident: a `RunbookRun` (which runbook, incident,
-channel, and the ts of each Slack message it takes) and one `StepState` per step, both
-stored through bot/core/store/runbooks.py. One checklist per runbook per incident: asking
-again points at the one already posted (or finishes posting it, if Slack refused a part earlier).
+channel, and the ts of the Slack message it takes: the compact checklist of
+blocks/runbooks.py is one message) and one `StepState` per step, both stored through
+bot/core/store/runbooks.py. One checklist per runbook per incident: asking again points
+at the one already posted (or finishes posting it, if Slack refused it earlier).
 
-Why the messages are right when many people click at once, on any number of replicas:
+Why the message is right when many people click at once, on any number of replicas:
 
 - A click is a compare-and-set of that one step (a Lua script in the store): the step's
   new state, the run's version (+1) and the incident's timeline entry are written
   together, or, when another click got there first, the click re-reads the step and
-  decides again. Twenty people pressing Done on one step make one change and one
-  timeline entry; clicks on different steps never conflict with each other.
+  decides again. Twenty people ticking one step make one change and one timeline entry;
+  clicks on different steps never conflict with each other.
+- A tick carries its checkbox group's whole selection; which steps it changed is read
+  against what the clicker's message showed (`blocks.runbooks.ticked`), not against the
+  store, so each tick is one intent (done, or reopened) applied as a click is.
 - Slack's copy is never patched from a click; it is re-rendered from the store by the
   mirror (bot/core/mirror.py): one holder of the lease `runbook:{run_id}` at a time reads
   one consistent snapshot (run, states, version, and a digest per message of what Slack
@@ -28,6 +32,7 @@ Why the messages are right when many people click at once, on any number of repl
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -35,10 +40,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import blocks.mrkdwn as mk
-from blocks.common import clip
+from blocks.common import Block, Message, clip
 from blocks.incident import change_notice
 from blocks.mrkdwn import Mrkdwn, md, said
-from blocks.runbooks import runbook_fallback, runbook_messages
+from blocks.runbooks import (
+    long_form,
+    long_form_of,
+    note_modal,
+    runbook_fallback,
+    runbook_messages,
+    step_label,
+    ticked,
+)
 from bot.core.mirror import Frame, Mirror, Part, Shown, Synced
 from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
@@ -172,6 +185,33 @@ class Checklists:
     ) -> tuple[StepState, bool]:
         """Apply a Done / Skip / I'm on it / Undo click: (the step's state, whether the
         click changed it). Either way the messages are brought in line afterwards."""
+        run, runbook = await self._run(run_id)
+        state, changed = await self._change(run, runbook, step_id, action, user)
+        # Even a click that changed nothing syncs: it may come from a stale message.
+        await self.sync(run.id)
+        return state, changed
+
+    async def tick(self, run_id: str, block_id: str, selected: list[str], *, user: str) -> int:
+        """Apply a tick on the checklist's checkboxes: `selected` is the element's whole
+        selection after the click, compared with what the clicker's message showed (its
+        block_id; see blocks/runbooks.py), so each step it changed is done (ticked) or
+        reopened (unticked) once. How many steps that changed in the store."""
+        run, runbook = await self._run(run_id)
+        try:
+            toggled = ticked(runbook, block_id, selected)
+        except ValueError:
+            raise ChecklistError(
+                "That checklist no longer matches its runbook; use `/incident runbook` to "
+                "post it again."
+            ) from None
+        changed = 0
+        for step_id, done in toggled:
+            _, did = await self._change(run, runbook, step_id, "done" if done else "undo", user)
+            changed += did
+        await self.sync(run.id)
+        return changed
+
+    async def _run(self, run_id: str) -> tuple[RunbookRun, Runbook]:
         run = await self.store.get_run(run_id)
         if run is None:
             raise ChecklistError("This checklist is no longer stored, so it cannot change.")
@@ -180,6 +220,11 @@ class Checklists:
             raise ChecklistError(
                 f"Runbook {run.runbook} is no longer loaded, so its checklist cannot change."
             )
+        return run, runbook
+
+    async def _change(
+        self, run: RunbookRun, runbook: Runbook, step_id: str, action: StepAction, user: str
+    ) -> tuple[StepState, bool]:
         step = next((s for s in runbook.steps() if s.id == step_id), None)
         if step is None:
             raise ChecklistError(f"Runbook {runbook.id} no longer has a step {step_id}.")
@@ -192,10 +237,40 @@ class Checklists:
             text = step_entry_text(runbook, step.id, step.text, action)
             return new, TimelineEntry(at=now, actor=user, kind="runbook_step", text=text)
 
-        state, changed = await self.store.change_step(run, step.id, change)
-        # Even a click that changed nothing syncs: it may come from a stale message.
-        await self.sync(run.id)
-        return state, changed
+        return await self.store.change_step(run, step.id, change)
+
+    # -- the long form and notes ----------------------------------------------------------
+    async def long_form(self, run_id: str, phase_id: str) -> list[Message]:
+        """Show steps: a phase's steps in full as they stand, for whoever asked."""
+        run, runbook, states = await self._states(run_id)
+        try:
+            return long_form(runbook, states, phase_id, run_id=run.id)
+        except ValueError:
+            raise ChecklistError(f"Runbook {runbook.id} no longer has that phase.") from None
+
+    async def long_form_of(self, run_id: str, step_id: str) -> Message:
+        """The Show steps message holding a step, as it stands (after a click in it)."""
+        run, runbook, states = await self._states(run_id)
+        try:
+            return long_form_of(runbook, states, step_id, run_id=run.id)
+        except KeyError:
+            raise ChecklistError(f"Runbook {runbook.id} no longer has a step {step_id}.") from None
+
+    async def note_form(self, run_id: str, step_id: str, *, channel: str | None) -> Block:
+        """The Add a note modal of a step; its metadata carries the incident, the channel
+        to answer in and how the note names the step (`step 4 (p3-s1) of service-down`)."""
+        run, runbook = await self._run(run_id)
+        try:
+            about = step_label(runbook, step_id)
+        except KeyError:
+            raise ChecklistError(f"Runbook {runbook.id} no longer has a step {step_id}.") from None
+        meta = json.dumps({"incident": run.incident, "channel": channel, "about": about})
+        return note_modal(runbook, step_id, private_metadata=meta)
+
+    async def _states(self, run_id: str) -> tuple[RunbookRun, Runbook, dict[str, StepState]]:
+        run, runbook = await self._run(run_id)
+        snap = await self.store.run_snapshot(run.id)
+        return run, runbook, dict(snap.states) if snap else {}
 
     # -- keeping Slack in line ------------------------------------------------------------
     async def sync(self, run_id: str) -> Synced:

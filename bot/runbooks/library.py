@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.core import yamlload
+from bot.core.config_names import role_name, target_kind
+from bot.core.config_sections import DEFAULT_ROLES
 from bot.core.durations import Duration
 from bot.core.models import StepState
 from bot.core.severity import DEFAULT_NAMES, resolve_severity, severity_problem
@@ -54,6 +56,8 @@ PHASE_TITLES: dict[str, str] = {
 MAX_TEXT = 1000
 MAX_COMMAND = 1500
 MAX_TITLE = 120
+# a checklist is one Slack message (blocks/runbooks.py): 50 blocks hold about 330 steps
+MAX_STEPS = 200
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Step ids travel in button values as `<run id>|<step id>`, so no `|` and kept short.
@@ -95,7 +99,7 @@ class Step(_Strict):
     text: Annotated[Text, Field(max_length=MAX_TEXT)]
     command: Annotated[str | None, Field(max_length=MAX_COMMAND)] = None
     link: str | None = None
-    owner: str | None = None  # a role name: commander, tech_lead, dba, ...
+    owner: str | None = None  # a role the config defines: commander, tech_lead, ...
 
     @field_validator("id")
     @classmethod
@@ -225,6 +229,33 @@ class Runbook(_Strict):
         return known_severity(value, info)
 
     @model_validator(mode="after")
+    def _known_roles(self, info: ValidationInfo) -> Runbook:
+        """Step owners and escalation roles must be roles the config defines (those come in
+        the validation context, `roles`; else the built-in ones)."""
+        roles = (info.context or {}).get("roles") or DEFAULT_ROLES
+        named: list[tuple[yamlload.Loc, str]] = [
+            (("phases", p, "steps", s, "owner"), step.owner)
+            for p, phase in enumerate(self.phases)
+            for s, step in enumerate(phase.steps)
+            if step.owner
+        ]
+        if self.escalate:
+            named += [
+                (("escalate", "to", i), target)
+                for i, target in enumerate(self.escalate.to)
+                if target_kind(target) == "role"
+            ]
+        known = ", ".join(roles)
+        unknown = [
+            (loc, f"unknown role {role!r} (roles: {known})")
+            for loc, role in named
+            if role_name(role) not in roles
+        ]
+        if unknown:
+            raise yamlload.problems(unknown)
+        return self
+
+    @model_validator(mode="after")
     def _unique(self) -> Runbook:
         seen_phases: set[str] = set()
         seen_steps: dict[str, str] = {}
@@ -245,6 +276,15 @@ class Runbook(_Strict):
                     )
                 seen_steps[step.id] = where
         return self
+
+    @field_validator("phases")
+    @classmethod
+    def _not_too_many_steps(cls, phases: list[Phase]) -> list[Phase]:
+        if sum(len(p.steps) for p in phases) > MAX_STEPS:
+            raise PydanticCustomError(
+                "steps", "at most {most} steps in a runbook", {"most": MAX_STEPS}
+            )
+        return phases
 
     def steps(self) -> list[Step]:
         """Every step, in the order a responder meets them."""
@@ -313,19 +353,22 @@ def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, str]:
     return label, ".".join(field).replace(".[", "[")
 
 
-def _parse(file: Path, severities: Sequence[str] | None) -> tuple[Runbook | None, list[str]]:
+Names = Sequence[str] | None
+
+
+def _parse(file: Path, severities: Names, roles: Names) -> tuple[Runbook | None, list[str]]:
     return yamlload.load(
         file,
         Runbook,
-        context={"severities": severities},
+        context={"severities": severities, "roles": roles},
         shape=" (id:, title:, phases: ...)",
         named=True,
         describe=lambda loc, data: ": ".join(p for p in _describe(loc, data) if p),
     )
 
 
-def load_runbook_file(path: Path, *, severities: Sequence[str] | None = None) -> Runbook:
-    runbook, errors = _parse(path, severities)
+def load_runbook_file(path: Path, *, severities: Names = None, roles: Names = None) -> Runbook:
+    runbook, errors = _parse(path, severities, roles)
     if runbook is None:
         raise RunbookError("\n".join(errors))
     return runbook
@@ -336,7 +379,7 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _load(
-    dirs: Iterable[Path], severities: Sequence[str] | None
+    dirs: Iterable[Path], severities: Names, roles: Names
 ) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
     runbooks: dict[str, Runbook] = {}
     origin: dict[str, Path] = {}
@@ -346,11 +389,14 @@ def _load(
             errors.append(f"{directory}: runbooks folder not found")
             continue
         in_this_dir: dict[str, Path] = {}
-        # the shipped runbooks are written for the built-in severities (like the built-in
-        # alert rules); a team's own name the configured ones
+        # the shipped runbooks are written for the built-in severities and roles (like the
+        # built-in alert rules); a team's own name the configured ones
         shipped = directory.resolve() == default_runbooks_dir().resolve()
         for file in _files(directory):
-            runbook, problems = _parse(file, None if shipped else severities)
+            if shipped:
+                runbook, problems = _parse(file, None, None)
+            else:
+                runbook, problems = _parse(file, severities, roles)
             errors += problems
             if runbook is None:
                 continue
@@ -365,30 +411,32 @@ def _load(
     return runbooks, errors, origin
 
 
-def load_runbooks(*dirs: Path, severities: Sequence[str] | None = None) -> dict[str, Runbook]:
-    """All runbooks in `dirs`, by id; a later folder wins on the same id. `severities`:
-    the configured names a team's runbook's severity must be one of (default and for the
-    shipped runbooks: SEV1-SEV4).
+def load_runbooks(*dirs: Path, severities: Names = None, roles: Names = None) -> dict[str, Runbook]:
+    """All runbooks in `dirs`, by id; a later folder wins on the same id. `severities`
+    and `roles`: the configured names a team's runbook's severity, step owners and
+    escalation roles must be among (default and for the shipped runbooks: SEV1-SEV4 and
+    the built-in roles).
 
     Raises RunbookError listing every problem in every file, so one start-up shows all.
     """
-    runbooks, errors, _ = _load(dirs, severities)
+    runbooks, errors, _ = _load(dirs, severities, roles)
     if errors:
         raise RunbookError(f"{len(errors)} runbook problem(s):\n" + "\n".join(errors))
     return runbooks
 
 
 def check_runbooks(
-    directory: Path | None, *, severities: Sequence[str] | None = None
+    directory: Path | None, *, severities: Names = None, roles: Names = None
 ) -> tuple[int, str]:
-    """Validate a runbooks folder (default: the shipped one): exit code and a report.
+    """Validate a runbooks folder (default: the shipped one) against the configured
+    severities and roles (as load_runbooks does): exit code and a report.
 
     0 all valid, 1 a file is invalid or there is nothing to check, 2 no such folder.
     """
     directory = directory or default_runbooks_dir()
     if not directory.is_dir():
         return 2, f"{directory}: runbooks folder not found"
-    runbooks, errors, origin = _load([directory], severities)
+    runbooks, errors, origin = _load([directory], severities, roles)
     shipped = {f.stem for f in _files(default_runbooks_dir())}
     lines = []
     for rid in sorted(runbooks):

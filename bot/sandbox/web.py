@@ -276,8 +276,18 @@ class _Routes:
             channel, ts = self._channel(body), str(body.get("ts") or "")
             if not ts or not action_id:
                 raise BadRequest("A click needs the message ts and the action_id.")
+            # a tick on checkboxes: the group's whole selection, as the page holds it
+            selected = body.get("selected")
+            if selected is not None and not isinstance(selected, list):
+                raise BadRequest("selected must be a list of option values.")
             result = await self.fake.click(
-                user, channel, ts, action_id, value=value, block_id=block_id
+                user,
+                channel,
+                ts,
+                action_id,
+                value=value,
+                block_id=block_id,
+                selected=None if selected is None else [str(v) for v in selected],
             )
         error = _ack_error(result)
         return _fail(error) if error else _ok()

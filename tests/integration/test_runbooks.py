@@ -1,8 +1,9 @@
 """Runbooks as checklists in the incident channel, through real HTTP, real Redis, fake Slack.
 
-Post, click (Done, Skip, I'm on it, Undo), concurrent clicks, the ranked listing, posting
-from the declare modal, and a team's own runbooks folder (override, broken file stops
-start-up).
+Post, tick and untick steps, the step menu (I'm on it, Skip, Undo, Add a note), Show steps
+and its buttons, a finished phase collapsing, concurrent clicks, the ranked listing,
+posting from the declare modal, and a team's own runbooks folder (override, broken file
+stops start-up, an unknown role).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 import pytest
 
 from blocks.runbooks import (
-    ACTION_DONE,
+    ACTION_MENU,
     ACTION_POST,
-    ACTION_SKIP,
-    ACTION_TAKE,
+    ACTION_SHOW,
     ACTION_UNDO,
+    menu_value,
     runbook_messages,
     step_value,
 )
@@ -82,69 +83,84 @@ async def post(h: Harness, channel: str, incident_id: str, runbook_id: str) -> R
     return await posted(h, incident_id, runbook_id)
 
 
-def step_text(h: Harness, run: RunbookRun, step_id: str) -> str:
-    for ts in run.messages:
-        message = h.fake.message(run.channel, ts)
-        assert message is not None
-        for block in message.blocks:
-            if block.get("block_id") == f"rb-step-{step_id}":
-                return str(block["text"]["text"])
-    raise AssertionError(f"step {step_id} is not in the checklist")
+def shown(h: Harness, run: RunbookRun) -> list[dict[str, Any]]:
+    """The checklist's blocks as Slack holds them (it is one message)."""
+    assert len(run.messages) == 1
+    message = h.fake.message(run.channel, run.messages[0])
+    assert message is not None
+    return message.blocks
 
 
-def step_buttons(h: Harness, run: RunbookRun, step_id: str) -> list[str]:
-    for ts in run.messages:
-        message = h.fake.message(run.channel, ts)
-        assert message is not None
-        for block in message.blocks:
-            if block.get("block_id") == f"rb-act-{step_id}":
-                return [e["text"]["text"] for e in block["elements"]]
-    raise AssertionError(f"step {step_id} has no buttons")
+def box(h: Harness, run: RunbookRun, step_id: str) -> tuple[dict[str, Any], bool] | None:
+    """A step's checkbox option and whether it is ticked; None in a collapsed phase."""
+    for block in shown(h, run):
+        for el in block.get("elements", []):
+            if el.get("type") == "checkboxes":
+                for option in el["options"]:
+                    if option["value"] == step_id:
+                        return option, option in el.get("initial_options", [])
+    return None
+
+
+def step_note(h: Harness, run: RunbookRun, step_id: str) -> str:
+    """What the checklist says of a step beside its box: who is on it, did or skipped it."""
+    found = box(h, run, step_id)
+    assert found is not None, f"step {step_id} is not shown"
+    return str(found[0].get("description", {}).get("text", ""))
+
+
+def ticked(h: Harness, run: RunbookRun, step_id: str) -> bool:
+    found = box(h, run, step_id)
+    assert found is not None, f"step {step_id} is not shown"
+    return found[1]
+
+
+def menu(h: Harness, run: RunbookRun, step_id: str) -> list[str]:
+    """The verbs in a step's overflow menu."""
+    for block in shown(h, run):
+        for el in block.get("elements", []):
+            if el.get("action_id") == make_action_id(ACTION_MENU, step_id):
+                return [o["value"].split("|")[0] for o in el["options"]]
+    raise AssertionError(f"step {step_id} has no menu")
 
 
 def progress_line(h: Harness, run: RunbookRun) -> str:
-    message = h.fake.message(run.channel, run.messages[0])
-    assert message is not None
-    block = next(b for b in message.blocks if b.get("block_id") == "rb-top-1")
+    block = next(b for b in shown(h, run) if b.get("block_id") == "rb-top-1")
     return str(block["elements"][0]["text"])
 
 
-def part_of(h: Harness, run: RunbookRun, step_id: str) -> str:
-    for ts in run.messages:
-        message = h.fake.message(run.channel, ts)
-        assert message is not None
-        if any(b.get("block_id") == f"rb-step-{step_id}" for b in message.blocks):
-            return ts
-    raise AssertionError(step_id)
+def phase_line(h: Harness, run: RunbookRun, phase_id: str) -> str:
+    block = next(b for b in shown(h, run) if b.get("block_id") == f"rb-phase-{phase_id}")
+    return str(block["text"]["text"])
 
 
-async def click(h: Harness, user: str, run: RunbookRun, step_id: str, action: str) -> Any:
-    ack = await h.fake.click(
-        user,
-        run.channel,
-        part_of(h, run, step_id),
-        make_action_id(action, step_id),
-        value=step_value(run.id, step_id),
-    )
+async def tick(h: Harness, user: str, run: RunbookRun, step_id: str) -> Any:
+    ack = await h.fake.tick(user, run.channel, run.messages[0], step_id)
+    assert ack.status == 200
+    return ack
+
+
+async def choose(h: Harness, user: str, run: RunbookRun, step_id: str, verb: str) -> Any:
+    ack = await h.fake.choose(user, run.channel, run.messages[0], menu_value(verb, run.id, step_id))
     assert ack.status == 200
     return ack
 
 
 def count_clicks(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Finished click() calls: a click returns only after every sync it took part in,
-    so when all have returned, nothing more will reach Slack."""
+    """Finished ticks and menu choices: each returns only after every sync it took part
+    in, so when all have returned, nothing more will reach Slack."""
     finished: list[object] = []
     service = h.bot.services.checklists
-    assert service is not None
-    original = service.click
+    for name in ("click", "tick"):
+        original = getattr(service, name)
 
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            finished.append(args)
+        async def counted(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            try:
+                return await __original(*args, **kwargs)
+            finally:
+                finished.append(args)
 
-    monkeypatch.setattr(service, "click", counted)
+        monkeypatch.setattr(service, name, counted)
     return finished
 
 
@@ -193,17 +209,19 @@ async def gather_clicks(clicks: list[Awaitable[Any]]) -> None:
 # -- posting ------------------------------------------------------------------------------
 
 
-async def test_every_shipped_runbook_posts_within_slack_limits(h: Harness) -> None:
+async def test_every_shipped_runbook_posts_as_one_compact_message(h: Harness) -> None:
     channel, incident_id = await declare(h)
     shipped = sorted(p.stem for p in default_runbooks_dir().glob("*.yaml"))
     assert len(shipped) == 12
     for runbook_id in shipped:
         run = await post(h, channel, incident_id, runbook_id)
         runbook = h.bot.services.runbooks[runbook_id]
-        assert run.parts == len(runbook_messages(runbook, {}, run_id=run.id))
+        assert run.parts == 1
         first = h.fake.message(channel, run.messages[0])
         assert first is not None and runbook.title in first.text
+        assert len(first.blocks) <= 25  # about one screen, every step a box
         assert f"0 of {len(runbook.steps())} done" in progress_line(h, run)
+        assert all(box(h, run, s.id) is not None for s in runbook.steps())
         await assert_slack_shows_the_store(h, run)
     await h.settled()
     refused = [
@@ -214,7 +232,7 @@ async def test_every_shipped_runbook_posts_within_slack_limits(h: Harness) -> No
     assert len(entries) == 12
 
 
-async def test_a_long_team_runbook_splits_across_messages(redis_url: str, tmp_path: Path) -> None:
+async def test_a_long_team_runbook_is_one_message_too(redis_url: str, tmp_path: Path) -> None:
     steps = "\n".join(f"      - text: Step number {i} of the long procedure" for i in range(120))
     (tmp_path / "long-one.yaml").write_text(
         f"title: A very long procedure\nphases:\n  - id: investigation\n    steps:\n{steps}\n"
@@ -223,12 +241,11 @@ async def test_a_long_team_runbook_splits_across_messages(redis_url: str, tmp_pa
     try:
         channel, incident_id = await declare(h)
         run = await post(h, channel, incident_id, "long-one")
-        assert run.parts >= 3 and len(run.messages) == run.parts
+        assert run.parts == 1 and len(shown(h, run)) <= 50  # twelve groups of ten boxes
         last_step = h.bot.services.runbooks["long-one"].steps()[-1].id
-        assert part_of(h, run, last_step) == run.messages[-1]
-        await click(h, "U0BOB", run, last_step, ACTION_DONE)
+        await tick(h, "U0BOB", run, last_step)
         await eventually(lambda: "1 of 120 done" in progress_line(h, run))
-        assert "Done by <@U0BOB>" in step_text(h, run, last_step)
+        assert ticked(h, run, last_step) and "done by <@U0BOB>" in step_note(h, run, last_step)
         await h.settled()
         assert [c.error for c in h.fake.calls if not c.ok and c.method.startswith("chat.")] == []
     finally:
@@ -255,61 +272,52 @@ async def test_a_part_slack_refused_is_finished_by_asking_again(h: Harness) -> N
     assert "/incident runbook database-down" in warning[0].text
     await h.command("runbook database-down", channel=channel)
     run = await posted(h, incident_id, "database-down")  # the second attempt completes it
-    assert len(run.messages) == 2
+    assert len(run.messages) == 1
 
 
 # -- clicks -------------------------------------------------------------------------------
 
 
-async def test_take_done_undo_skip_update_the_message_for_everyone(h: Harness) -> None:
+async def test_ticks_and_the_step_menu_update_the_message_for_everyone(h: Harness) -> None:
     channel, incident_id = await declare(h)
     run = await post(h, channel, incident_id, "database-down")
     runbook = h.bot.services.runbooks["database-down"]
-    first, second = runbook.steps()[0].id, runbook.steps()[1].id
-    last = runbook.steps()[-1].id
-    assert part_of(h, run, last) == run.messages[1]  # the second message
+    first, second, third = (s.id for s in runbook.steps()[:3])
     updates: list[dict[str, Any]] = []
     h.fake.subscribe(lambda e: updates.append(e) if e["type"] == "message_changed" else None)
 
-    await click(h, "U0BOB", run, first, ACTION_TAKE)
-    await eventually(lambda: "<@U0BOB> is on it" in step_text(h, run, first))
-    assert step_buttons(h, run, first) == ["Done", "Skip", "I'm on it"]
+    await choose(h, "U0BOB", run, first, "take")
+    await eventually(lambda: "🙋 <@U0BOB> is on it" in step_note(h, run, first))
+    assert not ticked(h, run, first) and menu(h, run, first) == ["take", "skip", "note"]
     assert "<@U0BOB> is on it" in str(updates[-1]["message"]["blocks"])  # via chat.update
 
-    await click(h, "U0CAROL", run, first, ACTION_DONE)
-    await eventually(lambda: "Done by <@U0CAROL>" in step_text(h, run, first))
-    assert "<!date^" in step_text(h, run, first)  # and when, in the reader's timezone
-    assert step_buttons(h, run, first) == ["Undo"]
+    await tick(h, "U0CAROL", run, first)
+    await eventually(lambda: "done by <@U0CAROL>" in step_note(h, run, first))
+    assert ticked(h, run, first) and menu(h, run, first) == ["undo", "note"]
     assert "1 of 25 done" in progress_line(h, run)
 
-    await click(h, "U0ALICE", run, first, ACTION_UNDO)
+    await tick(h, "U0ALICE", run, first)  # unticked: reopened
     await eventually(lambda: "0 of 25 done" in progress_line(h, run))
-    assert step_buttons(h, run, first) == ["Done", "Skip", "I'm on it"]
-    assert "Done by" not in step_text(h, run, first)
+    assert not ticked(h, run, first) and step_note(h, run, first) == ""
 
-    await click(h, "U0BOB", run, second, ACTION_SKIP)
-    await eventually(lambda: "Skipped by <@U0BOB>" in step_text(h, run, second))
+    await choose(h, "U0BOB", run, second, "skip")
+    await eventually(lambda: "skipped by <@U0BOB>" in step_note(h, run, second))
+    assert ticked(h, run, second) and "~" in box(h, run, second)[0]["text"]["text"]  # type: ignore[index]
     assert "1 of 25 done* (1 skipped)" in progress_line(h, run)
-
-    # a step in the second message: that message and the first (progress) change
-    await click(h, "U0DAVE", run, last, ACTION_DONE)
-    await eventually(lambda: "2 of 25 done" in progress_line(h, run))
-    assert "Done by <@U0DAVE>" in step_text(h, run, last)
-    changed = {e["message"]["ts"] for e in updates[-2:]}
-    assert changed == set(run.messages)
+    await choose(h, "U0BOB", run, second, "undo")
+    await eventually(lambda: not ticked(h, run, second))
 
     # "I'm on it" by the one already on it changes nothing, and adds nothing to the timeline
-    third = runbook.steps()[2].id
-    await click(h, "U0DAVE", run, third, ACTION_TAKE)
-    await eventually(lambda: "<@U0DAVE> is on it" in step_text(h, run, third))
-    await click(h, "U0DAVE", run, third, ACTION_TAKE)
+    await choose(h, "U0DAVE", run, third, "take")
+    await eventually(lambda: "<@U0DAVE> is on it" in step_note(h, run, third))
+    await choose(h, "U0DAVE", run, third, "take")
     entries = [e for e in await h.store.timeline(incident_id) if e.kind == "runbook_step"]
     assert [(e.actor, e.text.split(":")[0]) for e in entries] == [
         ("U0BOB", "Step p1-s1 taken"),
         ("U0CAROL", "Step p1-s1 done"),
         ("U0ALICE", "Step p1-s1 reopened"),
         ("U0BOB", "Step p1-s2 skipped"),
-        ("U0DAVE", f"Step {last} done"),
+        ("U0BOB", "Step p1-s2 reopened"),
         ("U0DAVE", "Step p1-s3 taken"),
     ]
     assert entries[1].text == (
@@ -319,7 +327,80 @@ async def test_take_done_undo_skip_update_the_message_for_everyone(h: Harness) -
     await assert_slack_shows_the_store(h, run)
 
 
-async def test_twenty_clicks_on_one_step_end_in_one_state(
+async def test_a_finished_phase_collapses_and_show_steps_tells_who_did_what(h: Harness) -> None:
+    channel, incident_id = await declare(h)
+    run = await post(h, channel, incident_id, "service-down")
+    symptoms = [s.id for s in h.bot.services.runbooks["service-down"].phases[0].steps]
+    before = len(shown(h, run))
+    await tick(h, "U0BOB", run, symptoms[0])
+    await eventually(lambda: ticked(h, run, symptoms[0]))
+    await choose(h, "U0CAROL", run, symptoms[1], "skip")
+    await eventually(
+        lambda: "✅ *Symptoms* — 2/2 done (1 skipped)" in phase_line(h, run, "symptoms")
+    )
+    assert box(h, run, symptoms[0]) is None and len(shown(h, run)) == before - 1
+
+    # Show steps: the phase in full, to the clicker alone, with who did what and when
+    ack = await h.fake.click(
+        "U0DAVE",
+        channel,
+        run.messages[0],
+        make_action_id(ACTION_SHOW, "symptoms"),
+        value=step_value(run.id, "symptoms"),
+    )
+    assert ack.status == 200
+    steps = await eventually(lambda: [m for m in h.ephemerals("U0DAVE") if "Symptoms" in m.text])
+    text = str(steps[0].blocks)
+    assert "Done by <@U0BOB> · <!date^" in text and "Skipped by <@U0CAROL>" in text
+
+    # its Undo reopens the step for everyone, and the answer shows the click
+    ack = await h.fake.click(
+        "U0DAVE",
+        channel,
+        steps[0].ts,
+        make_action_id(ACTION_UNDO, symptoms[0]),
+        value=step_value(run.id, symptoms[0]),
+    )
+    assert ack.status == 200
+    await eventually(lambda: box(h, run, symptoms[0]) is not None)
+    assert not ticked(h, run, symptoms[0]) and "*Symptoms* · 1/2" in phase_line(h, run, "symptoms")
+    answer = await eventually(
+        lambda: [m for m in h.ephemerals("U0DAVE") if m.ts == steps[0].ts and m.edited]
+    )
+    assert "Done by <@U0BOB>" not in str(answer[0].blocks)
+    await assert_slack_shows_the_store(h, run)
+
+
+async def test_a_forged_control_gets_a_sentence(h: Harness) -> None:
+    channel, incident_id = await declare(h)
+    run = await post(h, channel, incident_id, "service-down")
+    show = make_action_id(ACTION_SHOW, "symptoms")
+    await h.fake.click("U0ALICE", channel, run.messages[0], show, forged_value="no-separator")
+    await eventually(lambda: [m for m in h.ephemerals() if "which checklist" in m.text])
+
+
+async def test_a_note_on_a_step_lands_on_the_timeline(h: Harness) -> None:
+    channel, incident_id = await declare(h)
+    run = await post(h, channel, incident_id, "service-down")
+    step = h.bot.services.runbooks["service-down"].steps()[3]
+    before = set(h.fake.views)
+    await choose(h, "U0ALICE", run, step.id, "note")
+    view_id = await eventually(lambda: next(iter(set(h.fake.views) - before), None))
+    assert "step 4" in str(h.fake.views[view_id]["blocks"])
+    empty = await h.fake.submit_view("U0ALICE", view_id, {"note": {"note": "  "}})
+    assert empty.errors == {"note": "Say what to note."}
+    ack = await h.fake.submit_view(
+        "U0ALICE", view_id, {"note": {"note": "Two pods <crashloop> @here"}}
+    )
+    assert ack.status == 200 and not ack.errors
+    await eventually(lambda: [m for m in h.ephemerals() if "Noted" in m.text])
+    notes = [e for e in await h.store.timeline(incident_id) if e.kind == "note"]
+    assert [(e.actor, e.text) for e in notes] == [
+        ("U0ALICE", f"Note on step 4 ({step.id}) of service-down: Two pods &lt;crashloop&gt; @here")
+    ]
+
+
+async def test_twenty_ticks_on_one_step_end_in_one_state(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     channel, incident_id = await declare(h)
@@ -327,16 +408,16 @@ async def test_twenty_clicks_on_one_step_end_in_one_state(
     steps = [s.id for s in h.bot.services.runbooks["high-error-rate"].steps()]
     finished = count_clicks(h, monkeypatch)
 
-    # 20 people press Done on the same step at the same moment: one change
-    await gather_clicks([click(h, USERS[i % 4], run, steps[0], ACTION_DONE) for i in range(20)])
+    # 20 people tick the same step at the same moment: one change
+    await gather_clicks([tick(h, USERS[i % 4], run, steps[0]) for i in range(20)])
     await eventually(lambda: len(finished) == 20)
     assert len(await step_entries(h, incident_id, steps[0])) == 1
     state = (await stored_states(h, run))[steps[0]]
-    assert state.status == "done" and f"Done by <@{state.by}>" in step_text(h, run, steps[0])
+    assert state.status == "done" and f"done by <@{state.by}>" in step_note(h, run, steps[0])
     await assert_slack_shows_the_store(h, run)
 
-    # ... and 20 Undo: one change back
-    await gather_clicks([click(h, USERS[i % 4], run, steps[0], ACTION_UNDO) for i in range(20)])
+    # ... and 20 untick it: one change back
+    await gather_clicks([tick(h, USERS[i % 4], run, steps[0]) for i in range(20)])
     await eventually(lambda: len(finished) == 40)
     assert len(await step_entries(h, incident_id, steps[0])) == 2
     assert (await stored_states(h, run))[steps[0]].status == "open"
@@ -344,8 +425,12 @@ async def test_twenty_clicks_on_one_step_end_in_one_state(
 
     # 20 mixed clicks (takes by four people hand the step over): whatever order they
     # landed in, the step's timeline replays, change by change, to the stored state
-    actions = (ACTION_DONE, ACTION_SKIP, ACTION_TAKE, ACTION_TAKE, ACTION_TAKE)
-    await gather_clicks([click(h, USERS[i % 4], run, steps[1], actions[i % 5]) for i in range(20)])
+    def mixed(i: int) -> Awaitable[Any]:
+        if i % 5 == 0:
+            return tick(h, USERS[i % 4], run, steps[1])
+        return choose(h, USERS[i % 4], run, steps[1], "skip" if i % 5 == 1 else "take")
+
+    await gather_clicks([mixed(i) for i in range(20)])
     await eventually(lambda: len(finished) == 60)
     timeline = [
         e
@@ -359,15 +444,17 @@ async def test_twenty_clicks_on_one_step_end_in_one_state(
     await assert_slack_shows_the_store(h, run)
 
 
-async def test_clicks_on_every_step_at_once_all_persist(
+async def test_ticks_on_every_step_at_once_all_persist(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     channel, incident_id = await declare(h)
-    run = await post(h, channel, incident_id, "database-down")  # two messages
+    run = await post(h, channel, incident_id, "database-down")
     steps = [s.id for s in h.bot.services.runbooks["database-down"].steps()]
     finished = count_clicks(h, monkeypatch)
-    clicks = [click(h, USERS[i % 4], run, step, ACTION_DONE) for i, step in enumerate(steps)]
-    clicks += [click(h, USERS[(i + 1) % 4], run, step, ACTION_TAKE) for i, step in enumerate(steps)]
+    # everyone ticks a different box of the message as they all saw it (none ticked),
+    # and takes another: no tick undoes another's, though each carries its whole group
+    clicks = [tick(h, USERS[i % 4], run, step) for i, step in enumerate(steps)]
+    clicks += [choose(h, USERS[(i + 1) % 4], run, step, "take") for i, step in enumerate(steps)]
     await gather_clicks(clicks)
     await eventually(lambda: len(finished) == 2 * len(steps))
 
@@ -378,6 +465,8 @@ async def test_clicks_on_every_step_at_once_all_persist(
         # a take that landed first is its own change; the done is always there once
         entries = await step_entries(h, incident_id, step)
         assert [e.split(":")[0].split()[-1] for e in entries] in (["done"], ["taken", "done"])
+    # every phase is finished: each is its one line
+    assert [b["type"] for b in shown(h, run)].count("actions") == 0
     await assert_slack_shows_the_store(h, run)
 
 
@@ -386,11 +475,11 @@ async def test_a_click_on_a_stale_message_heals_it(h: Harness) -> None:
     run = await post(h, channel, incident_id, "redis-down")
     step = h.bot.services.runbooks["redis-down"].steps()[0].id
     h.fake.fail("chat.update", error="internal_error", times=1)
-    await click(h, "U0BOB", run, step, ACTION_TAKE)
+    await choose(h, "U0BOB", run, step, "take")
     await eventually(lambda: len(h.fake.calls_to("chat.update")) == 1)
-    assert "is on it" not in step_text(h, run, step)  # Slack refused the update
-    await click(h, "U0CAROL", run, step, ACTION_TAKE)
-    await eventually(lambda: "<@U0CAROL> is on it" in step_text(h, run, step))
+    assert "is on it" not in step_note(h, run, step)  # Slack refused the update
+    await choose(h, "U0CAROL", run, step, "take")
+    await eventually(lambda: "<@U0CAROL> is on it" in step_note(h, run, step))
     await assert_slack_shows_the_store(h, run)
 
 
@@ -533,8 +622,8 @@ async def test_a_teams_runbook_overrides_ours(redis_url: str, tmp_path: Path) ->
         assert len(h.bot.services.runbooks) == 12
         channel, incident_id = await declare(h)
         run = await post(h, channel, incident_id, "redis-down")
-        assert "Page the cache team" in step_text(h, run, "p1-s1")
-        assert run.parts == 1
+        option = box(h, run, "p1-s1")
+        assert option is not None and "Page the cache team" in option[0]["text"]["text"]
     finally:
         await h.stop()
 
@@ -591,3 +680,25 @@ def test_check_runbooks_exit_codes(tmp_path: Path) -> None:
     shipped = run_bot("check-runbooks", env={})
     assert shipped.returncode == 0, shipped.stdout
     assert "12 valid, 0 problem(s)" in shipped.stdout
+
+
+def test_check_runbooks_fails_on_a_role_the_config_does_not_define(tmp_path: Path) -> None:
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "db-failover.yaml").write_text(
+        TEAM_REDIS.replace("Our Redis runbook", "Fail the database over")
+        + "escalate: {after: 10m, to: [db_lead]}\n"
+    )
+    unknown = run_bot("check-runbooks", str(team), env={})
+    assert unknown.returncode == 1
+    assert "db-failover.yaml:6: escalate.to[0]: unknown role 'db_lead'" in unknown.stdout
+    config = tmp_path / "incident.yaml"
+    config.write_text("roles: [commander, tech_lead, comms_lead, db_lead]\n")
+    defined = run_bot("check-runbooks", str(team), env={"INCIDENT_CONFIG": str(config)})
+    assert defined.returncode == 0, defined.stdout
+    # start-up refuses it the same way (one preflight)
+    with pytest.raises(SetupError, match=r"db-failover\.yaml:6: escalate\.to\[0\]: unknown role"):
+        build(
+            Settings(slack_bot_token="xoxb-x", slack_signing_secret="s"),
+            IncidentConfig(runbooks_dir=team),
+        )

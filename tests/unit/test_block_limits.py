@@ -155,7 +155,24 @@ MESSAGE_LIMITS: list[tuple[str, int, Message]] = [
     # Slack's docs: "You can include up to 50 blocks in each message" (slack_sdk has no
     # model of a message to carry it)
     ("message blocks", 50, lambda n: [{"type": "divider"}] * n),
+    # the checkboxes element: "A maximum of 10 options are allowed" (docs.slack.dev; its
+    # slack_sdk model states it only in its docstring)
+    ("checkboxes options", 10, lambda n: [section(accessory=checkboxes(n))]),
+    (
+        "option description",
+        parts.Option.label_max_length,  # docs: 75, like the option's text
+        lambda n: [section(accessory=checkboxes(1, description=text(n)))],
+    ),
 ]
+
+
+def checkboxes(n: int, initial: list[int] | None = None, **extra: Any) -> dict[str, Any]:
+    options = [{**option(i, value_len=2), **extra} for i in range(n)]
+    box: dict[str, Any] = {"type": "checkboxes", "action_id": "c", "options": options}
+    if initial is not None:
+        box["initial_options"] = [options[i] for i in initial]
+    return box
+
 
 VIEW_LIMITS: list[tuple[str, int, View]] = [
     ("view title", views.View.title_max_length, lambda n: modal(title=text(n))),
@@ -211,4 +228,39 @@ def test_action_ids_need_be_unique_only_within_their_block() -> None:
     same_block = [{"type": "actions", "elements": [button(), button()]}]
     assert check_blocks(same_block) == [
         "[ERROR] duplicate action_id: b [json-pointer:/blocks/0/elements/1/action_id]"
+    ]
+
+
+def test_overflow_and_checkboxes_options_are_slacks() -> None:
+    overflow = {"type": "overflow", "action_id": "o", "options": []}
+    assert check_blocks([section(accessory=overflow)]) == [
+        "[ERROR] must have between 1 and 5 items [json-pointer:/blocks/0/accessory/options]"
+    ]
+    # an overflow's options are plain_text; checkboxes' may be mrkdwn, description too
+    mrkdwn_option = {"text": text(1, "mrkdwn"), "value": "v"}
+    overflow["options"] = [mrkdwn_option]
+    assert check_blocks([section(accessory=overflow)]) == [
+        "[ERROR] must be a text object of type plain_text "
+        "[json-pointer:/blocks/0/accessory/options/0/text]"
+    ]
+    described = {**mrkdwn_option, "description": text(1, "mrkdwn")}
+    boxes = {"type": "checkboxes", "action_id": "c", "options": [described]}
+    assert check_blocks([{"type": "actions", "elements": [boxes]}]) == []
+    assert check_blocks([section(accessory={**overflow, "options": [described]})])
+
+
+def test_initial_options_must_be_some_of_the_options() -> None:
+    assert check_blocks([section(accessory=checkboxes(3, initial=[0, 2]))]) == []
+    box = checkboxes(3, initial=[1])
+    box["initial_options"] = [{**box["initial_options"][0], "value": "99"}]
+    assert check_blocks([section(accessory=box)]) == [
+        "[ERROR] must exactly match one of the options "
+        "[json-pointer:/blocks/0/accessory/initial_options/0]"
+    ]
+    empty = {**checkboxes(2), "initial_options": []}
+    assert check_blocks([section(accessory=empty)])
+    chosen = select([option(0), option(1)], initial_option=option(2))
+    assert check_blocks([section(accessory=chosen)]) == [
+        "[ERROR] must exactly match one of the options "
+        "[json-pointer:/blocks/0/accessory/initial_option]"
     ]

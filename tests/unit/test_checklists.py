@@ -226,7 +226,7 @@ async def test_a_click_during_a_render_is_rendered_before_the_renderer_stops() -
     slack = PausableSlack()
     service = Checklists(make_store(), slack, SHIPPED)  # type: ignore[arg-type]
     run = await service.post(incident(), "redis-down", by="U0ALICE")
-    assert len(slack.posted) == run.parts == 2
+    assert len(slack.posted) == run.parts == 1
     steps = [s.id for s in SHIPPED["redis-down"].steps()]
 
     slack.gate = asyncio.Event()
@@ -267,20 +267,44 @@ async def test_a_click_just_before_the_lease_is_released_is_rendered() -> None:
     assert "2 of 22 done* (1 skipped)" in slack.shown[run.messages[0]]  # ... and it shows
 
 
-async def test_posting_twice_points_at_the_first_and_unchanged_parts_are_not_updated() -> None:
+async def test_posting_twice_points_at_the_first_and_an_unchanged_one_is_not_updated() -> None:
     slack = PausableSlack()
     service = Checklists(make_store(), slack, SHIPPED)  # type: ignore[arg-type]
     run = await service.post(incident(), "redis-down", by="U0ALICE")
     with pytest.raises(ChecklistError, match="already posted here"):
         await service.post(incident(), "redis-down", by="U0BOB")
-    assert len(slack.posted) == 2
+    assert len(slack.posted) == 1
     first_step = SHIPPED["redis-down"].steps()[0].id
     await service.click(run.id, first_step, "take", user="U0BOB")
-    assert [ts for ts, _ in slack.updates] == [run.messages[0]]  # part 2 did not change
+    assert [ts for ts, _ in slack.updates] == [run.messages[0]]
     await service.click(run.id, first_step, "take", user="U0BOB")  # no change: no update
     assert len(slack.updates) == 1
     with pytest.raises(ChecklistError, match="No runbook"):
         await service.post(incident(), "nosuch", by="U0BOB")
+
+
+async def test_ticks_are_read_against_the_message_the_clicker_saw() -> None:
+    slack = PausableSlack()
+    service = Checklists(make_store(), slack, SHIPPED)  # type: ignore[arg-type]
+    run = await service.post(incident(), "redis-down", by="U0ALICE")
+    book = SHIPPED["redis-down"]
+    a, b = (s.id for s in book.phases[2].steps[:2])
+    seen = next(
+        blk["block_id"]
+        for blk in slack.posted[0][1]
+        if any(o["value"] == a for el in blk.get("elements", []) for o in el.get("options", []))
+    )
+    # two people tick different boxes of the message as they both saw it: both land, and
+    # Bob's selection (without a, done a moment before) does not reopen a
+    assert await service.tick(run.id, seen, [a], user="U0ALICE") == 1
+    assert await service.tick(run.id, seen, [b], user="U0BOB") == 1
+    snap = await service.store.run_snapshot(run.id)
+    assert snap is not None and {snap.states[a].status, snap.states[b].status} == {"done"}
+    # a tick of a step someone finished already changes nothing
+    assert await service.tick(run.id, seen, [a], user="U0CAROL") == 0
+    assert "2 of 22 done" in slack.shown[run.messages[0]]
+    with pytest.raises(ChecklistError, match="no longer matches"):
+        await service.tick(run.id, "rb-tick-99-0", [a], user="U0BOB")
 
 
 def test_every_action_is_known() -> None:

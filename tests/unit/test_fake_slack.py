@@ -535,6 +535,67 @@ DECLARE_MODAL = {
 }
 
 
+def choice(value: str, kind: str = "mrkdwn") -> dict[str, Any]:
+    return {"text": {"type": kind, "text": value.upper()}, "value": value}
+
+
+async def test_a_tick_sends_the_whole_selection_and_an_overflow_its_choice(
+    fake: FakeSlack, client: AsyncWebClient, bot_app: TinyBot
+):
+    """Slack's block_actions of a checkboxes element carry its selected_options after the
+    click (and state.values beside them); an overflow's its selected_option."""
+    boxes = {
+        "type": "checkboxes",
+        "action_id": "boxes",
+        "options": [choice("a"), choice("b"), choice("c")],
+        "initial_options": [choice("a")],
+    }
+    menu = {"type": "overflow", "action_id": "more", "options": [choice("x", "plain_text")]}
+    blocks = [{"type": "actions", "block_id": "steps", "elements": [boxes, menu]}]
+    posted = await client.chat_postMessage(channel="incidents", text="steps", blocks=blocks)
+    ts = posted["ts"]
+
+    assert (await fake.tick("U0CAROL", "incidents", ts, "c")).status == 200
+    payload = bot_app.received[-1].payload()
+    (action,) = payload["actions"]
+    assert {k: action[k] for k in ("type", "action_id", "block_id")} == {
+        "type": "checkboxes",
+        "action_id": "boxes",
+        "block_id": "steps",
+    }
+    assert action["selected_options"] == [choice("a"), choice("c")]  # in the options' order
+    assert payload["state"]["values"]["steps"]["boxes"] == {
+        "type": "checkboxes",
+        "selected_options": [choice("a"), choice("c")],
+    }
+    assert payload["message"]["blocks"][0]["elements"][0]["initial_options"] == [choice("a")]
+
+    await fake.tick("U0CAROL", "incidents", ts, "a")  # unticking
+    assert bot_app.received[-1].payload()["actions"][0]["selected_options"] == []
+
+    await fake.choose("U0CAROL", "incidents", ts, "x")
+    (picked,) = bot_app.received[-1].payload()["actions"]
+    assert picked["type"] == "overflow" and picked["selected_option"] == choice("x", "plain_text")
+    # the same action_id in two blocks: a click by value is on the one offering it
+    other = {**boxes, "options": [choice("d")], "initial_options": [choice("d")]}
+    two = [{"type": "actions", "block_id": "more", "elements": [other]}, *blocks]
+    both = await client.chat_postMessage(channel="incidents", text="two", blocks=two)
+    await fake.click("U0CAROL", "incidents", both["ts"], "boxes", value="b")
+    (action,) = bot_app.received[-1].payload()["actions"]
+    assert action["block_id"] == "steps" and action["selected_options"] == [
+        choice("a"),
+        choice("b"),
+    ]
+    with pytest.raises(ValueError, match="no checkboxes with an option 'zz'"):
+        await fake.tick("U0CAROL", "incidents", ts, "zz")
+    # Slack refuses initial_options that are not among the options
+    wrong = {**boxes, "initial_options": [choice("d")]}
+    bad = [{"type": "actions", "elements": [wrong]}]
+    assert await error_of(client.chat_postMessage(channel="incidents", text="x", blocks=bad)) == (
+        "invalid_blocks"
+    )
+
+
 async def test_modal_trigger_rules_and_submission(
     fake: FakeSlack, client: AsyncWebClient, bot_app: TinyBot
 ):

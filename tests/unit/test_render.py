@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blocks.runbooks import checklist
+from bot.runbooks.library import StepState, default_runbooks_dir, load_runbooks
 from bot.sandbox.render import (
     RenderContext,
     render_blocks,
@@ -999,3 +1001,19 @@ async def test_the_home_tab_reaches_only_its_user_and_clicks_as_its_view(sandbox
     as_bob = await sandbox.client.post("/sandbox/click", json={**click, "user": "U0BOB"})
     assert as_bob.status == 400
     await alice.close()
+
+
+def test_a_checklist_renders_its_boxes_and_step_menus() -> None:
+    book = load_runbooks(default_runbooks_dir())["service-down"]
+    first, second = (s.id for s in book.phases[0].steps)
+    states = {first: StepState(status="done", by="U0BOB", at=1)}
+    out = render_blocks(checklist(book, states, run_id="r1"), CTX)
+    boxes = [a for a in tags(out, "input") if a.get("type") == "checkbox"]
+    assert [(a["value"], "checked" in a) for a in boxes[:2]] == [(first, True), (second, False)]
+    assert "done by @bob" in text_of(out)  # the option's description, mrkdwn rendered
+    group = next(a for a in tags(out, "div") if a.get("data-kind") == "checkboxes")
+    assert group["data-action-id"] == "runbook_tick:r1"
+    assert group["data-block-id"] == "rb-tick-0-1"  # what app.js sends back with a tick
+    menus = [a for a in tags(out, "select") if a.get("data-kind") == "overflow"]
+    assert len(menus) == 21 and all(m["aria-label"] == "More actions" for m in menus)
+    assert "🙋 I'm on it (step 2)" in text_of(out) and "↩️ Undo (step 1)" in text_of(out)

@@ -14,21 +14,33 @@ from hypothesis import strategies as st
 from blocks.limits import check_blocks
 from blocks.runbooks import (
     ACTION_DONE,
+    ACTION_MENU,
     ACTION_POST,
+    ACTION_SHOW,
     ACTION_SKIP,
     ACTION_TAKE,
+    ACTION_TICK,
     ACTION_UNDO,
+    action_key,
     action_pattern,
+    checklist,
+    groups,
+    long_form,
+    long_form_of,
+    menu_value,
     parse_list_value,
+    parse_menu_value,
     parse_step_value,
     progress,
     runbook_list,
     runbook_messages,
-    step_message_index,
     step_value,
+    ticked,
 )
+from bot.core.config_sections import DEFAULT_ROLES
 from bot.runbooks.library import (
     MAX_COMMAND,
+    MAX_STEPS,
     MAX_TEXT,
     PHASE_TITLES,
     Runbook,
@@ -120,7 +132,27 @@ def good(rid: str, title: str = "Something broke", alert: str = "Whatever") -> s
     return GOOD.format(id=rid, title=title, alert=alert)
 
 
+def boxes(blocks: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], bool]]:
+    """Each shown step's checkbox option and whether it is ticked, by step id."""
+    out = {}
+    for block in blocks:
+        for el in block.get("elements", []):
+            if el.get("type") == "checkboxes":
+                for option in el["options"]:
+                    out[option["value"]] = (option, option in el.get("initial_options", []))
+    return out
+
+
+def menu(blocks: list[dict[str, Any]], step_id: str) -> list[str]:
+    for block in blocks:
+        for el in block.get("elements", []):
+            if el.get("action_id") == f"{ACTION_MENU}:{step_id}":
+                return [parse_menu_value(o["value"])[0] for o in el["options"]]
+    raise AssertionError(step_id)
+
+
 def step_ids_in(blocks: list[dict[str, Any]]) -> list[str]:
+    """The steps of a long form (Show steps), in order."""
     return [
         b["block_id"].removeprefix("rb-step-")
         for b in blocks
@@ -131,6 +163,14 @@ def step_ids_in(blocks: list[dict[str, Any]]) -> list[str]:
 def buttons(blocks: list[dict[str, Any]], step_id: str) -> list[str]:
     block = next(b for b in blocks if b.get("block_id") == f"rb-act-{step_id}")
     return [e["text"]["text"] for e in block["elements"]]
+
+
+def long_forms(book: Runbook, states: dict[str, StepState]) -> list[list[dict[str, Any]]]:
+    return [
+        blocks
+        for phase in book.phases
+        for _, blocks in long_form(book, states, phase.id, run_id="INC-1")
+    ]
 
 
 # -- the shipped runbooks -------------------------------------------------------------
@@ -144,6 +184,9 @@ def test_every_shipped_runbook_is_there_and_well_formed(shipped: dict[str, Runbo
         assert [p.id for p in book.phases] == list(PHASE_TITLES), rid
         assert book.summary and book.stakeholders and book.rto and book.escalate, rid
         assert any(s.command for s in book.steps()), rid
+        # written for the default config: every role they name is one it defines
+        named = {s.owner for s in book.steps() if s.owner}
+        assert named | {t for t in book.escalate.to if t.islower()} <= set(DEFAULT_ROLES), rid
 
 
 def test_alert_names_map_to_the_right_runbook(shipped: dict[str, Runbook]) -> None:
@@ -182,18 +225,38 @@ def test_shipped_runbooks_render_within_slack_limits_in_every_state(
     shipped: dict[str, Runbook],
 ) -> None:
     for book in shipped.values():
-        counts = set()
         for label, states in all_states(book).items():
             messages = runbook_messages(book, states, run_id="INC-20240101-1")
-            counts.add(len(messages))
-            for m, blocks in enumerate(messages):
-                assert check_blocks(blocks) == [], (book.id, label, m)
-            rendered = [sid for blocks in messages for sid in step_ids_in(blocks)]
-            assert rendered == [s.id for s in book.steps()], (book.id, label)
-        assert len(counts) == 1, f"{book.id}: message count depends on state"
+            assert len(messages) == 1, (book.id, label)
+            blocks = messages[0]
+            assert check_blocks(blocks) == [], (book.id, label)
+            assert len(blocks) <= 25, (book.id, label)  # about one screen
+            # every step of an unfinished phase is a box; a finished phase is its line
+            unfinished = [
+                s.id
+                for p in book.phases
+                if progress(book.model_copy(update={"phases": [p]}), states)[0] < len(p.steps)
+                for s in p.steps
+            ]
+            assert list(boxes(blocks)) == unfinished, (book.id, label)
+            for long in long_forms(book, states):
+                assert check_blocks(long) == [], (book.id, label)
+            assert [sid for long in long_forms(book, states) for sid in step_ids_in(long)] == [
+                s.id for s in book.steps()
+            ]
 
 
-def test_step_buttons_follow_the_step_state(shipped: dict[str, Runbook]) -> None:
+def test_the_service_down_checklist_fits_a_screen(shipped: dict[str, Runbook]) -> None:
+    book = shipped["service-down"]
+    assert len(book.steps()) == 21
+    blocks = checklist(book, {}, run_id="r1")
+    # header, progress, summary; then 7 phases of a line and one group of boxes each
+    assert len(blocks) == 3 + 7 * 2
+    first_phase = {s.id: StepState(status="done", by="U0B", at=EPOCH) for s in book.phases[0].steps}
+    assert len(checklist(book, first_phase, run_id="r1")) == len(blocks) - 1
+
+
+def test_boxes_and_menus_follow_the_step_state(shipped: dict[str, Runbook]) -> None:
     book = shipped["database-down"]
     first, second, third, fourth = (s.id for s in book.steps()[:4])
     states = {
@@ -201,36 +264,72 @@ def test_step_buttons_follow_the_step_state(shipped: dict[str, Runbook]) -> None
         second: StepState(status="skipped", by="U0123ABCD", at=EPOCH),
         third: StepState(status="taken", by="U0999ZZZZ", at=EPOCH),
     }
-    blocks = runbook_messages(book, states, run_id="INC-1")[0]
-    assert buttons(blocks, first) == ["Undo"]
-    assert buttons(blocks, second) == ["Undo"]
-    assert buttons(blocks, third) == ["Done", "Skip", "I'm on it"]
-    assert buttons(blocks, fourth) == ["Done", "Skip", "I'm on it"]
-    text = {b["block_id"]: b["text"]["text"] for b in blocks if "text" in b}
-    assert (
-        f"Done by <@U0123ABCD> · <!date^{EPOCH}^{{date_short_pretty}} {{time}}|"
-        in (text[f"rb-step-{first}"])
-    )
-    assert (
-        "~" in text[f"rb-step-{second}"]
-        and "Skipped by <@U0123ABCD>" in (text[f"rb-step-{second}"])
-    )
-    assert "<@U0999ZZZZ> is on it" in text[f"rb-step-{third}"]
+    blocks = checklist(book, states, run_id="INC-1")
+    shown = boxes(blocks)
+    assert [shown[s][1] for s in (first, second, third, fourth)] == [True, True, False, False]
+    notes = {sid: o.get("description", {}).get("text", "") for sid, (o, _) in shown.items()}
+    assert notes[first] == "done by <@U0123ABCD>"
+    assert notes[second] == "skipped by <@U0123ABCD>"
+    assert shown[second][0]["text"]["text"].startswith("*2.* ~")
+    assert notes[third] == "🙋 <@U0999ZZZZ> is on it"
+    assert notes[fourth] == "owner: commander"
+    owned = next(s for s in book.steps() if s.owner == "tech_lead")
+    assert notes[owned.id] == "owner: tech lead"
+    assert menu(blocks, first) == ["undo", "note"]
+    assert menu(blocks, third) == ["take", "skip", "note"]
+    assert menu(blocks, fourth) == ["take", "skip", "note"]
     assert "*2 of 25 done* (1 skipped)" in blocks[1]["elements"][0]["text"]
     # user text is escaped, so placeholders never turn into Slack markup
-    assert "&lt;service-host&gt;" in text[f"rb-step-{first}"]
+    long = long_form(book, states, "symptoms", run_id="INC-1")[0][1]
+    text = {b["block_id"]: b["text"]["text"] for b in long if "text" in b}
+    assert "&lt;service-host&gt;" in str(long) or "&lt;" in str(
+        boxes(checklist(book, {}, run_id="r"))
+    )
+    assert (
+        f"Done by <@U0123ABCD> · <!date^{EPOCH}^{{date_short_pretty}} {{time}}|"
+        in text[f"rb-step-{first}"]
+    )
+    assert buttons(long, first) == ["Undo"] and buttons(long, second) == ["Undo"]
+    assert buttons(long, third) == ["Done", "Skip", "I'm on it"]
 
 
-def test_button_values_and_action_ids_carry_the_step(shipped: dict[str, Runbook]) -> None:
+def test_a_finished_phase_collapses_to_its_line(shipped: dict[str, Runbook]) -> None:
+    book = shipped["service-down"]
+    phase = book.phases[1]
+    states = {s.id: StepState(status="done", by="U0B", at=EPOCH) for s in phase.steps}
+    states[phase.steps[0].id] = StepState(status="skipped", by="U0C", at=EPOCH)
+    blocks = checklist(book, states, run_id="r1")
+    line = next(b for b in blocks if b.get("block_id") == f"rb-phase-{phase.id}")
+    assert line["text"]["text"] == f"✅ *{phase.title}* — 3/3 done (1 skipped)"
+    show = line["accessory"]
+    assert action_pattern(ACTION_SHOW).match(show["action_id"])
+    assert parse_step_value(show["value"]) == ("r1", phase.id)
+    assert not set(boxes(blocks)) & {s.id for s in phase.steps}
+    # Show steps still tells who did what
+    ((_, long),) = long_form(book, states, phase.id, run_id="r1")
+    assert "Skipped by <@U0C>" in str(long) and str(long).count("Done by <@U0B>") == 2
+
+
+def test_values_and_action_ids_carry_the_run_and_the_step(shipped: dict[str, Runbook]) -> None:
     book = shipped["redis-down"]
-    for blocks in runbook_messages(book, {}, run_id="INC-7"):
-        for block in blocks:
+    blocks = checklist(book, {}, run_id="INC-7")
+    for block in blocks:
+        for el in block.get("elements", []):
+            if el["type"] == "checkboxes":
+                assert action_key(el["action_id"]) == "INC-7"
+                assert action_pattern(ACTION_TICK).match(el["action_id"])
+            if el["type"] == "overflow":
+                for option in el["options"]:
+                    _, run_id, step_id = parse_menu_value(option["value"])
+                    assert run_id == "INC-7" and el["action_id"] == f"{ACTION_MENU}:{step_id}"
+                    assert "(step " in option["text"]["text"]  # a menu names its step
+    for _, long in long_form(book, {}, "immediate", run_id="INC-7"):
+        for block in long:
             for el in block.get("elements", []):
-                if el.get("type") != "button":
+                if el["type"] != "button":
                     continue
                 run_id, step_id = parse_step_value(el["value"])
-                assert run_id == "INC-7"
-                assert el["action_id"].endswith(f":{step_id}")
+                assert run_id == "INC-7" and el["action_id"].endswith(f":{step_id}")
                 assert any(
                     action_pattern(a).match(el["action_id"])
                     for a in (ACTION_DONE, ACTION_SKIP, ACTION_TAKE)
@@ -242,53 +341,79 @@ def test_button_values_and_action_ids_carry_the_step(shipped: dict[str, Runbook]
 @given(
     run_id=st.text(min_size=1, max_size=60),
     step_id=st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True),
+    verb=st.sampled_from(["take", "skip", "undo", "note"]),
 )
-def test_step_value_round_trips(run_id: str, step_id: str) -> None:
+def test_step_and_menu_values_round_trip(run_id: str, step_id: str, verb: str) -> None:
     assert parse_step_value(step_value(run_id, step_id)) == (run_id, step_id)
+    assert parse_menu_value(menu_value(verb, run_id, step_id)) == (verb, run_id, step_id)
 
 
 @pytest.mark.parametrize("value", ["", "no-separator", "|p1-s1", "INC-1|"])
 def test_parse_step_value_rejects_garbage(value: str) -> None:
     with pytest.raises(ValueError):
         parse_step_value(value)
+    with pytest.raises(ValueError):
+        parse_menu_value(f"done|{value}")
 
 
-# -- splitting ------------------------------------------------------------------------
+# -- ticks ---------------------------------------------------------------------------
 
 
-def test_a_120_step_runbook_splits_cleanly_across_messages() -> None:
-    sizes = {"symptoms": 5, "immediate": 10, "investigation": 40, "mitigation": 30}
-    sizes |= {"recovery": 20, "validation": 10, "post_incident": 5}
-    book = make_runbook(sizes)
-    assert len(book.steps()) == 120
-    states = {s.id: StepState(status="done", by=LONG_NAME, at=EPOCH) for s in book.steps()[::3]}
-    messages = runbook_messages(book, states, run_id="INC-1")
-    assert len(messages) >= 5  # 120 steps x 2 blocks cannot fit in fewer
-    assert messages[0][0]["type"] == "header"
-    for m, blocks in enumerate(messages):
-        assert len(blocks) <= 50
-        assert check_blocks(blocks) == []
-        assert blocks[-1]["type"] == "actions", f"message {m} ends mid-step"
-        if m:
-            assert f"part {m + 1} of {len(messages)}" in blocks[0]["elements"][0]["text"]
-    rendered = [sid for blocks in messages for sid in step_ids_in(blocks)]
-    assert rendered == [s.id for s in book.steps()]
-    for step in book.steps():
-        assert step.id in step_ids_in(messages[step_message_index(book, step.id)])
-    # the 40-step phase had to be split: its second part says it continues
-    phase_titles = [
-        b["text"]["text"]
-        for blocks in messages
+def tick_block(blocks: list[dict[str, Any]], step_id: str) -> str:
+    return next(
+        b["block_id"]
         for b in blocks
-        if b.get("block_id", "").startswith("rb-phase-")
-    ]
-    assert "*Investigation* (continued)" in phase_titles
+        for el in b.get("elements", [])
+        if el["type"] == "checkboxes" and any(o["value"] == step_id for o in el["options"])
+    )
 
 
-def test_small_phases_are_not_split_when_they_fit_in_the_next_message() -> None:
-    book = make_runbook({"symptoms": 20, "investigation": 10})
-    messages = runbook_messages(book, {}, run_id="r")
-    assert [len(step_ids_in(blocks)) for blocks in messages] == [20, 10]
+def test_a_tick_is_read_against_what_the_clicker_saw(shipped: dict[str, Runbook]) -> None:
+    book = shipped["service-down"]
+    a, b, c = (s.id for s in book.phases[2].steps[:3])
+    seen = checklist(book, {}, run_id="r")  # what both people saw: nothing ticked
+    block_id = tick_block(seen, a)
+    # Alice ticks a, Bob ticks b, each from that message: each changes only their own,
+    # although Bob's selection lacks a (done in the store by now)
+    assert ticked(book, block_id, [a]) == [(a, True)]
+    assert ticked(book, block_id, [b]) == [(b, True)]
+    # from the message after Alice's tick (a ticked): Bob unticking a reopens it
+    after = checklist(book, {a: StepState(status="done", by="U0A", at=1)}, run_id="r")
+    assert tick_block(after, a) != block_id  # a new block_id for a new state
+    assert ticked(book, tick_block(after, a), []) == [(a, False)]
+    assert ticked(book, tick_block(after, a), [a, c]) == [(c, True)]
+    # a client holding two ticks not yet shown sends both
+    assert ticked(book, block_id, [a, c]) == [(a, True), (c, True)]
+    with pytest.raises(ValueError):
+        ticked(book, "rb-tick-99-0", [a])
+    with pytest.raises(ValueError):
+        ticked(book, "rb-phase-symptoms", [a])
+
+
+def test_long_phases_take_even_groups_of_at_most_ten() -> None:
+    book = make_runbook({"symptoms": 11, "investigation": 10, "recovery": 25})
+    sizes = [(g.phase, len(g.steps)) for g in groups(book)]
+    assert sizes == [(0, 6), (0, 5), (1, 10), (2, 9), (2, 8), (2, 8)]
+    blocks = checklist(book, {}, run_id="r")
+    assert check_blocks(blocks) == [] and len(boxes(blocks)) == 46
+
+
+def test_the_longest_runbook_is_one_message() -> None:
+    per_phase = MAX_STEPS // len(PHASE_TITLES)
+    sizes = dict.fromkeys(PHASE_TITLES, per_phase)
+    sizes["symptoms"] += MAX_STEPS - per_phase * len(PHASE_TITLES)
+    book = make_runbook(sizes)
+    assert len(book.steps()) == MAX_STEPS
+    states = {s.id: StepState(status="done", by=LONG_NAME, at=EPOCH) for s in book.steps()[::3]}
+    (blocks,) = runbook_messages(book, states, run_id="INC-1")
+    assert check_blocks(blocks) == []
+    # Show steps of a long phase comes in parts of 20 steps, and a click finds its part
+    parts = long_form(book, states, "symptoms", run_id="INC-1")
+    assert len(parts) == 2 and "steps 21–" in parts[1][1][0]["elements"][0]["text"]
+    last = book.phases[0].steps[-1].id
+    assert step_ids_in(long_form_of(book, states, last, run_id="INC-1")[1])[-1] == last
+    with pytest.raises(ValueError, match="at most 200 steps"):
+        make_runbook({"symptoms": MAX_STEPS + 1})
 
 
 @st.composite
@@ -297,7 +422,7 @@ def runbooks_and_states(draw: st.DrawFn) -> tuple[Runbook, dict[str, StepState]]
     long_text = draw(st.booleans())
     phases = []
     for pid in phase_ids:
-        n = draw(st.integers(1, 30))
+        n = draw(st.integers(1, 28))
         steps = [
             {
                 "text": ("<x> & " * 200)[:MAX_TEXT] if long_text else f"step {i}",
@@ -325,11 +450,11 @@ def test_any_runbook_in_any_state_renders_within_limits(
     case: tuple[Runbook, dict[str, StepState]],
 ) -> None:
     book, states = case
-    messages = runbook_messages(book, states, run_id="INC-1")
-    assert len(messages) == len(runbook_messages(book, {}, run_id="INC-1"))
-    for blocks in messages:
-        assert check_blocks(blocks) == []
-    assert [sid for blocks in messages for sid in step_ids_in(blocks)] == [
+    (blocks,) = runbook_messages(book, states, run_id="INC-1")
+    assert check_blocks(blocks) == []
+    for long in long_forms(book, states):
+        assert check_blocks(long) == []
+    assert [sid for long in long_forms(book, states) for sid in step_ids_in(long)] == [
         s.id for s in book.steps()
     ]
     done, total = progress(book, states)
@@ -446,6 +571,27 @@ def test_a_runbooks_severity_is_one_the_config_names(tmp_path: Path) -> None:
         load_runbook_file(path, severities=named)
     # the shipped runbooks are written for the built-in SEV1-SEV4, whatever is configured
     assert load_runbooks(default_runbooks_dir(), severities=["SEV1", "SEV2"])
+
+
+def test_a_runbooks_roles_are_ones_the_config_defines(tmp_path: Path) -> None:
+    owned = good("broken").replace(
+        "      - text: Fix it\n", "      - text: Fix it\n        owner: dba\n"
+    )
+    path = write(tmp_path, "broken.yaml", owned + "escalate: {after: 10m, to: [U0123ABCD, dba]}\n")
+    with pytest.raises(RunbookError) as err:
+        load_runbook_file(path)
+    known = "(roles: commander, tech_lead, comms_lead)"
+    assert str(err.value).splitlines() == [
+        f"{path}:11: phases[1].steps[0] (p2-s1): owner: unknown role 'dba' {known}",
+        f"{path}:13: escalate.to[1]: unknown role 'dba' {known}",
+    ]
+    roles = ["commander", "tech_lead", "dba"]
+    assert load_runbook_file(path, roles=roles).escalate is not None
+    # the shipped runbooks name only the built-in roles, whatever is configured
+    assert load_runbooks(default_runbooks_dir(), roles=["commander"])
+    code, report = check_runbooks(tmp_path)
+    assert code == 1 and "unknown role 'dba'" in report
+    assert check_runbooks(tmp_path, roles=roles)[0] == 0
 
 
 def test_load_runbooks_collects_every_error_from_every_file(tmp_path: Path) -> None:

@@ -21,7 +21,13 @@ from bot.fakes.slack.model import (
     Message,
     User,
 )
-from bot.fakes.slack.payloads import action_payload, find_element, state_values
+from bot.fakes.slack.payloads import (
+    action_payload,
+    find_element,
+    find_option,
+    message_state,
+    state_values,
+)
 from bot.fakes.slack.transport import Transport
 from bot.fakes.slack.wire import Args, SlackError, check_channel_name, message_content
 
@@ -261,8 +267,11 @@ class Humans(Transport):
         value: str | None = None,
         block_id: str | None = None,
         forged_value: str | None = None,
+        selected: list[str] | None = None,
     ) -> AckResult:
-        """A human clicks (or picks from) the element `action_id` on a stored message.
+        """A human clicks (or picks from) the element `action_id` on a stored message; on
+        checkboxes, `value` is the box they tick or untick (Slack sends the selection after
+        it), or `selected` the whole selection their client holds (the sandbox page).
 
         `forged_value`: an attacker's crafted request: the real block_actions of this
         click, but its action carries another value than the button's (e.g. another
@@ -274,7 +283,7 @@ class Humans(Transport):
         if m.ephemeral_to not in (None, u.id):
             raise ValueError(f"{u.name} cannot see the ephemeral message {message_ts}")
         found_block, element = find_element(m.blocks, action_id, value, block_id)
-        action = action_payload(found_block, element, value)
+        action = action_payload(found_block, element, value, selected=selected)
         action["action_ts"] = self._next_ts()
         if forged_value is not None:
             action["value"] = forged_value
@@ -294,7 +303,7 @@ class Humans(Transport):
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": ch.id, "name": "directmessage" if ch.is_im else ch.name},
-            "state": {"values": {}},
+            "state": {"values": message_state(m.blocks, action)},
             "response_url": self._new_response_url(ch.id, u.id, m.ts),
             "actions": [action],
         }
@@ -303,6 +312,29 @@ class Humans(Transport):
             payload["message"] = self.serialize_message(m)
         status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
+
+    async def tick(self, user: str, channel: str, message_ts: str, value: str) -> AckResult:
+        """A human ticks (or unticks) the box `value` of a checkboxes element on a message:
+        Slack sends the element's whole selection after the click."""
+        m = self._seen_message(user, channel, message_ts)
+        block, element = find_option(m.blocks, value, ("checkboxes",))
+        return await self.click(
+            user, channel, message_ts, element["action_id"], value=value, block_id=block["block_id"]
+        )
+
+    async def choose(self, user: str, channel: str, message_ts: str, value: str) -> AckResult:
+        """A human picks the option `value` from an overflow menu (or a select) on a message."""
+        m = self._seen_message(user, channel, message_ts)
+        block, element = find_option(m.blocks, value, ("overflow", "static_select"))
+        return await self.click(
+            user, channel, message_ts, element["action_id"], value=value, block_id=block["block_id"]
+        )
+
+    def _seen_message(self, user: str, channel: str, message_ts: str) -> Message:
+        m = self.message(self._human_channel(channel).id, message_ts)
+        if m is None:
+            raise ValueError(f"no message {message_ts} in {channel}")
+        return m
 
     async def click_view(
         self,

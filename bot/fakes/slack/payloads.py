@@ -43,6 +43,9 @@ def find_element(
             continue
         if value is not None and el.get("type") == "button" and el.get("value") != value:
             continue
+        offered = _all_options(el)
+        if value is not None and offered and all(o.get("value") != value for o in offered):
+            continue  # same action_id in another block (one a block): the one offering value
         return block, el
     raise ValueError(f"no element with action_id {action_id!r} (value {value!r}) in the message")
 
@@ -88,8 +91,15 @@ def _shaped_value(element: dict[str, Any], value: Any) -> dict[str, Any]:
 
 
 def action_payload(
-    block: dict[str, Any], element: dict[str, Any], value: str | None
+    block: dict[str, Any],
+    element: dict[str, Any],
+    value: str | None,
+    *,
+    selected: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The action Slack reports for a click on `element`: a button, the option `value`
+    picked, or on checkboxes the box `value` toggled (or the whole `selected` selection
+    a client holds), reported as the selection after the click."""
     base = {"action_id": element["action_id"], "block_id": block["block_id"]}
     if element.get("type") == "button":
         action = {**base, "type": "button", "text": element.get("text")}
@@ -98,12 +108,49 @@ def action_payload(
         if element.get("style"):
             action["style"] = element["style"]
         return action
+    if element.get("type") == "checkboxes" and (value is not None or selected is not None):
+        # a tick toggles one box; Slack sends the element's whole selection after it
+        shown = _initial(element) or []
+        now = selected if selected is not None else (set(shown) ^ {value})
+        if value is not None:
+            _option_for(element, value)  # it must be one of the boxes
+        boxes = [o["value"] for o in _all_options(element) if o["value"] in now]
+        return {**base, **_shaped_value(element, boxes)}
     if value is None:
         raise ValueError(f"pick a value for the {element.get('type')} {element['action_id']!r}")
     picked: Any = [value] if element.get("type", "").startswith("multi_") else value
-    if element.get("type") == "checkboxes":
-        picked = [value]
     return {**base, **_shaped_value(element, picked)}
+
+
+def find_option(
+    blocks: list[dict[str, Any]], value: str, kinds: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The element of one of `kinds` (checkboxes, overflow, ...) offering an option `value`."""
+    for block, el in interactive_elements(blocks):
+        if el.get("type") in kinds and any(o.get("value") == value for o in _all_options(el)):
+            return block, el
+    raise ValueError(f"no {' or '.join(kinds)} with an option {value!r} in the message")
+
+
+def message_state(blocks: list[dict[str, Any]], action: dict[str, Any]) -> dict[str, Any]:
+    """A message's state.values in block_actions: what each stateful element holds (as
+    shown), the clicked one as it is after the click."""
+    state: dict[str, dict[str, Any]] = {}
+    for block, el in interactive_elements(blocks):
+        kind = el.get("type")
+        if kind not in ("checkboxes", "radio_buttons", "static_select", "multi_static_select"):
+            continue
+        if (block.get("block_id"), el.get("action_id")) == (
+            action["block_id"],
+            action["action_id"],
+        ):
+            shaped = {
+                k: v for k, v in action.items() if k not in ("action_id", "block_id", "action_ts")
+            }
+        else:
+            shaped = _shaped_value(el, _initial(el))
+        state.setdefault(block["block_id"], {})[el["action_id"]] = shaped
+    return state
 
 
 def _initial(el: dict[str, Any]) -> Any:

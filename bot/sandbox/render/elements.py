@@ -121,7 +121,7 @@ def render_element(
         data_action_id=el.get("action_id"),
         data_block_id=block_id,
         data_kind=kind,
-        aria_label=None if control_id else label or _placeholder(el) or kind,
+        aria_label=None if control_id else label or _placeholder(el) or _NAMES.get(kind, kind),
     )
     if required:
         # The Slack client will not submit a modal with an empty required input either.
@@ -167,12 +167,16 @@ def render_element(
     if kind in ("checkboxes", "radio_buttons"):
         return _render_choices(el, block_id, ctx, control_id, label, selected)
     if kind == "overflow":
+        # Slack shows a "⋯" button that opens the menu; a select is the closest control
         opts = "".join(
             f'<option value="{esc(_option_value(o))}">{render_plain(o.get("text"))}</option>'
             for o in _options(el)
         )
-        return f'<select {common}><option value="">⋯</option>{opts}</select>'
+        return f'<select class="bk-overflow" {common}><option value="">⋯</option>{opts}</select>'
     return f'<span class="bk-unsupported">[{esc(kind or "element")}]</span>'
+
+
+_NAMES = {"overflow": "More actions"}  # Slack's own name for its "⋯" button
 
 
 def _placeholder(el: Block) -> str:

@@ -487,6 +487,29 @@ function onMessagesChange(e) {
   if (article) clickAction(article, el.dataset, el.value);
 }
 
+// Checkboxes and overflow menus in messages (runbook checklists): a tick sends the
+// group's whole selection after it, as Slack does; a menu shows "⋯" again once chosen.
+function onMessagesChoice(e) {
+  const box = e.target.closest('input[type="checkbox"]');
+  const group = box && box.closest('[data-kind="checkboxes"]');
+  const article = group && !group.closest("dialog") && group.closest("article");
+  if (article) {
+    const ticked = group.querySelectorAll('input[type="checkbox"]:checked');
+    post("/sandbox/click", {
+      user: state.me,
+      channel: article.dataset.channel,
+      ts: article.dataset.ts,
+      action_id: group.dataset.actionId,
+      block_id: group.dataset.blockId || null,
+      value: box.value,
+      selected: [...ticked].map((b) => b.value),
+    });
+    return;
+  }
+  const menu = e.target.closest('select[data-kind="overflow"]');
+  if (menu && !menu.closest("dialog")) setTimeout(() => { menu.value = ""; });
+}
+
 function clickAction(article, data, value) {
   return post("/sandbox/click", {
     user: state.me,
@@ -680,6 +703,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closePins(); });
   $("#messages").addEventListener("change", onMessagesChange);
+  $("#messages").addEventListener("change", onMessagesChoice);
   // Panels (Alerts, PagerDuty) post their forms as JSON to the URL in data-post.
   $("#side-panel").addEventListener("submit", async (e) => {
     const form = e.target.closest("form[data-post]");
