@@ -1,11 +1,14 @@
-"""`/incident runbook [id]` and the checklist's buttons. Ack first (DESIGN rule 1)."""
+"""`/incident runbook [id]`, the checklist's buttons, and the card's *Runbook* with its
+picker (blocks/incident_controls.py). Ack first (DESIGN rule 1)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 
+import blocks.incident_controls as controls
 import blocks.runbooks as ui
 from blocks.mrkdwn import escape
 from bot.core.models import Incident
@@ -13,7 +16,15 @@ from bot.incidents import IncidentError
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
-from handlers.policy import Click, guarded, incident_named
+from handlers.policy import (
+    Click,
+    Form,
+    allowed,
+    guarded,
+    incident_in_value,
+    incident_named,
+    submitted,
+)
 from handlers.replies import reply
 from handlers.verbs import VerbContext, verb
 
@@ -88,3 +99,29 @@ def register(app: AsyncApp, svc: Services) -> None:
         assert click.incident is not None
         _, runbook_id = ui.parse_list_value(click.action.get("value", ""))
         await svc.checklists.post(click.incident, runbook_id, by=click.user)
+
+    # the card's Runbook: the picker, the runbooks that fit the incident best first
+    @app.action(controls.ACTION_RUNBOOK)
+    @guarded(svc, "runbook", incident_in_value)
+    async def pick(click: Click) -> None:
+        incident = click.incident
+        assert incident is not None
+        if not incident.is_open:
+            raise IncidentError(f"Incident {incident.id} is resolved already.")
+        if not svc.runbooks:
+            raise IncidentError("No runbooks are loaded.")
+        suggested, others = svc.checklists.suggested(incident)
+        posted = await svc.checklists.posted(incident)
+        meta = json.dumps({"incident": incident.id, "channel": click.channel})
+        view = controls.runbook_modal(
+            incident, suggested, others, posted=posted, private_metadata=meta
+        )
+        await click.open_form(view, instead="/incident runbook <id>")
+
+    @app.view(controls.RUNBOOK_CALLBACK)
+    @submitted(svc)
+    async def picked(form: Form) -> None:
+        field = form.values.get(controls.RUNBOOK_FIELD, {}).get(controls.RUNBOOK_FIELD) or {}
+        runbook_id = str((field.get("selected_option") or {}).get("value") or "")
+        if await allowed(svc, "runbook", form.incident, form.user, form.channel):
+            await svc.checklists.post(form.incident, runbook_id, by=form.user)
