@@ -7,10 +7,13 @@ objects show their text as it is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, clip, escape, md
+
+if TYPE_CHECKING:
+    from bot.core.models import Incident
 
 Block = dict[str, Any]
 Message = tuple[Mrkdwn, list[Block]]
@@ -22,6 +25,13 @@ BUTTON_TEXT_MAX = 75
 
 def role_title(role: str) -> str:
     return role.replace("_", " ").title()
+
+
+def shown_title(incident: Incident) -> str:
+    """The title with "[DRILL] " before it for a game-day drill (once: bot/core/redaction.py may
+    have added it already)."""
+    tag = incident.drill_tag
+    return incident.title if incident.title.startswith(tag) else tag + incident.title
 
 
 def mention(user_id: str | None) -> Mrkdwn:

@@ -28,6 +28,18 @@ from blocks.common import (
     plain,
     role_title,
     section,
+    shown_title,
+)
+from blocks.incident_controls import (
+    ACTION_RESOLVE,
+    ACTION_SEVERITY,
+    CONTROLS_BLOCK,
+    RESOLVE_CALLBACK,
+    RESOLVE_SUMMARY,
+    card_controls,
+    parse_severity_value,
+    resolve_modal,
+    severity_value,
 )
 from blocks.mrkdwn import clip, join
 from blocks.policy import ACTION_TAKE_COMMAND
@@ -55,11 +67,6 @@ SEVERITY_EMOJI = [
 
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
-ACTION_RESOLVE = "incident_resolve"  # value: the incident id; opens the resolve form
-ACTION_SEVERITY = "incident_severity"  # a select; each option's value: severity_value()
-RESOLVE_CALLBACK = "incident_resolve_form"
-RESOLVE_SUMMARY = "summary"
-CONTROLS_BLOCK = "incident_controls"  # the card's controls: its buttons and the severity select
 DECLARE_CALLBACK = "incident_declare"
 
 
@@ -75,13 +82,6 @@ def severity_text(incident: Incident, config: IncidentConfig) -> str:
 
 def status_text(status: str) -> str:
     return f"{STATUS_EMOJI.get(status, '')} {status.title()}".strip()
-
-
-def shown_title(incident: Incident) -> str:
-    """The title with "[DRILL] " before it for a game-day drill (once: bot/core/redaction.py may
-    have added it already)."""
-    tag = incident.drill_tag
-    return incident.title if incident.title.startswith(tag) else tag + incident.title
 
 
 def topic(incident: Incident, config: IncidentConfig) -> Mrkdwn:
@@ -142,9 +142,7 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         blocks.append(
             section(md("*Latest update* ({}, {})\n{}", date_token(u.at), mention(u.by), u.text))
         )
-    controls = card_controls(incident, config)
-    if controls:
-        blocks.append(controls)
+    blocks += card_controls(incident, config)  # blocks/incident_controls.py
     source = md("Source: {}", incident.source)
     if incident.runbook:
         source += md(" · runbook `{}`", incident.runbook)
@@ -153,79 +151,6 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     )
     text = md("{} {} ({})", incident.severity, incident.title, incident.status)
     return text, blocks
-
-
-def severity_value(incident_id: str, severity: str) -> str:
-    return f"{incident_id}|{severity}"
-
-
-def parse_severity_value(value: str) -> tuple[str, str]:
-    incident_id, _, severity = value.partition("|")
-    return incident_id, severity
-
-
-def card_controls(incident: Incident, config: IncidentConfig) -> Block | None:
-    """The card's controls, for the state it shows: *Take command* while nobody commands,
-    the severity it has, none once resolved. Each is the same action (and handler) as
-    where the bot offers it elsewhere: the refusal's *Take command*, the reminder's *Post
-    update*."""
-    if not incident.is_open:
-        return None
-    buttons: list[Block] = []
-    if not incident.commander:
-        buttons.append(button("Take command", ACTION_TAKE_COMMAND, incident.id, style="primary"))
-    buttons.append(
-        button(
-            "Post update",
-            ACTION_POST_UPDATE,
-            incident.id,
-            style=None if buttons else "primary",
-        )
-    )
-    options = [
-        option(f"{s.name} · {s.label}", severity_value(incident.id, s.name))
-        for s in config.severities
-    ]
-    select: Block = {
-        "type": "static_select",
-        "action_id": ACTION_SEVERITY,
-        "placeholder": plain("Severity"),
-        "options": options,
-    }
-    current = severity_value(incident.id, incident.severity)
-    initial = next((o for o in options if o["value"] == current), None)
-    if initial:
-        select["initial_option"] = initial
-    buttons += [select, button("Resolve", ACTION_RESOLVE, incident.id)]
-    return actions(*buttons, block_id=CONTROLS_BLOCK)
-
-
-def resolve_modal(incident: Incident, *, private_metadata: str) -> dict[str, object]:
-    """The card's *Resolve*: what `/incident resolve [summary]` takes, as a form."""
-    return {
-        "type": "modal",
-        "callback_id": RESOLVE_CALLBACK,
-        "title": plain("Resolve the incident", 24),
-        "submit": plain("Resolve", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": private_metadata,
-        "blocks": [
-            context(md("*{}* · {}", incident.id, shown_title(incident))),
-            {
-                "type": "input",
-                "block_id": RESOLVE_SUMMARY,
-                "optional": True,
-                "label": plain("Summary"),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": RESOLVE_SUMMARY,
-                    "multiline": True,
-                    "max_length": 2500,
-                    "placeholder": plain("What happened, and what fixed it"),
-                },
-            },
-        ],
-    }
 
 
 def announcement(incident: Incident, config: IncidentConfig) -> Message:
@@ -499,6 +424,7 @@ __all__ = [
     "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
     "RESOLVE_CALLBACK",
+    "RESOLVE_SUMMARY",
     "USAGE",
     "announcement",
     "card_controls",
@@ -512,6 +438,7 @@ __all__ = [
     "resolve_modal",
     "setup_failure",
     "severity_value",
+    "shown_title",
     "status_update",
     "summary_card",
     "timeline",

@@ -148,12 +148,26 @@ def _check_id(obj: dict[str, Any], key: str, pointer: str, seen: set[str], out: 
         seen.add(value)
 
 
+def _check_confirm(confirm: Any, pointer: str, out: list[str]) -> None:
+    """A confirmation dialog (an element's `confirm`)."""
+    if not isinstance(confirm, dict):
+        out.append(_problem("must be a confirm object", pointer))
+        return
+    for key, most in (("title", 100), ("text", 300), ("confirm", 30), ("deny", 30)):
+        plain_only = key != "text"
+        _check_text(confirm.get(key), f"{pointer}/{key}", out, max_len=most, plain_only=plain_only)
+    if confirm.get("style") not in (None, "primary", "danger"):
+        out.append(_problem("must be one of: primary, danger", f"{pointer}/style"))
+
+
 def _check_element(el: Any, pointer: str, out: list[str], action_ids: set[str]) -> None:
     if not isinstance(el, dict) or not isinstance(el.get("type"), str):
         out.append(_problem("must be an element object with a type", pointer))
         return
     kind = el["type"]
     _check_id(el, "action_id", pointer, action_ids, out)
+    if el.get("confirm") is not None:
+        _check_confirm(el["confirm"], f"{pointer}/confirm", out)
     if kind == "button":
         _check_text(el.get("text"), f"{pointer}/text", out, max_len=75, plain_only=True)
         _check_len(el.get("value"), 2000, f"{pointer}/value", out)
@@ -171,6 +185,9 @@ def _check_element(el: Any, pointer: str, out: list[str], action_ids: set[str]) 
             else:
                 for g, group in enumerate(groups):
                     opts = group.get("options") if isinstance(group, dict) else None
+                    label = group.get("label") if isinstance(group, dict) else None
+                    where = f"{pointer}/option_groups/{g}/label"
+                    _check_text(label, where, out, max_len=75, plain_only=True)
                     _check_options(opts, 100, f"{pointer}/option_groups/{g}/options", out)
         else:
             most = _OPTION_ELEMENTS[kind]

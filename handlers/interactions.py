@@ -1,7 +1,8 @@
 """Buttons and modals of the incident lifecycle: the declare form, *Retry set-up*, and the
-card's *Severity* select, *Resolve* and the resolve form. The card's other controls are
-handled where the bot offered them first: *Take command* in handlers/policy.py, *Post
-update* in handlers/reminders.py."""
+card's *Severity* select, *Resolve*, *Roles* and their forms (blocks/incident_controls.py).
+The card's other controls are handled beside the command or button they stand for: *Take
+command* in handlers/policy.py, *Post update* in handlers/reminders.py, *Runbook* in
+handlers/runbooks.py, *Escalate* in handlers/paging.py."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 import blocks.incident as ui
+import blocks.incident_controls as controls
 import blocks.policy as policy_ui
 from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
 from bot.core.models import Incident
-from bot.core.policy import severity_action
-from bot.core.slack import SlackError
+from bot.core.policy import role_action, severity_action
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
-from handlers.policy import Click, allowed, guarded, incident_in_value, incident_named
+from handlers.policy import (
+    Click,
+    Form,
+    allowed,
+    guarded,
+    incident_in_value,
+    incident_named,
+    submitted,
+)
 from handlers.replies import STORE_DOWN, refusal, tell
 
 log = logging.getLogger(__name__)
@@ -41,7 +50,8 @@ def _ticked(state: dict[str, Any], block: str) -> bool:
 
 def _picked(action: dict[str, Any]) -> tuple[str, str]:
     """The card's severity select: (incident id, severity) of the option picked."""
-    return ui.parse_severity_value(str((action.get("selected_option") or {}).get("value") or ""))
+    picked = (action.get("selected_option") or {}).get("value")
+    return controls.parse_severity_value(str(picked or ""))
 
 
 async def incident_in_option(svc: Services, action: dict[str, Any]) -> Incident:
@@ -49,6 +59,15 @@ async def incident_in_option(svc: Services, action: dict[str, Any]) -> Incident:
     incident = await incident_named(svc, incident_id)
     if severity not in {s.name for s in svc.config.severities}:
         raise IncidentError(f"Unknown severity {severity}.")
+    return incident
+
+
+def _open(click: Click) -> Incident:
+    """The incident of a click that opens a form: open still."""
+    incident = click.incident
+    assert incident is not None
+    if not incident.is_open:
+        raise IncidentError(f"Incident {incident.id} is resolved already.")
     return incident
 
 
@@ -104,43 +123,56 @@ def register(app: AsyncApp, svc: Services) -> None:
             with contextlib.suppress(SetupBusy):  # a double click: the first one sets it up
                 await svc.incidents.setup(click.incident.id)
 
-    @app.action(ui.ACTION_RESOLVE)
+    @app.action(controls.ACTION_RESOLVE)
     @guarded(svc, "resolve", incident_in_value)
     async def resolve(click: Click) -> None:
-        incident = click.incident
-        assert incident is not None
-        if not incident.is_open:
-            raise IncidentError(f"Incident {incident.id} is resolved already.")
+        incident = _open(click)
         meta = json.dumps({"incident": incident.id, "channel": click.channel})
-        try:  # the trigger_id dies in ~3 s: nothing stands before this call
-            await svc.slack.open_view(
-                click.body["trigger_id"], ui.resolve_modal(incident, private_metadata=meta)
-            )
-        except SlackError as exc:
-            log.warning("resolve form did not open", extra={"error": exc.code})
-            raise IncidentError("The form did not open; use `/incident resolve`.") from exc
+        view = controls.resolve_modal(incident, private_metadata=meta)
+        await click.open_form(view, instead="/incident resolve")
 
-    @app.view(ui.RESOLVE_CALLBACK)
-    async def resolve_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        channel = meta.get("channel")
-        # one resolve per form, however often it is submitted (DESIGN rule 2)
-        if not await svc.policy.first_submission(view["id"]):
-            return
-        summary = (_value(view["state"]["values"], ui.RESOLVE_SUMMARY) or "").strip()
-        try:
-            # asked again: the roles may have changed while the form was open
-            incident = await incident_named(svc, meta.get("incident", ""))
-            if await allowed(svc, "resolve", incident, user, channel):
-                await svc.incidents.resolve(incident, by=user, summary=summary)
-        except IncidentError as exc:
-            await tell(svc, channel, user, refusal(exc))
+    @app.view(controls.RESOLVE_CALLBACK)
+    @submitted(svc)
+    async def resolve_submitted(form: Form) -> None:
+        summary = (_value(form.values, controls.RESOLVE_SUMMARY) or "").strip()
+        if await allowed(svc, "resolve", form.incident, form.user, form.channel):
+            await svc.incidents.resolve(form.incident, by=form.user, summary=summary)
+
+    # the form opens for whoever may assign roles; each change is asked again as the
+    # command asks it (handing over command, taking it, the other roles)
+    @app.action(controls.ACTION_ROLES)
+    @guarded(svc, "assign_role", incident_in_value)
+    async def roles(click: Click) -> None:
+        incident = _open(click)
+        shown = {role: incident.roles.get(role) for role in svc.config.roles}
+        meta = json.dumps({"incident": incident.id, "channel": click.channel, "shown": shown})
+        view = controls.roles_modal(incident, svc.config, private_metadata=meta)
+        await click.open_form(view, instead="/incident role")
+
+    @app.view(controls.ROLES_CALLBACK)
+    @submitted(svc)
+    async def roles_submitted(form: Form) -> None:
+        incident = form.incident
+        # only what the form changed: a role changed meanwhile by someone else stays theirs
+        user, channel = form.user, form.channel
+        for role, was in (form.meta.get("shown") or {}).items():
+            field = form.values.get(controls.role_field(role), {}).get(controls.role_field(role))
+            if field is None:
+                continue  # not in the form
+            wanted = str(field.get("selected_user") or "") or None  # None: cleared
+            if wanted == was:
+                continue
+            try:
+                if await allowed(svc, role_action(incident, role), incident, user, channel):
+                    incident = await svc.incidents.assign_role(
+                        incident, by=user, role=role, user=wanted, held_by=was
+                    )
+            except IncidentError as exc:  # this role's; the others are still assigned
+                await tell(svc, channel, user, refusal(exc))
 
     # raising or lowering, as `/incident severity` asks the policy (the select names only
     # configured severities: incident_in_option refuses any other before this is asked)
-    @app.action(ui.ACTION_SEVERITY)
+    @app.action(controls.ACTION_SEVERITY)
     @guarded(
         svc,
         lambda i, a: severity_action(svc.config, i, _picked(a)[1]) if i else "raise_severity",

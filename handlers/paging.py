@@ -1,12 +1,15 @@
-"""`/incident escalate`: page the next level now; the work is in bot/paging/ (PagerDuty
-webhooks come in at bot/server.py's route and go to the same service)."""
+"""`/incident escalate` and the card's *Escalate*: page the next level now; the work is in
+bot/paging/ (PagerDuty webhooks come in at bot/server.py's route and go to the same
+service)."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from blocks.incident_controls import ACTION_ESCALATE
 from bot.services import Services
 from handlers.parse import no_args
+from handlers.policy import Click, guarded, incident_in_value
 from handlers.verbs import VerbContext, verb
 
 
@@ -17,4 +20,12 @@ async def escalate_verb(ctx: VerbContext) -> None:
 
 
 def register(app: AsyncApp, svc: Services) -> None:
-    """Nothing to wire: the verb above is marked for the registry (handlers/verbs.py)."""
+    """The card's *Escalate* (Slack asked its confirmation); the verb above is marked for
+    the registry (handlers/verbs.py). A double click escalates once: `escalate_now` takes
+    one request per page and level."""
+
+    @app.action(ACTION_ESCALATE)
+    @guarded(svc, "escalate", incident_in_value)
+    async def escalate(click: Click) -> None:
+        assert click.incident is not None
+        await svc.pager.escalate_now(click.incident, by=click.user)

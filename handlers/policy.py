@@ -10,7 +10,9 @@ naming who may) or runs the handler with the incident found:
     async def snooze(click: Click) -> None: ...
 
 A modal's submission is checked with `allowed()` after its own validation (a modal acks
-with its errors first). Slash verbs are checked once, in handlers/incident.py's dispatch.
+with its errors first); a form that names its incident is registered through `submitted`,
+which acks, takes each form once and finds the incident. Slash verbs are checked once, in
+handlers/incident.py's dispatch.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bot.core.policy import DOING, Decision, Shown, Where, mentions
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
-from handlers.replies import answering, ephemeral
+from handlers.replies import answering, ephemeral, refusal, tell
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,28 @@ class Click:
     body: dict[str, Any]
     respond: AsyncRespond
 
+    async def open_form(self, view: dict[str, Any], *, instead: str) -> None:
+        """Open the form this click asks for (its trigger_id dies in ~3 s: call this before
+        anything slow); Slack refusing is told with the command to use `instead`."""
+        try:
+            await self.svc.slack.open_view(self.body["trigger_id"], view)
+        except SlackError as exc:
+            form = view.get("callback_id")
+            log.warning("form did not open", extra={"form": form, "error": exc.code})
+            raise IncidentError(f"The form did not open; use `{instead}`.") from exc
+
+
+@dataclass
+class Form:
+    """A form's submission, once (however often Slack sends it): who sent it, the channel
+    it was opened from (told any refusal), the incident it names, its inputs."""
+
+    user: str
+    channel: str | None
+    incident: Incident
+    meta: dict[str, Any]
+    values: dict[str, Any]
+
 
 # the incident a click names, read from its action (its value), or None when it names none
 Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
@@ -53,6 +77,7 @@ Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
 # and the action clicked (a select's option)
 What = str | Callable[[Incident | None, dict[str, Any]], str]
 Handler = Callable[[Click], Awaitable[None]]
+FormHandler = Callable[[Form], Awaitable[None]]
 
 
 async def incident_named(svc: Services, incident_id: str) -> Incident:
@@ -130,6 +155,32 @@ async def first_submission(
     return Submission(body["user"]["id"], json.loads(view.get("private_metadata") or "{}"))
 
 
+def submitted(svc: Services) -> Callable[[FormHandler], Callable[..., Awaitable[None]]]:
+    """A view_submission listener around `handler` for a form whose metadata names the
+    incident and the channel it was opened from: ack (the form closes), once per form
+    (DESIGN rule 2), the incident found; a refusal is told in that channel. The handler
+    asks the policy again (`allowed`): the roles may have changed while the form was open."""
+
+    def wrap(handler: FormHandler) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            await ack()
+            user = body["user"]["id"]
+            meta = json.loads(view.get("private_metadata") or "{}")
+            channel = meta.get("channel")
+            if not await svc.policy.first_submission(view["id"]):
+                return
+            try:
+                incident = await incident_named(svc, str(meta.get("incident") or ""))
+                await handler(Form(user, channel, incident, meta, view["state"]["values"]))
+            except IncidentError as exc:
+                await tell(svc, channel, user, refusal(exc))
+
+        listener.__name__ = handler.__name__
+        return listener
+
+    return wrap
+
+
 async def allowed(
     svc: Services, action: str, incident: Incident | None, user: str, channel: str | None
 ) -> bool:
@@ -183,5 +234,5 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def take_command(click: Click) -> None:
         assert click.incident is not None
         await svc.incidents.assign_role(
-            click.incident, by=click.user, role="commander", user=click.user, vacant=True
+            click.incident, by=click.user, role="commander", user=click.user, held_by=None
         )

@@ -1,4 +1,5 @@
-"""`/incident runbook [id]` and the checklist's controls. Ack first (DESIGN rule 1).
+"""`/incident runbook [id]`, the checklist's controls, and the card's *Runbook* with its
+picker (blocks/incident_controls.py). Ack first (DESIGN rule 1).
 
 The checklist (blocks/runbooks.py): a tick on a group's checkboxes, a step's overflow menu
 (I'm on it, Skip, Undo; Add a note opens a modal whose note lands on the timeline), a
@@ -8,11 +9,13 @@ does and refresh that answer).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+import blocks.incident_controls as controls
 import blocks.runbooks as ui
 from blocks.mrkdwn import escape, md
 from bot.core.models import Incident
@@ -21,7 +24,16 @@ from bot.incidents import IncidentError
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
-from handlers.policy import Click, allowed, first_submission, guarded, incident_named
+from handlers.policy import (
+    Click,
+    Form,
+    allowed,
+    first_submission,
+    guarded,
+    incident_in_value,
+    incident_named,
+    submitted,
+)
 from handlers.replies import ephemeral, refusal, reply, tell
 from handlers.verbs import VerbContext, verb
 
@@ -191,3 +203,29 @@ def register(app: AsyncApp, svc: Services) -> None:
         assert click.incident is not None
         _, runbook_id = ui.parse_list_value(click.action.get("value", ""))
         await svc.checklists.post(click.incident, runbook_id, by=click.user)
+
+    # the card's Runbook: the picker, the runbooks that fit the incident best first
+    @app.action(controls.ACTION_RUNBOOK)
+    @guarded(svc, "runbook", incident_in_value)
+    async def pick(click: Click) -> None:
+        incident = click.incident
+        assert incident is not None
+        if not incident.is_open:
+            raise IncidentError(f"Incident {incident.id} is resolved already.")
+        if not svc.runbooks:
+            raise IncidentError("No runbooks are loaded.")
+        suggested, others = svc.checklists.suggested(incident)
+        posted = await svc.checklists.posted(incident)
+        meta = json.dumps({"incident": incident.id, "channel": click.channel})
+        view = controls.runbook_modal(
+            incident, suggested, others, posted=posted, private_metadata=meta
+        )
+        await click.open_form(view, instead="/incident runbook <id>")
+
+    @app.view(controls.RUNBOOK_CALLBACK)
+    @submitted(svc)
+    async def picked(form: Form) -> None:
+        field = form.values.get(controls.RUNBOOK_FIELD, {}).get(controls.RUNBOOK_FIELD) or {}
+        runbook_id = str((field.get("selected_option") or {}).get("value") or "")
+        if await allowed(svc, "runbook", form.incident, form.user, form.channel):
+            await svc.checklists.post(form.incident, runbook_id, by=form.user)

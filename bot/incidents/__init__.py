@@ -35,6 +35,7 @@ from bot.core.store import Once, Store
 from bot.incidents.channel import channel_name
 from bot.incidents.copies import Copies
 from bot.incidents.errors import AlreadyDeclaring, DeclareUncertain, IncidentError, SetupBusy
+from bot.incidents.roles import ANYONE, RoleChange, check_person
 from bot.incidents.setup import Setup
 
 log = logging.getLogger(__name__)
@@ -275,31 +276,35 @@ class Incidents:
         return incident
 
     async def assign_role(
-        self, incident: Incident, *, by: str, role: str, user: str, vacant: bool = False
+        self,
+        incident: Incident,
+        *,
+        by: str,
+        role: str,
+        user: str | None,
+        held_by: str | None = ANYONE,
     ) -> Incident:
-        """`vacant`: only while nobody holds the role (a *Take command* click: of two at
-        once, the first takes it and the second is told who did)."""
+        """Give `role` to `user` (None: leave it unassigned) as bot/incidents/roles.py's
+        `RoleChange` says; `held_by` None: only while nobody holds it (a *Take command*
+        click: of two at once, the first takes it and the second is told who did). Anyone
+        but `by` must be a person Slack knows (`check_person`)."""
         if role not in self.config.roles:
             raise IncidentError(f"Unknown role {role}.")
-        now = self.clock()
-        title = ui.role_title(role)
+        if user is not None and user != by:
+            await check_person(self.slack, user)
+        change = RoleChange(role, user, by=by, at=self.clock(), held_by=held_by)
 
         def mutate(inc: Incident) -> list[TimelineEntry]:
             _require_open(inc)
-            held = inc.roles.get(role)
-            if held == user or (vacant and held):
-                raise IncidentError(md("{} is already the {}.", mk.user(held), title.lower()))
-            inc.roles[role] = user
-            return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
+            return change.apply(inc)
 
         incident = await self.store.update(incident.id, mutate, emit="role")
-        if incident.channel_id:
+        if incident.channel_id and user:
             try:
                 await self.slack.invite(incident.channel_id, [user])
             except SlackError as exc:
                 log.warning("invite failed", extra={"incident": incident.id, "error": exc.code})
-        made = md("{} made {} the *{}*.", mk.user(by), mk.user(user), title.lower())
-        await self._changed(incident, made)
+        await self._changed(incident, change.note())
         return incident
 
     async def invite(self, incident_id: str, *, by: str, user: str, why: str = "") -> Incident:

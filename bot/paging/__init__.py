@@ -59,6 +59,7 @@ PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default b
 WEBHOOK_TTL = 3 * 86400
 LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
+ESCALATE_ASKED_TTL = 60  # seconds an "escalate now" from one level stands for every other
 MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
 HEARD = ("incident.acknowledged", "incident.resolved", *MOVED)  # the webhooks acted on
 
@@ -131,7 +132,9 @@ class Pager(PagerBase):
         return not any(i.kind == PAGE for i in await self.scheduler.pending(incident.id))
 
     async def escalate_now(self, incident: Incident, *, by: str) -> None:
-        """`/incident escalate`: escalate to the next level at once."""
+        """`/incident escalate` and the card's *Escalate*: escalate to the next level at
+        once. Asked again from the same level within ESCALATE_ASKED_TTL, it is the same
+        request (one escalation)."""
         if problem := self.problem_for(incident):
             raise IncidentError(f"Paging is off: {problem}")
         page = incident.page
@@ -142,6 +145,10 @@ class Pager(PagerBase):
             )
         if page.status == "pending":
             raise IncidentError("The page has not reached PagerDuty yet; try again in a moment.")
+        # asked twice at once (a double click): the first escalates, the second is the same
+        asked = f"{page.pd_incident_id}:{page.level}"
+        if not await self.store.claim_once(Once.ESCALATE_ASKED, asked, ttl=ESCALATE_ASKED_TTL):
+            return
         await self.scheduler.schedule(
             ESCALATE,
             incident.id,

@@ -57,7 +57,14 @@ from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
 from bot.core.store import Lease, Store
 from bot.incidents import IncidentError
-from bot.runbooks.library import Runbook, StepAction, StepState, next_step_state, rank_runbooks
+from bot.runbooks.library import (
+    Runbook,
+    StepAction,
+    StepState,
+    next_step_state,
+    rank_runbooks,
+    suggest_runbooks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +107,26 @@ class Checklists:
 
     # -- listing -------------------------------------------------------------------------
     def ranked(self, incident: Incident | None) -> list[Runbook]:
-        """Every runbook, those for the incident's alert and title first."""
-        return rank_runbooks(
+        """Every runbook, those that fit the incident best first (its alert, title,
+        description and severity: bot/runbooks/library.py's `runbook_fit`)."""
+        if incident is None:
+            return rank_runbooks(self.runbooks.values(), alertname=None, title="")
+        suggested, others = self.suggested(incident)  # the suggested ones rank first
+        return [*suggested, *others]
+
+    def suggested(self, incident: Incident) -> tuple[list[Runbook], list[Runbook]]:
+        """(the runbooks suggested for the incident, the others), each ranked."""
+        return suggest_runbooks(
             self.runbooks.values(),
-            alertname=incident.alertname if incident else None,
-            title=incident.title if incident else "",
+            alertname=incident.alertname,
+            title=incident.title,
+            description=incident.description,
+            severity=incident.severity,
         )
+
+    async def posted(self, incident: Incident) -> set[str]:
+        """The ids of the runbooks posted in the incident (or being posted)."""
+        return set(await self.store.incident_runs(incident.id))
 
     async def run(self, run_id: str) -> RunbookRun | None:
         """A posted checklist (its steps' state), or None when it is gone."""

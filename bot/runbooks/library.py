@@ -472,17 +472,78 @@ def _words(text: str) -> set[str]:
     }
 
 
-def rank_runbooks(
-    runbooks: Iterable[Runbook], *, alertname: str | None, title: str
-) -> list[Runbook]:
-    """Runbooks for an incident, best first: those for its alert, then by words shared
-    with its title, then by id (so the order never depends on the input order)."""
-    wanted = _words(title)
+SUGGESTED = 3  # at most this many runbooks are suggested for an incident
+Fit = tuple[int, int, int, int]
+
+
+def runbook_fit(
+    book: Runbook,
+    *,
+    alertname: str | None,
+    title: str,
+    description: str = "",
+    severity: str | None = None,
+) -> Fit:
+    """How well a runbook fits an incident, compared as a tuple (larger fits better): it is
+    the runbook of the incident's alert; the words its title, id and alerts share with the
+    incident's title; the words it shares, its summary included, with the title and the
+    description; the same severity."""
     alert = (alertname or "").strip().lower()
+    names = _words(" ".join([book.title, book.id.replace("-", " "), *book.alerts]))
+    told = _words(title)
+    about = told | _words(description)
+    return (
+        int(bool(alert) and alert in (a.lower() for a in book.alerts)),
+        len(told & names),
+        len(about & (names | _words(book.summary))),
+        int(book.severity == severity),
+    )
 
-    def key(book: Runbook) -> tuple[int, int, str]:
-        matches_alert = bool(alert) and alert in (a.lower() for a in book.alerts)
-        vocabulary = _words(" ".join([book.title, book.id.replace("-", " "), *book.alerts]))
-        return (0 if matches_alert else 1, -len(wanted & vocabulary), book.id)
 
-    return sorted(runbooks, key=key)
+def _scored(
+    runbooks: Iterable[Runbook],
+    alertname: str | None,
+    title: str,
+    description: str,
+    severity: str | None,
+) -> list[tuple[Fit, Runbook]]:
+    """Each runbook with its fit, best first, then by id: the order never depends on the
+    input order."""
+    scored = [
+        (
+            runbook_fit(
+                book, alertname=alertname, title=title, description=description, severity=severity
+            ),
+            book,
+        )
+        for book in runbooks
+    ]
+    return sorted(scored, key=lambda fb: (*(-f for f in fb[0]), fb[1].id))
+
+
+def rank_runbooks(
+    runbooks: Iterable[Runbook],
+    *,
+    alertname: str | None,
+    title: str,
+    description: str = "",
+    severity: str | None = None,
+) -> list[Runbook]:
+    """Runbooks for an incident, the best fit (`runbook_fit`) first."""
+    return [book for _, book in _scored(runbooks, alertname, title, description, severity)]
+
+
+def suggest_runbooks(
+    runbooks: Iterable[Runbook],
+    *,
+    alertname: str | None,
+    title: str,
+    description: str = "",
+    severity: str | None = None,
+) -> tuple[list[Runbook], list[Runbook]]:
+    """(suggested, the others), each ranked as `rank_runbooks` does: up to SUGGESTED
+    runbooks that fit by the incident's alert or by words (a severity alone suggests
+    nothing), then the rest."""
+    scored = _scored(runbooks, alertname, title, description, severity)
+    fits = [book for fit, book in scored[:SUGGESTED] if any(fit[:3])]
+    return fits, [book for _, book in scored[len(fits) :]]

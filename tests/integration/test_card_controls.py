@@ -9,7 +9,7 @@ Alice declares by command, so she commands. Dave is a bystander who joined the c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -91,6 +91,19 @@ async def opened_form(h: Harness, user: str, callback_id: str) -> str:
         )
 
     return await eventually(find)
+
+
+async def refused_as_typed(
+    h: Harness, user: str, says: str, click: Awaitable[object], command: str, channel: str
+) -> Message:
+    """`click` refused `user` with the ephemeral that contains `says`, word for word the
+    refusal `/incident <command>` gets from the same person in the same channel."""
+    await click
+    clicked = await told(h, user, says)
+    await h.command(command, user=user, channel=channel)
+    typed = await eventually(lambda: [m for m in h.ephemerals(user) if says in m.text][1:])
+    assert clicked.text == typed[0].text
+    return clicked
 
 
 # -- Take command ---------------------------------------------------------------------------
@@ -219,13 +232,8 @@ async def test_a_bystander_clicking_resolve_is_refused_as_the_command_refuses(h:
     incident = await declare(h, "SEV3 Exports slow")
     channel = incident.channel_id or ""
     await join(h, incident, "U0DAVE")
-    await h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_RESOLVE)
-    clicked = await told(h, "U0DAVE", "may resolve it")
-    await h.command("resolve done", user="U0DAVE", channel=channel)
-    typed = await eventually(
-        lambda: [m for m in h.ephemerals("U0DAVE") if "may resolve it" in m.text][1:]
-    )
-    assert clicked.text == typed[0].text
+    click = h.fake.click("U0DAVE", channel, card(h, incident).ts, ACTION_RESOLVE)
+    clicked = await refused_as_typed(h, "U0DAVE", "may resolve it", click, "resolve done", channel)
     assert clicked.text.startswith(":no_entry: Only the incident's role holders (<@U0ALICE>")
     assert [v for v in h.fake.views.values() if v.get("callback_id") == RESOLVE_CALLBACK] == []
     assert (await h.incident(incident.id)).is_open
@@ -286,13 +294,8 @@ async def test_raising_severity_on_the_card_pages_and_lowering_asks_the_policy(
 
     # lowering is the role holders': Dave is refused as `/incident severity SEV4` refuses him
     lower = severity_value(incident.id, "SEV4")
-    await h.fake.click("U0DAVE", channel, card(h, raised).ts, ACTION_SEVERITY, value=lower)
-    clicked = await told(h, "U0DAVE", "may lower its severity")
-    await h.command("severity SEV4", user="U0DAVE", channel=channel)
-    typed = await eventually(
-        lambda: [m for m in h.ephemerals("U0DAVE") if "may lower its severity" in m.text][1:]
-    )
-    assert clicked.text == typed[0].text
+    click = h.fake.click("U0DAVE", channel, card(h, raised).ts, ACTION_SEVERITY, value=lower)
+    await refused_as_typed(h, "U0DAVE", "may lower its severity", click, "severity SEV4", channel)
     assert (await h.incident(incident.id)).severity == "SEV1"
 
     # the commander may

@@ -32,6 +32,11 @@ def select(options: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
     return {"type": "static_select", "action_id": "s", "options": options, **fields}
 
 
+def confirm(**lengths: int) -> dict[str, Any]:
+    """A confirmation dialog, each part 1 character unless given."""
+    return {part: text(lengths.get(part, 1)) for part in ("title", "text", "confirm", "deny")}
+
+
 def section(**fields: Any) -> dict[str, Any]:
     return {"type": "section", "text": text(1, "mrkdwn"), **fields}
 
@@ -152,6 +157,38 @@ MESSAGE_LIMITS: list[tuple[str, int, Message]] = [
         parts.Option.value_max_length,
         lambda n: [section(accessory=select([option(0, value_len=n)]))],
     ),
+    (
+        "option group label",
+        parts.OptionGroup.label_max_length,
+        lambda n: [
+            section(
+                accessory={
+                    "type": "static_select",
+                    "action_id": "s",
+                    "option_groups": [{"label": text(n), "options": [option(0)]}],
+                }
+            )
+        ],
+    ),
+    # Slack's docs (option object): a description of at most 75 characters, as its text
+    (
+        "option description",
+        75,
+        lambda n: [section(accessory=select([{**option(0), "description": text(n)}]))],
+    ),
+    *[
+        (
+            f"confirm {part}",
+            most,
+            lambda n, part=part: [section(accessory=button(confirm=confirm(**{part: n})))],
+        )
+        for part, most in (
+            ("title", parts.ConfirmObject.title_max_length),
+            ("text", parts.ConfirmObject.text_max_length),
+            ("confirm", parts.ConfirmObject.confirm_max_length),
+            ("deny", parts.ConfirmObject.deny_max_length),
+        )
+    ],
     # Slack's docs: "You can include up to 50 blocks in each message" (slack_sdk has no
     # model of a message to carry it)
     ("message blocks", 50, lambda n: [{"type": "divider"}] * n),

@@ -29,6 +29,7 @@ class User:
     email: str | None
     is_bot: bool = False
     tz: str = "UTC"
+    deleted: bool = False  # deactivated: users.info still answers, with `deleted: true`
 
 
 @dataclass

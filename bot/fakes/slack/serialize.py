@@ -128,7 +128,7 @@ class Serialization:
             "id": u.id,
             "team_id": self.team_id,
             "name": u.name,
-            "deleted": False,
+            "deleted": u.deleted,
             "real_name": u.real_name,
             "tz": u.tz,
             "tz_label": u.tz,
