@@ -53,6 +53,7 @@ from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks.checklists import Checklists
 from bot.services import Core, Services
+from bot.shortcuts import Shortcuts
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.timeline import TimelineCapture
@@ -172,6 +173,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
     )
     oncall.schedule(core.jobs)
     privacy = Privacy(store, slack, core.incidents, config)
+    capture = TimelineCapture(store, slack)
     stats = Stats(store, slack, config, metrics)
     alerts = Alerts(
         store,
@@ -203,7 +205,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         stats=stats,
         postmortems=Postmortems(store, slack, config, scheduler, stats, metrics),
         followups=FollowUps(store, slack, config, scheduler, metrics),
-        capture=TimelineCapture(store, slack),
+        capture=capture,
         escalations=Escalations(
             store, slack, config, scheduler, core.runbooks, pagerduty, identity=identity
         ),
@@ -212,6 +214,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         drills=Drills(
             store, slack, core.incidents, config, scenarios, core.runbooks, scheduler, alerts=alerts
         ),
+        shortcuts=Shortcuts(slack, core.incidents, privacy, capture),
     )
     services.reminders.install()
     services.pager.install()

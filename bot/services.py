@@ -29,6 +29,7 @@ from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks.checklists import Checklists
 from bot.runbooks.library import Runbook
+from bot.shortcuts import Shortcuts
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.timeline import TimelineCapture
@@ -85,3 +86,5 @@ class Services(Core):
     alerts: Alerts
     # game-day drills: scenarios played as incidents marked DRILL
     drills: Drills
+    # Slack's shortcuts: declare from a message, a message onto a timeline
+    shortcuts: Shortcuts

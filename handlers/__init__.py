@@ -25,6 +25,7 @@ from handlers import (
     procedure,
     reminders,
     runbooks,
+    shortcuts,
     stakeholders,
     stats,
     timeline,
@@ -52,6 +53,7 @@ MODULES = (
     privacy,
     drills,
     policy,
+    shortcuts,
 )
 
 

@@ -942,3 +942,12 @@ async def test_panels_are_published_to_every_page(sandbox: Sandbox) -> None:
         "html": "<h2>On call</h2>",
     }
     await ws.close()
+
+
+def test_a_thread_folds_under_its_message() -> None:
+    reply = tags(render_message(_msg(thread_ts="1699999999.000001"), CTX), "article")[0]
+    assert reply["data-thread"] == "1699999999.000001" and "msg-reply" in reply["class"]
+    parent = render_message(_msg(thread_ts="1700000000.000100", reply_count=2), CTX)
+    [toggle] = tags(parent, "button")
+    assert toggle["data-thread-of"] == "1700000000.000100" and toggle["aria-expanded"] == "false"
+    assert "data-thread=" not in parent.split(">", 1)[0]
