@@ -121,7 +121,7 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
     if incident.resolved_at:
         fields.append(md("*Resolved*\n{}", date_token(incident.resolved_at)))
     blocks: list[Block] = [header(f"{incident.drill_tag}{incident.id} · {incident.title}")]
-    if incident.drill is not None:  # a game-day drill (bot/drills.py): the banner comes first
+    if incident.drill is not None:  # a game-day drill (bot/drills/): the banner comes first
         blocks.append(
             section(
                 md(

@@ -224,13 +224,14 @@ def block_problems(blocks: list[Any], *, limit: int, pointer: str = "/blocks") -
     return out
 
 
-def view_problems(view: Any) -> list[str]:
-    """Every reason Slack would refuse this modal (views.open/update/push, response_action)."""
+def view_problems(view: Any, *, kinds: tuple[str, ...] = ("modal", "home")) -> list[str]:
+    """Every reason Slack would refuse this view: a modal (views.open/update/push,
+    response_action) or a Home tab (views.publish: `kinds=("home",)`)."""
     if not isinstance(view, dict):
         return [_problem("must be a view object", "/view")]
     out: list[str] = []
-    if view.get("type") not in ("modal", "home"):
-        out.append(_problem("must be one of: modal, home", "/view/type"))
+    if view.get("type") not in kinds:
+        out.append(_problem(f"must be one of: {', '.join(kinds)}", "/view/type"))
     if view.get("type") == "modal":
         _check_text(view.get("title"), "/view/title", out, max_len=24, plain_only=True)
     for key in ("submit", "close"):

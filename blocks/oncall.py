@@ -21,11 +21,13 @@ from blocks.common import (
     md,
     section,
 )
+from blocks.mrkdwn import join
 from bot.core.models import OnCallAnswer, OnCallPerson, OnCallSection, OnCallSlot
 
 ACTION_INVITE = "oncall_invite"  # action_id prefix; each button adds its index (unique ids)
 USAGE = "/oncall [schedule or team] [share]"
 MAX_BLOCKS = 50
+NOBODY = md("_Nobody on call that PagerDuty reports._")
 
 
 def who(person: OnCallPerson) -> Mrkdwn:
@@ -97,7 +99,7 @@ def oncall_message(answer: OnCallAnswer, *, incident_id: str | None = None) -> M
             body.append(divider())
         body.append(section(_heading(sec)))
         if not sec.slots:
-            body.append(section(md("_Nobody on call that PagerDuty reports._")))
+            body.append(section(NOBODY))
         for slot in sec.slots:
             where = sec.name if slot.level is None else f"{sec.name}, level {slot.level}"
             for text, person in _lines(sec, slot):
@@ -126,6 +128,15 @@ def oncall_message(answer: OnCallAnswer, *, incident_id: str | None = None) -> M
     if answer.unreachable:
         text += md(" (as of {}, PagerDuty unreachable)", date_token(answer.as_of))
     return text, blocks
+
+
+def compact(answer: OnCallAnswer) -> list[Mrkdwn]:
+    """The answer as one text a section, its heading over its lines (the App Home)."""
+    out = []
+    for sec in answer.sections:
+        lines = [text for slot in sec.slots for text, _ in _lines(sec, slot)]
+        out.append(join([_heading(sec), *(lines or [NOBODY])], "\n"))
+    return out
 
 
 def problem(text: str) -> Message:

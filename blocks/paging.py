@@ -10,7 +10,7 @@ from bot.core.models import PageState
 
 
 def holders(page: PageState) -> Mrkdwn:
-    """Who has the page: `page.oncall` is mrkdwn the bot wrote (bot/paging.py)."""
+    """Who has the page: `page.oncall` is mrkdwn the bot wrote (bot/paging/)."""
     return mk.join(Mrkdwn.stored(who) for who in page.oncall) or md("nobody on call")
 
 

@@ -176,7 +176,7 @@ def stakeholder_update(incident: Incident, text: str, *, by: str) -> Message:
     chunks = mk.pieces(body, 2900)[:45] or [md("_(empty)_")]
     blocks: list[Block] = [section(chunk) for chunk in chunks]
     blocks.append(context(md("Incident {} · sent by {}", incident.id, mention(by))))
-    if incident.drill is not None:  # a game-day drill says so first (bot/drills.py)
+    if incident.drill is not None:  # a game-day drill says so first (bot/drills/)
         blocks.insert(0, context(md("*[DRILL]* A game-day drill: nothing real is broken.")))
     tag = incident.drill_tag
     return mk.escape(tag) + (clip(body, 3000 - len(tag)) or md("Incident update")), blocks

@@ -232,7 +232,7 @@ def _check_runbooks(directory: Path | None, settings: Settings) -> int:
 def _check_drills(directory: Path | None, settings: Settings) -> int:
     """Validate a folder of scenarios against the runbooks they may name: the shipped
     ones and INCIDENT_CONFIG's runbooks_dir. 0 all valid, 1 a problem, 2 no such folder."""
-    from bot.drills_scenarios import ScenarioError, default_drills_dir, load_scenarios
+    from bot.drills.scenarios import ScenarioError, default_drills_dir, load_scenarios
     from bot.runbooks.library import RunbookError, default_runbooks_dir, load_runbooks
 
     directory = directory or default_drills_dir()

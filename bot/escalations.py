@@ -53,7 +53,7 @@ from bot.core.pagerduty import PagerDuty, PagingError
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError, is_transient
 from bot.core.store import Lease, Once, Store
-from bot.paging_base import paging_problem
+from bot.paging.base import paging_problem
 from bot.runbooks.library import Runbook
 
 log = logging.getLogger(__name__)
@@ -375,7 +375,7 @@ class Escalations:
     async def _page(self, incident: Incident, item: DueItem, record: EscalationFired) -> None:
         assert record.paged is not None
         problem = self.paging_problem
-        if incident.drill is not None:  # a game-day drill (bot/drills.py) pages nobody real
+        if incident.drill is not None:  # a game-day drill (bot/drills/) pages nobody real
             problem = "Drill: no real page sent."
         if problem is not None:
             if incident.channel_id:

@@ -17,7 +17,7 @@ import yaml
 
 from bot.core.config import ConfigError, IncidentConfig, load_config
 from bot.core.yamlload import key_path, line_of
-from bot.drills_scenarios import Scenario, default_drills_dir, load_scenarios
+from bot.drills.scenarios import Scenario, default_drills_dir, load_scenarios
 from bot.runbooks.library import Runbook, RunbookError, default_runbooks_dir, load_runbooks
 
 

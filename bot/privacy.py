@@ -174,7 +174,7 @@ class Privacy:
             text = "Made private: the incident moves to a private channel, redacted elsewhere"
             return [TimelineEntry(at=now, actor=by, kind="private", text=text)]
 
-        return await self.store.update(incident_id, mutate)
+        return await self.store.update(incident_id, mutate, emit="private")
 
     async def _convert(self, incident: Incident) -> Incident:
         step = ""

@@ -41,9 +41,10 @@ from bot.core.slack_transport import connect_socket_mode, slack_events_route, te
 from bot.core.store import PREFIX, Redis, Store, connect
 from bot.doctor import Setup, check_procedure_targets
 from bot.drills import Drills
-from bot.drills_scenarios import Scenario
+from bot.drills.scenarios import Scenario
 from bot.escalations import Escalations
 from bot.followups import FollowUps
+from bot.home import Home
 from bot.incidents import Incidents
 from bot.oncall import OnCall
 from bot.paging import Pager
@@ -215,6 +216,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
             store, slack, core.incidents, config, scenarios, core.runbooks, scheduler, alerts=alerts
         ),
         shortcuts=Shortcuts(slack, core.incidents, privacy, capture),
+        home=Home(store, slack, config, privacy, oncall, scheduler),
     )
     services.reminders.install()
     services.pager.install()
@@ -223,6 +225,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
     services.escalations.install()
     services.stakeholders.install()
     services.drills.install()
+    services.home.install()
     return services
 
 
@@ -429,6 +432,8 @@ def subscribe(services: Services) -> Consistency:
     checklists = lifecycle(services.checklists.on_incident_event, fresh)
     ev.subscribe("checklists", checklists, types={"declared"})
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
+    # last: a declared incident's Home row links the channel the set-up made
+    ev.subscribe("home", services.home.on_incident_event)
     identity = services.incidents.identity
     services.metrics.store_data_lost.set_function(lambda: 1.0 if identity.lost_at else 0.0)
     consistency = Consistency(services.store, identity, activity=services.activity)
@@ -437,6 +442,7 @@ def subscribe(services: Services) -> Consistency:
     consistency.add("escalations", escalations.reconcile)
     consistency.add("stakeholders", stakeholders.reconcile)
     consistency.add("drills", drills.reconcile)
+    consistency.add("home", services.home.reconcile)
     return consistency
 
 

@@ -21,6 +21,7 @@ from bot.core.store import Store
 from bot.drills import Drills
 from bot.escalations import Escalations
 from bot.followups import FollowUps
+from bot.home import Home
 from bot.incidents import Incidents
 from bot.oncall import OnCall
 from bot.paging import Pager
@@ -88,3 +89,5 @@ class Services(Core):
     drills: Drills
     # Slack's shortcuts: declare from a message, a message onto a timeline
     shortcuts: Shortcuts
+    # the App Home: each viewer's Home tab, kept current
+    home: Home

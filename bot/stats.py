@@ -5,7 +5,7 @@ reads them (`/incident stats`) and feeds the Prometheus histograms.
 
 **Time to acknowledge** is declared → the first acknowledgement:
 
-- for a paged incident, PagerDuty's acknowledgement as bot/paging.py records it on the
+- for a paged incident, PagerDuty's acknowledgement as bot/paging/ records it on the
   timeline (an entry of kind `page_acknowledged`, or `PageState.acked_at`);
 - with no page, or a page nobody acknowledged before the incident ended, the first human
   action on the timeline after the declaration: any entry by a person (not the bot, not

@@ -15,6 +15,7 @@ from handlers import (
     escalations,
     events,
     followups,
+    home,
     incident,
     interactions,
     oncall,
@@ -52,6 +53,7 @@ MODULES = (
     procedure,
     privacy,
     drills,
+    home,
     policy,
     shortcuts,
 )

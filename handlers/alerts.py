@@ -1,6 +1,6 @@
 """Alert ways in: Alertmanager's webhook route, and the buttons on alert messages
 (Declare incident on an unmatched alert or in the digest: the declare form, filled in from
-the alert, bot/alerts_claim.py; Resolve incident once its alerts resolved)."""
+the alert, bot/alerts/claim.py; Resolve incident once its alerts resolved)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import blocks.alerts as ui
 import blocks.incident as incident_ui
 from blocks.common import Message
 from bot.alerts import QueueFull
-from bot.alerts_claim import Prefill
-from bot.alerts_intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
+from bot.alerts.claim import Prefill
+from bot.alerts.intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
 from bot.core import guard, redaction
 from bot.core.errors import STORE_ERRORS
 from bot.core.models import AlertGroupView, Incident

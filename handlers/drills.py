@@ -1,5 +1,5 @@
 """`/incident drill [scenario] [fast]`, and the drill buttons (Start, Acknowledge page).
-Ack first (DESIGN rule 1); the drill itself lives in bot/drills.py."""
+Ack first (DESIGN rule 1); the drill itself lives in bot/drills/."""
 
 from __future__ import annotations
 

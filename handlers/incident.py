@@ -90,6 +90,18 @@ async def permitted(ctx: VerbContext, action: str | None) -> bool:
 # -- the core verbs --------------------------------------------------------------------------
 
 
+async def open_declare_form(
+    svc: Services, trigger_id: str, *, channel: str | None, severity: str | None = None
+) -> None:
+    """The declare form (`/incident declare` without a title, the App Home's button).
+    `channel`: where the declarer is told the outcome (none from the App Home, which shows
+    it). Called first: the trigger_id dies in about 3 s."""
+    meta = json.dumps({"channel": channel}) if channel else ""
+    choices = sorted((b.id, b.title) for b in svc.runbooks.values())
+    modal = ui.declare_modal(svc.config, severity=severity, runbooks=choices, private_metadata=meta)
+    await svc.slack.open_view(trigger_id, modal)
+
+
 # with a title it declares (counted against the user's rate); without, it opens the form,
 # whose submission is counted
 @verb(
@@ -102,13 +114,9 @@ async def permitted(ctx: VerbContext, action: str | None) -> bool:
 async def declare(ctx: VerbContext) -> None:
     svc, cmd = ctx.svc, ctx.cmd
     if not cmd.text:
-        # the trigger_id dies in ~3 s: open the modal before any other call
-        meta = json.dumps({"channel": ctx.channel})
-        choices = sorted((b.id, b.title) for b in svc.runbooks.values())
-        modal = ui.declare_modal(
-            svc.config, severity=cmd.severity, runbooks=choices, private_metadata=meta
+        await open_declare_form(
+            svc, str(ctx.trigger_id), channel=ctx.channel, severity=cmd.severity
         )
-        await svc.slack.open_view(str(ctx.trigger_id), modal)
         return
     # the set-up tells the declarer where the incident is, whichever replica runs it
     reply = {"response_url": ctx.response_url} if ctx.response_url else {"channel": ctx.channel}

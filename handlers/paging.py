@@ -1,4 +1,4 @@
-"""`/incident escalate`: page the next level now; the work is in bot/paging.py (PagerDuty
+"""`/incident escalate`: page the next level now; the work is in bot/paging/ (PagerDuty
 webhooks come in at bot/server.py's route and go to the same service)."""
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from bot.incidents import AlreadyDeclaring, IncidentError
 from bot.runbooks.library import rank_runbooks
 from bot.services import Services
 from bot.timeline import message_text
+from handlers.incident import open_declare_form
 from handlers.interactions import _value, answer_form, read_declare_form
 from handlers.policy import incident_named
 from handlers.replies import STORE_DOWN, Respond, answering, ephemeral, refusal
@@ -67,14 +68,18 @@ def responder(svc: Services, body: dict[str, Any], meta: dict[str, Any] | None =
 
 
 def register(app: AsyncApp, svc: Services) -> None:
-    async def open_form(body: dict[str, Any], view: dict[str, Any]) -> str | None:
-        """Open `view` on the shortcut's trigger; its view id, or None (answered)."""
+    async def open_form(body: dict[str, Any], view: dict[str, Any] | None) -> str | None:
+        """Open `view` (None: the declare form, as `/incident declare` opens it) on the
+        shortcut's trigger; its view id, or None (answered)."""
         respond = responder(svc, body)
         trigger = body.get("trigger_id")
         if not trigger:
             await respond(**ephemeral(ui.malformed("a trigger to open its form with")))
             return None
         try:
+            if view is None:
+                await open_declare_form(svc, str(trigger), channel=None)
+                return None
             return await svc.slack.open_view(str(trigger), view)
         except SlackError as exc:
             log.warning("shortcut form did not open", extra={"error": exc.code})
@@ -92,8 +97,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.shortcut(ui.DECLARE)
     async def declare(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        choices = sorted((b.id, b.title) for b in svc.runbooks.values())
-        await open_form(body, incident_ui.declare_modal(svc.config, runbooks=choices))
+        await open_form(body, None)
 
     @app.shortcut(ui.DECLARE_FROM_MESSAGE)
     async def declare_from_message(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -181,7 +181,7 @@ class IncidentConfig(Strict):
         problems: list[Problem] = []
         problems += self._procedure_problems()
         # The built-in rules name SEV1-4; with fewer severities configured they fall back
-        # to the mildest (bot/alerts.py), so only rules a team wrote are checked here.
+        # to the mildest (bot/alerts/), so only rules a team wrote are checked here.
         if "rules" in self.alerts.model_fields_set:
             for i, rule in enumerate(self.alerts.rules):
                 if self.resolve_severity(rule.severity) is None:

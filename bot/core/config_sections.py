@@ -249,7 +249,7 @@ class AlertChannel(Strict):
 
 
 class AlertsConfig(Strict):
-    """Alert ingestion (bot/alerts.py): Alertmanager's webhook and alert channels."""
+    """Alert ingestion (bot/alerts/): Alertmanager's webhook and alert channels."""
 
     channels: list[AlertChannel] = Field(
         default_factory=list,
@@ -350,7 +350,11 @@ class SchedulerConfig(Strict):
     """Durable due-items (bot/core/schedule.py). Numbers are seconds, so 0.2 works for tests."""
 
     tick: Duration = Field(
-        default=timedelta(seconds=1), description="how often each replica looks for what is due"
+        default=timedelta(seconds=1),
+        description=(
+            "how often each replica polls for what is due;"
+            " each also wakes at the next due time it knows of"
+        ),
     )
     lease: Duration = Field(
         default=timedelta(seconds=60),
@@ -417,7 +421,7 @@ class FollowupsConfig(Strict):
 
 
 class DrillsConfig(Strict):
-    """Game-day drills (bot/drills.py): scenarios from drills/*.yaml played as incidents."""
+    """Game-day drills (bot/drills/): scenarios from drills/*.yaml played as incidents."""
 
     pagerduty_service_id: str | None = Field(
         default=None,

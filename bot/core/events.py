@@ -1,9 +1,9 @@
 """Durable lifecycle events: the outbox, and the features that react to it (DESIGN rule 3).
 
-An incident change others react to (`declared`, `updated`, `severity`, `resolved`,
-`reopened`, ...) is written to the event stream in the same transaction as the change
-(`Store.create`, `Store.update(..., emit=)`): the event exists exactly when the change does,
-so a process killed at any instant loses none.
+An incident change others react to (`declared`, `updated`, `status`, `severity`, `role`,
+`private`, `resolved`, `reopened`, ...) is written to the event stream in the same
+transaction as the change (`Store.create`, `Store.update(..., emit=)`): the event exists
+exactly when the change does, so a process killed at any instant loses none.
 
 Features subscribe by name, in order (`subscribe`). Every process runs one consumer of the
 group `features`. It takes new entries (a blocking XREADGROUP: a write on any replica wakes

@@ -25,8 +25,9 @@ part's refs live: its channel, ts and digest). `Mirror.sync()` does the rest:
 
 `show()` is the one place a part reaches Slack and `hold()` the one lease-and-re-check
 loop; features with more to do under their lease than showing (an alert group's
-reconcile declares and pages too) use those two directly. A part is a message today; a
-published view (views.publish) is the next kind of part, with `where` its user.
+reconcile declares and pages too) use those two directly. A part is a message, or a
+user's Home tab (a view, published with views.publish to the user `where`; its `ts` is
+the view's id): one call whether it was shown before or not.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from blocks.common import Message
 from bot.core.slack import Slack, SlackError
@@ -50,6 +51,8 @@ LEASE = 60.0  # seconds a holder that died keeps others from syncing its set
 # an edit refused so: the message (or its channel) is not there to edit any more
 # (is_archived: the incident moved to a private channel)
 GONE = ("message_not_found", "cant_update_message", "channel_not_found", "is_archived")
+# a Home tab's view (views.publish), as a part shows it instead of a message
+View = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,11 @@ class Pacing:
 
 @dataclass(frozen=True)
 class Part:
-    """One message of a set, rendered from the stored state."""
+    """One message of a set (or a Home tab), rendered from the stored state."""
 
     key: str  # names it within its set, for its refs
-    where: str  # the channel it is posted in
-    message: Message
+    where: str  # the channel it is posted in (a Home tab: its user)
+    message: Message | View
     state: str = ""  # a change of it is shown at once, however recent the last edit
     post: bool = True  # the mirror posts it when it is not posted (else its owner does)
     repost: bool = False  # ... and posts it again when Slack says it is gone
@@ -134,9 +137,9 @@ class Synced:
     error: str | None = None  # Slack's error code for a part that could not be posted
 
 
-def digest_of(message: Message) -> str:
-    text, blocks = message
-    return hashlib.sha1(json.dumps([text, blocks], sort_keys=True).encode()).hexdigest()
+def digest_of(message: Message | View) -> str:
+    shown = message if isinstance(message, dict) else list(message)
+    return hashlib.sha1(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
 class Mirror:
@@ -238,8 +241,13 @@ class Mirror:
         digest = digest_of(part.message)
         if digest == shown.digest:
             return None, None
-        text, blocks = part.message
         pacing = part.pacing
+        if isinstance(part.message, dict):  # a Home tab: published, shown before or not
+            if pacing is not None:
+                await self.pace(now, pacing.update, max_wait=pacing.max_wait)
+            view_id = await self.slack.publish_home(part.where, part.message)
+            return Shown(part.where, view_id, digest, now, part.state), None
+        text, blocks = part.message
         where, ts = shown.where, shown.ts
         if ts and where:
             waits = pacing is not None and now - shown.at < pacing.every

@@ -18,7 +18,7 @@ OPEN_STATUSES: tuple[Status, ...] = STATUSES[:-1]
 # recorded on the incident so a retry resumes instead of repeating (DESIGN rule 2).
 SETUP_STEPS = ("channel", "invite", "card", "pin", "topic", "announce")
 
-# The timeline kind of PagerDuty's acknowledgement of the page (bot/paging.py writes it,
+# The timeline kind of PagerDuty's acknowledgement of the page (bot/paging/ writes it,
 # the response numbers read it: bot/stats.py). Other page events are kind "page".
 PAGE_ACKNOWLEDGED = "page_acknowledged"
 
@@ -60,7 +60,7 @@ PageStatus = Literal["pending", "triggered", "acknowledged", "resolved", "failed
 
 
 class PageState(BaseModel):
-    """The incident's PagerDuty page (bot/paging.py): what was paged, who has it, and where
+    """The incident's PagerDuty page (bot/paging/): what was paged, who has it, and where
     the automatic escalation stands."""
 
     status: PageStatus = "pending"  # pending: asked for, not yet accepted by PagerDuty
@@ -142,7 +142,7 @@ class EscalationRow(BaseModel):
 
 
 class DrillInfo(BaseModel):
-    """What makes an incident a game-day drill (bot/drills.py). A drill is an exercise, not
+    """What makes an incident a game-day drill (bot/drills/). A drill is an exercise, not
     an outage: its channel is `drill-…`, everything about it that leaves the channel says
     "[DRILL]" (`Incident.drill_tag`), it pages only `drills.pagerduty_service_id` (or
     nobody), and it never counts in stats, MTTA/MTTR or the normal metric labels."""
@@ -234,7 +234,7 @@ class Incident(BaseModel):
     escalation: EscalationState | None = None  # the escalation matrix (bot/escalations.py)
     # stakeholder audience key -> when its last update was sent (bot/stakeholders.py)
     stakeholder_sent: dict[str, float] = Field(default_factory=dict)
-    # Set for a game-day drill (bot/drills.py), None for a real incident. Stats, MTTA/MTTR
+    # Set for a game-day drill (bot/drills/), None for a real incident. Stats, MTTA/MTTR
     # and anything that counts real incidents must skip incidents with `drill` set.
     drill: DrillInfo | None = None
     # A private (security) incident: a private channel, and everything that leaves it is
@@ -370,7 +370,7 @@ class CheckResult(BaseModel):
     fix: str = ""  # the exact change that turns this line into a pass
 
 
-# -- alerts (bot/alerts.py ingests them; blocks/alerts.py renders them) --------------------
+# -- alerts (bot/alerts/ ingests them; blocks/alerts.py renders them) --------------------
 
 AlertStatus = Literal["firing", "resolved"]
 
@@ -492,7 +492,7 @@ class StatsReport(BaseModel):
     incidents: list[IncidentTimes]  # newest first
 
 
-# -- game-day drills (bot/drills.py measures them; blocks/drills.py renders the report) ----
+# -- game-day drills (bot/drills/ measures them; blocks/drills.py renders the report) ----
 
 
 class DrillMeasure(BaseModel):
@@ -529,7 +529,7 @@ class LifecycleEvent(BaseModel):
     """A change of an incident that features react to (bot/core/events.py), written to the
     event stream in the same transaction as the change itself."""
 
-    type: str  # declared, updated, severity, resolved, reopened, runbook_posted, ...
+    type: str  # declared, updated, status, severity, role, private, resolved, reopened, ...
     incident: Incident  # as the change left it
     at: float
     data: dict[str, Any] = Field(default_factory=dict)

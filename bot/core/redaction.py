@@ -89,7 +89,7 @@ def inside(incident: Incident, destination: str | None) -> bool:
 def outside(incident: Incident, config: IncidentConfig) -> Incident:
     """The incident as anything leaving its channel may show it: itself when it is not
     private, else a copy with `redacted` set and nothing that says what happened. A
-    game-day drill's title says "[DRILL] " first (bot/drills.py), private or not."""
+    game-day drill's title says "[DRILL] " first (bot/drills/), private or not."""
     if not incident.private or incident.redacted:
         return drill_tagged(incident)
     return drill_tagged(_redacted(incident))

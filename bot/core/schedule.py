@@ -2,15 +2,19 @@
 
 This module owns the life of a due-item: scheduling, claiming, finishing, retrying. What an
 item *means* belongs to the module that registers a handler for its kind (bot/reminders.py:
-update reminders; bot/paging.py: pages, ack timeouts, PagerDuty polls and resolves; later
+update reminders; bot/paging/: pages, ack timeouts, PagerDuty polls and resolves; later
 escalation-matrix steps, stakeholder updates and follow-up due dates).
 
 - `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending
   occurrence per (incident, kind, key); scheduling it again replaces it (a new `token`).
 - `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
   a lease, so if this replica dies before finishing, the item comes due again, for any
-  replica, when the lease ends. The process's in-memory APScheduler calls `tick()` every
-  `tick` seconds; it holds nothing durable.
+  replica, when the lease ends. The script also answers when the first item left is due,
+  and the running scheduler sleeps until exactly then (a timer on the event loop, moved
+  earlier when this process schedules something earlier), so an item fires on time, not
+  at the next poll. The process's in-memory APScheduler still calls `tick()` every `tick`
+  seconds, as the safety net for what another replica scheduled and could not fire; it
+  holds nothing durable.
 - The kind's handler runs. Returning means done: one script writes the item's send record
   and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
   re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
@@ -164,6 +168,7 @@ class Scheduler:
         self._backlog = False
         self._stopped = False
         self._jobs: AsyncIOScheduler | None = None
+        self._wake: asyncio.TimerHandle | None = None  # the claim at the next due time
 
     # -- registering and scheduling -----------------------------------------------------------
     def on(self, kind: str, handler: Handler, *, max_attempts: int | None = None) -> None:
@@ -203,6 +208,8 @@ class Scheduler:
             )
         elif due_at <= self.clock():
             self.kick()
+        else:
+            self._wake_at(due_at)
         return stored
 
     async def cancel(
@@ -232,6 +239,7 @@ class Scheduler:
             return 0
         self._claiming = True
         claimed = 0
+        next_due: float | None = None
         try:
             while True:
                 room = self.concurrency - len(self._running)
@@ -240,7 +248,7 @@ class Scheduler:
                     break
                 limit = min(self.batch, room)
                 now = self.clock()
-                items, stale = await self.store.due_claim(now, now + self.lease, limit)
+                items, stale, next_due = await self.store.due_claim(now, now + self.lease, limit)
                 if stale:
                     self.metrics.outcomes.labels("*", "stale").inc(stale)
                 for item in items:
@@ -254,7 +262,27 @@ class Scheduler:
             log.warning("due-item claim failed", extra={"error": str(exc)})
         finally:
             self._claiming = False
+        if next_due is not None and not self._backlog:
+            self._wake_at(next_due)
         return claimed
+
+    def _wake_at(self, due_at: float) -> None:
+        """Claim again when `due_at` comes (or earlier, if already set to): only while
+        started with the app, so a test driving `tick()` by hand keeps the clock it set."""
+        if self._jobs is None or self._stopped:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, due_at - self.clock())
+        when = loop.time() + delay
+        if self._wake is not None and not self._wake.cancelled() and self._wake.when() <= when:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = loop.call_at(when, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self.kick()
 
     async def idle(self) -> None:
         """Wait until every handler this process started has finished (tests, shutdown)."""
@@ -342,6 +370,7 @@ class Scheduler:
         log.info("due-item retry", extra={**extra, "error": reason, "after": round(after, 2)})
         self.metrics.outcomes.labels(item.kind, "retry").inc()
         await self.store.due_retry(item, self.clock() + after, reason)
+        self._wake_at(self.clock() + after)
 
     # -- with the app ---------------------------------------------------------------------
     def start(self, jobs: AsyncIOScheduler) -> None:
@@ -364,6 +393,9 @@ class Scheduler:
         """Stop claiming; give running handlers `wait` seconds. One cut short keeps its
         lease and is handled again after it (by another replica, or after a restart)."""
         self._stopped = True
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         if self._jobs is not None and self._jobs.get_job(JOB_ID) is not None:
             self._jobs.remove_job(JOB_ID)
         pending = [*self._running, *self._ticks]

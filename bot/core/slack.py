@@ -292,6 +292,11 @@ class Slack:
         """Replace an open modal (one opened at once, then filled in when known)."""
         await self._call("views.update", view_id=view_id, view=view)
 
+    async def publish_home(self, user: str, view: dict[str, Any]) -> str:
+        """The user's Home tab (views.publish): the view's id."""
+        data = await self._call("views.publish", user_id=user, view=view)
+        return str(data["view"]["id"])
+
     async def user_by_email(self, email: str) -> str | None:
         """The Slack user ID with this email, or None when nobody has it (lookupByEmail)."""
         try:

@@ -1,7 +1,7 @@
 """YAML files into pydantic models, one precise line a problem: `file:line: key: problem`.
 
 The one loader of the team's files: the configuration (bot/core/config.py), runbooks
-(bot/runbooks/library.py) and drill scenarios (bot/drills_scenarios.py). It reads the
+(bot/runbooks/library.py) and drill scenarios (bot/drills/scenarios.py). It reads the
 file, reports a YAML syntax error with its line and column, checks that the top level is a
 mapping, validates it, and turns every validation error into one line that names the
 file, the line the key is on, the key path (`escalation.matrix.SEV1[0].notify[1]`) and

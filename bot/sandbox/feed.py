@@ -4,7 +4,9 @@ user they belong to, modals only the user who opened them, private channels only
 members; a page that changes who it acts as gets a fresh snapshot.
 
 Server → page messages: snapshot, channels, message (new or changed, same shape),
-message_deleted, view (opened or updated), view_closed, panel, notice.
+message_deleted, view (opened or updated), view_closed, home (the user's Home tab, as the
+app last published it), panel, notice (`text`, and `tone`: "ok" shows it as a success,
+anything else as an error).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.fakes.slack import FakeSlack
-from bot.sandbox.render import RenderContext, render_message, render_mrkdwn, render_view
+from bot.sandbox.render import (
+    RenderContext,
+    render_home,
+    render_message,
+    render_mrkdwn,
+    render_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +189,11 @@ class SandboxFeed:
                 if self.fake.view_owner(vid) == user
             ],
             "panels": {k: v for k, v in panels.items() if v},
+            "home": self.home_html(user, ctx),
         }
+
+    def home_html(self, user: str, ctx: RenderContext) -> str:
+        return render_home(self.fake.serialize_home(user), ctx)
 
     def translate(self, event: JSON, viewer: Viewer) -> list[JSON]:
         """A fake (or published) event -> what this viewer's page should be told."""
@@ -227,6 +239,10 @@ class SandboxFeed:
                     "html": render_view(view, self.context(user), view_id=vid),
                 }
             ]
+        if kind == "home_published":
+            if event.get("user") != user:
+                return []  # only its user sees a Home tab
+            return [{"type": "home", "html": self.home_html(user, self.context(user))}]
         if kind == "view_closed":
             return [{"type": "view_closed", "view_id": event.get("view_id")}]
         if kind in ("panel", "notice"):

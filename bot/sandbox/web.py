@@ -9,9 +9,10 @@
   viewer* (bot/sandbox/feed.py).
 - `GET /sandbox/shortcuts`: the manifest's shortcuts, for the page's menus; `POST
   /sandbox/shortcut` plays one (a message's: channel and ts; the global one).
-- `POST /sandbox/compose | click | submit | close`: what the user does, played against
-  the fake as that user (which sends real signed requests to the bot). A click names a
-  message (channel, ts) or an open modal (view_id, plus its inputs' values). Typed
+- `POST /sandbox/compose | click | submit | close | home`: what the user does, played
+  against the fake as that user (which sends real signed requests to the bot). A click
+  names a message (channel, ts) or an open modal or the Home tab (view_id, plus its
+  inputs' values); `home` opens the app's Home tab (app_home_opened). Typed
   `@name` and `#channel` are sent as mentions, as Slack's autocomplete would. Failures
   come back as `{"ok": false, "error": "one sentence"}`; never a stack trace.
 
@@ -128,6 +129,7 @@ def mount_sandbox_ui(
     app.router.add_post("/sandbox/react", routes.react)
     app.router.add_get("/sandbox/shortcuts", routes.shortcuts)
     app.router.add_post("/sandbox/shortcut", routes.shortcut)
+    app.router.add_post("/sandbox/home", routes.home)
 
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
@@ -216,6 +218,9 @@ class _Routes:
 
     async def react(self, request: web.Request) -> web.Response:
         return await self._guarded(request, self._react)
+
+    async def home(self, request: web.Request) -> web.Response:
+        return await self._guarded(request, self._home)
 
     async def _guarded(
         self, request: web.Request, action: Callable[[JSON], Awaitable[web.Response]]
@@ -340,6 +345,11 @@ class _Routes:
             result = await self.fake.message_shortcut(user, channel, ts, callback)
         error = _ack_error(result)
         return _fail(error) if error else _ok()
+
+    async def _home(self, body: JSON) -> web.Response:
+        """The user opens the app's Home tab: the bot hears app_home_opened."""
+        status = await self.fake.open_home(self._user(body))
+        return _ok() if status == 200 else _fail(_ack_error({"status": status}) or "")
 
     async def _close(self, body: JSON) -> web.Response:
         view_id = str(body.get("view_id") or "")

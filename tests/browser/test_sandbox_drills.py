@@ -5,36 +5,13 @@ Leaves a screenshot in tests/artifacts/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from tests.browser.chromium import EXPECT_TIMEOUT, launch
-from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = playwright_api.expect
 Page = playwright_api.Page
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture
-def page(sandbox: SandboxProcess, request: pytest.FixtureRequest) -> Iterator[Page]:
-    with playwright_api.sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        expect.set_options(timeout=EXPECT_TIMEOUT)
-        page.goto(sandbox.url)
-        expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
-            browser.close()
 
 
 def send(page: Page, text: str) -> None:

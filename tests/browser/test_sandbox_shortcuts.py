@@ -8,14 +8,10 @@ import re
 
 import pytest
 
-from tests.browser import test_sandbox as shared
-
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = playwright_api.expect
 Page = playwright_api.Page
-# the sandbox page tests' fixtures: one sandbox for this module, a fresh page for each test
-browser, page = shared.browser, shared.page
 
 
 def open_channel(page: Page, name: re.Pattern[str] | str) -> None:

@@ -106,7 +106,7 @@ async def start(
     `serve()` connects it, and the fake's humans speaking over the WebSocket."""
     if fake is None:
         fake = FakeSlack()
-        # Slack drops an ack after 3 s: bench/ack_latency.py measures ours; here that bound
+        # Slack drops an ack after 3 s: `python -m bench` measures ours; here that bound
         # would measure how loaded the machine is (tests of a missing ack set their own)
         fake.ack_timeout = HANG_GUARD
         await fake.start()

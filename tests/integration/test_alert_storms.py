@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.alerts_intake import group_id
+from bot.alerts.intake import group_id
 from bot.core.config import IncidentConfig
 from tests.integration.harness import Harness, eventually, metric, start
 from tests.integration.storm import storm

@@ -16,7 +16,7 @@ import pytest
 
 from blocks.alerts import ACTION_DECLARE, ACTION_RESOLVE
 from bot.alerts import Alerts
-from bot.alerts_shown import SlackBudgets
+from bot.alerts.shown import SlackBudgets
 from bot.core.config import IncidentConfig
 from bot.core.models import Incident
 from bot.fakes.slack import Message

@@ -221,7 +221,7 @@ async def test_a_reminder_sent_by_a_replica_that_died_before_finishing_is_not_se
     [item] = await eventually(lambda: _pending(h, incident, "update_due"))
     # another replica claims it (a lease of 1 s), posts the reminder, and is killed
     # before it could finish the item
-    [claimed], _ = await store.due_claim(item.due_at, time.time() + 1, 10)
+    [claimed], _, _ = await store.due_claim(item.due_at, time.time() + 1, 10)
     await reminders_._due(claimed)
     assert len(reminders(h, incident)) == 1
     # after the lease this app claims it again, finds the message already posted, and

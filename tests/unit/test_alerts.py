@@ -18,7 +18,7 @@ import yaml
 
 import blocks.alerts as ui
 from blocks.limits import check_blocks
-from bot.alerts_intake import (
+from bot.alerts.intake import (
     AlertBatch,
     InvalidAlerts,
     bearer_ok,
@@ -26,7 +26,7 @@ from bot.alerts_intake import (
     group_key,
     parse_alertmanager,
 )
-from bot.alerts_slack import message_senders, parse_alert_message, sender_refused
+from bot.alerts.slack import message_senders, parse_alert_message, sender_refused
 from bot.core.config import DEFAULT_ALERT_RULES, IncidentConfig, load_config
 from bot.core.models import AlertGroupView, AlertInstance, Incident
 from bot.core.store import AlertEntry, GroupApply, GroupLimits, Lane, Store

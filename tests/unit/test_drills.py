@@ -23,7 +23,7 @@ from bot.core.config import IncidentConfig
 from bot.core.durations import format_duration
 from bot.core.models import DrillInfo, Incident, TimelineEntry
 from bot.drills import alertmanager_body, build_report, phase_finishes
-from bot.drills_scenarios import ScenarioError, ScriptAlert, default_drills_dir, load_scenarios
+from bot.drills.scenarios import ScenarioError, ScriptAlert, default_drills_dir, load_scenarios
 from bot.runbooks.library import Runbook, default_runbooks_dir, load_runbooks
 
 RUNBOOKS = load_runbooks(default_runbooks_dir())

@@ -827,3 +827,68 @@ async def test_a_reply_in_a_thread_changes_its_parent_and_has_a_thread_permalink
     assert top["permalink"].endswith(f"/archives/{general.id}/p{parent.ts.replace('.', '')}")
     inner = await client.chat_getPermalink(channel=general.id, message_ts=reply["ts"])
     assert inner["permalink"].endswith(f"?thread_ts={parent.ts}&cid={general.id}")
+
+
+# ------------------------------------------------------------------ the App Home
+
+HOME = {
+    "type": "home",
+    "blocks": [section("Hello"), {"type": "actions", "elements": [button("go")]}],
+}
+
+
+async def test_views_publish_keeps_one_home_tab_a_user(fake: FakeSlack, client: AsyncWebClient):
+    first = (await client.views_publish(user_id="U0ALICE", view=HOME))["view"]
+    assert first["type"] == "home" and first["id"].startswith("V")
+    assert first["blocks"][1]["elements"][0]["action_id"] == "go"
+    again = (await client.views_publish(user_id="U0ALICE", view=HOME, hash=first["hash"]))["view"]
+    assert again["id"] == first["id"] and again["hash"] != first["hash"]
+    # a hash that is not the current view's: someone published meanwhile
+    stale = client.views_publish(user_id="U0ALICE", view=HOME, hash=first["hash"])
+    assert await error_of(stale) == "hash_conflict"
+    bobs = (await client.views_publish(user_id="U0BOB", view=HOME))["view"]
+    assert bobs["id"] != first["id"]
+    assert fake.homes["U0ALICE"]["id"] == first["id"] and fake.view_owner(bobs["id"]) == "U0BOB"
+    assert fake.serialize_home("U0CAROL") is None
+
+
+async def test_views_publish_refuses_what_slack_refuses(fake: FakeSlack, client: AsyncWebClient):
+    assert await error_of(client.views_publish(user_id="U0NOBODY", view=HOME)) == (
+        "invalid_arguments"
+    )
+    modal = {**HOME, "type": "modal", "title": {"type": "plain_text", "text": "Hi"}}
+    assert await error_of(client.views_publish(user_id="U0ALICE", view=modal)) == (
+        "invalid_arguments"
+    )
+    too_many = {"type": "home", "blocks": [section(f"{n}") for n in range(101)]}
+    assert await error_of(client.views_publish(user_id="U0ALICE", view=too_many)) == (
+        "invalid_arguments"
+    )
+    fake.home_tab_enabled = False
+    assert await error_of(client.views_publish(user_id="U0ALICE", view=HOME)) == "not_enabled"
+    assert fake.homes == {}
+    with pytest.raises(SlackApiError) as missing:
+        await client.api_call("views.publish", json={"view": HOME})
+    assert missing.value.response["response_metadata"]["messages"] == ["invalid `user_id`"]
+
+
+async def test_opening_the_home_tab_and_clicking_on_it(
+    fake: FakeSlack, client: AsyncWebClient, bot_app: TinyBot
+):
+    assert await fake.open_home("U0ALICE") == 200
+    event = json.loads(bot_app.received[-1].body)["event"]
+    assert (event["type"], event["user"], event["tab"]) == ("app_home_opened", "U0ALICE", "home")
+    dm = fake.channels[event["channel"]]
+    assert dm.is_im and dm.members == {"U0BOT", "U0ALICE"} and "view" not in event
+    view = (await client.views_publish(user_id="U0ALICE", view=HOME))["view"]
+    await fake.open_home("U0ALICE")
+    assert json.loads(bot_app.received[-1].body)["event"]["view"]["id"] == view["id"]
+
+    answer = await fake.click_view("U0ALICE", view["id"], "go")
+    assert answer.status == 200
+    payload = bot_app.received[-1].payload()
+    assert payload["type"] == "block_actions" and payload["actions"][0]["action_id"] == "go"
+    assert payload["container"] == {"type": "view", "view_id": view["id"]}
+    assert payload["view"]["type"] == "home" and payload["trigger_id"]
+    with pytest.raises(ValueError, match="no open view"):  # nobody clicks another's Home tab
+        await fake.click_view("U0BOB", view["id"], "go")

@@ -617,6 +617,25 @@ MODAL = {
 }
 
 
+HOME = {
+    "type": "home",
+    "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*2 open incidents*"}},
+        {
+            "type": "actions",
+            "block_id": "top",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "declare",
+                    "text": {"type": "plain_text", "text": "Declare incident"},
+                }
+            ],
+        },
+    ],
+}
+
+
 class Sandbox:
     def __init__(self, fake: FakeSlack, client: TestClient, bot: AsyncWebClient) -> None:
         self.fake, self.client, self.bot = fake, client, bot
@@ -662,7 +681,12 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     box: dict[str, Sandbox] = {}
 
     async def tiny_bot(request: web.Request) -> web.Response:
-        form = parse_qs(await request.text())
+        raw = await request.text()
+        if raw.startswith("{"):  # an Events API event: a Home tab opened
+            event = jsonlib.loads(raw)["event"]
+            await bot.views_publish(user_id=event["user"], view=HOME)
+            return web.Response()
+        form = parse_qs(raw)
         if "command" in form:
             box["s"].commands.append(form.get("text", [""])[0])
             await bot.views_open(trigger_id=form["trigger_id"][0], view=MODAL)
@@ -951,3 +975,36 @@ def test_a_thread_folds_under_its_message() -> None:
     [toggle] = tags(parent, "button")
     assert toggle["data-thread-of"] == "1700000000.000100" and toggle["aria-expanded"] == "false"
     assert "data-thread=" not in parent.split(">", 1)[0]
+
+
+async def test_the_home_tab_reaches_only_its_user_and_clicks_as_its_view(sandbox: Sandbox) -> None:
+    async def snapshot_of(user: str) -> dict[str, Any]:
+        ws = await sandbox.client.ws_connect("/sandbox/ws")
+        await receive(ws, "snapshot")
+        await ws.send_json({"type": "as", "user": user})
+        snap = await receive(ws, "snapshot")
+        await ws.close()
+        return snap
+
+    assert "has not published a Home tab for you" in (await snapshot_of("U0ALICE"))["home"]
+    alice = await sandbox.page()
+    res = await sandbox.client.post("/sandbox/home", json={"user": "U0ALICE"})
+    assert await res.json() == {"ok": True}
+    home = await receive(alice, "home")
+    assert 'role="region" aria-label="App Home"' in home["html"]
+    assert "2 open incidents" in home["html"]
+    (button,) = [b for b in tags(home["html"], "button") if b.get("data-action-id")]
+    assert button["data-action-id"] == "declare"
+    # a page connecting now is shown the tab of its own user only
+    assert "2 open incidents" in (await snapshot_of("U0ALICE"))["home"]
+    assert "has not published a Home tab for you" in (await snapshot_of("U0BOB"))["home"]
+
+    view_id = sandbox.fake.homes["U0ALICE"]["id"]
+    click = {"user": "U0ALICE", "view_id": view_id, "action_id": "declare", "values": {}}
+    assert await (await sandbox.client.post("/sandbox/click", json=click)).json() == {"ok": True}
+    payload = sandbox.submissions[-1]
+    assert payload["container"] == {"type": "view", "view_id": view_id}
+    assert payload["view"]["type"] == "home" and payload["actions"][0]["action_id"] == "declare"
+    as_bob = await sandbox.client.post("/sandbox/click", json={**click, "user": "U0BOB"})
+    assert as_bob.status == 400
+    await alice.close()

@@ -4,10 +4,12 @@ leases, replacement, stale generations, retries, send records, several scheduler
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.models import DueItem
 from bot.core.schedule import Retry, Scheduler
@@ -106,7 +108,7 @@ async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
     crashed = scheduler(store, clock)
     await crashed.schedule("remind", "inc-1", T0, generation=1)
     # a replica claims it, then dies (kill -9) before its handler finishes
-    claimed, _ = await store.due_claim(T0, T0 + 30, 10)
+    claimed, _, _ = await store.due_claim(T0, T0 + 30, 10)
     assert len(claimed) == 1
 
     survivor = scheduler(store, clock)
@@ -128,9 +130,9 @@ async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
     got = Recorder()
     s.on("remind", got)
     await s.schedule("remind", "inc-1", T0, generation=1)
-    [slow], _ = await store.due_claim(T0, T0 + 30, 10)
+    [slow], _, _ = await store.due_claim(T0, T0 + 30, 10)
     clock.now = T0 + 31  # the slow replica's lease ran out ...
-    [again], _ = await store.due_claim(clock.now, clock.now + 30, 10)
+    [again], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
     assert again.attempts == 2
     # ... and then it finished after all
     await store.due_done(slow, {"kind": "remind"}, ttl=60)
@@ -261,3 +263,49 @@ async def test_replicas_on_one_redis_handle_each_item_exactly_once(clock: Clock)
         await asyncio.gather(*(r.idle() for r in replicas))
     assert sorted(handled) == sorted(f"inc-{n}" for n in range(200))
     assert await store.due_count() == 0
+
+
+class Fired(Recorder):
+    """A Recorder that says when it has been given an item."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = asyncio.Event()
+
+    async def __call__(self, item: DueItem) -> None:
+        await super().__call__(item)
+        self.event.set()
+
+
+HANG_GUARD = 60.0  # not a deadline: without the timer, the poll an hour away never fires
+
+
+async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
+    store: Store,
+) -> None:
+    """With a poll an hour apart, only the timer set to the due time can fire the item:
+    one scheduled by this process, and one a claim answers is next (scheduled behind this
+    scheduler's back, as another replica would)."""
+    s = Scheduler(store, time.time, tick=3600.0, lease=30.0)
+    got = Fired()
+    s.on("remind", got)
+    jobs = AsyncIOScheduler()
+    jobs.start()
+    s.start(jobs)
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            await s.idle()
+            await s.tick()  # the start's own claim: nothing is due yet
+            await s.schedule("remind", "inc-1", time.time() + 0.05, generation=1)
+            await got.event.wait()
+            assert [i.incident_id for i in got.items] == ["inc-1"]
+
+            got.event.clear()
+            other = Scheduler(store, time.time)  # another replica, not started here
+            await other.schedule("remind", "inc-2", time.time() + 0.05, generation=1)
+            await s.tick()  # learns when inc-2 is due (or claims it, if it already is)
+            await got.event.wait()
+            assert [i.incident_id for i in got.items] == ["inc-1", "inc-2"]
+    finally:
+        await s.stop()
+        jobs.shutdown(wait=False)

@@ -1,5 +1,5 @@
 """The shortcuts' builders and manifest entries, and what an alert's Declare incident form
-is filled in with (blocks/shortcuts.py, blocks/alerts.py, bot/alerts_claim.py): pure,
+is filled in with (blocks/shortcuts.py, blocks/alerts.py, bot/alerts/claim.py): pure,
 checked against Slack's limits (blocks/limits.py) and the manifest schema's."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import blocks.incident as incident_ui
 import blocks.shortcuts as ui
 from blocks.limits import check_blocks, check_view
 from blocks.mrkdwn import md
-from bot.alerts_claim import prefill, suggested_runbook, suggested_severity, thread_field
+from bot.alerts.claim import prefill, suggested_runbook, suggested_severity, thread_field
 from bot.core.config import IncidentConfig
 from bot.core.models import AlertGroupView, AlertInstance, Incident, MessageRef
 from bot.core.redaction import outside

@@ -10,13 +10,14 @@ client and one key prefix.
 - events.py       the lifecycle event stream (bot/core/events.py)
 - schedule.py     due-items (bot/core/schedule.py)
 - runbooks.py     runbook checklists (bot/runbooks/checklists.py)
-- alerts.py       the alert stream, groups, lanes, boards, Slack budgets (bot/alerts.py)
+- alerts.py       the alert stream, groups, lanes, boards, Slack budgets (bot/alerts/)
 - leases.py       once-markers, leases (`held`), shared rate limits
 - identity.py     the install record and incident numbers (bot/core/identity.py)
 - server.py       the Redis server: ping, which one answers, persistence, db ownership
 - lookups.py      cached on-call walk, Slack users by email, PagerDuty incident links
 - after.py        follow-ups and the post-mortem state
 - mirror.py       what Slack shows of mirrored messages (bot/core/mirror.py)
+- home.py         the App Home's recent viewers and its change marker (bot/home.py)
 
 `ir:` is the bot's prefix. A Store can be given another, and every key and script then
 stays under it: the sandbox's is `sandbox:ir:`, so a sandbox pointed at a shared Redis can
@@ -33,6 +34,7 @@ from bot.core.store.alerts import AlertEntry, AlertGroupState, AlertRepo, GroupA
 from bot.core.store.base import dumps
 from bot.core.store.connection import connect
 from bot.core.store.events import EventRepo
+from bot.core.store.home import HomeRepo
 from bot.core.store.identity import IdentityRepo
 from bot.core.store.incidents import IncidentRepo, Mutation
 from bot.core.store.keys import (
@@ -97,6 +99,7 @@ class Store(
     LookupRepo,
     AfterRepo,
     MirrorRepo,
+    HomeRepo,
 ):
     """The store: every repository over one client, under one key prefix."""
 

@@ -1,4 +1,4 @@
-"""Alerts (bot/alerts.py): the accepted-batch stream, alert groups, their reconcile lanes,
+"""Alerts (bot/alerts/): the accepted-batch stream, alert groups, their reconcile lanes,
 the announce channel's boards, and the Slack call budgets.
 
 Memory is bounded by construction, whatever arrives: the stream by `max_queued` bytes, a

@@ -20,7 +20,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:lease:channel:{id}                 | string | who is making the incident's channel; its id   |
 |                                       |        | is the incident's `channel_id`, written from   |
 |                                       |        | Slack's answer: a channel is never adopted by  |
-|                                       |        | name (bot/incidents.py)                        |
+|                                       |        | name (bot/incidents/)                          |
 | ir:incident:{id}:runbooks             | hash   | runbook id -> run id: one checklist per runbook|
 | ir:run:{run_id}                       | string | RunbookRun JSON: runbook, incident, channel,   |
 |                                       |        | message ts of each part posted, in order       |
@@ -44,11 +44,13 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | with an older generation are stale             |
 | ir:due:sent:{token}                   | string | send record of a handled occurrence (JSON),    |
 |                                       |        | EX 7 days                                      |
+|                                       |        | (the App Home's refresh is a due-item of the   |
+|                                       |        | owner `app-home`, not of an incident)          |
 | ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
-|                                       |        | (bot/paging.py; webhooks name theirs)           |
+|                                       |        | (bot/paging/; webhooks name theirs)            |
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
 |                                       |        | `b`), consumer group `workers`; an entry is    |
-|                                       |        | deleted once applied (bot/alerts.py)           |
+|                                       |        | deleted once applied (bot/alerts/)             |
 | ir:alerts:queued                      | int    | bytes in the stream not yet applied (accepts   |
 |                                       |        | stop at `alerts.max_queued`)                   |
 | ir:alertgroup:{gid}                   | hash   | an alert group: key, alertname, lane, class,   |
@@ -81,7 +83,7 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | Slack event time (µs), user, timeline entry    |
 | ir:rate:{rate}:{who}                  | string | GCRA arrival time of a shared rate limit:      |
 |                                       |        | declares per user (bot/core/policy.py), alert  |
-|                                       |        | POSTs per sender (bot/alerts.py)               |
+|                                       |        | POSTs per sender (bot/alerts/)                 |
 | ir:events                             | stream | lifecycle events (LifecycleEvent JSON, field   |
 |                                       |        | `e`), written with the change they tell of     |
 |                                       |        | (bot/core/events.py)                           |
@@ -95,6 +97,12 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | alone (`claim_db`: the sandbox claims its db)  |
 | ir:mirror:{set}                       | hash   | part -> `<channel> <ts> <digest>` Slack shows  |
 |                                       |        | (bot/core/mirror.py; 30 days after a change)   |
+| ir:home:viewers                       | zset   | users who opened the App Home -> when; the     |
+|                                       |        | recent ones (bounded) are kept current         |
+|                                       |        | (bot/home.py)                                  |
+| ir:home:version                       | int    | bumped by every incident change Home shows     |
+| ir:home:changed                       | string | when the first change not yet shown was made   |
+|                                       |        | (the refresh is due a moment after it)         |
 
 `ir:` is the bot's prefix. A Store can be given another, and every key and script then
 stays under it: the sandbox's is `sandbox:ir:`, so a sandbox pointed at a shared Redis can
@@ -128,15 +136,15 @@ class Once(StrEnum):
     """The scope of an idempotency marker (`Store.claim_once`, `append_marked`): what the
     key it is claimed with names, and who claims it."""
 
-    DECLARE = "declare"  # a declare's idempotency key -> its incident id (bot/incidents.py)
-    INVITE = "invite"  # one invite call per click (bot/incidents.py)
+    DECLARE = "declare"  # a declare's idempotency key -> its incident id (bot/incidents/)
+    INVITE = "invite"  # one invite call per click (bot/incidents/)
     INVITED = "invited"  # its timeline entry
     VIEW = "view"  # a modal's view.id: one submission acted on (DESIGN rule 2)
     ASK = "ask"  # "ask someone who may" once per person and action a while
     REFUSED = "refused"  # a refusal's timeline entry (bot/core/policy.py)
     SLACK_REQUEST = "slack-request"  # a signed request served: replays dropped
     ALERT_BATCH = "alert-batch"  # an alert batch accepted once per Slack event id
-    PD_WEBHOOK = "pd-webhook"  # a PagerDuty webhook event handled once (bot/paging.py)
+    PD_WEBHOOK = "pd-webhook"  # a PagerDuty webhook event handled once (bot/paging/)
     PAGING_OFF = "paging-off"  # "paging is off" told once per incident
     PAGING_FAILING = "paging-failing"  # "paging keeps failing" told once a day
     LAST_LEVEL = "last-level"  # "nobody acknowledged the last level" told once
@@ -145,7 +153,7 @@ class Once(StrEnum):
     ESCALATION_SENT = "escalation-sent"  # an escalation step's message sent (bot/escalations.py)
     REMINDER_TIMELINE = "reminder-timeline"  # a reminder's timeline entry (bot/reminders.py)
     OBSERVED = "observed"  # an incident's numbers counted once (bot/stats.py)
-    DRILL_NOTICE = "drill-notice"  # "this is a drill" posted once (bot/drills.py)
+    DRILL_NOTICE = "drill-notice"  # "this is a drill" posted once (bot/drills/)
     DRILL_ACK = "drill-ack"  # a drill page acknowledged once
     DRILL_STEP = "drill-step"  # a drill step's timeline entry
     # a message put on an incident's timeline by the shortcut, once (bot/timeline.py)
@@ -165,19 +173,20 @@ class Lease(StrEnum):
     ESCALATIONS_RECONCILE = "escalations-reconcile"
     STAKEHOLDERS_RECONCILE = "stakeholders-reconcile"
     DRILLS_RECONCILE = "drills-reconcile"
-    CHANNEL = "channel"  # of an incident: who is making its channel (bot/incidents.py)
+    CHANNEL = "channel"  # of an incident: who is making its channel (bot/incidents/)
     PRIVATE = "private"  # of an incident: who is making it private (bot/privacy.py)
     RUNBOOK = "runbook"  # of a run: who renders the checklist (runbooks/checklists.py)
-    ALERT_GROUP = "alertgroup"  # of an alert group: its reconciler (bot/alerts.py)
-    ALERT_BOARD = "alertboard"  # of a board: its reconciler (bot/alerts_boards.py)
+    ALERT_GROUP = "alertgroup"  # of an alert group: its reconciler (bot/alerts/)
+    ALERT_BOARD = "alertboard"  # of a board: its reconciler (bot/alerts/boards.py)
     INCIDENT_COPIES = "incident"  # of an incident: who edits its card and announcement
+    HOME = "home"  # of a user: who publishes their App Home (bot/home.py)
 
 
 class Rate(StrEnum):
     """A rate limit shared by every replica (`Store.take_rate`), per `who`."""
 
     DECLARE = "declare"  # declares per user (bot/core/policy.py)
-    ALERTMANAGER = "alertmanager"  # webhook POSTs per sender (bot/alerts.py)
+    ALERTMANAGER = "alertmanager"  # webhook POSTs per sender (bot/alerts/)
 
 
 class Keys:
@@ -198,6 +207,9 @@ class Keys:
         self.events = f"{prefix}events"
         self.server_seen = f"{prefix}redis-server"
         self.install = f"{prefix}install"
+        self.home_viewers = f"{prefix}home:viewers"
+        self.home_version = f"{prefix}home:version"
+        self.home_changed = f"{prefix}home:changed"
 
     def event_progress(self, entry_id: str) -> str:
         return f"{self.prefix}event:{entry_id}"

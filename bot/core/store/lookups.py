@@ -1,5 +1,5 @@
 """Cached answers of the outside: the on-call walk (bot/oncall.py), Slack users by email,
-and our incident for a PagerDuty incident (bot/paging.py)."""
+and our incident for a PagerDuty incident (bot/paging/)."""
 
 from __future__ import annotations
 

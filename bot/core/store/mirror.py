@@ -1,5 +1,5 @@
 """What Slack shows of the parts of mirror sets (bot/core/mirror.py) whose features keep
-no digests of their own: an incident's card and announcement (bot/incidents_copies.py).
+no digests of their own: an incident's card and announcement (bot/incidents/copies.py).
 
 A digest is only a saving: one lost (or expired, after SHOWN_TTL without a change) costs
 one edit that changes nothing. It is kept with the message it is of, so a part moved to

@@ -40,12 +40,14 @@ class DueRepo(StoreBase):
 
     async def due_claim(
         self, now: float, lease_until: float, limit: int
-    ) -> tuple[list[DueItem], int]:
-        """Claim up to `limit` due items (one script): (claimed, stale ones dropped)."""
+    ) -> tuple[list[DueItem], int, float | None]:
+        """Claim up to `limit` due items (one script): (claimed, stale ones dropped, when
+        the first item left is due, or None)."""
         out = await self._script(scripts.DUE_CLAIM)(
             [self.keys.due], [repr(now), repr(lease_until), limit, self.keys.prefix]
         )
-        return [_due_item(flat) for flat in out[1:]], int(out[0])
+        next_due = float(out[1]) if out[1] else None
+        return [_due_item(flat) for flat in out[2:]], int(out[0]), next_due
 
     async def due_done(self, item: DueItem, record: dict[str, Any] | None, *, ttl: int) -> bool:
         """Finish a claimed item: its send record written (if given) and the item removed,

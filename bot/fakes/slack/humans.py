@@ -314,14 +314,17 @@ class Humans(Transport):
         block_id: str | None = None,
         values: dict[str, dict[str, Any]] | None = None,
     ) -> AckResult:
-        """A human clicks (or picks from) `action_id` inside their open modal view_id.
+        """A human clicks (or picks from) `action_id` inside their open modal view_id, or
+        on their Home tab (its view id: the payload carries the `home` view).
 
         `values` is what the modal's inputs hold at that moment (as for submit_view); Slack
         sends it as view.state, empty required inputs included, since nothing is submitted.
         """
         u = self._human(user)
         view = self.views.get(view_id)
-        if view is None or self._view_user.get(view_id) != u.id:
+        if view is None and self.home_owner(view_id) == u.id:
+            view = self.homes[u.id]
+        elif view is None or self._view_user.get(view_id) != u.id:
             raise ValueError(f"{u.name} has no open view {view_id}")
         found_block, element = find_element(view["blocks"], action_id, value, block_id)
         action = action_payload(found_block, element, value)
@@ -343,6 +346,22 @@ class Humans(Transport):
         }
         status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
+
+    async def open_home(self, user: str) -> int:
+        """A human opens the app's Home tab: `app_home_opened` as Slack sends it (`channel`:
+        their conversation with the app; `view`: the tab as last published, once one was).
+        The status the bot answered the event with."""
+        u = self._human(user)
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": u.id,
+            "channel": self._open_im([u.id]).id,
+            "tab": "home",
+            "event_ts": self._next_ts(),
+        }
+        if u.id in self.homes:
+            event["view"] = self.homes[u.id]
+        return await self.send_event(event)
 
     async def submit_view(
         self, user: str, view_id: str, values: dict[str, dict[str, Any]]

@@ -1,8 +1,9 @@
-"""The workspace's records in Slack's JSON shapes (messages, channels, users), as the Web
-API answers with them and as the sandbox page shows them."""
+"""The workspace's records in Slack's JSON shapes (messages, channels, users, Home tabs),
+as the Web API answers with them and as the sandbox page shows them."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,13 @@ class Serialization:
     bot_user_id: str
     bots: dict[str, Bot]
     messages: dict[str, list[Message]]
+    homes: dict[str, dict[str, Any]]
+
+    def serialize_home(self, user: str) -> dict[str, Any] | None:
+        """The Home tab published to `user` (the view as views.publish answered it), or
+        None when the app has published none to them."""
+        view = self.homes.get(user)
+        return copy.deepcopy(view) if view is not None else None
 
     def serialize_message(self, m: Message) -> dict[str, Any]:
         """Slack's message shape, plus channel, pinned and ephemeral_to for the sandbox."""

@@ -84,6 +84,8 @@ class Workspace(Serialization):
         self.channels: dict[str, Channel] = {}
         self.messages: dict[str, list[Message]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # user -> the Home tab published to them
+        self.home_tab_enabled = True  # the manifest's features.app_home.home_tab_enabled
         self.files: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
@@ -206,8 +208,12 @@ class Workspace(Serialization):
         return next((m for m in self.messages.get(channel, []) if m.ts == ts), None)
 
     def view_owner(self, view_id: str) -> str | None:
-        """The user an open modal belongs to (only they see it), or None if not open."""
-        return self._view_user.get(view_id)
+        """The user an open modal (or a Home tab) belongs to (only they see it), or None."""
+        return self._view_user.get(view_id) or self.home_owner(view_id)
+
+    def home_owner(self, view_id: str) -> str | None:
+        """Whose Home tab the view `view_id` is, or None."""
+        return next((u for u, v in self.homes.items() if v["id"] == view_id), None)
 
     def trigger_user(self, trigger_id: str) -> str | None:
         """The user whose action made a trigger_id: the only one who sees a view opened with it."""

@@ -22,18 +22,23 @@ One module a layer: ``mrkdwn`` (context, text, mrkdwn), ``elements``, ``blocks``
 from bot.sandbox.render.blocks import render_block, render_blocks
 from bot.sandbox.render.elements import render_button, render_element, render_image
 from bot.sandbox.render.mrkdwn import (
-    EMOJI,
     RenderContext,
     iso_utc,
     render_date,
     render_mrkdwn,
     render_plain,
     render_text,
+    shortcode,
 )
-from bot.sandbox.render.surfaces import message_dom_id, render_message, render_view, view_dom_id
+from bot.sandbox.render.surfaces import (
+    message_dom_id,
+    render_home,
+    render_message,
+    render_view,
+    view_dom_id,
+)
 
 __all__ = [
-    "EMOJI",
     "RenderContext",
     "iso_utc",
     "message_dom_id",
@@ -42,11 +47,13 @@ __all__ = [
     "render_button",
     "render_date",
     "render_element",
+    "render_home",
     "render_image",
     "render_message",
     "render_mrkdwn",
     "render_plain",
     "render_text",
     "render_view",
+    "shortcode",
     "view_dom_id",
 ]

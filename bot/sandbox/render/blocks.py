@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 
 from bot.sandbox.render.elements import render_element, render_image
 from bot.sandbox.render.mrkdwn import (
-    EMOJI,
     Block,
     RenderContext,
     esc,
@@ -18,6 +17,7 @@ from bot.sandbox.render.mrkdwn import (
     render_text,
     render_token,
     severity,
+    shortcode,
 )
 
 
@@ -154,7 +154,7 @@ def _rich_inline(el: Block, ctx: RenderContext) -> str:
     if kind == "link":
         return link_html(str(el.get("url", "")), esc(el.get("text") or el.get("url", "")))
     if kind == "emoji":
-        return EMOJI.get(str(el.get("name")), f":{esc(el.get('name', ''))}:")
+        return shortcode(str(el.get("name", ""))) or f":{esc(el.get('name', ''))}:"
     if kind == "broadcast":
         return render_special(str(el.get("range", "here")), "", ctx)
     if kind == "usergroup":

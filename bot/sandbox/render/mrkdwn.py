@@ -3,12 +3,15 @@ Slack mrkdwn (formatting, mentions, channels, dates, links) turned into escaped 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from emoji import emojize
 
 Block = Mapping[str, Any]
 
@@ -50,69 +53,30 @@ def slack_text(text: str) -> str:
     return esc(slack_unescape(text))
 
 
-# A small table of the emoji the bot and its runbooks use; unknown codes stay as typed.
-EMOJI: dict[str, str] = {
-    "rotating_light": "🚨",
-    "fire": "🔥",
-    "white_check_mark": "✅",
-    "heavy_check_mark": "✔️",
-    "x": "❌",
-    "warning": "⚠️",
-    "eyes": "👀",
-    "pager": "📟",
-    "bell": "🔔",
-    "alarm_clock": "⏰",
-    "hourglass": "⌛",
-    "hourglass_flowing_sand": "⏳",
-    "memo": "📝",
-    "clipboard": "📋",
-    "pushpin": "📌",
-    "mag": "🔍",
-    "link": "🔗",
-    "lock": "🔒",
-    "busts_in_silhouette": "👥",
-    "bust_in_silhouette": "👤",
-    "red_circle": "🔴",
-    "large_orange_circle": "🟠",
-    "large_yellow_circle": "🟡",
-    "large_blue_circle": "🔵",
-    "large_green_circle": "🟢",
-    "white_circle": "⚪",
-    "arrow_up": "⬆️",
-    "arrow_down": "⬇️",
-    "arrow_right": "➡️",
-    "tada": "🎉",
-    "sos": "🆘",
-    "construction": "🚧",
-    "books": "📚",
-    "book": "📖",
-    "speech_balloon": "💬",
-    "calendar": "📅",
-    "telephone_receiver": "📞",
-    "point_right": "👉",
-    "thumbsup": "👍",
-    "+1": "👍",
-    "wave": "👋",
-    "ballot_box_with_check": "☑️",
-    "white_large_square": "⬜",
-    "black_square_button": "🔲",
-    "information_source": "ℹ️",
-    "stopwatch": "⏱️",
-    "chart_with_upwards_trend": "📈",
-    "performing_arts": "🎭",
-    "robot_face": "🤖",
-    "dart": "🎯",
-    "sunny": "☀️",
-    # game-day drills (blocks/drills.py)
-    "no_bell": "🔕",
-    "small_blue_diamond": "🔹",
-    "fast_forward": "⏩",
+# Shortcodes come from a maintained table (the `emoji` package's English names and
+# aliases); Slack names a few emoji differently (its names are emoji-data's), and those
+# are spelled here in the package's words. Unknown codes stay as typed, as in Slack.
+SLACK_NAMES: dict[str, str] = {
+    "large_green_circle": "green_circle",
+    "large_orange_circle": "orange_circle",
+    "large_yellow_circle": "yellow_circle",
+    "large_purple_circle": "purple_circle",
+    "large_brown_circle": "brown_circle",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 
 
+@functools.cache
+def shortcode(name: str) -> str | None:
+    """The emoji Slack shows for `:name:`, or None when it knows no such name."""
+    code = f":{SLACK_NAMES.get(name, name)}:"
+    found = emojize(code, language="alias")
+    return None if found == code else found
+
+
 def emoji(escaped: str) -> str:
-    return _EMOJI_RE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), escaped)
+    """Every `:name:` Slack would show as an emoji, replaced by it."""
+    return _EMOJI_RE.sub(lambda m: shortcode(m.group(1)) or m.group(0), escaped)
 
 
 def render_plain(obj: Mapping[str, Any] | str | None) -> str:
@@ -136,8 +100,6 @@ def render_text(obj: Mapping[str, Any] | None, ctx: RenderContext) -> str:
 
 # --------------------------------------------------------------------------- mrkdwn
 
-# Pieces that must not be touched by *bold*/_italic_ rules are swapped for placeholders
-# first (code, then <...> tokens), the rest is escaped and formatted, then swapped back.
 # Pieces that must not be touched by *bold*/_italic_ rules are swapped for placeholders
 # first (code, then <...> tokens), the rest is escaped and formatted, then swapped back.
 _PH = "\x00{}\x00"

@@ -1,5 +1,6 @@
 """The surfaces the page shows: a message as an `<article>` (author, time, marks, blocks,
-files, reactions) and a modal as a `<dialog>` holding a form of its blocks."""
+files, reactions), a modal as a `<dialog>` holding a form of its blocks, and the app's
+Home tab as a region of its blocks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 
 from bot.sandbox.render.blocks import render_blocks
 from bot.sandbox.render.mrkdwn import (
-    EMOJI,
     SEV_RE,
     RenderContext,
+    emoji,
     esc,
     link_html,
     render_date,
     render_mrkdwn,
     render_plain,
+    shortcode,
     slack_text,
 )
 
@@ -52,7 +54,7 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
 
     classes = ["msg"]
     sev = _message_severity(msg)
-    if sev:
+    if sev and not ephemeral:  # an answer to you announces nothing: no severity bar
         classes.append(f"msg-sev-{sev}")
     marks = []
     if is_bot:
@@ -62,6 +64,9 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
         marks.append('<span class="mark mark-pinned" title="Pinned">📌 Pinned</span>')
     if ephemeral:
         classes.append("msg-ephemeral")
+        tone = answer_tone(msg)
+        if tone:
+            classes.append(f"msg-{tone}")
     thread_ts = msg.get("thread_ts")
     thread = ""  # a reply names its thread: the page shows it under its parent, folded
     replies = ""
@@ -118,6 +123,30 @@ def _avatar(user: str, ctx: RenderContext, is_bot: bool) -> str:
     )
 
 
+# How the bot opens an answer says how it went (blocks/: :white_check_mark: done,
+# :warning: / :x: / :no_entry: not done); the page colours ephemeral answers by it.
+OK_LEADS = ("✅", "✔", "☑", "🎉")
+ERROR_LEADS = ("⚠", "❌", "⛔", "🚫")
+
+
+def answer_tone(msg: Mapping[str, Any]) -> str | None:
+    """The tone of an answer from the emoji it opens with: ok, error, or None (neither)."""
+    first = next(
+        (
+            str((b.get("text") or {}).get("text", ""))
+            for b in msg.get("blocks") or []
+            if b.get("type") in ("header", "section") and b.get("text")
+        ),
+        str(msg.get("text") or ""),
+    )
+    lead = emoji(first.lstrip())
+    if lead.startswith(ERROR_LEADS):
+        return "error"
+    if lead.startswith(OK_LEADS):
+        return "ok"
+    return None
+
+
 def _message_severity(msg: Mapping[str, Any]) -> str | None:
     """The severity a message announces up top (header, then first section), for its bar."""
     texts = [
@@ -146,7 +175,7 @@ def _render_reactions(reactions: Iterable[Any]) -> str:
             count = r.get("count") or len(r.get("users") or []) or 1
         else:
             name, count = str(r), 1
-        emoji = EMOJI.get(name, f":{esc(name)}:")
+        emoji = shortcode(name) or f":{esc(name)}:"
         items.append(f'<span class="reaction" title=":{esc(name)}:">{emoji} {int(count)}</span>')
     return f'<div class="msg-reactions">{"".join(items)}</div>' if items else ""
 
@@ -198,4 +227,17 @@ def render_view(
         f'<footer class="modal-foot">'
         f'<button type="button" class="bk-button modal-close" value="close">{close}</button>'
         f"{submit_html}</footer></form></dialog>"
+    )
+
+
+def render_home(view: Mapping[str, Any] | None, ctx: RenderContext) -> str:
+    """The app's Home tab as the viewer's Slack shows it (a region labelled "App Home"
+    whose buttons click as the view's), or what Slack shows before one is published."""
+    if not view:
+        body = '<p class="home-empty">This app has not published a Home tab for you yet.</p>'
+        return f'<div class="home-view" role="region" aria-label="App Home">{body}</div>'
+    vid = str(view.get("id") or "")
+    return (
+        f'<div class="home-view" role="region" aria-label="App Home" data-view-id="{esc(vid)}">'
+        f"{render_blocks(view.get('blocks') or [], ctx)}</div>"
     )

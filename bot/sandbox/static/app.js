@@ -3,11 +3,14 @@
 // The server renders every message and modal to HTML (bot/sandbox/render.py), so this
 // script only keeps the page in step with the feed (/sandbox/ws), sends what the user
 // does (/sandbox/compose, /click, /submit, /close) and localises <time> elements.
+// Like Slack it keeps the view at the newest message (or offers "New messages ↓" when
+// you have scrolled up), labels direct messages as such and lists a channel's pins.
 // No framework, no build step, nothing fetched from the internet.
 "use strict";
 
 const state = {
   me: null,             // user id the page acts as
+  bot: null,            // the bot's user id
   users: {},            // id -> {id, name, real_name}
   channels: {},         // id -> channel as serialised by the fake
   messages: {},         // channel id -> [{ts, html}] in ts order
@@ -55,6 +58,7 @@ function setConn(text, ok) {
 const handlers = {
   snapshot(ev) {
     state.me = ev.me;
+    state.bot = ev.bot_user_id;
     state.users = Object.fromEntries(ev.users.map((u) => [u.id, u]));
     state.channels = Object.fromEntries(ev.channels.map((c) => [c.id, c]));
     state.messages = {};
@@ -72,6 +76,8 @@ const handlers = {
     }
     renderSidebar();
     renderChannel();
+    setHome(ev.home);
+    showHome();
     // "live" once the page knows who it is and where it is: then typing reaches the bot
     setConn("live", true);
     sendQueued();
@@ -93,8 +99,11 @@ const handlers = {
         renderSidebar();
       }
     }
-    if (ev.channel === state.current) placeMessage(ev.ts, ev.html, i < 0);
-    if (ev.channel === state.current) arrangeThreads($("#messages"));
+    if (ev.channel === state.current) {
+      placeMessage(ev.ts, ev.html, i < 0);
+      arrangeThreads($("#messages"));
+      renderPins();
+    }
   },
   message_deleted(ev) {
     const list = state.messages[ev.channel] || [];
@@ -102,12 +111,14 @@ const handlers = {
     if (ev.channel === state.current) {
       const el = document.getElementById(domId(ev.channel, ev.ts));
       if (el) el.remove();
+      renderPins();
     }
   },
   view(ev) { openView(ev.view_id, ev.html); },
   view_closed(ev) { closeView(ev.view_id, false); },
   panel(ev) { setPanel(ev.panel, ev.html); },
-  notice(ev) { showNotice(ev.text); },
+  home(ev) { setHome(ev.html); },
+  notice(ev) { showNotice(ev.text, ev.tone || "error"); },
 };
 
 function handle(ev) {
@@ -127,11 +138,20 @@ function defaultChannel() {
 }
 
 function channelLabel(c) {
-  if (c.is_im) {
-    const other = (c.members || []).find((u) => u !== state.me) || c.user;
-    return `@${(state.users[other] || {}).name || c.name || "direct"}`;
-  }
+  if (c.is_im) return `@${dmPerson(c)}`;
   return `#${c.name}`;
+}
+
+// Who the other one in a direct message is, by name. The fake's DMs are the bot's with one
+// person (`user`, as conversations.info says): to that person, the other is the bot.
+function dmPerson(c) {
+  const other = c.user && c.user !== state.me ? c.user : state.bot;
+  return (state.users[other] || {}).name || c.name || "direct";
+}
+
+// What Slack calls it: "Direct message with incident-bot".
+function dmTitle(c) {
+  return `Direct message with ${dmPerson(c)}`;
 }
 
 function renderUserPicker() {
@@ -161,7 +181,12 @@ function renderSidebar() {
     a.textContent = channelLabel(c);
     a.title = channelLabel(c);  // incident channel names are long; the sidebar clips them
     a.className = "chan";
-    if (c.is_private) a.classList.add("private");
+    if (c.is_im) {
+      a.classList.add("dm");
+      a.title = dmTitle(c);
+      a.setAttribute("aria-label", dmTitle(c));
+    }
+    if (c.is_private && !c.is_im) a.classList.add("private");
     if (/^inc-/.test(c.name)) a.classList.add("incident");
     if (c.id === state.current) a.setAttribute("aria-current", "page");
     li.append(a);
@@ -182,6 +207,9 @@ function renderSidebar() {
 function renderHeader() {
   const c = state.channels[state.current];
   $("#channel-title").textContent = c ? channelLabel(c) : "No channel";
+  const kind = $("#channel-kind");
+  kind.textContent = c && c.is_im ? dmTitle(c) : "";
+  kind.hidden = !(c && c.is_im);
   // topic_html is mrkdwn rendered (and escaped) by the server, like message HTML.
   $("#channel-topic").innerHTML = (c && c.topic_html) || "";
   localise($("#channel-topic"));
@@ -200,7 +228,9 @@ function renderChannel() {
   addReactButtons(box);
   addMoreButtons(box);
   arrangeThreads(box);
-  box.scrollTop = box.scrollHeight;
+  renderPins();
+  closePins();
+  scrollToBottom();
 }
 
 function placeMessage(ts, html, isNew) {
@@ -211,13 +241,86 @@ function placeMessage(ts, html, isNew) {
   localise(node);
   addReactButtons(node);
   addMoreButtons(node);
+  const nearBottom = atBottom(box);
   const old = document.getElementById(domId(state.current, ts));
-  if (old) { old.replaceWith(node); return; }
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  if (old) {
+    old.replaceWith(node);  // a card that grew keeps the view at the bottom if it was there
+    if (nearBottom) box.scrollTop = box.scrollHeight;
+    return;
+  }
   // Keep ts order even when an older message arrives late.
   const after = [...box.querySelectorAll("article")].find((a) => Number(a.dataset.ts) > Number(ts));
   box.insertBefore(node, after || null);
-  if (isNew && nearBottom) box.scrollTop = box.scrollHeight;
+  if (!isNew) return;
+  if (nearBottom) box.scrollTop = box.scrollHeight;
+  else $("#new-messages").hidden = false;
+}
+
+// ------------------------------------------------------------------ scrolling, as Slack
+
+// At the bottom (within a line or so), new messages keep the view there; scrolled up,
+// they leave it where it is and show "New messages ↓"; sending goes to the bottom.
+function atBottom(box) {
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+}
+
+function scrollToBottom() {
+  const box = $("#messages");
+  box.scrollTop = box.scrollHeight;
+  $("#new-messages").hidden = true;
+}
+
+// ------------------------------------------------------------------ pinned messages
+
+// The header's "📌 Pinned" lists the open channel's pinned messages (the fake's pins,
+// marked by the renderer as article.msg-pinned); a click scrolls to one and highlights it.
+function pinnedArticles() {
+  return [...document.querySelectorAll("#messages article.msg-pinned")];
+}
+
+function renderPins() {
+  const pinned = pinnedArticles();
+  $("#pins-count").textContent = pinned.length ? ` ${pinned.length}` : "";
+  const list = $("#pins-list");
+  list.replaceChildren();
+  for (const a of pinned) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "pin-item";
+    b.dataset.target = a.id;
+    const who = document.createElement("b");
+    who.textContent = (a.querySelector(".msg-author") || {}).textContent || "";
+    const what = document.createElement("span");
+    const text = ((a.querySelector(".msg-body") || {}).innerText || "").trim().replace(/\s+/g, " ");
+    what.textContent = text.length > 120 ? `${text.slice(0, 119)}…` : text;
+    b.append(who, " ", what);
+    li.append(b);
+    list.append(li);
+  }
+  $("#pins-empty").hidden = pinned.length > 0;
+}
+
+function togglePins() {
+  const pane = $("#pins");
+  if (!pane.hidden) { closePins(); return; }
+  renderPins();
+  pane.hidden = false;
+  $("#pins-button").setAttribute("aria-expanded", "true");
+}
+
+function closePins() {
+  $("#pins").hidden = true;
+  $("#pins-button").setAttribute("aria-expanded", "false");
+}
+
+function jumpTo(id) {
+  const article = document.getElementById(id);
+  closePins();
+  if (!article) return;
+  document.querySelectorAll("#messages .msg-highlight").forEach((a) => a.classList.remove("msg-highlight"));
+  article.scrollIntoView({ block: "center" });
+  article.classList.add("msg-highlight");
 }
 
 // A 📌 on hover, as Slack's reaction picker would give: the bot puts the message on the
@@ -316,18 +419,22 @@ async function post(path, body) {
       body: JSON.stringify(body),
     });
     const data = await res.json().catch(() => ({ ok: false, error: `HTTP ${res.status}` }));
-    if (!data.ok && data.error) showNotice(data.error);
+    if (!data.ok && data.error) showNotice(data.error, "error");
     return data;
   } catch (err) {
-    showNotice(`The sandbox server did not answer (${err.message}).`);
+    showNotice(`The sandbox server did not answer (${err.message}).`, "error");
     return { ok: false };
   }
 }
 
+// tone "ok" (a panel's "sent", green, announced politely) or "error" (red, an alert)
 let noticeTimer = null;
-function showNotice(text) {
+function showNotice(text, tone) {
   const el = $("#notice");
   el.textContent = text;
+  el.dataset.tone = tone;
+  if (tone === "error") el.setAttribute("role", "alert");
+  else el.removeAttribute("role");
   el.hidden = false;
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => { el.hidden = true; }, 8000);
@@ -348,6 +455,7 @@ async function compose(e) {
   box.value = "";
   autosize();
   showHints();
+  scrollToBottom();  // as Slack: what you send shows at the bottom
   if (!state.current) {
     // the feed has not connected yet: keep it, and send it the moment it does
     state.queued.push(text);
@@ -379,7 +487,7 @@ function onMessagesClick(e) {
   const chan = e.target.closest("a[data-channel-id]");
   if (chan && !state.channels[chan.dataset.channelId]) {
     e.preventDefault();
-    showNotice("That channel is not visible to you.");
+    showNotice("That channel is not visible to you.", "error");
   }
 }
 
@@ -572,6 +680,16 @@ document.addEventListener("DOMContentLoaded", () => {
     send({ type: "as", user: e.target.value });
   });
   $("#messages").addEventListener("click", onMessagesClick);
+  $("#messages").addEventListener("scroll", (e) => {
+    if (atBottom(e.currentTarget)) $("#new-messages").hidden = true;
+  });
+  $("#new-messages").addEventListener("click", scrollToBottom);
+  $("#pins-button").addEventListener("click", togglePins);
+  $("#pins").addEventListener("click", (e) => {
+    const item = e.target.closest("button.pin-item");
+    if (item) jumpTo(item.dataset.target);
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closePins(); });
   $("#messages").addEventListener("change", onMessagesChange);
   // Panels (Alerts, PagerDuty) post their forms as JSON to the URL in data-post.
   $("#side-panel").addEventListener("submit", async (e) => {
@@ -581,7 +699,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = Object.fromEntries(new FormData(form).entries());
     body.user = state.me;
     const res = await post(form.dataset.post, body);
-    if (res.ok && res.message) showNotice(res.message);
+    if (res.ok && res.message) showNotice(res.message, "ok");
   });
   window.addEventListener("hashchange", selectChannel);
   setUpShortcuts();
@@ -690,3 +808,47 @@ function arrangeThreads(box) {
     toggle.setAttribute("aria-expanded", String(shortcuts.open.has(toggle.dataset.threadOf)));
   }
 }
+
+// ------------------------------------------------------------------ App Home
+
+// "App Home" (#app-home) shows the app's Home tab instead of the channel. Each time it is
+// opened, or opened as someone else, the bot hears app_home_opened (as Slack sends it) and
+// publishes the tab; its buttons click as the view's (block_actions from a home view).
+const HOME_HASH = "app-home";
+
+function setHome(html) {
+  const box = $("#home");
+  box.innerHTML = html || "";  // rendered (and escaped) by the server, like message HTML
+  localise(box);
+}
+
+function showHome() {
+  const onHome = decodeURIComponent(location.hash.slice(1)) === HOME_HASH;
+  $("#app-home").hidden = !onHome;
+  $("main.channel").hidden = onHome;
+  document.querySelector(".app").classList.toggle("on-home", onHome);
+  if (onHome) $("#home-link").setAttribute("aria-current", "page");
+  else $("#home-link").removeAttribute("aria-current");
+  if (onHome && state.me) post("/sandbox/home", { user: state.me });
+}
+
+function onHomeClick(e) {
+  const button = e.target.closest("button[data-action-id]");
+  const view = e.target.closest("[data-view-id]");
+  if (!button || !view) return;
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  if (button.dataset.url) window.open(button.dataset.url, "_blank", "noopener");
+  post("/sandbox/click", {
+    user: state.me,
+    view_id: view.dataset.viewId,
+    action_id: button.dataset.actionId,
+    block_id: button.dataset.blockId || null,
+    value: button.dataset.value ?? null,
+    values: {},
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#home").addEventListener("click", onHomeClick);
+  window.addEventListener("hashchange", showHome);
+});

@@ -1,7 +1,8 @@
 -- Claim: every due item (up to a limit) gets its score pushed to the lease's end, so it
 -- comes due again only if the claimer never acks it. Stale items are dropped here.
+-- Returns {stale, next due score or false, item, item, ...}: the claimer sleeps until then.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {0}
+local out = {0, false}
 for _, id in ipairs(ids) do
   local ik = ARGV[4] .. 'due:item:' .. id
   local f = redis.call('HMGET', ik, 'incident', 'lane', 'generation')
@@ -22,4 +23,6 @@ for _, id in ipairs(ids) do
     end
   end
 end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then out[2] = first[2] end
 return out

@@ -1,5 +1,5 @@
 """Methods: views.open, views.push, views.update (modals on a trigger_id, in stacks
-of at most three)."""
+of at most three), views.publish (a user's Home tab)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bot.fakes.slack.workspace import Workspace
 
 
 class ViewsMethods(Workspace):
-    """Methods: views.open, views.push, views.update (modals on a trigger_id, in stacks"""
+    """Methods: views.open, views.push, views.update, views.publish."""
 
     def _view_arg(self, a: Args) -> dict[str, Any]:
         view = a.structured("view", "invalid_arguments")
@@ -93,3 +93,27 @@ class ViewsMethods(Workspace):
         if a.opt("hash") is not None and a.opt("hash") != old["hash"]:
             raise SlackError("hash_conflict")
         return {"view": self._replace_view(old, spec)}
+
+    @method("views.publish")
+    def _views_publish(self, a: Args) -> dict[str, Any]:
+        """A user's Home tab: a `home` view of at most 100 blocks, one per user, kept with
+        the same id; a `hash` other than the current view's is refused (hash_conflict)."""
+        user = a.opt("user_id")
+        if user is None or user not in self.users:
+            raise SlackError(
+                "invalid_arguments", response_metadata=metadata_messages(["invalid `user_id`"])
+            )
+        if not self.home_tab_enabled:
+            raise SlackError("not_enabled")
+        spec = a.structured("view", "invalid_arguments")
+        problems = view_problems(spec, kinds=("home",))
+        if problems:
+            raise SlackError("invalid_arguments", response_metadata=metadata_messages(problems))
+        old = self.homes.get(user)
+        if old is not None and a.opt("hash") is not None and a.opt("hash") != old["hash"]:
+            raise SlackError("hash_conflict")
+        view_id = old["id"] if old is not None else self._new_id("V")
+        view = self._build_view(spec, view_id=view_id, root_id=view_id, previous=None)
+        self.homes[user] = view
+        self._emit({"type": "home_published", "user": user, "view": view})
+        return {"view": view}

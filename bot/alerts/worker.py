@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from blocks.alerts import SAMPLE
-from bot.alerts_intake import AlertBatch, group_id
+from bot.alerts.intake import AlertBatch, group_id
 from bot.core.activity import Outlook
 from bot.core.errors import STORE_ERRORS
 from bot.core.slack import SlackError

@@ -24,7 +24,7 @@ recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`):
 on a page only when that is the page's recorded PagerDuty incident. The incident_key only
 discovers a page's PagerDuty incident not recorded yet, and only on our service.
 PagerDuty is called only through bot/core/pagerduty/; the pager's wiring and the calls every
-part of it makes are in bot/paging_base.py.
+part of it makes are in bot/paging/base.py.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from bot.core.pagerduty import (
 from bot.core.schedule import Retry
 from bot.core.store import Lease, Once
 from bot.incidents import IncidentError
-from bot.paging_base import PagerBase
+from bot.paging.base import PagerBase
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 Owns the way from an alert to an incident: admitting what arrives, persisting it before
 answering, grouping alerts, and keeping each alert group's incident and Slack messages in
-line with the group's alerts. Its parts: bot/alerts_intake.py (the webhook's payload),
-alerts_slack.py (alert channels), alerts_shown.py and alerts_boards.py (Slack messages,
-kept by bot/core/mirror.py), alerts_worker.py (the loops) and bot/core/store/alerts.py (Redis).
+line with the group's alerts. Its parts, in bot/alerts/: intake.py (the webhook's payload),
+slack.py (alert channels), shown.py and boards.py (Slack messages, kept by
+bot/core/mirror.py), worker.py (the loops); and bot/core/store/alerts.py (Redis).
 
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
@@ -45,13 +45,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import blocks.alerts as ui
-import bot.alerts_claim as claim
-from bot.alerts_boards import Boards
-from bot.alerts_intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
-from bot.alerts_metrics import AlertMetrics
-from bot.alerts_shown import Later, SlackBudgets, group_view, keep
-from bot.alerts_slack import AlertChannels
-from bot.alerts_worker import Worker, outlook
+import bot.alerts.claim as claim
+from bot.alerts.boards import Boards
+from bot.alerts.intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
+from bot.alerts.metrics import AlertMetrics
+from bot.alerts.shown import Later, SlackBudgets, group_view, keep
+from bot.alerts.slack import AlertChannels
+from bot.alerts.worker import Worker, outlook
 from bot.core.activity import Activity, Outlook
 from bot.core.config import AlertRule, IncidentConfig, format_duration
 from bot.core.mirror import Mirror, Pacing, Part
@@ -70,7 +70,7 @@ CHANNEL_WAIT = 0.25  # seconds before looking again for a just-declared incident
 SLACK_EVENT_TTL = 24 * 3600  # a Slack event id is remembered this long (retries: minutes)
 QUIET_KIND = "alert_quiet"  # scheduler kind: resolve after the quiet period
 LEASE = 60.0  # seconds a dead holder keeps a group's lease
-# A game-day drill's synthetic alerts (bot/drills.py) carry this label, valued with the
+# A game-day drill's synthetic alerts (bot/drills/) carry this label, valued with the
 # drill's incident id, in their group labels: their group belongs to that incident.
 DRILL_LABEL = "incident_drill"
 
@@ -244,7 +244,7 @@ class Alerts:
         batch, once = found
         return await self.accept(batch, once=once)
 
-    # -- 2. apply: bot/alerts_worker.py -------------------------------------------------
+    # -- 2. apply: bot/alerts/worker.py -------------------------------------------------
 
     # -- 3. reconcile --------------------------------------------------------------------
     async def reconcile(self, gid: str) -> None:
@@ -531,7 +531,7 @@ class Alerts:
         return g, group_view(g), current if current is not None and current.is_open else None
 
     async def declare_form(self, gid: str) -> tuple[AlertGroupView, claim.Prefill, Incident | None]:
-        """The unmatched alert's Declare incident form, filled in (bot/alerts_claim.py), and
+        """The unmatched alert's Declare incident form, filled in (bot/alerts/claim.py), and
         the group's open incident when it has one already."""
         _, view, current = await self._group(gid)
         return view, claim.suggested(view, self, self.rule_severity(None)), current

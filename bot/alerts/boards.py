@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 import blocks.alerts as ui
-from bot.alerts_shown import Later, SlackBudgets, group_view, keep
+from bot.alerts.shown import Later, SlackBudgets, group_view, keep
 from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.mirror import Mirror, Pacing, Part

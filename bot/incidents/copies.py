@@ -1,5 +1,5 @@
 """Slack's copies of an incident's state: the summary card in its channel, the channel's
-topic and the announcement. The set-up saga (bot/incidents.py) posts them once, marked
+topic and the announcement. The set-up saga (bot/incidents/) posts them once, marked
 and recorded; after every change `Copies.sync` brings them in line.
 
 The card and the announcement are a mirror set (bot/core/mirror.py, lease

@@ -1,7 +1,7 @@
 """Game-day drills: playing a scenario as an incident marked DRILL.
 
 Owns the run of a drill from start to report; its scenarios (`drills/*.yaml`, and a
-team's own `drills.scenarios_dir`) are read and checked by bot/drills_scenarios.py. A
+team's own `drills.scenarios_dir`) are read and checked by bot/drills/scenarios.py. A
 drill is a real incident with `Incident.drill` set (bot/core/models.py `DrillInfo`): the
 same channel, card, runbook, reminders and commands, so a team rehearses exactly what it
 will use. What differs:
@@ -10,13 +10,13 @@ will use. What differs:
   message about it that leaves the channel starts with "[DRILL]" (`Incident.drill_tag`).
   It is declared with source "drill", so `incident_bot_incidents_declared_total` counts it
   under `source="drill"`, and bot/stats.py leaves it out of stats and MTTA/MTTR.
-- **No real page.** bot/paging.py pages only `drills.pagerduty_service_id` for a drill
+- **No real page.** bot/paging/ pages only `drills.pagerduty_service_id` for a drill
   (title "[DRILL] …"). Without one, nobody is paged and the channel says "Drill: no real
   page sent", with an **Acknowledge page** button standing in for the page.
 - **A script.** Each step of the scenario is a `drill_step` due-item of bot/core/schedule.py at
   its offset (durable: a restart loses nothing), carrying what it plays in its payload, so
   an edited scenario file never changes a drill under way. An alert step goes through the
-  alert path (bot/alerts.py: the same parse and accept as the Alertmanager webhook) with
+  alert path (bot/alerts/: the same parse and accept as the Alertmanager webhook) with
   the label `incident_drill=<incident id>`, which ties its alert group to the drill's
   incident: it never declares, reopens or pages anything real. A message step is posted in
   the channel. Each step puts one line on the timeline.
@@ -48,7 +48,7 @@ from bot.core.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incid
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError
 from bot.core.store import Lease, Once, Store
-from bot.drills_scenarios import Scenario, ScriptAlert
+from bot.drills.scenarios import Scenario, ScriptAlert
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Phase, Runbook
 from bot.stats import acknowledgement

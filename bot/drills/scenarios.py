@@ -1,6 +1,6 @@
 """Game-day drill scenarios (`drills/*.yaml`, and a team's own `drills.scenarios_dir`): their
 models, and loading and validating them at start-up and in `check-drills`, one precise
-`file:line: key: problem` line a problem, like runbooks. Played by bot/drills.py."""
+`file:line: key: problem` line a problem, like runbooks. Played by bot/drills/."""
 
 from __future__ import annotations
 
@@ -173,8 +173,8 @@ class Scenario(_Strict):
 
 
 def default_drills_dir() -> Path:
-    """The scenarios shipped with the bot: `<repo>/drills` (this file is `<repo>/bot/…`)."""
-    return Path(__file__).resolve().parent.parent / "drills"
+    """The scenarios shipped with the bot: `<repo>/drills` (this file is `<repo>/bot/drills/…`)."""
+    return Path(__file__).resolve().parents[2] / "drills"
 
 
 def load_scenarios(

@@ -1,9 +1,9 @@
 """The incident lifecycle: declare, update, status, severity, roles, resolve.
 
 The rules live here. Every change is one atomic `Store.update` (state + timeline), then
-`sync()` brings Slack's copies (card, topic, announcement: bot/incidents_copies.py) in
+`sync()` brings Slack's copies (card, topic, announcement: bot/incidents/copies.py) in
 line with the stored state, so a failed Slack call never leaves the store wrong, and a
-later change heals it. The channel's naming: bot/incidents_channel.py.
+later change heals it. The channel's naming: bot/incidents/channel.py.
 
 Declaring is a saga (DESIGN rule 2): the incident is stored first, then each Slack
 step (channel, invite, card, pin, topic, announce) is recorded on the incident as it
@@ -39,8 +39,9 @@ from bot.core.models import (
 )
 from bot.core.slack import Slack, SlackError
 from bot.core.store import Lease, Once, Store
-from bot.incidents_channel import channel_name, channel_names, own_orphan
-from bot.incidents_copies import Copies
+from bot.incidents.channel import channel_name, channel_names, own_orphan
+from bot.incidents.copies import Copies
+from bot.incidents.errors import AlreadyDeclaring, DeclareUncertain, IncidentError, SetupBusy
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +53,6 @@ CHANNEL_LEASE = 3.0
 # minute, longer than a Redis restart or a Sentinel failover
 RECORD_ATTEMPTS = 15
 RECORD_BACKOFF_CAP = 5.0
-
-
-class IncidentError(Exception):
-    """A request the rules refuse; the message is shown to the user as is."""
-
-
-class AlreadyDeclaring(IncidentError):
-    """The same declaration (one `key`) is being recorded by another request right now."""
-
-
-class SetupBusy(Exception):
-    """Another set-up of the incident is making its channel right now (or died doing so
-    and its lease has not run out yet)."""
-
-
-class DeclareUncertain(Exception):
-    """The store stopped answering while a declaration was being recorded, and cannot say
-    whether it took it."""
-
-    def __init__(self, incident_id: str) -> None:
-        super().__init__(incident_id)
-        self.incident_id = incident_id
 
 
 def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
@@ -125,7 +104,7 @@ class Incidents:
         declaring is idempotent: a retry with the same key (a redelivered alert) gets that
         incident instead of a second one.
         `private`: a private (security) incident; None: as the config's `private:` says
-        for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills.py), in a
+        for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills/), in a
         `drill-…` channel. `origin`: the message it is declared from (its card links it)."""
         title = " ".join(title.split())
         if not title:
@@ -451,7 +430,7 @@ class Incidents:
             old, inc.status = inc.status, status  # type: ignore[assignment]
             return [_entry(now, by, "status", md("Status {} → {}", old, status))]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="status")
         await self._changed(incident, md("{} set the status to *{}*.", mk.user(by), status))
         return incident
 
@@ -492,7 +471,7 @@ class Incidents:
             inc.roles[role] = user
             return [_entry(now, by, "role", md("{}: {}", title, mk.user(user)))]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, emit="role")
         if incident.channel_id:
             try:
                 await self.slack.invite(incident.channel_id, [user])
@@ -565,7 +544,7 @@ class Incidents:
     async def _changed(self, incident: Incident, note: Mrkdwn) -> None:
         await asyncio.gather(self._post(incident, note), self.sync(incident))
 
-    # -- Slack's copies of the state: bot/incidents_copies.py ---------------------------
+    # -- Slack's copies of the state: bot/incidents/copies.py ---------------------------
     async def sync(self, incident: Incident) -> None:
         await self.copies.sync(incident)
 

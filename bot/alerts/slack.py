@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blocks.mrkdwn import unescape
-from bot.alerts_intake import AlertBatch, GroupUpdate
+from bot.alerts.intake import AlertBatch, GroupUpdate
 from bot.core.config import AlertsConfig
 from bot.core.models import AlertInstance, MessageRef
 from bot.core.slack import Slack, SlackError

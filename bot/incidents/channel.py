@@ -1,5 +1,5 @@
 """An incident's channel: its name, the fresh names tried when it is taken, and the bot's
-own channel found again after a lost answer (bot/incidents.py makes it).
+own channel found again after a lost answer (bot/incidents/ makes it).
 """
 
 from __future__ import annotations

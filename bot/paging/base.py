@@ -1,4 +1,4 @@
-"""What every part of the pager (bot/paging.py) stands on: its wiring, the config's answers
+"""What every part of the pager (bot/paging/) stands on: its wiring, the config's answers
 (does a severity page, which service, how long to wait for an acknowledgement), and the
 calls it makes: PagerDuty through the due-item retry, its service and escalation policy
 cached, PagerDuty users as Slack mentions, and the incident channel's notices."""
@@ -72,7 +72,7 @@ class PagerBase:
         return paging_problem(self.pd, self.config)
 
     def problem_for(self, incident: Incident) -> str | None:
-        """Why this incident cannot page, or None. A game-day drill (bot/drills.py) pages
+        """Why this incident cannot page, or None. A game-day drill (bot/drills/) pages
         only `drills.pagerduty_service_id`, never the real service."""
         if incident.drill is None:
             return self.problem
