@@ -1,5 +1,6 @@
 """Block Kit for alerts: an alert group's message (counts and the first alerts), the
-digest of unmatched alerts with its Declare choices, the notice of groups a storm kept
+digest of unmatched alerts with its Declare choices (and what the form they open and its
+answers say), the reply in an alert message's thread, the notice of groups a storm kept
 out, and the notices of an incident's alerts resolving or firing again. Pure functions
 of the domain models.
 """
@@ -26,11 +27,13 @@ from blocks.common import (
     option,
     section,
 )
+from blocks.incident import shown_title
 from blocks.mrkdwn import join
 from bot.core.models import AlertGroupView, AlertInstance, Incident
 
-ACTION_DECLARE = "alert_declare"
+ACTION_DECLARE = "alert_declare"  # opens the declare form, filled in from the alert
 ACTION_RESOLVE = "alert_resolve"
+DECLARE_CALLBACK = "alert_declare_form"  # that form's submission
 
 SAMPLE = 5  # alerts shown in full; the rest are counted
 DIGEST_LINES = 20  # groups a digest lists; the rest are counted
@@ -124,7 +127,8 @@ def unmatched_alert(
     view: AlertGroupView, incident: Incident | None, *, announce_rules: bool = True
 ) -> Message:
     """An alert no rule matches, in the announce channel: nothing is declared until
-    someone presses Declare incident (then it names the incident instead)."""
+    someone presses Declare incident and sends its form (then it names the incident, and
+    who declared it, instead)."""
     name = group_title(view)
     text = md("Unmatched alert {}: {} firing, {} resolved", name, view.firing, view.resolved)
     blocks: list[Block] = [header(clip(f"Unmatched alert: {name}", 150))]
@@ -191,6 +195,47 @@ def declared_from_alert(incident: Incident, view: AlertGroupView) -> Message:
         "Declared {} ({}) for {} → {}", incident.id, incident.severity, group_title(view), where
     )
     return text, [section(text)]
+
+
+def declare_note(view: AlertGroupView) -> Mrkdwn:
+    """The first line of the form Declare incident opens on an unmatched alert."""
+    return md(
+        ":rotating_light: From the unmatched alert *{}* ({}). Change anything before "
+        "declaring: the alert's messages follow the incident.",
+        group_title(view),
+        _counts(view),
+    )
+
+
+def already_declared(incident: Incident, view: AlertGroupView) -> Message:
+    """The answer to Declare incident once the group has its incident: whose, and where."""
+    where = channel_link(incident.channel_id, incident.channel_name)
+    text = md(
+        ":information_source: *{}* was declared already: {} by {} → {}.",
+        group_title(view),
+        incident.id,
+        mention(incident.declared_by),
+        where,
+    )
+    return text, [section(text)]
+
+
+def thread_reply(incident: Incident) -> Message:
+    """In the thread of the alert message that declared the incident (redacted as for
+    any channel outside it): where it is, and that it waits for someone to take command."""
+    where = channel_link(incident.channel_id, incident.channel_name)
+    text = md(
+        ":rotating_light: Declared as incident *{}* · {} ({}) → {}",
+        incident.id,
+        shown_title(incident),
+        incident.severity,
+        where,
+    )
+    if incident.is_open and not incident.commander:
+        text += md("\nNobody commands it yet: *Take command* is on its card there.")
+    elif incident.commander:
+        text += md("\nCommander: {}", mention(incident.commander))
+    return md("Incident {} declared for this alert", incident.id), [section(text)]
 
 
 def _digest_line(view: AlertGroupView, incident: Incident | None) -> Mrkdwn:

@@ -144,6 +144,10 @@ def summary_card(incident: Incident, config: IncidentConfig) -> Message:
         )
     blocks += card_controls(incident, config)  # blocks/incident_controls.py
     source = md("Source: {}", incident.source)
+    if incident.origin is not None and incident.origin.permalink:  # a message shortcut
+        source = md("Declared from {}", mk.link(incident.origin.permalink, "this message"))
+        if incident.origin.user:
+            source += md(" by {}", mention(incident.origin.user))
     if incident.runbook:
         source += md(" · runbook `{}`", incident.runbook)
     blocks.append(
@@ -318,7 +322,15 @@ def declare_modal(
     title: str = "",
     runbooks: Sequence[tuple[str, str]] = (),
     private_metadata: str = "",
+    callback_id: str = DECLARE_CALLBACK,
+    description: str = "",
+    runbook: str | None = None,
+    private: bool = False,
+    note: Mrkdwn | None = None,
 ) -> dict[str, object]:
+    """The declare form, filled in with what is known (a message shortcut's text, an
+    alert's title and suggestions); `note` says first where it comes from. Each caller
+    that fills it has its own `callback_id`: its submission knows what it declares from."""
     sev_options = [option(f"{s.name} · {s.label}", s.name) for s in config.severities]
     initial = next(
         (o for o in sev_options if o["value"] == severity),
@@ -331,8 +343,9 @@ def declare_modal(
         "placeholder": plain("What is broken, in a few words"),
     }
     if title:
-        title_input["initial_value"] = title
-    blocks: list[Block] = [
+        title_input["initial_value"] = clip(title, 150)
+    blocks: list[Block] = [context(note)] if note else []
+    blocks += [
         {"type": "input", "block_id": "title", "label": plain("Title"), "element": title_input},
         {
             "type": "input",
@@ -356,9 +369,15 @@ def declare_modal(
                 "multiline": True,
                 "max_length": 2500,
                 "placeholder": plain("Impact, what you have seen so far"),
+                **({"initial_value": clip(description, 2500)} if description else {}),
             },
         },
     ]
+    private_box = {
+        "text": plain("Private: a security incident"),
+        "description": plain("A private channel, and nothing about it shown elsewhere"),
+        "value": PRIVATE_FIELD,
+    }
     blocks.append(
         {
             "type": "input",
@@ -368,19 +387,14 @@ def declare_modal(
             "element": {
                 "type": "checkboxes",
                 "action_id": PRIVATE_FIELD,
-                "options": [
-                    {
-                        "text": plain("Private: a security incident"),
-                        "description": plain(
-                            "A private channel, and nothing about it shown elsewhere"
-                        ),
-                        "value": PRIVATE_FIELD,
-                    }
-                ],
+                "options": [private_box],
+                **({"initial_options": [private_box]} if private else {}),
             },
         }
     )
     if runbooks:
+        books = [option(t, rid) for rid, t in runbooks[:100]]
+        picked = next((o for o in books if o["value"] == runbook), None)
         blocks.append(
             {
                 "type": "input",
@@ -391,13 +405,14 @@ def declare_modal(
                     "type": "static_select",
                     "action_id": "runbook",
                     "placeholder": plain("Post a runbook checklist"),
-                    "options": [option(t, rid) for rid, t in runbooks[:100]],
+                    "options": books,
+                    **({"initial_option": picked} if picked else {}),
                 },
             }
         )
     return {
         "type": "modal",
-        "callback_id": DECLARE_CALLBACK,
+        "callback_id": callback_id,
         "title": plain("Declare an incident", 24),
         "submit": plain("Declare", 24),
         "close": plain("Cancel", 24),

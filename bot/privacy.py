@@ -21,6 +21,7 @@ private` conversion (`Incident.conversion`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -120,6 +121,22 @@ class Privacy:
             redaction.for_reader(i, self.config, member=await self.is_member(i, user))
             for i in incidents
         ]
+
+    async def joined_open(self, user: str) -> list[Incident]:
+        """The open incidents whose channel `user` is in, newest first (what a message
+        shortcut offers to add to). A channel Slack cannot list is left out."""
+        open_ = [i for i in await self.store.open_incidents() if i.channel_id]
+
+        async def member(incident: Incident) -> bool:
+            assert incident.channel_id
+            try:
+                return user in await self.members(incident.channel_id)
+            except SlackError as exc:
+                log.info("members unknown", extra={"incident": incident.id, "error": exc.code})
+                return False
+
+        found = await asyncio.gather(*(member(i) for i in open_))
+        return [i for i, yes in zip(open_, found, strict=True) if yes]
 
     # -- making an incident private ----------------------------------------------------------
     async def make_private(self, incident: Incident, *, by: str) -> Incident:

@@ -54,6 +54,7 @@ from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks.checklists import Checklists
 from bot.services import Core, Services
+from bot.shortcuts import Shortcuts
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.timeline import TimelineCapture
@@ -173,6 +174,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
     )
     oncall.schedule(core.jobs)
     privacy = Privacy(store, slack, core.incidents, config)
+    capture = TimelineCapture(store, slack)
     stats = Stats(store, slack, config, metrics)
     alerts = Alerts(
         store,
@@ -204,7 +206,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         stats=stats,
         postmortems=Postmortems(store, slack, config, scheduler, stats, metrics),
         followups=FollowUps(store, slack, config, scheduler, metrics),
-        capture=TimelineCapture(store, slack),
+        capture=capture,
         escalations=Escalations(
             store, slack, config, scheduler, core.runbooks, pagerduty, identity=identity
         ),
@@ -213,6 +215,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         drills=Drills(
             store, slack, core.incidents, config, scenarios, core.runbooks, scheduler, alerts=alerts
         ),
+        shortcuts=Shortcuts(slack, core.incidents, privacy, capture),
         home=Home(store, slack, config, privacy, oncall, scheduler),
     )
     services.reminders.install()

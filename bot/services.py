@@ -30,6 +30,7 @@ from bot.privacy import Privacy
 from bot.reminders import Reminders
 from bot.runbooks.checklists import Checklists
 from bot.runbooks.library import Runbook
+from bot.shortcuts import Shortcuts
 from bot.stakeholders import Stakeholders
 from bot.stats import Stats
 from bot.timeline import TimelineCapture
@@ -86,5 +87,7 @@ class Services(Core):
     alerts: Alerts
     # game-day drills: scenarios played as incidents marked DRILL
     drills: Drills
+    # Slack's shortcuts: declare from a message, a message onto a timeline
+    shortcuts: Shortcuts
     # the App Home: each viewer's Home tab, kept current
     home: Home

@@ -1,5 +1,7 @@
-"""Timeline capture: messages people pin (or mark with 📌) in an incident channel, and
-manual notes (`/incident note`), go on the incident's timeline.
+"""Timeline capture: messages people pin (or mark with 📌) in an incident channel,
+manual notes (`/incident note`), and messages anyone puts there with the *Add to incident
+timeline* shortcut (from any channel, once each: `add_message`) go on the incident's
+timeline.
 
 A pinned or 📌-reacted message is entered with its own time (its ts) and its author, as
 `Pinned: “…”`, once: the store keeps the channel's captured message ts beside the
@@ -30,7 +32,7 @@ import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
 from bot.core.models import Incident, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Store
+from bot.core.store import Once, Store
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 REACTION = "pushpin"
 TEXT_MAX = 300
 NOTE_MAX = 2000
+ADDED_TTL = 90 * 86400  # a message added by the shortcut is remembered this long
 
 
 def message_text(message: dict[str, Any]) -> Mrkdwn:
@@ -59,6 +62,18 @@ def event_micros(event_ts: object, fallback: float) -> int:
     if seconds.isdigit() and (fraction.isdigit() or not fraction):
         return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
     return int(fallback * 1_000_000)
+
+
+def added_entry(message: dict[str, Any], *, by: str, link: str | None) -> TimelineEntry:
+    """A message someone put on the timeline with the shortcut, at its own time: its text,
+    where it is (`link`), who added it when that is not its author."""
+    author = message.get("user") or None
+    text = md("Message: “{}”", message_text(message))
+    if link:
+        text += md(" ({})", mk.link(link, "in Slack"))
+    if by and by != author:
+        text += md(" (added by {})", mk.user(by))
+    return TimelineEntry(at=float(message["ts"]), actor=author, kind="message", text=text)
 
 
 def pinned_entry(message: dict[str, Any], *, by: str) -> TimelineEntry:
@@ -97,6 +112,25 @@ class TimelineCapture:
         entry = TimelineEntry(at=self.clock(), actor=by, kind="note", text=said)
         await self.store.append(incident.id, entry)
         return entry
+
+    async def add_message(
+        self,
+        incident: Incident,
+        message: dict[str, Any],
+        *,
+        by: str,
+        channel: str,
+        link: str | None,
+    ) -> bool:
+        """The *Add to incident timeline* shortcut: `message` (of `channel`) on the
+        timeline once, however often it is added (a resubmitted form, Slack's retry,
+        another person): the marker and the entry are written together. True when added."""
+        entry = added_entry(message, by=by, link=link)
+        key = f"{incident.id}:{channel}:{message['ts']}"
+        scope = Once.TIMELINE_MESSAGE
+        return await self.store.append_marked(
+            incident.id, entry, scope=scope, key=key, ttl=ADDED_TTL
+        )
 
     async def pinned(
         self,

@@ -26,6 +26,7 @@ from handlers import (
     procedure,
     reminders,
     runbooks,
+    shortcuts,
     stakeholders,
     stats,
     timeline,
@@ -54,6 +55,7 @@ MODULES = (
     drills,
     home,
     policy,
+    shortcuts,
 )
 
 

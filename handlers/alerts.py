@@ -1,25 +1,35 @@
 """Alert ways in: Alertmanager's webhook route, and the buttons on alert messages
-(Declare incident on an unmatched alert or in the digest, Resolve incident once its
-alerts resolved)."""
+(Declare incident on an unmatched alert or in the digest: the declare form, filled in from
+the alert, bot/alerts/claim.py; Resolve incident once its alerts resolved)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 import blocks.alerts as ui
+import blocks.incident as incident_ui
+from blocks.common import Message
 from bot.alerts import QueueFull
+from bot.alerts.claim import Prefill
 from bot.alerts.intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
 from bot.core import guard, redaction
 from bot.core.errors import STORE_ERRORS
+from bot.core.models import AlertGroupView, Incident
+from bot.core.slack import SlackError
+from bot.incidents import IncidentError
+from bot.runbooks.library import rank_runbooks
 from bot.services import Services
-from handlers.policy import Click, guarded, incident_in_value
-from handlers.replies import reply
+from handlers.interactions import answer_form, read_declare_form
+from handlers.policy import Click, clicked_in, guarded, incident_in_value
+from handlers.replies import answering, refusal, reply
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +103,17 @@ def alertmanager_webhook(svc: Services) -> Route:
     return route
 
 
+def _outside(
+    svc: Services, incident: Incident, view: AlertGroupView
+) -> tuple[Incident, AlertGroupView]:
+    """As the announce channel may show them: a private incident and its alert redacted."""
+    return redaction.outside(incident, svc.config), redaction.alert_view(view, svc.config)
+
+
+def _ephemeral(message: Message) -> dict[str, Any]:
+    return reply(message, response_type="ephemeral", replace_original=False)
+
+
 def _chosen(action: dict[str, Any]) -> str:
     """The group a Declare click names: the button's value, or the digest's choice."""
     selected = action.get("selected_option") or {}
@@ -100,19 +121,68 @@ def _chosen(action: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, svc: Services) -> None:
+    # opens the declare form filled in from the alert (nothing rate-limited before it: the
+    # submission is the declare the policy counts); once the group has its incident, a
+    # click is told whose it is
     @app.action(ui.ACTION_DECLARE)
-    @guarded(svc, "declare", None, name="alert_declare")
-    async def declare(click: Click) -> None:
-        incident, view = await svc.alerts.declare_from_button(
-            _chosen(click.action), user=click.user
+    async def declare(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        async with answering(respond, what="alert_declare"):
+            gid = _chosen(action)
+            view, fill, current = await svc.alerts.declare_form(gid)
+            if current is not None:
+                await respond(**_ephemeral(ui.already_declared(*_outside(svc, current, view))))
+                return
+            shown = redaction.alert_view(view, svc.config)  # the clicker is outside it
+            if shown is not view:  # an alert that makes a private incident: no details
+                fill = replace(fill, title=shown.title, description="")
+            ranked = rank_runbooks(
+                svc.runbooks.values(), alertname=view.alertname, title=fill.title
+            )
+            meta = {"group": gid, "channel": clicked_in(body)}
+            form = incident_ui.declare_modal(
+                svc.config,
+                severity=fill.severity,
+                title=fill.title,
+                description=fill.description,
+                runbooks=[(b.id, b.title) for b in ranked],
+                runbook=fill.runbook,
+                private=shown is not view,
+                callback_id=ui.DECLARE_CALLBACK,
+                note=ui.declare_note(shown),
+                private_metadata=json.dumps(meta),
+            )
+            try:  # the trigger_id dies in ~3 s: only Redis reads stood before this call
+                await svc.slack.open_view(str(body.get("trigger_id") or ""), form)
+            except SlackError as exc:
+                log.warning("alert declare form did not open", extra={"error": exc.code})
+                raise IncidentError("The form did not open; use `/incident declare`.") from exc
+
+    @app.view(ui.DECLARE_CALLBACK)
+    async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form = await read_declare_form(svc, ack, body, view)
+        if form is None:
+            return
+        fields = form.fields
+        fill = Prefill(
+            fields["title"], fields["severity"], fields["description"], fields["runbook"]
         )
-        # answered in the announce channel: a private incident shows redacted
-        cfg = svc.config
-        shown = redaction.outside(incident, cfg), redaction.alert_view(view, cfg)
-        text, blocks = ui.declared_from_alert(*shown)
-        await click.respond(
-            **reply((text, blocks), response_type="ephemeral", replace_original=False)
-        )
+        try:
+            incident, group, new = await svc.alerts.declare_from_button(
+                str(form.meta.get("group") or ""),
+                user=form.user,
+                fill=fill,
+                private=fields["private"],
+                reply=form.reply,
+            )
+        except IncidentError as exc:
+            await answer_form(svc, form, refusal(exc))
+            return
+        if not new:  # someone else's form (or a second one) declared it first
+            text, _ = ui.already_declared(*_outside(svc, incident, group))
+            await answer_form(svc, form, text)
 
     @app.action(ui.ACTION_RESOLVE)
     @guarded(svc, "resolve", incident_in_value, name="alert_resolve")

@@ -1,6 +1,7 @@
-"""Buttons and modals of the incident lifecycle: the declare form, *Retry set-up*, and the
-card's *Severity* select, *Resolve*, *Roles* and their forms (blocks/incident_controls.py).
-The card's other controls are handled beside the command or button they stand for: *Take
+"""Buttons and modals of the incident lifecycle: the declare form (and `read_declare_form`,
+which every declare form's submission goes through), *Retry set-up*, and the card's
+*Severity* select, *Resolve*, *Roles* and their forms (blocks/incident_controls.py). The
+card's other controls are handled beside the command or button they stand for: *Take
 command* in handlers/policy.py, *Post update* in handlers/reminders.py, *Runbook* in
 handlers/runbooks.py, *Escalate* in handlers/paging.py."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -16,10 +18,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import blocks.incident as ui
 import blocks.incident_controls as controls
 import blocks.policy as policy_ui
+from blocks.mrkdwn import Mrkdwn
 from blocks.privacy import PRIVATE_FIELD
 from bot.core.errors import STORE_ERRORS
 from bot.core.models import Incident
 from bot.core.policy import role_action, severity_action
+from bot.core.slack import SlackError
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
 from handlers.policy import (
@@ -71,48 +75,88 @@ def _open(click: Click) -> Incident:
     return incident
 
 
+@dataclass(frozen=True)
+class DeclareForm:
+    """A declare form's submission, checked and acknowledged (`read_declare_form`): what
+    `Incidents.declare` takes from it (`fields`), and where it was opened."""
+
+    user: str
+    fields: dict[str, Any]  # title, severity, description, runbook, private, key, by
+    meta: dict[str, Any]  # the form's private_metadata
+
+    @property
+    def channel(self) -> str | None:
+        return self.meta.get("channel")
+
+    @property
+    def reply(self) -> dict[str, str] | None:
+        """Where the declarer is told once it is set up: the response_url the form's
+        opening came with, or the channel it was opened in."""
+        if self.meta.get("response_url"):
+            return {"response_url": self.meta["response_url"], "user": self.user}
+        return {"channel": self.channel, "user": self.user} if self.channel else None
+
+
+async def read_declare_form(
+    svc: Services, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+) -> DeclareForm | None:
+    """Every declare form's submission (the command's, a shortcut's, an alert's): a
+    missing title or the user's declare rate is answered in the form, which stays open,
+    filled in (None); otherwise it is acknowledged and read."""
+    state = view["state"]["values"]
+    title = " ".join((_value(state, "title") or "").split())
+    if not title:
+        await ack(response_action="errors", errors={"title": "Give the incident a title."})
+        return None
+    user = body["user"]["id"]
+    try:
+        decision = await svc.policy.check("declare", None, user)
+    except STORE_ERRORS:
+        await ack(response_action="errors", errors={"title": STORE_DOWN.removeprefix(":warning: ")})
+        return None
+    if not decision.allowed:
+        await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
+        return None
+    await ack()
+    fields = {
+        "title": title,
+        "severity": _value(state, "severity"),
+        "by": user,
+        "description": _value(state, "description") or "",
+        "runbook": _value(state, "runbook"),
+        # unticked: as the config says for the runbook (private.runbooks)
+        "private": _ticked(state, PRIVATE_FIELD) or None,
+        # one incident per form, however often Slack or the user sends it
+        "key": f"view:{view['id']}",
+    }
+    return DeclareForm(user, fields, json.loads(view.get("private_metadata") or "{}"))
+
+
+async def answer_form(svc: Services, form: DeclareForm, text: Mrkdwn) -> None:
+    """One sentence to the form's user after it was acknowledged: at the response_url it
+    was opened with, else in the channel it was opened in."""
+    url = form.meta.get("response_url")
+    if not url:
+        await tell(svc, form.channel, form.user, text)
+        return
+    try:
+        await svc.slack.respond(str(url), text)
+    except SlackError as exc:
+        log.info("could not answer", extra={"error": exc.code})
+
+
 def register(app: AsyncApp, svc: Services) -> None:
     @app.view(ui.DECLARE_CALLBACK)
     async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        state = view["state"]["values"]
-        title = " ".join((_value(state, "title") or "").split())
-        if not title:
-            await ack(response_action="errors", errors={"title": "Give the incident a title."})
+        form = await read_declare_form(svc, ack, body, view)
+        if form is None:
             return
-        user = body["user"]["id"]
-        # the declare rate, answered in the form (it stays open, filled in) when exceeded
         try:
-            decision = await svc.policy.check("declare", None, user)
-        except STORE_ERRORS:
-            await ack(
-                response_action="errors", errors={"title": STORE_DOWN.removeprefix(":warning: ")}
-            )
-            return
-        if not decision.allowed:
-            await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
-            return
-        await ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        channel = meta.get("channel")
-        try:
-            await svc.incidents.declare(
-                title=title,
-                severity=_value(state, "severity"),
-                by=user,
-                description=_value(state, "description") or "",
-                source="modal",
-                runbook=_value(state, "runbook"),
-                # unticked: as the config says for the runbook (private.runbooks)
-                private=_ticked(state, PRIVATE_FIELD) or None,
-                # one incident per modal, however often Slack or the user sends it
-                key=f"view:{view['id']}",
-                # told where the modal was opened, outside the incident's channel
-                reply={"channel": channel, "user": user} if channel else None,
-            )
+            await svc.incidents.declare(**form.fields, source="modal", reply=form.reply)
         except AlreadyDeclaring:
             return  # the same form, sent twice at once: the first one declares
         except IncidentError as exc:
-            await tell(svc, channel, user, refusal(exc))
+            await answer_form(svc, form, refusal(exc))
 
     # a set-up failure is posted in the incident's channel, or the announce channel
     @app.action(ui.ACTION_RETRY_SETUP)

@@ -45,6 +45,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import blocks.alerts as ui
+import bot.alerts.claim as claim
 from bot.alerts.boards import Boards
 from bot.alerts.intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
 from bot.alerts.metrics import AlertMetrics
@@ -100,6 +101,7 @@ class Alerts:
         self.incidents = incidents
         self.activity = activity or Activity("alerts")
         self.config = config
+        self.runbooks = runbooks
         self.settings = config.alerts
         self.scheduler = scheduler
         self.clock = clock
@@ -337,7 +339,9 @@ class Alerts:
         announce = f"post:{self.config.announce_channel}"
         budgets = (("declare", declare), (announce, post))
         await self.mirror.pace(now, *budgets, max_wait=self.budgets.max_wait)
-        return await self._declare(g, view, rule, by=bot, roles={})
+        runbook = rule.runbook if rule else None
+        fill = claim.prefill(view, severity=self.rule_severity(rule), runbook=runbook)
+        return await self._declare(g, view, fill, by=bot, roles={})
 
     async def _drill_incident(
         self, g: AlertGroupState, view: AlertGroupView, incident: Incident | None
@@ -357,33 +361,35 @@ class Alerts:
         self,
         g: AlertGroupState,
         view: AlertGroupView,
-        rule: AlertRule | None,
+        fill: claim.Prefill,
         *,
         by: str,
         roles: dict[str, str] | None,
+        private: bool | None = None,
+        reply: Mapping[str, str] | None = None,
     ) -> Incident:
         key = g.text("declaring") or f"{g.gid}:{uuid.uuid4().hex}"
         if not g.text("declaring"):
             await self.store.alerts_group_set(g.gid, declaring=key)
         first = next((a for a in view.sample), None)
-        summary = (first.annotations.get("summary") if first else None) or ""
-        title = f"{view.alertname}: {summary}" if summary else view.title
-        description = (first.annotations.get("description") if first else None) or ""
         incident = await self.incidents.declare(
-            title=title[:149] + "…" if len(title) > 150 else title,
-            severity=self.rule_severity(rule),
+            title=fill.title,
+            severity=fill.severity,
             by=by,
-            description=description[:2500],
+            description=fill.description,
             source="alert",
-            runbook=rule.runbook if rule else None,
+            runbook=fill.runbook,
             alertname=view.alertname,
             roles=roles,
             key=key,
+            private=private,
             labels={**(first.labels if first else {}), **view.labels},  # private.labels
+            reply=reply,
         )
         now = self.clock()
         fields: dict[str, str | float] = dict(incident=incident.id, declared_at=now, declaring="")
         fields.update(msg_channel="", msg_ts="", msg_digest="", msg_at="")
+        fields["thread"] = claim.thread_field(claim.posted_at(view))  # told once it is set up
         await self.store.alerts_group_set(g.gid, **fields)
         g.fields.update({k: str(v) for k, v in fields.items()})
         self.metrics.actions.labels("declared").inc()
@@ -461,10 +467,16 @@ class Alerts:
         come back."""
         later = None
         if incident is not None and g.text("incident") == incident.id:
-            if incident.channel_id:
+            # after the card: the incident channel's first message is the one to claim it on
+            carded = "card" in incident.setup_done or "card" in incident.setup_errors
+            if incident.channel_id and carded:
                 later = await self._keep_message(g, incident.channel_id, view, now)
+                if g.text("thread") and await claim.reply_in_thread(
+                    self.store, self.slack, self.config, incident, g.text("thread")
+                ):
+                    await self.store.alerts_group_set(g.gid, thread="")
             elif "channel" not in incident.setup_errors:
-                later = now + CHANNEL_WAIT  # the set-up is making the channel
+                later = now + CHANNEL_WAIT  # the set-up is making the channel and card
         unmatched = incident is None and not g.text("incident")
         digest = g.text("digest") or (unmatched and DRILL_LABEL not in view.labels)
         if digest and await self.boards.show_unmatched(g, view, now):
@@ -510,29 +522,47 @@ class Alerts:
         return self._bot_user
 
     # -- buttons -------------------------------------------------------------------------
-    async def declare_from_button(self, gid: str, *, user: str) -> tuple[Incident, AlertGroupView]:
+    async def _group(self, gid: str) -> tuple[AlertGroupState, AlertGroupView, Incident | None]:
+        """A button's group, as shown, and its open incident (IncidentError: none such)."""
+        g = await self.store.alerts_group(gid) if gid else None
+        if g is None:
+            raise IncidentError("That alert is no longer known; declare with /incident declare.")
+        current = await self.store.get(g.text("incident")) if g.text("incident") else None
+        return g, group_view(g), current if current is not None and current.is_open else None
+
+    async def declare_form(self, gid: str) -> tuple[AlertGroupView, claim.Prefill, Incident | None]:
+        """The unmatched alert's Declare incident form, filled in (bot/alerts/claim.py), and
+        the group's open incident when it has one already."""
+        _, view, current = await self._group(gid)
+        return view, claim.suggested(view, self, self.rule_severity(None)), current
+
+    async def declare_from_button(
+        self,
+        gid: str,
+        *,
+        user: str,
+        fill: claim.Prefill,
+        private: bool | None = None,
+        reply: Mapping[str, str] | None = None,
+    ) -> tuple[Incident, AlertGroupView, bool]:
         """Declare incident on an unmatched alert (its button, or its choice in the
-        digest): the clicker declares (and commands) it at `alerts.unmatched_severity`; a
-        second click gets the same incident."""
+        digest), as its form says: the user declares (and commands) it. Of two at once, or
+        one after the group has an open incident, the later gets that incident and False."""
         # the reconciler may hold the group for a moment
         async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE, wait=5.0) as mine:
             if not mine:
                 raise IncidentError("That alert is being updated; try again in a moment.")
-            g = await self.store.alerts_group(gid) if gid else None
-            if g is None:
-                raise IncidentError(
-                    "That alert is no longer known; declare with /incident declare."
-                )
-            view = group_view(g)
-            current = await self.store.get(g.text("incident")) if g.text("incident") else None
-            if current is not None and current.is_open:
-                return current, view
-            incident = await self._declare(g, view, None, by=user, roles=None)
+            g, view, current = await self._group(gid)
+            if current is not None:
+                return current, view, False
+            incident = await self._declare(
+                g, view, fill, by=user, roles=None, private=private, reply=reply
+            )
             await self.store.alerts_group_set(g.gid, handled_fired=int(g.number("fired")))
             lane: Lane = g.text("lane") or "rest"  # type: ignore[assignment]
             await self.store.alerts_mark_due(gid, self.clock(), lane)
             self.wake_reconcile.set()
-            return incident, view
+            return incident, view, True
 
     async def resolve_from_button(self, incident_id: str, *, user: str) -> Incident:
         incident = await self.store.get(incident_id)

@@ -112,6 +112,8 @@ class Boards:
             shown = [redaction.alert_view(v, self.config) for v in views]
             message = ui.unmatched_digest(shown, incidents, total=total, since=float(start))
             state = "firing" if any(v.firing for v in views) else "resolved"
+            # a declaration is shown at once: its Declare goes, "Declared as … by …" comes
+            state += f":{len(incidents)}"
         else:
             counts = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:")}
             message = ui.storm_notice(counts, since=float(start))

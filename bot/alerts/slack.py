@@ -14,7 +14,7 @@ from typing import Any
 from blocks.mrkdwn import unescape
 from bot.alerts.intake import AlertBatch, GroupUpdate
 from bot.core.config import AlertsConfig
-from bot.core.models import AlertInstance
+from bot.core.models import AlertInstance, MessageRef
 from bot.core.slack import Slack, SlackError
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,9 @@ def parse_alert_message(
             labels.setdefault(name, value[:200])
     labels.setdefault("alertname", alertname)
     started = float(event.get("ts") or now)
+    # where the alert was posted: its thread is told of the incident it declares
+    posted = event.get("channel") and event.get("ts")
+    message = MessageRef(channel=str(event["channel"]), ts=str(event["ts"])) if posted else None
     alerts = [
         AlertInstance(
             fingerprint=f"slack:{i}",
@@ -161,6 +164,7 @@ def parse_alert_message(
             annotations=annotations,
             starts_at=started,
             generator_url=link,
+            message=message,
         )
         for i in range(head.count)
     ]

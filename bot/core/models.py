@@ -195,6 +195,16 @@ class PrivateConversion(BaseModel):
         return [s for s in PRIVATE_STEPS if s not in self.done]
 
 
+class MessageRef(BaseModel):
+    """A Slack message the bot points back to: the one an incident was declared from (a
+    message shortcut), or the alert message in an alert channel that declared it."""
+
+    channel: str
+    ts: str
+    user: str | None = None  # its author; None for a bot's or an integration's
+    permalink: str | None = None  # chat.getPermalink's; None when Slack would not give it
+
+
 class Incident(BaseModel):
     id: str  # "<yyyymmdd>-<n>", unique across replicas
     title: str
@@ -206,9 +216,10 @@ class Incident(BaseModel):
     resolved_at: float | None = None
     resolution: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)  # role -> Slack user ID
-    source: str = "slack"  # slack | modal | alert | drill
+    source: str = "slack"  # slack | modal | message (a message shortcut) | alert | drill
     runbook: str | None = None  # posted as a checklist once the channel exists
     alertname: str | None = None  # the alert that raised it: ranks the runbook list
+    origin: MessageRef | None = None  # the message it was declared from (a message shortcut)
     # Slack resources made by the declare saga
     channel_id: str | None = None
     channel_name: str = ""
@@ -375,6 +386,7 @@ class AlertInstance(BaseModel):
     starts_at: float | None = None  # epoch seconds, UTC
     ends_at: float | None = None
     generator_url: str | None = None  # the expression's page in Prometheus
+    message: MessageRef | None = None  # the alert message in Slack it came from, if one
 
 
 class AlertGroupView(BaseModel):

@@ -93,6 +93,7 @@ OPEN_ACTIONS: dict[str, str] = {
     "drill": "acknowledge the drill's page",
     "followup": "close its follow-ups",
     "ask": "ask for it",
+    "timeline": "add to its timeline",  # the Add to incident timeline shortcut
 }
 
 Why = Literal["ok", "permission", "channel", "rate"]

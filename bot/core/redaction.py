@@ -11,7 +11,8 @@ the post-mortem file) shows only what this module lets through:
   for access), the channel as a `<#G…>` link (Slack shows "private channel" to others);
 - never: the title (a generic one instead, "Private incident 20261122-3"), the
   description, the resolution, status update texts, the alert and the runbook (a runbook
-  id such as `leaked-credentials` says what happened), the channel's name.
+  id such as `leaked-credentials` says what happened), the message it was declared from,
+  the channel's name.
 
 How a surface uses it:
 
@@ -113,6 +114,7 @@ def _redacted(incident: Incident) -> Incident:
             "last_update": None,
             "alertname": None,
             "runbook": None,
+            "origin": None,
             "channel_name": "",
             "topic": None,
             "conversion": None,

@@ -158,9 +158,16 @@ class Slack:
                 raise
 
     async def post(
-        self, channel: str, text: Mrkdwn, blocks: list[dict[str, Any]] | None = None
+        self,
+        channel: str,
+        text: Mrkdwn,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        thread_ts: str | None = None,
     ) -> tuple[str, str]:
-        """Post a message; returns (channel_id, ts) so it can be updated later."""
+        """Post a message (a reply in the thread of `thread_ts`); returns (channel_id, ts)
+        so it can be updated later."""
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
         data = await self._call(
             "chat.postMessage",
             channel=channel,
@@ -168,6 +175,7 @@ class Slack:
             blocks=blocks or [],
             unfurl_links=False,
             unfurl_media=False,
+            **extra,
         )
         return str(data["channel"]), str(data["ts"])
 
@@ -279,6 +287,10 @@ class Slack:
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
         data = await self._call("views.open", trigger_id=trigger_id, view=view)
         return str(data["view"]["id"])
+
+    async def update_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """Replace an open modal (one opened at once, then filled in when known)."""
+        await self._call("views.update", view_id=view_id, view=view)
 
     async def publish_home(self, user: str, view: dict[str, Any]) -> str:
         """The user's Home tab (views.publish): the view's id."""

@@ -1,4 +1,5 @@
-"""The scopes the bot needs, read from `manifest.yaml` at the repository root.
+"""What `manifest.yaml` at the repository root declares: the scopes the bot needs, and
+its shortcuts (the sandbox offers them in its menus).
 
 The manifest is found beside the package the way the shipped runbooks are
 (`manifest_path()`): that works from a checkout and from `pip install -e .`, which is how
@@ -52,3 +53,11 @@ def manifest_scopes(path: Path) -> list[str]:
     if not isinstance(scopes, list):
         raise ValueError(f"{path}: oauth_config.scopes.bot is not a list")
     return [str(s) for s in scopes]
+
+
+def manifest_shortcuts(path: Path | None = None) -> list[dict[str, str]]:
+    """The manifest's shortcuts: each one's name, type (message or global) and callback_id."""
+    data = yaml.safe_load((path or manifest_path()).read_text()) or {}
+    found = (data.get("features") or {}).get("shortcuts") or []
+    keys = ("name", "type", "callback_id")
+    return [{k: str(s[k]) for k in keys} for s in found if all(k in s for k in keys)]

@@ -29,7 +29,14 @@ from bot.core.config import IncidentConfig
 from bot.core.errors import STORE_ERRORS
 from bot.core.identity import Identity
 from bot.core.metrics import Metrics
-from bot.core.models import DrillInfo, Incident, LifecycleEvent, StatusUpdate, TimelineEntry
+from bot.core.models import (
+    DrillInfo,
+    Incident,
+    LifecycleEvent,
+    MessageRef,
+    StatusUpdate,
+    TimelineEntry,
+)
 from bot.core.slack import Slack, SlackError
 from bot.core.store import Once, Store
 from bot.incidents.channel import channel_name
@@ -93,6 +100,7 @@ class Incidents:
         labels: Mapping[str, str] | None = None,
         drill: DrillInfo | None = None,
         reply: Mapping[str, str] | None = None,
+        origin: MessageRef | None = None,
     ) -> Incident:
         """Record an incident and its `declared` event; the set-up follows from the event
         (`on_declared`), so this returns before the channel exists. `reply`: how to tell
@@ -102,7 +110,7 @@ class Incidents:
         incident instead of a second one.
         `private`: a private (security) incident; None: as the config's `private:` says
         for its runbook and alert `labels`. `drill`: a game-day drill (bot/drills/), in a
-        `drill-…` channel."""
+        `drill-…` channel. `origin`: the message it is declared from (its card links it)."""
         title = " ".join(title.split())
         if not title:
             raise IncidentError("An incident needs a title.")
@@ -138,6 +146,7 @@ class Incidents:
             source=source,
             runbook=runbook,
             alertname=alertname,
+            origin=origin,
             channel_name=channel_name(
                 "drill" if drill else self.config.channel_prefix, day, number, title
             ),
@@ -151,12 +160,10 @@ class Incidents:
                 "drill" if drill else self.config.channel_prefix, day, number
             )
         label = self.config.severity(severity).label
-        entry = _entry(
-            now,
-            by,
-            "declared",
-            md("Declared {} ({}){}: {}", severity, label, " private" if private else "", title),
-        )
+        text = md("Declared {} ({}){}: {}", severity, label, " private" if private else "", title)
+        if origin is not None and origin.permalink:
+            text += md(" (from {})", mk.link(origin.permalink, "this message"))
+        entry = _entry(now, by, "declared", text)
         await self._create(incident, entry, reply)
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
         self.metrics.incidents_declared.labels(severity, source).inc()

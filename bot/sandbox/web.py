@@ -7,6 +7,8 @@
   the page then says who it acts as (`{"type": "as", "user": ...}`) and gets a snapshot
   for that user. After that, every FakeSlack event is forwarded, rendered *for that
   viewer* (bot/sandbox/feed.py).
+- `GET /sandbox/shortcuts`: the manifest's shortcuts, for the page's menus; `POST
+  /sandbox/shortcut` plays one (a message's: channel and ts; the global one).
 - `POST /sandbox/compose | click | submit | close | home`: what the user does, played
   against the fake as that user (which sends real signed requests to the bot). A click
   names a message (channel, ts) or an open modal or the Home tab (view_id, plus its
@@ -30,6 +32,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from bot.doctor.manifest import manifest_shortcuts
 from bot.fakes.slack import FakeSlack
 from bot.sandbox.feed import JSON, PanelSource, SandboxFeed, Viewer, attr
 
@@ -124,6 +127,8 @@ def mount_sandbox_ui(
     app.router.add_post("/sandbox/submit", routes.submit)
     app.router.add_post("/sandbox/close", routes.close)
     app.router.add_post("/sandbox/react", routes.react)
+    app.router.add_get("/sandbox/shortcuts", routes.shortcuts)
+    app.router.add_post("/sandbox/shortcut", routes.shortcut)
     app.router.add_post("/sandbox/home", routes.home)
 
 
@@ -326,6 +331,30 @@ class _Routes:
             raise BadRequest("A reaction needs the message ts and an emoji name.")
         await self.fake.add_reaction(user, channel, ts, name)
         return _ok()
+
+    async def shortcuts(self, request: web.Request) -> web.Response:
+        """The manifest's shortcuts, for the page's menus (a message's, and ⚡ Shortcuts)."""
+        return _ok(shortcuts=manifest_shortcuts())
+
+    async def shortcut(self, request: web.Request) -> web.Response:
+        return await self._guarded(request, self._shortcut)
+
+    async def _shortcut(self, body: JSON) -> web.Response:
+        """A shortcut picked from a menu: a message's (channel and ts) or the global one,
+        sent to the bot as Slack sends it (bot/fakes/slack/shortcuts.py)."""
+        user, callback = self._user(body), str(body.get("callback_id") or "")
+        kind = {s["callback_id"]: s["type"] for s in manifest_shortcuts()}.get(callback)
+        if kind is None:
+            raise BadRequest(f"The app's manifest has no shortcut {callback!r}.")
+        if kind == "global":
+            result = await self.fake.global_shortcut(user, callback)
+        else:
+            channel, ts = self._channel(body), str(body.get("ts") or "")
+            if not ts:
+                raise BadRequest("A message shortcut needs the message's ts.")
+            result = await self.fake.message_shortcut(user, channel, ts, callback)
+        error = _ack_error(result)
+        return _fail(error) if error else _ok()
 
     async def _home(self, body: JSON) -> web.Response:
         """The user opens the app's Home tab: the bot hears app_home_opened."""

@@ -138,6 +138,8 @@ async def test_over_socket_mode_a_command_an_event_and_a_click_all_work(socket: 
     )
     ack = await h.fake.click("U0BOB", announce, unmatched.ts, ACTION_DECLARE, value=gid)
     assert ack.status == 200
+    form = await eventually(lambda: next(iter(h.fake.views), None))  # filled in from the alert
+    assert (await h.fake.submit_view("U0BOB", form, {})).status == 200
     found = await declared(h, 2)
     assert [i.alertname for i in found] == [None, "DiskAlmostFull"]
     assert found[1].declared_by == "U0BOB" and found[0].id == first.id

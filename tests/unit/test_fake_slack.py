@@ -841,6 +841,55 @@ async def test_a_real_bolt_app_understands_the_fake():
         await fake.stop()
 
 
+# ------------------------------------------------------------------ shortcuts and threads
+
+
+async def test_a_message_shortcut_sends_message_action_whose_trigger_opens_a_view(
+    fake: FakeSlack, client: AsyncWebClient, bot_app: TinyBot
+):
+    posted = await fake.post_message("U0CAROL", "general", "Checkout is down")
+    ack = await fake.message_shortcut("U0ALICE", "general", posted.ts, "declare_from_message")
+    assert ack.status == 200
+    payload = bot_app.received[-1].payload()
+    general = fake.channel_by_name("general")
+    assert general is not None
+    assert payload["type"] == "message_action" and payload["callback_id"] == "declare_from_message"
+    assert payload["channel"] == {"id": general.id, "name": "general"}
+    assert payload["user"]["id"] == "U0ALICE" and payload["response_url"].startswith("http")
+    message = payload["message"]
+    assert (message["type"], message["ts"], message["text"], message["user"]) == (
+        "message",
+        posted.ts,
+        "Checkout is down",
+        "U0CAROL",
+    )
+    await client.views_open(trigger_id=payload["trigger_id"], view=DECLARE_MODAL)
+    # the global one: no channel, no message, no response_url
+    await fake.global_shortcut("U0BOB", "declare")
+    payload = bot_app.received[-1].payload()
+    assert payload["type"] == "shortcut" and payload["user"]["id"] == "U0BOB"
+    assert not {"channel", "message", "response_url"} & set(payload)
+    await client.views_open(trigger_id=payload["trigger_id"], view=DECLARE_MODAL)
+    assert len(fake.views) == 2
+
+
+async def test_a_reply_in_a_thread_changes_its_parent_and_has_a_thread_permalink(
+    fake: FakeSlack, client: AsyncWebClient
+):
+    general = fake.channel_by_name("general")
+    assert general is not None
+    parent = await fake.post_message("U0CAROL", "general", "Checkout is down")
+    seen: list[dict[str, Any]] = []
+    fake.subscribe(seen.append)
+    reply = await client.chat_postMessage(channel=general.id, text="on it", thread_ts=parent.ts)
+    changed = [e["message"] for e in seen if e["type"] == "message_changed"]
+    assert [(m["ts"], m["reply_count"]) for m in changed] == [(parent.ts, 1)]
+    top = await client.chat_getPermalink(channel=general.id, message_ts=parent.ts)
+    assert top["permalink"].endswith(f"/archives/{general.id}/p{parent.ts.replace('.', '')}")
+    inner = await client.chat_getPermalink(channel=general.id, message_ts=reply["ts"])
+    assert inner["permalink"].endswith(f"?thread_ts={parent.ts}&cid={general.id}")
+
+
 # ------------------------------------------------------------------ the App Home
 
 HOME = {

@@ -970,6 +970,15 @@ async def test_panels_are_published_to_every_page(sandbox: Sandbox) -> None:
     await ws.close()
 
 
+def test_a_thread_folds_under_its_message() -> None:
+    reply = tags(render_message(_msg(thread_ts="1699999999.000001"), CTX), "article")[0]
+    assert reply["data-thread"] == "1699999999.000001" and "msg-reply" in reply["class"]
+    parent = render_message(_msg(thread_ts="1700000000.000100", reply_count=2), CTX)
+    [toggle] = tags(parent, "button")
+    assert toggle["data-thread-of"] == "1700000000.000100" and toggle["aria-expanded"] == "false"
+    assert "data-thread=" not in parent.split(">", 1)[0]
+
+
 async def test_the_home_tab_reaches_only_its_user_and_clicks_as_its_view(sandbox: Sandbox) -> None:
     async def snapshot_of(user: str) -> dict[str, Any]:
         ws = await sandbox.client.ws_connect("/sandbox/ws")

@@ -159,6 +159,9 @@ class Once(StrEnum):
     DRILL_NOTICE = "drill-notice"  # "this is a drill" posted once (bot/drills/)
     DRILL_ACK = "drill-ack"  # a drill page acknowledged once
     DRILL_STEP = "drill-step"  # a drill step's timeline entry
+    # a message put on an incident's timeline by the shortcut, once (bot/timeline.py)
+    TIMELINE_MESSAGE = "timeline-message"
+    ALERT_THREAD = "alert-thread"  # an alert message's thread told of its incident, once
 
 
 class Lease(StrEnum):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.fakes.slack.humans import Humans
 from bot.fakes.slack.methods.auth import AuthMethods
 from bot.fakes.slack.methods.chat import ChatMethods
 from bot.fakes.slack.methods.conversations import ConversationsMethods
@@ -13,10 +12,11 @@ from bot.fakes.slack.methods.pins_reactions import PinsReactionsMethods
 from bot.fakes.slack.methods.users import UsersMethods
 from bot.fakes.slack.methods.views import ViewsMethods
 from bot.fakes.slack.server import Server
+from bot.fakes.slack.shortcuts import Shortcuts
 
 
 class FakeSlack(
-    Humans,
+    Shortcuts,
     AuthMethods,
     ChatMethods,
     ConversationsMethods,

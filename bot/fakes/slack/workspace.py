@@ -317,6 +317,9 @@ class Workspace(Serialization):
         )
         self.messages.setdefault(channel.id, []).append(m)
         self._emit({"type": "message", "message": self.serialize_message(m)})
+        parent = self.message(channel.id, thread_ts) if thread_ts and not ephemeral_to else None
+        if parent is not None and parent is not m:  # its reply count, as clients show it
+            self._emit({"type": "message_changed", "message": self.serialize_message(parent)})
         return m
 
     def _open_im(self, user_ids: list[str]) -> Channel:

@@ -68,12 +68,17 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
         if tone:
             classes.append(f"msg-{tone}")
     thread_ts = msg.get("thread_ts")
+    thread = ""  # a reply names its thread: the page shows it under its parent, folded
+    replies = ""
     if thread_ts and thread_ts != ts:
+        classes.append("msg-reply")
+        thread = f' data-thread="{esc(thread_ts)}"'
         marks.append('<span class="mark mark-thread">↳ reply in thread</span>')
     elif msg.get("reply_count"):
         count = int(msg["reply_count"])
-        marks.append(
-            f'<span class="mark mark-thread">{count} repl{"y" if count == 1 else "ies"}</span>'
+        replies = (
+            f'<button type="button" class="thread-toggle" data-thread-of="{esc(ts)}" '
+            f'aria-expanded="false">{count} repl{"y" if count == 1 else "ies"}</button>'
         )
     edited_html = '<span class="mark mark-edited">(edited)</span>' if edited else ""
     avatar = _avatar(user, ctx, is_bot)
@@ -96,8 +101,9 @@ def render_message(msg: Mapping[str, Any], ctx: RenderContext) -> str:
     eph = '<footer class="msg-ephemeral-note">👁 Only visible to you</footer>' if ephemeral else ""
     return (
         f'<article class="{" ".join(classes)}" id="{esc(message_dom_id(channel, ts))}" '
-        f'data-channel="{esc(channel)}" data-ts="{esc(ts)}" aria-label="{author}">'
-        f'{avatar}{header}<div class="msg-body">{body}{files_html}{reactions}</div>{eph}</article>'
+        f'data-channel="{esc(channel)}" data-ts="{esc(ts)}"{thread} aria-label="{author}">'
+        f'{avatar}{header}<div class="msg-body">{body}{files_html}{reactions}{replies}</div>'
+        f"{eph}</article>"
     )
 
 

@@ -101,6 +101,7 @@ const handlers = {
     }
     if (ev.channel === state.current) {
       placeMessage(ev.ts, ev.html, i < 0);
+      arrangeThreads($("#messages"));
       renderPins();
     }
   },
@@ -225,6 +226,8 @@ function renderChannel() {
   box.innerHTML = (state.messages[state.current] || []).map((m) => m.html).join("");
   localise(box);
   addReactButtons(box);
+  addMoreButtons(box);
+  arrangeThreads(box);
   renderPins();
   closePins();
   scrollToBottom();
@@ -237,6 +240,7 @@ function placeMessage(ts, html, isNew) {
   const node = tmp.content.firstElementChild;
   localise(node);
   addReactButtons(node);
+  addMoreButtons(node);
   const nearBottom = atBottom(box);
   const old = document.getElementById(domId(state.current, ts));
   if (old) {
@@ -322,16 +326,22 @@ function jumpTo(id) {
 // A 📌 on hover, as Slack's reaction picker would give: the bot puts the message on the
 // incident's timeline (reaction_added). Not on ephemeral messages, which take no reactions.
 function addReactButtons(root) {
+  addHoverButtons(root, "msg-react", "📌", "React with pushpin",
+    "React with :pushpin: (adds the message to the incident timeline)");
+}
+
+// A button shown on hover in each (non-ephemeral) message article under root, once.
+function addHoverButtons(root, className, text, label, title) {
   if (!root) return;
   const articles = root.matches && root.matches("article") ? [root] : root.querySelectorAll("article");
   for (const a of articles) {
-    if (a.classList.contains("msg-ephemeral") || a.querySelector(":scope > .msg-react")) continue;
+    if (a.classList.contains("msg-ephemeral") || a.querySelector(`:scope > .${className}`)) continue;
     const b = document.createElement("button");
     b.type = "button";
-    b.className = "msg-react";
-    b.textContent = "📌";
-    b.title = "React with :pushpin: (adds the message to the incident timeline)";
-    b.setAttribute("aria-label", "React with pushpin");
+    b.className = className;
+    b.textContent = text;
+    b.title = title;
+    b.setAttribute("aria-label", label);
     a.append(b);
   }
 }
@@ -456,6 +466,7 @@ async function compose(e) {
 }
 
 function onMessagesClick(e) {
+  if (onThreadOrMoreClick(e)) return;
   const react = e.target.closest("button.msg-react");
   if (react) {
     const article = react.closest("article");
@@ -715,10 +726,112 @@ document.addEventListener("DOMContentLoaded", () => {
     if (res.ok && res.message) showNotice(res.message, "ok");
   });
   window.addEventListener("hashchange", selectChannel);
+  setUpShortcuts();
   // Relative times ("5 minutes ago") drift; refresh them now and then.
   setInterval(() => localise(document.body), 60000);
   connect();
 });
+
+// ------------------------------------------------------------------ shortcuts and threads
+//
+// The app's shortcuts come from its manifest (GET /sandbox/shortcuts): a message's hover
+// menu, "⋯ More actions", lists the message ones; "⚡ Shortcuts" by the composer the global
+// ones. Picking one sends it to the bot as Slack would (POST /sandbox/shortcut). Replies
+// sit under their message, folded behind its "N replies" until opened, as in Slack.
+
+const shortcuts = { list: [], open: new Set() };  // open: parent ts of unfolded threads
+
+async function setUpShortcuts() {
+  const res = await fetch("/sandbox/shortcuts").then((r) => r.json()).catch(() => ({}));
+  shortcuts.list = res.shortcuts || [];
+  const global = shortcuts.list.filter((s) => s.type === "global");
+  if (global.length) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "shortcuts-button";
+    b.textContent = "⚡ Shortcuts";
+    b.setAttribute("aria-haspopup", "menu");
+    b.addEventListener("click", () => openShortcutMenu(b, global, {}));
+    $("#composer-form").prepend(b);
+  }
+  addMoreButtons($("#messages"));
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest(".shortcut-menu, .msg-more, .shortcuts-button")) closeShortcutMenu();
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeShortcutMenu(); });
+}
+
+// "⋯" on hover, beside the 📌: the message shortcuts (none on ephemeral messages, as Slack)
+function addMoreButtons(root) {
+  if (!shortcuts.list.some((s) => s.type === "message")) return;
+  addHoverButtons(root, "msg-more", "⋯", "More actions", "More actions");
+}
+
+function openShortcutMenu(anchor, items, where) {
+  closeShortcutMenu();
+  const menu = document.createElement("div");
+  menu.className = "shortcut-menu";
+  menu.setAttribute("role", "menu");
+  for (const item of items) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("role", "menuitem");
+    b.textContent = item.name;
+    b.addEventListener("click", () => {
+      closeShortcutMenu();
+      post("/sandbox/shortcut", { user: state.me, callback_id: item.callback_id, ...where });
+    });
+    menu.append(b);
+  }
+  document.body.append(menu);
+  const box = anchor.getBoundingClientRect();
+  menu.style.top = `${Math.max(8, box.top - menu.offsetHeight - 4)}px`;
+  menu.style.left = `${Math.min(box.left, window.innerWidth - menu.offsetWidth - 8)}px`;
+  menu.querySelector("button").focus();
+}
+
+function closeShortcutMenu() {
+  document.querySelectorAll(".shortcut-menu").forEach((m) => m.remove());
+}
+
+// A click on "⋯" or on "N replies"; true when it was one of them.
+function onThreadOrMoreClick(e) {
+  const more = e.target.closest("button.msg-more");
+  if (more) {
+    const a = more.closest("article");
+    const items = shortcuts.list.filter((s) => s.type === "message");
+    openShortcutMenu(more, items, { channel: a.dataset.channel, ts: a.dataset.ts });
+    return true;
+  }
+  const toggle = e.target.closest("button.thread-toggle");
+  if (toggle) {
+    const ts = toggle.dataset.threadOf;
+    if (shortcuts.open.has(ts)) shortcuts.open.delete(ts); else shortcuts.open.add(ts);
+    arrangeThreads($("#messages"));
+    return true;
+  }
+  return false;
+}
+
+// Each reply right under its message (after the replies before it), shown only while its
+// thread is open; the toggle says which.
+function arrangeThreads(box) {
+  for (const reply of box.querySelectorAll("article[data-thread]")) {
+    const parentId = domId(reply.dataset.channel, reply.dataset.thread);
+    const parent = document.getElementById(parentId);
+    if (!parent) continue;
+    let last = parent;
+    while (last.nextElementSibling && last.nextElementSibling.dataset.thread === reply.dataset.thread
+      && Number(last.nextElementSibling.dataset.ts) < Number(reply.dataset.ts)) {
+      last = last.nextElementSibling;
+    }
+    if (last.nextElementSibling !== reply && last !== reply) last.after(reply);
+    reply.hidden = !shortcuts.open.has(reply.dataset.thread);
+  }
+  for (const toggle of box.querySelectorAll("button.thread-toggle")) {
+    toggle.setAttribute("aria-expanded", String(shortcuts.open.has(toggle.dataset.threadOf)));
+  }
+}
 
 // ------------------------------------------------------------------ App Home
 

@@ -83,9 +83,13 @@ class ChatMethods(Workspace):
         channel = self._channel(a.req("channel", "channel_not_found"))
         self._visible(channel)
         ts = a.req("message_ts", "message_not_found")
-        if self.message(channel.id, ts) is None:
+        m = self.message(channel.id, ts)
+        if m is None:
             raise SlackError("message_not_found")
-        return {"channel": channel.id, "permalink": self._permalink(channel.id, ts)}
+        link = self._permalink(channel.id, ts)
+        if m.thread_ts and m.thread_ts != ts:  # a reply: Slack names its thread too
+            link += f"?thread_ts={m.thread_ts}&cid={channel.id}"
+        return {"channel": channel.id, "permalink": link}
 
     def _permalink(self, channel: str, ts: str) -> str:
         base = self.base_url or "https://fake.slack.com/"
