@@ -121,11 +121,12 @@ def test_a_direct_message_says_it_is_one(page: Page) -> None:
     expect(dms.get_by_role("heading", name="Direct messages")).to_be_visible()
     open_channel(page, "Direct message with incident-bot")
     expect(page.get_by_role("heading", level=1)).to_have_text("@incident-bot")
-    expect(page.locator(".channel-head")).to_contain_text("Direct message with incident-bot")
+    head = page.locator("main > header")  # the open channel's own, not a message's
+    expect(head).to_contain_text("Direct message with incident-bot")
     expect(said(page, "Check the canary")).to_be_visible()
     # a channel is not labelled so
     open_channel(page, "#general")
-    expect(page.locator(".channel-head")).not_to_contain_text("Direct message")
+    expect(head).not_to_contain_text("Direct message")
 
 
 def test_the_pinned_view_reaches_the_card(page: Page) -> None:
