@@ -89,9 +89,15 @@ def test_the_declare_form_filled_in_keeps_to_slacks_limits() -> None:
     assert blocks["severity"]["element"]["initial_option"]["value"] == "SEV2"
     assert blocks["private"]["element"]["initial_options"][0]["value"] == "private"
     assert "<@U0CAROL>" in json.dumps(view["blocks"]) and "<#C0GEN>" in json.dumps(view["blocks"])
-    # unfilled, as the command opens it: no initial values at all
+    assert blocks[incident_ui.COMMAND_FIELD]["element"]["initial_options"][0]["value"] == (
+        incident_ui.COMMAND_FIELD
+    )
+    # unfilled, as the command opens it: no initial values but "I'll command it" ticked
     plain = incident_ui.declare_modal(CONFIG, runbooks=[("disk-space", "Disk space low")])
-    assert "initial_value" not in json.dumps(plain) and "initial_options" not in json.dumps(plain)
+    [box] = [b for b in plain["blocks"] if b.get("block_id") == incident_ui.COMMAND_FIELD]  # type: ignore[attr-defined]
+    assert box["element"]["initial_options"] == box["element"]["options"]
+    rest = [b for b in plain["blocks"] if b is not box]  # type: ignore[attr-defined]
+    assert "initial_value" not in json.dumps(rest) and "initial_options" not in json.dumps(rest)
 
 
 def test_the_card_links_to_the_message_it_was_declared_from() -> None:
