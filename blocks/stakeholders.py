@@ -4,6 +4,8 @@ the incident channel. Pure functions of the domain objects."""
 
 from __future__ import annotations
 
+from typing import LiteralString
+
 import blocks.mrkdwn as mk
 from blocks.common import (
     Block,
@@ -71,20 +73,7 @@ def update_due(
         every,
         last,
     )
-    return (
-        text,
-        [
-            section(md(":loudspeaker: {}", text)),
-            actions(
-                button(
-                    f"Draft update for {audience.audience}",
-                    ACTION_DRAFT,
-                    draft_value(incident.id, audience.key),
-                    style="primary",
-                )
-            ),
-        ],
-    )
+    return _asking_for_a_draft(":loudspeaker:", text, incident, audience)
 
 
 def final_update_due(
@@ -98,20 +87,20 @@ def final_update_due(
         audience.audience,
         destination_text(audience),
     )
-    return (
-        text,
-        [
-            section(md(":white_check_mark: {}", text)),
-            actions(
-                button(
-                    f"Draft update for {audience.audience}",
-                    ACTION_DRAFT,
-                    draft_value(incident.id, audience.key),
-                    style="primary",
-                )
-            ),
-        ],
+    return _asking_for_a_draft(":white_check_mark:", text, incident, audience)
+
+
+def _asking_for_a_draft(
+    emoji: LiteralString, text: Mrkdwn, incident: Incident, audience: StakeholderAudience
+) -> Message:
+    """`text` in the incident channel, with the audience's **Draft update** button."""
+    draft = button(
+        f"Draft update for {audience.audience}",
+        ACTION_DRAFT,
+        draft_value(incident.id, audience.key),
+        style="primary",
     )
+    return text, [section(md("{} {}", md(emoji), text)), actions(draft)]
 
 
 def draft_modal(

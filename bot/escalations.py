@@ -29,16 +29,16 @@ between an incident change and its listener.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
 
 import blocks.escalations as ui
 import blocks.mrkdwn as mk
 from blocks.incident import Message
 from blocks.mrkdwn import Mrkdwn, md
 from bot.core import redaction
-from bot.core.config import IncidentConfig, role_name, target_kind
+from bot.core.config import role_name, target_kind
+from bot.core.feature import Scheduled
 from bot.core.identity import Identity
 from bot.core.models import (
     DueItem,
@@ -50,9 +50,9 @@ from bot.core.models import (
     TimelineEntry,
 )
 from bot.core.pagerduty import PagerDuty, PagingError
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack, SlackError, is_transient
-from bot.core.store import Lease, Once, Store
+from bot.core.schedule import Retry, post_for_item
+from bot.core.slack import SlackError, is_transient
+from bot.core.store import Lease, Once
 from bot.paging.base import paging_problem
 from bot.runbooks.library import Runbook
 
@@ -94,27 +94,12 @@ def _matrix_key(severity: str, index: int) -> str:
     return f"matrix:{severity}:{index}"
 
 
-class Escalations:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        runbooks: Mapping[str, Runbook],
-        pagerduty: PagerDuty | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        identity: Identity | None = None,
-    ) -> None:
-        self.identity = identity or Identity(store, slack, prefixes=(config.channel_prefix,))
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.runbooks = runbooks
-        self.pd = pagerduty
-        self.clock = clock
+@dataclass(eq=False)
+class Escalations(Scheduled):
+    runbooks: Mapping[str, Runbook]
+    pagerduty: PagerDuty | None
+    _: KW_ONLY
+    identity: Identity  # the install record: a page's incident_key never repeats
 
     def install(self) -> None:
         self.scheduler.on(STEP, self._step)
@@ -123,7 +108,7 @@ class Escalations:
 
     @property
     def paging_problem(self) -> str | None:
-        return paging_problem(self.pd, self.config)
+        return paging_problem(self.pagerduty, self.config)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
@@ -383,17 +368,17 @@ class Escalations:
                     item, "page", incident.channel_id, ui.page_failed(record.paged, problem)
                 )
             return
-        assert self.pd is not None and self.config.pagerduty.service_id
+        assert self.pagerduty is not None and self.config.pagerduty.service_id
         target = record.paged
         paged_as = redaction.for_pagerduty(incident, self.config)  # private: a generic title
         try:
-            kind = await self.pd.target_kind(target)
-            assignees = await self.pd.oncall_user_ids(target) if kind == "schedule" else None
+            kind = await self.pagerduty.target_kind(target)
+            assignees = await self.pagerduty.oncall_user_ids(target) if kind == "schedule" else None
             if kind == "schedule" and not assignees:
                 raise PagingError(f"nobody is on call in schedule {target}", retryable=False)
             if self.identity.epoch is None:
                 await self.identity.ensure()
-            result = await self.pd.page(
+            result = await self.pagerduty.page(
                 service_id=self.config.pagerduty.service_id,
                 escalation_policy_id=target if kind == "escalation_policy" else None,
                 incident_key=self.identity.page_key(f"{incident.id}-escalation-{target}"),
@@ -419,7 +404,7 @@ class Escalations:
 
     async def _unpage(self, item: DueItem) -> None:
         incident = await self.store.get(item.incident_id)
-        if incident is None or incident.escalation is None or self.pd is None:
+        if incident is None or incident.escalation is None or self.pagerduty is None:
             return
         for fired in incident.escalation.fired:
             if not fired.pd_incident_id:
@@ -428,7 +413,7 @@ class Escalations:
                 continue
             note = incident.resolution or f"Resolved in Slack (incident {incident.id})"
             try:
-                await self.pd.resolve(fired.pd_incident_id, note=note)
+                await self.pagerduty.resolve(fired.pd_incident_id, note=note)
             except PagingError as exc:
                 if exc.retryable:
                     raise Retry(f"PagerDuty: {exc}", after=exc.retry_after) from exc

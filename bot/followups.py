@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import blocks.followups as ui
 from blocks.mrkdwn import mention_id, readable
 from bot.core import redaction
-from bot.core.config import IncidentConfig
 from bot.core.durations import parse_duration
+from bot.core.feature import Scheduled
 from bot.core.metrics import Metrics
 from bot.core.models import DueItem, FollowUp, Incident
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack, SlackError, is_transient
-from bot.core.store import Store
+from bot.core.schedule import Retry, post_for_item
+from bot.core.slack import SlackError, is_transient
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -157,23 +154,9 @@ def parse_followup(text: str, *, now: float, remind_at: str = "09:00") -> Parsed
     return ParsedFollowUp(text=what, owner=owner, due=due)
 
 
-class FollowUps:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        metrics: Metrics,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.metrics = metrics
-        self.clock = clock
+@dataclass(eq=False)
+class FollowUps(Scheduled):
+    metrics: Metrics
 
     def install(self) -> None:
         self.scheduler.on(DUE, self._due)

@@ -24,17 +24,15 @@ for the people who opened it lately.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 
 import blocks.home as ui
-from bot.core.config import IncidentConfig
+from bot.core.feature import Scheduled
 from bot.core.mirror import Budget, Frame, Later, Mirror, Pacing, Part, Shown, name
 from bot.core.models import DueItem, Incident, LifecycleEvent, OnCallAnswer
-from bot.core.schedule import Retry, Scheduler
-from bot.core.slack import Slack
-from bot.core.store import Lease, Store
+from bot.core.schedule import Retry
+from bot.core.store import Lease
 from bot.oncall import OnCall, OnCallError
 from bot.privacy import Privacy
 
@@ -55,27 +53,15 @@ REFRESHING = Pacing(_REFRESHING, _REFRESHING, max_wait=1.0)
 PART = "home"
 
 
-class Home:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        privacy: Privacy,
-        oncall: OnCall,
-        scheduler: Scheduler,
-        *,
-        coalesce: float = COALESCE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.config = config
-        self.privacy = privacy
-        self.oncall = oncall
-        self.scheduler = scheduler
-        self.coalesce = coalesce
-        self.clock = clock
-        self.mirror = Mirror(store, slack, clock=clock)
+@dataclass(eq=False)
+class Home(Scheduled):
+    privacy: Privacy
+    oncall: OnCall
+    _: KW_ONLY
+    coalesce: float = COALESCE
+
+    def __post_init__(self) -> None:
+        self.mirror = Mirror(self.store, self.slack, clock=self.clock)
 
     def install(self) -> None:
         # a big workspace's refresh comes back a slice at a time

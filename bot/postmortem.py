@@ -31,8 +31,7 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,12 +45,11 @@ from blocks.common import mention
 from blocks.mrkdwn import md, readable
 from blocks.stats import duration, offset
 from bot.core import redaction
-from bot.core.config import IncidentConfig
+from bot.core.feature import Scheduled
 from bot.core.metrics import Metrics
 from bot.core.models import DueItem, FollowUp, Incident, PostmortemState, TimelineEntry
-from bot.core.schedule import Retry, Scheduler
-from bot.core.slack import Slack, SlackError, is_transient
-from bot.core.store import Store
+from bot.core.schedule import Retry
+from bot.core.slack import SlackError, is_transient
 from bot.incidents import IncidentError
 from bot.stats import Stats
 
@@ -116,29 +114,18 @@ class Draft:
     title: str
 
 
-class Postmortems:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        stats: Stats,
-        metrics: Metrics,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.stats = stats
-        self.metrics = metrics
-        self.clock = clock
-        custom = config.postmortem.template
+@dataclass(eq=False)
+class Postmortems(Scheduled):
+    stats: Stats
+    metrics: Metrics
+
+    def __post_init__(self) -> None:
+        custom = self.config.postmortem.template
         self.env = template_environment(custom)
         self.template_name = custom.name if custom is not None else f"builtin/{BUILTIN_NAME}"
-        self._names: TTLCache[str, str] = TTLCache(maxsize=NAMES_CACHED, ttl=NAME_TTL, timer=clock)
+        self._names: TTLCache[str, str] = TTLCache(
+            maxsize=NAMES_CACHED, ttl=NAME_TTL, timer=self.clock
+        )
 
     def install(self) -> None:
         self.scheduler.on(DRAFT, self._draft_due)
@@ -322,12 +309,12 @@ class Postmortems:
                 md("The post-mortem was already marked done by {} ({} UTC).", who, when)
             )
         await self.scheduler.cancel(incident.id, DUE)
-        if incident.channel_id:
-            text, blocks = ui.marked_done(by)
-            try:
-                await self.slack.post(incident.channel_id, text, blocks)
-            except SlackError as exc:
-                log.warning("post-mortem done notice failed", extra={"error": exc.code})
+        await self.slack.notice(
+            incident.channel_id,
+            ui.marked_done(by),
+            what="post-mortem done notice",
+            incident=incident.id,
+        )
         return state
 
     # -- due-items ----------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
 
 from cachetools import TTLCache
 
@@ -34,10 +35,10 @@ import blocks.mrkdwn as mk
 import blocks.privacy as pv
 from blocks.mrkdwn import md
 from bot.core import redaction
-from bot.core.config import IncidentConfig
+from bot.core.feature import Feature
 from bot.core.models import Incident, PrivateConversion, TimelineEntry
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Store
+from bot.core.slack import SlackError
+from bot.core.store import Lease
 from bot.incidents import IncidentError, Incidents
 
 log = logging.getLogger(__name__)
@@ -51,26 +52,16 @@ CANT_INVITE = frozenset(
 )
 
 
-class Privacy:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        incidents: Incidents,
-        config: IncidentConfig,
-        *,
-        members_ttl: float = MEMBERS_TTL,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.incidents = incidents
-        self.config = config
-        self.members_ttl = members_ttl
-        self.clock = clock
+@dataclass(eq=False)
+class Privacy(Feature):
+    incidents: Incidents
+    _: KW_ONLY
+    members_ttl: float = MEMBERS_TTL
+
+    def __post_init__(self) -> None:
         # channel -> (when fetched, its members); joined/left edit a list, not its age
         self._members: TTLCache[str, tuple[float, frozenset[str]]] = TTLCache(
-            maxsize=MEMBERS_CACHED, ttl=members_ttl, timer=time.monotonic
+            maxsize=MEMBERS_CACHED, ttl=self.members_ttl, timer=time.monotonic
         )
 
     # -- who is inside -----------------------------------------------------------------------

@@ -23,19 +23,17 @@ without a pending cadence one, e.g. incidents declared before reminders existed.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 import blocks.mrkdwn as mk
 import blocks.reminders as ui
 from blocks.mrkdwn import Mrkdwn, md
-from bot.core.config import IncidentConfig
 from bot.core.durations import format_duration
+from bot.core.feature import Scheduled
 from bot.core.metrics import Metrics
 from bot.core.models import DueItem, Incident, TimelineEntry
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack
-from bot.core.store import Lease, Once, Store
+from bot.core.schedule import Retry, post_for_item
+from bot.core.store import Lease, Once
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -46,23 +44,10 @@ OVERDUE = "update_overdue"
 RECONCILE_EVERY = 300.0
 
 
-class Reminders:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        *,
-        clock: Callable[[], float] = time.time,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.clock = clock
-        self.metrics = metrics  # incident_bot_reminders_sent_total{kind}, when given
+@dataclass(eq=False)
+class Reminders(Scheduled):
+    _: KW_ONLY
+    metrics: Metrics | None = None  # incident_bot_reminders_sent_total{kind}, when given
 
     def install(self) -> None:
         self.scheduler.on(DUE, self._due)

@@ -173,7 +173,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         activity=core.activity,
     )
     oncall.schedule(core.jobs)
-    privacy = Privacy(store, slack, core.incidents, config)
+    privacy = Privacy(store, slack, config, core.incidents)
     capture = TimelineCapture(store, slack)
     stats = Stats(store, slack, config, metrics)
     alerts = Alerts(
@@ -191,7 +191,7 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         checklists=Checklists(store, slack, core.runbooks),
         oncall=oncall,
         privacy=privacy,
-        policy=Policy(config, store, slack, privacy, metrics=metrics),
+        policy=Policy(store, slack, config, privacy, metrics=metrics),
         reminders=Reminders(store, slack, config, scheduler, metrics=metrics),
         pager=Pager(
             store,
@@ -213,10 +213,10 @@ def make_services(core: Core, scenarios: dict[str, Scenario]) -> Services:
         stakeholders=Stakeholders(store, slack, config, scheduler),
         alerts=alerts,
         drills=Drills(
-            store, slack, core.incidents, config, scenarios, core.runbooks, scheduler, alerts=alerts
+            store, slack, config, scheduler, core.incidents, scenarios, core.runbooks, alerts=alerts
         ),
         shortcuts=Shortcuts(slack, core.incidents, privacy, capture),
-        home=Home(store, slack, config, privacy, oncall, scheduler),
+        home=Home(store, slack, config, scheduler, privacy, oncall),
     )
     services.reminders.install()
     services.pager.install()

@@ -26,7 +26,6 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,10 +39,11 @@ from blocks.mrkdwn import md
 from bot.core import redaction
 from bot.core.config import IncidentConfig, StakeholderAudience, target_kind, template_dirs
 from bot.core.durations import format_duration
+from bot.core.feature import Scheduled
 from bot.core.models import DueItem, Incident, StatusUpdate, TimelineEntry
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Store
+from bot.core.schedule import Retry, post_for_item
+from bot.core.slack import SlackError
+from bot.core.store import Lease
 from bot.incidents import IncidentError
 
 log = logging.getLogger(__name__)
@@ -263,22 +263,10 @@ class Sent:
     next_due: float | None
 
 
-class Stakeholders:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        scheduler: Scheduler,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.scheduler = scheduler
-        self.clock = clock
-        self.drafts = Drafts(config)
+@dataclass(eq=False)
+class Stakeholders(Scheduled):
+    def __post_init__(self) -> None:
+        self.drafts = Drafts(self.config)
 
     def install(self) -> None:
         self.scheduler.on(DUE, self._due)

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from bot.core import redaction
-from bot.core.config import IncidentConfig
+from bot.core.feature import Feature
 from bot.core.metrics import Metrics
 from bot.core.models import (
     PAGE_ACKNOWLEDGED,
@@ -43,8 +43,7 @@ from bot.core.models import (
     StatsReport,
     TimelineEntry,
 )
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Once, Store
+from bot.core.store import Once
 
 log = logging.getLogger(__name__)
 
@@ -156,32 +155,9 @@ def report(
     )
 
 
-class Stats:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        config: IncidentConfig,
-        metrics: Metrics,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.config = config
-        self.metrics = metrics
-        self.clock = clock
-        self._bot_user: str | None = None
-
-    async def bots(self) -> frozenset[str]:
-        """Who acts as the bot on timelines besides None: its own Slack user (alerts
-        declare and change incidents as it)."""
-        if self._bot_user is None:
-            try:
-                self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
-            except SlackError:
-                return frozenset()
-        return frozenset({self._bot_user}) if self._bot_user else frozenset()
+@dataclass(eq=False)
+class Stats(Feature):
+    metrics: Metrics
 
     async def report(self, window: float) -> StatsReport:
         until = self.clock()
@@ -189,7 +165,7 @@ class Stats:
         found = await self.store.incidents_declared_since(since, until)
         incidents = [i for i in found if i.drill is None]
         timelines = await self.store.timelines([i.id for i in incidents])
-        bots = await self.bots()
+        bots = await self.slack.bots()
         rows = [
             times(i, timelines.get(i.id, []), bots).model_copy(
                 update={"title": redaction.outside(i, self.config).title}
@@ -200,7 +176,7 @@ class Stats:
         return report(rows, severities=names, since=since, until=until)
 
     async def incident_times(self, incident: Incident) -> IncidentTimes:
-        return times(incident, await self.store.timeline(incident.id), await self.bots())
+        return times(incident, await self.store.timeline(incident.id), await self.slack.bots())
 
     async def on_incident_event(self, event: str, incident: Incident) -> None:
         """Incidents listener: observe the histograms when an incident first resolves."""

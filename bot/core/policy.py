@@ -36,8 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal, Protocol
 
 from cachetools import TTLCache
@@ -46,10 +45,11 @@ import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn
 from blocks.policy import refusal_line
 from bot.core.config import IncidentConfig, RateLimit
+from bot.core.feature import Feature
 from bot.core.metrics import Metrics
 from bot.core.models import Incident, TimelineEntry
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Once, Rate, Store
+from bot.core.slack import SlackError
+from bot.core.store import Once, Rate
 
 log = logging.getLogger(__name__)
 
@@ -172,23 +172,13 @@ def mentions(who: tuple[Who, ...]) -> tuple[Mrkdwn, ...]:
     return tuple(dict.fromkeys(out))
 
 
-class Policy:
-    def __init__(
-        self,
-        config: IncidentConfig,
-        store: Store,
-        slack: Slack,
-        privacy: ChannelMembers,
-        *,
-        metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.slack = slack
-        self.privacy = privacy
-        self.metrics = metrics
-        self.clock = clock
+@dataclass(eq=False)
+class Policy(Feature):
+    privacy: ChannelMembers
+    _: KW_ONLY
+    metrics: Metrics | None = None
+
+    def __post_init__(self) -> None:
         self._groups: TTLCache[str, frozenset[str]] = TTLCache(
             maxsize=GROUPS_CACHED, ttl=GROUP_TTL, timer=time.monotonic
         )

@@ -325,6 +325,19 @@ class Slack:
             self._bot_user = str((await self.auth_test()).get("user_id") or "")
         return self._bot_user
 
+    async def acting_user(self) -> str:
+        """`bot_user_id()`, or "" while Slack cannot say (asked again the next time): who
+        an alert or a drill declares and changes incidents as."""
+        try:
+            return await self.bot_user_id()
+        except SlackError:
+            return ""
+
+    async def bots(self) -> frozenset[str]:
+        """Who acts as the bot on timelines besides None: its own user, once known."""
+        user = await self.acting_user()
+        return frozenset({user}) if user else frozenset()
+
     # -- after the incident (bot/postmortem.py, bot/followups.py, bot/timeline.py) ------------
     async def upload_file(
         self,

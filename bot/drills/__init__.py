@@ -35,19 +35,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import blocks.drills as ui
 from bot.alerts import DRILL_LABEL, Alerts, parse_alertmanager
-from bot.core.config import IncidentConfig
 from bot.core.durations import format_duration
+from bot.core.feature import Scheduled
 from bot.core.models import DrillInfo, DrillMeasure, DrillReport, DueItem, Incident, TimelineEntry
-from bot.core.schedule import Retry, Scheduler, post_for_item
-from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Once, Store
+from bot.core.schedule import Retry, post_for_item
+from bot.core.slack import SlackError
+from bot.core.store import Lease, Once
 from bot.drills.scenarios import Scenario, ScriptAlert
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Phase, Runbook
@@ -199,30 +199,16 @@ def alertmanager_body(incident_id: str, alert: ScriptAlert, *, now: float) -> by
 # -- the service -------------------------------------------------------------------------------
 
 
-class Drills:
-    def __init__(
-        self,
-        store: Store,
-        slack: Slack,
-        incidents: Incidents,
-        config: IncidentConfig,
-        scenarios: Mapping[str, Scenario],
-        runbooks: Mapping[str, Runbook],
-        scheduler: Scheduler,
-        *,
-        alerts: Alerts | None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.slack = slack
-        self.incidents = incidents
-        self.config = config
-        self.scenarios = dict(scenarios)
-        self.runbooks = runbooks
-        self.scheduler = scheduler
-        self.alerts = alerts
-        self.clock = clock
-        self._bot_user: str | None = None
+@dataclass(eq=False)
+class Drills(Scheduled):
+    incidents: Incidents
+    scenarios: Mapping[str, Scenario]
+    runbooks: Mapping[str, Runbook]
+    _: KW_ONLY
+    alerts: Alerts | None
+
+    def __post_init__(self) -> None:
+        self.scenarios = dict(self.scenarios)  # a copy: the caller's map may change
 
     def install(self) -> None:
         self.scheduler.on(STEP, self._step)
@@ -419,7 +405,9 @@ class Drills:
         incident = await self.store.update(incident.id, by_limit)
         limit = format_duration(incident.drill.time_limit if incident.drill else 0)
         await self.incidents.resolve(
-            incident, by=await self.bot_user(), summary=f"Drill time limit ({limit}) reached."
+            incident,
+            by=await self.slack.acting_user(),
+            summary=f"Drill time limit ({limit}) reached.",
         )
 
     async def _ended(self, incident: Incident) -> None:
@@ -443,7 +431,9 @@ class Drills:
             return
         entries = await self.store.timeline(incident.id)
         runbook = self.runbooks.get(incident.runbook) if incident.runbook else None
-        report = build_report(incident, entries, runbook, bots=await self.bots(), now=self.clock())
+        report = build_report(
+            incident, entries, runbook, bots=await self.slack.bots(), now=self.clock()
+        )
         await self._post_once(incident, item, ui.drill_report(report))
 
     # -- the Acknowledge page button ---------------------------------------------------------
@@ -460,24 +450,7 @@ class Drills:
         now = self.clock()
         entry = TimelineEntry(at=now, actor=by, kind=ACK_KIND, text="Acknowledged the drill page")
         await self.store.append(incident.id, entry)
-        if incident.channel_id:
-            try:
-                await self.slack.post(incident.channel_id, *ui.acknowledged(by, at=now))
-            except SlackError as exc:
-                log.warning(
-                    "drill ack not posted", extra={"incident": incident.id, "error": exc.code}
-                )
+        await self.slack.notice(
+            incident.channel_id, ui.acknowledged(by, at=now), what="drill ack", incident=incident.id
+        )
         return incident
-
-    # -- who the bot is ----------------------------------------------------------------------
-    async def bot_user(self) -> str:
-        if self._bot_user is None:
-            try:
-                self._bot_user = str((await self.slack.auth_test()).get("user_id") or "")
-            except SlackError:
-                return ""
-        return self._bot_user
-
-    async def bots(self) -> frozenset[str]:
-        user = await self.bot_user()
-        return frozenset({user}) if user else frozenset()

@@ -457,23 +457,31 @@ def check_runbooks(
 # Words too common in incident titles to say which runbook fits.
 _STOP = frozenset(
     {"a", "an", "and", "are", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on"}
-    | {"or", "our", "the", "to", "too", "with", "down", "high", "low", "incident", "issue"}
-    | {"problem", "sev1", "sev2", "sev3", "sev4"}
+    | {"or", "our", "the", "to", "too", "with", "high", "low", "incident", "issue", "problem"}
+    | {"sev1", "sev2", "sev3", "sev4", "return", "get", "got", "see", "seeing", "all", "some"}
 )
+# What a responder types for the same thing, read as one word: "Checkout returns 500s" is
+# the 5xx runbook's, "API unreachable" a service down, "slow" the latency one.
+_SAME = {
+    **dict.fromkeys(["500", "502", "503", "504", "5xx", "http5xx"], "5xx"),
+    **dict.fromkeys(["error", "erroring", "fail", "failing", "failure", "exception"], "error"),
+    **dict.fromkeys(["down", "outage", "unavailable", "unreachable", "offline"], "down"),
+    **dict.fromkeys(["slow", "latency", "timeout", "timing", "lag", "lagging"], "latency"),
+    **dict.fromkeys(["disk", "volume", "storage"], "disk"),
+    **dict.fromkeys(["database", "postgre", "postgres", "mysql", "db"], "database"),
+    **dict.fromkeys(["deploy", "deployment", "release", "rollout"], "deploy"),
+}
 
 
 def _words(text: str) -> set[str]:
     # Split camelCase alert names too: HighErrorRate -> high, error, rate.
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
-    return {
-        w.removesuffix("s")
-        for w in re.findall(r"[a-z0-9]+", spaced.lower())
-        if len(w) > 2 and w not in _STOP
-    }
+    found = (w.removesuffix("s") for w in re.findall(r"[a-z0-9]+", spaced.lower()))
+    return {_SAME.get(w, w) for w in found if (len(w) > 2 or w in _SAME) and w not in _STOP}
 
 
 SUGGESTED = 3  # at most this many runbooks are suggested for an incident
-Fit = tuple[int, int, int, int]
+Fit = tuple[int, int, int, int, int]
 
 
 def runbook_fit(
@@ -487,7 +495,8 @@ def runbook_fit(
     """How well a runbook fits an incident, compared as a tuple (larger fits better): it is
     the runbook of the incident's alert; the words its title, id and alerts share with the
     incident's title; the words it shares, its summary included, with the title and the
-    description; the same severity."""
+    description; of runbooks named alike, the one whose name says least else (a title
+    "Checkout is down" is a service down before a database down); the same severity."""
     alert = (alertname or "").strip().lower()
     names = _words(" ".join([book.title, book.id.replace("-", " "), *book.alerts]))
     told = _words(title)
@@ -496,6 +505,7 @@ def runbook_fit(
         int(bool(alert) and alert in (a.lower() for a in book.alerts)),
         len(told & names),
         len(about & (names | _words(book.summary))),
+        -len(names - told) if told & names else 0,  # the closest name: "Service down"
         int(book.severity == severity),
     )
 

@@ -122,15 +122,13 @@ def mount_sandbox_ui(
     app.router.add_get("/", routes.index)
     app.router.add_get("/static/{name}", routes.static)
     app.router.add_get("/sandbox/ws", routes.websocket)
-    app.router.add_post("/sandbox/compose", routes.compose)
-    app.router.add_post("/sandbox/click", routes.click)
-    app.router.add_post("/sandbox/submit", routes.submit)
-    app.router.add_post("/sandbox/close", routes.close)
-    app.router.add_post("/sandbox/react", routes.react)
     app.router.add_get("/sandbox/shortcuts", routes.shortcuts)
-    app.router.add_post("/sandbox/shortcut", routes.shortcut)
-    app.router.add_post("/sandbox/home", routes.home)
+    for name, action in routes.actions().items():
+        app.router.add_post(f"/sandbox/{name}", routes.guarded(action))
 
+
+# what the user does: the page's JSON object in, the answer it shows out
+Action = Callable[[JSON], Awaitable[web.Response]]
 
 _REQUIRED_RE = re.compile(r"required input (\S+?)/\S+ left empty")
 
@@ -204,37 +202,36 @@ class _Routes:
 
     # -- actions
 
-    async def compose(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._compose)
+    def actions(self) -> dict[str, Action]:
+        """What the user does, each at `POST /sandbox/<name>` with a JSON object."""
+        return {
+            "compose": self._compose,
+            "click": self._click,
+            "submit": self._submit,
+            "close": self._close,
+            "react": self._react,
+            "shortcut": self._shortcut,
+            "home": self._home,
+        }
 
-    async def click(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._click)
+    @staticmethod
+    def guarded(action: Action) -> Handler:
+        """`action` on the request's JSON object; what the page sent wrong is a 400 with
+        the reason, what failed past it an error the page shows."""
 
-    async def submit(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._submit)
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise BadRequest("Expected a JSON object.")
+                return await action(body)
+            except (BadRequest, ValueError) as exc:
+                return _fail(str(exc) or "Malformed request.", status=400)
+            except Exception as exc:
+                log.exception("sandbox action %s failed", request.path)
+                return _fail(f"That did not work: {type(exc).__name__}: {exc}".strip())
 
-    async def close(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._close)
-
-    async def react(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._react)
-
-    async def home(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._home)
-
-    async def _guarded(
-        self, request: web.Request, action: Callable[[JSON], Awaitable[web.Response]]
-    ) -> web.Response:
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise BadRequest("Expected a JSON object.")
-            return await action(body)
-        except (BadRequest, ValueError) as exc:
-            return _fail(str(exc) or "Malformed request.", status=400)
-        except Exception as exc:
-            log.exception("sandbox action %s failed", request.path)
-            return _fail(f"That did not work: {type(exc).__name__}: {exc}".strip())
+        return handle
 
     def _user(self, body: JSON) -> str:
         user = str(body.get("user") or "")
@@ -335,9 +332,6 @@ class _Routes:
     async def shortcuts(self, request: web.Request) -> web.Response:
         """The manifest's shortcuts, for the page's menus (a message's, and ⚡ Shortcuts)."""
         return _ok(shortcuts=manifest_shortcuts())
-
-    async def shortcut(self, request: web.Request) -> web.Response:
-        return await self._guarded(request, self._shortcut)
 
     async def _shortcut(self, body: JSON) -> web.Response:
         """A shortcut picked from a menu: a message's (channel and ts) or the global one,

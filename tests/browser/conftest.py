@@ -1,5 +1,6 @@
-"""What the browser tests share: the sandbox process a test module's Chromium drives, and
-a fresh page on it for each test (modules with a page of their own define theirs)."""
+"""What the browser tests share: the sandbox process a test module's Chromium drives, that
+Chromium, and a fresh page on it for each test (tests/browser/ui.py), `viewport` sized
+(a module overrides the fixture for another size)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chromium import EXPECT_TIMEOUT, MISSING, chromium_path, launch
+from tests.browser.chromium import MISSING, chromium_path, launch
 from tests.sandbox_process import SandboxProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -25,23 +26,37 @@ def sandbox() -> Iterator[SandboxProcess]:
         yield process
 
 
-@pytest.fixture
-def page(sandbox: SandboxProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new Chromium on the sandbox, its feed connected; a screenshot in tests/artifacts/
-    when the test ends, also when it fails."""
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed"
-    )
-    expect = playwright_api.expect
+@pytest.fixture(scope="module")
+def browser(sandbox: SandboxProcess) -> Iterator[Any]:
+    """Debian's Chromium, for one test module."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
     with playwright_api.sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        expect.set_options(timeout=EXPECT_TIMEOUT)
-        page.goto(sandbox.url)
-        expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
-            browser.close()
+        chromium = launch(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def viewport() -> dict[str, int] | None:
+    """The page's size; None: tests/browser/ui.py's VIEWPORT."""
+    return None
+
+
+@pytest.fixture
+def page(
+    browser: Any,
+    sandbox: SandboxProcess,
+    viewport: dict[str, int] | None,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """A new page on the sandbox, its feed connected; a screenshot in tests/artifacts/
+    when the test ends, also when it fails."""
+    from tests.browser.ui import open_page  # imported here: it skips without playwright
+
+    page = open_page(browser, sandbox, viewport)
+    try:
+        yield page
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
+        page.close()

@@ -9,69 +9,27 @@ tests/artifacts/ (git-ignored), also when it fails.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import EXPECT_TIMEOUT, launch
+from tests.browser.ui import (
+    INCIDENT,
+    Browser,
+    Page,
+    expect,
+    open_channel,
+    pinned_card,
+    playwright_api,
+    send,
+)
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-Locator = playwright_api.Locator
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-INCIDENT = r"^#inc-\d{8}-\d+-"
-
-
-@pytest.fixture(scope="module")
-def browser(sandbox: SandboxProcess) -> Iterator[playwright_api.Browser]:
-    with playwright_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
-def page(
-    browser: playwright_api.Browser, sandbox: SandboxProcess, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    expect.set_options(timeout=EXPECT_TIMEOUT)
-    page.goto(sandbox.url)
-    expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
-    try:
-        yield page
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
-        page.close()
-
-
-def send(page: Page, text: str) -> None:
-    composer = page.get_by_role("textbox", name="Message")
-    composer.fill(text)
-    composer.press("Enter")
-    expect(composer).to_have_value("")  # the page took it
-
-
-def channel_link(page: Page, name: str) -> Locator:
-    exact = re.compile(name) if name.startswith("^") else re.compile(f"^{re.escape(name)}$")
-    return page.get_by_role("navigation", name="Channels").get_by_role("link", name=exact)
-
-
-def open_channel(page: Page, name: str) -> None:
-    link = channel_link(page, name)
-    expect(link).to_be_visible()
-    link.click()
-    expect(link).to_have_attribute("aria-current", "page")
-
-
-def pinned_card(page: Page, title: str) -> Locator:
-    return page.get_by_role("article").filter(has_text="Pinned").filter(has_text=title)
+def viewport() -> dict[str, int]:
+    return {"width": 1280, "height": 800}
 
 
 def test_incident_by_text_from_declare_to_resolve(page: Page) -> None:
@@ -142,9 +100,9 @@ def test_pushpin_a_message_onto_the_timeline_and_draft_the_post_mortem(page: Pag
 
 
 def test_text_typed_before_the_feed_connects_is_sent_once_it_does(
-    browser: playwright_api.Browser, sandbox: SandboxProcess
+    browser: Browser, sandbox: SandboxProcess, viewport: dict[str, int]
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport=viewport)
     held: list[playwright_api.WebSocketRoute] = []
 
     def feed(ws: playwright_api.WebSocketRoute) -> None:

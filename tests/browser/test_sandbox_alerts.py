@@ -4,39 +4,16 @@ moves it to monitoring, and the Resolve incident button closes it."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.browser.chromium import EXPECT_TIMEOUT, MISSING, chromium_path, launch
-from tests.sandbox_process import SandboxProcess
+from tests.browser.ui import INCIDENT, Page, channel_link, expect, open_channel
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-@pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    if chromium_path() is None:
-        pytest.skip(MISSING)
-    with SandboxProcess() as sandbox, playwright_api.sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        expect.set_options(timeout=EXPECT_TIMEOUT)
-        page.goto(sandbox.url)
-        expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "sandbox-alerts-panel.png"))
-            browser.close()
+@pytest.fixture
+def viewport() -> dict[str, int]:
+    return {"width": 1400, "height": 900}
 
 
 def test_fire_and_resolve_a_demo_alert_from_the_panel(page: Page) -> None:
@@ -45,11 +22,7 @@ def test_fire_and_resolve_a_demo_alert_from_the_panel(page: Page) -> None:
     panel.get_by_role("button", name="Fire ServiceDown").click()
     expect(page.locator("#notice")).to_contain_text("HTTP 200")
 
-    link = page.get_by_role("navigation", name="Channels").get_by_role(
-        "link", name=re.compile(r"^#inc-\d{8}-\d+-servicedown-checkout")
-    )
-    expect(link).to_be_visible()
-    link.click()
+    open_channel(page, r"^#inc-\d{8}-\d+-servicedown-checkout")
     alert = page.get_by_role("article").filter(has_text="ServiceDown checkout: firing")
     expect(alert).to_contain_text("checkout is down")
     expect(alert).to_contain_text("service=checkout")
@@ -83,10 +56,8 @@ def test_the_alertmanager_app_posts_in_alerts_and_the_bot_reads_it(page: Page) -
     panel = page.get_by_role("complementary", name="Panels")
     panel.get_by_role("button", name="Fire HighCPU in #alerts").click()
     expect(page.locator("#notice")).to_contain_text("The Alertmanager app posted HighCPU")
-    channels = page.get_by_role("navigation", name="Channels")
-    channels.get_by_role("link", name="#alerts", exact=True).click()
+    open_channel(page, "#alerts")
     posted = page.get_by_role("article").filter(has_text="[FIRING:1] HighCPU web")
     expect(posted).to_contain_text("Alertmanager")
     expect(posted).to_contain_text("APP")
-    link = channels.get_by_role("link", name=re.compile(r"^#inc-\d{8}-\d+-highcpu-web"))
-    expect(link).to_be_visible()
+    expect(channel_link(page, INCIDENT + "highcpu-web")).to_be_visible()

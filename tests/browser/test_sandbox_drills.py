@@ -4,30 +4,16 @@ Leaves a screenshot in tests/artifacts/."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from tests.browser.ui import Page, expect, open_channel, send
+
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-
-
-def send(page: Page, text: str) -> None:
-    composer = page.get_by_role("textbox", name="Message")
-    composer.fill(text)
-    composer.press("Enter")
-    expect(composer).to_have_value("")
 
 
 def test_a_fast_drill_from_start_to_report(page: Page) -> None:
     send(page, "/incident drill latency-spike fast")
-    link = page.get_by_role("navigation", name="Channels").get_by_role(
-        "link", name=re.compile(r"^#drill-\d{8}-\d+-latency-spike-on-search$")
-    )
-    expect(link).to_be_visible()
-    link.click()
+    open_channel(page, r"^#drill-\d{8}-\d+-latency-spike-on-search$")
     notice = page.get_by_role("article").filter(has_text="Drill: no real page sent")
     expect(notice).to_be_visible()
     expect(page.get_by_role("article").filter(has_text="[DRILL]").first).to_be_visible()

@@ -16,13 +16,10 @@ from typing import Any
 import pytest
 
 from tests.browser.chromium import EXPECT_TIMEOUT, launch
-from tests.browser.test_sandbox import send
+from tests.browser.ui import Browser, expect, open_channel, playwright_api, send
 from tests.sandbox_process import SandboxProcess, free_port
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
 
 EVIL_PAGE = """<!doctype html><title>Free cat pictures</title>
 <form method="post" action="{sandbox}/sandbox/compose" enctype="text/plain" target="sink">
@@ -56,16 +53,15 @@ def evil_site() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def browser(sandbox: SandboxProcess) -> Iterator[playwright_api.Browser]:
+def browser(sandbox: SandboxProcess) -> Iterator[Browser]:
+    """Chromium that resolves evil.example to this machine."""
     with playwright_api.sync_playwright() as p:
         chromium = launch(p, "--host-resolver-rules=MAP evil.example 127.0.0.1")
         yield chromium
         chromium.close()
 
 
-def test_a_dns_rebinding_page_is_misdirected(
-    browser: playwright_api.Browser, sandbox: SandboxProcess
-) -> None:
+def test_a_dns_rebinding_page_is_misdirected(browser: Browser, sandbox: SandboxProcess) -> None:
     page = browser.new_page()
     try:
         answer = page.goto(f"http://evil.example:{sandbox.port}/")
@@ -76,17 +72,14 @@ def test_a_dns_rebinding_page_is_misdirected(
 
 
 def test_another_site_cannot_post_or_listen(
-    browser: playwright_api.Browser, sandbox: SandboxProcess, evil_site: dict[str, str]
+    browser: Browser, sandbox: SandboxProcess, evil_site: dict[str, str]
 ) -> None:
     expect.set_options(timeout=EXPECT_TIMEOUT)
     mine = browser.new_page()
     evil = browser.new_page()
     try:
         mine.goto(sandbox.url)
-        general = mine.get_by_role("navigation", name="Channels").get_by_role(
-            "link", name="#general"
-        )
-        general.click()
+        open_channel(mine, "#general")
         channel = mine.evaluate(
             """() => new Promise(done => {
                 const ws = new WebSocket(`ws://${location.host}/sandbox/ws`);

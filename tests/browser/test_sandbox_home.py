@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.ui import Page, expect
+
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
 
 
 def test_the_app_home_tab_declares_and_shows_the_incident(page: Page) -> None:

@@ -7,54 +7,20 @@ as an error. Driven through accessible handles as tests/browser/test_sandbox.py 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import EXPECT_TIMEOUT, launch
-from tests.browser.test_sandbox import open_channel, send
+from tests.browser.ui import INCIDENT, Browser, Locator, Page, expect, open_channel, open_page, send
 from tests.sandbox_process import SandboxProcess
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-Locator = playwright_api.Locator
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-INCIDENT = r"^#inc-\d{8}-\d+-"
 # short, so a dozen messages overflow the message list
 VIEWPORT = {"width": 1280, "height": 520}
 
 
-@pytest.fixture(scope="module")
-def browser(sandbox: SandboxProcess) -> Iterator[playwright_api.Browser]:
-    with playwright_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser: playwright_api.Browser, sandbox: SandboxProcess) -> Page:
-    page = browser.new_page(viewport=VIEWPORT)  # its own context: its own "acting as"
-    expect.set_options(timeout=EXPECT_TIMEOUT)
-    page.goto(sandbox.url)
-    expect(page.get_by_role("status")).to_have_text("live")  # the feed is connected
-    return page
-
-
 @pytest.fixture
-def page(
-    browser: playwright_api.Browser, sandbox: SandboxProcess, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    page = open_page(browser, sandbox)
-    try:
-        yield page
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"sandbox-{request.node.name}.png"))
-        page.close()
+def viewport() -> dict[str, int]:
+    return VIEWPORT
 
 
 def said(page: Page, text: str) -> Locator:
@@ -73,14 +39,14 @@ def scroll_to_top(page: Page) -> None:
 
 
 def test_the_view_follows_new_messages_or_says_there_are_some(
-    page: Page, browser: playwright_api.Browser, sandbox: SandboxProcess
+    page: Page, browser: Browser, sandbox: SandboxProcess
 ) -> None:
     open_channel(page, "#general")
     fill_channel(page, "Filler")
     marker = page.get_by_role("button", name="New messages ↓")
     expect(marker).to_be_hidden()
 
-    other = open_page(browser, sandbox)  # someone else in the channel
+    other = open_page(browser, sandbox, VIEWPORT)  # someone else in the channel
     try:
         open_channel(other, "#general")
         # scrolled up: a new message leaves the view where it is and says so

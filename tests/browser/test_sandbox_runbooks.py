@@ -8,29 +8,9 @@ import re
 
 import pytest
 
+from tests.browser.ui import INCIDENT, Locator, Page, expect, open_channel, send
+
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-Locator = playwright_api.Locator
-
-INCIDENT = r"^#inc-\d{8}-\d+-"
-
-
-def send(page: Page, text: str) -> None:
-    composer = page.get_by_role("textbox", name="Message")
-    composer.fill(text)
-    composer.press("Enter")
-    expect(composer).to_have_value("")
-
-
-def open_channel(page: Page, pattern: str) -> None:
-    link = page.get_by_role("navigation", name="Channels").get_by_role(
-        "link", name=re.compile(pattern)
-    )
-    expect(link).to_be_visible()
-    link.click()
-    expect(link).to_have_attribute("aria-current", "page")
 
 
 def box(checklist: Locator, text: str) -> Locator:

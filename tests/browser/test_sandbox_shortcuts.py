@@ -8,18 +8,9 @@ import re
 
 import pytest
 
+from tests.browser.ui import INCIDENT, Page, expect, open_channel
+
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-expect = playwright_api.expect
-Page = playwright_api.Page
-
-
-def open_channel(page: Page, name: re.Pattern[str] | str) -> None:
-    nav = page.get_by_role("navigation", name="Channels")
-    link = nav.get_by_role("link", name=name, exact=isinstance(name, str))
-    expect(link).to_be_visible()
-    link.click()
-    expect(link).to_have_attribute("aria-current", "page")
 
 
 def test_declare_from_a_message_through_its_more_actions_menu(page: Page) -> None:
@@ -36,7 +27,7 @@ def test_declare_from_a_message_through_its_more_actions_menu(page: Page) -> Non
     expect(dialog.get_by_label("Title")).to_have_value("Checkout returns 500s for EU users")
     dialog.get_by_role("button", name="Declare").click()
     expect(dialog).to_be_hidden()
-    open_channel(page, re.compile(r"^#inc-\d{8}-\d+-checkout-returns-500s"))
+    open_channel(page, INCIDENT + "checkout-returns-500s")
     card = page.get_by_role("article").filter(has_text="Pinned")
     expect(card.get_by_role("link", name="this message")).to_be_visible()
 

@@ -335,8 +335,8 @@ async def test_stats_skip_drills_and_private_incidents_keep_their_secrets() -> N
     config = IncidentConfig()
 
     class NoSlack:
-        async def auth_test(self) -> dict[str, str]:
-            return {"user_id": "UBOT"}
+        async def bots(self) -> frozenset[str]:
+            return frozenset({"UBOT"})
 
     metrics = Metrics()
     stats = Stats(store, NoSlack(), config, metrics, clock=lambda: 5000.0)  # type: ignore[arg-type]

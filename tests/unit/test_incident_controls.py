@@ -188,6 +188,23 @@ def test_suggestions_rank_by_alert_then_title_then_description(
     assert ids(alertname=None, title="", severity="SEV1") == []
 
 
+@pytest.mark.parametrize(
+    ("title", "first"),
+    [
+        ("Checkout returns 500s", "high-error-rate"),  # a status class is the 5xx runbook's
+        ("Checkout is down", "service-down"),  # the plainest name of those that say "down"
+        ("Payments slow", "high-latency"),  # a word responders use for the runbook's
+        ("Bad deploy broke login", "deployment-failure"),
+        ("Disk full on db host", "disk-space"),
+    ],
+)
+def test_a_responders_words_find_the_runbook_named_otherwise(
+    shipped: dict[str, Runbook], title: str, first: str
+) -> None:
+    suggested, _ = suggest_runbooks(shipped.values(), alertname=None, title=title)
+    assert suggested[0].id == first
+
+
 def test_the_same_severity_breaks_a_tie(shipped: dict[str, Runbook]) -> None:
     base = shipped["disk-space"]
     alike = {"title": "Queue stuck", "alerts": [], "summary": ""}

@@ -95,9 +95,9 @@ async def make(
 ) -> Policy:
     config = IncidentConfig.model_validate({"permissions": permissions or {}})
     return Policy(
-        config,
         store,
         cast(Slack, groups or Groups({GROUP: [GRP]})),
+        config,
         cast(Privacy, members or Members({CMD, TL, MEM})),
         clock=clock or Clock(),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ import blocks.procedure as proc_ui
 import blocks.stakeholders as sh_ui
 from blocks.limits import check_blocks
 from bot.core.config import ConfigError, IncidentConfig, StakeholderAudience, load_config
+from bot.core.identity import Identity
 from bot.core.models import (
     EscalationFired,
     EscalationRow,
@@ -459,7 +461,11 @@ async def _escalations_on_fakeredis() -> tuple[Escalations, Store, Incident]:
         }
     )
     store = Store(fakeredis.FakeAsyncRedis(decode_responses=True))
-    escalations = Escalations(store, None, config, Scheduler(store), {}, None)  # type: ignore[arg-type]
+    no_slack: Any = None  # the matrix only schedules: nothing is posted
+    identity = Identity(store, no_slack, prefixes=(config.channel_prefix,))
+    escalations = Escalations(
+        store, no_slack, config, Scheduler(store), {}, None, identity=identity
+    )
     declared = incident()
     await store.create(declared, TimelineEntry(at=0, actor=None, kind="declared", text="x"))
     return escalations, store, declared

@@ -50,6 +50,14 @@ class Humans(Transport):
             raise ValueError(f"no such channel {channel!r} in the fake workspace")
         return found
 
+    def _human_message(self, channel: str, ts: str) -> tuple[Channel, Message]:
+        """The channel (by ID or name) and its message `ts` a person acts on."""
+        ch = self._human_channel(channel)
+        m = self.message(ch.id, ts)
+        if m is None:
+            raise ValueError(f"no message {ts} in {ch.name}")
+        return ch, m
+
     async def slash_command(
         self, user: str, channel: str, command: str, text: str, *, without: Iterable[str] = ()
     ) -> AckResult:
@@ -199,10 +207,7 @@ class Humans(Transport):
         return m
 
     async def add_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
-        ch = self._human_channel(channel)
-        m = self.message(ch.id, ts)
-        if m is None:
-            raise ValueError(f"no message {ts} in {ch.name}")
+        ch, m = self._human_message(channel, ts)
         self._react(ch, m, self._human(user).id, name)
         if self._app_reachable and self.bot_user_id in ch.members:
             await self.send_event(
@@ -239,10 +244,7 @@ class Humans(Transport):
                 self._emit({"type": "member_joined", "channel": ch.id, "user": uid})
 
     async def pin_as_user(self, user: str, channel: str, ts: str) -> None:
-        ch = self._human_channel(channel)
-        m = self.message(ch.id, ts)
-        if m is None:
-            raise ValueError(f"no message {ts} in {ch.name}")
+        ch, m = self._human_message(channel, ts)
         m.pinned = True
         self._emit({"type": "pinned", "channel": ch.id, "ts": ts, "user": self._human(user).id})
         if self._app_reachable and self.bot_user_id in ch.members:
@@ -283,10 +285,7 @@ class Humans(Transport):
         click, but its action carries another value than the button's (e.g. another
         incident's id). Attack tests only. `without`: payload fields left out (a malformed
         request; tests only)."""
-        u, ch = self._human(user), self._human_channel(channel)
-        m = self.message(ch.id, message_ts)
-        if m is None:
-            raise ValueError(f"no message {message_ts} in {ch.name}")
+        u, (ch, m) = self._human(user), self._human_message(channel, message_ts)
         if m.ephemeral_to not in (None, u.id):
             raise ValueError(f"{u.name} cannot see the ephemeral message {message_ts}")
         found_block, element = find_element(m.blocks, action_id, value, block_id)
@@ -325,7 +324,7 @@ class Humans(Transport):
     async def tick(self, user: str, channel: str, message_ts: str, value: str) -> AckResult:
         """A human ticks (or unticks) the box `value` of a checkboxes element on a message:
         Slack sends the element's whole selection after the click."""
-        m = self._seen_message(user, channel, message_ts)
+        _, m = self._human_message(channel, message_ts)
         block, element = find_option(m.blocks, value, ("checkboxes",))
         return await self.click(
             user, channel, message_ts, element["action_id"], value=value, block_id=block["block_id"]
@@ -333,17 +332,11 @@ class Humans(Transport):
 
     async def choose(self, user: str, channel: str, message_ts: str, value: str) -> AckResult:
         """A human picks the option `value` from an overflow menu (or a select) on a message."""
-        m = self._seen_message(user, channel, message_ts)
+        _, m = self._human_message(channel, message_ts)
         block, element = find_option(m.blocks, value, ("overflow", "static_select"))
         return await self.click(
             user, channel, message_ts, element["action_id"], value=value, block_id=block["block_id"]
         )
-
-    def _seen_message(self, user: str, channel: str, message_ts: str) -> Message:
-        m = self.message(self._human_channel(channel).id, message_ts)
-        if m is None:
-            raise ValueError(f"no message {message_ts} in {channel}")
-        return m
 
     async def click_view(
         self,

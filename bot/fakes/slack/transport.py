@@ -44,36 +44,14 @@ class Transport(Workspace):
         """Hand the bot a request as Slack would, over the transport; (status, ack body),
         (0, "") when no answer came in time."""
         with self.activity.busy():  # on its way to the bot until the ack: the settle signal
-            return await self._handed(kind, payload, retry_num=retry_num)
-
-    async def _handed(
-        self,
-        kind: Kind,
-        payload: dict[str, Any],
-        *,
-        retry_num: int | None = None,
-    ) -> tuple[int, str]:
-        if self.transport == "socket":
-            ack = await self.socket_mode.deliver(
-                kind, payload, timeout=self.ack_timeout, retry_attempt=retry_num
-            )
-            if ack is None:
-                return 0, ""
-            return 200, json.dumps(ack.payload) if ack.payload else ""
-        headers: dict[str, str] = {}
-        if kind == "events_api":
-            body, content_type = json.dumps(payload).encode(), "application/json"
-            if retry_num:
-                headers = {
-                    "X-Slack-Retry-Num": str(retry_num),
-                    "X-Slack-Retry-Reason": "http_timeout",
-                }
-        elif kind == "interactive":
-            body = urlencode({"payload": json.dumps(payload)}).encode()
-            content_type = "application/x-www-form-urlencoded"
-        else:
-            body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
-        return await self._post_to_app(body, content_type, headers)
+            if self.transport == "socket":
+                ack = await self.socket_mode.deliver(
+                    kind, payload, timeout=self.ack_timeout, retry_attempt=retry_num
+                )
+                if ack is None:
+                    return 0, ""
+                return 200, json.dumps(ack.payload) if ack.payload else ""
+            return await self._post_to_app(*_over_http(kind, payload, retry_num))
 
     async def _post_to_app(
         self, body: bytes, content_type: str, extra_headers: dict[str, str]
@@ -136,3 +114,16 @@ class Transport(Workspace):
         }
         status, _ = await self._deliver("events_api", envelope, retry_num=retry_num)
         return status
+
+
+def _over_http(
+    kind: Kind, payload: dict[str, Any], retry_num: int | None
+) -> tuple[bytes, str, dict[str, str]]:
+    """The body, content type and extra headers of a request Slack POSTs to the app."""
+    form = "application/x-www-form-urlencoded"
+    if kind == "events_api":
+        retry = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return json.dumps(payload).encode(), "application/json", retry if retry_num else {}
+    if kind == "interactive":
+        return urlencode({"payload": json.dumps(payload)}).encode(), form, {}
+    return urlencode(payload).encode(), form, {}
