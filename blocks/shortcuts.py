@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import blocks.mrkdwn as mk
+import blocks.payloads as payloads
 from blocks.common import Block, Message, Mrkdwn, context, md, mention, option, plain, section
 from blocks.incident import shown_title
 from bot.core.models import Incident
@@ -140,12 +141,8 @@ def added_notice(by: str, channel: str, link: str | None) -> Message:
 
 def malformed(what: str) -> Message:
     """A shortcut's payload the bot cannot act on: what was missing, and what to do."""
-    text = md(
-        ":warning: That shortcut came without {}, so nothing was done. Try it again from "
-        "Slack's menu (a message's *More actions*, or *Shortcuts*).",
-        what,
-    )
-    return text, [section(text)]
+    hint = md("Try it again from Slack's menu (a message's *More actions*, or *Shortcuts*).")
+    return payloads.malformed("shortcut", what, hint=hint)
 
 
 def form_failed(code: str) -> Message:

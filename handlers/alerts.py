@@ -28,7 +28,8 @@ from bot.incidents import IncidentError
 from bot.runbooks.library import rank_runbooks
 from bot.services import Services
 from handlers.interactions import answer_form, read_declare_form
-from handlers.policy import Click, clicked_in, guarded, incident_in_value
+from handlers.payloads import BlockActions, parse
+from handlers.policy import Click, guarded, incident_in_value
 from handlers.replies import answering, refusal, reply
 
 log = logging.getLogger(__name__)
@@ -114,23 +115,16 @@ def _ephemeral(message: Message) -> dict[str, Any]:
     return reply(message, response_type="ephemeral", replace_original=False)
 
 
-def _chosen(action: dict[str, Any]) -> str:
-    """The group a Declare click names: the button's value, or the digest's choice."""
-    selected = action.get("selected_option") or {}
-    return str(action.get("value") or selected.get("value") or "")
-
-
 def register(app: AsyncApp, svc: Services) -> None:
     # opens the declare form filled in from the alert (nothing rate-limited before it: the
     # submission is the declare the policy counts); once the group has its incident, a
     # click is told whose it is
     @app.action(ui.ACTION_DECLARE)
-    async def declare(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def declare(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         async with answering(respond, what="alert_declare"):
-            gid = _chosen(action)
+            click = parse(BlockActions, body)
+            gid = click.action.chosen or ""  # the button's value, or the digest's choice
             view, fill, current = await svc.alerts.declare_form(gid)
             if current is not None:
                 await respond(**_ephemeral(ui.already_declared(*_outside(svc, current, view))))
@@ -141,7 +135,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             ranked = rank_runbooks(
                 svc.runbooks.values(), alertname=view.alertname, title=fill.title
             )
-            meta = {"group": gid, "channel": clicked_in(body)}
+            meta = {"group": gid, "channel": click.channel_id}
             form = incident_ui.declare_modal(
                 svc.config,
                 severity=fill.severity,
@@ -155,14 +149,14 @@ def register(app: AsyncApp, svc: Services) -> None:
                 private_metadata=json.dumps(meta),
             )
             try:  # the trigger_id dies in ~3 s: only Redis reads stood before this call
-                await svc.slack.open_view(str(body.get("trigger_id") or ""), form)
+                await svc.slack.open_view(click.trigger_id, form)
             except SlackError as exc:
                 log.warning("alert declare form did not open", extra={"error": exc.code})
                 raise IncidentError("The form did not open; use `/incident declare`.") from exc
 
     @app.view(ui.DECLARE_CALLBACK)
-    async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = await read_declare_form(svc, ack, body, view)
+    async def declare_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        form = await read_declare_form(svc, ack, body)
         if form is None:
             return
         fields = form.fields

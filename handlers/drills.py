@@ -46,10 +46,8 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.START_PATTERN)
     @guarded(svc, "declare", None)
     async def start_clicked(click: Click) -> None:
-        fast = click.action["action_id"].startswith(ui.ACTION_START_FAST)
-        incident = await svc.drills.start(
-            str(click.action.get("value") or ""), by=click.user, fast=fast
-        )
+        fast = click.action.action_id.startswith(ui.ACTION_START_FAST)
+        incident = await svc.drills.start(click.action.value or "", by=click.user, fast=fast)
         await click.respond(**ephemeral(ui.started(incident)), replace_original=False)
 
     @app.action(ui.ACTION_ACK)

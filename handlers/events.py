@@ -3,6 +3,7 @@ people joining and leaving channels keep the membership cache (bot/privacy.py) c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.core.errors import STORE_ERRORS
 from bot.services import Services
+from handlers.payloads import EventCallback, Malformed, MemberChannel, parse
 
 log = logging.getLogger(__name__)
 
@@ -22,20 +24,26 @@ def register(app: AsyncApp, services: Services) -> None:
         # Bolt has acked already; Slack's retries carry the same event_id, which the
         # store accepts once. Other messages need nothing.
         # the bot's own posts carry a bot_id too (Bolt drops most of them already)
-        own = {context.bot_user_id, context.bot_id, body.get("api_app_id")}
+        try:
+            envelope = parse(EventCallback, body)
+        except Malformed:
+            return  # logged; there is nobody to tell
+        own = {context.bot_user_id, context.bot_id, envelope.api_app_id}
         try:
             await services.alerts.on_slack_message(
-                event, event_id=body.get("event_id"), own={i for i in own if i}
+                event, event_id=envelope.event_id, own={i for i in own if i}
             )
         except STORE_ERRORS as exc:
             log.warning("alert message not stored", extra={"error": str(exc)})
 
     @app.event("member_joined_channel")
     async def on_joined(event: dict[str, Any]) -> None:
-        if event.get("channel") and event.get("user"):
-            services.privacy.joined(str(event["channel"]), str(event["user"]))
+        with contextlib.suppress(Malformed):  # logged; there is nobody to tell
+            member = parse(MemberChannel, event)
+            services.privacy.joined(member.channel, member.user)
 
     @app.event("member_left_channel")
     async def on_left(event: dict[str, Any]) -> None:
-        if event.get("channel") and event.get("user"):
-            services.privacy.left(str(event["channel"]), str(event["user"]))
+        with contextlib.suppress(Malformed):
+            member = parse(MemberChannel, event)
+            services.privacy.left(member.channel, member.user)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt.async_app import AsyncApp
 
 import blocks.followups as ui
@@ -12,6 +10,7 @@ from bot.followups import DueDateError
 from bot.incidents import IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
+from handlers.payloads import Action
 from handlers.policy import Click, guarded, incident_named
 from handlers.replies import ephemeral, reply
 from handlers.verbs import VerbContext, verb
@@ -41,16 +40,16 @@ async def _followup_incident(svc: Services, followup_id: str) -> Incident:
     return await incident_named(svc, followup.incident_id)
 
 
-async def _listed(svc: Services, action: dict[str, Any]) -> Incident:
-    followup_id, _ = ui.parse_list_value(action.get("value", ""))
+async def _listed(svc: Services, action: Action) -> Incident:
+    followup_id, _ = ui.parse_list_value(action.value or "")
     return await _followup_incident(svc, followup_id)
 
 
-async def _reminded(svc: Services, action: dict[str, Any]) -> Incident:
-    return await _followup_incident(svc, str(action.get("value") or ""))
+async def _reminded(svc: Services, action: Action) -> Incident:
+    return await _followup_incident(svc, action.value or "")
 
 
-def _closing(incident: Incident | None, _action: dict[str, Any]) -> str:
+def _closing(incident: Incident | None, _action: Action) -> str:
     """Closing a private incident's follow-up is its own permission."""
     return "close_private_followups" if incident is not None and incident.private else "followup"
 
@@ -60,7 +59,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DONE_PATTERN)
     @guarded(svc, _closing, _listed, shown="anywhere")
     async def done_in_list(click: Click) -> None:
-        followup_id, scope = ui.parse_list_value(click.action.get("value", ""))
+        followup_id, scope = ui.parse_list_value(click.action.value or "")
         await svc.followups.done(followup_id, by=click.user)
         incident = await svc.incidents.get(scope) if scope != ui.ALL else None
         found = await svc.followups.open_for(incident)
@@ -71,6 +70,6 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.ACTION_DONE_REMINDER)
     @guarded(svc, _closing, _reminded, shown="dm")
     async def done_in_reminder(click: Click) -> None:
-        followup, _ = await svc.followups.done(str(click.action.get("value") or ""), by=click.user)
+        followup, _ = await svc.followups.done(click.action.value or "", by=click.user)
         text, blocks = ui.done_notice(followup)
         await click.respond(**reply((text, blocks), replace_original=True))

@@ -18,7 +18,9 @@ from bot.core.models import Incident
 from bot.core.policy import Where, role_action, severity_action, status_action
 from bot.incidents import IncidentError
 from bot.services import Services
+from handlers import payloads
 from handlers.parse import UsageError
+from handlers.payloads import Malformed, SlashCommand
 from handlers.replies import answering, ephemeral
 from handlers.verbs import Verb, VerbContext, Verbs, verb
 
@@ -29,7 +31,12 @@ def register(app: AsyncApp, svc: Services, verbs: Verbs) -> None:
     @app.command("/incident")
     async def incident_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         try:
-            found, cmd = verbs.parse(body.get("text", ""), svc.config)
+            command = payloads.parse(SlashCommand, body)
+        except Malformed as exc:
+            await ack(**ephemeral(exc.message))
+            return
+        try:
+            found, cmd = verbs.parse(command.text, svc.config)
         except UsageError as err:
             svc.metrics.command_errors.labels("usage").inc()
             await ack(**ephemeral(ui.usage_error(err.problem, err.usage)))
@@ -43,11 +50,11 @@ def register(app: AsyncApp, svc: Services, verbs: Verbs) -> None:
             svc,
             cmd,
             None,
-            body["user_id"],
-            body["channel_id"],
+            command.user_id,
+            command.channel_id,
             respond,
-            trigger_id=body.get("trigger_id"),
-            response_url=body.get("response_url"),
+            trigger_id=command.trigger_id,
+            response_url=command.response_url,
         )
         async with answering(respond, what=cmd.verb):
             await dispatch(found, ctx)

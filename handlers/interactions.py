@@ -26,10 +26,12 @@ from bot.core.policy import role_action, severity_action
 from bot.core.slack import SlackError
 from bot.incidents import AlreadyDeclaring, IncidentError, SetupBusy
 from bot.services import Services
+from handlers.payloads import Action, State
 from handlers.policy import (
     Click,
     Form,
     allowed,
+    form_payload,
     guarded,
     incident_in_value,
     incident_named,
@@ -40,25 +42,21 @@ from handlers.replies import STORE_DOWN, refusal, tell
 log = logging.getLogger(__name__)
 
 
-def _value(state: dict[str, Any], block: str) -> Any:
-    element = state.get(block, {}).get(block, {})
-    if "selected_option" in element:
-        return (element["selected_option"] or {}).get("value")
-    return element.get("value")
+def _value(state: State, block: str) -> str | None:
+    return state.value(block)
 
 
-def _ticked(state: dict[str, Any], block: str) -> bool:
-    element = state.get(block, {}).get(block, {})
-    return bool(element.get("selected_options"))
+def _ticked(state: State, block: str) -> bool:
+    return state.ticked(block)
 
 
-def _picked(action: dict[str, Any]) -> tuple[str, str]:
+def _picked(action: Action) -> tuple[str, str]:
     """The card's severity select: (incident id, severity) of the option picked."""
-    picked = (action.get("selected_option") or {}).get("value")
-    return controls.parse_severity_value(str(picked or ""))
+    picked = action.selected_option.value if action.selected_option else ""
+    return controls.parse_severity_value(picked)
 
 
-async def incident_in_option(svc: Services, action: dict[str, Any]) -> Incident:
+async def incident_in_option(svc: Services, action: Action) -> Incident:
     incident_id, severity = _picked(action)
     incident = await incident_named(svc, incident_id)
     if severity not in {s.name for s in svc.config.severities}:
@@ -98,17 +96,20 @@ class DeclareForm:
 
 
 async def read_declare_form(
-    svc: Services, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    svc: Services, ack: AsyncAck, body: dict[str, Any]
 ) -> DeclareForm | None:
     """Every declare form's submission (the command's, a shortcut's, an alert's): a
     missing title or the user's declare rate is answered in the form, which stays open,
     filled in (None); otherwise it is acknowledged and read."""
-    state = view["state"]["values"]
+    submission = await form_payload(ack, body)
+    if submission is None:
+        return None
+    view, state = submission.view, submission.view.state
     title = " ".join((_value(state, "title") or "").split())
     if not title:
         await ack(response_action="errors", errors={"title": "Give the incident a title."})
         return None
-    user = body["user"]["id"]
+    user = submission.user.id
     try:
         decision = await svc.policy.check("declare", None, user)
     except STORE_ERRORS:
@@ -130,9 +131,9 @@ async def read_declare_form(
         # commands it, as Incidents.declare's default; unticked: no commander yet
         "roles": None if ui.COMMAND_FIELD not in state or _ticked(state, ui.COMMAND_FIELD) else {},
         # one incident per form, however often Slack or the user sends it
-        "key": f"view:{view['id']}",
+        "key": f"view:{view.id}",
     }
-    return DeclareForm(user, fields, json.loads(view.get("private_metadata") or "{}"))
+    return DeclareForm(user, fields, view.meta)
 
 
 async def answer_form(svc: Services, form: DeclareForm, text: Mrkdwn) -> None:
@@ -150,8 +151,8 @@ async def answer_form(svc: Services, form: DeclareForm, text: Mrkdwn) -> None:
 
 def register(app: AsyncApp, svc: Services) -> None:
     @app.view(ui.DECLARE_CALLBACK)
-    async def declare_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = await read_declare_form(svc, ack, body, view)
+    async def declare_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        form = await read_declare_form(svc, ack, body)
         if form is None:
             return
         try:
@@ -203,10 +204,10 @@ def register(app: AsyncApp, svc: Services) -> None:
         # only what the form changed: a role changed meanwhile by someone else stays theirs
         user, channel = form.user, form.channel
         for role, was in (form.meta.get("shown") or {}).items():
-            field = form.values.get(controls.role_field(role), {}).get(controls.role_field(role))
+            field = form.values.element(controls.role_field(role))
             if field is None:
                 continue  # not in the form
-            wanted = str(field.get("selected_user") or "") or None  # None: cleared
+            wanted = field.selected_user or None  # None: cleared
             if wanted == was:
                 continue
             try:

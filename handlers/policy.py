@@ -13,11 +13,14 @@ A modal's submission is checked with `allowed()` after its own validation (a mod
 with its errors first); a form that names its incident is registered through `submitted`,
 which acks, takes each form once and finds the incident. Slash verbs are checked once, in
 handlers/incident.py's dispatch.
+
+Both read Slack's payload through handlers/payloads.py: a click Slack sent without what
+it needs is answered with one sentence (`answering`), a form turns into that sentence
+(`form_payload`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,12 +28,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+import blocks.payloads as payloads_ui
 import blocks.policy as ui
 from bot.core.models import Incident
 from bot.core.policy import DOING, Decision, Shown, Where, mentions
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
+from handlers.payloads import Action, BlockActions, Malformed, State, ViewSubmission, parse
 from handlers.replies import answering, ephemeral, refusal, tell
 
 log = logging.getLogger(__name__)
@@ -44,15 +49,15 @@ class Click:
     user: str
     channel: str | None
     incident: Incident | None
-    action: dict[str, Any]
-    body: dict[str, Any]
+    action: Action
+    payload: BlockActions
     respond: AsyncRespond
 
     async def open_form(self, view: dict[str, Any], *, instead: str) -> None:
         """Open the form this click asks for (its trigger_id dies in ~3 s: call this before
         anything slow); Slack refusing is told with the command to use `instead`."""
         try:
-            await self.svc.slack.open_view(self.body["trigger_id"], view)
+            await self.svc.slack.open_view(self.payload.trigger_id, view)
         except SlackError as exc:
             form = view.get("callback_id")
             log.warning("form did not open", extra={"form": form, "error": exc.code})
@@ -68,14 +73,14 @@ class Form:
     channel: str | None
     incident: Incident
     meta: dict[str, Any]
-    values: dict[str, Any]
+    values: State
 
 
 # the incident a click names, read from its action (its value), or None when it names none
-Find = Callable[[Services, dict[str, Any]], Awaitable[Incident | None]]
+Find = Callable[[Services, Action], Awaitable[Incident | None]]
 # the policy's action for the click: fixed, or chosen by the incident (None: none found)
 # and the action clicked (a select's option)
-What = str | Callable[[Incident | None, dict[str, Any]], str]
+What = str | Callable[[Incident | None, Action], str]
 Handler = Callable[[Click], Awaitable[None]]
 FormHandler = Callable[[Form], Awaitable[None]]
 
@@ -87,16 +92,9 @@ async def incident_named(svc: Services, incident_id: str) -> Incident:
     return incident
 
 
-async def incident_in_value(svc: Services, action: dict[str, Any]) -> Incident:
+async def incident_in_value(svc: Services, action: Action) -> Incident:
     """Buttons whose value is the incident id."""
-    return await incident_named(svc, str(action.get("value") or ""))
-
-
-def clicked_in(body: dict[str, Any]) -> str | None:
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    return str(channel) if channel else None
+    return await incident_named(svc, action.value or "")
 
 
 def guarded(
@@ -110,12 +108,11 @@ def guarded(
         label = name or handler.__name__
 
         # Bolt passes arguments by these names (it reads the signature)
-        async def listener(
-            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-        ) -> None:
+        async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
             await ack()
             async with answering(respond, what=label):
-                user, channel = body["user"]["id"], clicked_in(body)
+                click = parse(BlockActions, body)
+                user, channel, action = click.user.id, click.channel_id, click.action
                 incident = await find(svc, action) if find is not None else None
                 action_name = what(incident, action) if callable(what) else what
                 decision = await svc.policy.check(
@@ -124,7 +121,7 @@ def guarded(
                 if not decision.allowed:
                     await respond(**ephemeral(ui.refusal(decision)), replace_original=False)
                     return
-                await handler(Click(svc, user, channel, incident, action, body, respond))
+                await handler(Click(svc, user, channel, incident, action, click, respond))
 
         listener.__name__ = label
         return listener
@@ -145,14 +142,22 @@ class Submission:
         return self.meta.get("channel")
 
 
-async def first_submission(
-    svc: Services, body: dict[str, Any], view: dict[str, Any]
-) -> Submission | None:
+async def form_payload(ack: AsyncAck, body: dict[str, Any]) -> ViewSubmission | None:
+    """A modal's submission read, before its ack; one Slack sent without what the bot
+    needs is acked with the form turned into the sentence saying so (None)."""
+    try:
+        return parse(ViewSubmission, body)
+    except Malformed as exc:
+        await ack(response_action="update", view=payloads_ui.malformed_form(exc.message))
+        return None
+
+
+async def first_submission(svc: Services, form: ViewSubmission) -> Submission | None:
     """A modal's submission after its ack, once however often it is submitted (DESIGN
     rule 2); None for a repeat."""
-    if not await svc.policy.first_submission(view["id"]):
+    if not await svc.policy.first_submission(form.view.id):
         return None
-    return Submission(body["user"]["id"], json.loads(view.get("private_metadata") or "{}"))
+    return Submission(form.user.id, form.view.meta)
 
 
 def submitted(svc: Services) -> Callable[[FormHandler], Callable[..., Awaitable[None]]]:
@@ -162,16 +167,18 @@ def submitted(svc: Services) -> Callable[[FormHandler], Callable[..., Awaitable[
     asks the policy again (`allowed`): the roles may have changed while the form was open."""
 
     def wrap(handler: FormHandler) -> Callable[..., Awaitable[None]]:
-        async def listener(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+            form = await form_payload(ack, body)
+            if form is None:
+                return
             await ack()
-            user = body["user"]["id"]
-            meta = json.loads(view.get("private_metadata") or "{}")
+            user, meta, view = form.user.id, form.view.meta, form.view
             channel = meta.get("channel")
-            if not await svc.policy.first_submission(view["id"]):
+            if not await svc.policy.first_submission(view.id):
                 return
             try:
                 incident = await incident_named(svc, str(meta.get("incident") or ""))
-                await handler(Form(user, channel, incident, meta, view["state"]["values"]))
+                await handler(Form(user, channel, incident, meta, view.state))
             except IncidentError as exc:
                 await tell(svc, channel, user, refusal(exc))
 
@@ -206,8 +213,8 @@ def register(app: AsyncApp, svc: Services) -> None:
     """The refusal's own buttons: ask whoever may, and take command of an incident nobody
     commands."""
 
-    async def find_asked(svc: Services, action: dict[str, Any]) -> Incident:
-        incident_id, _ = ui.parse_ask_value(str(action.get("value") or ""))
+    async def find_asked(svc: Services, action: Action) -> Incident:
+        incident_id, _ = ui.parse_ask_value(action.value or "")
         return await incident_named(svc, incident_id)
 
     @app.action(ui.ACTION_ASK)
@@ -215,7 +222,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def ask(click: Click) -> None:
         incident = click.incident
         assert incident is not None
-        _, action = ui.parse_ask_value(str(click.action.get("value") or ""))
+        _, action = ui.parse_ask_value(click.action.value or "")
         if action not in DOING:
             raise IncidentError("That request no longer says what it is for.")
         askees = mentions(svc.policy.who(action, incident))

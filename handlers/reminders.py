@@ -19,21 +19,17 @@ from bot.core.policy import status_action
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
-from handlers.policy import Click, allowed, guarded, incident_in_value, incident_named
+from handlers.policy import (
+    Click,
+    allowed,
+    form_payload,
+    guarded,
+    incident_in_value,
+    incident_named,
+)
 from handlers.replies import refusal, tell
 
 log = logging.getLogger(__name__)
-
-
-def _values(view: dict[str, Any]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for block_id, elements in view["state"]["values"].items():
-        element = elements.get(block_id) or {}
-        if "selected_option" in element:
-            out[block_id] = (element["selected_option"] or {}).get("value")
-        else:
-            out[block_id] = element.get("value")
-    return out
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -50,7 +46,7 @@ def register(app: AsyncApp, svc: Services) -> None:
         meta = json.dumps({"incident": incident.id, "channel": channel})
         try:
             await svc.slack.open_view(
-                click.body["trigger_id"], ui.update_modal(incident, private_metadata=meta)
+                click.payload.trigger_id, ui.update_modal(incident, private_metadata=meta)
             )
         except SlackError as exc:
             log.warning("update modal did not open", extra={"error": exc.code})
@@ -69,7 +65,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             await tell(svc, channel, user, refusal(exc))
             return
         text, blocks = ui.snoozed(user, until)
-        ts = (click.body.get("container") or {}).get("message_ts")
+        ts = click.payload.container.message_ts
         try:
             if ts and channel:
                 await svc.slack.update(channel, ts, text, blocks)
@@ -77,17 +73,19 @@ def register(app: AsyncApp, svc: Services) -> None:
             log.info("snoozed reminder not updated", extra={"error": exc.code})
 
     @app.view(ui.UPDATE_CALLBACK)
-    async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        values = _values(view)
+    async def update_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        form = await form_payload(ack, body)
+        if form is None:
+            return
+        values = form.view.state.chosen()
         text = ui.update_text(values)
         if not text:
             await ack(response_action="errors", errors={"impact": "Say what the impact is."})
             return
         await ack()
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+        user, meta = form.user.id, form.view.meta
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.policy.first_submission(view["id"]):
+        if not await svc.policy.first_submission(form.view.id):
             return
         try:
             incident = await incident_named(svc, meta.get("incident", ""))

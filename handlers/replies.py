@@ -15,6 +15,7 @@ from bot.core.slack import SlackError
 from bot.incidents import DeclareUncertain, IncidentError
 from bot.services import Services
 from handlers.parse import UsageError
+from handlers.payloads import Malformed, ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,22 @@ async def tell(svc: Services, channel: str | None, user: str, text: Mrkdwn) -> N
         log.info("could not answer", extra={"error": exc.code})
 
 
+def responder(svc: Services, to: ReplyTo) -> Respond:
+    """Answers to the user alone, at the payload's response_url; without one (a global
+    shortcut, the Home tab, a form), in their DM with the bot."""
+
+    async def respond(text: str = "", blocks: list[Block] | None = None, **_: Any) -> None:
+        try:
+            if to.response_url:
+                await svc.slack.respond(to.response_url, Mrkdwn(text), blocks)
+            elif to.user:
+                await svc.slack.post(to.user.id, Mrkdwn(text), blocks)
+        except SlackError as exc:
+            log.info("answer not delivered", extra={"error": exc.code})
+
+    return respond
+
+
 def refusal(exc: Exception) -> Mrkdwn:
     """A refusal as one sentence."""
     return md(":warning: {}", said(exc))
@@ -68,6 +85,8 @@ async def answering(respond: Respond, *, what: str = "command") -> AsyncIterator
     except STORE_ERRORS as exc:
         log.warning("store unreachable", extra={"what": what, "error": str(exc)})
         await _safe(respond, STORE_DOWN)
+    except Malformed as exc:  # Slack's payload lacked what the handler needs (logged)
+        await _safe(respond, *exc.message)
     except UsageError as err:
         # a registered verb found its arguments wrong after ack(): same answer as the parser's
         text, blocks = usage_error(err.problem, err.usage)

@@ -24,11 +24,13 @@ from bot.incidents import IncidentError
 from bot.runbooks.library import StepAction
 from bot.services import Services
 from handlers.parse import Command, one_id
+from handlers.payloads import Action
 from handlers.policy import (
     Click,
     Form,
     allowed,
     first_submission,
+    form_payload,
     guarded,
     incident_in_value,
     incident_named,
@@ -89,50 +91,45 @@ async def _run_incident(svc: Services, run_id: str) -> Incident:
     return await incident_named(svc, run.incident)
 
 
-def _step(action: dict[str, Any]) -> tuple[str, str]:
+def _step(action: Action) -> tuple[str, str]:
     """Show steps and the long form's buttons: the value is `<run id>|<step or phase>`."""
     try:
-        return ui.parse_step_value(str(action.get("value") or ""))
+        return ui.parse_step_value(action.value or "")
     except ValueError:
         raise IncidentError("That button no longer says which checklist it is for.") from None
 
 
-async def _step_incident(svc: Services, action: dict[str, Any]) -> Incident:
+async def _step_incident(svc: Services, action: Action) -> Incident:
     return await _run_incident(svc, _step(action)[0])
 
 
-async def _ticked_incident(svc: Services, action: dict[str, Any]) -> Incident:
-    return await _run_incident(svc, ui.action_key(action.get("action_id", "")))
+async def _ticked_incident(svc: Services, action: Action) -> Incident:
+    return await _run_incident(svc, ui.action_key(action.action_id))
 
 
-def _menu_choice(action: dict[str, Any]) -> tuple[str, str, str]:
+def _menu_choice(action: Action) -> tuple[str, str, str]:
     try:
-        return ui.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+        return ui.parse_menu_value(action.selected_option.value if action.selected_option else "")
     except ValueError:
         raise IncidentError("That menu no longer says which step it is for.") from None
 
 
-async def _menu_incident(svc: Services, action: dict[str, Any]) -> Incident:
+async def _menu_incident(svc: Services, action: Action) -> Incident:
     return await _run_incident(svc, _menu_choice(action)[1])
 
 
-async def _listed_incident(svc: Services, action: dict[str, Any]) -> Incident:
-    incident_id, _ = ui.parse_list_value(action.get("value", ""))
+async def _listed_incident(svc: Services, action: Action) -> Incident:
+    incident_id, _ = ui.parse_list_value(action.value or "")
     return await incident_named(svc, incident_id)
-
-
-def _note_text(view: dict[str, Any]) -> str:
-    field = ((view.get("state") or {}).get("values") or {}).get("note", {}).get("note") or {}
-    return str(field.get("value") or "").strip()
 
 
 def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "runbook", _step_incident, name="runbook step")
     async def step_clicked(click: Click) -> None:
         run_id, step_id = _step(click.action)
-        kind = _ACTIONS[click.action["action_id"].split(":", 1)[0]]
+        kind = _ACTIONS[click.action.action_id.split(":", 1)[0]]
         await svc.checklists.click(run_id, step_id, kind, user=click.user)
-        if (click.body.get("container") or {}).get("is_ephemeral"):
+        if click.payload.container.is_ephemeral:
             # the long form is the clicker's own answer: show them the click in it
             message = await svc.checklists.long_form_of(run_id, step_id)
             await click.respond(**reply(message), replace_original=True)
@@ -143,9 +140,9 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.action(ui.action_pattern(ui.ACTION_TICK))
     @guarded(svc, "runbook", _ticked_incident, name="runbook tick")
     async def step_ticked(click: Click) -> None:
-        selected = [str(o.get("value")) for o in click.action.get("selected_options") or []]
-        run_id = ui.action_key(click.action["action_id"])
-        block_id = str(click.action.get("block_id") or "")
+        selected = click.action.ticked
+        run_id = ui.action_key(click.action.action_id)
+        block_id = click.action.block_id
         await svc.checklists.tick(run_id, block_id, selected, user=click.user)
 
     @app.action(ui.action_pattern(ui.ACTION_MENU))
@@ -157,7 +154,7 @@ def register(app: AsyncApp, svc: Services) -> None:
             return
         modal = await svc.checklists.note_form(run_id, step_id, channel=click.channel)
         try:
-            await svc.slack.open_view(click.body["trigger_id"], modal)
+            await svc.slack.open_view(click.payload.trigger_id, modal)
         except SlackError as exc:
             log.warning("note modal did not open", extra={"error": exc.code})
             await tell(
@@ -175,13 +172,16 @@ def register(app: AsyncApp, svc: Services) -> None:
             await click.respond(**ephemeral(message), replace_original=False)
 
     @app.view(ui.NOTE_CALLBACK)
-    async def note_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        text = _note_text(view)
+    async def note_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        submission = await form_payload(ack, body)
+        if submission is None:
+            return
+        text = (submission.view.state.value("note") or "").strip()
         if not text:
             await ack(response_action="errors", errors={"note": "Say what to note."})
             return
         await ack()
-        form = await first_submission(svc, body, view)
+        form = await first_submission(svc, submission)
         if form is None:
             return
         user, channel = form.user, form.channel
@@ -201,7 +201,7 @@ def register(app: AsyncApp, svc: Services) -> None:
     @guarded(svc, "runbook", _listed_incident)
     async def post_clicked(click: Click) -> None:
         assert click.incident is not None
-        _, runbook_id = ui.parse_list_value(click.action.get("value", ""))
+        _, runbook_id = ui.parse_list_value(click.action.value or "")
         await svc.checklists.post(click.incident, runbook_id, by=click.user)
 
     # the card's Runbook: the picker, the runbooks that fit the incident best first
@@ -225,7 +225,6 @@ def register(app: AsyncApp, svc: Services) -> None:
     @app.view(controls.RUNBOOK_CALLBACK)
     @submitted(svc)
     async def picked(form: Form) -> None:
-        field = form.values.get(controls.RUNBOOK_FIELD, {}).get(controls.RUNBOOK_FIELD) or {}
-        runbook_id = str((field.get("selected_option") or {}).get("value") or "")
+        runbook_id = form.values.value(controls.RUNBOOK_FIELD) or ""
         if await allowed(svc, "runbook", form.incident, form.user, form.channel):
             await svc.checklists.post(form.incident, runbook_id, by=form.user)

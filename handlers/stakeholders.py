@@ -15,7 +15,8 @@ from bot.core.models import Incident
 from bot.core.slack import SlackError
 from bot.incidents import IncidentError
 from bot.services import Services
-from handlers.policy import Click, allowed, guarded, incident_named
+from handlers.payloads import Action
+from handlers.policy import Click, allowed, form_payload, guarded, incident_named
 from handlers.replies import refusal, tell
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,14 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def draft(click: Click) -> None:
         user, channel = click.user, click.channel
         assert click.incident is not None
-        _, key = stakeholders_ui.parse_draft_value(click.action.get("value", ""))
+        _, key = stakeholders_ui.parse_draft_value(click.action.value or "")
         try:
             incident, audience, text, problem = await svc.stakeholders.draft(click.incident.id, key)
             meta = json.dumps({"incident": incident.id, "audience": key, "channel": channel})
             modal = stakeholders_ui.draft_modal(
                 incident, audience, text, problem=problem, private_metadata=meta
             )
-            await svc.slack.open_view(click.body["trigger_id"], modal)
+            await svc.slack.open_view(click.payload.trigger_id, modal)
         except IncidentError as exc:
             await tell(svc, channel, user, refusal(exc))
         except SlackError as exc:
@@ -42,18 +43,19 @@ def register(app: AsyncApp, svc: Services) -> None:
             await tell(svc, channel, user, md(":warning: The draft did not open; click again."))
 
     @app.view(stakeholders_ui.DRAFT_CALLBACK)
-    async def send(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        block = view["state"]["values"].get(stakeholders_ui.DRAFT_BLOCK, {})
-        text = (block.get(stakeholders_ui.DRAFT_BLOCK) or {}).get("value") or ""
+    async def send(ack: AsyncAck, body: dict[str, Any]) -> None:
+        form = await form_payload(ack, body)
+        if form is None:
+            return
+        text = form.view.state.value(stakeholders_ui.DRAFT_BLOCK) or ""
         if not text.strip():
             errors = {stakeholders_ui.DRAFT_BLOCK: "Write the update first."}
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+        user, meta = form.user.id, form.view.meta
         # one update per modal, however often it is submitted (DESIGN rule 2)
-        if not await svc.policy.first_submission(view["id"]):
+        if not await svc.policy.first_submission(form.view.id):
             return
         try:
             incident = await incident_named(svc, meta.get("incident", ""))
@@ -75,6 +77,6 @@ def register(app: AsyncApp, svc: Services) -> None:
                 log.info("update confirmation not posted", extra={"error": exc.code})
 
 
-async def _drafted_for(svc: Services, action: dict[str, Any]) -> Incident:
-    incident_id, _ = stakeholders_ui.parse_draft_value(action.get("value", ""))
+async def _drafted_for(svc: Services, action: Action) -> Incident:
+    incident_id, _ = stakeholders_ui.parse_draft_value(action.value or "")
     return await incident_named(svc, incident_id)

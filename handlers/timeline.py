@@ -5,7 +5,7 @@ live in bot/timeline.py."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
@@ -16,10 +16,13 @@ from bot.core.models import Incident
 from bot.core.slack import SlackError
 from bot.services import Services
 from handlers.parse import required_text
+from handlers.payloads import EventCallback, Malformed, Payload, PinAdded, ReactionAdded, parse
 from handlers.replies import ephemeral
 from handlers.verbs import VerbContext, verb
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Payload)
 
 CAPTURED = md(":pushpin: Added to the incident's timeline, with the message's own time.")
 
@@ -31,19 +34,25 @@ async def note_verb(ctx: VerbContext) -> None:
     await ctx.respond(**ephemeral(ui.change_notice(md(":memo: Noted on the incident's timeline."))))
 
 
-def _bot_user(context: AsyncBoltContext, body: dict[str, Any]) -> str | None:
-    if context.bot_user_id:
-        return str(context.bot_user_id)
-    for auth in body.get("authorizations") or []:
-        if auth.get("is_bot"):
-            return str(auth.get("user_id") or "") or None
-    return None
+def _bot_user(context: AsyncBoltContext, envelope: EventCallback) -> str | None:
+    return str(context.bot_user_id) if context.bot_user_id else envelope.bot_user
 
 
-def _event_time(body: dict[str, Any], event: dict[str, Any]) -> str | None:
+def _event_time(envelope: EventCallback, event_ts: str | None) -> str | None:
     # the event's own Slack time; the envelope's whole seconds if it has none
-    found = event.get("event_ts") or body.get("event_time")
+    found = event_ts or envelope.event_time
     return str(found) if found else None
+
+
+def _read(
+    body: dict[str, Any], event: dict[str, Any], model: type[E]
+) -> tuple[EventCallback, E] | None:
+    """The envelope and the event, or None for one Slack sent malformed (logged: the
+    Events API has nobody to tell)."""
+    try:
+        return parse(EventCallback, body), parse(model, event)
+    except Malformed:
+        return None
 
 
 def register(app: AsyncApp, svc: Services) -> None:
@@ -59,18 +68,20 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def pin_added(
         body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        item = event.get("item") or {}
-        channel = str(event.get("channel_id") or item.get("channel") or "")
-        user = str(event.get("user") or "")
-        if item.get("type") != "message" or not channel:
+        read = _read(body, event, PinAdded)
+        if read is None:
+            return
+        envelope, pin = read
+        channel, user = pin.channel, pin.user
+        if pin.item.type != "message" or not channel:
             return
         try:
             incident = await svc.capture.pinned(
                 channel,
-                item.get("message"),
+                pin.item.message,
                 by=user,
-                bot_user=_bot_user(context, body),
-                at=_event_time(body, event),
+                bot_user=_bot_user(context, envelope),
+                at=_event_time(envelope, pin.event_ts),
             )
         except STORE_ERRORS as exc:
             # Bolt has acked; Slack will not retry. Logged for the operator.
@@ -82,18 +93,21 @@ def register(app: AsyncApp, svc: Services) -> None:
     async def reaction_added(
         body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        item = event.get("item") or {}
-        if item.get("type") != "message":
+        read = _read(body, event, ReactionAdded)
+        if read is None:
             return
-        channel, user = str(item.get("channel") or ""), str(event.get("user") or "")
+        envelope, reaction = read
+        if reaction.item.type != "message":
+            return
+        channel, user = reaction.item.channel or "", reaction.user
         try:
             incident = await svc.capture.reacted(
                 channel,
-                str(item.get("ts") or ""),
-                str(event.get("reaction") or ""),
+                reaction.item.ts or "",
+                reaction.reaction,
                 by=user,
-                bot_user=_bot_user(context, body),
-                at=_event_time(body, event),
+                bot_user=_bot_user(context, envelope),
+                at=_event_time(envelope, reaction.event_ts),
             )
         except STORE_ERRORS as exc:
             log.warning("reaction not captured", extra={"error": str(exc)})

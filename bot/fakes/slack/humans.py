@@ -58,8 +58,11 @@ class Humans(Transport):
             raise ValueError(f"no message {ts} in {ch.name}")
         return ch, m
 
-    async def slash_command(self, user: str, channel: str, command: str, text: str) -> AckResult:
-        """A human types `command text` in channel; the ack body is shown as Slack shows it."""
+    async def slash_command(
+        self, user: str, channel: str, command: str, text: str, *, without: Iterable[str] = ()
+    ) -> AckResult:
+        """A human types `command text` in channel; the ack body is shown as Slack shows it.
+        `without`: fields left out (a malformed request; tests only)."""
         u, ch = self._human(user), self._human_channel(channel)
         fields = {
             "token": VERIFICATION_TOKEN,
@@ -76,6 +79,8 @@ class Humans(Transport):
             "response_url": self._new_response_url(ch.id, u.id, None),
             "trigger_id": self._new_trigger(u.id),
         }
+        for key in without:
+            fields.pop(key, None)
         status, raw = await self._deliver("slash_commands", fields)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
@@ -270,6 +275,7 @@ class Humans(Transport):
         block_id: str | None = None,
         forged_value: str | None = None,
         selected: list[str] | None = None,
+        without: Iterable[str] = (),
     ) -> AckResult:
         """A human clicks (or picks from) the element `action_id` on a stored message; on
         checkboxes, `value` is the box they tick or untick (Slack sends the selection after
@@ -277,7 +283,8 @@ class Humans(Transport):
 
         `forged_value`: an attacker's crafted request: the real block_actions of this
         click, but its action carries another value than the button's (e.g. another
-        incident's id). Attack tests only."""
+        incident's id). Attack tests only. `without`: payload fields left out (a malformed
+        request; tests only)."""
         u, (ch, m) = self._human(user), self._human_message(channel, message_ts)
         if m.ephemeral_to not in (None, u.id):
             raise ValueError(f"{u.name} cannot see the ephemeral message {message_ts}")
@@ -309,6 +316,8 @@ class Humans(Transport):
         if m.ephemeral_to is None:
             # Slack sends the message only for normal ones; ephemeral ones are not stored there
             payload["message"] = self.serialize_message(m)
+        for key in without:
+            payload.pop(key, None)
         status, raw = await self._deliver("interactive", payload)
         return AckResult(status, self._parse_ack(raw))
 
@@ -389,9 +398,15 @@ class Humans(Transport):
         return await self.send_event(event)
 
     async def submit_view(
-        self, user: str, view_id: str, values: dict[str, dict[str, Any]]
+        self,
+        user: str,
+        view_id: str,
+        values: dict[str, dict[str, Any]],
+        *,
+        without: Iterable[str] = (),
     ) -> AckResult:
-        """A human fills the open modal view_id with values and presses submit."""
+        """A human fills the open modal view_id with values and presses submit. `without`:
+        payload fields left out (a malformed request; tests only)."""
         u = self._human(user)
         view = self.views.get(view_id)
         if view is None:
@@ -410,6 +425,8 @@ class Humans(Transport):
             "is_enterprise_install": False,
             "enterprise": None,
         }
+        for key in without:
+            payload.pop(key, None)
         status, raw = await self._deliver("interactive", payload)
         body = self._parse_ack(raw)
         result = AckResult(status, body)
