@@ -119,7 +119,8 @@ async def read_declare_form(
         await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
         return None
     await ack()
-    fields = {
+    commands = ui.COMMAND_FIELD not in state.values or _ticked(state, ui.COMMAND_FIELD)
+    fields: dict[str, Any] = {
         "title": title,
         "severity": _value(state, "severity"),
         "by": user,
@@ -129,7 +130,7 @@ async def read_declare_form(
         "private": _ticked(state, PRIVATE_FIELD) or None,
         # "I'll command it" ticked (or a form from before it had the box): the declarer
         # commands it, as Incidents.declare's default; unticked: no commander yet
-        "roles": None if ui.COMMAND_FIELD not in state or _ticked(state, ui.COMMAND_FIELD) else {},
+        "roles": None if commands else {},
         # one incident per form, however often Slack or the user sends it
         "key": f"view:{view.id}",
     }
