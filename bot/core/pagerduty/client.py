@@ -39,6 +39,7 @@ from cachetools import TTLCache
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from bot.core.pagerduty import wire
 from bot.core.pagerduty.models import (
     EscalationLevel,
     OnCallEntry,
@@ -137,55 +138,6 @@ def _is_duplicate_key(exc: Exception) -> bool:
 
 
 # ---------------------------------------------------------------- parsing helpers
-
-
-def _epoch(value: str | None) -> int | None:
-    if not value:
-        return None
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _user(ref: JSON) -> PagerDutyUser:
-    """A user from a full user object or a user_reference (whose name is its summary)."""
-    return PagerDutyUser(
-        id=ref["id"],
-        name=ref.get("name") or ref.get("summary") or ref["id"],
-        email=ref.get("email"),
-    )
-
-
-def _incident(body: JSON, level: int | None = None) -> PDIncident:
-    # `escalation_level` is read from the incident when PagerDuty sends it; `level` is what
-    # we just set, for when it does not.
-    return PDIncident(
-        id=body["id"],
-        status=body["status"],
-        escalation_level=body.get("escalation_level") or level or 1,
-        assignees=[_user(a["assignee"]) for a in body.get("assignments") or []],
-        acknowledged_by=[_user(a["acknowledger"]) for a in body.get("acknowledgements") or []],
-        html_url=body.get("html_url"),
-        incident_number=body.get("incident_number"),
-        incident_key=body.get("incident_key"),
-        service_id=(body.get("service") or {}).get("id"),
-    )
-
-
-def _oncall(entry: JSON) -> OnCallEntry:
-    schedule = entry.get("schedule") or None
-    return OnCallEntry(
-        level=entry["escalation_level"],
-        user=_user(entry["user"]),
-        schedule_id=schedule["id"] if schedule else None,
-        schedule_name=(schedule.get("summary") or schedule.get("name")) if schedule else None,
-        policy_id=entry["escalation_policy"]["id"],
-        policy_name=entry["escalation_policy"].get("summary"),
-        start=_epoch(entry.get("start")),
-        end=_epoch(entry.get("end")),
-    )
 
 
 # ---------------------------------------------------------------- the client
@@ -339,7 +291,7 @@ class PagerDuty:
                     f"incident key {key} exists but no open incident found", retryable=True
                 ) from exc
         # The answer is the incident: its assignees are references, their emails cached.
-        found = self._with_emails(_incident(body))
+        found = self._with_emails(wire.incident(body))
         return PageResult(
             incident_id=found.id,
             incident_number=found.incident_number,
@@ -363,7 +315,7 @@ class PagerDuty:
             known = self._users.get(user_id)
         if known is not None:
             return known
-        found = _user(self._rest().rget(f"/users/{user_id}"))
+        found = wire.user(self._rest().rget(f"/users/{user_id}"))
         with self._users_lock:
             self._users[user_id] = found
         return found
@@ -383,7 +335,7 @@ class PagerDuty:
 
     def _get_incident(self, incident_id: str) -> PDIncident:
         params = {"include": ["assignees", "acknowledgers"]}
-        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params))
+        return wire.incident(self._rest().rget(f"/incidents/{incident_id}", params=params))
 
     async def escalate(self, incident_id: str, level: int) -> PDIncident:
         """Reassign to `level` of the incident's policy (PUT escalation_level)."""
@@ -391,7 +343,7 @@ class PagerDuty:
         def run() -> PDIncident:
             body = {"type": "incident", "escalation_level": level}
             answer = self._rest().rput(f"/incidents/{incident_id}", json=body)
-            return self._with_emails(_incident(answer, level))
+            return self._with_emails(wire.incident(answer, level))
 
         return await self._run(run)
 
@@ -400,7 +352,7 @@ class PagerDuty:
             answer = self._rest().rput(
                 f"/incidents/{incident_id}", json={"type": "incident", "status": "acknowledged"}
             )
-            return self._with_emails(_incident(answer))
+            return self._with_emails(wire.incident(answer))
 
         return await self._run(run)
 
@@ -453,9 +405,9 @@ class PagerDuty:
         else:
             return []
         if since is not None:
-            params["since"] = _iso(since)
-            params["until"] = _iso(until or since)
-        entries = [_oncall(e) for e in self._rest().iter_all("/oncalls", params=params)]
+            params["since"] = wire.iso(since)
+            params["until"] = wire.iso(until or since)
+        entries = [wire.oncall(e) for e in self._rest().iter_all("/oncalls", params=params)]
         wanted_schedules, wanted_policies = set(schedule_ids), set(policy_ids)
         return [
             e
