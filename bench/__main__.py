@@ -32,10 +32,11 @@ ago, so 900 steps come due within 3 s (the same lateness).
 The scheduler runs at the product's defaults (`scheduler.tick` 1 s). The figures mean
 something only on a quiet machine: every process here shares its cores.
 
-`--profile FILE`: py-spy (`pip install py-spy`) records the bot during the declare burst
-into FILE (collapsed stacks), and the table ends with the top frames. By hand, the same
-while the burst runs: `py-spy record --nonblocking --pid <the bot's pid> --format raw -o
-FILE` (the first line printed names the bot's pid).
+`--profile FILE`: py-spy (`pip install py-spy`) records the bot's CPU (the thread holding
+the GIL) during the declare burst into FILE and during the Alertmanager burst into
+FILE-alerts (collapsed stacks), and the table ends with each one's top frames. By hand,
+the same while a burst runs: `py-spy record --nonblocking --gil --pid <the bot's pid>
+--format raw -o FILE` (the first line printed names the bot's pid).
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
-    parser.add_argument("--profile", metavar="FILE", help="py-spy the bot during the burst")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the bot during the bursts")
     parser.add_argument(
         "--only",
         action="append",

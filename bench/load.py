@@ -80,7 +80,7 @@ class Load:
         self.rows: dict[str, Row] = {}
         self.idle_cpu = 0.0
         self.idle_redis: dict[str, float] = {}
-        self.profile_top: list[str] = []
+        self.profile_top: dict[str, tuple[Path, list[str]]] = {}  # burst -> file, top
         self.path = ""
         self.failed: list[str] = []
         self.users = iter(range(100_000))  # bench users (U0B00000…), one a declare
@@ -199,12 +199,12 @@ class Load:
             self.http, self.spec["bare_url"], self.secret, bare_payloads, concurrency
         )
         self.note(f"the bot: {n} /incident declare, {concurrency} at a time")
-        profiler = self.start_profile()
+        profiler = self.start_profile("declares")
         cpu0, redis0, t0 = cpu_seconds(self.pid), await command_counts(self.redis), time.time()
         prepared, sent, done = await self.declare_and_wait(n, "SEV2", "burst", concurrency)
         await quiet(self.pid, self.idle_cpu)
         cpu1, redis1, t1 = cpu_seconds(self.pid), await command_counts(self.redis), time.time()
-        self.stop_profile(profiler)
+        self.stop_profile("declares", profiler)
 
         bad = sum(1 for s in [*sent, *bare] if s.status != 200)
         ours, theirs = p99([s.ack for s in sent]), p99([s.ack for s in bare])
@@ -269,9 +269,11 @@ class Load:
                 await r.read()
                 statuses[r.status] += 1
 
+        profiler = self.start_profile("alerts")
         began = time.perf_counter()
         await asyncio.gather(*(post(b) for b in bodies))
         took = time.perf_counter() - began
+        self.stop_profile("alerts", profiler)
         alerts = self.replica.services.alerts
         store = self.replica.services.store
         assert alerts is not None
@@ -397,11 +399,18 @@ class Load:
         )
 
     # -- profile -------------------------------------------------------------------------------
-    def start_profile(self) -> subprocess.Popen[bytes] | None:
+    def profile_file(self, burst: str) -> Path:
+        """The declare burst's profile is FILE itself, the alerts burst's FILE-alerts."""
+        out = Path(self.spec["profile"])
+        return out if burst == "declares" else out.with_name(f"{out.stem}-{burst}{out.suffix}")
+
+    def start_profile(self, burst: str) -> subprocess.Popen[bytes] | None:
         if not self.spec.get("profile"):
             return None
-        out = Path(self.spec["profile"])
-        command = ["py-spy", "record", "--nonblocking", "--pid", str(self.pid)]
+        out = self.profile_file(burst)
+        out.unlink(missing_ok=True)
+        # --gil: only the thread holding the GIL, i.e. the bot's CPU, not its waits
+        command = ["py-spy", "record", "--nonblocking", "--gil", "--pid", str(self.pid)]
         command += ["--format", "raw", "-o", str(out)]
         try:
             return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -409,16 +418,16 @@ class Load:
             self.note("py-spy is not installed (pip install py-spy): no profile")
             return None
 
-    def stop_profile(self, profiler: subprocess.Popen[bytes] | None) -> None:
+    def stop_profile(self, burst: str, profiler: subprocess.Popen[bytes] | None) -> None:
         if profiler is None:
             return
         profiler.send_signal(signal.SIGINT)
         _, err = profiler.communicate(timeout=60)
-        out = Path(self.spec["profile"])
+        out = self.profile_file(burst)
         if not out.exists():
             self.note(f"py-spy wrote no profile: {err.decode(errors='replace').strip()[-300:]}")
             return
-        self.profile_top = top_frames(out)
+        self.profile_top[burst] = (out, top_frames(out))
 
     # -- the table -----------------------------------------------------------------------------
     def print_table(self) -> None:
@@ -432,10 +441,10 @@ class Load:
                 print(f"    {row.detail}")
         if self.path:
             print(f"\nbesides: the declare's Slack critical path: {self.path}")
-        if self.profile_top:
-            where = self.spec["profile"]
-            print(f"\npy-spy of the bot during the declare burst ({where}):")
-            for line in self.profile_top:
+        for name, (where, top) in self.profile_top.items():
+            what = {"declares": "the declare burst", "alerts": "the Alertmanager burst"}[name]
+            print(f"\npy-spy of the bot during {what} ({where}):")
+            for line in top:
                 print(f"  {line}")
 
 

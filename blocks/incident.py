@@ -68,6 +68,9 @@ SEVERITY_EMOJI = [
 ACTION_RETRY_SETUP = "incident_retry_setup"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
 DECLARE_CALLBACK = "incident_declare"
+# the declare form's "I'll command it" checkbox (block_id, action_id and value): ticked, the
+# declarer commands the incident; unticked, it has no commander and its card offers Take command
+COMMAND_FIELD = "command_it"
 
 
 def severity_text(incident: Incident, config: IncidentConfig) -> str:
@@ -315,6 +318,23 @@ def usage_error(problem: str, usage: str) -> Message:
     return text, [section(md(":warning: {}\n*Usage:* `{}`", problem, usage))]
 
 
+def _checkbox(field: str, label: str, text: str, description: str, *, ticked: bool) -> Block:
+    """An optional input of one checkbox; `field` is its block_id, action_id and value."""
+    box = {"text": plain(text), "description": plain(description), "value": field}
+    return {
+        "type": "input",
+        "block_id": field,
+        "optional": True,
+        "label": plain(label),
+        "element": {
+            "type": "checkboxes",
+            "action_id": field,
+            "options": [box],
+            **({"initial_options": [box]} if ticked else {}),
+        },
+    }
+
+
 def declare_modal(
     config: IncidentConfig,
     *,
@@ -330,7 +350,9 @@ def declare_modal(
 ) -> dict[str, object]:
     """The declare form, filled in with what is known (a message shortcut's text, an
     alert's title and suggestions); `note` says first where it comes from. Each caller
-    that fills it has its own `callback_id`: its submission knows what it declares from."""
+    that fills it has its own `callback_id`: its submission knows what it declares from.
+    Every one has "I'll command it" (COMMAND_FIELD) ticked: the declarer commands unless
+    they untick it (handlers/interactions.py `read_declare_form`)."""
     sev_options = [option(f"{s.name} · {s.label}", s.name) for s in config.severities]
     initial = next(
         (o for o in sev_options if o["value"] == severity),
@@ -373,24 +395,23 @@ def declare_modal(
             },
         },
     ]
-    private_box = {
-        "text": plain("Private: a security incident"),
-        "description": plain("A private channel, and nothing about it shown elsewhere"),
-        "value": PRIVATE_FIELD,
-    }
     blocks.append(
-        {
-            "type": "input",
-            "block_id": PRIVATE_FIELD,
-            "optional": True,
-            "label": plain("Private"),
-            "element": {
-                "type": "checkboxes",
-                "action_id": PRIVATE_FIELD,
-                "options": [private_box],
-                **({"initial_options": [private_box]} if private else {}),
-            },
-        }
+        _checkbox(
+            COMMAND_FIELD,
+            "Commander",
+            "I'll command it",
+            "Untick to leave it to whoever takes command from the card",
+            ticked=True,
+        )
+    )
+    blocks.append(
+        _checkbox(
+            PRIVATE_FIELD,
+            "Private",
+            "Private: a security incident",
+            "A private channel, and nothing about it shown elsewhere",
+            ticked=private,
+        )
     )
     if runbooks:
         books = [option(t, rid) for rid, t in runbooks[:100]]
@@ -436,6 +457,7 @@ __all__ = [
     "ACTION_RETRY_SETUP",
     "ACTION_SEVERITY",
     "ACTION_TAKE_COMMAND",
+    "COMMAND_FIELD",
     "CONTROLS_BLOCK",
     "DECLARE_CALLBACK",
     "RESOLVE_CALLBACK",

@@ -357,6 +357,8 @@ def run_with_app(
         session = client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         yield
         await session.close()
+        if services.pagerduty is not None:  # its threads, after whatever pages
+            services.pagerduty.close()
 
     async def start_up_checks(_: web.Application) -> AsyncIterator[None]:
         knowing = activity.spawn(

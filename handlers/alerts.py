@@ -169,6 +169,7 @@ def register(app: AsyncApp, svc: Services) -> None:
                 user=form.user,
                 fill=fill,
                 private=fields["private"],
+                roles=fields["roles"],
                 reply=form.reply,
             )
         except IncidentError as exc:

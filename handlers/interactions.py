@@ -79,7 +79,7 @@ class DeclareForm:
     `Incidents.declare` takes from it (`fields`), and where it was opened."""
 
     user: str
-    fields: dict[str, Any]  # title, severity, description, runbook, private, key, by
+    fields: dict[str, Any]  # title, severity, description, runbook, private, roles, key, by
     meta: dict[str, Any]  # the form's private_metadata
 
     @property
@@ -119,7 +119,8 @@ async def read_declare_form(
         await ack(response_action="errors", errors={"title": policy_ui.rate_text(decision)})
         return None
     await ack()
-    fields = {
+    commands = ui.COMMAND_FIELD not in state.values or _ticked(state, ui.COMMAND_FIELD)
+    fields: dict[str, Any] = {
         "title": title,
         "severity": _value(state, "severity"),
         "by": user,
@@ -127,6 +128,9 @@ async def read_declare_form(
         "runbook": _value(state, "runbook"),
         # unticked: as the config says for the runbook (private.runbooks)
         "private": _ticked(state, PRIVATE_FIELD) or None,
+        # "I'll command it" ticked (or a form from before it had the box): the declarer
+        # commands it, as Incidents.declare's default; unticked: no commander yet
+        "roles": None if commands else {},
         # one incident per form, however often Slack or the user sends it
         "key": f"view:{view.id}",
     }

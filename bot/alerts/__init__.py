@@ -543,10 +543,12 @@ class Alerts:
         user: str,
         fill: claim.Prefill,
         private: bool | None = None,
+        roles: dict[str, str] | None = None,
         reply: Mapping[str, str] | None = None,
     ) -> tuple[Incident, AlertGroupView, bool]:
         """Declare incident on an unmatched alert (its button, or its choice in the
-        digest), as its form says: the user declares (and commands) it. Of two at once, or
+        digest), as its form says: the user declares it, and commands it unless the form
+        left `roles` empty (None: the declarer commands). Of two at once, or
         one after the group has an open incident, the later gets that incident and False."""
         # the reconciler may hold the group for a moment
         async with self.store.held(Lease.ALERT_GROUP, gid, ttl=LEASE, wait=5.0) as mine:
@@ -556,7 +558,7 @@ class Alerts:
             if current is not None:
                 return current, view, False
             incident = await self._declare(
-                g, view, fill, by=user, roles=None, private=private, reply=reply
+                g, view, fill, by=user, roles=roles, private=private, reply=reply
             )
             await self.store.alerts_group_set(g.gid, handled_fired=int(g.number("fired")))
             lane: Lane = g.text("lane") or "rest"  # type: ignore[assignment]

@@ -148,7 +148,10 @@ class Slack:
                 return
 
     async def invite(self, channel: str, users: list[str]) -> None:
-        users = [u for u in dict.fromkeys(users) if u]
+        """Invite `users` (repeats, blanks and the bot itself left out: Slack refuses the
+        whole call over cant_invite_self); those in the channel already are no error."""
+        bots = await self.bots()
+        users = [u for u in dict.fromkeys(users) if u and u not in bots]
         if not users:
             return
         try:

@@ -95,7 +95,9 @@ class Setup:
 
         async def invite() -> None:
             assert incident.channel_id
-            await self.slack.invite(incident.channel_id, list(incident.roles.values()))
+            # the declarer too, commander or not (an alert's is the bot: not invited)
+            people = [incident.declared_by, *incident.roles.values()]
+            await self.slack.invite(incident.channel_id, people)
             if incident.private and self.config.private.security_group:
                 # nobody else can join a private channel: the security group comes in now
                 group = await self.slack.usergroup_members(self.config.private.security_group)

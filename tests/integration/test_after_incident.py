@@ -57,7 +57,9 @@ async def declare(h: Harness, text: str = "SEV3 Search is slow") -> Incident:
 
 
 async def captured(h: Harness, incident: Incident) -> list[TimelineEntry]:
-    return [e for e in await h.store.timeline(incident.id) if e.kind == "pinned"]
+    # in time order, as the post-mortem reads them: pins arrive in any order with their own time
+    pinned = [e for e in await h.store.timeline(incident.id) if e.kind == "pinned"]
+    return sorted(pinned, key=lambda e: e.at)
 
 
 async def test_pins_and_pushpins_go_on_the_timeline_once(h: Harness) -> None:

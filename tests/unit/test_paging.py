@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -91,6 +92,43 @@ async def test_page_creates_then_dedupes_on_incident_key(fake: FakePagerDuty) ->
     assert again.incident_id == first.incident_id
     assert len(fake.incidents) == 1
     assert [c.status for c in fake.calls_to("POST", "/incidents")] == [201, 400]
+
+
+async def test_a_page_is_one_post_and_each_user_is_asked_for_once(fake: FakePagerDuty) -> None:
+    """The create answer is the incident: nothing is read back; the assignees' emails
+    (a user reference has none) come from the users' cache, one GET per user."""
+    pd = client(fake)
+    for n in range(3):
+        paged = await page(pd, key=f"inc-{n}")
+        assert [(u.id, u.email) for u in paged.assignees] == [("PU_BOB", "bob@example.com")]
+        assert paged.incident_number == n + 1 and paged.html_url
+    assert len(fake.calls_to("POST", "/incidents")) == 3
+    assert fake.calls_to("GET", "/incidents") == []
+    assert len(fake.calls_to("GET", "/users/PU_BOB")) == 1
+    escalated = await pd.escalate(paged.incident_id, 2)
+    acked = await pd.acknowledge(paged.incident_id)
+    assert [u.email for u in escalated.assignees] == ["carol@example.com"]
+    assert acked.status == "acknowledged"
+    assert len(fake.calls_to("PUT", "/incidents")) == 2 and fake.calls_to("GET", "/incidents") == []
+
+
+async def test_calls_run_in_the_clients_own_few_threads(fake: FakePagerDuty) -> None:
+    """Twenty pages at once queue for the client's two threads (not asyncio's default
+    pool, which every to_thread shares), each thread keeping its session."""
+    seen: set[str] = set()
+    pd = client(fake, workers=2)
+    original = pd._page
+
+    def spy(*args: object) -> PageResult:
+        seen.add(threading.current_thread().name)
+        return original(*args)  # type: ignore[arg-type]
+
+    pd._page = spy  # type: ignore[method-assign]
+    results = await asyncio.gather(*(page(pd, key=f"inc-{n}") for n in range(20)))
+    assert len({r.incident_id for r in results}) == 20
+    assert 1 <= len(seen) <= 2 and all(name.startswith("pagerduty") for name in seen)
+    pd.close()
+    assert (await page(pd, key="after-close")).created  # a call after close gets a new pool
 
 
 async def test_a_resolved_key_pages_again(fake: FakePagerDuty) -> None:

@@ -1,14 +1,11 @@
-"""The shortcuts' builders and manifest entries, and what an alert's Declare incident form
-is filled in with (blocks/shortcuts.py, blocks/alerts.py, bot/alerts/claim.py): pure,
-checked against Slack's limits (blocks/limits.py) and the manifest schema's."""
+"""The shortcuts' builders, and what an alert's Declare incident form is filled in with
+(blocks/shortcuts.py, blocks/alerts.py, bot/alerts/claim.py): pure, checked against
+Slack's limits (blocks/limits.py). Their manifest entries: tests/unit/test_manifest.py."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 import blocks.alerts as alerts_ui
 import blocks.incident as incident_ui
@@ -22,7 +19,6 @@ from bot.core.redaction import outside
 from bot.runbooks.library import default_runbooks_dir, load_runbooks
 
 CONFIG = IncidentConfig()
-MANIFEST = Path(__file__).parents[2] / "manifest.yaml"
 
 
 def incident(**fields: Any) -> Incident:
@@ -36,24 +32,6 @@ def incident(**fields: Any) -> Incident:
         "channel_name": "inc-20261122-3-checkout-down",
     }
     return Incident(**{**base, **fields})
-
-
-# -- the manifest -----------------------------------------------------------------------------
-
-
-def test_the_manifest_declares_the_three_shortcuts_within_slacks_schema() -> None:
-    shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]
-    assert len(shortcuts) <= 10  # the schema's most
-    found = {(s["type"], s["callback_id"]): s["name"] for s in shortcuts}
-    assert found == {
-        ("message", ui.DECLARE_FROM_MESSAGE): "Declare incident",
-        ("message", ui.ADD_TO_TIMELINE): "Add to incident timeline",
-        ("global", ui.DECLARE): "Declare incident",
-    }
-    for s in shortcuts:
-        assert set(s) == {"name", "type", "callback_id", "description"}
-        # the limits the manifest reference states (api.slack.com/reference/manifests)
-        assert len(s["callback_id"]) <= 255 and 0 < len(s["description"]) <= 150
 
 
 # -- filled in from a message -----------------------------------------------------------------
@@ -89,9 +67,15 @@ def test_the_declare_form_filled_in_keeps_to_slacks_limits() -> None:
     assert blocks["severity"]["element"]["initial_option"]["value"] == "SEV2"
     assert blocks["private"]["element"]["initial_options"][0]["value"] == "private"
     assert "<@U0CAROL>" in json.dumps(view["blocks"]) and "<#C0GEN>" in json.dumps(view["blocks"])
-    # unfilled, as the command opens it: no initial values at all
+    assert blocks[incident_ui.COMMAND_FIELD]["element"]["initial_options"][0]["value"] == (
+        incident_ui.COMMAND_FIELD
+    )
+    # unfilled, as the command opens it: no initial values but "I'll command it" ticked
     plain = incident_ui.declare_modal(CONFIG, runbooks=[("disk-space", "Disk space low")])
-    assert "initial_value" not in json.dumps(plain) and "initial_options" not in json.dumps(plain)
+    [box] = [b for b in plain["blocks"] if b.get("block_id") == incident_ui.COMMAND_FIELD]  # type: ignore[attr-defined]
+    assert box["element"]["initial_options"] == box["element"]["options"]
+    rest = [b for b in plain["blocks"] if b is not box]  # type: ignore[attr-defined]
+    assert "initial_value" not in json.dumps(rest) and "initial_options" not in json.dumps(rest)
 
 
 def test_the_card_links_to_the_message_it_was_declared_from() -> None:

@@ -1,8 +1,16 @@
 """The PagerDuty client: every PagerDuty call, and the only module importing pdpyras.
 
-pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run through
-`asyncio.to_thread`; callers get plain pydantic models and `PagingError` (models.py). Swapping
-the client later touches this file only.
+pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run in a
+small thread pool of its own (`workers` threads, each with its keep-alive sessions), never on
+the event loop and never in asyncio's default pool: a burst of pages queues for those few
+threads instead of crowding the loop out of the GIL. Callers get plain pydantic models and
+`PagingError` (models.py). Swapping the client later touches this file only.
+
+Calls are only the ones needed. A page is one POST /incidents: its 201 answer is the incident
+(id, number, web address, status, assignments as user references), so nothing is read back;
+the assignees' emails (for their Slack mentions) come from a cache of PagerDuty users, one
+GET /users/{id} per user an hour. An acknowledge or escalate is one PUT, whose answer is the
+incident too.
 
 Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
 request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
@@ -15,10 +23,13 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
@@ -47,6 +58,8 @@ with warnings.catch_warnings():
 T = TypeVar("T")
 JSON = dict[str, Any]
 _PD_ACCEPT = "application/vnd.pagerduty+json;version=2"
+WORKERS = 4  # threads for PagerDuty calls: pages queue here, the event loop keeps the GIL
+USER_TTL = 3600.0  # seconds a PagerDuty user (name, email) is known without asking again
 
 
 # ---------------------------------------------------------------- the pdpyras sessions
@@ -179,7 +192,7 @@ def _oncall(entry: JSON) -> OnCallEntry:
 
 
 class PagerDuty:
-    """Async PagerDuty client (REST API v2 + Events API v2) over pdpyras in worker threads."""
+    """Async PagerDuty client (REST API v2 + Events API v2) over pdpyras in its own threads."""
 
     def __init__(
         self,
@@ -191,6 +204,7 @@ class PagerDuty:
         timeout: float = 5.0,
         routing_key: str | None = None,
         errors: Counter | None = None,
+        workers: int = WORKERS,
     ) -> None:
         # incident_bot_pagerduty_api_errors_total{status} (bot/core/metrics.py), when given
         self.errors = errors
@@ -200,9 +214,14 @@ class PagerDuty:
         self._from_email = from_email
         self._timeout = timeout
         self._routing_key = routing_key
-        # requests.Session is not promised to be thread-safe; one session per worker thread.
+        # requests.Session is not promised to be thread-safe: each of the pool's threads
+        # keeps its own sessions (REST, and Events per routing key), reused call after call
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # made at the first call
         self._local = threading.local()
-        self._users: dict[str, PagerDutyUser] = {}
+        # PagerDuty users by id, for the emails a reference lacks; read from the threads
+        self._users: TTLCache[str, PagerDutyUser] = TTLCache(maxsize=4096, ttl=USER_TTL)
+        self._users_lock = threading.Lock()
         # a schedule's escalation policies, for an hour; read from the worker threads
         self._schedule_policies: TTLCache[str, set[str]] = TTLCache(maxsize=1024, ttl=3600)
         self._policies_lock = threading.Lock()
@@ -220,14 +239,28 @@ class PagerDuty:
         return session
 
     def _events(self, routing_key: str) -> Any:
-        session = _EventsSession(routing_key)
-        session.url = self._events_url
-        session.timeout = self._timeout
+        sessions: dict[str, Any] | None = getattr(self._local, "events", None)
+        if sessions is None:
+            sessions = self._local.events = {}
+        session = sessions.get(routing_key)
+        if session is None:
+            session = sessions[routing_key] = _EventsSession(routing_key)
+            session.url = self._events_url
+            session.timeout = self._timeout
         return session
 
+    def close(self) -> None:
+        """Let the pool's threads go (a later call starts a new pool)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="pagerduty")
+        call = functools.partial(contextvars.copy_context().run, fn, *args)  # log context
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except PagingError as exc:
             self._failed(exc)
             raise
@@ -305,8 +338,8 @@ class PagerDuty:
                 raise PagingError(
                     f"incident key {key} exists but no open incident found", retryable=True
                 ) from exc
-        # The create response carries assignee references; fetch emails for Slack lookup.
-        found = self._get_incident(body["id"])
+        # The answer is the incident: its assignees are references, their emails cached.
+        found = self._with_emails(_incident(body))
         return PageResult(
             incident_id=found.id,
             incident_number=found.incident_number,
@@ -316,6 +349,24 @@ class PagerDuty:
             assignees=found.assignees,
             created=created,
         )
+
+    def _with_emails(self, incident: PDIncident) -> PDIncident:
+        """The incident with its assignees' emails: a user reference has none, the users'
+        cache (or one GET /users/{id} per user not in it) has them."""
+        if all(u.email for u in incident.assignees):
+            return incident
+        assignees = [u if u.email else self._user(u.id) for u in incident.assignees]
+        return incident.model_copy(update={"assignees": assignees})
+
+    def _user(self, user_id: str) -> PagerDutyUser:
+        with self._users_lock:
+            known = self._users.get(user_id)
+        if known is not None:
+            return known
+        found = _user(self._rest().rget(f"/users/{user_id}"))
+        with self._users_lock:
+            self._users[user_id] = found
+        return found
 
     def _find_open(self, key: str) -> JSON | None:
         params = {
@@ -330,26 +381,26 @@ class PagerDuty:
     async def get_incident(self, incident_id: str) -> PDIncident:
         return await self._run(self._get_incident, incident_id)
 
-    def _get_incident(self, incident_id: str, level: int | None = None) -> PDIncident:
+    def _get_incident(self, incident_id: str) -> PDIncident:
         params = {"include": ["assignees", "acknowledgers"]}
-        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params), level)
+        return _incident(self._rest().rget(f"/incidents/{incident_id}", params=params))
 
     async def escalate(self, incident_id: str, level: int) -> PDIncident:
         """Reassign to `level` of the incident's policy (PUT escalation_level)."""
 
         def run() -> PDIncident:
             body = {"type": "incident", "escalation_level": level}
-            self._rest().rput(f"/incidents/{incident_id}", json=body)
-            return self._get_incident(incident_id, level)
+            answer = self._rest().rput(f"/incidents/{incident_id}", json=body)
+            return self._with_emails(_incident(answer, level))
 
         return await self._run(run)
 
     async def acknowledge(self, incident_id: str) -> PDIncident:
         def run() -> PDIncident:
-            self._rest().rput(
+            answer = self._rest().rput(
                 f"/incidents/{incident_id}", json={"type": "incident", "status": "acknowledged"}
             )
-            return self._get_incident(incident_id)
+            return self._with_emails(_incident(answer))
 
         return await self._run(run)
 
@@ -492,11 +543,9 @@ class PagerDuty:
         return await self._run(lambda: str(self._rest().rget(f"/schedules/{schedule_id}")["name"]))
 
     async def user(self, user_id: str) -> PagerDutyUser:
-        if user_id in self._users:
-            return self._users[user_id]
-        found = await self._run(lambda: _user(self._rest().rget(f"/users/{user_id}")))
-        self._users[user_id] = found
-        return found
+        with self._users_lock:
+            known = self._users.get(user_id)
+        return known if known is not None else await self._run(self._user, user_id)
 
     async def check(self) -> None:
         """Raise PagingError unless the token works (GET /abilities: any valid token may)."""

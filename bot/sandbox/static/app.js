@@ -167,41 +167,60 @@ function renderUserPicker() {
   }
 }
 
+// One sidebar item per channel, kept from render to render and changed in place: a click
+// that lands while a message re-renders the sidebar (an unread badge) still reaches its link.
+const sidebarItems = new Map();
+
 function renderSidebar() {
   const lists = { channels: $("#channel-list"), dms: $("#dm-list") };
-  lists.channels.replaceChildren();
-  lists.dms.replaceChildren();
   const sorted = Object.values(state.channels)
     .filter((c) => !c.is_archived || c.id === state.current)
     .sort((a, b) => a.name.localeCompare(b.name));
+  const placed = { channels: 0, dms: 0 };
+  const shown = new Set();
   for (const c of sorted) {
-    const li = document.createElement("li");
-    const a = document.createElement("a");
-    a.href = `#${encodeURIComponent(c.id)}`;
-    a.textContent = channelLabel(c);
-    a.title = channelLabel(c);  // incident channel names are long; the sidebar clips them
-    a.className = "chan";
-    if (c.is_im) {
-      a.classList.add("dm");
-      a.title = dmTitle(c);
-      a.setAttribute("aria-label", dmTitle(c));
+    let li = sidebarItems.get(c.id);
+    if (!li) {
+      li = document.createElement("li");
+      li.append(document.createElement("a"));
+      sidebarItems.set(c.id, li);
     }
-    if (c.is_private && !c.is_im) a.classList.add("private");
-    if (/^inc-/.test(c.name)) a.classList.add("incident");
-    if (c.id === state.current) a.setAttribute("aria-current", "page");
-    li.append(a);
-    const n = state.unread[c.id];
-    if (n) {
-      a.classList.add("unread");
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = n;
-      badge.setAttribute("aria-label", `${n} unread`);
-      li.append(badge);
-    }
-    (c.is_im ? lists.dms : lists.channels).append(li);
+    fillSidebarItem(li, c);
+    shown.add(c.id);
+    const which = c.is_im ? "dms" : "channels";
+    const at = lists[which].children[placed[which]++];
+    if (at !== li) lists[which].insertBefore(li, at || null);  // moved only when out of place
+  }
+  for (const [id, li] of sidebarItems) {
+    if (!shown.has(id)) { li.remove(); sidebarItems.delete(id); }
   }
   $("#dm-title").hidden = lists.dms.childElementCount === 0;
+}
+
+function fillSidebarItem(li, c) {
+  const a = li.querySelector("a");
+  a.href = `#${encodeURIComponent(c.id)}`;
+  a.textContent = channelLabel(c);
+  a.title = c.is_im ? dmTitle(c) : channelLabel(c);  // incident channel names are long; the sidebar clips them
+  a.className = "chan";
+  if (c.is_im) {
+    a.classList.add("dm");
+    a.setAttribute("aria-label", dmTitle(c));
+  } else a.removeAttribute("aria-label");
+  if (c.is_private && !c.is_im) a.classList.add("private");
+  if (/^inc-/.test(c.name)) a.classList.add("incident");
+  if (c.id === state.current) a.setAttribute("aria-current", "page");
+  else a.removeAttribute("aria-current");
+  li.querySelector(".badge")?.remove();
+  const n = state.unread[c.id];
+  if (n) {
+    a.classList.add("unread");
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = n;
+    badge.setAttribute("aria-label", `${n} unread`);
+    li.append(badge);
+  }
 }
 
 function renderHeader() {
