@@ -147,8 +147,10 @@ async def choose(h: Harness, user: str, run: RunbookRun, step_id: str, verb: str
 
 
 def count_clicks(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Finished ticks and menu choices: each returns only after every sync it took part
-    in, so when all have returned, nothing more will reach Slack."""
+    """Finished ticks and menu choices, as the service returned them. A click whose sync
+    found the run's lease taken returns at once and leaves the showing to the holder, which
+    may be a sync no click made (the post's own, still under its lease): when all have
+    returned, what Slack shows is the store's only once the bot has settled."""
     finished: list[object] = []
     service = h.bot.services.checklists
     for name in ("click", "tick"):
@@ -411,6 +413,7 @@ async def test_twenty_ticks_on_one_step_end_in_one_state(
     # 20 people tick the same step at the same moment: one change
     await gather_clicks([tick(h, USERS[i % 4], run, steps[0]) for i in range(20)])
     await eventually(lambda: len(finished) == 20)
+    await h.settled()  # the lease's holder shows the last of them (count_clicks)
     assert len(await step_entries(h, incident_id, steps[0])) == 1
     state = (await stored_states(h, run))[steps[0]]
     assert state.status == "done" and f"done by <@{state.by}>" in step_note(h, run, steps[0])
@@ -457,6 +460,7 @@ async def test_ticks_on_every_step_at_once_all_persist(
     clicks += [choose(h, USERS[(i + 1) % 4], run, step, "take") for i, step in enumerate(steps)]
     await gather_clicks(clicks)
     await eventually(lambda: len(finished) == 2 * len(steps))
+    await h.settled()  # the lease's holder shows the last of them (count_clicks)
 
     states = await stored_states(h, run)
     assert all(states[s].status == "done" for s in steps)
@@ -467,6 +471,33 @@ async def test_ticks_on_every_step_at_once_all_persist(
         assert [e.split(":")[0].split()[-1] for e in entries] in (["done"], ["taken", "done"])
     # every phase is finished: each is its one line
     assert [b["type"] for b in shown(h, run)].count("actions") == 0
+    await assert_slack_shows_the_store(h, run)
+
+
+async def test_clicks_while_another_sync_holds_the_lease_are_shown_by_the_holder(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, incident_id = await declare(h)
+    run = await post(h, channel, incident_id, "database-down")
+    await h.settled()
+    steps = [s.id for s in h.bot.services.runbooks["database-down"].steps()][:4]
+    # a sync no click of the test made holds the lease, its edit stuck in Slack
+    held = h.fake.hold("chat.update")
+    holder = asyncio.create_task(
+        h.bot.services.checklists.click(run.id, steps[0], "take", user="U0ALICE")
+    )
+    await held.arrived.wait()
+    finished = count_clicks(h, monkeypatch)
+    await gather_clicks([tick(h, USERS[i], run, step) for i, step in enumerate(steps)])
+    await eventually(lambda: len(finished) == len(steps))
+    # every click returned (the lease was taken) before Slack showed any of them
+    assert "0 of 25 done" in progress_line(h, run)
+    assert all(s.status == "done" for s in (await stored_states(h, run)).values())
+    held.release()
+    await holder
+    # the holder re-checks the version after its pass: it shows them all, nobody else
+    await h.settled()
+    assert "4 of 25 done" in progress_line(h, run)
     await assert_slack_shows_the_store(h, run)
 
 
