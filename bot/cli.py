@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from bot.core.config import ConfigError, Settings, load_config
 from bot.core.durations import format_duration
 from bot.core.logs import setup_logging
+from bot.core.yamlload import yaml_files
 from bot.preflight import SetupError, preflight
 
 CLI = "python -m bot"
@@ -190,7 +191,7 @@ def folder_kind(directory: Path) -> str | None:
     """ "runbooks" or "drills" by what most of its YAML files hold (`phases:` or
     `script:`), None when it tells neither."""
     kinds: Counter[str] = Counter()
-    for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    for file in yaml_files(directory):
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):

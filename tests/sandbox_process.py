@@ -2,8 +2,9 @@
 
 Used by the browser test, the sandbox start-up tests and docs/screenshot.py. The child's
 environment is the parent's minus everything that would make it talk to real services
-(Slack tokens, REDIS_URL, PagerDuty), plus what the caller passes. `serve_sandbox` builds
-it in the test's own process instead, for tests that look inside (its fakes, its parts).
+(Slack tokens, REDIS_URL, PagerDuty), plus what the caller passes.
+tests/integration/harness.py `served_sandbox` builds it in the test's own process instead,
+for tests that look inside (its fakes, its parts).
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
-
-from aiohttp import web
-
-from bot.core.config import IncidentConfig, Settings
-from bot.sandbox import build_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 URL_RE = re.compile(r"http://localhost:(\d+)/")
@@ -135,16 +131,3 @@ class SandboxProcess:
         self._log.close()
         self.log_text = Path(self._log.name).read_text(errors="replace")
         Path(self._log.name).unlink(missing_ok=True)
-
-
-async def serve_sandbox(
-    redis_url: str, config: IncidentConfig
-) -> tuple[web.Application, web.AppRunner, str]:
-    """The sandbox built in this process on the Redis at `redis_url` (without the start-up
-    checks) and served on a free port: its app, its runner (clean it up) and its URL."""
-    port = free_port()
-    app = build_sandbox(Settings(redis_url=redis_url, port=port), config, port=port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return app, runner, f"http://127.0.0.1:{port}"

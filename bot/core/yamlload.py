@@ -7,6 +7,8 @@ mapping, validates it, and turns every validation error into one line that names
 file, the line the key is on, the key path (`escalation.matrix.SEV1[0].notify[1]`) and
 what is wrong.
 
+Folders of such files (runbooks, drill scenarios) are read one way: `folders()`.
+
 A check that looks at the whole document (a name used in one place and defined in
 another) raises `problems([...])` from a model validator: each finding keeps its own key
 path, and so its own line.
@@ -14,7 +16,7 @@ path, and so its own line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +65,24 @@ def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     if key_line is not None:
         return key_line
     return node.start_mark.line + 1 if node is not None else None
+
+
+def yaml_files(directory: Path) -> list[Path]:
+    """A folder's YAML files (`*.yaml`, `*.yml`), in name order."""
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def folders(
+    dirs: Iterable[Path], *, what: str, shipped: Path, errors: list[str]
+) -> Iterator[tuple[list[Path], bool]]:
+    """Each of `dirs` in turn: its YAML files, and whether it is the `shipped` folder (its
+    files are written for the built-in names, not the configured ones). A folder that is
+    not there is one problem in `errors`: `<folder>: <what> folder not found`."""
+    for directory in dirs:
+        if not directory.is_dir():
+            errors.append(f"{directory}: {what} folder not found")
+            continue
+        yield yaml_files(directory), directory.resolve() == shipped.resolve()
 
 
 def load(

@@ -186,14 +186,13 @@ def load_scenarios(
     ScenarioError listing every problem of every file, so one start-up shows them all."""
     scenarios: dict[str, Scenario] = {}
     errors: list[str] = []
-    for directory in dirs:
-        if not directory.is_dir():
-            errors.append(f"{directory}: drill scenarios folder not found")
-            continue
-        # the shipped scenarios are written for the built-in severities (a drill of a
-        # severity not configured plays at the mildest one); a team's own name configured ones
-        shipped = directory.resolve() == default_drills_dir().resolve()
-        for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    # the shipped scenarios are written for the built-in severities (a drill of a severity
+    # not configured plays at the mildest one); a team's own name configured ones
+    found = yamlload.folders(
+        dirs, what="drill scenarios", shipped=default_drills_dir(), errors=errors
+    )
+    for files, shipped in found:
+        for file in files:
             scenario, problems = yamlload.load(
                 file,
                 Scenario,

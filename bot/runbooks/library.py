@@ -374,25 +374,18 @@ def load_runbook_file(path: Path, *, severities: Names = None, roles: Names = No
     return runbook
 
 
-def _files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-
-
 def _load(
     dirs: Iterable[Path], severities: Names, roles: Names
 ) -> tuple[dict[str, Runbook], list[str], dict[str, Path]]:
     runbooks: dict[str, Runbook] = {}
     origin: dict[str, Path] = {}
     errors: list[str] = []
-    for directory in dirs:
-        if not directory.is_dir():
-            errors.append(f"{directory}: runbooks folder not found")
-            continue
+    # the shipped runbooks are written for the built-in severities and roles (like the
+    # built-in alert rules); a team's own name the configured ones
+    found = yamlload.folders(dirs, what="runbooks", shipped=default_runbooks_dir(), errors=errors)
+    for files, shipped in found:
         in_this_dir: dict[str, Path] = {}
-        # the shipped runbooks are written for the built-in severities and roles (like the
-        # built-in alert rules); a team's own name the configured ones
-        shipped = directory.resolve() == default_runbooks_dir().resolve()
-        for file in _files(directory):
+        for file in files:
             if shipped:
                 runbook, problems = _parse(file, None, None)
             else:
@@ -437,7 +430,7 @@ def check_runbooks(
     if not directory.is_dir():
         return 2, f"{directory}: runbooks folder not found"
     runbooks, errors, origin = _load([directory], severities, roles)
-    shipped = {f.stem for f in _files(default_runbooks_dir())}
+    shipped = {f.stem for f in yamlload.yaml_files(default_runbooks_dir())}
     lines = []
     for rid in sorted(runbooks):
         book = runbooks[rid]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,11 @@ from bot.core.models import Incident
 from bot.core.slack_transport import connect_socket_mode
 from bot.fakes.pagerduty import FakePagerDuty
 from bot.fakes.slack import FakeSlack, Message
+from bot.sandbox import build_sandbox
+from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY
+from bot.sandbox.web import sandbox_feed
 from bot.server import Bot, build
+from tests.sandbox_process import free_port
 
 
 @dataclass
@@ -52,6 +56,22 @@ class Harness:
     async def command(self, text: str, *, user: str = "U0ALICE", channel: str | None = None) -> Any:
         channel = channel or self.fake.channel_by_name("general").id  # type: ignore[union-attr]
         return await self.fake.slash_command(user, channel, "/incident", text)
+
+    async def declare(self, text: str) -> Incident:
+        """`/incident declare <text>`: the incident, once its new channel is stored on it."""
+        known = set(self.fake.channels)
+        await self.command(f"declare {text}")
+        channel = await eventually(
+            lambda: next(
+                (
+                    c
+                    for c, ch in self.fake.channels.items()
+                    if c not in known and ch.name.startswith("inc-")
+                ),
+                None,
+            )
+        )
+        return await eventually(lambda: self.store.by_channel(channel))
 
     def channel(self, name: str) -> str:
         ch = self.fake.channel_by_name(name)
@@ -276,3 +296,74 @@ async def metric(url: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@dataclass
+class ServedSandbox:
+    """The sandbox served in this process (`served_sandbox`), driven over HTTP as its page
+    drives it: its fakes inside, waited on as the harness waits."""
+
+    app: web.Application
+    url: str
+    http: aiohttp.ClientSession
+
+    @property
+    def slack(self) -> FakeSlack:
+        return sandbox_feed(self.app).fake
+
+    @property
+    def pd(self) -> FakePagerDuty:
+        return self.app[FAKE_PAGERDUTY]
+
+    def channel(self, name: str) -> str:
+        ch = self.slack.channel_by_name(name)
+        assert ch is not None, f"no channel {name}"
+        return ch.id
+
+    async def declare(self, text: str) -> str:
+        """`/incident declare <text>` typed in #general: the new incident channel's ID."""
+        known = set(self.slack.channels)
+        await self.compose(self.channel("general"), f"/incident declare {text}")
+        return await eventually(
+            lambda: next(
+                (
+                    c
+                    for c, ch in self.slack.channels.items()
+                    if c not in known and ch.name.startswith("inc-")
+                ),
+                None,
+            )
+        )
+
+    async def appeared(self, part: str) -> str:
+        """The ID of a channel whose name has `part`, once there is one."""
+        return await eventually(
+            lambda: next((c for c, ch in self.slack.channels.items() if part in ch.name), None)
+        )
+
+    async def post(self, path: str, body: dict[str, Any], *, status: int = 200) -> dict[str, Any]:
+        """POST `body` to the page's route `path`: its JSON answer, sent with `status`."""
+        async with self.http.post(self.url + path, json=body) as response:
+            assert response.status == status, await response.text()
+            return dict(await response.json())
+
+    async def compose(self, channel: str, text: str, *, user: str = "U0ALICE") -> None:
+        """`user` types `text` into `channel` (an ID) on the page, and the page took it."""
+        body = {"user": user, "channel": channel, "text": text}
+        assert await self.post("/sandbox/compose", body) == {"ok": True}
+
+
+@contextlib.asynccontextmanager
+async def served_sandbox(redis_url: str, config: IncidentConfig) -> AsyncIterator[ServedSandbox]:
+    """The sandbox built in this process on the Redis at `redis_url` (without the start-up
+    checks) and served on a free port, for tests that look inside (its fakes, its parts)."""
+    port = free_port()
+    app = build_sandbox(Settings(redis_url=redis_url, port=port), config, port=port)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        async with aiohttp.ClientSession() as http:
+            yield ServedSandbox(app, f"http://127.0.0.1:{port}", http)
+    finally:
+        await runner.cleanup()

@@ -39,19 +39,9 @@ async def h(redis_url: str) -> AsyncIterator[Harness]:
 
 
 async def declare(h: Harness, text: str = "SEV3 Search is slow") -> Incident:
-    known = set(h.fake.channels)
-    await h.command(f"declare {text}")
-    channel = await eventually(
-        lambda: next(
-            (
-                c
-                for c, ch in h.fake.channels.items()
-                if c not in known and ch.name.startswith("inc-")
-            ),
-            None,
-        )
-    )
-    incident = await eventually(lambda: h.store.by_channel(channel))
+    incident = await h.declare(text)
+    channel = incident.channel_id
+    assert channel
     await eventually(lambda: any(m.pinned for m in h.fake.messages[channel]))
     return await h.incident(incident.id)
 

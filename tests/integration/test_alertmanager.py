@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from bot.core.config import IncidentConfig
-from tests.conftest import free_port
 from tests.integration.harness import Harness, eventually, start
+from tests.sandbox_process import free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "am-real-token"

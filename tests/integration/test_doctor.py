@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +37,6 @@ CLEAN = {
         "schedules": {"backend": "PS_BACKEND", "platform": "PS_PLATFORM"},
     },
 }
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def pd() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def settings_for(

@@ -10,7 +10,6 @@ processes, outside this process's settle signal: their waits end on the hang gua
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ severities:
 pagerduty: {service_id: PSVC_MAIN, escalation_policy_id: PEP_MAIN}
 scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s}
 """
-
-
-@pytest.fixture
-async def pd() -> AsyncIterator[FakePagerDuty]:
-    pagerduty = FakePagerDuty()
-    await pagerduty.start()
-    yield pagerduty
-    await pagerduty.stop()
 
 
 @pytest.fixture

@@ -106,22 +106,6 @@ async def h(redis_url: str, ws: Workspace) -> AsyncIterator[Harness]:
     await harness.stop_bot()
 
 
-async def declare(h: Harness, text: str) -> Incident:
-    known = set(h.fake.channels)
-    await h.command(f"declare {text}")
-    channel = await eventually(
-        lambda: next(
-            (
-                c
-                for c in h.fake.channels
-                if c not in known and h.fake.channels[c].name.startswith("inc-")
-            ),
-            None,
-        )
-    )
-    return await eventually(lambda: h.store.by_channel(channel))
-
-
 def notices(fake: FakeSlack, incident: Incident) -> list[Message]:
     assert incident.channel_id
     return [m for m in fake.messages[incident.channel_id] if "*Escalation*" in m.text]
@@ -156,7 +140,7 @@ async def current(h: Harness, incident: Incident) -> Incident:
 async def test_steps_fire_in_order_once_each_with_the_right_mentions(
     h: Harness, ws: Workspace
 ) -> None:
-    incident = await declare(h, "SEV2 Search is slow")
+    incident = await h.declare("SEV2 Search is slow")
     await eventually(lambda: len(notices(h.fake, incident)) == 3)
     await eventually(lambda: _drained(h, incident, STEP))
     await h.settled()
@@ -189,7 +173,7 @@ async def _drained(h: Harness, incident: Incident, *kinds: str) -> bool:
 async def test_raising_severity_switches_matrix_without_repeating(
     h: Harness, ws: Workspace
 ) -> None:
-    incident = await declare(h, "SEV2 Payments failing")
+    incident = await h.declare("SEV2 Payments failing")
     await eventually(lambda: len(notices(h.fake, incident)) == 1)  # team lead
     await h.command("severity SEV1", channel=incident.channel_id)
     raised = await eventually(lambda: _state(h, incident, "SEV1"))
@@ -224,7 +208,7 @@ async def _state(h: Harness, incident: Incident, severity: str) -> Incident | No
 
 
 async def test_resolving_stops_the_matrix(h: Harness) -> None:
-    resolved = await declare(h, "SEV2 Login errors")
+    resolved = await h.declare("SEV2 Login errors")
     await eventually(lambda: len(notices(h.fake, resolved)) == 1)
     await h.command("resolve rolled back", channel=resolved.channel_id)
     await eventually(lambda: _drained(h, resolved, STEP))
@@ -236,7 +220,7 @@ async def test_resolving_stops_the_matrix(h: Harness) -> None:
     due = [resolved.declared_at + after for after in (1, 3, 4)]  # the SEV2 matrix above
     fired = len(notices(h.fake, resolved))
     assert 1 <= fired <= sum(1 for at in due if at < stored.resolved_at), fired
-    sentinel = await declare(h, "SEV2 Queue backlog")
+    sentinel = await h.declare("SEV2 Queue backlog")
     # the sentinel's last step is due after the resolved one's would have been
     await eventually(lambda: len(notices(h.fake, sentinel)) == 3)
     await h.settled()
@@ -245,7 +229,7 @@ async def test_resolving_stops_the_matrix(h: Harness) -> None:
 
 async def test_a_restart_in_between_loses_nothing(redis_url: str, ws: Workspace) -> None:
     first = await start(redis_url, ws.config, fake=ws.fake)
-    incident = await declare(first, "SEV2 Checkout down")
+    incident = await first.declare("SEV2 Checkout down")
     await eventually(lambda: len(notices(ws.fake, incident)) == 1)
     await first.stop_bot()
     assert len(await pending(first, incident, STEP)) == 2  # still in Redis
@@ -280,8 +264,8 @@ async def test_a_runbook_escalation_fires_only_where_the_runbook_runs(
     w = await workspace(tmp_path)
     h = await start(redis_url, w.config, fake=w.fake)
     try:
-        running = await declare(h, "SEV3 Orders database refuses connections")
-        other = await declare(h, "SEV3 Reports database slow")
+        running = await h.declare("SEV3 Orders database refuses connections")
+        other = await h.declare("SEV3 Reports database slow")
         await h.command("role dba <@U0CAROL>", channel=running.channel_id)
         await eventually(lambda: _role(h, running, "dba"))
         await h.command("runbook db-test", channel=running.channel_id)
@@ -308,7 +292,7 @@ async def _role(h: Harness, incident: Incident, role: str) -> bool:
 
 
 async def test_stakeholder_reminders_draft_and_send(h: Harness, ws: Workspace) -> None:
-    incident = await declare(h, "SEV3 Checkout API returning errors")
+    incident = await h.declare("SEV3 Checkout API returning errors")
     assert incident.channel_id
     await h.command("role comms_lead <@U0CAROL>", channel=incident.channel_id)
     await eventually(lambda: _role(h, incident, "comms_lead"))
@@ -361,7 +345,7 @@ def _final(h: Harness, incident: Incident) -> list[Message]:
 
 
 async def test_roles_and_procedure_commands(h: Harness) -> None:
-    incident = await declare(h, "SEV1 Card payments failing")
+    incident = await h.declare("SEV1 Card payments failing")
     await h.command("roles", channel=incident.channel_id)
     [roles] = await eventually(lambda: [m for m in h.ephemerals() if "Roles of" in m.text])
     body = str(roles.blocks)
@@ -409,7 +393,7 @@ async def test_steps_page_a_policy_or_a_schedule_and_resolving_resolves_them(
     pd = h.pd
     assert pd is not None
     try:
-        incident = await declare(h, "Disk filling on the primary")
+        incident = await h.declare("Disk filling on the primary")
         epoch = (await h.store.install())["epoch"]
         key = f"incident-bot-{epoch}-{incident.id}-escalation-"
 

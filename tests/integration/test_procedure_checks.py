@@ -5,7 +5,6 @@ the bot logs a warning at start-up for each one Slack does not know."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,6 @@ from bot.core.config import IncidentConfig
 from bot.fakes.slack import FakeSlack
 from tests.integration.harness import eventually, start
 from tests.integration.test_doctor import doctor, settings_for, statuses
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def procedure(group: str, channel: str) -> dict[str, Any]:

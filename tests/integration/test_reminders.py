@@ -36,19 +36,7 @@ async def h(redis_url: str) -> AsyncIterator[Harness]:
 
 
 async def declare(h: Harness, text: str = "SEV1 Checkout API returning 500s") -> Incident:
-    known = set(h.fake.channels)
-    await h.command(f"declare {text}")
-    channel = await eventually(
-        lambda: next(
-            (
-                c
-                for c in h.fake.channels
-                if c not in known and h.fake.channels[c].name.startswith("inc-")
-            ),
-            None,
-        )
-    )
-    incident = await eventually(lambda: h.store.by_channel(channel))
+    incident = await h.declare(text)
     # set up: what a test does next (a severity change, an update) comes after it, as it
     # would for people reading the new channel (a change made during the set-up races the
     # set-up's own restart of the cadence, anchored at the declaration)

@@ -51,20 +51,10 @@ async def h(redis_url: str) -> AsyncIterator[Harness]:
 
 async def declare(h: Harness, text: str = "SEV2 Database connection errors") -> tuple[str, str]:
     """Declare by command; (channel id, incident id) once the card is pinned."""
-    before = {c.id for c in h.fake.channels.values()}
-    await h.command(f"declare {text}")
-    channel = await eventually(
-        lambda: next(
-            (
-                c.id
-                for c in h.fake.channels.values()
-                if c.id not in before and c.name.startswith("inc-")
-            ),
-            None,
-        )
-    )
+    incident = await h.declare(text)
+    channel = incident.channel_id
+    assert channel
     await eventually(lambda: any(m.pinned for m in h.fake.messages[channel]))
-    incident = await eventually(lambda: h.store.by_channel(channel))
     return channel, incident.id
 
 

@@ -28,10 +28,8 @@ from bot.core.models import DueItem, Incident, TimelineEntry
 from bot.core.store import SANDBOX_PREFIX, Store
 from bot.sandbox import SANDBOX_SERVICES
 from bot.sandbox.alerts_panel import FIRE_ROUTE
-from bot.sandbox.web import sandbox_feed
-from tests.conftest import free_port
-from tests.integration.harness import eventually
-from tests.sandbox_process import ROOT, SandboxProcess, child_env, serve_sandbox
+from tests.integration.harness import eventually, served_sandbox
+from tests.sandbox_process import ROOT, SandboxProcess, child_env, free_port
 
 EVIL = "https://evil.example"
 
@@ -240,43 +238,34 @@ async def test_sharing_a_redis_anyway_the_sandbox_never_touches_the_bots_keys(
     production = Store(redis)
     incident_id = await plant_production(redis)
     before = await dump(redis_url)
-    app, runner, url = await serve_sandbox(redis_url, CONFIG)
-    services = app[SANDBOX_SERVICES]
-    scheduler = services.scheduler
-    slack = sandbox_feed(app).fake
     try:
-        general = slack.channel_by_name("general")
-        assert general is not None
-        async with aiohttp.ClientSession() as http:
-            body = {"user": "U0ALICE", "channel": general.id, "text": "/incident declare SEV1 Ok"}
-            async with http.post(f"{url}/sandbox/compose", json=body) as r:
-                assert await r.json() == {"ok": True}
+        async with served_sandbox(redis_url, CONFIG) as sandbox:
+            services = sandbox.app[SANDBOX_SERVICES]
+            scheduler = services.scheduler
+            await sandbox.declare("SEV1 Ok")
             fire = {"alert": "ServiceDown", "status": "firing", "user": "U0ALICE"}
-            async with http.post(f"{url}{FIRE_ROUTE}", json=fire) as r:
-                assert (await r.json())["ok"] is True
-        await eventually(lambda: any("-ok" in c.name for c in slack.channels.values()))
-        await eventually(services.alerts.settled, timeout=10)
+            assert (await sandbox.post(FIRE_ROUTE, fire))["ok"] is True
+            await eventually(services.alerts.settled, timeout=10)
 
-        # A probe due now: once the sandbox's scheduler has run it, every claim that would
-        # have taken the (earlier due) production reminder has been made.
-        ran = asyncio.Event()
+            # A probe due now: once the sandbox's scheduler has run it, every claim that would
+            # have taken the (earlier due) production reminder has been made.
+            ran = asyncio.Event()
 
-        async def probe(item: DueItem) -> None:
-            ran.set()
+            async def probe(item: DueItem) -> None:
+                ran.set()
 
-        scheduler.on("probe", probe)
-        await scheduler.schedule("probe", "sandbox-probe", time.time(), generation=0)
-        await asyncio.wait_for(ran.wait(), timeout=10)
-        await scheduler.idle()
+            scheduler.on("probe", probe)
+            await scheduler.schedule("probe", "sandbox-probe", time.time(), generation=0)
+            await asyncio.wait_for(ran.wait(), timeout=10)
+            await scheduler.idle()
 
-        (reminder,) = await production.due_pending(incident_id)
-        assert reminder.kind == reminders.DUE and reminder.attempts == 0  # never claimed
-        after = await dump(redis_url)
-        assert {k: v for k, v in after.items() if k in before} == before
-        made = set(after) - set(before)
-        assert made and all(k.startswith(SANDBOX_PREFIX.encode()) for k in made), sorted(made)
-        assert await Store(redis, prefix=SANDBOX_PREFIX).open_incidents()
-        assert [i.title for i in await production.open_incidents()] == ["Checkout down"]
+            (reminder,) = await production.due_pending(incident_id)
+            assert reminder.kind == reminders.DUE and reminder.attempts == 0  # never claimed
+            after = await dump(redis_url)
+            assert {k: v for k, v in after.items() if k in before} == before
+            made = set(after) - set(before)
+            assert made and all(k.startswith(SANDBOX_PREFIX.encode()) for k in made), sorted(made)
+            assert await Store(redis, prefix=SANDBOX_PREFIX).open_incidents()
+            assert [i.title for i in await production.open_incidents()] == ["Checkout down"]
     finally:
-        await runner.cleanup()
         await redis.aclose()

@@ -4,46 +4,19 @@ the rota and incidents, with an Acknowledge button that acknowledges in the fake
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.core.config import IncidentConfig, PagerDutyConfig
-from bot.fakes.pagerduty import FakePagerDuty
-from bot.fakes.slack import FakeSlack
-from bot.sandbox.pagerduty_panel import FAKE_PAGERDUTY, PANEL, demo_config
+from bot.sandbox.pagerduty_panel import PANEL, demo_config
 from bot.sandbox.web import sandbox_feed
-from tests.integration.harness import eventually
-from tests.sandbox_process import serve_sandbox
-
-
-@dataclass
-class Sandbox:
-    url: str
-    app: web.Application
-    session: aiohttp.ClientSession
-
-    @property
-    def slack(self) -> FakeSlack:
-        return sandbox_feed(self.app).fake
-
-    @property
-    def pd(self) -> FakePagerDuty:
-        return self.app[FAKE_PAGERDUTY]
-
-    async def post(self, path: str, body: dict) -> dict:
-        async with self.session.post(self.url + path, json=body) as response:
-            return dict(await response.json())
+from tests.integration.harness import ServedSandbox, eventually, served_sandbox
 
 
 @pytest.fixture
-async def sandbox(redis_url: str) -> AsyncIterator[Sandbox]:
-    app, runner, url = await serve_sandbox(redis_url, IncidentConfig())
-    async with aiohttp.ClientSession() as session:
-        yield Sandbox(url, app, session)
-    await runner.cleanup()
+async def sandbox(redis_url: str) -> AsyncIterator[ServedSandbox]:
+    async with served_sandbox(redis_url, IncidentConfig()) as served:
+        yield served
 
 
 def test_demo_config_fills_only_what_the_user_left_out() -> None:
@@ -57,17 +30,11 @@ def test_demo_config_fills_only_what_the_user_left_out() -> None:
     }
 
 
-async def test_oncall_works_in_the_sandbox(sandbox: Sandbox) -> None:
-    general = sandbox.slack.channel_by_name("general")
-    assert general is not None
-    sent = await sandbox.post(
-        "/sandbox/compose", {"user": "U0ALICE", "channel": general.id, "text": "/oncall"}
-    )
-    assert sent == {"ok": True}
+async def test_oncall_works_in_the_sandbox(sandbox: ServedSandbox) -> None:
+    general = sandbox.channel("general")
+    await sandbox.compose(general, "/oncall")
     answer = await eventually(
-        lambda: next(
-            (m for m in sandbox.slack.messages[general.id] if m.text == "On call now"), None
-        )
+        lambda: next((m for m in sandbox.slack.messages[general] if m.text == "On call now"), None)
     )
     assert answer.ephemeral_to == "U0ALICE"
     text = str(answer.blocks)
@@ -76,13 +43,13 @@ async def test_oncall_works_in_the_sandbox(sandbox: Sandbox) -> None:
     assert sandbox.pd.calls_to("GET", "/oncalls")  # through the mounted fake
 
 
-async def test_the_panel_shows_the_rota_and_acknowledges(sandbox: Sandbox) -> None:
+async def test_the_panel_shows_the_rota_and_acknowledges(sandbox: ServedSandbox) -> None:
     feed = sandbox_feed(sandbox.app)
     panel = str(feed.panel_sources[PANEL]())
     assert "Backend escalation" in panel and "Dave Example" in panel
     assert "No PagerDuty incidents yet" in panel
     # an incident opened over the fake's REST API, as the bot pages
-    async with sandbox.session.post(
+    async with sandbox.http.post(
         sandbox.pd.api_url + "/incidents",
         json={
             "incident": {

@@ -6,42 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-import aiohttp
 from redis.asyncio import Redis
 
 from bot.core.config import IncidentConfig
 from bot.core.store import SANDBOX_PREFIX, Store
 from bot.escalations import STEP
 from bot.sandbox.render import RenderContext, render_blocks
-from bot.sandbox.web import sandbox_feed
 from bot.stakeholders import DUE
-from tests.integration.harness import eventually
-from tests.sandbox_process import serve_sandbox
+from tests.integration.harness import eventually, served_sandbox
 
 
 async def test_the_sandbox_shows_its_demo_procedure(redis_url: str) -> None:
-    app, runner, url = await serve_sandbox(redis_url, IncidentConfig())
-    slack = sandbox_feed(app).fake
-    try:
-        general = slack.channel_by_name("general")
-        assert general is not None
-        async with aiohttp.ClientSession() as http:
-
-            async def type_(channel: str, text: str) -> None:
-                body = {"user": "U0ALICE", "channel": channel, "text": text}
-                async with http.post(f"{url}/sandbox/compose", json=body) as r:
-                    assert (await r.json()) == {"ok": True}
-
-            await type_(general.id, "/incident declare Search is slow")
-            channel = await eventually(
-                lambda: next((c for c, ch in slack.channels.items() if "-search" in ch.name), None)
+    async with served_sandbox(redis_url, IncidentConfig()) as sandbox:
+        slack = sandbox.slack
+        channel = await sandbox.declare("Search is slow")
+        await sandbox.compose(channel, "/incident procedure")
+        answer = await eventually(
+            lambda: next(
+                (m for m in slack.messages[channel] if "Incident procedure" in m.text), None
             )
-            await type_(channel, "/incident procedure")
-            answer = await eventually(
-                lambda: next(
-                    (m for m in slack.messages[channel] if "Incident procedure" in m.text), None
-                )
-            )
+        )
         shown = render_blocks(answer.blocks, RenderContext(users={"U0BOB": "bob"}))
         assert "Team lead (demo: after 2 min)" in shown
         assert "Engineering managers (demo: after 4 min)" in shown
@@ -60,8 +44,6 @@ async def test_the_sandbox_shows_its_demo_procedure(redis_url: str) -> None:
             await eventually(lambda: _equal(counting(), [STEP, STEP, DUE]))
         finally:
             await redis.aclose()
-    finally:
-        await runner.cleanup()
 
 
 async def _equal(value: Awaitable[list[str]], expected: list[str]) -> bool:

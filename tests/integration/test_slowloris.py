@@ -18,17 +18,16 @@ import re
 import resource
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.fakes.slack import FakeSlack
-from tests.conftest import free_port
 from tests.integration import raw_http
 from tests.integration.harness import Harness, eventually, start
-from tests.sandbox_process import ROOT, child_env
+from tests.sandbox_process import ROOT, child_env, free_port
 
 TOKEN = "am-slowloris-token"
 SECRET = "whsec-slowloris"
@@ -268,14 +267,6 @@ class BotProcess:
         await self._pump
 
 
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def _hard_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
@@ -292,12 +283,10 @@ def _channel(fake: FakeSlack, has: str) -> Callable[[], Any]:
 
 @pytest.mark.skipif(_hard_limit() < 1024, reason="needs a hard RLIMIT_NOFILE of 1024 or more")
 async def test_the_open_files_limit_is_raised_so_more_stalls_than_the_soft_limit_fit(
-    fake_slack: FakeSlack, redis_url: str
+    fake: FakeSlack, redis_url: str
 ) -> None:
     soft = 256  # the soft limit the process is started with; 300 stalls are more
-    async with BotProcess(
-        fake_slack, redis_url, (soft, _hard_limit()), HTTP_READ_TIMEOUT="300"
-    ) as bot:
+    async with BotProcess(fake, redis_url, (soft, _hard_limit()), HTTP_READ_TIMEOUT="300") as bot:
         assert bot.records(f"open files limit raised from={soft} to={_hard_limit()}")
         stalls = [await Stall.open(bot.url, "headers") for _ in range(300)]
         try:
@@ -307,8 +296,8 @@ async def test_the_open_files_limit_is_raised_so_more_stalls_than_the_soft_limit
 
             await eventually(lambda: open_fds() > 300, timeout=20)
             assert await healthz(bot.url) == 200
-            assert await _slash(fake_slack, "declare SEV2 Login errors") == 200
-            assert await eventually(_channel(fake_slack, "login"))
+            assert await _slash(fake, "declare SEV2 Login errors") == 200
+            assert await eventually(_channel(fake, "login"))
         finally:
             for stall in stalls:
                 stall.close()
@@ -317,10 +306,10 @@ async def test_the_open_files_limit_is_raised_so_more_stalls_than_the_soft_limit
 
 
 async def test_out_of_file_descriptors_the_log_says_so_once_and_the_bot_recovers(
-    fake_slack: FakeSlack, redis_url: str
+    fake: FakeSlack, redis_url: str
 ) -> None:
     limit = 128  # soft and hard: the bot cannot raise it, 200 stalls exhaust it
-    async with BotProcess(fake_slack, redis_url, (limit, limit), HTTP_READ_TIMEOUT="1") as bot:
+    async with BotProcess(fake, redis_url, (limit, limit), HTTP_READ_TIMEOUT="1") as bot:
         stalls = [await Stall.open(bot.url, "request line") for _ in range(200)]
         # every one is closed by the server in the end, the ones that waited in the
         # listen backlog too (accepted once the first ones' timeouts freed descriptors)
@@ -329,8 +318,8 @@ async def test_out_of_file_descriptors_the_log_says_so_once_and_the_bot_recovers
         for stall in stalls:
             stall.close()
         assert await healthz(bot.url) == 200
-        assert await _slash(fake_slack, "declare SEV2 Queue backlog") == 200
-        assert await eventually(_channel(fake_slack, "queue"))
+        assert await _slash(fake, "declare SEV2 Queue backlog") == 200
+        assert await eventually(_channel(fake, "queue"))
     accept = bot.records("cannot accept connections")
     assert len(accept) == 1, accept  # was: a traceback per failed accept, dozens a second
     assert "Too many open files" in accept[0]

@@ -580,7 +580,6 @@ def test_more_input_elements_render_balanced(element: dict[str, Any]) -> None:
 
 import asyncio  # noqa: E402
 import json as jsonlib  # noqa: E402
-import socket  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from urllib.parse import parse_qs  # noqa: E402
 
@@ -590,6 +589,7 @@ from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
 from bot.fakes.slack import FakeSlack  # noqa: E402
 from bot.sandbox.web import mount_sandbox_ui, sandbox_feed  # noqa: E402
+from tests.sandbox_process import free_port  # noqa: E402
 
 MODAL = {
     "type": "modal",
@@ -657,12 +657,6 @@ class Sandbox:
             await ws.send_json({"type": "as", "user": user})
             assert (await receive(ws, "snapshot"))["me"] == user
         return ws
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def receive(ws: ClientWebSocketResponse, kind: str) -> dict[str, Any]:
