@@ -413,20 +413,22 @@ async def close_redis(redis: Redis) -> None:
 
 
 def subscribe(services: Services) -> Consistency:
-    """What each feature does when an incident changes, in order (bot/core/events.py): those
-    that only schedule come first, so a page never waits behind Slack set-up; then the
-    set-up itself; then what needs the channel. And each feature's repair, for after Redis
-    lost writes (bot/core/consistency.py)."""
+    """What each feature does when an incident changes, in order (bot/core/events.py). The
+    urgent ones first: the page request (it only schedules the page, so a page never
+    waits behind Slack set-up), then the set-up itself, which tells the declarer as soon as
+    the channel exists. Then those that only schedule, and what needs the channel. And each
+    feature's repair, for after Redis lost writes (bot/core/consistency.py)."""
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, drills = services.stakeholders, services.drills
     ev = services.events
-    ev.subscribe("pager", lifecycle(pager.on_incident_event))
+    ev.subscribe("pager", lifecycle(pager.on_incident_event), urgent=True)
+    ev.subscribe("setup", services.incidents.on_declared, types={"declared"}, urgent=True)
+    # they only schedule, at times the event says (not when they run)
     ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
     ev.subscribe("escalations", lifecycle(escalations.on_incident_event))
     ev.subscribe("stakeholders", lifecycle(stakeholders.on_incident_event))
     ev.subscribe("postmortem", lifecycle(services.postmortems.on_incident_event))
     ev.subscribe("stats", lifecycle(services.stats.on_incident_event))
-    ev.subscribe("setup", services.incidents.on_declared, types={"declared"})
     # these post into the channel: they see the incident as set up, not as declared
     fresh = services.store
     ev.subscribe("paging-notice", lifecycle(pager.on_set_up, fresh), types={"declared"})

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 import blocks.alerts as ui
 import blocks.incident as incident_ui
 from blocks.common import Message
-from bot.alerts import QueueFull
+from bot.alerts import OverRate, QueueFull
 from bot.alerts.claim import Prefill
 from bot.alerts.intake import MAX_BODY, InvalidAlerts, bearer_ok, parse_alertmanager, sender_key
 from bot.core import guard, redaction
@@ -46,9 +46,9 @@ def _answer(status: int, error: str | None = None, **extra: Any) -> web.Response
 
 
 def alertmanager_webhook(svc: Services) -> Route:
-    """POST /alerts/alertmanager: check the bearer token and the sender's rate, validate,
-    persist, answer. The answer comes before any Slack work; a 200 means the alerts are
-    stored."""
+    """POST /alerts/alertmanager: check the bearer token, validate, book the sender's rate
+    and persist (one Redis round trip), answer. The answer comes before any Slack work; a
+    200 means the alerts are stored."""
 
     async def route(request: web.Request) -> web.Response:
         token = svc.settings.alertmanager_token
@@ -75,16 +75,13 @@ def alertmanager_webhook(svc: Services) -> Route:
         except InvalidAlerts as exc:
             return refuse(400, "malformed", str(exc))
         try:
-            wait = await alerts.admit(sender_key(token, request.remote), batch)
-        except STORE_ERRORS as exc:
-            log.warning("alerts not stored", extra={"error": str(exc)})
-            return _answer(503, "the alert store is unreachable; send again later")
-        if wait > 0:
+            accepted, dropped = await alerts.receive(
+                batch, sender=sender_key(token, request.remote)
+            )
+        except OverRate as over:
             rate = alerts.settings.webhook_rate
-            after = {"Retry-After": str(max(1, math.ceil(wait)))}
+            after = {"Retry-After": str(max(1, math.ceil(over.wait)))}
             return refuse(429, "rate", f"over {rate} POSTs (alerts.webhook_rate)", after)
-        try:
-            accepted, dropped = await alerts.receive(batch)
         except QueueFull:
             # a 5xx: Alertmanager sends it again (it does not retry a 4xx)
             after = {"Retry-After": str(QUEUE_RETRY)}

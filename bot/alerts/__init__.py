@@ -47,7 +47,14 @@ from prometheus_client import CollectorRegistry
 import blocks.alerts as ui
 import bot.alerts.claim as claim
 from bot.alerts.boards import Boards
-from bot.alerts.intake import AlertBatch, GroupUpdate, cap_groups, parse_alertmanager
+from bot.alerts.intake import (
+    AlertBatch,
+    GroupUpdate,
+    OverRate,
+    QueueFull,
+    cap_groups,
+    parse_alertmanager,
+)
 from bot.alerts.metrics import AlertMetrics
 from bot.alerts.shown import Later, SlackBudgets, group_view, keep
 from bot.alerts.slack import AlertChannels
@@ -58,11 +65,11 @@ from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
-from bot.core.store import BOARD_MARK, AlertGroupState, GroupClass, Lane, Lease, Rate, Store
+from bot.core.store import BOARD_MARK, AlertGroupState, GroupClass, Lane, Lease, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Runbook, RunbookError
 
-__all__ = ["DRILL_LABEL", "Alerts", "QueueFull", "parse_alertmanager"]
+__all__ = ["DRILL_LABEL", "Alerts", "OverRate", "QueueFull", "parse_alertmanager"]
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +80,6 @@ LEASE = 60.0  # seconds a dead holder keeps a group's lease
 # A game-day drill's synthetic alerts (bot/drills/) carry this label, valued with the
 # drill's incident id, in their group labels: their group belongs to that incident.
 DRILL_LABEL = "incident_drill"
-
-
-class QueueFull(Exception):
-    """The stream holds `alerts.max_queued_mb` not yet applied: send again later."""
 
 
 class Alerts:
@@ -172,32 +175,19 @@ class Alerts:
         return int(max(7 * 86400, 2 * windows.total_seconds()))
 
     # -- 1. accept -----------------------------------------------------------------------
-    async def admit(self, sender: str, batch: AlertBatch) -> float:
-        """Book one POST of `sender` on `alerts.webhook_rate`: 0, or the seconds until it
-        may send again. A payload with a group of a paging rule is always taken (and not
-        counted): a noisy sender never holds its own SEV1 back."""
-        if any(self.lane(g) == "page" for g in batch.groups):
-            return 0.0
-        rate = self.settings.webhook_rate
-        return await self.store.take_rate(
-            Rate.ALERTMANAGER,
-            sender,
-            interval=rate.per.total_seconds() / rate.count,
-            burst=rate.count,
-            now=self.clock(),
-        )
-
-    async def receive(self, batch: AlertBatch) -> tuple[int, int]:
-        """A webhook's batch: capped to `groups_per_payload` (the lowest lanes first),
-        then accepted. (Alerts accepted, groups left out); QueueFull when not stored."""
+    async def receive(self, batch: AlertBatch, *, sender: str | None = None) -> tuple[int, int]:
+        """A webhook's batch: capped to `groups_per_payload` (the lowest lanes first), then
+        booked on its `sender`'s `alerts.webhook_rate` and accepted, in one round trip:
+        (alerts accepted, groups left out), or OverRate, or QueueFull. A payload with a
+        paging rule's group is not counted: a noisy sender never holds its SEV1 back."""
         order = {"page": 0, "rule": 1, "rest": 2}
-        kept, dropped = cap_groups(
-            batch, self.settings.groups_per_payload, lambda g: order[self.lane(g)]
-        )
-        if not await self.accept(kept):
+        lanes = {g.key: self.lane(g) for g in batch.groups}
+        limit = self.settings.groups_per_payload
+        kept, dropped = cap_groups(batch, limit, lambda g: order[lanes[g.key]])
+        paging = [g for g in kept.groups if lanes[g.key] == "page"]
+        if not await self.accept(kept, sender=None if "page" in lanes.values() else sender):
             # full: a paging rule's groups still get in, on an allowance as big; the
             # sender sends it all again (a 503), which changes nothing for them
-            paging = [g for g in kept.groups if self.lane(g) == "page"]
             if paging:
                 await self.accept(kept.model_copy(update={"groups": paging}), allowance=2)
             raise QueueFull
@@ -207,17 +197,31 @@ class Alerts:
         return kept.count, dropped
 
     async def accept(
-        self, batch: AlertBatch, *, once: str | None = None, allowance: int = 1
+        self,
+        batch: AlertBatch,
+        *,
+        once: str | None = None,
+        allowance: int = 1,
+        sender: str | None = None,
     ) -> bool:
         """Persist a batch for the workers; True when stored (False: `once` was used, or
-        the stream holds `allowance` × `max_queued_mb`: see `receive`)."""
+        the stream holds `allowance` × `max_queued_mb`: see `receive`). With `sender`, one
+        use of its `alerts.webhook_rate` is booked first (OverRate: nothing stored)."""
         body = batch.model_dump_json(exclude_defaults=True)
-        stored = await self.store.alerts_accept(
-            body,
-            max_bytes=allowance * self.settings.max_queued_mb * 1024 * 1024,
-            once=once,
-            ttl=SLACK_EVENT_TTL,
-        )
+        most = allowance * self.settings.max_queued_mb * 1024 * 1024
+        if sender is None:
+            stored = await self.store.alerts_accept(
+                body, max_bytes=most, once=once, ttl=SLACK_EVENT_TTL
+            )
+        else:
+            rate = self.settings.webhook_rate
+            interval = rate.per.total_seconds() / rate.count
+            booked, wait = await self.store.alerts_admit(
+                body, sender, interval=interval, burst=rate.count, now=self.clock(), max_bytes=most
+            )
+            if wait > 0:
+                raise OverRate(wait)
+            stored = booked or None
         if stored is None:
             self.rejected("queue_full")
             return False

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -30,6 +30,20 @@ MAX_ANNOTATIONS, ANNOTATION_CHARS = 8, 1200
 
 class InvalidAlerts(ValueError):
     """A payload we refuse (HTTP 400); the message says why, for the sender's log."""
+
+
+class OverRate(Exception):
+    """The sender is over `alerts.webhook_rate` (HTTP 429): it may send again in `wait`
+    seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"over the rate for {wait:.1f} s")
+        self.wait = wait
+
+
+class QueueFull(Exception):
+    """The stream holds `alerts.max_queued_mb` not yet applied (HTTP 503): send again
+    later."""
 
 
 class _AmAlert(BaseModel):
@@ -141,7 +155,9 @@ def parse_alertmanager(body: bytes, *, now: float) -> AlertBatch:
         raise InvalidAlerts("not an Alertmanager payload: " + "; ".join(problems) + more) from None
     if payload.version != "4":
         log.info("alertmanager payload version %s; reading it as version 4", payload.version)
-    groups: dict[str, GroupUpdate] = {}
+    # The batch is built as plain data and validated in one go (pydantic's core does it
+    # faster than one model at a time, and faster than model_construct).
+    groups: dict[str, dict[str, Any]] = {}
     group_labels = clip_values(payload.groupLabels, MAX_LABELS, LABEL_CHARS)
     for a in payload.alerts:
         alertname = a.labels["alertname"].strip()[:LABEL_CHARS]
@@ -149,25 +165,32 @@ def parse_alertmanager(body: bytes, *, now: float) -> AlertBatch:
         group = groups.get(key)
         if group is None:
             labels = {k: v for k, v in group_labels.items() if k != "alertname"}
-            group = groups[key] = GroupUpdate(
-                key=key, alertname=alertname, title=title, labels=labels, link=payload.externalURL
-            )
-        group.alerts.append(
-            AlertInstance(
-                fingerprint=(a.fingerprint or _fingerprint(a.labels))[:64],
-                status=a.status,
-                alertname=alertname,
-                labels={
+            group = groups[key] = {
+                "key": key,
+                "alertname": alertname,
+                "title": title,
+                "labels": labels,
+                "alerts": [],
+                "link": payload.externalURL,
+            }
+        group["alerts"].append(
+            {
+                "fingerprint": (a.fingerprint or _fingerprint(a.labels))[:64],
+                "status": a.status,
+                "alertname": alertname,
+                "labels": {
                     **clip_values(a.labels, MAX_LABELS, LABEL_CHARS),
                     "alertname": alertname,
                 },
-                annotations=clip_values(a.annotations, MAX_ANNOTATIONS, ANNOTATION_CHARS),
-                starts_at=_epoch(a.startsAt),
-                ends_at=_epoch(a.endsAt),
-                generator_url=a.generatorURL[:2000] or None,
-            )
+                "annotations": clip_values(a.annotations, MAX_ANNOTATIONS, ANNOTATION_CHARS),
+                "starts_at": _epoch(a.startsAt),
+                "ends_at": _epoch(a.endsAt),
+                "generator_url": a.generatorURL[:2000] or None,
+            }
         )
-    return AlertBatch(source="alertmanager", received_at=now, groups=list(groups.values()))
+    return AlertBatch.model_validate(
+        {"source": "alertmanager", "received_at": now, "groups": list(groups.values())}
+    )
 
 
 def clip_values(values: Mapping[str, str], most: int, chars: int) -> dict[str, str]:

@@ -11,6 +11,12 @@ it at once), runs each subscriber not yet done with the entry, in subscription o
 each done as it returns, and acknowledges (and deletes) the entry when all are. One
 incident's entries run one after another in stream order; different incidents' at once.
 
+The first subscribers may be `urgent` (the page request, the declare's set-up and the
+declarer's answer): an entry runs them within `concurrency` entries at once, then waits
+for one of the fewer places (`concurrency // 4`) where the rest run. So in a burst the
+urgent work of new entries goes on while the rest of earlier ones waits its turn, instead
+of every entry queueing behind every subscriber of those before it.
+
 A subscriber that raises stops its entry there: the entry stays pending and is taken up
 again after `claim_idle` seconds (XAUTOCLAIM) by whichever process looks first, as are the
 entries of a process that died; only the subscribers not yet done run again. A process
@@ -67,6 +73,7 @@ class _Subscription:
     name: str
     handler: Subscriber
     types: frozenset[str] | None
+    urgent: bool
 
 
 class Events:
@@ -91,7 +98,8 @@ class Events:
         self.max_attempts = max_attempts
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._subscriptions: list[_Subscription] = []
-        self._gate = asyncio.Semaphore(concurrency)
+        self._gate = asyncio.Semaphore(concurrency)  # entries in their urgent subscribers
+        self._rest_gate = asyncio.Semaphore(max(1, concurrency // 4))  # in the others
         self._working: dict[str, asyncio.Task[None]] = {}  # entry id -> its task
         self._last_of: dict[str, asyncio.Task[None]] = {}  # incident id -> its newest task
         self._loop_task: asyncio.Task[None] | None = None
@@ -101,14 +109,22 @@ class Events:
         self._idle.set()
 
     def subscribe(
-        self, name: str, handler: Subscriber, *, types: Iterable[str] | None = None
+        self,
+        name: str,
+        handler: Subscriber,
+        *,
+        types: Iterable[str] | None = None,
+        urgent: bool = False,
     ) -> None:
         """`handler(event)` for every event (of `types`), after those subscribed before it.
-        `name` keys what is done: keep it stable across releases."""
+        `name` keys what is done: keep it stable across releases. `urgent` ones (see the
+        module's docstring) are subscribed before any other."""
         if any(s.name == name for s in self._subscriptions):
             raise ValueError(f"subscriber {name!r} twice")
+        if urgent and any(not s.urgent for s in self._subscriptions):
+            raise ValueError(f"urgent subscriber {name!r} after one that is not")
         kinds = frozenset(types) if types is not None else None
-        self._subscriptions.append(_Subscription(name, handler, kinds))
+        self._subscriptions.append(_Subscription(name, handler, kinds, urgent))
 
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -239,31 +255,47 @@ class Events:
         if before is not None:
             await asyncio.wait([before])
         extra = {"incident": event.incident.id, "event": event.type, "entry": entry_id}
-        async with self._gate:
-            try:
+        try:
+            async with self._gate:
                 done, attempts = await self.store.events_progress(entry_id)
                 event.attempt = attempts
-                for sub in self._subscriptions:
-                    if sub.name in done or (sub.types is not None and event.type not in sub.types):
-                        continue
-                    try:
-                        await sub.handler(event)
-                    except IncidentNotFound:
-                        # the store no longer has it (it lost its data): nothing to react to
-                        log.info("event of an unknown incident", extra=extra)
-                    except Exception as exc:
-                        if attempts < self.max_attempts:
-                            log.warning(
-                                "event subscriber failed; the event will be taken up again",
-                                extra={**extra, "subscriber": sub.name, "error": repr(exc)},
-                                exc_info=not isinstance(exc, STORE_ERRORS),
-                            )
-                            return
-                        log.exception(
-                            "event subscriber given up", extra={**extra, "subscriber": sub.name}
-                        )
-                    await self.store.events_mark(entry_id, sub.name)
+                urgent = [s for s in self._subscriptions if s.urgent]
+                if not await self._deliver(event, urgent, done, extra):
+                    return
+            async with self._rest_gate:
+                rest = [s for s in self._subscriptions if not s.urgent]
+                if not await self._deliver(event, rest, done, extra):
+                    return
                 await self.store.events_ack(GROUP, entry_id)
-            except STORE_ERRORS as exc:
-                # the entry stays pending: it is taken up again after claim_idle
-                log.warning("event bookkeeping failed", extra={**extra, "error": str(exc)})
+        except STORE_ERRORS as exc:
+            # the entry stays pending: it is taken up again after claim_idle
+            log.warning("event bookkeeping failed", extra={**extra, "error": str(exc)})
+
+    async def _deliver(
+        self,
+        event: LifecycleEvent,
+        subscriptions: list[_Subscription],
+        done: set[str],
+        extra: dict[str, str],
+    ) -> bool:
+        """Run the subscribers not done with the event yet, in order, marking each done;
+        False when one failed (the entry stays pending, to be taken up again)."""
+        for sub in subscriptions:
+            if sub.name in done or (sub.types is not None and event.type not in sub.types):
+                continue
+            try:
+                await sub.handler(event)
+            except IncidentNotFound:
+                # the store no longer has it (it lost its data): nothing to react to
+                log.info("event of an unknown incident", extra=extra)
+            except Exception as exc:
+                if event.attempt < self.max_attempts:
+                    log.warning(
+                        "event subscriber failed; the event will be taken up again",
+                        extra={**extra, "subscriber": sub.name, "error": repr(exc)},
+                        exc_info=not isinstance(exc, STORE_ERRORS),
+                    )
+                    return False
+                log.exception("event subscriber given up", extra={**extra, "subscriber": sub.name})
+            await self.store.events_mark(event.id, sub.name)
+        return True

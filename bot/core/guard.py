@@ -146,8 +146,10 @@ def _closing(status: int, error: str) -> web.Response:
 
 async def read_body(request: web.Request, limit: int) -> bytes | None:
     """The whole body, or None when it is longer than `limit` (read no further)."""
-    if (request.content_length or 0) > limit:
-        return None
+    if request.content_length is not None:
+        if request.content_length > limit:
+            return None
+        return await request.content.read()  # framed by Content-Length: no longer than that
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(256 * 1024):
         size += len(chunk)

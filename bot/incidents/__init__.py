@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import blocks.incident as ui
@@ -198,12 +198,22 @@ class Incidents:
 
     async def on_declared(self, event: LifecycleEvent) -> None:
         """The `setup` subscriber (bot/core/events.py): whichever replica takes the `declared`
-        event runs the saga, resuming what an interrupted one left, then tells the
-        declarer where the incident is."""
-        with self.metrics.declare_seconds.time():
-            incident = await self.setup(event.incident.id, resumed=event.attempt > 1)
+        event runs the saga, resuming what an interrupted one left, and tells the
+        declarer where the incident is as soon as its channel exists (beside the rest of
+        the set-up; after it when there is no channel, to say so)."""
         reply = event.data.get("reply") or {}
-        if reply:
+        told = False
+
+        async def tell(incident: Incident) -> None:
+            nonlocal told
+            await self._tell_declarer(incident, reply)
+            told = True
+
+        with self.metrics.declare_seconds.time():
+            incident = await self.setup(
+                event.incident.id, resumed=event.attempt > 1, with_channel=tell if reply else None
+            )
+        if reply and not told:
             await self._tell_declarer(incident, reply)
 
     async def _tell_declarer(self, incident: Incident, reply: Mapping[str, str]) -> None:
@@ -218,9 +228,15 @@ class Incidents:
             # e.g. a modal opened from a DM the bot cannot post in; the incident stands
             log.info("declarer not told", extra={"incident": incident.id, "error": exc.code})
 
-    async def setup(self, incident_id: str, *, resumed: bool = False) -> Incident:
+    async def setup(
+        self,
+        incident_id: str,
+        *,
+        resumed: bool = False,
+        with_channel: Callable[[Incident], Awaitable[None]] | None = None,
+    ) -> Incident:
         """Run the declare saga's missing steps (bot/incidents/setup.py)."""
-        return await self.saga.run(incident_id, resumed=resumed)
+        return await self.saga.run(incident_id, resumed=resumed, with_channel=with_channel)
 
     async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
         return await self.saga.new_channel(incident, name)

@@ -60,9 +60,18 @@ class Setup:
             raise IncidentError(f"No incident {incident_id}.")
         return incident
 
-    async def run(self, incident_id: str, *, resumed: bool = False) -> Incident:
+    async def run(
+        self,
+        incident_id: str,
+        *,
+        resumed: bool = False,
+        with_channel: Callable[[Incident], Awaitable[None]] | None = None,
+    ) -> Incident:
         """Run the declare saga's missing steps. The channel comes first (everything else
-        needs it); then invite, card+pin, topic and announcement run concurrently.
+        needs it); then invite, card+pin, topic and announcement run concurrently, and
+        `with_channel(incident)` beside them (telling the declarer where it is: as soon
+        as the channel exists, not once the rest is made; it is not called when the
+        channel could not be made, and its failure is raised once the wave is recorded).
         `resumed`: an earlier run may have been cut short after a Slack call and before
         its record, so what it may have made is looked for before it is made again."""
         incident = await self._get(incident_id)
@@ -128,11 +137,15 @@ class Setup:
             if name not in incident.setup_done
             or (name == "card" and "pin" not in incident.setup_done)
         }
-        results = await asyncio.gather(*(fn() for fn in todo.values()), return_exceptions=True)
+        wave: list[Awaitable[None]] = [fn() for fn in todo.values()]
+        if with_channel is not None:
+            wave.append(with_channel(incident))
+        results = await asyncio.gather(*wave, return_exceptions=True)
+        besides = results[len(todo) :]
         failed = {
             # a card posted whose pin failed is the pin's failure
             ("pin" if name == "card" and "card" in made else name): r
-            for name, r in zip(todo, results, strict=True)
+            for name, r in zip(todo, results[: len(todo)], strict=True)
             if isinstance(r, BaseException)
         }
         incident = await self._record_wave(incident.id, made, failed, clear=retrying)
@@ -141,6 +154,9 @@ class Setup:
         elif retrying:
             done = ", ".join(incident.setup_done)
             await self.post(incident, md(":white_check_mark: Set-up complete: {}.", done))
+        for besides_failed in besides:
+            if isinstance(besides_failed, BaseException):
+                raise besides_failed
         return incident
 
     async def _channel_step(self, incident: Incident, *, maybe_made: bool) -> Incident:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
 from bot.alerts.intake import group_id
 from bot.core.config import IncidentConfig
@@ -136,6 +137,29 @@ async def test_a_sender_over_its_rate_gets_429_with_retry_after(redis_url: str) 
         assert status == 200
         await one_incident(h, alertname="ServiceDown")
     finally:
+        await h.stop()
+
+
+async def test_an_accepted_post_is_one_redis_call(redis_url: str) -> None:
+    """Booking the sender's rate and storing the alerts is one script, one round trip a
+    POST: no other call touches the sender's rate, and that one appends to the stream."""
+    h = await start(redis_url, config(), alertmanager_token=TOKEN)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        calls: list[str] = []
+        async with redis.monitor() as monitor:
+            for n in range(3):
+                status, _, _ = await post_from(h, "127.0.0.1", am(alert("Disk", instance=f"{n}")))
+                assert status == 200
+            await redis.echo("the last call")  # every call before it is seen before it
+            while (seen := await monitor.next_command())["command"] != "ECHO the last call":
+                if seen["client_type"] != "lua" and "rate:alertmanager" in seen["command"]:
+                    calls.append(seen["command"])
+        assert len(calls) == 3
+        assert all(c.startswith("EVALSHA") and "alerts:stream" in c for c in calls)
+        assert await metric(h.url, "incident_bot_alerts_received_total", source="alertmanager") == 3
+    finally:
+        await redis.aclose()
         await h.stop()
 
 

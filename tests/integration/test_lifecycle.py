@@ -58,6 +58,22 @@ async def test_declare_by_text_sets_up_the_room(h: Harness) -> None:
     assert incident.setup_missing == [] and incident.commander == "U0ALICE"
 
 
+async def test_the_declarer_is_told_once_the_channel_exists(h: Harness) -> None:
+    """The confirmation goes out beside the card, pin, topic and announcement: a pin that
+    Slack is slow to answer does not hold it back."""
+    pin = h.fake.hold("pins.add")
+    channel = await declare(h)
+    await pin.arrived.wait()
+    confirm = await eventually(lambda: [m for m in h.ephemerals() if "Declared" in m.text])
+    assert f"<#{channel}>" in confirm[0].text
+    assert not any(m.pinned for m in h.fake.messages[channel])  # the set-up goes on
+    pin.release()
+    await eventually(lambda: any(m.pinned for m in h.fake.messages[channel]))
+    await h.settled()
+    assert len([m for m in h.ephemerals() if "Declared" in m.text]) == 1
+    assert (await h.store.by_channel(channel)).setup_missing == []
+
+
 async def test_critical_path_is_create_then_everything_else(h: Harness) -> None:
     await declare(h)
     await eventually(

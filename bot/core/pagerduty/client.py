@@ -1,16 +1,12 @@
 """The PagerDuty client: every PagerDuty call, and the only module importing pdpyras.
 
 pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run in a
-small thread pool of its own (`workers` threads, each with its keep-alive sessions), never on
-the event loop and never in asyncio's default pool: a burst of pages queues for those few
-threads instead of crowding the loop out of the GIL. Callers get plain pydantic models and
-`PagingError` (models.py). Swapping the client later touches this file only.
-
-Calls are only the ones needed. A page is one POST /incidents: its 201 answer is the incident
-(id, number, web address, status, assignments as user references), so nothing is read back;
-the assignees' emails (for their Slack mentions) come from a cache of PagerDuty users, one
-GET /users/{id} per user an hour. An acknowledge or escalate is one PUT, whose answer is the
-incident too.
+few threads of its own (`workers`, each keeping its sessions), never on the event loop nor in
+asyncio's default pool: a burst of pages queues there instead of crowding the loop out of the
+GIL. Callers get plain pydantic models and `PagingError` (models.py). Swapping the client
+later touches this file only. A page is one POST /incidents (its 201 answer is the incident,
+with its assignees as user references; their emails come from a cache of users, one GET a
+user an hour); an acknowledge or an escalation is one PUT, whose answer is the incident too.
 
 Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
 request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
@@ -191,15 +187,11 @@ class PagerDuty:
         return session
 
     def _events(self, routing_key: str) -> Any:
-        sessions: dict[str, Any] | None = getattr(self._local, "events", None)
-        if sessions is None:
-            sessions = self._local.events = {}
-        session = sessions.get(routing_key)
-        if session is None:
+        sessions: dict[str, Any] = self._local.__dict__.setdefault("events", {})
+        if routing_key not in sessions:
             session = sessions[routing_key] = _EventsSession(routing_key)
-            session.url = self._events_url
-            session.timeout = self._timeout
-        return session
+            session.url, session.timeout = self._events_url, self._timeout
+        return sessions[routing_key]
 
     def close(self) -> None:
         """Let the pool's threads go (a later call starts a new pool)."""
@@ -290,35 +282,26 @@ class PagerDuty:
                 raise PagingError(
                     f"incident key {key} exists but no open incident found", retryable=True
                 ) from exc
-        # The answer is the incident: its assignees are references, their emails cached.
-        found = self._with_emails(wire.incident(body))
+        found = self._with_emails(wire.incident(body))  # the answer is the incident
+        shown = found.model_dump(include={"incident_number", "html_url", "status", "assignees"})
         return PageResult(
-            incident_id=found.id,
-            incident_number=found.incident_number,
-            html_url=found.html_url,
-            status=found.status,
-            escalation_level=found.escalation_level,
-            assignees=found.assignees,
-            created=created,
+            incident_id=found.id, escalation_level=found.escalation_level, created=created, **shown
         )
 
     def _with_emails(self, incident: PDIncident) -> PDIncident:
         """The incident with its assignees' emails: a user reference has none, the users'
         cache (or one GET /users/{id} per user not in it) has them."""
-        if all(u.email for u in incident.assignees):
-            return incident
         assignees = [u if u.email else self._user(u.id) for u in incident.assignees]
         return incident.model_copy(update={"assignees": assignees})
 
     def _user(self, user_id: str) -> PagerDutyUser:
         with self._users_lock:
             known = self._users.get(user_id)
-        if known is not None:
-            return known
-        found = wire.user(self._rest().rget(f"/users/{user_id}"))
-        with self._users_lock:
-            self._users[user_id] = found
-        return found
+        if known is None:
+            known = wire.user(self._rest().rget(f"/users/{user_id}"))
+            with self._users_lock:
+                self._users[user_id] = known
+        return known
 
     def _find_open(self, key: str) -> JSON | None:
         params = {
@@ -495,9 +478,7 @@ class PagerDuty:
         return await self._run(lambda: str(self._rest().rget(f"/schedules/{schedule_id}")["name"]))
 
     async def user(self, user_id: str) -> PagerDutyUser:
-        with self._users_lock:
-            known = self._users.get(user_id)
-        return known if known is not None else await self._run(self._user, user_id)
+        return await self._run(self._user, user_id)
 
     async def check(self) -> None:
         """Raise PagingError unless the token works (GET /abilities: any valid token may)."""

@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str
-from bot.core.store.keys import ALERT_CONSUMERS, LANES, GroupClass, Lane, Once
+from bot.core.store.keys import ALERT_CONSUMERS, LANES, GroupClass, Lane, Once, Rate
 
 __all__ = ["ALERT_CONSUMERS", "LANES", "AlertEntry", "AlertGroupState", "AlertRepo"]
 
@@ -99,6 +99,26 @@ class AlertRepo(StoreBase):
         bound = 2**53 if max_bytes is None else max_bytes
         done = int(await self._script(scripts.ALERT_ACCEPT)(keys, [batch, bound, ttl]))
         return None if done < 0 else bool(done)
+
+    async def alerts_admit(
+        self, batch: str, sender: str, *, interval: float, burst: int, now: float, max_bytes: int
+    ) -> tuple[bool, float]:
+        """A webhook POST's batch in one round trip: one use of `sender`'s
+        `Rate.ALERTMANAGER` booked as `take_rate` books it, then the batch accepted as
+        `alerts_accept` does. (stored, wait): wait > 0 is how long until the sender may
+        send again (nothing booked, nothing stored); neither: the stream holds `max_bytes`
+        unapplied."""
+        keys = [
+            self.keys.alert_stream,
+            self.keys.alert_queued,
+            self.keys.rate(Rate.ALERTMANAGER, sender),
+        ]
+        done = await self._script(scripts.ALERT_ADMIT)(
+            keys, [batch, max_bytes, repr(now), repr(interval), burst]
+        )
+        if int(done[0]) == 2:
+            return False, float(done[1])
+        return int(done[0]) == 1, 0.0
 
     async def alerts_consumer_group(self) -> None:
         """Create the consumer group (from the stream's start: nothing accepted before the
