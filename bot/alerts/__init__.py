@@ -9,22 +9,21 @@ bot/core/mirror.py), worker.py (the loops); and bot/core/store/alerts.py (Redis)
 1. **Accept.** A webhook payload (or a message in an alert channel) is validated and
    turned into an `AlertBatch`, then XADDed to a Redis stream *before* the HTTP answer:
    a 200 means it is stored, so a crash right after loses nothing. A sender over
-   `alerts.webhook_rate` gets 429 with Retry-After; a payload's groups beyond
-   `groups_per_payload` are left out (rules' groups kept first) and counted.
-2. **Apply.** A worker in every replica reads the stream through a consumer group and
-   applies each group's alerts with one Lua script: an alert's status changes only for a
-   later stream entry than the one that set it (redeliveries and reordering change
-   nothing); a status change bumps the group's version and marks it due in its lane. The
-   script also keeps every bound (bot/core/store/lua/alert_apply.lua): groups created a minute and
-   remembered, alerts tracked a group, resolved alerts dropped after the flap window.
-3. **Reconcile.** Due groups are reconciled one at a time each (a Redis lease per group),
-   on any replica, lane by lane: groups of rules whose severity pages, other rules'
-   groups, then the rest. Declare the incident (rule matched, or `declare_unmatched`),
-   add to it, reopen it, move it to monitoring when every alert resolved (and let the
-   scheduler resolve it after `auto_resolve`), and keep ONE message per group current;
-   unmatched groups share one digest message a window in the announce channel. The
-   reconciler settles a group only if its version did not move meanwhile, else it runs
-   again: no change is ever left unshown.
+   `alerts.webhook_rate` gets 429 with Retry-After; groups beyond `groups_per_payload`
+   are left out (rules' groups kept first) and counted.
+2. **Apply.** A worker in every replica reads the stream through a consumer group and applies
+   each group's alerts with one Lua script: an alert's status changes only for a later stream
+   entry than the one that set it (redeliveries and reordering change nothing); a status change
+   bumps the group's version and marks it due in its lane. The script keeps every bound
+   (lua/alert_apply.lua): groups made a minute and remembered, alerts a group, resolved alerts
+   dropped after the flap window.
+3. **Reconcile.** Due groups are reconciled one at a time each (a Redis lease per group), on any
+   replica, lane by lane: groups of rules whose severity pages, other rules' groups, then the
+   rest. Declare the incident (rule matched, or `declare_unmatched`), add to it, reopen it, move
+   it to monitoring when every alert resolved (and let the scheduler resolve it after
+   `auto_resolve`), and keep ONE message per group current; unmatched groups share one digest
+   message a window in the announce channel. The reconciler settles a group only if its version
+   did not move meanwhile, else it runs again: no change is ever left unshown.
 
 Grouping: an alert group is the alert name plus the values of the payload's group labels
 (Alertmanager's `group_by`), which is exactly what the title of Alertmanager's Slack
