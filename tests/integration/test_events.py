@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -205,3 +206,46 @@ async def test_a_consumer_stopped_mid_event_records_who_is_done(store: Store) ->
     await events.stop(wait=0)
     [entry] = await pending(store)
     assert await marks(store, entry) == {"a"}
+
+
+async def test_an_entry_under_way_long_is_not_taken_over(store: Store) -> None:
+    """A subscriber runs for several `claim_idle`: its process keeps touching the entry,
+    so another process looking for entries to take over never takes it."""
+    ran: list[str] = []
+    entered, free = asyncio.Event(), asyncio.Event()
+    first, second = Events(store, claim_idle=1.0), Events(Store(store.redis), claim_idle=1.0)
+    looked = 0
+    looked_enough = asyncio.Event()
+    reclaim = second.store.events_reclaim
+
+    async def counted(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        nonlocal looked
+        taken = await reclaim(*args, **kwargs)
+        looked += 1
+        if looked == 6:  # 2.5 s on: the entry would have been idle 2.5 claim_idle
+            looked_enough.set()
+        return taken
+
+    second.store.events_reclaim = counted  # type: ignore[method-assign]
+    for events, name in ((first, "first"), (second, "second")):
+
+        async def slow(event: LifecycleEvent, name: str = name) -> None:
+            ran.append(name)
+            entered.set()
+            await free.wait()
+
+        events.subscribe("slow", slow)
+    await declare(store, 1)
+    await first.start()
+    try:
+        await entered.wait()
+        await second.start()
+        await asyncio.wait_for(looked_enough.wait(), 30)
+        free.set()
+        await first.idle()
+        assert ran == ["first"]
+        assert await first.backlog() == 0
+    finally:
+        free.set()
+        await second.stop()
+        await first.stop()
