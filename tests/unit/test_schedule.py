@@ -82,7 +82,7 @@ async def test_an_item_fires_once_when_due_and_leaves_a_send_record(
     )
     assert item.attempts == 1
     assert await s.pending("inc-1") == []
-    record = await store.due_sent(item.token)
+    record = await store.due_sent(item)
     assert record is not None and record["kind"] == "remind" and record["due_at"] == T0 + 10
 
 
@@ -135,7 +135,7 @@ async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
     [again], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
     assert again.attempts == 2
     # ... and then it finished after all
-    await store.due_done(slow, {"kind": "remind"}, ttl=60)
+    await store.due_done(slow, {"kind": "remind"}, now=clock.now)
     await s._run(again)
     assert got.items == []
     assert s.metrics.outcomes.labels("remind", "duplicate")._value.get() == 1
@@ -210,7 +210,7 @@ async def test_failures_are_retried_with_backoff_then_given_up(store: Store, clo
     clock.now += 100
     assert await fire(s) == 0  # given up after 3 attempts
     assert await s.pending("inc-1") == []
-    assert await store.due_sent(got.items[-1].token) is None  # nothing was sent
+    assert await store.due_sent(got.items[-1]) is None  # nothing was sent
 
 
 async def test_retry_after_is_honoured(store: Store, clock: Clock) -> None:
@@ -309,7 +309,7 @@ async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
 
             got.event.clear()
             await store.due_schedule(  # behind everyone's back: no wake-up published
-                _item("inc-3", time.time() + 3600), keep_for=60
+                _item("inc-3", time.time() + 3600), now=time.time()
             )
             await store.redis.zadd(store.keys.due, {"inc-3|remind|": time.time() + 0.05})
             await s.tick()  # claims nothing yet, learns when inc-3 is due

@@ -1,26 +1,28 @@
--- Cancel an incident's items (of a kind, lane, key: '' = any); a generation (ARGV[5])
--- raises the floor of every lane touched.
-local n = 0
-local lanes = {}
-if ARGV[3] ~= '' then lanes[ARGV[3]] = true end
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local ik = ARGV[1] .. 'due:item:' .. id
-  local f = redis.call('HMGET', ik, 'kind', 'lane', 'key')
-  if not f[1] then
-    redis.call('SREM', KEYS[2], id)
-  elseif (ARGV[2] == '' or f[1] == ARGV[2]) and (ARGV[3] == '' or f[2] == ARGV[3])
-      and (ARGV[6] == '1' or f[3] == ARGV[4]) then
-    redis.call('DEL', ik)
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('SREM', KEYS[2], id)
-    lanes[f[2]] = true
-    n = n + 1
+-- Cancel an incident's items (of a kind, lane, key: '' = any); a generation (ARGV[4])
+-- raises the floor of every lane touched. Written back only when something changed.
+-- KEYS: the due set, the incident's state. ARGV: kind, lane, key, generation, any key
+-- ('1'), now, keep.
+local st = due_load(KEYS[2])
+local lanes, gone = {}, {}
+if ARGV[2] ~= '' then lanes[ARGV[2]] = true end
+for id, rec in pairs(st.i) do
+  local kind, key = string.match(id, '^[^|]*|([^|]*)|(.*)$')
+  if (ARGV[1] == '' or kind == ARGV[1]) and (ARGV[2] == '' or rec.l == ARGV[2])
+      and (ARGV[5] == '1' or key == ARGV[3]) then
+    st.i[id] = nil
+    gone[#gone + 1] = id
+    lanes[rec.l] = true
   end
 end
-if ARGV[5] ~= '' then
+local changed = #gone > 0
+if changed then redis.call('ZREM', KEYS[1], unpack(gone)) end
+if ARGV[4] ~= '' then
   for lane, _ in pairs(lanes) do
-    local floor = tonumber(redis.call('HGET', KEYS[3], lane) or '-1')
-    if tonumber(ARGV[5]) > floor then redis.call('HSET', KEYS[3], lane, ARGV[5]) end
+    if tonumber(ARGV[4]) > due_floor(st, lane) then
+      st.f[lane] = ARGV[4]
+      changed = true
+    end
   end
 end
-return n
+if changed then due_save(KEYS[2], st, tonumber(ARGV[6]), tonumber(ARGV[7])) end
+return #gone

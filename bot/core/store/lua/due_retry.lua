@@ -1,7 +1,10 @@
--- A claimed item comes due again at ARGV[3], unless it was rescheduled (another token).
-if redis.call('HGET', KEYS[2], 'token') == ARGV[2] then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  redis.call('HSET', KEYS[2], 'last_error', ARGV[4])
-  return 1
-end
-return 0
+-- A claimed item comes due again at ARGV[3], unless it was rescheduled (another token); its
+-- claims so far and its first claim are written down with it. KEYS: the due set, the
+-- incident's state. ARGV: id, token, at, error, attempts, first claimed at, now, keep.
+local st = due_load(KEYS[2])
+local rec = st.i[ARGV[1]]
+if not rec or rec.t ~= ARGV[2] then return 0 end
+rec.a, rec.e, rec.n, rec.c = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+due_save(KEYS[2], st, tonumber(ARGV[7]), tonumber(ARGV[8]))
+return 1
