@@ -210,7 +210,7 @@ class Scheduler:
         if "|" in incident_id or "|" in kind:
             raise ValueError(f"'|' in a due-item's incident or kind: {item.id}")
         # a started scheduler times its own items; only one that will not tells the others
-        stored = await self.store.due_schedule(item, now=self.clock(), wake=not self._timing)
+        stored = await self.store.due_schedule(item, wake=not self._timing)
         if not stored:
             log.info(
                 "stale schedule refused",
@@ -235,7 +235,7 @@ class Scheduler:
         `generation`, the lanes' floors rise to it: an older item being handled right now
         cannot schedule its follow-up."""
         return await self.store.due_cancel(
-            incident_id, kind=kind, lane=lane, key=key, generation=generation, now=self.clock()
+            incident_id, kind=kind, lane=lane, key=key, generation=generation
         )
 
     async def pending(self, incident_id: str) -> list[DueItem]:
@@ -372,7 +372,7 @@ class Scheduler:
             if item.attempts > 1 and await self.store.due_sent(item) is not None:
                 # another replica finished it after our lease had run out
                 self.metrics.outcomes.labels(item.kind, "duplicate").inc()
-                await self.store.due_done(item, None, now=self.clock())
+                await self.store.due_done(item, None)
                 return
             try:
                 async with asyncio.timeout(self.lease / 2):
@@ -392,7 +392,7 @@ class Scheduler:
                 "attempts": item.attempts,
                 "by": self.replica,
             }
-            await self.store.due_done(item, record, now=self.clock())
+            await self.store.due_done(item, record)
             self.metrics.outcomes.labels(item.kind, "done").inc()
         except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
@@ -403,14 +403,14 @@ class Scheduler:
         if item.attempts >= limit:
             log.error("due-item given up", extra={**extra, "error": reason})
             self.metrics.outcomes.labels(item.kind, "gave_up").inc()
-            await self.store.due_done(item, None, now=self.clock())
+            await self.store.due_done(item, None)
             return
         if after is None:
             after = min(self.retry_cap, self.retry_first * 2 ** (item.attempts - 1))
             after *= random.uniform(0.9, 1.1)  # replicas retrying one outage spread out
         log.info("due-item retry", extra={**extra, "error": reason, "after": round(after, 2)})
         self.metrics.outcomes.labels(item.kind, "retry").inc()
-        await self.store.due_retry(item, self.clock() + after, reason, now=self.clock())
+        await self.store.due_retry(item, self.clock() + after, reason)
         self._wake_at(self.clock() + after)
 
     # -- with the app ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ item stored by the older format still fires once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -78,7 +79,7 @@ async def test_a_declares_due_item_work_stays_within_its_command_budget(store: S
         spent: dict[str, int] = {}
         ops = {
             # straight to the store: the scheduler would claim an item due now at once
-            "schedule (due now)": store.due_schedule(_item(inc, "page", 1, now), now=now),
+            "schedule (due now)": store.due_schedule(_item(inc, "page", 1, now)),
             "schedule (update_due)": s.schedule(
                 "update_due", inc, now + 3600, generation=0, lane="cadence"
             ),
@@ -111,6 +112,27 @@ async def test_a_declares_due_item_work_stays_within_its_command_budget(store: S
     assert {name: n for name, n in spent.items() if n > budget[name]} == {}, spent
     assert [i.attempts for i in handled] == [1, 1]
     assert sum(spent.values()) <= 26, spent  # was 55-60: a hash per item, a set, a floor hash
+
+
+async def test_writes_asked_for_together_go_in_fewer_calls(store: Store) -> None:
+    """A burst (100 declares at once) shares script calls: one EVALSHA, one ZADD per call,
+    each incident's state read and written once; every caller still gets its own answer."""
+    s = Scheduler(store, time.time)
+    s._jobs = object()  # type: ignore[assignment]
+    now = time.time()
+    await s.schedule("remind", "warm-up", now + 60, generation=1)
+    async with Meter(store) as m:
+        stored = await asyncio.gather(
+            *(s.schedule("remind", f"inc-{n}", now + 60 + n, generation=1) for n in range(50)),
+            s.schedule("remind", "inc-0", now + 30, generation=0, key="x"),  # refused: stale
+            *(s.cancel(f"inc-{n}", lane="matrix", generation=2) for n in range(50)),
+        )
+    assert stored[:50] == [True] * 50 and stored[50] is False and stored[51:] == [0] * 50
+    assert m.spent["evalsha"] < 10, m.spent  # the first alone, the rest together
+    assert m.total < 50 * 3 + 10, m.spent  # per incident: its GET and SET, and a share of the rest
+    assert await store.due_count() == 51
+    assert [i.due_at for i in await s.pending("inc-7")] == [now + 67]
+    assert not await s.schedule("matrix-step", "inc-7", now, generation=1, lane="matrix")
 
 
 async def test_an_item_stored_by_the_older_format_fires_once_and_moves_over(store: Store) -> None:

@@ -135,7 +135,7 @@ async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
     [again], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
     assert again.attempts == 2
     # ... and then it finished after all
-    await store.due_done(slow, {"kind": "remind"}, now=clock.now)
+    await store.due_done(slow, {"kind": "remind"})
     await s._run(again)
     assert got.items == []
     assert s.metrics.outcomes.labels("remind", "duplicate")._value.get() == 1
@@ -309,7 +309,7 @@ async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
 
             got.event.clear()
             await store.due_schedule(  # behind everyone's back: no wake-up published
-                _item("inc-3", time.time() + 3600), now=time.time()
+                _item("inc-3", time.time() + 3600)
             )
             await store.redis.zadd(store.keys.due, {"inc-3|remind|": time.time() + 0.05})
             await s.tick()  # claims nothing yet, learns when inc-3 is due

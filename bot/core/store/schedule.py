@@ -1,44 +1,98 @@
 """Durable time (bot/core/schedule.py): due-items in a sorted set scored by due time; each
 incident's items, lane floors and send records in one JSON string beside it (see
-lua/lib_due.lua), read and written once by each script: schedule, claim, done, retry,
-cancel."""
+lua/lib_due.lua), read and written once by each script: the claim, and the writes
+(schedule, cancel, done, retry), sent together when they come together."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from bot.core.models import DueItem
 from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str, dumps
 
 KEEP_STATE_FOR = 30 * 86400  # an incident's due-state outlives its furthest item by a week
+BATCH_MAX = 500  # due-item writes in one script call
+
+
+class _Batches:
+    """Due-item writes sent together: one asked for while none is under way goes at once,
+    by its caller; those asked for meanwhile wait and go together in the next call (one
+    EVALSHA, one ZADD, each incident's state read and written once), so a burst costs
+    Redis far fewer commands. Each caller gets its own op's answer, or the call's error."""
+
+    def __init__(self, send: Callable[[list[str]], Awaitable[list[Any]]]) -> None:
+        self.send = send
+        self.queued: list[tuple[str, asyncio.Future[int]]] = []
+        self.busy: asyncio.AbstractEventLoop | None = None  # the loop a call is under way on
+        self.sending: asyncio.Task[None] | None = None
+
+    async def run(self, op: list[str]) -> int:
+        loop = asyncio.get_running_loop()
+        body = json.dumps(op, separators=(",", ":"))
+        if self.busy is loop:
+            answer: asyncio.Future[int] = loop.create_future()
+            self.queued.append((body, answer))
+            return await answer
+        self.busy, self.queued = loop, []  # (what another, finished loop left is gone)
+        try:
+            results = await self.send([body])
+        finally:
+            self._next(loop)
+        return int(results[0])
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.queued and not loop.is_closed():
+            self.sending = loop.create_task(self._drain(loop))
+        else:
+            self.busy = None
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self.queued = self.queued[:BATCH_MAX], self.queued[BATCH_MAX:]
+        try:
+            results = await self.send([body for body, _ in batch])
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else RedisError(f"cancelled: {exc!r}")
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for (_, answer), result in zip(batch, results, strict=True):
+                if not answer.done():
+                    answer.set_result(int(result))
+        finally:
+            self._next(loop)
 
 
 class DueRepo(StoreBase):
     """Due-items: scheduled, claimed, done, retried, cancelled."""
 
-    def _due_keys(self, incident_id: str) -> list[str]:
-        return [self.keys.due, self.keys.due_state(incident_id)]
+    async def _due_op(self, op: list[str]) -> int:
+        batches: _Batches | None = self.__dict__.get("_due_batches")
+        if batches is None:
+            batches = self.__dict__.setdefault("_due_batches", _Batches(self._due_send))
+        return await batches.run(op)
 
-    async def due_schedule(self, item: DueItem, *, now: float, wake: bool = False) -> bool:
+    async def _due_send(self, ops: list[str]) -> list[Any]:
+        now = repr(time.time())  # the states' lifetimes only: a week past the furthest item
+        args: list[str | int] = [self.keys.prefix, now, KEEP_STATE_FOR, *ops]
+        return list(await self._script(scripts.DUE_OPS)([self.keys.due], args))
+
+    async def due_schedule(self, item: DueItem, *, wake: bool = False) -> bool:
         """Store `item` as its (incident, kind, key)'s one pending occurrence. False when
         its generation is older than its lane's floor (a newer decision was made). `wake`:
         publish its due time to every replica's scheduler (when this one will not time it)."""
-        args: list[str | int] = [
-            item.id,
-            item.token,
-            item.lane,
-            item.generation,
-            repr(item.due_at),
-            dumps(item.payload),
-            repr(now),
-            KEEP_STATE_FOR,
-            self.keys.due_wake if wake else "",
-        ]
-        script = self._script(scripts.DUE_SCHEDULE)
-        return bool(await script(self._due_keys(item.incident_id), args))
+        op = ["s", item.id, item.token, item.lane, str(item.generation), repr(item.due_at)]
+        op += [dumps(item.payload), "1" if wake else ""]
+        return bool(await self._due_op(op))
 
     async def due_claim(
         self, now: float, lease_until: float, limit: int
@@ -51,25 +105,16 @@ class DueRepo(StoreBase):
         next_due = float(out[1]) if out[1] else None
         return [_claimed(row) for row in out[2:]], int(out[0]), next_due
 
-    async def due_done(self, item: DueItem, record: dict[str, Any] | None, *, now: float) -> bool:
+    async def due_done(self, item: DueItem, record: dict[str, Any] | None) -> bool:
         """Finish a claimed item: its send record kept (if given) and the item removed,
         unless it was rescheduled meanwhile. True when this removed it."""
         body = dumps(record) if record is not None else ""
-        args: list[str | int] = [item.id, item.token, body, repr(now), KEEP_STATE_FOR]
-        return bool(await self._script(scripts.DUE_DONE)(self._due_keys(item.incident_id), args))
+        return bool(await self._due_op(["d", item.id, item.token, body]))
 
-    async def due_retry(self, item: DueItem, at: float, error: str, *, now: float) -> bool:
-        args: list[str | int] = [
-            item.id,
-            item.token,
-            repr(at),
-            error[:500],
-            item.attempts,
-            "" if item.first_claimed_at is None else repr(item.first_claimed_at),
-            repr(now),
-            KEEP_STATE_FOR,
-        ]
-        return bool(await self._script(scripts.DUE_RETRY)(self._due_keys(item.incident_id), args))
+    async def due_retry(self, item: DueItem, at: float, error: str) -> bool:
+        first = "" if item.first_claimed_at is None else repr(item.first_claimed_at)
+        op = ["r", item.id, item.token, repr(at), error[:500], str(item.attempts), first]
+        return bool(await self._due_op(op))
 
     async def due_cancel(
         self,
@@ -79,18 +124,10 @@ class DueRepo(StoreBase):
         lane: str | None,
         key: str | None,
         generation: int | None,
-        now: float,
     ) -> int:
-        args: list[str | int] = [
-            kind or "",
-            lane or "",
-            key or "",
-            "" if generation is None else generation,
-            "1" if key is None else "0",
-            repr(now),
-            KEEP_STATE_FOR,
-        ]
-        return int(await self._script(scripts.DUE_CANCEL)(self._due_keys(incident_id), args))
+        gen = "" if generation is None else str(generation)
+        op = ["c", incident_id, kind or "", lane or "", key or "", gen, "1" if key is None else "0"]
+        return await self._due_op(op)
 
     async def due_wakes(self) -> AsyncIterator[float | None]:
         """None once subscribed, then the due times of items published by a replica that
