@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[DueItem], Awaitable[None]]
 
 RETRY_CAP = 300.0
+LEGACY_EVERY = 30.0  # seconds between looks at the older format's items (an upgrade's)
 JOB_ID = "due-items"
 
 
@@ -171,6 +172,7 @@ class Scheduler:
         self._ticks: set[asyncio.Task[int]] = set()
         self._claiming = False
         self._reclaim = False
+        self._legacy_at = 0.0  # when a claim next looks at the older format's due set
         self._backlog = False
         self._stopped = False
         self._jobs: AsyncIOScheduler | None = None
@@ -258,7 +260,12 @@ class Scheduler:
                     break
                 limit = min(self.batch, room)
                 now = self.clock()
-                items, stale, next_due = await self.store.due_claim(now, now + self.lease, limit)
+                legacy = time.monotonic() >= self._legacy_at
+                items, stale, next_due = await self.store.due_claim(
+                    now, now + self.lease, limit, legacy=legacy
+                )
+                if legacy:
+                    self._legacy_at = time.monotonic() + LEGACY_EVERY
                 if stale:
                     self.metrics.outcomes.labels("*", "stale").inc(stale)
                 for item in items:

@@ -180,6 +180,7 @@ async def test_an_item_stored_by_the_older_format_fires_once_and_moves_over(stor
         (item_id, "tok-1", 3, {"n": 1}, 1)
     ]
     assert await s.tick() == 0 and await store.due_count() == 0
+    assert await r.zcard("ir:due") == 0  # the older due set, emptied
     assert await r.exists(f"ir:due:item:{item_id}", f"ir:due:item:{stale_id}") == 0
     # its lane's floor came along: an older generation is still refused
     assert not await s.schedule("remind", "inc-1", now, generation=2)

@@ -35,8 +35,8 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | when PagerDuty may be asked again              |
 | ir:slack:user-by-email:{email}        | string | Slack user ID with that email, "" = nobody     |
 |                                       |        | (cached users.lookupByEmail answer)            |
-| ir:due                                | zset   | due-item id -> due time; while an item is      |
-|                                       |        | claimed, its lease expiry (core/schedule.py)    |
+| ir:due:at                             | zset   | due-item id -> due time; while an item is      |
+|                                       |        | claimed, its lease expiry (core/schedule.py)   |
 | ir:due:state:{incident}               | string | JSON, the incident's due-state (lua/lib_due):  |
 |                                       |        | lane -> generation floor (older items are      |
 |                                       |        | stale), item id -> the pending DueItem, item   |
@@ -44,9 +44,9 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | its furthest item, at least 30 days            |
 |                                       |        | (the App Home's refresh is a due-item of the   |
 |                                       |        | owner `app-home`, not of an incident)          |
-| ir:due:item:{id}, ir:due:of:{incident}| (old)  | the format before: a hash per item, a set and  |
-| ir:due:gen:{incident}                 |        | a floor hash per incident; an item still in it |
-|                                       |        | moves into the due-state when it comes due     |
+| ir:due, ir:due:item:{id},             | (old)  | the format before: a due set, a hash per item, |
+| ir:due:of:{incident},                 |        | a set and a floor hash per incident; an item   |
+| ir:due:gen:{incident}                 |        | still in it moves over when it comes due       |
 | ir:due:wake                           | pubsub | due time of an item scheduled by a process     |
 |                                       | channel| that will not time it itself: every replica's  |
 |                                       |        | timer moves to it                              |
@@ -204,7 +204,8 @@ class Keys:
         self.all = f"{prefix}incidents:all"
         self.oncall_snapshot = f"{prefix}oncall:snapshot"
         self.oncall_failure = f"{prefix}oncall:failure"
-        self.due = f"{prefix}due"
+        self.due = f"{prefix}due:at"
+        self.due_legacy = f"{prefix}due"  # the format before (a hash per item)
         self.due_wake = f"{prefix}due:wake"
         self.alert_stream = f"{prefix}alerts:stream"
         self.alert_queued = f"{prefix}alerts:queued"

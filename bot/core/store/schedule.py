@@ -95,12 +95,14 @@ class DueRepo(StoreBase):
         return bool(await self._due_op(op))
 
     async def due_claim(
-        self, now: float, lease_until: float, limit: int
+        self, now: float, lease_until: float, limit: int, *, legacy: bool = False
     ) -> tuple[list[DueItem], int, float | None]:
         """Claim up to `limit` due items (one script): (claimed, stale ones dropped, when
-        the first item left is due, or None)."""
+        the first item left is due, or None). `legacy`: first move over what is due in the
+        older format's due set (an older replica may still be adding to it)."""
         prefix = self.keys.prefix
         args: list[str | int] = [repr(now), repr(lease_until), limit, prefix, KEEP_STATE_FOR]
+        args.append(self.keys.due_legacy if legacy else "")
         out = await self._script(scripts.DUE_CLAIM)([self.keys.due], args)
         next_due = float(out[1]) if out[1] else None
         return [_claimed(row) for row in out[2:]], int(out[0]), next_due

@@ -3,25 +3,43 @@
 -- item's claims are counted without a write: its score still being the one it was written
 -- with (a) means none since; otherwise one claim ran out its lease unfinished, and this
 -- claim writes the count and its own lease down. KEYS: the due set. ARGV: now, lease end,
--- limit, prefix, keep. Returns {stale, next due score or false, item, item, ...}.
-local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
-  tonumber(ARGV[3]))
+-- limit, prefix, keep, the older format's due set ('' = not this time).
+-- Returns {stale, next due score or false, item, item, ...}.
 local out = {0, false}
 local states, dirty, dropped, leased = {}, {}, {}, {}
-for n = 1, #found, 2 do
-  local id, score = found[n], found[n + 1]
-  local incident = string.match(id, '^([^|]*)|') or ''
-  local key = ARGV[4] .. 'due:state:' .. incident
+local function state_of(id)
+  local key = ARGV[4] .. 'due:state:' .. (string.match(id, '^([^|]*)|') or '')
   local st = states[key]
   if not st then
     st = due_load(key)
     states[key] = st
   end
-  local rec = st.i[id]
-  if not rec then
-    rec = due_legacy(ARGV[4], id, incident, score, st)
-    if rec then dirty[key] = true end
+  return st, key
+end
+if ARGV[6] ~= '' then
+  -- the older format's due set (ARGV[6]), looked at now and then: what is due there moves
+  -- over (what an old replica has claimed is not due until its lease ends)
+  local old = redis.call('ZRANGEBYSCORE', ARGV[6], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+    tonumber(ARGV[3]))
+  local moved = {}
+  for n = 1, #old, 2 do
+    local id, score = old[n], old[n + 1]
+    local st, key = state_of(id)
+    if not st.i[id] and due_legacy(ARGV[4], id, string.match(id, '^([^|]*)|') or '', score,
+        st) then
+      dirty[key] = true
+      redis.call('ZADD', KEYS[1], score, id)
+    end
+    moved[#moved + 1] = id
   end
+  if #moved > 0 then redis.call('ZREM', ARGV[6], unpack(moved)) end
+end
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+  tonumber(ARGV[3]))
+for n = 1, #found, 2 do
+  local id, score = found[n], found[n + 1]
+  local st, key = state_of(id)
+  local rec = st.i[id]
   if not rec then
     dropped[#dropped + 1] = id
   elseif tonumber(rec.g) < due_floor(st, rec.l) then
