@@ -11,7 +11,8 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
   a lease, so if this replica dies before finishing, the item comes due again, for any
   replica, when the lease ends. The script also answers when the first item left is due,
   and the running scheduler sleeps until exactly then (a timer on the event loop); an item
-  it schedules moves its own timer (or claims at once, if due). A process that will not
+  it schedules moves its own timer, and one due now it claims as it stores it (one script)
+  and runs at once. A process that will not
   time its items (its scheduler not started, or stopped) publishes each on `ir:due:wake`
   (Redis pub/sub) and every running scheduler moves its timer to it. The process's
   in-memory APScheduler still calls `tick()` every `tick` seconds, the safety net for a
@@ -211,14 +212,20 @@ class Scheduler:
         )
         if "|" in incident_id or "|" in kind:
             raise ValueError(f"'|' in a due-item's incident or kind: {item.id}")
-        # a started scheduler times its own items; only one that will not tells the others
-        stored = await self.store.due_schedule(item, wake=not self._timing)
+        # a started scheduler times its own items (one due now, with room to run it, it
+        # claims as it stores it); only one that will not tells the others
+        now = self.clock()
+        claim = self._timing and due_at <= now and len(self._running) < self.concurrency
+        lease = (now, now + self.lease) if claim else None
+        stored = await self.store.due_schedule(item, wake=not self._timing, claim=lease)
         if not stored:
             log.info(
                 "stale schedule refused",
                 extra={"incident": incident_id, "kind": kind, "generation": generation},
             )
-        elif due_at <= self.clock():
+        elif claim:
+            self._start(item.model_copy(update={"attempts": 1, "first_claimed_at": now}), now)
+        elif due_at <= now:
             self.kick()
         else:
             self._wake_at(due_at)

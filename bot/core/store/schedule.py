@@ -86,12 +86,16 @@ class DueRepo(StoreBase):
         args: list[str | int] = [self.keys.prefix, now, KEEP_STATE_FOR, *ops]
         return list(await self._script(scripts.DUE_OPS)([self.keys.due], args))
 
-    async def due_schedule(self, item: DueItem, *, wake: bool = False) -> bool:
+    async def due_schedule(
+        self, item: DueItem, *, wake: bool = False, claim: tuple[float, float] | None = None
+    ) -> bool:
         """Store `item` as its (incident, kind, key)'s one pending occurrence. False when
         its generation is older than its lane's floor (a newer decision was made). `wake`:
-        publish its due time to every replica's scheduler (when this one will not time it)."""
+        publish its due time to every replica's scheduler (when this one will not time it).
+        `claim` (now, lease end): claimed at once, by the caller (an item due now)."""
         op = ["s", item.id, item.token, item.lane, str(item.generation), repr(item.due_at)]
         op += [dumps(item.payload), "1" if wake else ""]
+        op += [repr(claim[1]), repr(claim[0])] if claim else ["", ""]
         return bool(await self._due_op(op))
 
     async def due_claim(

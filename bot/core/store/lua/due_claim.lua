@@ -34,10 +34,17 @@ if ARGV[6] ~= '' then
   end
   if #moved > 0 then redis.call('ZREM', ARGV[6], unpack(moved)) end
 end
-local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
-  tonumber(ARGV[3]))
+-- the due items and the first one not yet due, in one read: when to look next
+local limit = tonumber(ARGV[3])
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0,
+  limit + 1)
+local now = tonumber(ARGV[1])
 for n = 1, #found, 2 do
   local id, score = found[n], found[n + 1]
+  if tonumber(score) > now or n > 2 * limit then
+    out[2] = score
+    break
+  end
   local st, key = state_of(id)
   local rec = st.i[id]
   if not rec then
@@ -66,6 +73,5 @@ end
 if #dropped > 0 then redis.call('ZREM', KEYS[1], unpack(dropped)) end
 if #leased > 0 then redis.call('ZADD', KEYS[1], unpack(leased)) end
 for key, _ in pairs(dirty) do due_save(key, states[key], tonumber(ARGV[1]), tonumber(ARGV[5])) end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] then out[2] = first[2] end
+if #leased > 0 and (not out[2] or tonumber(out[2]) > tonumber(ARGV[2])) then out[2] = ARGV[2] end
 return out

@@ -2,10 +2,11 @@
 -- its previous call was under way): each incident's state read once and written once, one
 -- ZADD and one ZREM for the due set, one wake-up. ARGV: prefix, now, keep, then one op per
 -- argument, a JSON array of strings:
---   schedule {'s', id, token, lane, generation, due_at, payload, wake '1' | ''}: 1, or 0 when
---     refused. (incident, kind, key) gets ONE pending occurrence; a newer generation than
---     the lane's floor raises it and removes the lane's older items at once; an older one
---     is refused. A wake-up is published for a process that will not time the item itself.
+--   schedule {'s', id, token, lane, generation, due_at, payload, wake '1' | '', lease end,
+--     now}: 1, or 0 when refused. (incident, kind, key) gets ONE pending occurrence; a newer
+--     generation than the lane's floor raises it and removes the lane's older items at once;
+--     an older one is refused. A wake-up is published for a process that will not time the
+--     item itself. With a lease end ('' = none) it is claimed at once, by the caller.
 --   cancel {'c', incident, kind, lane, key, generation, any key '1' | '0'} ('' = any): how
 --     many were removed; a generation raises the floor of every lane touched.
 --   done {'d', id, token, record ('' = none)}: 1 when this removed the item; the record is
@@ -44,9 +45,11 @@ local function schedule(op)
       end
     end
   end
-  st.i[id] = {t = op[3], l = lane, g = op[5], d = op[6], a = op[6], n = '0', c = '', e = '',
+  local rec = {t = op[3], l = lane, g = op[5], d = op[6], a = op[6], n = '0', c = '', e = '',
     p = op[7]}
-  zset[id] = op[6]
+  if op[9] ~= '' then rec.a, rec.n, rec.c = op[9], '1', op[10] end
+  st.i[id] = rec
+  zset[id] = rec.a
   dirty[key] = true
   if op[8] == '1' and (wake == nil or tonumber(op[6]) < tonumber(wake)) then wake = op[6] end
   return 1
