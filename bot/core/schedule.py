@@ -11,18 +11,18 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
   a lease, so if this replica dies before finishing, the item comes due again, for any
   replica, when the lease ends. The script also answers when the first item left is due,
   and the running scheduler sleeps until exactly then (a timer on the event loop); an item
-  it schedules moves its own timer, and one due now it claims as it stores it (one script)
-  and runs at once. A process that will not
-  time its items (its scheduler not started, or stopped) publishes each on `ir:due:wake`
-  (Redis pub/sub) and every running scheduler moves its timer to it. The process's
-  in-memory APScheduler still calls `tick()` every `tick` seconds, the safety net for a
-  replica gone before its timer fired or a wake-up lost while not subscribed; it holds
-  nothing durable. Which replica claims an item is still decided by the one claim script:
-  the timers only say when to try.
+  it schedules moves its own timer, and one due now it claims as it stores it (one
+  script) and runs at once. A process that will not time its items (its scheduler not
+  started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and every running
+  scheduler moves its timer to it. The process's in-memory APScheduler still calls
+  `tick()` every `tick` seconds, the safety net for a replica gone before its timer fired
+  or a wake-up lost while not subscribed; it holds nothing durable. Which replica claims
+  an item is still decided by the claim scripts: the timers only say when to try.
 - Storage (bot/core/store/lua/lib_due.lua): the sorted set, and per incident ONE string
   holding its lanes' floors, its pending items and each item's latest send record, read
-  and written once by each script (schedule, claim, done, retry, cancel; a claim that is
-  an item's first since it was written writes nothing but the lease's score).
+  and written once per script call. Writes (schedule, cancel, done, retry) asked for while
+  one is under way go together in the next call; a claim that is an item's first since it
+  was written writes nothing but the lease's score.
 - The kind's handler runs. Returning means done: one script writes the item's send record
   and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
   re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
