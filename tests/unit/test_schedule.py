@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
+import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.models import DueItem
@@ -121,6 +122,26 @@ async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
     assert got.items[0].attempts == 2
     assert got.items[0].first_claimed_at == T0  # when it may first have been sent
     assert await fire(survivor) == 0
+
+
+async def test_claims_are_counted_across_leases_and_retries(store: Store, clock: Clock) -> None:
+    """A first claim writes nothing but its lease; the count still comes out right after
+    any mix of leases running out and retries."""
+    s = scheduler(store, clock)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    seen = []
+    for step in range(6):
+        [item], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
+        seen.append(item.attempts)
+        assert item.first_claimed_at == T0
+        if step in (1, 3):  # retried; otherwise its lease runs out
+            assert await store.due_retry(item, clock.now + 5, "Slack: ratelimited")
+            clock.now += 5
+        else:
+            clock.now += 30
+    assert seen == [1, 2, 3, 4, 5, 6]
+    [pending] = await s.pending("inc-1")
+    assert pending.last_error == "Slack: ratelimited"
 
 
 async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
@@ -332,3 +353,23 @@ def _item(incident_id: str, due_at: float) -> DueItem:
         due_at=due_at,
         payload={},
     )
+
+
+async def test_writes_sent_together_each_get_the_calls_error_then_go_again(clock: Clock) -> None:
+    server = fakeredis.FakeServer()
+    store = Store(fakeredis.FakeAsyncRedis(server=server, decode_responses=True))
+    s = scheduler(store, clock)
+    server.connected = False  # Redis away
+    answers = await asyncio.gather(
+        *(s.schedule("remind", f"inc-{n}", T0 + 60, generation=1) for n in range(5)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(a, redis.exceptions.ConnectionError) for a in answers), answers
+    server.connected = True
+    assert (
+        await asyncio.gather(
+            *(s.schedule("remind", f"inc-{n}", T0 + 60, generation=1) for n in range(5))
+        )
+        == [True] * 5
+    )
+    assert await store.due_count() == 5
