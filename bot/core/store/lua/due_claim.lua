@@ -8,13 +8,7 @@
 local out = {0, false}
 local states, dirty, dropped, leased = {}, {}, {}, {}
 local function state_of(id)
-  local key = ARGV[4] .. 'due:state:' .. (string.match(id, '^([^|]*)|') or '')
-  local st = states[key]
-  if not st then
-    st = due_load(key)
-    states[key] = st
-  end
-  return st, key
+  return due_state(states, ARGV[4], due_incident(id))
 end
 if ARGV[6] ~= '' then
   -- the older format's due set (ARGV[6]), looked at now and then: what is due there moves
@@ -25,8 +19,7 @@ if ARGV[6] ~= '' then
   for n = 1, #old, 2 do
     local id, score = old[n], old[n + 1]
     local st, key = state_of(id)
-    if not st.i[id] and due_legacy(ARGV[4], id, string.match(id, '^([^|]*)|') or '', score,
-        st) then
+    if not st.i[id] and due_legacy(ARGV[4], id, due_incident(id), score, st) then
       dirty[key] = true
       redis.call('ZADD', KEYS[1], score, id)
     end

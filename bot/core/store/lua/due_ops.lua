@@ -18,22 +18,12 @@ local states, dirty, zset = {}, {}, {}
 local wake = nil
 
 local function state_of(incident)
-  local key = prefix .. 'due:state:' .. incident
-  local st = states[key]
-  if not st then
-    st = due_load(key)
-    states[key] = st
-  end
-  return st, key
-end
-
-local function incident_of(id)
-  return string.match(id, '^([^|]*)|') or ''
+  return due_state(states, prefix, incident)
 end
 
 local function schedule(op)
   local id, lane, gen = op[2], op[4], tonumber(op[5])
-  local st, key = state_of(incident_of(id))
+  local st, key = state_of(due_incident(id))
   local floor = due_floor(st, lane)
   if gen < floor then return 0 end
   if gen > floor then
@@ -83,7 +73,7 @@ end
 
 local function done(op)
   local id = op[2]
-  local st, key = state_of(incident_of(id))
+  local st, key = state_of(due_incident(id))
   local rec = st.i[id]
   local mine = rec ~= nil and rec.t == op[3]
   if mine then
@@ -101,7 +91,7 @@ end
 
 local function retry(op)
   local id = op[2]
-  local st, key = state_of(incident_of(id))
+  local st, key = state_of(due_incident(id))
   local rec = st.i[id]
   if not rec or rec.t ~= op[3] then return 0 end
   rec.a, rec.e, rec.n, rec.c = op[4], op[5], op[6], op[7]

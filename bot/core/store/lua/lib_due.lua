@@ -26,6 +26,21 @@ local function due_save(key, st, now, keep)
   redis.call('SET', key, cjson.encode(st), 'EX', math.ceil(ttl))
 end
 
+local function due_incident(id)
+  return string.match(id, '^([^|]*)|') or ''
+end
+
+-- An incident's state, read once per script call: `states` holds those read so far.
+local function due_state(states, prefix, incident)
+  local key = prefix .. 'due:state:' .. incident
+  local st = states[key]
+  if not st then
+    st = due_load(key)
+    states[key] = st
+  end
+  return st, key
+end
+
 local function due_floor(st, lane)
   return tonumber(st.f[lane] or '-1')
 end
