@@ -10,13 +10,19 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
 - `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
   a lease, so if this replica dies before finishing, the item comes due again, for any
   replica, when the lease ends. The script also answers when the first item left is due,
-  and the running scheduler sleeps until exactly then (a timer on the event loop). An
-  item scheduled ahead of all others, by any replica, is published on `ir:due:wake`
-  (Redis pub/sub) and every running scheduler moves its timer to it, so an item fires on
-  time, not at the next poll. The process's in-memory APScheduler still calls `tick()`
-  every `tick` seconds, the safety net for a wake-up lost while a replica was not
-  subscribed (a failover, a restart); it holds nothing durable. Which replica claims
-  an item is still decided by the one claim script: the timers only say when to try.
+  and the running scheduler sleeps until exactly then (a timer on the event loop); an item
+  it schedules moves its own timer, and one due now it claims as it stores it (one
+  script) and runs at once. A process that will not time its items (its scheduler not
+  started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and every running
+  scheduler moves its timer to it. The process's in-memory APScheduler still calls
+  `tick()` every `tick` seconds, the safety net for a replica gone before its timer fired
+  or a wake-up lost while not subscribed; it holds nothing durable. Which replica claims
+  an item is still decided by the claim scripts: the timers only say when to try.
+- Storage (bot/core/store/lua/lib_due.lua): the sorted set, and per incident ONE string
+  holding its lanes' floors, its pending items and each item's latest send record, read
+  and written once per script call. Writes (schedule, cancel, done, retry) asked for while
+  one is under way go together in the next call; a claim that is an item's first since it
+  was written writes nothing but the lease's score.
 - The kind's handler runs. Returning means done: one script writes the item's send record
   and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
   re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
@@ -31,7 +37,7 @@ Delivery is **at least once, made effectively once**. An item leaves Redis only 
 handler has finished, so a crash anywhere (`kill -9` included) re-delivers it after the
 lease: nothing is lost. A duplicate needs a crash (or a lease running out) after the effect
 and before the item is finished; two guards catch that: (1) a redelivery whose send record
-exists (another replica finished it) is dropped without running; (2) a handler sees
+is kept (another replica finished it) is dropped without running; (2) a handler sees
 `item.attempts > 1` and checks its effect before repeating it: Slack posts carry the item's
 token as a block_id and are looked for in the channel's history, pages carry PagerDuty's
 incident_key, escalations compare the PagerDuty incident's level. We chose at least once
@@ -69,9 +75,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[DueItem], Awaitable[None]]
 
-SENT_RECORD_TTL = 7 * 86400
-KEEP_INDEX_FOR = 30 * 86400  # an incident's item index outlives its furthest item by a week
 RETRY_CAP = 300.0
+LEGACY_EVERY = 30.0  # seconds between looks at the older format's items (an upgrade's)
 JOB_ID = "due-items"
 
 
@@ -167,6 +172,8 @@ class Scheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._ticks: set[asyncio.Task[int]] = set()
         self._claiming = False
+        self._reclaim = False
+        self._legacy_at = 0.0  # when a claim next looks at the older format's due set
         self._backlog = False
         self._stopped = False
         self._jobs: AsyncIOScheduler | None = None
@@ -203,14 +210,22 @@ class Scheduler:
             due_at=due_at,
             payload=payload or {},
         )
-        keep_for = int(max(KEEP_INDEX_FOR, due_at - self.clock() + 7 * 86400))
-        stored = await self.store.due_schedule(item, keep_for=keep_for)
+        if "|" in incident_id or "|" in kind:
+            raise ValueError(f"'|' in a due-item's incident or kind: {item.id}")
+        # a started scheduler times its own items (one due now, with room to run it, it
+        # claims as it stores it); only one that will not tells the others
+        now = self.clock()
+        claim = self._timing and due_at <= now and len(self._running) < self.concurrency
+        lease = (now, now + self.lease) if claim else None
+        stored = await self.store.due_schedule(item, wake=not self._timing, claim=lease)
         if not stored:
             log.info(
                 "stale schedule refused",
                 extra={"incident": incident_id, "kind": kind, "generation": generation},
             )
-        elif due_at <= self.clock():
+        elif claim:
+            self._start(item.model_copy(update={"attempts": 1, "first_claimed_at": now}), now)
+        elif due_at <= now:
             self.kick()
         else:
             self._wake_at(due_at)
@@ -252,7 +267,12 @@ class Scheduler:
                     break
                 limit = min(self.batch, room)
                 now = self.clock()
-                items, stale, next_due = await self.store.due_claim(now, now + self.lease, limit)
+                legacy = time.monotonic() >= self._legacy_at
+                items, stale, next_due = await self.store.due_claim(
+                    now, now + self.lease, limit, legacy=legacy
+                )
+                if legacy:
+                    self._legacy_at = time.monotonic() + LEGACY_EVERY
                 if stale:
                     self.metrics.outcomes.labels("*", "stale").inc(stale)
                 for item in items:
@@ -260,7 +280,9 @@ class Scheduler:
                 claimed += len(items)
                 if len(items) < limit:
                     self._backlog = False
-                    break
+                    if not self._reclaim:
+                        break
+                    self._reclaim = False  # kicked while claiming: something may be due
         except STORE_ERRORS as exc:
             # Redis is away: nothing is lost, the next tick tries again
             log.warning("due-item claim failed", extra={"error": str(exc)})
@@ -322,9 +344,17 @@ class Scheduler:
             return Outlook(busy=True)
         return Outlook.first_due(await self.store.due_next(), self.clock)
 
+    @property
+    def _timing(self) -> bool:
+        """Started with the app: this process's timer fires what it schedules."""
+        return self._jobs is not None and not self._stopped
+
     def kick(self) -> None:
         """Claim now instead of at the next tick (something came due, or a backlog)."""
-        if self._stopped or self._claiming:
+        if self._stopped:
+            return
+        if self._claiming:
+            self._reclaim = True  # the claim under way may have missed it: claim once more
             return
         try:
             asyncio.get_running_loop()
@@ -353,10 +383,10 @@ class Scheduler:
             if kind is None:  # e.g. an older replica during a rolling deploy
                 await self._again(item, None, f"no handler for {item.kind}", self.max_attempts)
                 return
-            if item.attempts > 1 and await self.store.due_sent(item.token) is not None:
+            if item.attempts > 1 and await self.store.due_sent(item) is not None:
                 # another replica finished it after our lease had run out
                 self.metrics.outcomes.labels(item.kind, "duplicate").inc()
-                await self.store.due_done(item, None, ttl=SENT_RECORD_TTL)
+                await self.store.due_done(item, None)
                 return
             try:
                 async with asyncio.timeout(self.lease / 2):
@@ -376,7 +406,7 @@ class Scheduler:
                 "attempts": item.attempts,
                 "by": self.replica,
             }
-            await self.store.due_done(item, record, ttl=SENT_RECORD_TTL)
+            await self.store.due_done(item, record)
             self.metrics.outcomes.labels(item.kind, "done").inc()
         except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
@@ -387,7 +417,7 @@ class Scheduler:
         if item.attempts >= limit:
             log.error("due-item given up", extra={**extra, "error": reason})
             self.metrics.outcomes.labels(item.kind, "gave_up").inc()
-            await self.store.due_done(item, None, ttl=SENT_RECORD_TTL)
+            await self.store.due_done(item, None)
             return
         if after is None:
             after = min(self.retry_cap, self.retry_first * 2 ** (item.attempts - 1))

@@ -214,7 +214,7 @@ async def test_a_reminder_sent_by_a_replica_that_died_before_finishing_is_not_se
     assert len(reminders(h, incident)) == 1
     # after the lease this app claims it again, finds the message already posted, and
     # finishes the item without a second reminder
-    await eventually(lambda: store.due_sent(claimed.token))
+    await eventually(lambda: store.due_sent(claimed))
     await h.settled()
     assert len(reminders(h, incident)) == 1
     assert h.fake.calls_to("conversations.history")  # it looked before posting

@@ -182,7 +182,7 @@ async def plant_production(redis: Redis) -> str:
         generation=0,
         due_at=now - 60,
     )
-    await store.due_schedule(due, keep_for=86400)
+    await store.due_schedule(due)
     await store.alerts_consumer_group()
     await store.alerts_accept('{"alerts": []}')
     return incident.id

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
+import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.models import DueItem
@@ -82,7 +83,7 @@ async def test_an_item_fires_once_when_due_and_leaves_a_send_record(
     )
     assert item.attempts == 1
     assert await s.pending("inc-1") == []
-    record = await store.due_sent(item.token)
+    record = await store.due_sent(item)
     assert record is not None and record["kind"] == "remind" and record["due_at"] == T0 + 10
 
 
@@ -123,6 +124,26 @@ async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
     assert await fire(survivor) == 0
 
 
+async def test_claims_are_counted_across_leases_and_retries(store: Store, clock: Clock) -> None:
+    """A first claim writes nothing but its lease; the count still comes out right after
+    any mix of leases running out and retries."""
+    s = scheduler(store, clock)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    seen = []
+    for step in range(6):
+        [item], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
+        seen.append(item.attempts)
+        assert item.first_claimed_at == T0
+        if step in (1, 3):  # retried; otherwise its lease runs out
+            assert await store.due_retry(item, clock.now + 5, "Slack: ratelimited")
+            clock.now += 5
+        else:
+            clock.now += 30
+    assert seen == [1, 2, 3, 4, 5, 6]
+    [pending] = await s.pending("inc-1")
+    assert pending.last_error == "Slack: ratelimited"
+
+
 async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
     store: Store, clock: Clock
 ) -> None:
@@ -135,7 +156,7 @@ async def test_a_redelivery_of_an_occurrence_finished_elsewhere_is_not_handled(
     [again], _, _ = await store.due_claim(clock.now, clock.now + 30, 10)
     assert again.attempts == 2
     # ... and then it finished after all
-    await store.due_done(slow, {"kind": "remind"}, ttl=60)
+    await store.due_done(slow, {"kind": "remind"})
     await s._run(again)
     assert got.items == []
     assert s.metrics.outcomes.labels("remind", "duplicate")._value.get() == 1
@@ -210,7 +231,7 @@ async def test_failures_are_retried_with_backoff_then_given_up(store: Store, clo
     clock.now += 100
     assert await fire(s) == 0  # given up after 3 attempts
     assert await s.pending("inc-1") == []
-    assert await store.due_sent(got.items[-1].token) is None  # nothing was sent
+    assert await store.due_sent(got.items[-1]) is None  # nothing was sent
 
 
 async def test_retry_after_is_honoured(store: Store, clock: Clock) -> None:
@@ -309,7 +330,7 @@ async def test_a_started_scheduler_wakes_at_the_due_time_not_at_the_next_poll(
 
             got.event.clear()
             await store.due_schedule(  # behind everyone's back: no wake-up published
-                _item("inc-3", time.time() + 3600), keep_for=60
+                _item("inc-3", time.time() + 3600)
             )
             await store.redis.zadd(store.keys.due, {"inc-3|remind|": time.time() + 0.05})
             await s.tick()  # claims nothing yet, learns when inc-3 is due
@@ -332,3 +353,23 @@ def _item(incident_id: str, due_at: float) -> DueItem:
         due_at=due_at,
         payload={},
     )
+
+
+async def test_writes_sent_together_each_get_the_calls_error_then_go_again(clock: Clock) -> None:
+    server = fakeredis.FakeServer()
+    store = Store(fakeredis.FakeAsyncRedis(server=server, decode_responses=True))
+    s = scheduler(store, clock)
+    server.connected = False  # Redis away
+    answers = await asyncio.gather(
+        *(s.schedule("remind", f"inc-{n}", T0 + 60, generation=1) for n in range(5)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(a, redis.exceptions.ConnectionError) for a in answers), answers
+    server.connected = True
+    assert (
+        await asyncio.gather(
+            *(s.schedule("remind", f"inc-{n}", T0 + 60, generation=1) for n in range(5))
+        )
+        == [True] * 5
+    )
+    assert await store.due_count() == 5

@@ -35,19 +35,21 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 |                                       |        | when PagerDuty may be asked again              |
 | ir:slack:user-by-email:{email}        | string | Slack user ID with that email, "" = nobody     |
 |                                       |        | (cached users.lookupByEmail answer)            |
-| ir:due                                | zset   | due-item id -> due time; while an item is      |
-|                                       |        | claimed, its lease expiry (core/schedule.py)    |
-| ir:due:item:{incident}|{kind}|{key}   | hash   | the DueItem: kind, lane, token, generation,    |
-|                                       |        | due_at, payload JSON, attempts, ...            |
-| ir:due:of:{incident}                  | set    | the incident's pending due-item ids            |
-| ir:due:gen:{incident}                 | hash   | lane -> generation floor: items of the lane    |
-|                                       |        | with an older generation are stale             |
-| ir:due:sent:{token}                   | string | send record of a handled occurrence (JSON),    |
-|                                       |        | EX 7 days                                      |
-| ir:due:wake                           | pubsub | due time of an item scheduled ahead of all the |
-|                                       | channel| others: every replica's timer moves to it      |
+| ir:due:at                             | zset   | due-item id -> due time; while an item is      |
+|                                       |        | claimed, its lease expiry (core/schedule.py)   |
+| ir:due:state:{incident}               | string | JSON, the incident's due-state (lua/lib_due):  |
+|                                       |        | lane -> generation floor (older items are      |
+|                                       |        | stale), item id -> the pending DueItem, item   |
+|                                       |        | id -> its latest send record; EX a week past   |
+|                                       |        | its furthest item, at least 30 days            |
 |                                       |        | (the App Home's refresh is a due-item of the   |
 |                                       |        | owner `app-home`, not of an incident)          |
+| ir:due, ir:due:item:{id},             | (old)  | the format before: a due set, a hash per item, |
+| ir:due:of:{incident},                 |        | a set and a floor hash per incident; an item   |
+| ir:due:gen:{incident}                 |        | still in it moves over when it comes due       |
+| ir:due:wake                           | pubsub | due time of an item scheduled by a process     |
+|                                       | channel| that will not time it itself: every replica's  |
+|                                       |        | timer moves to it                              |
 | ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
 |                                       |        | (bot/paging/; webhooks name theirs)            |
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
@@ -203,7 +205,8 @@ class Keys:
         self.all = f"{prefix}incidents:all"
         self.oncall_snapshot = f"{prefix}oncall:snapshot"
         self.oncall_failure = f"{prefix}oncall:failure"
-        self.due = f"{prefix}due"
+        self.due = f"{prefix}due:at"
+        self.due_legacy = f"{prefix}due"  # the format before (a hash per item)
         self.due_wake = f"{prefix}due:wake"
         self.alert_stream = f"{prefix}alerts:stream"
         self.alert_queued = f"{prefix}alerts:queued"
@@ -258,17 +261,8 @@ class Keys:
     def run_shown(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}:shown"
 
-    def due_item(self, item_id: str) -> str:
-        return f"{self.prefix}due:item:{item_id}"
-
-    def due_of(self, incident_id: str) -> str:
-        return f"{self.prefix}due:of:{incident_id}"
-
-    def due_gen(self, incident_id: str) -> str:
-        return f"{self.prefix}due:gen:{incident_id}"
-
-    def due_sent(self, token: str) -> str:
-        return f"{self.prefix}due:sent:{token}"
+    def due_state(self, incident_id: str) -> str:
+        return f"{self.prefix}due:state:{incident_id}"
 
     def pd_incident(self, pd_incident_id: str) -> str:
         return f"{self.prefix}pd:{pd_incident_id}"

@@ -1,71 +1,126 @@
-"""Durable time (bot/core/schedule.py): due-items in a sorted set scored by due time, each
-with its lane's generation; claimed, finished, retried and cancelled by one script each."""
+"""Durable time (bot/core/schedule.py): due-items in a sorted set scored by due time; each
+incident's items, lane floors and send records in one JSON string beside it (see
+lua/lib_due.lua), read and written once by each script: the claim, and the writes
+(schedule, cancel, done, retry), sent together when they come together."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from bot.core.models import DueItem
 from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str, dumps
 
+KEEP_STATE_FOR = 30 * 86400  # an incident's due-state outlives its furthest item by a week
+BATCH_MAX = 500  # due-item writes in one script call
+
+
+class _Batches:
+    """Due-item writes sent together: one asked for while none is under way goes at once,
+    by its caller; those asked for meanwhile wait and go together in the next call (one
+    EVALSHA, one ZADD, each incident's state read and written once), so a burst costs
+    Redis far fewer commands. Each caller gets its own op's answer, or the call's error."""
+
+    def __init__(self, send: Callable[[list[str]], Awaitable[list[Any]]]) -> None:
+        self.send = send
+        self.queued: list[tuple[str, asyncio.Future[int]]] = []
+        self.busy: asyncio.AbstractEventLoop | None = None  # the loop a call is under way on
+        self.sending: asyncio.Task[None] | None = None
+
+    async def run(self, op: list[str]) -> int:
+        loop = asyncio.get_running_loop()
+        body = json.dumps(op, separators=(",", ":"))
+        if self.busy is loop:
+            answer: asyncio.Future[int] = loop.create_future()
+            self.queued.append((body, answer))
+            return await answer
+        self.busy, self.queued = loop, []  # (what another, finished loop left is gone)
+        try:
+            results = await self.send([body])
+        finally:
+            self._next(loop)
+        return int(results[0])
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.queued and not loop.is_closed():
+            self.sending = loop.create_task(self._drain(loop))
+        else:
+            self.busy = None
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self.queued = self.queued[:BATCH_MAX], self.queued[BATCH_MAX:]
+        try:
+            results = await self.send([body for body, _ in batch])
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else RedisError(f"cancelled: {exc!r}")
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for (_, answer), result in zip(batch, results, strict=True):
+                if not answer.done():
+                    answer.set_result(int(result))
+        finally:
+            self._next(loop)
+
 
 class DueRepo(StoreBase):
     """Due-items: scheduled, claimed, done, retried, cancelled."""
 
-    async def due_schedule(self, item: DueItem, *, keep_for: int) -> bool:
+    async def _due_op(self, op: list[str]) -> int:
+        batches: _Batches | None = self.__dict__.get("_due_batches")
+        if batches is None:
+            batches = self.__dict__.setdefault("_due_batches", _Batches(self._due_send))
+        return await batches.run(op)
+
+    async def _due_send(self, ops: list[str]) -> list[Any]:
+        now = repr(time.time())  # the states' lifetimes only: a week past the furthest item
+        args: list[str | int] = [self.keys.prefix, now, KEEP_STATE_FOR, *ops]
+        return list(await self._script(scripts.DUE_OPS)([self.keys.due], args))
+
+    async def due_schedule(
+        self, item: DueItem, *, wake: bool = False, claim: tuple[float, float] | None = None
+    ) -> bool:
         """Store `item` as its (incident, kind, key)'s one pending occurrence. False when
-        its generation is older than its lane's floor (a newer decision was made)."""
-        keys = [
-            self.keys.due,
-            self.keys.due_item(item.id),
-            self.keys.due_of(item.incident_id),
-            self.keys.due_gen(item.incident_id),
-        ]
-        args: list[str | int] = [
-            item.id,
-            item.kind,
-            item.incident_id,
-            item.key,
-            item.lane,
-            item.token,
-            item.generation,
-            repr(item.due_at),
-            dumps(item.payload),
-            keep_for,
-            self.keys.prefix,
-        ]
-        return bool(await self._script(scripts.DUE_SCHEDULE)(keys, args))
+        its generation is older than its lane's floor (a newer decision was made). `wake`:
+        publish its due time to every replica's scheduler (when this one will not time it).
+        `claim` (now, lease end): claimed at once, by the caller (an item due now)."""
+        op = ["s", item.id, item.token, item.lane, str(item.generation), repr(item.due_at)]
+        op += [dumps(item.payload), "1" if wake else ""]
+        op += [repr(claim[1]), repr(claim[0])] if claim else ["", ""]
+        return bool(await self._due_op(op))
 
     async def due_claim(
-        self, now: float, lease_until: float, limit: int
+        self, now: float, lease_until: float, limit: int, *, legacy: bool = False
     ) -> tuple[list[DueItem], int, float | None]:
         """Claim up to `limit` due items (one script): (claimed, stale ones dropped, when
-        the first item left is due, or None)."""
-        out = await self._script(scripts.DUE_CLAIM)(
-            [self.keys.due], [repr(now), repr(lease_until), limit, self.keys.prefix]
-        )
+        the first item left is due, or None). `legacy`: first move over what is due in the
+        older format's due set (an older replica may still be adding to it)."""
+        prefix = self.keys.prefix
+        args: list[str | int] = [repr(now), repr(lease_until), limit, prefix, KEEP_STATE_FOR]
+        args.append(self.keys.due_legacy if legacy else "")
+        out = await self._script(scripts.DUE_CLAIM)([self.keys.due], args)
         next_due = float(out[1]) if out[1] else None
-        return [_due_item(flat) for flat in out[2:]], int(out[0]), next_due
+        return [_claimed(row) for row in out[2:]], int(out[0]), next_due
 
-    async def due_done(self, item: DueItem, record: dict[str, Any] | None, *, ttl: int) -> bool:
-        """Finish a claimed item: its send record written (if given) and the item removed,
+    async def due_done(self, item: DueItem, record: dict[str, Any] | None) -> bool:
+        """Finish a claimed item: its send record kept (if given) and the item removed,
         unless it was rescheduled meanwhile. True when this removed it."""
-        keys = [
-            self.keys.due,
-            self.keys.due_item(item.id),
-            self.keys.due_of(item.incident_id),
-            self.keys.due_sent(item.token),
-        ]
         body = dumps(record) if record is not None else ""
-        return bool(await self._script(scripts.DUE_DONE)(keys, [item.id, item.token, body, ttl]))
+        return bool(await self._due_op(["d", item.id, item.token, body]))
 
     async def due_retry(self, item: DueItem, at: float, error: str) -> bool:
-        keys = [self.keys.due, self.keys.due_item(item.id)]
-        args = [item.id, item.token, repr(at), error[:500]]
-        return bool(await self._script(scripts.DUE_RETRY)(keys, args))
+        first = "" if item.first_claimed_at is None else repr(item.first_claimed_at)
+        op = ["r", item.id, item.token, repr(at), error[:500], str(item.attempts), first]
+        return bool(await self._due_op(op))
 
     async def due_cancel(
         self,
@@ -76,21 +131,14 @@ class DueRepo(StoreBase):
         key: str | None,
         generation: int | None,
     ) -> int:
-        keys = [self.keys.due, self.keys.due_of(incident_id), self.keys.due_gen(incident_id)]
-        args = [
-            self.keys.prefix,
-            kind or "",
-            lane or "",
-            key or "",
-            "" if generation is None else generation,
-            "1" if key is None else "0",
-        ]
-        return int(await self._script(scripts.DUE_CANCEL)(keys, args))
+        gen = "" if generation is None else str(generation)
+        op = ["c", incident_id, kind or "", lane or "", key or "", gen, "1" if key is None else "0"]
+        return await self._due_op(op)
 
     async def due_wakes(self) -> AsyncIterator[float | None]:
-        """None once subscribed, then the due times of items scheduled ahead of all others,
-        by any replica, as they are scheduled (Redis pub/sub: what is published while not
-        subscribed is not seen)."""
+        """None once subscribed, then the due times of items published by a replica that
+        does not time them itself, as they are scheduled (Redis pub/sub: what is published
+        while not subscribed is not seen)."""
         async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self.keys.due_wake)
             yield None
@@ -102,42 +150,58 @@ class DueRepo(StoreBase):
         first = await self.redis.zrange(self.keys.due, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
-    async def due_pending(self, incident_id: str) -> list[DueItem]:
-        ids = await self.redis.smembers(self.keys.due_of(incident_id))
-        if not ids:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item_id in ids:
-                pipe.hgetall(self.keys.due_item(as_str(item_id)))
-            found = await pipe.execute()
-        items = []
-        for raw in found:
-            if raw:
-                flat = [x for pair in raw.items() for x in pair]
-                items.append(_due_item(flat))
-        return sorted(items, key=lambda i: i.due_at)
+    async def _due_state(self, incident_id: str) -> dict[str, Any]:
+        raw = await self.redis.get(self.keys.due_state(incident_id))
+        return json.loads(raw) if raw else {}
 
-    async def due_sent(self, token: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(self.keys.due_sent(token))
-        return json.loads(raw) if raw else None
+    async def due_pending(self, incident_id: str) -> list[DueItem]:
+        items = _section(await self._due_state(incident_id), "i")
+        found = [_stored(item_id, rec) for item_id, rec in items.items()]
+        return sorted(found, key=lambda i: i.due_at)
+
+    async def due_sent(self, item: DueItem) -> dict[str, Any] | None:
+        """The send record of this occurrence (its token), if one was kept."""
+        sent = _section(await self._due_state(item.incident_id), "s").get(item.id)
+        if not sent or sent.get("t") != item.token:
+            return None
+        record: dict[str, Any] = json.loads(sent["r"])
+        return record
 
     async def due_count(self) -> int:
         return int(await self.redis.zcard(self.keys.due))
 
 
-def _due_item(flat: list[Any]) -> DueItem:
-    raw = {as_str(flat[i]): as_str(flat[i + 1]) for i in range(0, len(flat), 2)}
+def _section(state: dict[str, Any], name: str) -> dict[str, Any]:
+    part = state.get(name)
+    return part if isinstance(part, dict) else {}  # Lua's cjson writes an empty one as []
+
+
+def _item(item_id: str, *, token: str, lane: str, generation: str, due_at: str,
+          attempts: str, first: str, error: str, payload: str) -> DueItem:  # fmt: skip
+    incident_id, kind, key = item_id.split("|", 2)
     return DueItem(
-        id=raw["id"],
-        kind=raw["kind"],
-        incident_id=raw["incident"],
-        key=raw.get("key", ""),
-        lane=raw["lane"],
-        token=raw["token"],
-        generation=int(raw["generation"]),
-        due_at=float(raw["due_at"]),
-        payload=json.loads(raw.get("payload") or "{}"),
-        attempts=int(raw.get("attempts", 0)),
-        first_claimed_at=float(raw["first_claimed_at"]) if raw.get("first_claimed_at") else None,
-        last_error=raw.get("last_error"),
+        id=item_id,
+        kind=kind,
+        incident_id=incident_id,
+        key=key,
+        lane=lane,
+        token=token,
+        generation=int(generation),
+        due_at=float(due_at),
+        payload=json.loads(payload or "{}"),
+        attempts=int(attempts or 0),
+        first_claimed_at=float(first) if first else None,
+        last_error=error or None,
     )
+
+
+def _claimed(row: list[Any]) -> DueItem:
+    item_id, token, lane, gen, due_at, attempts, first, error, payload = map(as_str, row)
+    return _item(item_id, token=token, lane=lane, generation=gen, due_at=due_at,
+                 attempts=attempts, first=first, error=error, payload=payload)  # fmt: skip
+
+
+def _stored(item_id: str, rec: dict[str, str]) -> DueItem:
+    return _item(item_id, token=rec["t"], lane=rec["l"], generation=rec["g"], due_at=rec["d"],
+                 attempts=rec.get("n", "0"), first=rec.get("c", ""), error=rec.get("e", ""),
+                 payload=rec.get("p", "{}"))  # fmt: skip
