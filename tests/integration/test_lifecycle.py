@@ -54,6 +54,9 @@ async def test_declare_by_text_sets_up_the_room(h: Harness) -> None:
     assert f"<#{channel}>" in str(announce.blocks)
     confirm = await eventually(lambda: [m for m in h.ephemerals() if "Declared" in m.text])
     assert f"{TODAY}-1" in confirm[0].text
+    # the set-up's record is written once its last Slack call has answered: after the
+    # confirmation, which goes out beside those calls
+    await h.settled()
     incident = await h.store.by_channel(channel)
     assert incident.setup_missing == [] and incident.commander == "U0ALICE"
 
