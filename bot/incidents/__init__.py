@@ -203,9 +203,16 @@ class Incidents:
         have taken the write: the revision read back says which, so the declarer hears the
         truth (recorded, set-up continues; or nothing recorded)."""
         incident.rev = uuid.uuid4().hex
+        first, *more = entries
         try:
-            first, *more = entries
-            await self.store.create(incident, first, more=more, data={"reply": dict(reply or {})})
+            data = {"reply": dict(reply or {})}
+            if await self.store.create(incident, first, more=more, data=data):
+                return
+            # its id is taken: by this very write, retried after a dropped connection, or
+            # by an incident the day's counter forgot (a failover lost its last increment)
+            stored = await self.store.get(incident.id)
+            if stored is None or stored.rev != incident.rev:
+                raise IncidentError(f"Incident {incident.id} exists already; declare again.")
         except STORE_ERRORS as exc:
             try:
                 stored = await self.store.get(incident.id)

@@ -33,18 +33,25 @@ class IncidentRepo(StoreBase):
         *,
         more: Sequence[TimelineEntry] = (),
         data: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> bool:
         """Store a new incident, its first timeline entry (and `more`) and its `declared`
-        event (with `data`) in one transaction."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.incident(incident.id), incident.model_dump_json(), nx=True)
-            pipe.zadd(self.keys.all, {incident.id: incident.declared_at})
-            if incident.is_open:
-                pipe.zadd(self.keys.open, {incident.id: incident.declared_at})
-            entries = (e.model_dump_json() for e in (entry, *more))
-            pipe.rpush(self.keys.timeline(incident.id), *entries)
-            self._emit(pipe, "declared", incident, entry.at, data)
-            await pipe.execute()
+        event (with `data`) in one script; False (nothing written) when its id is taken."""
+        keys = [
+            self.keys.incident(incident.id),
+            self.keys.all,
+            self.keys.open,
+            self.keys.timeline(incident.id),
+            self.keys.events,
+        ]
+        args = [
+            incident.model_dump_json(),
+            incident.id,
+            repr(incident.declared_at),
+            "1" if incident.is_open else "",
+            self._event_json("declared", incident, entry.at, data),
+            *(e.model_dump_json() for e in (entry, *more)),
+        ]
+        return bool(await self._script(scripts.INCIDENT_CREATE)(keys, args))
 
     async def get(self, incident_id: str) -> Incident | None:
         return await self._read(self.keys.incident(incident_id))
@@ -72,7 +79,10 @@ class IncidentRepo(StoreBase):
         (left as it is): the change is made from it without reading it first, and from
         the stored one if that moved on since."""
         key = self.keys.incident(incident_id)
-        incident = current.model_copy(deep=True) if current is not None else await self._read(key)
+        if current is not None:  # a copy: the caller's stays as it was (cheaper than deep)
+            incident: Incident | None = Incident.model_validate_json(current.model_dump_json())
+        else:
+            incident = await self._read(key)
         dropped = 0
         while True:
             if incident is None:

@@ -14,6 +14,7 @@ def _load(*names: str) -> str:
 
 
 # incidents (incidents.py)
+INCIDENT_CREATE = _load("incident_create")
 INCIDENT_UPDATE = _load("incident_update")
 # identity (identity.py) and the Redis server (server.py)
 NEXT_NUMBER = _load("next_number")
