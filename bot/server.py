@@ -421,7 +421,9 @@ def subscribe(services: Services) -> Consistency:
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, drills = services.stakeholders, services.drills
     ev = services.events
-    services.incidents.at_declare(pager.at_declare)  # a page is asked for as it is declared
+    # written with the declaration: the page asked for, the escalation matrix's run
+    services.incidents.at_declare(pager.at_declare)
+    services.incidents.at_declare(escalations.at_declare)
     ev.subscribe("pager", pager.on_event, urgent=True)
     ev.subscribe("setup", services.incidents.on_declared, types={"declared"}, urgent=True)
     # they only schedule, at times the event says (not when they run)

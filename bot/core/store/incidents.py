@@ -72,23 +72,27 @@ class IncidentRepo(StoreBase):
         current: Incident | None = None,
     ) -> Incident:
         """Apply `mutate` atomically; it edits the incident in place and returns the
-        timeline entries the change makes (none = bookkeeping, generation unchanged).
-        An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
-        event the change is (bot/core/events.py), written in the same script when the
-        change makes timeline entries. `current`: the incident as the caller last saw it
-        (left as it is): the change is made from it without reading it first, and from
-        the stored one if that moved on since."""
+        timeline entries the change makes (none = bookkeeping, generation unchanged;
+        none and no change: nothing is written). An exception from `mutate` aborts with
+        nothing written. `emit`: the lifecycle event the change is (bot/core/events.py),
+        written in the same script when the change makes timeline entries. `current`:
+        the incident as the caller last saw it (left as it is): the change is made from
+        it without reading it first, and from the stored one if that moved on since."""
         key = self.keys.incident(incident_id)
         if current is not None:  # a copy: the caller's stays as it was (cheaper than deep)
             incident: Incident | None = Incident.model_validate_json(current.model_dump_json())
         else:
             incident = await self._read(key)
+        stored = current is None  # a copy's "nothing to change" is checked by writing
         dropped = 0
         while True:
             if incident is None:
                 raise IncidentNotFound(incident_id)
             was_open, was_channel, read_rev = incident.is_open, incident.channel_id, incident.rev
+            before = incident.model_dump_json()
             entries = list(mutate(incident) or ())
+            if not entries and stored and incident.model_dump_json() == before:
+                return incident  # nothing changed (on the stored one): nothing to write
             if entries:
                 incident.generation += 1
             rev = incident.rev = uuid.uuid4().hex
@@ -127,20 +131,19 @@ class IncidentRepo(StoreBase):
                 dropped += 1
                 if dropped > 2:
                     raise
-                stored = await self._read(key)
-                if stored is not None and stored.rev == rev:
+                incident, stored = await self._read(key), True
+                if incident is not None and incident.rev == rev:
                     return incident
-                incident = stored
                 continue
             status = as_str(answer[0])
             if status == "ok":
                 return incident
             if status == "missing":
                 raise IncidentNotFound(incident_id)
-            stored = Incident.model_validate_json(answer[1])
-            if stored.rev == rev:  # ours, landed before a dropped connection was retried
+            now = Incident.model_validate_json(answer[1])
+            if now.rev == rev:  # ours, landed before a dropped connection was retried
                 return incident
-            incident = stored  # another writer's change came first: made again on it
+            incident, stored = now, True  # another writer's change came first: made again
 
     async def _read(self, key: str) -> Incident | None:
         raw = await self.redis.get(key)
