@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
-SET_UP_KEPT = 60.0  # seconds a set-up's result serves the subscribers after it (as_set_up)
+SET_UP_KEPT = 60.0  # seconds a set-up's result serves the subscribers after it (after_set_up)
 
 
 # a feature's part of a declaration (Incidents.at_declare)
@@ -90,8 +90,8 @@ class Incidents:
         self.identity = Identity(store, slack, prefixes=(config.channel_prefix, "drill"))
         self.copies = Copies(store, slack, config, clock=clock)
         self.saga = Setup(store, slack, config, post=self._post, clock=clock)
-        # (event id, attempt) -> the incident as on_declared's set-up left it: as_set_up
-        self._set_up: TTLCache[tuple[str, int], Incident] = TTLCache(256, SET_UP_KEPT)
+        # (incident, event id, attempt) -> the incident as on_declared's set-up left it
+        self._set_up: TTLCache[tuple[str, str, int], Incident] = TTLCache(256, SET_UP_KEPT)
         self._at_declare: list[Prepare] = []
 
     # -- declare -------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class Incidents:
                 with_channel=tell if reply else None,
                 declared=event.incident if first else None,
             )
-        self._set_up[(event.id, event.attempt)] = incident
+        self._set_up[_delivery(event)] = incident
         if reply and not told:
             await self._tell_declarer(incident, reply)
 
@@ -257,7 +257,7 @@ class Incidents:
         and when another replica set it up, as stored now."""
 
         async def handler(event: LifecycleEvent) -> None:
-            incident = self._set_up.get((event.id, event.attempt))
+            incident = self._set_up.get(_delivery(event))
             if event.type != "declared" or incident is None:
                 incident = await self.store.get(event.incident.id) or event.incident
             await on_incident_event(event.type, incident)
@@ -470,6 +470,10 @@ class Incidents:
     async def get(self, incident_id: str) -> Incident | None:
         """The incident a click or a modal names, or None when it names none (or one gone)."""
         return await self.store.get(incident_id) if incident_id else None
+
+
+def _delivery(event: LifecycleEvent) -> tuple[str, str, int]:
+    return event.incident.id, event.id, event.attempt
 
 
 def _require_open(incident: Incident) -> None:
