@@ -7,9 +7,11 @@ exactly when the change does, so a process killed at any instant loses none.
 
 Features subscribe by name, in order (`subscribe`). Every process runs one consumer of the
 group `features`. It takes new entries (a blocking XREADGROUP: a write on any replica wakes
-it at once), runs each subscriber not yet done with the entry, in subscription order, marks
-each done as it returns, and acknowledges (and deletes) the entry when all are. One
-incident's entries run one after another in stream order; different incidents' at once.
+it at once), runs each subscriber not yet done with the entry, in subscription order, and
+acknowledges (and deletes) the entry when all are. One incident's entries run one after
+another in stream order; different incidents' at once. Which subscribers are done is kept
+in memory and written (one HSET) only when the entry is left unfinished: a new entry that
+goes well costs its share of one XREADGROUP, then XACK + XDEL, pipelined.
 
 The first subscribers may be `urgent` (the page request, the declare's set-up and the
 declarer's answer): an entry runs them within `concurrency` entries at once, then waits
@@ -19,8 +21,10 @@ of every entry queueing behind every subscriber of those before it.
 
 A subscriber that raises stops its entry there: the entry stays pending and is taken up
 again after `claim_idle` seconds (XAUTOCLAIM) by whichever process looks first, as are the
-entries of a process that died; only the subscribers not yet done run again. A process
-keeps the entries it is working on from being taken (it touches them every few seconds).
+entries of a process that died. Before it lets go (a subscriber raised, or it was stopped
+mid-entry) a process records the subscribers done, and only the others run again; a
+process killed records nothing, so all of them run again. A process keeps the entries it
+is working on from being taken (it touches those under way a while every few seconds).
 After `max_attempts` the remaining subscribers of an entry are given up, with an error in
 the log. Delivery is at least once per subscriber, so each is idempotent: most schedule
 due-items (bot/core/schedule.py), which replace themselves; the others check their effect.
@@ -101,6 +105,7 @@ class Events:
         self._gate = asyncio.Semaphore(concurrency)  # entries in their urgent subscribers
         self._rest_gate = asyncio.Semaphore(max(1, concurrency // 4))  # in the others
         self._working: dict[str, asyncio.Task[None]] = {}  # entry id -> its task
+        self._held: dict[str, float] = {}  # entry id -> when its idle time was last reset
         self._last_of: dict[str, asyncio.Task[None]] = {}  # incident id -> its newest task
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -142,8 +147,11 @@ class Events:
         working = list(self._working.values())
         if working:
             await asyncio.wait(working, timeout=wait)
-        for task in self._working.values():
-            task.cancel()
+        cut = list(self._working.values())
+        for task in cut:
+            task.cancel()  # each writes down which subscribers it got through
+        if cut:
+            await asyncio.wait(cut, timeout=1.0)
 
     async def idle(self) -> None:
         """Until nothing taken by this process is under way (tests, shutdown)."""
@@ -159,7 +167,7 @@ class Events:
             if not entries:
                 await self.idle()
                 return handled
-            self._take(entries)
+            self._take(entries, fresh=True)
             handled += len(entries)
             await self.idle()
 
@@ -191,7 +199,7 @@ class Events:
                     taken = await self.store.events_reclaim(
                         GROUP, self.consumer, idle_ms, self.batch
                     )
-                    self._take(taken)
+                    self._take(taken, fresh=False)
                 if len(self._working) >= self.batch * 4:  # enough under way: let it drain
                     await asyncio.wait(list(self._working.values()), timeout=self.block)
                     continue
@@ -199,7 +207,7 @@ class Events:
                 entries = await self.store.events_read(
                     GROUP, self.consumer, self.batch, block_ms=block_ms
                 )
-                self._take(entries)
+                self._take(entries, fresh=True)
             except STORE_ERRORS as exc:
                 log.warning("event stream unavailable", extra={"error": str(exc)})
                 await self._pause(1.0)
@@ -212,11 +220,19 @@ class Events:
             await asyncio.wait_for(self._stopped.wait(), seconds)
 
     async def _touch(self) -> None:
-        """Entries under way here stay ours: XCLAIM to ourselves resets their idle time."""
-        if self._working:
-            await self.store.events_touch(GROUP, self.consumer, list(self._working))
+        """Entries under way here stay ours: XCLAIM to ourselves resets their idle time.
+        Touches come every `claim_idle / 2`, so one read or touched less than a quarter of
+        that ago is still safe at the next: in a burst most entries finish untouched."""
+        now = asyncio.get_running_loop().time()
+        old = [e for e, at in self._held.items() if now - at >= self.claim_idle / 4]
+        if old:
+            await self.store.events_touch(GROUP, self.consumer, old)
+            self._held.update(dict.fromkeys(old, now))
 
-    def _take(self, entries: list[tuple[str, str]]) -> None:
+    def _take(self, entries: list[tuple[str, str]], *, fresh: bool) -> None:
+        """Start on `entries`: `fresh` ones were never delivered before (read with `>`), so
+        they have no progress to read; others (reclaimed) may."""
+        now = asyncio.get_running_loop().time()
         for entry_id, raw in entries:
             if entry_id in self._working:
                 continue  # reclaimed from ourselves while still at it
@@ -230,8 +246,9 @@ class Events:
             before = self._last_of.get(event.incident.id) if event is not None else None
             with about(event.incident.id if event is not None else None):
                 # the task takes the context as it is now: its every log line names the incident
-                task = self.activity.spawn(self._handle(entry_id, event, before))
+                task = self.activity.spawn(self._handle(entry_id, event, before, fresh))
             self._working[entry_id] = task
+            self._held[entry_id] = now
             self._idle.clear()
             if event is not None:
                 self._last_of[event.incident.id] = task
@@ -239,6 +256,7 @@ class Events:
 
     def _finished(self, entry_id: str, task: asyncio.Task[None]) -> None:
         self._working.pop(entry_id, None)
+        self._held.pop(entry_id, None)
         for incident, last in list(self._last_of.items()):
             if last is task:
                 del self._last_of[incident]
@@ -246,19 +264,32 @@ class Events:
             self._idle.set()
 
     async def _handle(
-        self, entry_id: str, event: LifecycleEvent | None, before: asyncio.Task[None] | None
+        self,
+        entry_id: str,
+        event: LifecycleEvent | None,
+        before: asyncio.Task[None] | None,
+        fresh: bool,
     ) -> None:
+        """Run the entry's subscribers not yet done and acknowledge it. What is done is
+        kept here and written down only when the entry is left unfinished (`_leave`): a
+        fresh entry that goes well costs its read's share and one XACK + XDEL."""
         if event is None:
-            await self.store.events_ack(GROUP, entry_id)
+            await self.store.events_ack(GROUP, entry_id, progress=not fresh)
             return
         event.id = entry_id
         if before is not None:
             await asyncio.wait([before])
         extra = {"incident": event.incident.id, "event": event.type, "entry": entry_id}
+        done: set[str] = set()
+        recorded: set[str] = set()  # in its progress record already
+        finished = False
         try:
             async with self._gate:
-                done, attempts = await self.store.events_progress(entry_id)
-                event.attempt = attempts
+                if fresh:
+                    event.attempt = 1
+                else:
+                    recorded, event.attempt = await self.store.events_progress(entry_id)
+                    done |= recorded
                 urgent = [s for s in self._subscriptions if s.urgent]
                 if not await self._deliver(event, urgent, done, extra):
                     return
@@ -266,10 +297,22 @@ class Events:
                 rest = [s for s in self._subscriptions if not s.urgent]
                 if not await self._deliver(event, rest, done, extra):
                     return
-                await self.store.events_ack(GROUP, entry_id)
+                await self.store.events_ack(GROUP, entry_id, progress=not fresh)
+                finished = True
         except STORE_ERRORS as exc:
             # the entry stays pending: it is taken up again after claim_idle
             log.warning("event bookkeeping failed", extra={**extra, "error": str(exc)})
+        finally:
+            if not finished and done - recorded:
+                await self._leave(entry_id, done, extra)
+
+    async def _leave(self, entry_id: str, done: set[str], extra: dict[str, str]) -> None:
+        """The entry stays pending: record who is done with it, so the next delivery runs
+        only the others. Without Redis they run again too (at least once)."""
+        try:
+            await self.store.events_leave(entry_id, done)
+        except STORE_ERRORS as exc:
+            log.warning("event progress not recorded", extra={**extra, "error": str(exc)})
 
     async def _deliver(
         self,
@@ -278,8 +321,9 @@ class Events:
         done: set[str],
         extra: dict[str, str],
     ) -> bool:
-        """Run the subscribers not done with the event yet, in order, marking each done;
-        False when one failed (the entry stays pending, to be taken up again)."""
+        """Run the subscribers not done with the event yet, in order, adding each to `done`
+        as it returns; False when one failed (the entry stays pending, to be taken up
+        again)."""
         for sub in subscriptions:
             if sub.name in done or (sub.types is not None and event.type not in sub.types):
                 continue
@@ -297,5 +341,5 @@ class Events:
                     )
                     return False
                 log.exception("event subscriber given up", extra={**extra, "subscriber": sub.name})
-            await self.store.events_mark(event.id, sub.name)
+            done.add(sub.name)
         return True

@@ -1,16 +1,20 @@
 """The event stream's consumer (bot/core/events.py) on a real Redis: urgent subscribers of
-later entries go on while the other subscribers of earlier ones wait their turn."""
+later entries go on while the other subscribers of earlier ones wait their turn; what its
+bookkeeping costs per event (INFO commandstats); and which subscribers run again when an
+entry is left unfinished."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from bot.core.events import Events
+from bot.core.events import GROUP, Events, Subscriber
 from bot.core.models import Incident, LifecycleEvent, TimelineEntry
 from bot.core.store import Store
 
@@ -87,3 +91,162 @@ async def test_an_urgent_subscriber_comes_before_the_others() -> None:
     events.subscribe("reminders", nothing)
     with pytest.raises(ValueError, match="urgent subscriber 'setup' after one that is not"):
         events.subscribe("setup", nothing, urgent=True)
+
+
+# the bot's subscribers (bot/server.py): a declare's entry goes through all but one
+BOTS = "pager setup reminders escalations stakeholders postmortem stats"
+BOTS += " paging-notice drills checklists home"
+
+
+async def commands(redis: Redis) -> Counter[str]:
+    """Redis's calls per command so far; INFO itself, and the handshake of connections the
+    pool opens, left out."""
+    stats = await redis.info("commandstats")
+    counts = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
+    for other in ("info", "hello", "client|setinfo"):
+        del counts[other]
+    return counts
+
+
+async def pending(store: Store) -> list[str]:
+    rows = await store.redis.xpending_range(store.keys.events, GROUP, "-", "+", 100)
+    return [row["message_id"] for row in rows]
+
+
+async def marks(store: Store, entry: str) -> set[str]:
+    """The subscribers recorded as done with the entry."""
+    return set(await store.redis.hgetall(store.keys.event_progress(entry))) - {"_attempts"}
+
+
+async def test_a_new_event_costs_its_read_an_xack_and_an_xdel(store: Store) -> None:
+    """An entry never delivered before has no progress to read, and one every subscriber
+    finishes writes none: its bookkeeping is its share of the read, then XACK + XDEL,
+    without a transaction. A burst is read in one call."""
+    events = Events(store)
+    ran: Counter[str] = Counter()
+
+    def subscriber(name: str) -> Subscriber:
+        async def handler(event: LifecycleEvent) -> None:
+            ran[name] += 1
+
+        return handler
+
+    for name in BOTS.split():
+        events.subscribe(name, subscriber(name), urgent=name in ("pager", "setup"))
+    await store.events_group(GROUP)
+    for n in (1, 10):
+        ran.clear()
+        for k in range(n):
+            await declare(store, 100 * n + k)
+        before = await commands(store.redis)
+        assert await events.pump() == n
+        spent = await commands(store.redis) - before
+        # pump's own: it makes sure of the group, and its last read finds nothing more
+        spent -= Counter({"xgroup|create": 1, "xreadgroup": 1})
+        assert sum(spent.values()) <= 3 * n and not spent["multi"]  # the budget
+        assert spent == Counter({"xreadgroup": 1, "xack": n, "xdel": n})
+        assert ran == Counter(dict.fromkeys(BOTS.split(), n))
+    assert await events.backlog() == 0
+    assert await store.redis.keys(store.keys.event_progress("*")) == []
+
+
+async def test_a_subscriber_that_failed_runs_again_alone(store: Store) -> None:
+    """`b` fails on the first delivery: the entry stays pending with `a` recorded as done,
+    and when it is taken up again only `b` and what follows it run."""
+    events = Events(store, claim_idle=0.2)
+    ran: list[tuple[str, int]] = []
+    finished = asyncio.Event()
+
+    async def a(event: LifecycleEvent) -> None:
+        ran.append(("a", event.attempt))
+
+    async def b(event: LifecycleEvent) -> None:
+        ran.append(("b", event.attempt))
+        if event.attempt == 1:
+            raise RuntimeError("Slack said no")
+
+    async def c(event: LifecycleEvent) -> None:
+        ran.append(("c", event.attempt))
+        finished.set()
+
+    for name, handler in (("a", a), ("b", b), ("c", c)):
+        events.subscribe(name, handler)
+    await declare(store, 1)
+    assert await events.pump() == 1
+    assert ran == [("a", 1), ("b", 1)]
+    [entry] = await pending(store)
+    assert await marks(store, entry) == {"a"}
+
+    await events.start()  # it takes the entry over once it has been idle for claim_idle
+    try:
+        await asyncio.wait_for(finished.wait(), 10)
+        await events.idle()
+    finally:
+        await events.stop()
+    assert ran == [("a", 1), ("b", 1), ("b", 2), ("c", 2)]
+    assert await events.backlog() == 0
+    assert not await store.redis.exists(store.keys.event_progress(entry))
+
+
+async def test_a_consumer_stopped_mid_event_records_who_is_done(store: Store) -> None:
+    events = Events(store)
+    entered = asyncio.Event()
+
+    async def a(event: LifecycleEvent) -> None:
+        return None
+
+    async def b(event: LifecycleEvent) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    events.subscribe("a", a)
+    events.subscribe("b", b)
+    await declare(store, 1)
+    await events.start()
+    await entered.wait()
+    await events.stop(wait=0)
+    [entry] = await pending(store)
+    assert await marks(store, entry) == {"a"}
+
+
+async def test_an_entry_under_way_long_is_not_taken_over(store: Store) -> None:
+    """A subscriber runs for several `claim_idle`: its process keeps touching the entry,
+    so another process looking for entries to take over never takes it."""
+    ran: list[str] = []
+    entered, free = asyncio.Event(), asyncio.Event()
+    first, second = Events(store, claim_idle=1.0), Events(Store(store.redis), claim_idle=1.0)
+    looked = 0
+    looked_enough = asyncio.Event()
+    reclaim = second.store.events_reclaim
+
+    async def counted(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        nonlocal looked
+        taken = await reclaim(*args, **kwargs)
+        looked += 1
+        if looked == 6:  # 2.5 s on: the entry would have been idle 2.5 claim_idle
+            looked_enough.set()
+        return taken
+
+    second.store.events_reclaim = counted  # type: ignore[method-assign]
+    for events, name in ((first, "first"), (second, "second")):
+
+        async def slow(event: LifecycleEvent, name: str = name) -> None:
+            ran.append(name)
+            entered.set()
+            await free.wait()
+
+        events.subscribe("slow", slow)
+    await declare(store, 1)
+    await first.start()
+    try:
+        await entered.wait()
+        await second.start()
+        await asyncio.wait_for(looked_enough.wait(), 30)
+        free.set()
+        await first.idle()
+        assert ran == ["first"]
+        assert await first.backlog() == 0
+    finally:
+        free.set()
+        await second.stop()
+        await first.stop()

@@ -9,6 +9,8 @@ from redis.exceptions import ResponseError
 
 from bot.core.store.base import StoreBase, as_str
 
+PROGRESS_TTL = 7 * 86400  # a progress record outlives any entry still worth finishing
+
 
 class EventRepo(StoreBase):
     """The lifecycle event stream and its consumer group."""
@@ -55,25 +57,37 @@ class EventRepo(StoreBase):
         )
 
     async def events_progress(self, entry_id: str) -> tuple[set[str], int]:
-        """The subscribers done with an entry, and how often it was taken up (this time
-        included)."""
+        """An entry taken up again (reclaimed): the subscribers done with it, and how often
+        it was taken up, this time included. A first delivery records nothing unless it is
+        left unfinished (`events_leave`), so no record means one delivery before this."""
         key = self.keys.event_progress(entry_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hsetnx(key, "_attempts", 1)
             pipe.hincrby(key, "_attempts", 1)
-            pipe.expire(key, 7 * 86400)
+            pipe.expire(key, PROGRESS_TTL)
             pipe.hgetall(key)
-            attempts, _, fields = await pipe.execute()
+            _, attempts, _, fields = await pipe.execute()
         return {as_str(k) for k in fields if as_str(k) != "_attempts"}, int(attempts)
 
-    async def events_mark(self, entry_id: str, subscriber: str) -> None:
-        await self.redis.hset(self.keys.event_progress(entry_id), subscriber, "1")
+    async def events_leave(self, entry_id: str, done: set[str]) -> None:
+        """An entry left unfinished (a subscriber failed, or the consumer stopped): the
+        subscribers done with it, so the next delivery runs only the others."""
+        key = self.keys.event_progress(entry_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping=dict.fromkeys(sorted(done), "1"))
+            pipe.expire(key, PROGRESS_TTL)
+            await pipe.execute()
 
-    async def events_ack(self, group: str, entry_id: str) -> None:
-        """Every subscriber is done: the entry leaves the stream."""
-        async with self.redis.pipeline(transaction=True) as pipe:
+    async def events_ack(self, group: str, entry_id: str, *, progress: bool = True) -> None:
+        """Every subscriber is done: the entry leaves the stream, with its progress record
+        when it may have one (`progress`). Pipelined, not a transaction: an acknowledged
+        entry is never delivered again, so one left undeleted (Redis failing between the
+        two) is only a stray entry in the stream, and a stray record expires."""
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(self.keys.events, group, entry_id)
             pipe.xdel(self.keys.events, entry_id)
-            pipe.delete(self.keys.event_progress(entry_id))
+            if progress:
+                pipe.delete(self.keys.event_progress(entry_id))
             await pipe.execute()
 
     async def events_backlog(self, group: str) -> int:

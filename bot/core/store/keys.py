@@ -89,8 +89,9 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:events                             | stream | lifecycle events (LifecycleEvent JSON, field   |
 |                                       |        | `e`), written with the change they tell of     |
 |                                       |        | (bot/core/events.py)                           |
-| ir:event:{entry_id}                   | hash   | subscriber -> "1" once done with the entry;    |
-|                                       |        | `_attempts`: times it was taken up             |
+| ir:event:{entry_id}                   | hash   | an entry left unfinished: subscriber -> "1"    |
+|                                       |        | for each done with it; `_attempts`: times it   |
+|                                       |        | was taken up (once taken up again)             |
 | ir:install                            | hash   | the install record: epoch, created_at, lost_at |
 |                                       |        | (bot/core/identity.py)                         |
 | ir:redis-server                       | string | run_id of the Redis server last seen           |
