@@ -56,7 +56,7 @@ class StoreBase:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue the lifecycle event on `pipe`: it is written with the change (the outbox;
-        incidents.py's update script writes it the same way)."""
+        incidents.py's create and update scripts write it the same way)."""
         pipe.xadd(self.keys.events, {"e": self._event_json(kind, incident, at, data)})
 
     @staticmethod
