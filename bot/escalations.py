@@ -111,6 +111,12 @@ class Escalations(Scheduled):
         return paging_problem(self.pagerduty, self.config)
 
     # -- lifecycle ----------------------------------------------------------------------------
+    async def at_declare(self, incident: Incident, now: float) -> list[TimelineEntry]:
+        """The matrix runs from the declaration (bot/incidents/ `at_declare`): its state is
+        written with it, so `start` at the `declared` event finds nothing to write."""
+        incident.escalation = EscalationState(severity=incident.severity, since=now)
+        return []
+
     async def on_incident_event(self, event: str, incident: Incident) -> None:
         if event == "declared":
             await self.start(incident, since=incident.declared_at)

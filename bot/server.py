@@ -421,7 +421,10 @@ def subscribe(services: Services) -> Consistency:
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, drills = services.stakeholders, services.drills
     ev = services.events
-    ev.subscribe("pager", lifecycle(pager.on_incident_event), urgent=True)
+    # written with the declaration: the page asked for, the escalation matrix's run
+    services.incidents.at_declare(pager.at_declare)
+    services.incidents.at_declare(escalations.at_declare)
+    ev.subscribe("pager", pager.on_event, urgent=True)
     ev.subscribe("setup", services.incidents.on_declared, types={"declared"}, urgent=True)
     # they only schedule, at times the event says (not when they run)
     ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
@@ -430,11 +433,10 @@ def subscribe(services: Services) -> Consistency:
     ev.subscribe("postmortem", lifecycle(services.postmortems.on_incident_event))
     ev.subscribe("stats", lifecycle(services.stats.on_incident_event))
     # these post into the channel: they see the incident as set up, not as declared
-    fresh = services.store
-    ev.subscribe("paging-notice", lifecycle(pager.on_set_up, fresh), types={"declared"})
-    ev.subscribe("drills", lifecycle(drills.on_incident_event, fresh))
-    checklists = lifecycle(services.checklists.on_incident_event, fresh)
-    ev.subscribe("checklists", checklists, types={"declared"})
+    set_up = services.incidents.after_set_up
+    ev.subscribe("paging-notice", set_up(pager.on_set_up), types={"declared"})
+    ev.subscribe("drills", set_up(drills.on_incident_event))
+    ev.subscribe("checklists", set_up(services.checklists.on_incident_event), types={"declared"})
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})
     # last: a declared incident's Home row links the channel the set-up made
     ev.subscribe("home", services.home.on_incident_event)

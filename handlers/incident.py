@@ -63,7 +63,8 @@ def register(app: AsyncApp, svc: Services, verbs: Verbs) -> None:
 async def dispatch(found: Verb, ctx: VerbContext) -> None:
     """Find the channel's incident, ask the policy, run the verb's handler."""
     try:
-        ctx.incident = await ctx.svc.incidents.in_channel(ctx.channel)
+        if found.channel_incident:
+            ctx.incident = await ctx.svc.incidents.in_channel(ctx.channel)
     except STORE_ERRORS:
         if found.in_incident:
             raise
@@ -117,6 +118,7 @@ async def open_declare_form(
     in_incident=False,
     action=lambda ctx: "declare" if ctx.cmd.text else None,
     grammar=grammar.declare,
+    channel_incident=False,  # a new incident, wherever it is declared
 )
 async def declare(ctx: VerbContext) -> None:
     svc, cmd = ctx.svc, ctx.cmd

@@ -15,10 +15,12 @@ the permissions policy calls it.
 
 `in_incident=True` (the default) means the verb runs only inside an incident channel
 and gets the incident; `False` means it runs anywhere (`ctx.incident` is the channel's
-incident or None). `action` names what the verb does in the permissions policy
-(bot/core/policy.py): the dispatch asks the policy before the handler runs. A function of the
-context (command, incident) when it depends on them; None: nothing to ask. A handler that
-finds its arguments wrong raises `UsageError(problem)`; the answer carries its usage.
+incident or None); `channel_incident=False`: it never uses the channel's incident (a
+declare makes a new one), so none is looked up (`ctx.incident` is None). `action` names
+what the verb does in the permissions policy (bot/core/policy.py): the dispatch asks the
+policy before the handler runs. A function of the context (command, incident) when it
+depends on them; None: nothing to ask. A handler that finds its arguments wrong raises
+`UsageError(problem)`; the answer carries its usage.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Verb:
     action: VerbAction = None
     grammar: Grammar = free_text
     aliases: tuple[str, ...] = ()
+    channel_incident: bool = True
 
     def action_for(self, ctx: VerbContext) -> str | None:
         return self.action(ctx) if callable(self.action) else self.action
@@ -78,11 +81,13 @@ def verb(
     action: VerbAction = None,
     grammar: Grammar = free_text,
     aliases: tuple[str, ...] = (),
+    channel_incident: bool = True,
 ) -> Callable[[VerbHandler], VerbHandler]:
     """Mark `fn` as the handler of `/incident <name>` (read by `Verbs.collect`)."""
 
     def mark(fn: VerbHandler) -> VerbHandler:
-        setattr(fn, _MARK, Verb(name, usage, fn, in_incident, action, grammar, aliases))
+        found = Verb(name, usage, fn, in_incident, action, grammar, aliases, channel_incident)
+        setattr(fn, _MARK, found)
         return fn
 
     return mark

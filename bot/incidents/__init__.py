@@ -21,12 +21,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
+from cachetools import TTLCache
+
 import blocks.incident as ui
 import blocks.mrkdwn as mk
 from blocks.mrkdwn import Mrkdwn, md
 from bot.core import redaction
 from bot.core.config import IncidentConfig
 from bot.core.errors import STORE_ERRORS
+from bot.core.events import Subscriber
 from bot.core.identity import Identity
 from bot.core.metrics import Metrics
 from bot.core.models import (
@@ -57,6 +60,11 @@ __all__ = [
 ]
 
 KEY_TTL = 7 * 86400  # how long a declare key (see declare) names its incident
+SET_UP_KEPT = 60.0  # seconds a set-up's result serves the subscribers after it (after_set_up)
+
+
+# a feature's part of a declaration (Incidents.at_declare)
+Prepare = Callable[[Incident, float], Awaitable[list[TimelineEntry]]]
 
 
 def _entry(at: float, actor: str | None, kind: str, text: Mrkdwn) -> TimelineEntry:
@@ -82,6 +90,9 @@ class Incidents:
         self.identity = Identity(store, slack, prefixes=(config.channel_prefix, "drill"))
         self.copies = Copies(store, slack, config, clock=clock)
         self.saga = Setup(store, slack, config, post=self._post, clock=clock)
+        # (incident, event id, attempt) -> the incident as on_declared's set-up left it
+        self._set_up: TTLCache[tuple[str, str, int], Incident] = TTLCache(256, SET_UP_KEPT)
+        self._at_declare: list[Prepare] = []
 
     # -- declare -------------------------------------------------------------------------
     async def declare(
@@ -164,7 +175,8 @@ class Incidents:
         if origin is not None and origin.permalink:
             text += md(" (from {})", mk.link(origin.permalink, "this message"))
         entry = _entry(now, by, "declared", text)
-        await self._create(incident, entry, reply)
+        more = [e for prepare in self._at_declare for e in await prepare(incident, now)]
+        await self._create(incident, [entry, *more], reply)
         log.info("incident declared", extra={"incident": incident.id, "severity": severity})
         self.metrics.incidents_declared.labels(severity, source).inc()
         return incident
@@ -178,15 +190,29 @@ class Incidents:
             raise IncidentError("The incident store was reset just now; declare again.")
         return number
 
+    def at_declare(self, prepare: Prepare) -> None:
+        """A feature's part of every declaration, written with it: `prepare(incident, now)`
+        edits the new incident and returns the timeline entries that adds (the pager asks
+        for the page there, so the request is not a write of its own)."""
+        self._at_declare.append(prepare)
+
     async def _create(
-        self, incident: Incident, entry: TimelineEntry, reply: Mapping[str, str] | None
+        self, incident: Incident, entries: list[TimelineEntry], reply: Mapping[str, str] | None
     ) -> None:
         """Store the incident with its `declared` event. A store that fails meanwhile may
         have taken the write: the revision read back says which, so the declarer hears the
         truth (recorded, set-up continues; or nothing recorded)."""
         incident.rev = uuid.uuid4().hex
+        first, *more = entries
         try:
-            await self.store.create(incident, entry, data={"reply": dict(reply or {})})
+            data = {"reply": dict(reply or {})}
+            if await self.store.create(incident, first, more=more, data=data):
+                return
+            # its id is taken: by this very write, retried after a dropped connection, or
+            # by an incident the day's counter forgot (a failover lost its last increment)
+            stored = await self.store.get(incident.id)
+            if stored is None or stored.rev != incident.rev:
+                raise IncidentError(f"Incident {incident.id} exists already; declare again.")
         except STORE_ERRORS as exc:
             try:
                 stored = await self.store.get(incident.id)
@@ -209,12 +235,34 @@ class Incidents:
             await self._tell_declarer(incident, reply)
             told = True
 
+        first = event.attempt == 1  # nothing but this set-up changed it since, but the page
         with self.metrics.declare_seconds.time():
-            incident = await self.setup(
-                event.incident.id, resumed=event.attempt > 1, with_channel=tell if reply else None
+            incident = await self.saga.run(
+                event.incident.id,
+                resumed=not first,
+                with_channel=tell if reply else None,
+                declared=event.incident if first else None,
             )
+        self._set_up[_delivery(event)] = incident
         if reply and not told:
             await self._tell_declarer(incident, reply)
+
+    def after_set_up(
+        self, on_incident_event: Callable[[str, Incident], Awaitable[None]]
+    ) -> Subscriber:
+        """A feature's `on_incident_event(kind, incident)` as a subscriber that runs after
+        the set-up and posts in its channel: it sees the incident as set up, not as the
+        change left it. For a `declared` event, as this process's set-up of this delivery
+        left it (every later write saw the channel: a read would tell nothing more); else,
+        and when another replica set it up, as stored now."""
+
+        async def handler(event: LifecycleEvent) -> None:
+            incident = self._set_up.get(_delivery(event))
+            if event.type != "declared" or incident is None:
+                incident = await self.store.get(event.incident.id) or event.incident
+            await on_incident_event(event.type, incident)
+
+        return handler
 
     async def _tell_declarer(self, incident: Incident, reply: Mapping[str, str]) -> None:
         # shown where it was asked for, outside the incident's channel
@@ -422,6 +470,10 @@ class Incidents:
     async def get(self, incident_id: str) -> Incident | None:
         """The incident a click or a modal names, or None when it names none (or one gone)."""
         return await self.store.get(incident_id) if incident_id else None
+
+
+def _delivery(event: LifecycleEvent) -> tuple[str, str, int]:
+    return event.incident.id, event.id, event.attempt
 
 
 def _require_open(incident: Incident) -> None:

@@ -66,6 +66,7 @@ class Setup:
         *,
         resumed: bool = False,
         with_channel: Callable[[Incident], Awaitable[None]] | None = None,
+        declared: Incident | None = None,
     ) -> Incident:
         """Run the declare saga's missing steps. The channel comes first (everything else
         needs it); then invite, card+pin, topic and announcement run concurrently, and
@@ -73,8 +74,11 @@ class Setup:
         as the channel exists, not once the rest is made; it is not called when the
         channel could not be made, and its failure is raised once the wave is recorded).
         `resumed`: an earlier run may have been cut short after a Slack call and before
-        its record, so what it may have made is looked for before it is made again."""
-        incident = await self._get(incident_id)
+        its record, so what it may have made is looked for before it is made again.
+        `declared`: the incident as declared, when no set-up can have run since (the
+        first delivery of its event): the channel step reads it under its lease anyway,
+        so it is not read first."""
+        incident = declared or await self._get(incident_id)
         retrying = bool(incident.setup_errors)
         maybe_made = resumed or retrying
         if "channel" not in incident.setup_done:
@@ -184,8 +188,12 @@ class Setup:
             except SlackError as exc:
                 return await self._setup_failed(incident, "channel", exc)
             channel_id, name = made
-            return await self._step_done(
-                incident.id, "channel", channel_id=channel_id, channel_name=name
+            return await self._record(
+                incident.id,
+                step="channel",
+                current=incident,
+                channel_id=channel_id,
+                channel_name=name,
             )
 
     async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
@@ -203,13 +211,16 @@ class Setup:
             before=asking,
         )
 
-    async def _step_done(self, incident_id: str, step: str, **fields: object) -> Incident:
-        return await self._record(incident_id, step=step, **fields)
-
     async def _record(
-        self, incident_id: str, *, step: str | None = None, **fields: object
+        self,
+        incident_id: str,
+        *,
+        step: str | None = None,
+        current: Incident | None = None,
+        **fields: object,
     ) -> Incident:
-        """Record what Slack made (see `_keep_recording`)."""
+        """Record what Slack made (see `_keep_recording`); `current`: the incident as last
+        read, if nothing else is likely to have written it since."""
 
         def mutate(inc: Incident) -> None:
             for key, value in fields.items():
@@ -217,7 +228,7 @@ class Setup:
             if step is not None:
                 _step_made(inc, step)
 
-        return await self._keep_recording(incident_id, mutate, step)
+        return await self._keep_recording(incident_id, mutate, step, current=current)
 
     async def _record_wave(
         self,
@@ -253,13 +264,18 @@ class Setup:
         return await self._keep_recording(incident_id, mutate, ",".join(made) or None)
 
     async def _keep_recording(
-        self, incident_id: str, mutate: Mutation, step: str | None
+        self,
+        incident_id: str,
+        mutate: Mutation,
+        step: str | None,
+        *,
+        current: Incident | None = None,
     ) -> Incident:
         """The store may be failing over right now: this process alone knows what Slack
         answered, so it keeps trying for a while rather than lose it."""
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                return await self.store.update(incident_id, mutate)
+                return await self.store.update(incident_id, mutate, current=current)
             except STORE_ERRORS as exc:
                 if attempt == RECORD_ATTEMPTS - 1:
                     raise

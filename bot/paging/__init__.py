@@ -36,7 +36,14 @@ import blocks.paging as ui
 from blocks.mrkdwn import md
 from bot.core import redaction
 from bot.core.identity import incident_of_key
-from bot.core.models import PAGE_ACKNOWLEDGED, DueItem, Incident, PageState, TimelineEntry
+from bot.core.models import (
+    PAGE_ACKNOWLEDGED,
+    DueItem,
+    Incident,
+    LifecycleEvent,
+    PageState,
+    TimelineEntry,
+)
 from bot.core.pagerduty import (
     PagerDutyUser,
     PagingError,
@@ -78,6 +85,30 @@ class Pager(PagerBase):
         self.scheduler.on(RESOLVE, self._resolve)
 
     # -- lifecycle events ---------------------------------------------------------------------
+    async def at_declare(self, incident: Incident, now: float) -> list[TimelineEntry]:
+        """Declared at a paging severity (bot/incidents/ `at_declare`): the page is asked
+        for in the declaration's own write; its `declared` event queues it (`on_event`)."""
+        if not self.pages(incident.severity) or self._cannot_page(incident):
+            return []
+        incident.page = PageState(incident_key=await self._page_key(incident), requested_at=now)
+        return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
+
+    async def on_event(self, event: LifecycleEvent) -> None:
+        """The `pager` subscriber (bot/core/events.py)."""
+        incident = event.incident
+        if event.type == "declared" and incident.page and incident.page.status == "pending":
+            # asked for with the declaration: queued now (again after a crash that may
+            # have kept it from being queued, unless it was sent meanwhile)
+            if event.attempt > 1:
+                incident = await self.store.get(incident.id) or incident
+                if not await self._unqueued(incident):
+                    return
+            await self.scheduler.schedule(
+                PAGE, incident.id, self.clock(), generation=incident.generation
+            )
+            return
+        await self.on_incident_event(event.type, incident)
+
     async def on_incident_event(self, event: str, incident: Incident) -> None:
         # a reopened incident whose page was resolved is paged again (a new PD incident)
         if event in ("declared", "severity", "reopened") and self.pages(incident.severity):
@@ -109,9 +140,7 @@ class Pager(PagerBase):
             return
         now = self.clock()
         asked = False
-        if self.identity.epoch is None:
-            await self.identity.ensure()
-        key = self.identity.page_key(incident.id)  # never one an earlier install used
+        key = await self._page_key(incident)
 
         def mutate(inc: Incident) -> list[TimelineEntry] | None:
             nonlocal asked
@@ -121,10 +150,20 @@ class Pager(PagerBase):
             asked = True
             return [TimelineEntry(at=now, actor=None, kind="page", text="Paging PagerDuty")]
 
-        incident = await self.store.update(incident.id, mutate)
+        incident = await self.store.update(incident.id, mutate, current=incident)
         # asked now, or asked before a crash that may have kept the page from being queued
         if asked or await self._unqueued(incident):
             await self.scheduler.schedule(PAGE, incident.id, now, generation=incident.generation)
+
+    def _cannot_page(self, incident: Incident) -> bool:
+        # a drill without a drill service pages nobody; paging off is said in the channel
+        lone_drill = incident.drill is not None and not self.service_id(incident)
+        return lone_drill or self.problem_for(incident) is not None
+
+    async def _page_key(self, incident: Incident) -> str:
+        if self.identity.epoch is None:
+            await self.identity.ensure()
+        return self.identity.page_key(incident.id)  # never one an earlier install used
 
     async def _unqueued(self, incident: Incident) -> bool:
         if incident.page is None or incident.page.status != "pending":

@@ -55,9 +55,16 @@ class StoreBase:
         at: float,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        """Queue the lifecycle event on `pipe`: it is written with the change (the outbox)."""
+        """Queue the lifecycle event on `pipe`: it is written with the change (the outbox;
+        incidents.py's create and update scripts write it the same way)."""
+        pipe.xadd(self.keys.events, {"e": self._event_json(kind, incident, at, data)})
+
+    @staticmethod
+    def _event_json(
+        kind: str, incident: Incident, at: float, data: Mapping[str, Any] | None = None
+    ) -> str:
         event = LifecycleEvent(type=kind, incident=incident, at=at, data=dict(data or {}))
-        pipe.xadd(self.keys.events, {"e": event.model_dump_json()})
+        return event.model_dump_json()
 
     async def _many(self, ids: list[Any]) -> list[Incident]:
         if not ids:

@@ -1,19 +1,23 @@
 """Incidents: the record, the open and all sets, and the channel index. Every change goes
-through `update()`: WATCH the incident, apply a pure mutation, then write the incident and
-append its timeline entries (and its lifecycle event) in one MULTI, so the timeline never
-disagrees with the state and concurrent replicas never lose a write. A revision written with
-every change tells, after a connection dropped mid-EXEC, whether the write landed."""
+through `update()`: read the incident (or take the caller's copy), apply a pure mutation,
+then one compare-and-set script (lua/incident_update.lua) writes the incident, appends its
+timeline entries and its lifecycle event, and keeps the open set and the channel index, only
+if the incident is still the revision the change was made from; otherwise the change is made
+again on the stored one. So the timeline never disagrees with the state and concurrent
+replicas never lose a write. The revision written with every change also tells, after a
+connection dropped mid-script, whether the write landed."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import ConnectionError, WatchError
+from redis.exceptions import ConnectionError
 
 from bot.core.errors import IncidentNotFound
 from bot.core.models import Incident, TimelineEntry
+from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str
 
 Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
@@ -23,22 +27,34 @@ class IncidentRepo(StoreBase):
     """Incidents: create, read, and change through `update()`."""
 
     async def create(
-        self, incident: Incident, entry: TimelineEntry, *, data: Mapping[str, Any] | None = None
-    ) -> None:
-        """Store a new incident, its first timeline entry and its `declared` event (with
-        `data`) in one transaction."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.incident(incident.id), incident.model_dump_json(), nx=True)
-            pipe.zadd(self.keys.all, {incident.id: incident.declared_at})
-            if incident.is_open:
-                pipe.zadd(self.keys.open, {incident.id: incident.declared_at})
-            pipe.rpush(self.keys.timeline(incident.id), entry.model_dump_json())
-            self._emit(pipe, "declared", incident, entry.at, data)
-            await pipe.execute()
+        self,
+        incident: Incident,
+        entry: TimelineEntry,
+        *,
+        more: Sequence[TimelineEntry] = (),
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Store a new incident, its first timeline entry (and `more`) and its `declared`
+        event (with `data`) in one script; False (nothing written) when its id is taken."""
+        keys = [
+            self.keys.incident(incident.id),
+            self.keys.all,
+            self.keys.open,
+            self.keys.timeline(incident.id),
+            self.keys.events,
+        ]
+        args = [
+            incident.model_dump_json(),
+            incident.id,
+            repr(incident.declared_at),
+            "1" if incident.is_open else "",
+            self._event_json("declared", incident, entry.at, data),
+            *(e.model_dump_json() for e in (entry, *more)),
+        ]
+        return bool(await self._script(scripts.INCIDENT_CREATE)(keys, args))
 
     async def get(self, incident_id: str) -> Incident | None:
-        raw = await self.redis.get(self.keys.incident(incident_id))
-        return Incident.model_validate_json(raw) if raw else None
+        return await self._read(self.keys.incident(incident_id))
 
     async def by_channel(self, channel_id: str) -> Incident | None:
         incident_id = await self.redis.get(self.keys.channel(channel_id))
@@ -53,64 +69,85 @@ class IncidentRepo(StoreBase):
         *,
         emit: str | None = None,
         data: Mapping[str, Any] | None = None,
+        current: Incident | None = None,
     ) -> Incident:
         """Apply `mutate` atomically; it edits the incident in place and returns the
-        timeline entries the change makes (none = bookkeeping, generation unchanged).
-        An exception from `mutate` aborts with nothing written. `emit`: the lifecycle
-        event the change is (bot/core/events.py), written in the same transaction when the
-        change makes timeline entries."""
+        timeline entries the change makes (none = bookkeeping, generation unchanged;
+        none and no change: nothing is written). An exception from `mutate` aborts with
+        nothing written. `emit`: the lifecycle event the change is (bot/core/events.py),
+        written in the same script when the change makes timeline entries. `current`:
+        the incident as the caller last saw it (left as it is): the change is made from
+        it without reading it first, and from the stored one if that moved on since."""
         key = self.keys.incident(incident_id)
+        if current is not None:  # a copy: the caller's stays as it was (cheaper than deep)
+            incident: Incident | None = Incident.model_validate_json(current.model_dump_json())
+        else:
+            incident = await self._read(key)
+        stored = current is None  # a copy's "nothing to change" is checked by writing
         dropped = 0
         while True:
-            rev = uuid.uuid4().hex
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if not raw:
-                        raise IncidentNotFound(incident_id)
-                    incident = Incident.model_validate_json(raw)
-                    was_open = incident.is_open
-                    was_channel = incident.channel_id
-                    entries = list(mutate(incident) or ())
-                    if entries:
-                        incident.generation += 1
-                    incident.rev = rev
-                    pipe.multi()
-                    pipe.set(key, incident.model_dump_json())
-                    if entries:
-                        pipe.rpush(
-                            self.keys.timeline(incident_id), *(e.model_dump_json() for e in entries)
-                        )
-                        if emit:
-                            self._emit(pipe, emit, incident, entries[0].at, data)
-                    if was_open and not incident.is_open:
-                        pipe.zrem(self.keys.open, incident_id)
-                    elif incident.is_open and not was_open:
-                        pipe.zadd(self.keys.open, {incident_id: incident.declared_at})
-                    if incident.channel_id:
-                        pipe.set(self.keys.channel(incident.channel_id), incident_id)
-                    if was_channel and was_channel != incident.channel_id:
-                        # the incident moved (made private): its old channel is not it any more
-                        pipe.delete(self.keys.channel(was_channel))
-                    await pipe.execute()
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            was_open, was_channel, read_rev = incident.is_open, incident.channel_id, incident.rev
+            before = incident.model_dump_json()
+            entries = list(mutate(incident) or ())
+            if not entries and stored and incident.model_dump_json() == before:
+                return incident  # nothing changed (on the stored one): nothing to write
+            if entries:
+                incident.generation += 1
+            rev = incident.rev = uuid.uuid4().hex
+            event = ""
+            if entries and emit:
+                event = self._event_json(emit, incident, entries[0].at, data)
+            channel = incident.channel_id
+            opened = "+" if incident.is_open and not was_open else ""
+            opened = "-" if was_open and not incident.is_open else opened
+            keys = [
+                key,
+                self.keys.timeline(incident_id),
+                self.keys.events,
+                self.keys.open,
+                self.keys.channel(channel or ""),
+                self.keys.channel(was_channel or ""),
+            ]
+            args = [
+                read_rev,
+                incident.model_dump_json(),
+                event,
+                opened,
+                repr(incident.declared_at),
+                incident_id,
+                "1" if channel and channel != was_channel else "",
+                # the incident moved (made private): its old channel is not it any more
+                "1" if was_channel and was_channel != channel else "",
+                *(e.model_dump_json() for e in entries),
+            ]
+            try:
+                answer = await self._script(scripts.INCIDENT_UPDATE)(keys, args)
+            except ConnectionError:
+                # The connection dropped (a failover, a restart): the write may have
+                # landed. The revision says whether it did, so a change is never applied
+                # twice.
+                dropped += 1
+                if dropped > 2:
+                    raise
+                incident, stored = await self._read(key), True
+                if incident is not None and incident.rev == rev:
                     return incident
-                except WatchError:
-                    continue
-                except ConnectionError:
-                    # The connection dropped (a failover, a restart). Before EXEC nothing
-                    # was written: run again. After it, the write may have landed: the
-                    # revision says whether it did, so a change is never applied twice.
-                    dropped += 1
-                    if dropped > 2:
-                        raise
-                    if await self._rev(key) == rev:
-                        return incident
-                    continue
+                continue
+            status = as_str(answer[0])
+            if status == "ok":
+                return incident
+            if status == "missing":
+                raise IncidentNotFound(incident_id)
+            now = Incident.model_validate_json(answer[1])
+            if now.rev == rev:  # ours, landed before a dropped connection was retried
+                return incident
+            incident, stored = now, True  # another writer's change came first: made again
 
-    async def _rev(self, key: str) -> str | None:
+    async def _read(self, key: str) -> Incident | None:
         raw = await self.redis.get(key)
-        return Incident.model_validate_json(raw).rev if raw else None
+        return Incident.model_validate_json(raw) if raw else None
 
     async def open_incidents(self, limit: int = 50) -> list[Incident]:
         ids = await self.redis.zrevrange(self.keys.open, 0, limit - 1)

@@ -3,10 +3,16 @@ and our incident for a PagerDuty incident (bot/paging/)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+
+from cachetools import TTLCache
 
 from bot.core.models import OnCallSnapshot
 from bot.core.store.base import StoreBase, as_str
+
+SLACK_USERS_CACHED = 1024  # emails whose Slack user this process keeps
+SLACK_USERS_KEPT = 300.0  # seconds it keeps one (Redis keeps it for the caller's ttl)
 
 
 class LookupRepo(StoreBase):
@@ -32,15 +38,30 @@ class LookupRepo(StoreBase):
 
     async def slack_users_by_email(self, emails: Iterable[str]) -> dict[str, str]:
         """Cached lookups: email -> Slack user ID, or "" when Slack has nobody with it.
-        Emails not cached are absent."""
+        Emails not cached are absent. What this process read or wrote within
+        SLACK_USERS_KEPT is answered without Redis."""
+        kept = self._slack_users()
         wanted = list(dict.fromkeys(emails))
-        if not wanted:
-            return {}
-        raws = await self.redis.mget([self.keys.slack_user_by_email(e) for e in wanted])
-        return {e: as_str(r) for e, r in zip(wanted, raws, strict=True) if r is not None}
+        found = {e: kept[e] for e in wanted if e in kept}
+        asked = [e for e in wanted if e not in found]
+        if asked:
+            raws = await self.redis.mget([self.keys.slack_user_by_email(e) for e in asked])
+            for email, raw in zip(asked, raws, strict=True):
+                if raw is not None:
+                    found[email] = kept[email] = as_str(raw)
+        return found
 
     async def remember_slack_user(self, email: str, slack_id: str | None, *, ttl: int) -> None:
         await self.redis.set(self.keys.slack_user_by_email(email), slack_id or "", ex=ttl)
+        self._slack_users()[email] = slack_id or ""
+
+    def _slack_users(self) -> TTLCache[str, str]:
+        kept: TTLCache[str, str] | None = self.__dict__.get("_slack_users_kept")
+        if kept is None:
+            kept = self.__dict__["_slack_users_kept"] = TTLCache(
+                SLACK_USERS_CACHED, SLACK_USERS_KEPT, timer=time.monotonic
+            )
+        return kept
 
     async def link_pd_incident(self, pd_incident_id: str, incident_id: str, *, ttl: int) -> None:
         await self.redis.set(self.keys.pd_incident(pd_incident_id), incident_id, ex=ttl)

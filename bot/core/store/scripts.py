@@ -13,6 +13,9 @@ def _load(*names: str) -> str:
     return "".join((_LUA / f"{name}.lua").read_text(encoding="utf-8") for name in names)
 
 
+# incidents (incidents.py)
+INCIDENT_CREATE = _load("incident_create")
+INCIDENT_UPDATE = _load("incident_update")
 # identity (identity.py) and the Redis server (server.py)
 NEXT_NUMBER = _load("next_number")
 INSTALL = _load("install")
