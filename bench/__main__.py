@@ -33,10 +33,11 @@ The scheduler runs at the product's defaults (`scheduler.tick` 1 s). The figures
 something only on a quiet machine: every process here shares its cores.
 
 `--profile FILE`: py-spy (`pip install py-spy`) records the bot's CPU (the thread holding
-the GIL) during the declare burst into FILE and during the Alertmanager burst into
-FILE-alerts (collapsed stacks), and the table ends with each one's top frames. By hand,
-the same while a burst runs: `py-spy record --nonblocking --gil --pid <the bot's pid>
---format raw -o FILE` (the first line printed names the bot's pid).
+the GIL) during the declare burst into FILE, during the runbook clicks into FILE-clicks
+and during the Alertmanager burst into FILE-alerts (collapsed stacks), and the table ends
+with each one's top frames. By hand, the same while a burst runs: `py-spy record
+--nonblocking --gil --pid <the bot's pid> --format raw -o FILE` (the first line printed
+names the bot's pid).
 """
 
 from __future__ import annotations

@@ -179,9 +179,11 @@ async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]
 
     users = [f"U0B{next(load.users):05d}" for _ in range(clickers)]
     updates = sum(len(v) for v in feed.updates.values())
+    profiler = load.start_profile("clicks")
     began = time.perf_counter()
     await asyncio.gather(*(clicker(u, s) for u, s in zip(users, steps, strict=False)))
     took = time.perf_counter() - began
+    load.stop_profile("clicks", profiler)
     updates = sum(len(v) for v in feed.updates.values()) - updates
     middle = sorted(latencies)[len(latencies) // 2] if latencies else 0.0
     detail = (

@@ -400,7 +400,7 @@ class Load:
 
     # -- profile -------------------------------------------------------------------------------
     def profile_file(self, burst: str) -> Path:
-        """The declare burst's profile is FILE itself, the alerts burst's FILE-alerts."""
+        """The declare burst's profile is FILE itself, the others' FILE-clicks, FILE-alerts."""
         out = Path(self.spec["profile"])
         return out if burst == "declares" else out.with_name(f"{out.stem}-{burst}{out.suffix}")
 
@@ -442,7 +442,11 @@ class Load:
         if self.path:
             print(f"\nbesides: the declare's Slack critical path: {self.path}")
         for name, (where, top) in self.profile_top.items():
-            what = {"declares": "the declare burst", "alerts": "the Alertmanager burst"}[name]
+            what = {
+                "declares": "the declare burst",
+                "clicks": "the runbook clicks",
+                "alerts": "the Alertmanager burst",
+            }[name]
             print(f"\npy-spy of the bot during {what} ({where}):")
             for line in top:
                 print(f"  {line}")

@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry
 import blocks.alerts as ui
 import bot.alerts.claim as claim
 from bot.alerts.boards import Boards
+from bot.alerts.door import Door
 from bot.alerts.intake import (
     AlertBatch,
     GroupUpdate,
@@ -64,7 +65,7 @@ from bot.core.mirror import Mirror, Pacing, Part
 from bot.core.models import AlertGroupView, DueItem, Incident, TimelineEntry
 from bot.core.schedule import Retry, Scheduler
 from bot.core.slack import Slack, SlackError
-from bot.core.store import BOARD_MARK, AlertGroupState, GroupClass, Lane, Lease, Store
+from bot.core.store import BOARD_MARK, Admit, AlertGroupState, GroupClass, Lane, Lease, Store
 from bot.incidents import IncidentError, Incidents
 from bot.runbooks.library import Runbook, RunbookError
 
@@ -126,6 +127,7 @@ class Alerts:
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wake_ingest = asyncio.Event()
         self.wake_reconcile = asyncio.Event()
+        self.door = Door(store)
         self._worker: Worker | None = None
         self._bot_user: str | None = None
         self._bot_lock = asyncio.Lock()
@@ -203,24 +205,22 @@ class Alerts:
         allowance: int = 1,
         sender: str | None = None,
     ) -> bool:
-        """Persist a batch for the workers; True when stored (False: `once` was used, or
-        the stream holds `allowance` × `max_queued_mb`: see `receive`). With `sender`, one
-        use of its `alerts.webhook_rate` is booked first (OverRate: nothing stored)."""
+        """Persist a batch for the workers: True when stored, False when `once` was used or
+        the stream holds `allowance` × `max_queued_mb` (`receive`); a `sender` books one
+        use of its `alerts.webhook_rate` first (OverRate: nothing stored)."""
         body = batch.model_dump_json(exclude_defaults=True)
         most = allowance * self.settings.max_queued_mb * 1024 * 1024
-        if sender is None:
+        if once is not None:
             stored = await self.store.alerts_accept(
                 body, max_bytes=most, once=once, ttl=SLACK_EVENT_TTL
             )
-        else:
+        else:  # with the other POSTs of this turn of the loop (bot/alerts/door.py)
             rate = self.settings.webhook_rate
             interval = rate.per.total_seconds() / rate.count
-            booked, wait = await self.store.alerts_admit(
-                body, sender, interval=interval, burst=rate.count, now=self.clock(), max_bytes=most
-            )
+            admit = Admit(body, most, sender, interval, rate.count, self.clock())
+            stored, wait = await self.door.admit(admit)
             if wait > 0:
                 raise OverRate(wait)
-            stored = booked or None
         if stored is None:
             self.rejected("queue_full")
             return False

@@ -37,7 +37,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import blocks.mrkdwn as mk
 from blocks.common import Block, Message, clip
@@ -55,7 +55,7 @@ from blocks.runbooks import (
 from bot.core.mirror import Frame, Mirror, Part, Shown, Synced
 from bot.core.models import Incident, RunbookRun, TimelineEntry
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Lease, Store
+from bot.core.store import Lease, RunSnapshot, Store
 from bot.incidents import IncidentError
 from bot.runbooks.library import (
     Runbook,
@@ -302,18 +302,29 @@ class Checklists:
 @dataclass
 class _Checklist:
     """A run's messages as the mirror keeps them: a part per message, the ts of each on the
-    run (posted in order) and their digests beside its step states."""
+    run (posted in order) and their digests beside its step states.
+
+    One round trip a pass besides Slack's: the digests of what a pass showed are written
+    by the version check that follows it, and that check reads the whole snapshot, which
+    the next pass renders (when the version moved) instead of reading it again."""
 
     service: Checklists
     run_id: str
     posted: int = 0
+    pending: dict[int, str] = field(default_factory=dict)  # digests shown, not yet stored
+    fresh: tuple[RunSnapshot | None] | None = None  # read by the last version check
 
     @property
     def lease(self) -> tuple[Lease, str]:
         return Lease.RUNBOOK, self.run_id
 
+    async def _snapshot(self) -> RunSnapshot | None:
+        shown, self.pending = self.pending, {}
+        return await self.service.store.run_snapshot(self.run_id, shown=shown)
+
     async def read(self) -> Frame | None:
-        snap = await self.service.store.run_snapshot(self.run_id)
+        (snap,) = self.fresh or (await self._snapshot(),)
+        self.fresh = None
         if snap is None:
             return None
         run = snap.run
@@ -333,10 +344,12 @@ class _Checklist:
         return Frame(snap.version, parts, shown)
 
     async def version(self) -> object:
-        return await self.service.store.run_version(self.run_id)
+        snap = await self._snapshot()
+        self.fresh = (snap,)
+        return snap.version if snap is not None else None
 
     async def record(self, part: Part, shown: Shown) -> None:
-        store, i = self.service.store, int(part.key)
+        i = int(part.key)
         if i >= self.posted:
-            await store.add_run_message(self.run_id, i, shown.ts)
-        await store.set_run_shown(self.run_id, {i: shown.digest})
+            await self.service.store.add_run_message(self.run_id, i, shown.ts)
+        self.pending[i] = shown.digest

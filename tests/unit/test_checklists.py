@@ -243,6 +243,36 @@ async def test_a_click_during_a_render_is_rendered_before_the_renderer_stops() -
     assert "2 of 22 done" in slack.shown[run.messages[0]]
 
 
+async def test_a_pass_reads_the_run_once_and_stores_what_it_showed_as_it_reads() -> None:
+    slack = PausableSlack()
+    service = Checklists(make_store(), slack, SHIPPED)  # type: ignore[arg-type]
+    run = await service.post(incident(), "redis-down", by="U0ALICE")
+    steps = [s.id for s in SHIPPED["redis-down"].steps()]
+    reads = 0
+    snapshot = service.store.run_snapshot
+
+    async def counted(run_id: str, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await snapshot(run_id, **kwargs)
+
+    service.store.run_snapshot = counted  # type: ignore[method-assign]
+    slack.gate = asyncio.Event()
+    first = asyncio.create_task(service.click(run.id, steps[0], "done", user="U0BOB"))
+    await slack.entered.wait()
+    await service.click(run.id, steps[1], "done", user="U0CAROL")  # lands mid-update
+    slack.gate.set()
+    await first
+    # read, update, check (the version moved: its read is rendered), update, check, and
+    # the check after letting go: four reads for two updates, and no other
+    assert len(slack.updates) == 2 and reads == 4
+    # what the last update showed is stored: the same state again is not sent again
+    await service.sync(run.id)
+    assert len(slack.updates) == 2
+    snap = await snapshot(run.id)
+    assert snap is not None and set(snap.shown) == {0}
+
+
 async def test_a_click_just_before_the_lease_is_released_is_rendered() -> None:
     slack = PausableSlack()
     store = make_store()

@@ -30,7 +30,14 @@ from redis.asyncio import Redis
 
 from bot.core.errors import STORE_ERRORS, IncidentNotFound, StoreUnavailable
 from bot.core.store.after import AfterRepo
-from bot.core.store.alerts import AlertEntry, AlertGroupState, AlertRepo, GroupApply, GroupLimits
+from bot.core.store.alerts import (
+    Admit,
+    AlertEntry,
+    AlertGroupState,
+    AlertRepo,
+    GroupApply,
+    GroupLimits,
+)
 from bot.core.store.base import dumps
 from bot.core.store.connection import connect
 from bot.core.store.events import EventRepo
@@ -63,6 +70,7 @@ __all__ = [
     "PREFIX",
     "SANDBOX_PREFIX",
     "STORE_ERRORS",
+    "Admit",
     "AlertEntry",
     "AlertGroupState",
     "GroupApply",

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, ResponseError
 
 from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str
 from bot.core.store.keys import ALERT_CONSUMERS, LANES, GroupClass, Lane, Once, Rate
 
-__all__ = ["ALERT_CONSUMERS", "LANES", "AlertEntry", "AlertGroupState", "AlertRepo"]
+__all__ = ["ALERT_CONSUMERS", "LANES", "Admit", "AlertEntry", "AlertGroupState", "AlertRepo"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,19 @@ class AlertEntry:
         """The entry id as a string that sorts like the stream (`ms-n` zero-padded)."""
         ms, _, n = self.id.partition("-")
         return f"{int(ms):015d}-{int(n or 0):010d}"
+
+
+@dataclass(frozen=True)
+class Admit:
+    """One webhook POST's batch to store (`AlertRepo.alerts_admit`); with `sender`, one use
+    of its rate (`interval` seconds apart, `burst` at once, at `now`) booked first."""
+
+    batch: str
+    max_bytes: int
+    sender: str | None = None
+    interval: float = 0.0
+    burst: int = 1
+    now: float = 0.0
 
 
 @dataclass
@@ -100,25 +114,48 @@ class AlertRepo(StoreBase):
         done = int(await self._script(scripts.ALERT_ACCEPT)(keys, [batch, bound, ttl]))
         return None if done < 0 else bool(done)
 
-    async def alerts_admit(
-        self, batch: str, sender: str, *, interval: float, burst: int, now: float, max_bytes: int
-    ) -> tuple[bool, float]:
-        """A webhook POST's batch in one round trip: one use of `sender`'s
-        `Rate.ALERTMANAGER` booked as `take_rate` books it, then the batch accepted as
-        `alerts_accept` does. (stored, wait): wait > 0 is how long until the sender may
-        send again (nothing booked, nothing stored); neither: the stream holds `max_bytes`
+    async def alerts_admit(self, admits: Sequence[Admit]) -> list[tuple[bool | None, float]]:
+        """Webhook POSTs' batches, each as `alerts_accept` stores it (no `once`), and those
+        with a `sender` after one use of its `Rate.ALERTMANAGER` booked as `take_rate`
+        books it (lua/alert_admit.lua): one script each, all in one round trip. Per
+        admit (stored, wait): wait > 0 is how long until the sender may send again
+        (nothing booked, nothing stored); stored None: the stream holds `max_bytes`
         unapplied."""
-        keys = [
-            self.keys.alert_stream,
-            self.keys.alert_queued,
-            self.keys.rate(Rate.ALERTMANAGER, sender),
-        ]
-        done = await self._script(scripts.ALERT_ADMIT)(
-            keys, [batch, max_bytes, repr(now), repr(interval), burst]
-        )
-        if int(done[0]) == 2:
-            return False, float(done[1])
-        return int(done[0]) == 1, 0.0
+        k = self.keys
+        calls: list[tuple[AsyncScript, list[str], list[str | int | float]]] = []
+        for a in admits:
+            more: list[str | int | float] = [0]
+            if a.sender is None:
+                body, rate = scripts.ALERT_ACCEPT, []
+            else:
+                rate = [k.rate(Rate.ALERTMANAGER, a.sender)]
+                body, more = scripts.ALERT_ADMIT, [repr(a.now), repr(a.interval), a.burst]
+            keys = [k.alert_stream, k.alert_queued, *rate]
+            calls.append((self._script(body), keys, [a.batch, a.max_bytes, *more]))
+        done: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        while todo:  # a script Redis forgot (a restart) did not run: loaded, sent again
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    script, names, values = calls[i]
+                    pipe.evalsha(script.sha, len(names), *names, *values)
+                results = await pipe.execute(raise_on_error=False)
+            for i, result in zip(todo, results, strict=True):
+                done[i] = result
+            todo = [i for i in todo if isinstance(done[i], NoScriptError)]
+            for script in {id(calls[i][0]): calls[i][0] for i in todo}.values():
+                script.sha = await self.redis.script_load(script.script)
+        out: list[tuple[bool | None, float]] = []
+        for a, result in zip(admits, done, strict=True):
+            if isinstance(result, Exception):
+                raise result
+            if a.sender is None:
+                out.append((None if int(result) < 0 else bool(int(result)), 0.0))
+            elif int(result[0]) == 2:
+                out.append((False, float(result[1])))
+            else:
+                out.append((True if int(result[0]) == 1 else None, 0.0))
+        return out
 
     async def alerts_consumer_group(self) -> None:
         """Create the consumer group (from the stream's start: nothing accepted before the

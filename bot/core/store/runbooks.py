@@ -104,25 +104,24 @@ class RunbookRepo(StoreBase):
             if int(version) != -1:
                 return state, True
 
-    async def run_snapshot(self, run_id: str) -> RunSnapshot | None:
+    async def run_snapshot(
+        self, run_id: str, *, shown: dict[int, str] | None = None
+    ) -> RunSnapshot | None:
+        """One consistent read of the run; `shown`: digests of parts just shown, recorded
+        first in the same round trip (so the read reports them)."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            if shown:
+                pipe.hset(self.keys.run_shown(run_id), mapping=dict(shown.items()))
             pipe.get(self.keys.run(run_id))
             pipe.hgetall(self.keys.run_steps(run_id))
             pipe.get(self.keys.run_version(run_id))
             pipe.hgetall(self.keys.run_shown(run_id))
-            raw, steps, version, shown = await pipe.execute()
+            raw, steps, version, digests = (await pipe.execute())[-4:]
         if not raw:
             return None
         return RunSnapshot(
             run=RunbookRun.model_validate_json(raw),
             states={as_str(k): StepState.model_validate_json(v) for k, v in steps.items()},
             version=int(version or 0),
-            shown={int(k): as_str(v) for k, v in shown.items()},
+            shown={int(k): as_str(v) for k, v in digests.items()},
         )
-
-    async def run_version(self, run_id: str) -> int:
-        return int(await self.redis.get(self.keys.run_version(run_id)) or 0)
-
-    async def set_run_shown(self, run_id: str, digests: dict[int, str]) -> None:
-        if digests:
-            await self.redis.hset(self.keys.run_shown(run_id), mapping=dict(digests.items()))

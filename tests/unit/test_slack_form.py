@@ -1,0 +1,63 @@
+"""An interaction's form body decoded in C (bot/core/slack_transport.py `interaction_json`)
+reads exactly as Bolt's own parsing reads it, or is left to Bolt."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_bolt.request.internals import parse_body
+
+from bot.core.slack_transport import interaction_json
+
+
+def _bolt(body: bytes) -> object:
+    return parse_body(body.decode(), "application/x-www-form-urlencoded")
+
+
+@given(
+    payload=st.dictionaries(st.text(), st.text() | st.integers() | st.none(), max_size=5),
+    plus=st.booleans(),
+    before=st.sampled_from(["", "a=1&", "&", "x&"]),
+    after=st.sampled_from(["", "&b=2", "&", "&payload_not=%7B"]),
+)
+def test_a_payload_reads_as_bolt_reads_it(
+    payload: dict[str, object], plus: bool, before: str, after: str
+) -> None:
+    text = json.dumps(payload, ensure_ascii=False)
+    body = f"{before}payload={(quote_plus if plus else quote)(text)}{after}".encode()
+    decoded = interaction_json(body)
+    assert decoded is not None
+    assert json.loads(decoded) == _bolt(body) == payload
+
+
+def test_the_last_payload_wins_as_in_bolt() -> None:
+    body = b"payload=%7B%22a%22%3A1%7D&payload=%7B%22a%22%3A2%7D"
+    assert json.loads(interaction_json(body) or "") == _bolt(body) == {"a": 2}
+
+
+def test_bad_utf8_in_an_escape_is_replaced_as_in_bolt() -> None:
+    body = b"payload=%7B%22a%22%3A%22%FF%22%7D"
+    assert json.loads(interaction_json(body) or "") == _bolt(body) == {"a": "\ufffd"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b'{"type": "event_callback"}',  # JSON: Bolt reads it
+        b"command=%2Fincident&text=declare",  # a slash command: no payload
+        b"payload=",  # empty: Bolt refuses it
+        b"payload=%7B%zz%7D",  # a stray %: urllib keeps it as it is
+        b"payload=%7B%7",
+        b"payload=%7B\\x41%7D",  # a backslash would be read as an escape
+        b"pay%6Coad=%7B%7D",  # an escaped name
+        b"pay+load=%7B%7D",
+        "payload=%7B%22a%22%3A%22é%22%7D".encode(),  # not ASCII
+    ],
+)
+def test_what_it_cannot_read_exactly_is_left_to_bolt(body: bytes) -> None:
+    assert interaction_json(body) is None
