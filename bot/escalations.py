@@ -118,7 +118,12 @@ class Escalations(Scheduled):
         return []
 
     async def on_incident_event(self, event: str, incident: Incident) -> None:
-        if event == "declared":
+        if event == "declared" and incident.escalation is not None:
+            # written with the declaration (`at_declare`): nothing to write, nothing older
+            # in the lane to drop, and the declaration's generation orders its steps (a
+            # later change's run has a newer one, which drops these)
+            await self._schedule_matrix(incident, first=True)
+        elif event == "declared":
             await self.start(incident, since=incident.declared_at)
         elif event == "severity":
             await self.start(incident, since=self.clock())
@@ -154,11 +159,12 @@ class Escalations(Scheduled):
         if current:
             await self._schedule_matrix(incident)
 
-    async def _schedule_matrix(self, incident: Incident) -> None:
+    async def _schedule_matrix(self, incident: Incident, *, first: bool = False) -> None:
+        """`first`: the declaration's own run, which has no earlier run to drop."""
         state = incident.escalation
         assert state is not None
         steps = self.config.matrix_for(state.severity)
-        if not steps:
+        if not steps and not first:
             # raises the lane's floor to this generation: the old run's steps are dropped
             await self.scheduler.cancel(incident.id, lane=LANE, generation=incident.generation)
         # Otherwise the first schedule with a newer generation drops the old run's steps

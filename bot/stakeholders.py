@@ -285,15 +285,23 @@ class Stakeholders(Scheduled):
     # -- lifecycle ----------------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
         if event == "declared":
-            await self.start(incident, anchor=incident.declared_at)
+            await self.start(incident, anchor=incident.declared_at, first=True)
         elif event in ("severity", "reopened"):
             await self.start(incident, anchor=self.clock())
         elif event == "resolved":
             await self.finish(incident)
 
-    async def start(self, incident: Incident, *, anchor: float) -> None:
+    async def start(self, incident: Incident, *, anchor: float, first: bool = False) -> None:
         """Each audience of the incident's severity: its first update is due after `anchor`.
-        Audiences of the previous severity that this one lacks stop."""
+        Audiences of the previous severity that this one lacks stop. `first`: the
+        declaration's, which has nothing older to stop: the incident as declared serves,
+        its generation ordering the items (a later change's, newer, drops them)."""
+        if first:
+            for audience in self.audiences(incident):
+                await self._schedule(
+                    incident, audience, anchor + audience.first_due.total_seconds(), anchor=anchor
+                )
+            return
         current = await self.store.get(incident.id)
         if current is None or not current.is_open or current.severity != incident.severity:
             return  # a newer change's listener decides
