@@ -98,6 +98,9 @@ def formatter(style: str) -> logging.Formatter:
     return KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
+SLACK_SDK_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.webhook.async_client")
+
+
 def setup_logging(level: str = "INFO", style: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(style))
@@ -112,6 +115,11 @@ def setup_logging(level: str = "INFO", style: str = "text") -> None:
         lambda record: "`token` will be unused" not in record.getMessage()
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # slack_sdk's async clients test their logger's own level (NOTSET, so "debug on"), not
+    # the effective one, before formatting every request and answer, blocks and headers
+    # included, into a debug line that is then dropped: give them the level set here
+    for name in SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(root.level)
     quiet_unparsable_requests()
     # its INFO lines ("Added job", "Scheduler started") say nothing to an operator
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -95,3 +95,23 @@ async def test_about_names_the_incident_on_its_lines_and_its_tasks_lines(written
         "after": None,
         "in a task it started": "20260101-7",
     }
+
+
+def test_slack_sdk_clients_get_the_level_so_they_skip_formatting_debug_lines() -> None:
+    import logging
+
+    from bot.core.logs import SLACK_SDK_LOGGERS, setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("INFO")
+        # slack_sdk builds its debug lines when `logger.level <= DEBUG` (NOTSET is 0)
+        assert all(logging.getLogger(n).level == logging.INFO for n in SLACK_SDK_LOGGERS)
+        setup_logging("DEBUG")
+        assert all(logging.getLogger(n).level == logging.DEBUG for n in SLACK_SDK_LOGGERS)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for n in SLACK_SDK_LOGGERS:
+            logging.getLogger(n).setLevel(logging.NOTSET)
