@@ -310,7 +310,11 @@ async def test_out_of_file_descriptors_the_log_says_so_once_and_the_bot_recovers
 ) -> None:
     limit = 128  # soft and hard: the bot cannot raise it, 200 stalls exhaust it
     async with BotProcess(fake, redis_url, (limit, limit), HTTP_READ_TIMEOUT="1") as bot:
-        stalls = [await Stall.open(bot.url, "request line") for _ in range(200)]
+        # opened at once: one after another on a loaded machine, the first ones' read
+        # timeouts could free descriptors before the last ones arrive
+        stalls = list(
+            await asyncio.gather(*(Stall.open(bot.url, "request line") for _ in range(200)))
+        )
         # every one is closed by the server in the end, the ones that waited in the
         # listen backlog too (accepted once the first ones' timeouts freed descriptors)
         answers = await asyncio.gather(*(s.until_closed() for s in stalls))
