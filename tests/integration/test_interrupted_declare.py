@@ -25,8 +25,10 @@ severities:
   - {name: SEV1, label: Critical, update_every: 1h, page: true}
   - {name: SEV2, label: High, update_every: 1h}
 pagerduty: {service_id: PSVC_MAIN, escalation_policy_id: PEP_MAIN}
-scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s}
+scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s, lease: 3s}
 """
+# lease: a page the killed bot had claimed (a due-item due now is claimed as it is stored)
+# comes due again for the next bot when its lease ends: 60 s by default
 
 
 @pytest.fixture
