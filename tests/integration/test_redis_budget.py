@@ -27,7 +27,7 @@ from tests.integration.harness import Harness, eventually, start
 # here; a write of the page racing one of the set-up's costs 2 more: the compare-and-set
 # finds the incident moved on and writes again). Issue 19's goal is 40 commands and 3
 # transactions; before it: 146-148 commands, 8-9 MULTI.
-BUDGET = 60
+BUDGET = 50
 MULTI_BUDGET = 0
 IDLE_WINDOW = 1.0  # seconds of doing nothing: the background's rate, subtracted
 
