@@ -137,7 +137,7 @@ class Load:
         self.idle_redis = {k: (redis1[k] - redis0[k]) / (t1 - t0) for k in redis1}
         rss = rss_mib(self.pid)
         self.rows["rss"] = Row(
-            f"{rss:.0f} MiB",
+            f"{rss:.1f} MiB",
             rss <= 80,
             f"after start, before load; idle: {self.idle_cpu * 1000:.1f} ms CPU/s, "
             f"{sum(self.idle_redis.values()):.1f} Redis commands/s",
