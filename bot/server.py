@@ -415,8 +415,8 @@ async def close_redis(redis: Redis) -> None:
 def subscribe(services: Services) -> Consistency:
     """What each feature does when an incident changes, in order (bot/core/events.py). The
     urgent ones first: the page request (it only schedules the page, so a page never
-    waits behind Slack set-up), then the set-up itself, which tells the declarer as soon as
-    the channel exists. Then those that only schedule, and what needs the channel. And each
+    waits behind Slack set-up), then the channel, and the declarer told where it is. Then
+    the rest of the set-up, those that only schedule, and what needs the channel. And each
     feature's repair, for after Redis lost writes (bot/core/consistency.py)."""
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, drills = services.stakeholders, services.drills
@@ -426,6 +426,7 @@ def subscribe(services: Services) -> Consistency:
     services.incidents.at_declare(escalations.at_declare)
     ev.subscribe("pager", pager.on_event, urgent=True)
     ev.subscribe("setup", services.incidents.on_declared, types={"declared"}, urgent=True)
+    ev.subscribe("setup-rest", services.incidents.on_declared_rest, types={"declared"})
     # they only schedule, at times the event says (not when they run)
     ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
     ev.subscribe("escalations", lifecycle(escalations.on_incident_event))

@@ -200,7 +200,8 @@ class Events:
                         GROUP, self.consumer, idle_ms, self.batch
                     )
                     self._take(taken, fresh=False)
-                if len(self._working) >= self.batch * 4:  # enough under way: let it drain
+                if len(self._working) >= self.batch * 16:  # enough under way: let it drain
+                    # (room for a burst: its entries past their urgent part wait for the rest)
                     await asyncio.wait(list(self._working.values()), timeout=self.block)
                     continue
                 block_ms = max(1, int(min(self.block, next_reclaim - loop.time()) * 1000))

@@ -35,7 +35,7 @@ class Metrics:
         )
         self.declare_seconds = Histogram(
             "incident_bot_declare_duration_seconds",
-            "Time to run the declare saga (store + Slack set-up)",
+            "Time from a declaration to its Slack set-up made (channel, card, announcement)",
             registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )

@@ -223,29 +223,32 @@ class Incidents:
             log.info("incident recorded despite a store error", extra={"incident": incident.id})
 
     async def on_declared(self, event: LifecycleEvent) -> None:
-        """The `setup` subscriber (bot/core/events.py): whichever replica takes the `declared`
-        event runs the saga, resuming what an interrupted one left, and tells the
-        declarer where the incident is as soon as its channel exists (beside the rest of
-        the set-up; after it when there is no channel, to say so)."""
-        reply = event.data.get("reply") or {}
-        told = False
-
-        async def tell(incident: Incident) -> None:
-            nonlocal told
-            await self._tell_declarer(incident, reply)
-            told = True
-
+        """The urgent `setup` subscriber (bot/core/events.py): whichever replica takes the
+        `declared` event makes the incident's channel (resuming what an interrupted set-up
+        left) and tells the declarer where it is, or that it could not be made. The rest
+        of the set-up is `on_declared_rest`'s, among the subscribers that are not urgent:
+        in a burst, every declarer hears of their channel before the cards and
+        announcements of the others are made."""
         first = event.attempt == 1  # nothing but this set-up changed it since, but the page
-        with self.metrics.declare_seconds.time():
-            incident = await self.saga.run(
-                event.incident.id,
-                resumed=not first,
-                with_channel=tell if reply else None,
-                declared=event.incident if first else None,
-            )
+        incident = await self.saga.channel(
+            event.incident.id, resumed=not first, declared=event.incident if first else None
+        )
         self._set_up[_delivery(event)] = incident
-        if reply and not told:
+        reply = event.data.get("reply") or {}
+        if reply:
             await self._tell_declarer(incident, reply)
+
+    async def on_declared_rest(self, event: LifecycleEvent) -> None:
+        """The `setup-rest` subscriber, the first that is not urgent: the set-up's steps
+        after the channel (invite, card and pin, topic, announcement)."""
+        incident = self._set_up.get(_delivery(event))
+        if incident is None:  # another delivery (or replica) made the channel
+            incident = await self.store.get(event.incident.id) or event.incident
+        if "channel" not in incident.setup_done:
+            return  # it could not be made; the declarer was told, Retry set-up is offered
+        incident = await self.saga.rest(incident, resumed=event.attempt > 1)
+        self._set_up[_delivery(event)] = incident
+        self.metrics.declare_seconds.observe(max(0.0, self.clock() - incident.declared_at))
 
     def after_set_up(
         self, on_incident_event: Callable[[str, Incident], Awaitable[None]]

@@ -68,23 +68,42 @@ class Setup:
         with_channel: Callable[[Incident], Awaitable[None]] | None = None,
         declared: Incident | None = None,
     ) -> Incident:
-        """Run the declare saga's missing steps. The channel comes first (everything else
-        needs it); then invite, card+pin, topic and announcement run concurrently, and
-        `with_channel(incident)` beside them (telling the declarer where it is: as soon
-        as the channel exists, not once the rest is made; it is not called when the
-        channel could not be made, and its failure is raised once the wave is recorded).
-        `resumed`: an earlier run may have been cut short after a Slack call and before
-        its record, so what it may have made is looked for before it is made again.
-        `declared`: the incident as declared, when no set-up can have run since (the
-        first delivery of its event): the channel step reads it under its lease anyway,
-        so it is not read first."""
+        """Run the declare saga's missing steps: the channel (`channel`), then the rest
+        (`rest`), with `with_channel(incident)` beside them (telling the declarer where
+        it is: as soon as the channel exists, not once the rest is made; it is not called
+        when the channel could not be made, and its failure is raised once the rest is
+        recorded)."""
+        incident = await self.channel(incident_id, resumed=resumed, declared=declared)
+        if "channel" not in incident.setup_done:
+            return incident
+        return await self.rest(incident, resumed=resumed, beside=with_channel)
+
+    async def channel(
+        self, incident_id: str, *, resumed: bool = False, declared: Incident | None = None
+    ) -> Incident:
+        """The saga's first step, which everything else needs: the incident's channel,
+        unless it has one. `resumed`: an earlier run may have been cut short after a Slack
+        call and before its record, so what it may have made is looked for before it is
+        made again. `declared`: the incident as declared, when no set-up can have run
+        since (the first delivery of its event): the channel step reads it under its
+        lease anyway, so it is not read first."""
         incident = declared or await self._get(incident_id)
+        if "channel" not in incident.setup_done:
+            maybe_made = resumed or bool(incident.setup_errors)
+            incident = await self._channel_step(incident, maybe_made=maybe_made)
+        return incident
+
+    async def rest(
+        self,
+        incident: Incident,
+        *,
+        resumed: bool = False,
+        beside: Callable[[Incident], Awaitable[None]] | None = None,
+    ) -> Incident:
+        """The steps after the channel, at once: invite, card+pin, topic and announcement,
+        recorded together in one write (and `beside(incident)` with them)."""
         retrying = bool(incident.setup_errors)
         maybe_made = resumed or retrying
-        if "channel" not in incident.setup_done:
-            incident = await self._channel_step(incident, maybe_made=maybe_made)
-            if "channel" not in incident.setup_done:
-                return incident
         since = incident.declared_at if maybe_made else None
         made: dict[str, dict[str, object]] = {}  # step -> what it recorded, in one write
 
@@ -142,8 +161,8 @@ class Setup:
             or (name == "card" and "pin" not in incident.setup_done)
         }
         wave: list[Awaitable[None]] = [fn() for fn in todo.values()]
-        if with_channel is not None:
-            wave.append(with_channel(incident))
+        if beside is not None:
+            wave.append(beside(incident))
         results = await asyncio.gather(*wave, return_exceptions=True)
         besides = results[len(todo) :]
         failed = {
