@@ -13,7 +13,7 @@ another in stream order; different incidents' at once. Which subscribers are don
 in memory and written (one HSET) only when the entry is left unfinished: a new entry that
 goes well costs its share of one XREADGROUP, then XACK + XDEL, pipelined.
 
-The first subscribers may be `urgent` (the page request, the declare's set-up and the
+The first subscribers may be `urgent` (the page request, the declare's channel and the
 declarer's answer): an entry runs them within `concurrency` entries at once, then waits
 for one of the fewer places (`concurrency // 4`) where the rest run. So in a burst the
 urgent work of new entries goes on while the rest of earlier ones waits its turn, instead
