@@ -8,16 +8,19 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
 - `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending
   occurrence per (incident, kind, key); scheduling it again replaces it (a new `token`).
 - `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
-  a lease, so if this replica dies before finishing, the item comes due again, for any
-  replica, when the lease ends. The script also answers when the first item left is due,
-  and the running scheduler sleeps until exactly then (a timer on the event loop); an item
-  it schedules moves its own timer, and one due now it claims as it stores it (one
-  script) and runs at once. A process that will not time its items (its scheduler not
-  started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and every running
-  scheduler moves its timer to it. The process's in-memory APScheduler still calls
-  `tick()` every `tick` seconds, the safety net for a replica gone before its timer fired
-  or a wake-up lost while not subscribed; it holds nothing durable. Which replica claims
-  an item is still decided by the claim scripts: the timers only say when to try.
+  a short lease (`lease`, 5 s), renewed while the handler works (one write for all the items
+  of this process still at work, every `lease / 3`), so if this replica dies before
+  finishing, the item comes due again, for any replica, within `lease`; a handler is cut off
+  after `work` seconds. A claim of an item this process is still working on (its event loop
+  stalled past a renewal) starts nothing: it is the renewal. The script also answers when
+  the first item left is due, and the running scheduler sleeps until exactly then (a timer
+  on the event loop); an item it schedules moves its own timer, and one due now it claims as
+  it stores it (one script) and runs at once. A process that will not time its items (its
+  scheduler not started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and
+  every running scheduler moves its timer to it. The process's in-memory APScheduler still
+  calls `tick()` every `tick` seconds, the safety net for a replica gone before its timer
+  fired or a wake-up lost while not subscribed; it holds nothing durable. Which replica
+  claims an item is still decided by the claim scripts: the timers only say when to try.
 - Storage (bot/core/store/lua/lib_due.lua): the sorted set, and per incident ONE string
   holding its lanes' floors, its pending items and each item's latest send record, read
   and written once per script call. Writes (schedule, cancel, done, retry) asked for while
@@ -147,7 +150,8 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         *,
         tick: float = 1.0,
-        lease: float = 60.0,
+        lease: float = 5.0,
+        work: float = 30.0,
         retry: float = 1.0,
         retry_cap: float = RETRY_CAP,
         max_attempts: int = 20,
@@ -161,6 +165,7 @@ class Scheduler:
         self.clock = clock
         self.tick_every = tick
         self.lease = lease
+        self.work = work
         self.retry_first = retry
         self.retry_cap = retry_cap
         self.max_attempts = max_attempts
@@ -170,6 +175,8 @@ class Scheduler:
         self.metrics = _Metrics(registry)
         self._kinds: dict[str, _Kind] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._held: dict[str, tuple[DueItem, float]] = {}  # at work here: item, lease end
+        self._renewing: asyncio.Task[None] | None = None
         self._ticks: set[asyncio.Task[int]] = set()
         self._claiming = False
         self._reclaim = False
@@ -365,11 +372,40 @@ class Scheduler:
         task.add_done_callback(self._ticks.discard)
 
     def _start(self, item: DueItem, now: float) -> None:
+        held = self._held.get(item.id)
+        if held is not None and held[0].token == item.token:
+            self._held[item.id] = (held[0], now + self.lease)  # claimed again: renewed
+            return
+        self._held[item.id] = (item, now + self.lease)
+        if self._renewing is None:
+            self._renewing = asyncio.get_running_loop().create_task(self._renew())
         self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
         with about(item.incident_id):  # the task's every log line names the incident
             task = self.activity.spawn(self._run(item))
         self._running.add(task)
         task.add_done_callback(self._finished)
+
+    async def _renew(self) -> None:
+        """Every `lease / 3` while items are at work here: renew the leases of those past a
+        quarter of theirs, together (one script call). Not tracked as activity: it only
+        waits; a failed renewal lets the lease run out (the item comes back, guarded)."""
+        try:
+            while self._held:
+                await asyncio.sleep(self.lease / 3)
+                await self.renew()
+        finally:
+            self._renewing = None
+
+    async def renew(self) -> int:
+        """Renew the leases of the items at work here past a quarter of theirs; how many."""
+        now = self.clock()
+        until = now + self.lease
+        due = [item for item, end in self._held.values() if end - now < self.lease * 0.75]
+        for item in due:
+            self._held[item.id] = (item, until)
+        renewals = (self.store.due_hold(item, until) for item in due)
+        await asyncio.gather(*renewals, return_exceptions=True)
+        return len(due)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -377,6 +413,14 @@ class Scheduler:
             self.kick()
 
     async def _run(self, item: DueItem) -> None:
+        try:
+            await self._handle(item)
+        finally:
+            held = self._held.get(item.id)
+            if held is not None and held[0].token == item.token:
+                del self._held[item.id]
+
+    async def _handle(self, item: DueItem) -> None:
         extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}
         try:
             kind = self._kinds.get(item.kind)
@@ -389,7 +433,7 @@ class Scheduler:
                 await self.store.due_done(item, None)
                 return
             try:
-                async with asyncio.timeout(self.lease / 2):
+                async with asyncio.timeout(self.work):
                     await kind.handler(item)
             except Retry as exc:
                 await self._again(item, exc.after, exc.reason, kind.max_attempts)
@@ -452,6 +496,8 @@ class Scheduler:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
+        if self._renewing is not None:
+            self._renewing.cancel()  # what is cut short below comes back within `lease`
         if self._wakes is not None:
             self._wakes.cancel()
             await asyncio.gather(self._wakes, return_exceptions=True)

@@ -25,10 +25,12 @@ severities:
   - {name: SEV1, label: Critical, update_every: 1h, page: true}
   - {name: SEV2, label: High, update_every: 1h}
 pagerduty: {service_id: PSVC_MAIN, escalation_policy_id: PEP_MAIN}
-scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s, lease: 3s}
+scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s}
 """
-# lease: a page the killed bot had claimed (a due-item due now is claimed as it is stored)
-# comes due again for the next bot when its lease ends: 60 s by default
+# the scheduler's lease is the default: a page the killed bot had claimed (a due-item due now
+# is claimed as it is stored) comes due again for the next bot within it (a few seconds; its
+# holder renews it while it works), not a minute later
+PAGED_WITHIN = 20.0  # seconds from the kill: well within a minute, four leases or more
 
 
 @pytest.fixture
@@ -100,8 +102,11 @@ async def test_a_bot_killed_while_slack_makes_the_channel_is_finished_by_the_nex
 
         second = bot(fake, pd, redis_url, config)
         await second.ready()
+        await eventually(lambda: pd.incidents, settle=False)
+        paged = time.monotonic() - killed
         await eventually(lambda: set_up(fake, pd), settle=False)
-        print(f"kill to fully set up: {time.monotonic() - killed:.2f} s")
+        print(f"kill to paged: {paged:.2f} s, to fully set up: {time.monotonic() - killed:.2f} s")
+        assert paged < PAGED_WITHIN, f"the on-call was paged {paged:.1f} s after the kill"
         assert_once(fake, pd)
     finally:
         first.stop()

@@ -124,6 +124,42 @@ async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
     assert await fire(survivor) == 0
 
 
+async def test_a_lease_is_renewed_while_its_handler_works_and_runs_out_when_it_stops(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)  # a lease of 30 s
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow(item: DueItem) -> None:
+        started.set()
+        await gate.wait()
+
+    s.on("remind", slow)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    assert await s.tick() == 1
+    await started.wait()
+    other = scheduler(store, clock)
+    got = Recorder()
+    other.on("remind", got)
+    clock.now = T0 + 5
+    assert await s.renew() == 0  # not a quarter into its lease yet
+    clock.now = T0 + 20
+    assert await s.renew() == 1  # held until T0 + 50
+    clock.now = T0 + 40
+    assert await fire(other) == 0
+    # its own claim of the item it is at work on (its loop stalled past a renewal) is the
+    # renewal: no second run
+    clock.now = T0 + 50
+    assert await s.tick() == 1 and len(s._running) == 1
+    # then it stops renewing (as if killed): the other replica takes the item over
+    clock.now = T0 + 80
+    assert await fire(other) == 1
+    assert got.items[0].attempts > 1 and got.items[0].first_claimed_at == T0
+    gate.set()
+    await s.idle()
+    assert await s.pending("inc-1") == []
+
+
 async def test_claims_are_counted_across_leases_and_retries(store: Store, clock: Clock) -> None:
     """A first claim writes nothing but its lease; the count still comes out right after
     any mix of leases running out and retries."""

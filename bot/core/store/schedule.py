@@ -122,6 +122,11 @@ class DueRepo(StoreBase):
         op = ["r", item.id, item.token, repr(at), error[:500], str(item.attempts), first]
         return bool(await self._due_op(op))
 
+    async def due_hold(self, item: DueItem, until: float) -> bool:
+        """Renew the lease of a claimed item still at work: due again at `until` unless
+        finished first (a retry of it, its claims and last error as they are)."""
+        return await self.due_retry(item, until, item.last_error or "")
+
     async def due_cancel(
         self,
         incident_id: str,
