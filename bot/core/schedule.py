@@ -27,9 +27,10 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
   one is under way go together in the next call; a claim that is an item's first since it
   was written writes nothing but the lease's score.
 - The kind's handler runs. Returning means done: one script writes the item's send record
-  and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
-  re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
-  dropped and logged.
+  and removes it (unless it was rescheduled meanwhile), and stores what the handler
+  scheduled `after=` it (a page's escalation: with the done, or not at all).
+  `Retry(after=...)` or any exception re-queues it with backoff (`retry`, doubling, at most
+  5 min); after `max_attempts` it is dropped and logged.
 - Generations: every item carries the incident's generation when it was scheduled and
   belongs to a lane (its kind, unless given). Scheduling into a lane with a newer
   generation raises the lane's floor: the lane's older items are removed at once, an older
@@ -176,6 +177,7 @@ class Scheduler:
         self._kinds: dict[str, _Kind] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._held: dict[str, tuple[DueItem, float]] = {}  # at work here: item, lease end
+        self._then: dict[str, list[DueItem]] = {}  # by token: scheduled with its done
         self._renewing: asyncio.Task[None] | None = None
         self._ticks: set[asyncio.Task[int]] = set()
         self._claiming = False
@@ -203,9 +205,13 @@ class Scheduler:
         payload: dict[str, Any] | None = None,
         generation: int,
         lane: str | None = None,
+        after: DueItem | None = None,
     ) -> bool:
         """Make (incident, kind, key) due at `due_at`, replacing its pending occurrence.
-        False (nothing stored) when the lane already has a newer generation."""
+        False (nothing stored) when the lane already has a newer generation. `after`: the
+        item whose handler (running here) asks for it: stored with that item's done, in
+        one script call, and not if the handler fails (its next attempt asks again);
+        True then (a refusal is not known)."""
         item = DueItem(
             id=f"{incident_id}|{kind}|{key}",
             kind=kind,
@@ -219,6 +225,10 @@ class Scheduler:
         )
         if "|" in incident_id or "|" in kind:
             raise ValueError(f"'|' in a due-item's incident or kind: {item.id}")
+        follows = self._then.get(after.token) if after is not None else None
+        if follows is not None:
+            follows.append(item)
+            return True
         # a started scheduler times its own items (one due now, with room to run it, it
         # claims as it stores it); only one that will not tells the others
         now = self.clock()
@@ -232,11 +242,15 @@ class Scheduler:
             )
         elif claim:
             self._start(item.model_copy(update={"attempts": 1, "first_claimed_at": now}), now)
-        elif due_at <= now:
+        else:
+            self._time(due_at)
+        return stored
+
+    def _time(self, due_at: float) -> None:
+        if due_at <= self.clock():
             self.kick()
         else:
             self._wake_at(due_at)
-        return stored
 
     async def cancel(
         self,
@@ -432,6 +446,7 @@ class Scheduler:
                 self.metrics.outcomes.labels(item.kind, "duplicate").inc()
                 await self.store.due_done(item, None)
                 return
+            self._then[item.token] = []
             try:
                 async with asyncio.timeout(self.work):
                     await kind.handler(item)
@@ -450,11 +465,16 @@ class Scheduler:
                 "attempts": item.attempts,
                 "by": self.replica,
             }
-            await self.store.due_done(item, record)
+            follows = self._then.pop(item.token, [])
+            await self.store.due_done(item, record, then=follows, wake=not self._timing)
             self.metrics.outcomes.labels(item.kind, "done").inc()
+            for follow in follows:
+                self._time(follow.due_at)
         except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
             log.warning("due-item bookkeeping failed", extra={**extra, "error": str(exc)})
+        finally:
+            self._then.pop(item.token, None)
 
     async def _again(self, item: DueItem, after: float | None, reason: str, limit: int) -> None:
         extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}

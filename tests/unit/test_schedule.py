@@ -160,6 +160,30 @@ async def test_a_lease_is_renewed_while_its_handler_works_and_runs_out_when_it_s
     assert await s.pending("inc-1") == []
 
 
+async def test_what_a_handler_schedules_after_its_item_goes_with_its_done_not_its_failure(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    seen: list[list[str]] = []
+    fail = [Retry("PagerDuty: HTTP 503", after=1.0)]
+
+    async def page(item: DueItem) -> None:
+        await s.schedule("escalate", item.incident_id, T0 + 900, generation=1, after=item)
+        seen.append([i.kind for i in await s.pending("inc-1")])
+        if fail:
+            raise fail.pop()
+
+    s.on("page", page)
+    await s.schedule("page", "inc-1", T0 + 1, generation=1)
+    clock.now = T0 + 1
+    assert await fire(s) == 1
+    assert [i.kind for i in await s.pending("inc-1")] == ["page"]  # retried: nothing after
+    clock.now = T0 + 2
+    assert await fire(s) == 1
+    assert [i.kind for i in await s.pending("inc-1")] == ["escalate"]
+    assert seen == [["page"], ["page"]]  # stored with the done, not while the handler ran
+
+
 async def test_claims_are_counted_across_leases_and_retries(store: Store, clock: Clock) -> None:
     """A first claim writes nothing but its lease; the count still comes out right after
     any mix of leases running out and retries."""
