@@ -137,7 +137,7 @@ class Load:
         self.idle_redis = {k: (redis1[k] - redis0[k]) / (t1 - t0) for k in redis1}
         rss = rss_mib(self.pid)
         self.rows["rss"] = Row(
-            f"{rss:.0f} MiB",
+            f"{rss:.1f} MiB",
             rss <= 80,
             f"after start, before load; idle: {self.idle_cpu * 1000:.1f} ms CPU/s, "
             f"{sum(self.idle_redis.values()):.1f} Redis commands/s",
@@ -409,8 +409,10 @@ class Load:
             return None
         out = self.profile_file(burst)
         out.unlink(missing_ok=True)
-        # --gil: only the thread holding the GIL, i.e. the bot's CPU, not its waits
-        command = ["py-spy", "record", "--nonblocking", "--gil", "--pid", str(self.pid)]
+        # --gil: only the thread holding the GIL, i.e. the bot's CPU, not its waits; 400
+        # samples a second: enough to rank a 300-declare burst's frames
+        command = ["py-spy", "record", "--nonblocking", "--gil", "--rate", "400"]
+        command += ["--pid", str(self.pid)]
         command += ["--format", "raw", "-o", str(out)]
         try:
             return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

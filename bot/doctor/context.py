@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,16 +75,30 @@ class Context:
         self.config_where = (
             f"{path} (INCIDENT_CONFIG)" if path else "a config file (INCIDENT_CONFIG)"
         )
-        self.config_error: str | None = None
-        self.on_disk: IncidentConfig | None = None
-        try:  # exactly what start-up checks (bot/preflight.py)
-            self.on_disk = preflight(path).config
-        except SetupError as exc:
-            self.config_error = str(exc)
-            self.on_disk = exc.config  # the file parsed; what it refers to did not pass
-        # The running bot's config is what is live; the CLI has only the file.
-        self.config = setup.config if setup.config is not None else self.on_disk
         self._shared: dict[str, asyncio.Future[Any]] = {}
+
+    @cached_property
+    def _file(self) -> tuple[IncidentConfig | None, str | None]:
+        """The config file as start-up would find it now (bot/preflight.py), and what is
+        wrong with it; read when a check asks, not for every run (the start-up check of
+        the procedure's targets has the running bot's)."""
+        try:
+            return preflight(self.settings.incident_config).config, None
+        except SetupError as exc:
+            return exc.config, str(exc)  # the file parsed; what it refers to did not pass
+
+    @property
+    def on_disk(self) -> IncidentConfig | None:
+        return self._file[0]
+
+    @property
+    def config_error(self) -> str | None:
+        return self._file[1]
+
+    @property
+    def config(self) -> IncidentConfig | None:
+        """The running bot's config is what is live; the CLI has only the file."""
+        return self.setup.config if self.setup.config is not None else self.on_disk
 
     @property
     def slack(self) -> Slack:

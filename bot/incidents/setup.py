@@ -152,7 +152,9 @@ class Setup:
             for name, r in zip(todo, results[: len(todo)], strict=True)
             if isinstance(r, BaseException)
         }
-        incident = await self._record_wave(incident.id, made, failed, clear=retrying)
+        incident = await self._record_wave(
+            incident.id, made, failed, clear=retrying, current=incident
+        )
         if failed:
             await self._tell_setup_failed(incident)
         elif retrying:
@@ -188,13 +190,16 @@ class Setup:
             except SlackError as exc:
                 return await self._setup_failed(incident, "channel", exc)
             channel_id, name = made
-            return await self._record(
+            recorded = await self._record(
                 incident.id,
                 step="channel",
                 current=incident,
                 channel_id=channel_id,
                 channel_name=name,
             )
+            # recorded: a later holder finds the channel made and does nothing with it
+            mine.lapse()
+            return recorded
 
     async def new_channel(self, incident: Incident, name: str) -> tuple[str, str]:
         """Make a channel for the incident (private if it is), named `name` or, when that
@@ -237,9 +242,11 @@ class Setup:
         failed: dict[str, BaseException],
         *,
         clear: bool,
+        current: Incident | None = None,
     ) -> Incident:
         """Record a wave of set-up steps in one write: what each made, what failed (on the
-        timeline too), and, when a retry completed the set-up, that nothing is missing."""
+        timeline too), and, when a retry completed the set-up, that nothing is missing.
+        `current`: the incident the wave started from (a write since costs one retry)."""
         now = self.clock()
         reasons = {step: _reason(exc) for step, exc in failed.items()}
         for step, reason in reasons.items():
@@ -261,7 +268,8 @@ class Setup:
                 entries.extend(_clear_setup_errors(now)(inc))
             return entries
 
-        return await self._keep_recording(incident_id, mutate, ",".join(made) or None)
+        steps = ",".join(made) or None
+        return await self._keep_recording(incident_id, mutate, steps, current=current)
 
     async def _keep_recording(
         self,

@@ -502,3 +502,41 @@ async def test_api_changes_send_webhooks_too(fake: FakePagerDuty, receiver: Rece
         "incident.triggered",
         paged.incident_id,
     )
+
+
+async def test_the_environments_proxy_is_used_and_no_proxy_honoured(
+    fake: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy settings are read once per session (not per request), still from the
+    environment: HTTP_PROXY carries the calls, NO_PROXY exempts a host."""
+    asked: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        return web.Response(status=502)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        proxied = client(fake)
+        with pytest.raises(PagingError):
+            await page(proxied)
+        assert asked == ["/incidents"]  # the page went to the proxy (which failed it)
+        proxied.close()
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = client(fake)
+        asked.clear()
+        assert (await page(direct)).created
+        assert asked == []
+        direct.close()
+    finally:
+        await runner.cleanup()

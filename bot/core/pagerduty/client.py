@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import threading
 import time
 import warnings
@@ -109,6 +110,17 @@ class _EventsSession(_OneAttempt, pdpyras.EventsAPISession):
     pass
 
 
+def _environment_once(session: requests.Session, url: str) -> None:
+    """What requests reads from the environment for every request (the proxy for `url`,
+    NO_PROXY included, and a CA bundle), read once for the session's life instead: a
+    session trusting the environment scans all of it per call."""
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
 def _as_paging_error(exc: Exception) -> PagingError:
     if isinstance(exc, PagingError):
         return exc
@@ -183,6 +195,7 @@ class PagerDuty:
             session.url = self._api_url
             session.timeout = self._timeout
             session.headers["Accept"] = _PD_ACCEPT
+            _environment_once(session, self._api_url)
             self._local.rest = session
         return session
 
@@ -191,6 +204,7 @@ class PagerDuty:
         if routing_key not in sessions:
             session = sessions[routing_key] = _EventsSession(routing_key)
             session.url, session.timeout = self._events_url, self._timeout
+            _environment_once(session, self._events_url)
         return sessions[routing_key]
 
     def close(self) -> None:

@@ -15,6 +15,23 @@ from bot.core.store.base import StoreBase, as_str
 from bot.core.store.keys import Lease, Once, Rate
 
 
+class Held:
+    """What `LeaseRepo.held` yields: true when the lease is this holder's."""
+
+    def __init__(self, mine: bool) -> None:
+        self.mine = mine
+        self.lapsing = False
+
+    def __bool__(self) -> bool:
+        return self.mine
+
+    def lapse(self) -> None:
+        """Leave the lease to run out by itself (within its ttl) instead of letting go of
+        it: for work whose result makes any later holder's work a no-op, the release is a
+        round trip nobody needs."""
+        self.lapsing = True
+
+
 class LeaseRepo(StoreBase):
     """Once-markers, leases and shared rate limits."""
 
@@ -41,10 +58,11 @@ class LeaseRepo(StoreBase):
     @contextlib.asynccontextmanager
     async def held(
         self, lease: Lease, of: str = "", *, ttl: float, wait: float = 0
-    ) -> AsyncIterator[bool]:
+    ) -> AsyncIterator[Held]:
         """Hold `lease` (of one object: `of`) for the block if nobody holds it, or lets go of
-        it within `wait` seconds (yields False otherwise, holding nothing). It is renewed
-        while held, so `ttl` only bounds how long a holder that died keeps others waiting.
+        it within `wait` seconds (false otherwise, holding nothing). It is renewed while
+        held, so `ttl` only bounds how long a holder that died keeps others waiting; it is
+        let go at the block's end, unless the holder said `lapse()`.
         The one lease of the bot (redis-py's Lock)."""
         lock = self.redis.lock(
             self.keys.lease(lease, of),
@@ -54,7 +72,7 @@ class LeaseRepo(StoreBase):
             blocking_timeout=wait if wait > 0 else None,
         )
         if not await lock.acquire():
-            yield False
+            yield Held(False)
             return
 
         async def renew() -> None:
@@ -64,13 +82,15 @@ class LeaseRepo(StoreBase):
                     await lock.reacquire()
 
         renewing = asyncio.get_running_loop().create_task(renew())
+        held = Held(True)
         try:
-            yield True
+            yield held
         finally:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
-            with contextlib.suppress(*STORE_ERRORS, LockError):
-                await lock.release()
+            if not held.lapsing:
+                with contextlib.suppress(*STORE_ERRORS, LockError):
+                    await lock.release()
 
     async def take_rate(
         self, rate: Rate, who: str, *, interval: float, burst: int, now: float
