@@ -326,15 +326,9 @@ class Pager(PagerBase):
             return
         page = incident.page
         by = item.payload.get("by")
-        if (
-            page is None
-            or page.pd_incident_id is None
-            or page.status
-            not in (
-                "triggered",
-                "acknowledged",
-            )
-        ):
+        if page is None or page.pd_incident_id is None:
+            return
+        if page.status not in ("triggered", "acknowledged"):
             return
         target = int(item.payload.get("from_level", page.level)) + 1
         if page.level >= target:
@@ -403,7 +397,11 @@ class Pager(PagerBase):
         incident = await self.store.get(item.incident_id) or incident
         if incident.is_open and _active(incident.page):
             await self.scheduler.schedule(
-                POLL, incident.id, self.clock() + self.poll_every, generation=item.generation
+                POLL,
+                incident.id,
+                self.clock() + self.poll_every,
+                generation=item.generation,
+                after=item,
             )
 
     async def _resolve(self, item: DueItem) -> None:
