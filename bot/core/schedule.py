@@ -418,7 +418,10 @@ class Scheduler:
         for item in due:
             self._held[item.id] = (item, until)
         renewals = (self.store.due_hold(item, until) for item in due)
-        await asyncio.gather(*renewals, return_exceptions=True)
+        held = await asyncio.gather(*renewals, return_exceptions=True)
+        for item, kept in zip(due, held, strict=True):
+            if kept is False and self._held.get(item.id, (None,))[0] is item:
+                del self._held[item.id]  # finished elsewhere or rescheduled: not ours now
         return len(due)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
