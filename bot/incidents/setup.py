@@ -152,9 +152,7 @@ class Setup:
             for name, r in zip(todo, results[: len(todo)], strict=True)
             if isinstance(r, BaseException)
         }
-        incident = await self._record_wave(
-            incident.id, made, failed, clear=retrying, current=incident
-        )
+        incident = await self._record_wave(incident.id, made, failed, clear=retrying)
         if failed:
             await self._tell_setup_failed(incident)
         elif retrying:
@@ -242,11 +240,11 @@ class Setup:
         failed: dict[str, BaseException],
         *,
         clear: bool,
-        current: Incident | None = None,
     ) -> Incident:
         """Record a wave of set-up steps in one write: what each made, what failed (on the
         timeline too), and, when a retry completed the set-up, that nothing is missing.
-        `current`: the incident the wave started from (a write since costs one retry)."""
+        Read first, not from the incident the wave started from: the page is recorded
+        meanwhile, and a write from a stale copy would cost a retry."""
         now = self.clock()
         reasons = {step: _reason(exc) for step, exc in failed.items()}
         for step, reason in reasons.items():
@@ -269,7 +267,7 @@ class Setup:
             return entries
 
         steps = ",".join(made) or None
-        return await self._keep_recording(incident_id, mutate, steps, current=current)
+        return await self._keep_recording(incident_id, mutate, steps)
 
     async def _keep_recording(
         self,

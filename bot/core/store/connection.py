@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.connection import parse_url
 from redis.exceptions import ConnectionError
 from redis.maint_notifications import MaintNotificationsConfig
+
+# a command this big may not fit the socket's buffers, so its write may wait: bounded then
+SMALL_WRITE = 32 * 1024
+
+
+class _WriteWithoutTask(AbstractConnection):
+    """redis-py bounds each write with `asyncio.wait_for`, which on Python 3.11 runs the
+    write as a task of its own: a task and a loop turn for every command, a third of a
+    small command's CPU. A small command's write goes to the socket's buffers at once
+    and never waits, so it needs no bound; the reply it asks for is bounded as ever by
+    `socket_timeout` (a timeout context, no task), so a silent Redis still answers the
+    caller in time. Connecting, the health check's PING and big writes keep the bound."""
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        if not self.is_connected or isinstance(command, str | bytes):
+            return await super().send_packed_command(command, check_health)
+        chunks = list(command)
+        if sum(map(len, chunks)) > SMALL_WRITE:
+            return await super().send_packed_command(chunks, check_health)
+        if check_health:
+            await self.check_health()
+        timeout, self.socket_timeout = self.socket_timeout, None  # this write only
+        try:
+            await super().send_packed_command(chunks, check_health=False)
+        finally:
+            self.socket_timeout = timeout
+
+
+def _without_write_tasks(pool: ConnectionPool) -> ConnectionPool:
+    base = pool.connection_class
+    pool.connection_class = type(base.__name__, (_WriteWithoutTask, base), {})
+    return pool
 
 
 class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -29,6 +65,7 @@ def connect(
     """The process's one Redis client: a bounded pool shared by every part.
 
     - Short socket timeouts: a command must be able to say "store unreachable" in < 3 s.
+    - A small command's write is not wrapped in a task of its own (`_WriteWithoutTask`).
     - Every pooled connection is checked before use. redis-py's maintenance-notifications
       mode ("auto" by default) skips that check, so after a Redis restart or a failover each
       idle connection would fail its first command: it is switched off.
@@ -48,7 +85,8 @@ def connect(
         "timeout": 10,  # seconds a caller waits for a free pooled connection
     }
     if not sentinels:
-        return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+        pool = _without_write_tasks(BlockingConnectionPool.from_url(url, **options))
+        return Redis(connection_pool=pool)
     parsed = parse_url(url)
     auth = {k: parsed[k] for k in ("username", "password", "db") if parsed.get(k) is not None}
     nodes = [_host_port(node) for node in sentinels.split(",") if node.strip()]
@@ -56,13 +94,15 @@ def connect(
         nodes,
         sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
     )
-    return sentinel.master_for(
+    client = sentinel.master_for(
         master,
         redis_class=Redis,
         connection_pool_class=_SentinelBlockingPool,
         **options,
         **auth,
     )
+    _without_write_tasks(client.connection_pool)
+    return client
 
 
 def _host_port(node: str) -> tuple[str, int]:
