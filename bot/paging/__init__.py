@@ -8,7 +8,9 @@ PagerDuty call is durable, retried with backoff from Redis and never holds up a 
   one incident_key per incident, so a retry after a lost answer finds it instead of paging
   twice. 5xx, 429 (its Retry-After) and timeouts are retried; after a few failures the
   channel is told, and told again if it gives up. The channel says who was paged, as Slack
-  mentions (PagerDuty user -> Slack user by email).
+  mentions (PagerDuty user -> Slack user by email), once: the page's handler says it if the
+  channel was there as it recorded the page, else the set-up once it has made it. The
+  escalation it starts is stored with the page's done (one due-item script call).
 - `escalate`: `escalation.ack_timeout` after a page or escalation, if PagerDuty still says
   triggered, escalate to the policy's next level and say so; again until the last level.
   `/incident escalate` schedules it now. It always asks PagerDuty first, so a lost
