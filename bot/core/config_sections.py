@@ -357,8 +357,9 @@ class SchedulerConfig(Strict):
         ),
     )
     lease: Duration = Field(
-        default=timedelta(seconds=60),
-        description="a claimed timer is retried after this if its replica died",
+        default=timedelta(seconds=5),
+        description="a claimed timer is retried after this if its replica died (renewed "
+        "while its replica works on it)",
     )
     retry: Duration = Field(
         default=timedelta(seconds=1),

@@ -78,6 +78,9 @@ class PageState(BaseModel):
     acked_at: float | None = None
     acked_by: str | None = None
     failing_told: bool = False  # the channel was told that paging keeps failing
+    # the channel was there when the page was recorded: the page's handler says who was
+    # paged; else the set-up does, once it has made the channel
+    page_tells: bool = False
     last_level_told: bool = False  # the channel was told nobody is left to escalate to
 
 

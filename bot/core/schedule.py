@@ -8,25 +8,29 @@ escalation-matrix steps, stakeholder updates and follow-up due dates).
 - `schedule(kind, incident_id, due_at, key=, payload=, generation=)` keeps ONE pending
   occurrence per (incident, kind, key); scheduling it again replaces it (a new `token`).
 - `tick()` claims due items in one Lua script. Claiming moves an item's score to the end of
-  a lease, so if this replica dies before finishing, the item comes due again, for any
-  replica, when the lease ends. The script also answers when the first item left is due,
-  and the running scheduler sleeps until exactly then (a timer on the event loop); an item
-  it schedules moves its own timer, and one due now it claims as it stores it (one
-  script) and runs at once. A process that will not time its items (its scheduler not
-  started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and every running
-  scheduler moves its timer to it. The process's in-memory APScheduler still calls
-  `tick()` every `tick` seconds, the safety net for a replica gone before its timer fired
-  or a wake-up lost while not subscribed; it holds nothing durable. Which replica claims
-  an item is still decided by the claim scripts: the timers only say when to try.
+  a short lease (`lease`, 5 s), renewed while the handler works (one write for all the items
+  of this process still at work, every `lease / 3`), so if this replica dies before
+  finishing, the item comes due again, for any replica, within `lease`; a handler is cut off
+  after `work` seconds. A claim of an item this process is still working on (its event loop
+  stalled past a renewal) starts nothing: it is the renewal. The script also answers when
+  the first item left is due, and the running scheduler sleeps until exactly then (a timer
+  on the event loop); an item it schedules moves its own timer, and one due now it claims as
+  it stores it (one script) and runs at once. A process that will not time its items (its
+  scheduler not started, or stopped) publishes each on `ir:due:wake` (Redis pub/sub) and
+  every running scheduler moves its timer to it. The process's in-memory APScheduler still
+  calls `tick()` every `tick` seconds, the safety net for a replica gone before its timer
+  fired or a wake-up lost while not subscribed; it holds nothing durable. Which replica
+  claims an item is still decided by the claim scripts: the timers only say when to try.
 - Storage (bot/core/store/lua/lib_due.lua): the sorted set, and per incident ONE string
   holding its lanes' floors, its pending items and each item's latest send record, read
   and written once per script call. Writes (schedule, cancel, done, retry) asked for while
   one is under way go together in the next call; a claim that is an item's first since it
   was written writes nothing but the lease's score.
 - The kind's handler runs. Returning means done: one script writes the item's send record
-  and removes it (unless it was rescheduled meanwhile). `Retry(after=...)` or any exception
-  re-queues it with backoff (`retry`, doubling, at most 5 min); after `max_attempts` it is
-  dropped and logged.
+  and removes it (unless it was rescheduled meanwhile), and stores what the handler
+  scheduled `after=` it (a page's escalation: with the done, or not at all).
+  `Retry(after=...)` or any exception re-queues it with backoff (`retry`, doubling, at most
+  5 min); after `max_attempts` it is dropped and logged.
 - Generations: every item carries the incident's generation when it was scheduled and
   belongs to a lane (its kind, unless given). Scheduling into a lane with a newer
   generation raises the lane's floor: the lane's older items are removed at once, an older
@@ -147,7 +151,8 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         *,
         tick: float = 1.0,
-        lease: float = 60.0,
+        lease: float = 5.0,
+        work: float = 30.0,
         retry: float = 1.0,
         retry_cap: float = RETRY_CAP,
         max_attempts: int = 20,
@@ -161,6 +166,7 @@ class Scheduler:
         self.clock = clock
         self.tick_every = tick
         self.lease = lease
+        self.work = work
         self.retry_first = retry
         self.retry_cap = retry_cap
         self.max_attempts = max_attempts
@@ -170,6 +176,9 @@ class Scheduler:
         self.metrics = _Metrics(registry)
         self._kinds: dict[str, _Kind] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._held: dict[str, tuple[DueItem, float]] = {}  # at work here: item, lease end
+        self._then: dict[str, list[DueItem]] = {}  # by token: scheduled with its done
+        self._renewing: asyncio.Task[None] | None = None
         self._ticks: set[asyncio.Task[int]] = set()
         self._claiming = False
         self._reclaim = False
@@ -196,9 +205,13 @@ class Scheduler:
         payload: dict[str, Any] | None = None,
         generation: int,
         lane: str | None = None,
+        after: DueItem | None = None,
     ) -> bool:
         """Make (incident, kind, key) due at `due_at`, replacing its pending occurrence.
-        False (nothing stored) when the lane already has a newer generation."""
+        False (nothing stored) when the lane already has a newer generation. `after`: the
+        item whose handler (running here) asks for it: stored with that item's done, in
+        one script call, and not if the handler fails (its next attempt asks again);
+        True then (a refusal is not known)."""
         item = DueItem(
             id=f"{incident_id}|{kind}|{key}",
             kind=kind,
@@ -212,6 +225,10 @@ class Scheduler:
         )
         if "|" in incident_id or "|" in kind:
             raise ValueError(f"'|' in a due-item's incident or kind: {item.id}")
+        follows = self._then.get(after.token) if after is not None else None
+        if follows is not None:
+            follows.append(item)
+            return True
         # a started scheduler times its own items (one due now, with room to run it, it
         # claims as it stores it); only one that will not tells the others
         now = self.clock()
@@ -225,11 +242,15 @@ class Scheduler:
             )
         elif claim:
             self._start(item.model_copy(update={"attempts": 1, "first_claimed_at": now}), now)
-        elif due_at <= now:
+        else:
+            self._time(due_at)
+        return stored
+
+    def _time(self, due_at: float) -> None:
+        if due_at <= self.clock():
             self.kick()
         else:
             self._wake_at(due_at)
-        return stored
 
     async def cancel(
         self,
@@ -365,11 +386,43 @@ class Scheduler:
         task.add_done_callback(self._ticks.discard)
 
     def _start(self, item: DueItem, now: float) -> None:
+        held = self._held.get(item.id)
+        if held is not None and held[0].token == item.token:
+            self._held[item.id] = (held[0], now + self.lease)  # claimed again: renewed
+            return
+        self._held[item.id] = (item, now + self.lease)
+        if self._renewing is None:
+            self._renewing = asyncio.get_running_loop().create_task(self._renew())
         self.metrics.lateness.labels(item.kind).observe(max(0.0, now - item.due_at))
         with about(item.incident_id):  # the task's every log line names the incident
             task = self.activity.spawn(self._run(item))
         self._running.add(task)
         task.add_done_callback(self._finished)
+
+    async def _renew(self) -> None:
+        """Every `lease / 3` while items are at work here: renew the leases of those past a
+        quarter of theirs, together (one script call). Not tracked as activity: it only
+        waits; a failed renewal lets the lease run out (the item comes back, guarded)."""
+        try:
+            while self._held:
+                await asyncio.sleep(self.lease / 3)
+                await self.renew()
+        finally:
+            self._renewing = None
+
+    async def renew(self) -> int:
+        """Renew the leases of the items at work here past a quarter of theirs; how many."""
+        now = self.clock()
+        until = now + self.lease
+        due = [item for item, end in self._held.values() if end - now < self.lease * 0.75]
+        for item in due:
+            self._held[item.id] = (item, until)
+        renewals = (self.store.due_hold(item, until) for item in due)
+        held = await asyncio.gather(*renewals, return_exceptions=True)
+        for item, kept in zip(due, held, strict=True):
+            if kept is False and self._held.get(item.id, (None,))[0] is item:
+                del self._held[item.id]  # finished elsewhere or rescheduled: not ours now
+        return len(due)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -377,6 +430,14 @@ class Scheduler:
             self.kick()
 
     async def _run(self, item: DueItem) -> None:
+        try:
+            await self._handle(item)
+        finally:
+            held = self._held.get(item.id)
+            if held is not None and held[0].token == item.token:
+                del self._held[item.id]
+
+    async def _handle(self, item: DueItem) -> None:
         extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}
         try:
             kind = self._kinds.get(item.kind)
@@ -388,8 +449,9 @@ class Scheduler:
                 self.metrics.outcomes.labels(item.kind, "duplicate").inc()
                 await self.store.due_done(item, None)
                 return
+            self._then[item.token] = []
             try:
-                async with asyncio.timeout(self.lease / 2):
+                async with asyncio.timeout(self.work):
                     await kind.handler(item)
             except Retry as exc:
                 await self._again(item, exc.after, exc.reason, kind.max_attempts)
@@ -406,11 +468,16 @@ class Scheduler:
                 "attempts": item.attempts,
                 "by": self.replica,
             }
-            await self.store.due_done(item, record)
+            follows = self._then.pop(item.token, [])
+            await self.store.due_done(item, record, then=follows, wake=not self._timing)
             self.metrics.outcomes.labels(item.kind, "done").inc()
+            for follow in follows:
+                self._time(follow.due_at)
         except STORE_ERRORS as exc:
             # could not finish or re-queue: the lease runs out and the item comes back
             log.warning("due-item bookkeeping failed", extra={**extra, "error": str(exc)})
+        finally:
+            self._then.pop(item.token, None)
 
     async def _again(self, item: DueItem, after: float | None, reason: str, limit: int) -> None:
         extra = {"incident": item.incident_id, "kind": item.kind, "attempt": item.attempts}
@@ -452,6 +519,8 @@ class Scheduler:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
+        if self._renewing is not None:
+            self._renewing.cancel()  # what is cut short below comes back within `lease`
         if self._wakes is not None:
             self._wakes.cancel()
             await asyncio.gather(self._wakes, return_exceptions=True)

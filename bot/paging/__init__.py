@@ -8,7 +8,9 @@ PagerDuty call is durable, retried with backoff from Redis and never holds up a 
   one incident_key per incident, so a retry after a lost answer finds it instead of paging
   twice. 5xx, 429 (its Retry-After) and timeouts are retried; after a few failures the
   channel is told, and told again if it gives up. The channel says who was paged, as Slack
-  mentions (PagerDuty user -> Slack user by email).
+  mentions (PagerDuty user -> Slack user by email), once: the page's handler says it if the
+  channel was there as it recorded the page, else the set-up once it has made it. The
+  escalation it starts is stored with the page's done (one due-item script call).
 - `escalate`: `escalation.ack_timeout` after a page or escalation, if PagerDuty still says
   triggered, escalate to the policy's next level and say so; again until the last level.
   `/incident escalate` schedules it now. It always asks PagerDuty first, so a lost
@@ -30,7 +32,6 @@ part of it makes are in bot/paging/base.py.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import blocks.paging as ui
 from blocks.mrkdwn import md
@@ -45,7 +46,6 @@ from bot.core.models import (
     TimelineEntry,
 )
 from bot.core.pagerduty import (
-    PagerDutyUser,
     PagingError,
     PDIncident,
     WebhookEvent,
@@ -53,7 +53,7 @@ from bot.core.pagerduty import (
 from bot.core.schedule import Retry
 from bot.core.store import Lease, Once
 from bot.incidents import IncidentError
-from bot.paging.base import PagerBase
+from bot.paging.base import PagerBase, page_details, user_names
 
 log = logging.getLogger(__name__)
 
@@ -240,18 +240,22 @@ class Pager(PagerBase):
                     ),
                     incident_key=page.incident_key,
                     title=f"[{incident.severity}] {shown.title}",
-                    details=_details(shown),
+                    details=page_details(shown),
                 )
             except PagingError as exc:
                 await self._page_failed(incident, item, exc)
                 return
             oncall = await self._mentions(result.assignees)
             now = self.clock()
+            recorded = False
 
             def paged(inc: Incident) -> list[TimelineEntry] | None:
+                nonlocal recorded
                 p = inc.page
-                if p is None or p.status != "pending":
+                recorded = p is not None and p.status == "pending"
+                if p is None or not recorded:
                     return None
+                p.page_tells = bool(inc.channel_id)
                 p.status = "acknowledged" if result.status == "acknowledged" else "triggered"
                 p.pd_incident_id, p.pd_number = result.incident_id, result.incident_number
                 p.html_url, p.service, p.service_id = result.html_url, service.name, service.id
@@ -262,14 +266,18 @@ class Pager(PagerBase):
 
             await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
             incident = await self.store.update(incident.id, paged)
+            if not recorded:
+                return  # another occurrence recorded this page: it says so and goes on
         elif not (item.attempts > 1 and page.pd_incident_id):
             return  # paged already, by an earlier occurrence that finished
         assert incident.page is not None
-        await self._tell_paged(incident, item)
-        await self._after_page(incident)
+        if incident.page.page_tells:  # marked: a redelivery looks for its own post first
+            await self._post(incident, item, ui.paged(incident.page))
+        await self._after_page(incident, item)
 
-    async def _after_page(self, incident: Incident) -> None:
-        """Start the acknowledgement clock (and polling, without webhooks)."""
+    async def _after_page(self, incident: Incident, item: DueItem | None = None) -> None:
+        """Start the acknowledgement clock (and polling, without webhooks); in a handler's
+        `item`, stored with its done."""
         page = incident.page
         assert page is not None
         if page.status == "triggered":
@@ -279,10 +287,15 @@ class Pager(PagerBase):
                 self.clock() + self.ack_timeout,
                 payload={"from_level": page.level},
                 generation=incident.generation,
+                after=item,
             )
         if not self.webhooks:
             await self.scheduler.schedule(
-                POLL, incident.id, self.clock() + self.poll_every, generation=incident.generation
+                POLL,
+                incident.id,
+                self.clock() + self.poll_every,
+                generation=incident.generation,
+                after=item,
             )
 
     async def _page_failed(self, incident: Incident, item: DueItem, exc: PagingError) -> None:
@@ -315,21 +328,15 @@ class Pager(PagerBase):
             return
         page = incident.page
         by = item.payload.get("by")
-        if (
-            page is None
-            or page.pd_incident_id is None
-            or page.status
-            not in (
-                "triggered",
-                "acknowledged",
-            )
-        ):
+        if page is None or page.pd_incident_id is None:
+            return
+        if page.status not in ("triggered", "acknowledged"):
             return
         target = int(item.payload.get("from_level", page.level)) + 1
         if page.level >= target:
             if item.attempts > 1:  # we escalated, then crashed before saying so
                 await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
-                await self._after_page(incident)
+                await self._after_page(incident, item)
             return
         if page.status == "acknowledged" and not by:
             return
@@ -338,7 +345,7 @@ class Pager(PagerBase):
             await self.resolved_in_pagerduty(incident.id, by_name=None)
             return
         if current.status == "acknowledged" and not by:
-            await self.acknowledged(incident.id, by_name=_names(current.acknowledged_by))
+            await self.acknowledged(incident.id, by_name=user_names(current.acknowledged_by))
             return
         if current.escalation_level < target:
             if target > await self._call(self._policy_levels(incident)):
@@ -359,7 +366,7 @@ class Pager(PagerBase):
         page = incident.page
         assert page is not None
         await self._post(incident, item, ui.escalated(page, waited=self.ack_timeout, by=by))
-        await self._after_page(incident)
+        await self._after_page(incident, item)
 
     async def _moved(
         self, incident_id: str, current: PDIncident, *, by: str | None, why: str
@@ -388,11 +395,15 @@ class Pager(PagerBase):
         if page is None or page.pd_incident_id is None or not _active(page):
             return
         current = await self._call(self.pd.get_incident(page.pd_incident_id))
-        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+        await self._absorb(incident, current, by_name=user_names(current.acknowledged_by))
         incident = await self.store.get(item.incident_id) or incident
         if incident.is_open and _active(incident.page):
             await self.scheduler.schedule(
-                POLL, incident.id, self.clock() + self.poll_every, generation=item.generation
+                POLL,
+                incident.id,
+                self.clock() + self.poll_every,
+                generation=item.generation,
+                after=item,
             )
 
     async def _resolve(self, item: DueItem) -> None:
@@ -560,7 +571,7 @@ class Pager(PagerBase):
         if page is None or page.pd_incident_id is None or not _active(page):
             return
         current = await self._call(self.pd.get_incident(page.pd_incident_id))
-        await self._absorb(incident, current, by_name=_names(current.acknowledged_by))
+        await self._absorb(incident, current, by_name=user_names(current.acknowledged_by))
 
     async def _absorb(
         self, incident: Incident, current: PDIncident, *, by_name: str | None
@@ -584,16 +595,3 @@ class Pager(PagerBase):
                 await self._after_page(incident)
         elif current.status == "acknowledged" and page.status == "triggered":
             await self.acknowledged(incident.id, by_name=by_name)
-
-
-def _names(users: list[PagerDutyUser]) -> str | None:
-    return ", ".join(u.name for u in users) or None
-
-
-def _details(incident: Incident) -> str:
-    parts: list[Any] = [f"Incident {incident.id} ({incident.severity}): {incident.title}"]
-    if incident.description:
-        parts.append(incident.description)
-    if incident.channel_name:
-        parts.append(f"Slack: #{incident.channel_name}")
-    return "\n\n".join(parts)

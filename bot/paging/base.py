@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 
@@ -160,20 +160,37 @@ class PagerBase:
                 self.slack, incident.channel_id, item, message, what="paging notice"
             )
 
-    async def _tell_paged(self, incident: Incident, item: DueItem | None = None) -> None:
-        """Say who was paged, once. A page goes out without waiting for the set-up, so
-        either the page (channel made already) or the set-up (page sent already) says it."""
+    async def _tell_paged(self, incident: Incident) -> None:
+        """The set-up's part of saying who was paged, once. A page goes out without waiting
+        for the set-up: the page's handler says it when the channel was there as the page
+        was recorded (`page_tells`, its post marked with its item), else the set-up does
+        (a redelivered event claims it first). Which of the two writes came second decides:
+        each sees the other's, so exactly one of them says it."""
         page = incident.page
         if not incident.channel_id or page is None or page.pd_incident_id is None:
             return
+        if page.paged_at is None or page.page_tells:
+            return  # not recorded as paged yet, or its handler says it
         told = f"{incident.id}:{page.pd_incident_id}"
-        first = await self.store.claim_once(Once.PAGED_TOLD, told, ttl=7 * 86400)
-        if item is not None and (first or item.attempts > 1):
-            await self._post(incident, item, ui.paged(page))  # a retry looks for it first
-        elif first:
+        if await self.store.claim_once(Once.PAGED_TOLD, told, ttl=7 * 86400):
             await self._say(incident, ui.paged(page))
 
     async def _say(self, incident: Incident, message: Message) -> None:
         await self.slack.notice(
             incident.channel_id, message, what="paging notice", incident=incident.id
         )
+
+
+def user_names(users: list[PagerDutyUser]) -> str | None:
+    """PagerDuty users by name, for the timeline (None: nobody)."""
+    return ", ".join(u.name for u in users) or None
+
+
+def page_details(incident: Incident) -> str:
+    """The PagerDuty incident's details: what it is and where its channel is."""
+    parts: list[Any] = [f"Incident {incident.id} ({incident.severity}): {incident.title}"]
+    if incident.description:
+        parts.append(incident.description)
+    if incident.channel_name:
+        parts.append(f"Slack: #{incident.channel_name}")
+    return "\n\n".join(parts)

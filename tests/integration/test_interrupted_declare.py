@@ -25,10 +25,13 @@ severities:
   - {name: SEV1, label: Critical, update_every: 1h, page: true}
   - {name: SEV2, label: High, update_every: 1h}
 pagerduty: {service_id: PSVC_MAIN, escalation_policy_id: PEP_MAIN}
-scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s, lease: 3s}
+scheduler: {tick: 0.1, retry: 0.1, reclaim: 1s}
 """
-# lease: a page the killed bot had claimed (a due-item due now is claimed as it is stored)
-# comes due again for the next bot when its lease ends: 60 s by default
+# the scheduler's lease is the default: a page the killed bot had claimed (a due-item due now
+# is claimed as it is stored) comes due again for the next bot within it (a few seconds; its
+# holder renews it while it works), not a minute later
+PAGED = ":rotating_light: Paged"  # who was paged, said in the channel
+PAGED_WITHIN = 20.0  # seconds from the kill: well within a minute, four leases or more
 
 
 @pytest.fixture
@@ -57,12 +60,14 @@ def made_by_bot(fake: FakeSlack) -> list[str]:
 
 
 def set_up(fake: FakeSlack, pd: FakePagerDuty) -> bool:
-    """Channel, pinned card, announcement and page, and the declarer told."""
+    """Channel, pinned card, announcement and page (and who was paged said), and the
+    declarer told."""
     channels = made_by_bot(fake)
     announce = fake.channel_by_name("incidents")
     return bool(
         channels
         and any(m.pinned for m in fake.messages[channels[0]])
+        and any(m.text.startswith(PAGED) for m in fake.messages[channels[0]])
         and announce
         and any(m.user == "U0BOT" for m in fake.messages[announce.id])
         and pd.incidents
@@ -73,11 +78,13 @@ def set_up(fake: FakeSlack, pd: FakePagerDuty) -> bool:
 def assert_once(fake: FakeSlack, pd: FakePagerDuty) -> None:
     [channel] = made_by_bot(fake)
     cards = [m for m in fake.messages[channel] if m.pinned]
+    paged = [m for m in fake.messages[channel] if m.text.startswith(PAGED)]
     announce = fake.channel_by_name("incidents")
     assert announce is not None
     announcements = [m for m in fake.messages[announce.id] if m.user == "U0BOT"]
     told = [m for msgs in fake.messages.values() for m in msgs if m.ephemeral_to == "U0ALICE"]
-    assert (len(cards), len(announcements), len(pd.incidents), len(told)) == (1, 1, 1, 1)
+    counts = (len(cards), len(announcements), len(pd.incidents), len(paged), len(told))
+    assert counts == (1, 1, 1, 1, 1), counts
     assert "Declared" in told[0].text and f"<#{channel}>" in told[0].text
 
 
@@ -100,8 +107,11 @@ async def test_a_bot_killed_while_slack_makes_the_channel_is_finished_by_the_nex
 
         second = bot(fake, pd, redis_url, config)
         await second.ready()
+        await eventually(lambda: pd.incidents, settle=False)
+        paged = time.monotonic() - killed
         await eventually(lambda: set_up(fake, pd), settle=False)
-        print(f"kill to fully set up: {time.monotonic() - killed:.2f} s")
+        print(f"kill to paged: {paged:.2f} s, to fully set up: {time.monotonic() - killed:.2f} s")
+        assert paged < PAGED_WITHIN, f"the on-call was paged {paged:.1f} s after the kill"
         assert_once(fake, pd)
     finally:
         first.stop()

@@ -57,6 +57,11 @@ async def slow(redis_url: str) -> AsyncIterator[Harness]:
 
 async def declare(h: Harness, text: str = "SEV1 Checkout API returning 500s") -> Incident:
     await h.command(f"declare {text}")
+    return await declare_seen(h)
+
+
+async def declare_seen(h: Harness) -> Incident:
+    """The declared incident, once its channel is made."""
     channel = await eventually(
         lambda: next((c for c, ch in h.fake.channels.items() if ch.name.startswith("inc-")), None)
     )
@@ -97,8 +102,9 @@ def pd(h: Harness) -> FakePagerDuty:
 
 async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
     incident = await declare(h)
-    [message] = await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
     await h.settled()
+    [message] = said(h, incident, lambda t: "Paged" in t)
     assert message.text == f":rotating_light: Paged Backend API on-call: {oncall(pd(h), 1)}"
     [pd_incident] = pd(h).incidents.values()
     epoch = (await h.store.install())["epoch"]  # never a key an earlier install used
@@ -110,6 +116,28 @@ async def test_declaring_a_sev1_pages_once_and_says_who(h: Harness) -> None:
     assert (page.status, page.level, page.pd_number) == ("triggered", 1, 1)
     entries = await eventually(lambda: timeline(h, incident))
     assert entries[0] == "Paging PagerDuty"
+
+
+async def test_a_page_recorded_before_its_channel_is_said_once_by_the_set_up(h: Harness) -> None:
+    """The page goes out while Slack is still making the channel: the page's handler has
+    nowhere to say it, so the set-up says who was paged once it has made the channel."""
+    making = h.fake.hold("conversations.create")
+    await h.command("declare SEV1 Checkout API returning 500s")
+    await making.arrived.wait()
+
+    async def recorded() -> Incident | None:
+        found = await h.store.open_incidents(limit=1)
+        page = found[0].page if found else None
+        return found[0] if page is not None and page.paged_at is not None else None
+
+    incident = await eventually(recorded)
+    assert incident.page is not None and not incident.page.page_tells
+    making.release()
+    incident = await declare_seen(h)
+    await eventually(lambda: said(h, incident, lambda t: "Paged" in t))
+    await h.settled()
+    [message] = said(h, incident, lambda t: "Paged" in t)
+    assert message.text == f":rotating_light: Paged Backend API on-call: {oncall(pd(h), 1)}"
 
 
 async def test_no_acknowledgement_escalates_level_by_level_to_the_last(h: Harness) -> None:

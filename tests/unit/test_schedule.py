@@ -124,6 +124,66 @@ async def test_a_claim_nobody_finishes_comes_back_after_the_lease(
     assert await fire(survivor) == 0
 
 
+async def test_a_lease_is_renewed_while_its_handler_works_and_runs_out_when_it_stops(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)  # a lease of 30 s
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow(item: DueItem) -> None:
+        started.set()
+        await gate.wait()
+
+    s.on("remind", slow)
+    await s.schedule("remind", "inc-1", T0, generation=1)
+    assert await s.tick() == 1
+    await started.wait()
+    other = scheduler(store, clock)
+    got = Recorder()
+    other.on("remind", got)
+    clock.now = T0 + 5
+    assert await s.renew() == 0  # not a quarter into its lease yet
+    clock.now = T0 + 20
+    assert await s.renew() == 1  # held until T0 + 50
+    clock.now = T0 + 40
+    assert await fire(other) == 0
+    # its own claim of the item it is at work on (its loop stalled past a renewal) is the
+    # renewal: no second run
+    clock.now = T0 + 50
+    assert await s.tick() == 1 and len(s._running) == 1
+    # then it stops renewing (as if killed): the other replica takes the item over
+    clock.now = T0 + 80
+    assert await fire(other) == 1
+    assert got.items[0].attempts > 1 and got.items[0].first_claimed_at == T0
+    gate.set()
+    await s.idle()
+    assert await s.pending("inc-1") == []
+
+
+async def test_what_a_handler_schedules_after_its_item_goes_with_its_done_not_its_failure(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    seen: list[list[str]] = []
+    fail = [Retry("PagerDuty: HTTP 503", after=1.0)]
+
+    async def page(item: DueItem) -> None:
+        await s.schedule("escalate", item.incident_id, T0 + 900, generation=1, after=item)
+        seen.append([i.kind for i in await s.pending("inc-1")])
+        if fail:
+            raise fail.pop()
+
+    s.on("page", page)
+    await s.schedule("page", "inc-1", T0 + 1, generation=1)
+    clock.now = T0 + 1
+    assert await fire(s) == 1
+    assert [i.kind for i in await s.pending("inc-1")] == ["page"]  # retried: nothing after
+    clock.now = T0 + 2
+    assert await fire(s) == 1
+    assert [i.kind for i in await s.pending("inc-1")] == ["escalate"]
+    assert seen == [["page"], ["page"]]  # stored with the done, not while the handler ran
+
+
 async def test_claims_are_counted_across_leases_and_retries(store: Store, clock: Clock) -> None:
     """A first claim writes nothing but its lease; the count still comes out right after
     any mix of leases running out and retries."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -33,19 +33,22 @@ class _Batches:
         self.busy: asyncio.AbstractEventLoop | None = None  # the loop a call is under way on
         self.sending: asyncio.Task[None] | None = None
 
-    async def run(self, op: list[str]) -> int:
+    async def run(self, *ops: list[str]) -> list[int]:
+        """Each op's answer; ops of one caller go in one call when none is under way."""
         loop = asyncio.get_running_loop()
-        body = json.dumps(op, separators=(",", ":"))
+        bodies = [json.dumps(op, separators=(",", ":")) for op in ops]
         if self.busy is loop:
-            answer: asyncio.Future[int] = loop.create_future()
-            self.queued.append((body, answer))
-            return await answer
+            answers: list[asyncio.Future[int]] = []
+            for body in bodies:
+                answers.append(loop.create_future())
+                self.queued.append((body, answers[-1]))
+            return list(await asyncio.gather(*answers))
         self.busy, self.queued = loop, []  # (what another, finished loop left is gone)
         try:
-            results = await self.send([body])
+            results = await self.send(bodies)
         finally:
             self._next(loop)
-        return int(results[0])
+        return [int(result) for result in results]
 
     def _next(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.queued and not loop.is_closed():
@@ -75,11 +78,12 @@ class _Batches:
 class DueRepo(StoreBase):
     """Due-items: scheduled, claimed, done, retried, cancelled."""
 
-    async def _due_op(self, op: list[str]) -> int:
+    async def _due_op(self, op: list[str], *more: list[str]) -> int:
+        """The first op's answer (the others' are not needed: schedules with a done)."""
         batches: _Batches | None = self.__dict__.get("_due_batches")
         if batches is None:
             batches = self.__dict__.setdefault("_due_batches", _Batches(self._due_send))
-        return await batches.run(op)
+        return (await batches.run(op, *more))[0]
 
     async def _due_send(self, ops: list[str]) -> list[Any]:
         now = repr(time.time())  # the states' lifetimes only: a week past the furthest item
@@ -93,10 +97,7 @@ class DueRepo(StoreBase):
         its generation is older than its lane's floor (a newer decision was made). `wake`:
         publish its due time to every replica's scheduler (when this one will not time it).
         `claim` (now, lease end): claimed at once, by the caller (an item due now)."""
-        op = ["s", item.id, item.token, item.lane, str(item.generation), repr(item.due_at)]
-        op += [dumps(item.payload), "1" if wake else ""]
-        op += [repr(claim[1]), repr(claim[0])] if claim else ["", ""]
-        return bool(await self._due_op(op))
+        return bool(await self._due_op(_schedule_op(item, wake, claim)))
 
     async def due_claim(
         self, now: float, lease_until: float, limit: int, *, legacy: bool = False
@@ -111,16 +112,30 @@ class DueRepo(StoreBase):
         next_due = float(out[1]) if out[1] else None
         return [_claimed(row) for row in out[2:]], int(out[0]), next_due
 
-    async def due_done(self, item: DueItem, record: dict[str, Any] | None) -> bool:
+    async def due_done(
+        self,
+        item: DueItem,
+        record: dict[str, Any] | None,
+        *,
+        then: Sequence[DueItem] = (),
+        wake: bool = False,
+    ) -> bool:
         """Finish a claimed item: its send record kept (if given) and the item removed,
-        unless it was rescheduled meanwhile. True when this removed it."""
+        unless it was rescheduled meanwhile. True when this removed it. `then`: items its
+        handler scheduled, stored in the same script call (`wake` as for `due_schedule`)."""
         body = dumps(record) if record is not None else ""
-        return bool(await self._due_op(["d", item.id, item.token, body]))
+        more = [_schedule_op(next_item, wake, None) for next_item in then]
+        return bool(await self._due_op(["d", item.id, item.token, body], *more))
 
     async def due_retry(self, item: DueItem, at: float, error: str) -> bool:
         first = "" if item.first_claimed_at is None else repr(item.first_claimed_at)
         op = ["r", item.id, item.token, repr(at), error[:500], str(item.attempts), first]
         return bool(await self._due_op(op))
+
+    async def due_hold(self, item: DueItem, until: float) -> bool:
+        """Renew the lease of a claimed item still at work: due again at `until` unless
+        finished first (a retry of it, its claims and last error as they are)."""
+        return await self.due_retry(item, until, item.last_error or "")
 
     async def due_cancel(
         self,
@@ -169,6 +184,13 @@ class DueRepo(StoreBase):
 
     async def due_count(self) -> int:
         return int(await self.redis.zcard(self.keys.due))
+
+
+def _schedule_op(item: DueItem, wake: bool, claim: tuple[float, float] | None) -> list[str]:
+    op = ["s", item.id, item.token, item.lane, str(item.generation), repr(item.due_at)]
+    op += [dumps(item.payload), "1" if wake else ""]
+    op += [repr(claim[1]), repr(claim[0])] if claim else ["", ""]
+    return op
 
 
 def _section(state: dict[str, Any], name: str) -> dict[str, Any]:
