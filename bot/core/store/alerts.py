@@ -156,18 +156,10 @@ class AlertRepo(StoreBase):
         the ones it read before without acknowledging them (their answer was lost)."""
         out: Any = ()
         async with self._grouped(self.alerts_consumer_group):
-            out = await self.redis.xreadgroup(
-                ALERT_CONSUMERS,
-                consumer,
-                {self.keys.alert_stream: "0" if own else ">"},
-                count=count,
+            out = await self._script(scripts.ALERT_READ)(
+                [self.keys.alert_stream], [ALERT_CONSUMERS, consumer, count, "0" if own else ">"]
             )
-        return [
-            AlertEntry(as_str(i), as_str(f.get("b", "")))
-            for _, rows in out
-            for i, f in rows
-            if f  # an entry deleted meanwhile comes back empty
-        ]
+        return [AlertEntry(as_str(i), as_str(b)) for i, b in zip(out[::2], out[1::2], strict=True)]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""
