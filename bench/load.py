@@ -280,9 +280,14 @@ class Load:
         store = self.replica.services.store
         assert alerts is not None
 
+        # every rule's group declares, paced by the Slack budgets: settled() alone is true
+        # while a declaration waits its turn, and a duplicate could come after the count
+        rules = {r.alertname for r in alerts.settings.rules} & set(NAMES)
+
         async def settled() -> bool:
             found = [i for i in await store.recent_incidents(limit=1000) if i.alertname]
-            return await alerts.settled() and all(i.channel_id for i in found)
+            declared = {i.alertname for i in found} >= rules
+            return declared and await alerts.settled() and all(i.channel_id for i in found)
 
         deadline = time.monotonic() + self.sizes["give_up"]
         while not await settled() and time.monotonic() < deadline:  # noqa: ASYNC110
