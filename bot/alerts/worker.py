@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS = STORE_ERRORS
 DROP_REASONS = {-1: "total", -2: "minute"}  # what the apply script answers for a group kept out
 APPLY_CHUNK = 2000  # alerts applied a round trip
+# a read: FIRST_READ entries, then up to `alerts.batch` (many small POSTs a read, so
+# fewer reads and script calls each) of about READ_BYTES in all (big payloads: a few)
+FIRST_READ, READ_BYTES = 32, 2 * 1024 * 1024
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Worker:
         alerts, store = self.alerts, self.alerts.store
         await _until_ready(store.alerts_consumer_group)
         next_reclaim = 0.0
-        count = alerts.batch
+        count = min(alerts.batch, FIRST_READ)
         own = True  # first what this consumer read and never acknowledged
         while not self.stopping:
             alerts.wake_ingest.clear()  # before reading: an accept from now on wakes us
@@ -82,7 +85,10 @@ class Worker:
                     entries = await store.alerts_reclaim(alerts.consumer, idle_ms, count)
                 if entries:
                     await apply(alerts, entries)
-                    count = min(alerts.batch, count * 2)
+                    # twice as many next time, up to about READ_BYTES of entries like these
+                    size = sum(len(e.batch) for e in entries)
+                    fit = READ_BYTES * len(entries) // max(1, size)
+                    count = max(1, min(alerts.batch, count * 2, fit))
                     continue
             except REDIS_ERRORS as exc:
                 # a read whose answer was lost (big payloads, a busy Redis): its entries
