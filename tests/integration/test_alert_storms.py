@@ -211,7 +211,7 @@ async def test_groups_beyond_the_caps_are_counted_and_told_once(redis_url: str) 
 # -- applying ----------------------------------------------------------------------------------
 
 
-async def test_a_reads_posts_apply_one_call_a_group_as_if_one_at_a_time(
+async def test_a_reads_posts_are_applied_one_call_a_group_as_if_one_at_a_time(
     redis_url: str,
 ) -> None:
     h = await start(redis_url, config(), alertmanager_token=TOKEN)

@@ -126,9 +126,10 @@ class AlertRepo(StoreBase):
             slot = 0
             if a.sender is not None:
                 rate = self.keys.rate(Rate.ALERTMANAGER, a.sender)
-                slot = slots.get(rate) or slots.setdefault(rate, len(keys) + 1)
-                if slot > len(keys):
+                if rate not in slots:
                     keys.append(rate)
+                    slots[rate] = len(keys)
+                slot = slots[rate]
             args += [a.batch, a.max_bytes, slot, repr(a.now), repr(a.interval), a.burst]
         done = await self._script(scripts.ALERT_ADMIT)(keys, args)
         stored = {1: True, 2: False}  # -1: the stream is full (None)
