@@ -122,7 +122,7 @@ class Alerts:
         # tuning, seconds; tests make them small
         self.poll = 0.5  # how often an idle worker looks at the stream (a local accept wakes it)
         self.claim_idle = 30.0  # an entry read but unacknowledged this long is taken over
-        self.batch = 32  # stream entries read at once (a payload may be a few MB)
+        self.batch = 256  # stream entries read at once, at most (fewer when big: worker.py)
         self.concurrency = 16  # reconciles at once, in each lane
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wake_ingest = asyncio.Event()

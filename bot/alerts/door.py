@@ -1,14 +1,13 @@
 """The webhook's door to the stream: POSTs arriving together are stored together.
 
 Each POST's batch waits for the event loop's turn to end, and every batch that arrived in
-that turn goes to Redis in one pipeline (`Store.alerts_admit`: each its own script, its
+that turn goes to Redis in one script (`Store.alerts_admit`: each batch in turn its
 sender's rate booked and the batch appended, or refused, exactly as alone). Each POST is
-answered from its own script's result, once Redis has it: a 200 still means stored. A
-burst of 50 concurrent one-alert POSTs costs a few pipelines a turn instead of 50 round
-trips, each with its pooled connection, retry wrapper and reply read: most of the bot's
-CPU per POST. A pipeline holds at most `MOST` batches or `MOST_BYTES` of them (so each
-answers well within the socket timeout); more go out in further pipelines at once.
-"""
+answered from its own result, once Redis has it: a 200 still means stored. A burst of 50
+concurrent one-alert POSTs costs a few calls a turn instead of 50 round trips, each with
+its pooled connection, retry wrapper, command packing and reply read: most of the bot's
+CPU per POST. A call holds at most `MOST` batches or `MOST_BYTES` of them (so each
+answers well within the socket timeout); more go out in further calls at once."""
 
 from __future__ import annotations
 

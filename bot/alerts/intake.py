@@ -8,6 +8,7 @@ stored alert has a known size whatever a sender puts in it (bot/core/store/alert
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -157,15 +158,15 @@ def parse_alertmanager(body: bytes, *, now: float) -> AlertBatch:
         log.info("alertmanager payload version %s; reading it as version 4", payload.version)
     # The batch is built as plain data and validated in one go (pydantic's core does it
     # faster than one model at a time, and faster than model_construct).
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, dict[str, Any]] = {}  # by alert name: its group
     group_labels = clip_values(payload.groupLabels, MAX_LABELS, LABEL_CHARS)
     for a in payload.alerts:
         alertname = a.labels["alertname"].strip()[:LABEL_CHARS]
-        key, title = group_key(alertname, group_labels)
-        group = groups.get(key)
+        group = groups.get(alertname)
         if group is None:
+            key, title = group_key(alertname, group_labels)
             labels = {k: v for k, v in group_labels.items() if k != "alertname"}
-            group = groups[key] = {
+            group = groups[alertname] = {
                 "key": key,
                 "alertname": alertname,
                 "title": title,
@@ -213,7 +214,12 @@ def cap_groups(
 def sender_key(token: str, peer: str | None) -> str:
     """Who is sending, for the webhook's rate: the token it proved (hashed: never stored)
     and the address it connects from."""
-    return f"{hashlib.sha256(token.encode()).hexdigest()[:12]}:{peer or '-'}"
+    return f"{_token_id(token)}:{peer or '-'}"
+
+
+@functools.lru_cache(maxsize=4)  # the configured token: hashed once, not once a POST
+def _token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def bearer_ok(header: str | None, token: str) -> bool:

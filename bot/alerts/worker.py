@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS = STORE_ERRORS
 DROP_REASONS = {-1: "total", -2: "minute"}  # what the apply script answers for a group kept out
 APPLY_CHUNK = 2000  # alerts applied a round trip
+# a read: FIRST_READ entries, then up to `alerts.batch` (many small POSTs a read, so
+# fewer reads and script calls each) of about READ_BYTES in all (big payloads: a few)
+FIRST_READ, READ_BYTES = 32, 2 * 1024 * 1024
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Worker:
         alerts, store = self.alerts, self.alerts.store
         await _until_ready(store.alerts_consumer_group)
         next_reclaim = 0.0
-        count = alerts.batch
+        count = min(alerts.batch, FIRST_READ)
         own = True  # first what this consumer read and never acknowledged
         while not self.stopping:
             alerts.wake_ingest.clear()  # before reading: an accept from now on wakes us
@@ -82,7 +85,10 @@ class Worker:
                     entries = await store.alerts_reclaim(alerts.consumer, idle_ms, count)
                 if entries:
                     await apply(alerts, entries)
-                    count = min(alerts.batch, count * 2)
+                    # twice as many next time, up to about READ_BYTES of entries like these
+                    size = sum(len(e.batch) for e in entries)
+                    fit = READ_BYTES * len(entries) // max(1, size)
+                    count = max(1, min(alerts.batch, count * 2, fit))
                     continue
             except REDIS_ERRORS as exc:
                 # a read whose answer was lost (big payloads, a busy Redis): its entries
@@ -163,8 +169,15 @@ def limits(alerts: Alerts) -> GroupLimits:
 
 
 async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
-    """Apply stream entries to their groups, then acknowledge and delete them."""
+    """Apply stream entries to their groups, then acknowledge and delete them.
+
+    A group's alerts of all these entries go in one script call, in order, each with its
+    own entry (so dedup and order are as if applied an entry at a time): a storm of
+    one-alert POSTs for a group costs one call a read, not one a POST. Its version moves
+    once for them all; a group that starts and stops firing within them is due as for a
+    change of counts only (at its message's next edit). A complete report goes alone."""
     updates: list[GroupApply] = []
+    last: dict[str, tuple[tuple[object, ...], GroupApply]] = {}  # a group's update to join
     for entry in entries:
         try:
             batch = AlertBatch.model_validate_json(entry.batch)
@@ -173,17 +186,32 @@ async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
             # but would be retried forever
             log.error("unreadable alert batch dropped", extra={"entry": entry.id})
             continue
+        seq = entry.seq
         for g in batch.groups:
+            quads: list[str] = []
+            for a in g.alerts:
+                quads += [a.fingerprint, a.status, a.model_dump_json(), seq]
+            gid = group_id(g.key)
+            # what the call says besides its alerts (lane and class follow from it)
+            shape = (g.key, g.title, g.labels, g.link, batch.source)
+            joined = last.get(gid)
+            if (
+                joined is not None
+                and joined[0] == shape
+                and not g.complete_prefix
+                and len(joined[1].alerts) + len(quads) <= 4 * APPLY_CHUNK
+            ):
+                joined[1].alerts += quads
+                joined[1].entry = entry
+                continue
             group = json.dumps({"title": g.title, "labels": g.labels}, sort_keys=True)
             head = [g.complete_prefix, g.key, g.alertname, group, batch.source, g.link]
-            triples: list[str] = []
-            for a in g.alerts:
-                triples += [a.fingerprint, a.status, a.model_dump_json()]
-            updates.append(
-                GroupApply(
-                    group_id(g.key), entry, alerts.lane(g), alerts.group_class(g), head, triples
-                )
-            )
+            u = GroupApply(gid, entry, alerts.lane(g), alerts.group_class(g), head, quads)
+            updates.append(u)
+            if g.complete_prefix:  # it resolves what it omits: what follows goes after it
+                last.pop(gid, None)
+            else:
+                last[gid] = (shape, u)
     # a few thousand alerts a round trip, so each answers well within the socket
     # timeout; the entries are acknowledged with the last (a crash before it: they
     # are applied again, which changes nothing)
@@ -193,7 +221,7 @@ async def apply(alerts: Alerts, entries: list[AlertEntry]) -> None:
     size = 0
     for u in updates:
         chunk.append(u)
-        size += len(u.alerts) // 3 + 1
+        size += len(u.alerts) // 4 + 1
         if size >= APPLY_CHUNK:
             results += await alerts.store.alerts_apply([], chunk, now=alerts.clock(), limits=bounds)
             chunk, size = [], 0

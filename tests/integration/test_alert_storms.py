@@ -15,6 +15,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot.alerts.intake import group_id
+from bot.alerts.worker import apply
 from bot.core.config import IncidentConfig
 from tests.integration.harness import Harness, eventually, metric, start
 from tests.integration.storm import storm
@@ -203,6 +204,47 @@ async def test_groups_beyond_the_caps_are_counted_and_told_once(redis_url: str) 
         assert "4 over `alerts.groups_per_minute`" in shown
         await h.settled()
         assert len(messages(h, announce, "Alert storm")) == 1  # one notice, edited
+    finally:
+        await h.stop()
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+async def test_a_reads_posts_are_applied_one_call_a_group_as_if_one_at_a_time(
+    redis_url: str,
+) -> None:
+    h = await start(redis_url, config(), alertmanager_token=TOKEN)
+    try:
+        alerts = alerts_of(h)
+        await alerts.stop()  # the POSTs wait in the stream, read below in one go
+        flips = [("a", "firing"), ("b", "firing"), ("a", "resolved"), ("a", "firing")]
+        for instance, status in [*flips, ("b", "resolved")]:
+            await fire(h, alert("HighMemory", status, instance=instance))
+            await fire(h, alert("DiskAlmostFull", instance=instance))  # another group between
+        await h.store.alerts_consumer_group()
+        entries = await h.store.alerts_read("test", 100)
+        calls: list[int] = []
+        apply_all = h.store.alerts_apply
+
+        async def counted(entries: Any, updates: Any, **kw: Any) -> list[int]:
+            calls.append(len(updates))
+            return await apply_all(entries, updates, **kw)
+
+        h.store.alerts_apply = counted  # type: ignore[method-assign]
+        await apply(alerts, entries)
+        assert (len(entries), calls) == (10, [2])  # one script call a group
+        memory = await h.store.alerts_group(group_id("HighMemory|checkout"))
+        assert memory is not None
+        # a fired, resolved and fired again; b fired then resolved: as applied one by one
+        assert [memory.number(k) for k in ("firing", "resolved", "fired")] == [1, 1, 3]
+        disk = await h.store.alerts_group(group_id("DiskAlmostFull|checkout"))
+        assert disk is not None and [disk.number(k) for k in ("firing", "fired")] == [2, 2]
+        # redelivered, in any order: changes nothing
+        await apply(alerts, entries[::-1])
+        again = await h.store.alerts_group(group_id("HighMemory|checkout"))
+        assert again is not None
+        assert {**again.fields, "last_seen": ""} == {**memory.fields, "last_seen": ""}
     finally:
         await h.stop()
 

@@ -29,14 +29,20 @@ async def test_posts_arriving_together_are_stored_in_one_round_trip_each_answere
         return await admit_all(admits)
 
     store.alerts_admit = counted  # type: ignore[method-assign]
-    # five from one sender whose rate allows three at once, one without a rate
+    # five from one sender whose rate allows three at once, one without a rate, and two
+    # from another sender, between the first one's
     answers = await asyncio.gather(
-        *(door.admit(admit(f"b{i}")) for i in range(5)), door.admit(admit("paging", None))
+        *(door.admit(admit(f"b{i}")) for i in range(3)),
+        door.admit(admit("other", "s2")),
+        *(door.admit(admit(f"b{i}")) for i in range(3, 5)),
+        door.admit(admit("paging", None)),
+        door.admit(admit("other again", "s2")),
     )
-    assert sent == [6]
-    assert [stored for stored, _ in answers] == [True, True, True, False, False, True]
-    assert [wait > 0 for _, wait in answers] == [False] * 3 + [True] * 2 + [False]
-    assert await store.alerts_backlog() == 4  # those over the rate were not stored
+    assert sent == [8]
+    stored = [True] * 4 + [False] * 2 + [True] * 2
+    assert [s for s, _ in answers] == stored
+    assert [wait > 0 for _, wait in answers] == [not s for s in stored]
+    assert await store.alerts_backlog() == 6  # those over the rate were not stored
 
 
 async def test_a_full_stream_and_a_forgotten_script_are_answered_as_alone() -> None:

@@ -294,11 +294,12 @@ def update(
     gid: str, entry_id: str, *alerts: tuple[str, str], prefix: str = "", lane: Lane = "rule"
 ) -> GroupApply:
     head = [prefix, "X|", "X", json.dumps({"title": "X"}), "alertmanager", ""]
+    entry = AlertEntry(entry_id, "{}")
     args: list[str] = []
     for fp, status in alerts:
         body = AlertInstance(fingerprint=fp, status=status, alertname="X").model_dump_json()  # type: ignore[arg-type]
-        args += [fp, status, body]
-    return GroupApply(gid, AlertEntry(entry_id, "{}"), lane, "rule", head, args)
+        args += [fp, status, body, entry.seq]
+    return GroupApply(gid, entry, lane, "rule", head, args)
 
 
 async def apply(

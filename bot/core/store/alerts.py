@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from bot.core.store import scripts
 from bot.core.store.base import StoreBase, as_str
@@ -36,8 +35,7 @@ class AlertEntry:
         return f"{int(ms):015d}-{int(n or 0):010d}"
 
 
-@dataclass(frozen=True)
-class Admit:
+class Admit(NamedTuple):  # not a dataclass: one is made a POST, a tuple at a third the cost
     """One webhook POST's batch to store (`AlertRepo.alerts_admit`); with `sender`, one use
     of its rate (`interval` seconds apart, `burst` at once, at `now`) booked first."""
 
@@ -87,14 +85,15 @@ class GroupLimits:
 
 @dataclass
 class GroupApply:
-    """What one batch applies to one group (args: see lua/alert_apply.lua's per-alert triples)."""
+    """What one or more batches apply to one group (lua/alert_apply.lua), the last from
+    `entry`."""
 
     gid: str
     entry: AlertEntry
     lane: Lane
     cls: GroupClass
     head: list[str]  # complete prefix, key, alertname, group JSON, source, link
-    alerts: list[str] = field(default_factory=list)  # fingerprint, status, body, ...
+    alerts: list[str] = field(default_factory=list)  # fingerprint, status, body, entry seq, ...
 
 
 class AlertRepo(StoreBase):
@@ -117,45 +116,27 @@ class AlertRepo(StoreBase):
     async def alerts_admit(self, admits: Sequence[Admit]) -> list[tuple[bool | None, float]]:
         """Webhook POSTs' batches, each as `alerts_accept` stores it (no `once`), and those
         with a `sender` after one use of its `Rate.ALERTMANAGER` booked as `take_rate`
-        books it (lua/alert_admit.lua): one script each, all in one round trip. Per
-        admit (stored, wait): wait > 0 is how long until the sender may send again
-        (nothing booked, nothing stored); stored None: the stream holds `max_bytes`
-        unapplied."""
-        k = self.keys
-        calls: list[tuple[AsyncScript, list[str], list[str | int | float]]] = []
+        books it: one script for them all (lua/alert_admit.lua), each as alone. Per admit
+        (stored, wait): wait > 0 is how long until the sender may send again (nothing
+        booked, nothing stored); stored None: the stream holds `max_bytes` unapplied."""
+        keys = [self.keys.alert_stream, self.keys.alert_queued]
+        slots: dict[str, int] = {}  # a sender's rate key: its index in KEYS (from 1)
+        args: list[str | int] = []
         for a in admits:
-            more: list[str | int | float] = [0]
-            if a.sender is None:
-                body, rate = scripts.ALERT_ACCEPT, []
-            else:
-                rate = [k.rate(Rate.ALERTMANAGER, a.sender)]
-                body, more = scripts.ALERT_ADMIT, [repr(a.now), repr(a.interval), a.burst]
-            keys = [k.alert_stream, k.alert_queued, *rate]
-            calls.append((self._script(body), keys, [a.batch, a.max_bytes, *more]))
-        done: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
-        while todo:  # a script Redis forgot (a restart) did not run: loaded, sent again
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    script, names, values = calls[i]
-                    pipe.evalsha(script.sha, len(names), *names, *values)
-                results = await pipe.execute(raise_on_error=False)
-            for i, result in zip(todo, results, strict=True):
-                done[i] = result
-            todo = [i for i in todo if isinstance(done[i], NoScriptError)]
-            for script in {id(calls[i][0]): calls[i][0] for i in todo}.values():
-                script.sha = await self.redis.script_load(script.script)
-        out: list[tuple[bool | None, float]] = []
-        for a, result in zip(admits, done, strict=True):
-            if isinstance(result, Exception):
-                raise result
-            if a.sender is None:
-                out.append((None if int(result) < 0 else bool(int(result)), 0.0))
-            elif int(result[0]) == 2:
-                out.append((False, float(result[1])))
-            else:
-                out.append((True if int(result[0]) == 1 else None, 0.0))
-        return out
+            slot = 0
+            if a.sender is not None:
+                rate = self.keys.rate(Rate.ALERTMANAGER, a.sender)
+                if rate not in slots:
+                    keys.append(rate)
+                    slots[rate] = len(keys)
+                slot = slots[rate]
+            args += [a.batch, a.max_bytes, slot, repr(a.now), repr(a.interval), a.burst]
+        done = await self._script(scripts.ALERT_ADMIT)(keys, args)
+        stored = {1: True, 2: False}  # -1: the stream is full (None)
+        return [
+            (stored.get(int(code)), float(wait))
+            for code, wait in zip(done[::2], done[1::2], strict=True)
+        ]
 
     async def alerts_consumer_group(self) -> None:
         """Create the consumer group (from the stream's start: nothing accepted before the
@@ -175,18 +156,10 @@ class AlertRepo(StoreBase):
         the ones it read before without acknowledging them (their answer was lost)."""
         out: Any = ()
         async with self._grouped(self.alerts_consumer_group):
-            out = await self.redis.xreadgroup(
-                ALERT_CONSUMERS,
-                consumer,
-                {self.keys.alert_stream: "0" if own else ">"},
-                count=count,
+            out = await self._script(scripts.ALERT_READ)(
+                [self.keys.alert_stream], [ALERT_CONSUMERS, consumer, count, "0" if own else ">"]
             )
-        return [
-            AlertEntry(as_str(i), as_str(f.get("b", "")))
-            for _, rows in out
-            for i, f in rows
-            if f  # an entry deleted meanwhile comes back empty
-        ]
+        return [AlertEntry(as_str(i), as_str(b)) for i, b in zip(out[::2], out[1::2], strict=True)]
 
     async def alerts_reclaim(self, consumer: str, idle_ms: int, count: int) -> list[AlertEntry]:
         """Entries another consumer read but never acknowledged (it died): take them."""

@@ -1,5 +1,7 @@
 -- (lib_dropped.lua and lib_forget.lua come first.)
--- Apply one group's alerts from stream entry ARGV[2] (a sortable sequence). An alert's
+-- Apply one group's alerts: ARGV[21..] a fingerprint, status, body and stream entry (its
+-- sortable sequence) each, so one call may carry several entries' alerts of the group;
+-- ARGV[2] the last entry, at which a complete report's unnamed alerts resolve. An alert's
 -- state changes only for a later entry than the one that set it, so redelivered or
 -- reordered entries change nothing; a status change bumps the version and makes the group
 -- due in its lane, in the same script (no lost wake-up). Bounded: a new group is kept out
@@ -67,7 +69,7 @@ local function room_for_body()
   end
   return false
 end
-local function set(fp, status, body)
+local function set(fp, status, body, seq)
   local cur = redis.call('HGET', state, fp)
   local cur_seq, cur_status = '', ''
   if cur then
@@ -102,9 +104,9 @@ local function set(fp, status, body)
   end
 end
 local seen = {}
-for i = 21, #ARGV, 3 do
+for i = 21, #ARGV, 4 do
   seen[ARGV[i]] = true
-  set(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  set(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
 end
 if complete ~= '' then
   -- a complete report (a Slack message): its source's alerts not named have resolved
@@ -113,7 +115,7 @@ if complete ~= '' then
     local fp = all[j]
     if not seen[fp] and string.sub(fp, 1, #complete) == complete
         and string.sub(all[j + 1], -7) == '|firing' then
-      set(fp, 'resolved', '')
+      set(fp, 'resolved', '', seq)
     end
   end
 end
