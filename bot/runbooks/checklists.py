@@ -206,8 +206,9 @@ class Checklists:
     ) -> tuple[StepState, bool]:
         """Apply a Done / Skip / I'm on it / Undo click: (the step's state, whether the
         click changed it). Either way the messages are brought in line afterwards."""
-        run, runbook = await self._run(run_id)
-        state, changed = await self._change(run, runbook, step_id, action, user)
+        found, read = await self.store.get_run_step(run_id, step_id)  # one round trip
+        run, runbook = self._checked(found)
+        state, changed = await self._change(run, runbook, step_id, action, user, read=read)
         # Even a click that changed nothing syncs: it may come from a stale message.
         await self.sync(run.id)
         return state, changed
@@ -233,7 +234,9 @@ class Checklists:
         return changed
 
     async def _run(self, run_id: str) -> tuple[RunbookRun, Runbook]:
-        run = await self.store.get_run(run_id)
+        return self._checked(await self.store.get_run(run_id))
+
+    def _checked(self, run: RunbookRun | None) -> tuple[RunbookRun, Runbook]:
         if run is None:
             raise ChecklistError("This checklist is no longer stored, so it cannot change.")
         runbook = self.runbooks.get(run.runbook)
@@ -244,7 +247,14 @@ class Checklists:
         return run, runbook
 
     async def _change(
-        self, run: RunbookRun, runbook: Runbook, step_id: str, action: StepAction, user: str
+        self,
+        run: RunbookRun,
+        runbook: Runbook,
+        step_id: str,
+        action: StepAction,
+        user: str,
+        *,
+        read: str | None = None,
     ) -> tuple[StepState, bool]:
         step = next((s for s in runbook.steps() if s.id == step_id), None)
         if step is None:
@@ -258,7 +268,7 @@ class Checklists:
             text = step_entry_text(runbook, step.id, step.text, action)
             return new, TimelineEntry(at=now, actor=user, kind="runbook_step", text=text)
 
-        return await self.store.change_step(run, step.id, change)
+        return await self.store.change_step(run, step.id, change, read=read)
 
     # -- the long form and notes ----------------------------------------------------------
     async def long_form(self, run_id: str, phase_id: str) -> list[Message]:

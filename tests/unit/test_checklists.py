@@ -181,6 +181,31 @@ async def test_concurrent_changes_to_different_steps_all_persist() -> None:
     assert snap is not None and len(snap.states) == 40 and snap.version == 40
 
 
+async def test_a_change_decided_on_a_stale_read_is_decided_again_on_the_stored_state() -> None:
+    store = make_store()
+    run, _ = await store.create_run(new_run(), entry("posted"), incident=INCIDENT)
+    found, read = await store.get_run_step(run.id, "p1-s1")
+    assert found == run and read == ""  # never changed
+
+    def act(verb: StepAction, user: str) -> Any:
+        def change(state: StepState) -> tuple[StepState, TimelineEntry] | None:
+            new = next_step_state(state, verb, user=user, at=2)
+            return (new, entry(f"{verb} by {user}")) if new else None
+
+        return change
+
+    await store.change_step(run, "p1-s1", act("done", "U0BOB"))  # lands after the read
+    # taking a step someone finished changes nothing: decided on the stored state, not the read
+    state, changed = await store.change_step(run, "p1-s1", act("take", "U0CAROL"), read=read)
+    assert not changed and state.status == "done" and state.by == "U0BOB"
+    _, read = await store.get_run_step(run.id, "p1-s1")
+    state, changed = await store.change_step(run, "p1-s1", act("undo", "U0CAROL"), read=read)
+    assert changed and state.status == "open"
+    snap = await store.run_snapshot(run.id)
+    assert snap is not None and snap.version == 2
+    assert await store.get_run_step("nope", "p1-s1") == (None, "")
+
+
 # -- one renderer per run -----------------------------------------------------------------
 
 

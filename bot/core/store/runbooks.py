@@ -59,6 +59,16 @@ class RunbookRepo(StoreBase):
         raw = await self.redis.get(self.keys.run(run_id))
         return RunbookRun.model_validate_json(raw) if raw else None
 
+    async def get_run_step(self, run_id: str, step_id: str) -> tuple[RunbookRun | None, str]:
+        """The run and one step's stored state (its raw JSON, "" when never changed), in one
+        round trip: what a click reads before `change_step(..., read=)`."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.run(run_id))
+            pipe.hget(self.keys.run_steps(run_id), step_id)
+            raw, step = await pipe.execute()
+        run = RunbookRun.model_validate_json(raw) if raw else None
+        return run, as_str(step) if step else ""
+
     async def incident_runs(self, incident_id: str) -> dict[str, str]:
         """runbook id -> run id of the incident's checklists."""
         raw = await self.redis.hgetall(self.keys.incident_runbooks(incident_id))
@@ -83,15 +93,17 @@ class RunbookRepo(StoreBase):
         return await self._watched(key, work)
 
     async def change_step(
-        self, run: RunbookRun, step_id: str, change: StepChange
+        self, run: RunbookRun, step_id: str, change: StepChange, *, read: str | None = None
     ) -> tuple[StepState, bool]:
         """Apply `change` to one step atomically: (its state now, whether it changed).
         `change` returns the new state and the timeline entry, or None for no change;
-        it runs again on the fresh state when another click got there first."""
+        it runs again on the fresh state when another click got there first. `read`: the
+        step's raw state as just read (`get_run_step`), tried first instead of reading it."""
         steps = self.keys.run_steps(run.id)
         keys = [steps, self.keys.run_version(run.id), self.keys.timeline(run.incident)]
         while True:
-            raw = await self.redis.hget(steps, step_id)
+            raw = read if read is not None else await self.redis.hget(steps, step_id)
+            read = None
             current = StepState.model_validate_json(raw) if raw else StepState()
             result = change(current)
             if result is None:
