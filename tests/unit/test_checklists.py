@@ -181,31 +181,6 @@ async def test_concurrent_changes_to_different_steps_all_persist() -> None:
     assert snap is not None and len(snap.states) == 40 and snap.version == 40
 
 
-async def test_a_change_decided_on_a_stale_read_is_decided_again_on_the_stored_state() -> None:
-    store = make_store()
-    run, _ = await store.create_run(new_run(), entry("posted"), incident=INCIDENT)
-    found, read = await store.get_run_step(run.id, "p1-s1")
-    assert found == run and read == ""  # never changed
-
-    def act(verb: StepAction, user: str) -> Any:
-        def change(state: StepState) -> tuple[StepState, TimelineEntry] | None:
-            new = next_step_state(state, verb, user=user, at=2)
-            return (new, entry(f"{verb} by {user}")) if new else None
-
-        return change
-
-    await store.change_step(run, "p1-s1", act("done", "U0BOB"))  # lands after the read
-    # taking a step someone finished changes nothing: decided on the stored state, not the read
-    state, changed = await store.change_step(run, "p1-s1", act("take", "U0CAROL"), read=read)
-    assert not changed and state.status == "done" and state.by == "U0BOB"
-    _, read = await store.get_run_step(run.id, "p1-s1")
-    state, changed = await store.change_step(run, "p1-s1", act("undo", "U0CAROL"), read=read)
-    assert changed and state.status == "open"
-    snap = await store.run_snapshot(run.id)
-    assert snap is not None and snap.version == 2
-    assert await store.get_run_step("nope", "p1-s1") == (None, "")
-
-
 # -- one renderer per run -----------------------------------------------------------------
 
 
@@ -364,3 +339,34 @@ async def test_ticks_are_read_against_the_message_the_clicker_saw() -> None:
 
 def test_every_action_is_known() -> None:
     assert set(STEP_ACTIONS) == {"done", "skip", "take", "undo"}
+
+
+async def test_a_click_reads_its_run_once_and_on_a_run_redis_lost_writes_nothing() -> None:
+    slack = PausableSlack()
+    store = make_store()
+    service = Checklists(store, slack, SHIPPED)  # type: ignore[arg-type]
+    run = await service.post(incident(), "redis-down", by="U0ALICE")
+    steps = [s.id for s in SHIPPED["redis-down"].steps()]
+    reads = 0
+    get_run = store.get_run
+
+    async def counted(run_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await get_run(run_id)
+
+    store.get_run = counted  # type: ignore[method-assign]
+    assert await service.incident_of(run.id) == run.incident
+    await service.click(run.id, steps[0], "done", user="U0BOB")
+    await service.click(run.id, steps[1], "take", user="U0BOB")
+    assert reads == 1  # what a click uses of its run never changes once stored
+    assert await service.incident_of("nope") is None
+
+    entries = len(await store.timeline(run.incident))
+    await store.redis.delete(store.keys.run(run.id))  # Redis lost it
+    with pytest.raises(ChecklistError, match="no longer stored"):
+        await service.click(run.id, steps[2], "done", user="U0BOB")
+    snap_steps = await store.redis.hgetall(store.keys.run_steps(run.id))
+    assert steps[2] not in snap_steps and len(await store.timeline(run.incident)) == entries
+    with pytest.raises(ChecklistError, match="no longer stored"):  # read again: gone
+        await service.click(run.id, steps[2], "done", user="U0BOB")

@@ -59,16 +59,6 @@ class RunbookRepo(StoreBase):
         raw = await self.redis.get(self.keys.run(run_id))
         return RunbookRun.model_validate_json(raw) if raw else None
 
-    async def get_run_step(self, run_id: str, step_id: str) -> tuple[RunbookRun | None, str]:
-        """The run and one step's stored state (its raw JSON, "" when never changed), in one
-        round trip: what a click reads before `change_step(..., read=)`."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self.keys.run(run_id))
-            pipe.hget(self.keys.run_steps(run_id), step_id)
-            raw, step = await pipe.execute()
-        run = RunbookRun.model_validate_json(raw) if raw else None
-        return run, as_str(step) if step else ""
-
     async def incident_runs(self, incident_id: str) -> dict[str, str]:
         """runbook id -> run id of the incident's checklists."""
         raw = await self.redis.hgetall(self.keys.incident_runbooks(incident_id))
@@ -93,17 +83,17 @@ class RunbookRepo(StoreBase):
         return await self._watched(key, work)
 
     async def change_step(
-        self, run: RunbookRun, step_id: str, change: StepChange, *, read: str | None = None
+        self, run: RunbookRun, step_id: str, change: StepChange
     ) -> tuple[StepState, bool]:
         """Apply `change` to one step atomically: (its state now, whether it changed).
         `change` returns the new state and the timeline entry, or None for no change;
-        it runs again on the fresh state when another click got there first. `read`: the
-        step's raw state as just read (`get_run_step`), tried first instead of reading it."""
+        it runs again on the fresh state when another click got there first. KeyError
+        (nothing written) when the run itself is no longer stored."""
         steps = self.keys.run_steps(run.id)
         keys = [steps, self.keys.run_version(run.id), self.keys.timeline(run.incident)]
+        keys.append(self.keys.run(run.id))
         while True:
-            raw = read if read is not None else await self.redis.hget(steps, step_id)
-            read = None
+            raw = await self.redis.hget(steps, step_id)
             current = StepState.model_validate_json(raw) if raw else StepState()
             result = change(current)
             if result is None:
@@ -113,6 +103,8 @@ class RunbookRepo(StoreBase):
             version = await self._script(scripts.SET_STEP)(
                 keys=keys, args=[*args, entry.model_dump_json()]
             )
+            if int(version) == -2:
+                raise KeyError(run.id)
             if int(version) != -1:
                 return state, True
 
