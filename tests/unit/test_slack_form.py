@@ -54,7 +54,10 @@ def test_bad_utf8_in_an_escape_is_replaced_as_in_bolt() -> None:
         b"payload=",  # empty: Bolt refuses it
         b"payload=%7B%zz%7D",  # a stray %: urllib keeps it as it is
         b"payload=%7B%7",
-        b"payload=%7B\\x41%7D",  # a backslash would be read as an escape
+        b"payload=%7B%22a%22%3A1%7D%",  # a % at the end
+        b"payload=%%7B%7D",  # %% (quoted-printable reads == as =)
+        b"payload=%7B%22a=b%22%3A1%7D",  # a raw = in the value
+        b"payload=%7B%22a%22%3A%22%0A%22%7D\n",  # a raw line break (a soft one in QP)
         b"pay%6Coad=%7B%7D",  # an escaped name
         b"pay+load=%7B%7D",
         "payload=%7B%22a%22%3A%22é%22%7D".encode(),  # not ASCII
@@ -72,3 +75,8 @@ def test_an_interaction_that_is_no_json_object_is_malformed(text: str) -> None:
 
 def test_an_escaped_pair_of_surrogates_reads_as_its_character() -> None:
     assert interaction('{"a": "\\ud83d\\ude00 \\u00e9"}') == {"a": "\U0001f600 \u00e9"}
+
+
+def test_raw_json_characters_and_backslashes_read_as_in_bolt() -> None:
+    body = b'payload={"a":"\\u00e9 \\"q\\" _ %3D"}'
+    assert json.loads(interaction_json(body) or "") == _bolt(body) == {"a": 'é "q" _ ='}
