@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.wire import send_slack
+from bench.wire import command_counts, cpu_seconds, send_slack
 
 if TYPE_CHECKING:
     from bench.load import Load
@@ -180,15 +180,20 @@ async def run(load: Load, clickers: int, rounds: int) -> tuple[list[float], str]
     users = [f"U0B{next(load.users):05d}" for _ in range(clickers)]
     updates = sum(len(v) for v in feed.updates.values())
     profiler = load.start_profile("clicks")
+    cpu0, redis0 = cpu_seconds(load.pid), await command_counts(load.redis)
     began = time.perf_counter()
     await asyncio.gather(*(clicker(u, s) for u, s in zip(users, steps, strict=False)))
     took = time.perf_counter() - began
+    cpu, redis = cpu_seconds(load.pid) - cpu0, await command_counts(load.redis) - redis0
+    clicks = max(1, clickers * rounds)
     load.stop_profile("clicks", profiler)
     updates = sum(len(v) for v in feed.updates.values()) - updates
     middle = sorted(latencies)[len(latencies) // 2] if latencies else 0.0
     detail = (
         f"{clickers} clickers × {rounds} clicks on a {STEPS}-step runbook in {len(parts)} "
         f"message(s): {len(latencies)} shown in {took:.1f} s (p50 {middle * 1000:.0f} ms), "
-        f"{updates} chat.update calls, {lost} not shown"
+        f"{updates} chat.update calls, {lost} not shown; bot "
+        f"{(cpu - load.idle_cpu * took) / clicks * 1000:.1f} ms CPU and "
+        f"{redis.total() / clicks:.1f} Redis commands per click"
     )
     return latencies, detail

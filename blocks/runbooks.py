@@ -21,6 +21,7 @@ else finished a moment before changes nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,7 @@ from blocks.common import (
 )
 from blocks.mrkdwn import join
 from bot.core.durations import format_duration
+from bot.core.models import StepStatus
 from bot.runbooks.library import Runbook, Step, StepState
 
 # the long form's buttons (Show steps); value = step_value(run id, step id)
@@ -261,7 +263,27 @@ def _step_menu(number: int, step: Step, state: StepState, run_id: str) -> Block:
 def _group_block(
     group: Group, numbers: Mapping[str, int], states: Mapping[str, StepState], run_id: str
 ) -> Block:
-    options = [_step_option(numbers[s.id], s, states.get(s.id, _OPEN)) for s in group.steps]
+    looks = tuple(
+        (numbers[s.id], (st := states.get(s.id, _OPEN)).status, st.by, st.at) for s in group.steps
+    )
+    return _rendered_group(group, looks, run_id)
+
+
+# (a step's number, and its state's status, by and at)
+Looks = tuple[tuple[int, StepStatus, str | None, int | None], ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _rendered_group(group: Group, looks: Looks, run_id: str) -> Block:
+    """A group's block, made once for each look of its steps: a click changes one group,
+    so a pass of a busy checklist renders that one again, not all of them. The block is
+    shared by every rendering that shows it: read it, never change it."""
+    numbers = {s.id: number for s, (number, *_) in zip(group.steps, looks, strict=True)}
+    states = {
+        s.id: StepState(status=status, by=by, at=at)
+        for s, (_, status, by, at) in zip(group.steps, looks, strict=True)
+    }
+    options = [_step_option(numbers[s.id], s, states[s.id]) for s in group.steps]
     mask = _mask(group, states)
     boxes: Block = {
         "type": "checkboxes",
@@ -270,7 +292,7 @@ def _group_block(
     }
     if mask:
         boxes["initial_options"] = [o for bit, o in enumerate(options) if mask >> bit & 1]
-    menus = [_step_menu(numbers[s.id], s, states.get(s.id, _OPEN), run_id) for s in group.steps]
+    menus = [_step_menu(numbers[s.id], s, states[s.id], run_id) for s in group.steps]
     return actions(boxes, *menus, block_id=f"rb-tick-{group.index}-{mask:x}")
 
 

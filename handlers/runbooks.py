@@ -85,10 +85,10 @@ async def command(
 
 
 async def _run_incident(svc: Services, run_id: str) -> Incident:
-    run = await svc.checklists.run(run_id)
-    if run is None:
+    incident_id = await svc.checklists.incident_of(run_id)
+    if incident_id is None:
         raise IncidentError("That checklist no longer exists.")
-    return await incident_named(svc, run.incident)
+    return await incident_named(svc, incident_id)
 
 
 def _step(action: Action) -> tuple[str, str]:

@@ -11,9 +11,10 @@ part's refs live: its channel, ts and digest). `Mirror.sync()` does the rest:
 - **One holder.** Only the holder of the lease `Store.held(*lease)` talks to Slack for the
   set, so edits of one message are never in flight concurrently and the last one sent
   renders the last stored state. A sync that finds the lease taken returns at once
-  (`busy`): the holder re-checks the version after each pass and once more after letting
-  go, so a change made while it worked is shown by it or by a later caller who then gets
-  the lease (no lost wake-up). A burst of changes coalesces into a few calls.
+  (`busy`; taken by this very process, it does not even ask Redis): the holder re-checks
+  the version after each pass and once more after letting go, so a change made while it
+  worked is shown by it or by a later caller who then gets the lease (no lost wake-up).
+  A burst of changes coalesces into a few calls.
 - **A digest per part.** A pass edits only the parts whose rendering differs from the
   digest recorded of what Slack shows, posts parts not posted yet in order (a later part
   never precedes an earlier), and repeats while the version moved under it.
@@ -155,6 +156,10 @@ class Mirror:
         self.slack = slack
         self.clock = clock
         self.lease = lease
+        # leases this process holds now (in `hold`): a sync of one of them would be refused
+        # the lease by Redis, so it is refused here, without asking (Redis holds the truth:
+        # a lease is only in here while the lock is ours, and leaves before it is let go)
+        self._holding: set[tuple[Lease, str]] = set()
 
     async def hold(
         self,
@@ -170,15 +175,21 @@ class Mirror:
         async with self.store.held(lease, of, ttl=ttl or self.lease) as mine:
             if not mine:
                 return False
-            n = 0
-            while not await turn():
-                n += 1
-                if turns is not None and n >= turns:
-                    break
+            self._holding.add((lease, of))
+            try:
+                n = 0
+                while not await turn():
+                    n += 1
+                    if turns is not None and n >= turns:
+                        break
+            finally:
+                self._holding.discard((lease, of))
             return True
 
     async def sync(self, surfaces: Surfaces) -> Synced:
         """Bring the set's messages in line with its stored state (see the docstring)."""
+        if surfaces.lease in self._holding:  # ours, busy: the holder re-checks after
+            return Synced(busy=True)
         outcome = Synced()
         seen: list[Frame | None] = [None]
 

@@ -272,10 +272,13 @@ class Incident(BaseModel):
         return [s for s in SETUP_STEPS if s not in self.setup_done]
 
 
+StepStatus = Literal["open", "taken", "done", "skipped"]
+
+
 class StepState(BaseModel):
     """What happened to one step of a posted runbook (the bot stores one per step)."""
 
-    status: Literal["open", "taken", "done", "skipped"] = "open"
+    status: StepStatus = "open"
     by: str | None = None  # Slack user ID of who took, finished or skipped it
     at: int | None = None  # epoch seconds
 

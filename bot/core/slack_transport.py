@@ -13,14 +13,16 @@ app-level token that opened the WebSocket, and no unsigned door may stand beside
 from __future__ import annotations
 
 import asyncio
-import codecs
+import binascii
 import hashlib
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiohttp import web
+from pydantic_core import from_json
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -87,14 +89,17 @@ def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Sto
         headers: dict[str, str | Sequence[str]] = dict(request.headers)
         try:
             payload = interaction_json(body)
-            if payload is not None:  # Bolt reads it as the JSON body Slack's events are
-                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-                headers["Content-Type"] = "application/json"
-            bolt_request = AsyncBoltRequest(
-                body=body.decode("utf-8") if payload is None else payload,
-                query=request.query_string,
-                headers=headers,
-            )
+            if payload is None:
+                bolt_request = AsyncBoltRequest(
+                    body=body.decode("utf-8"), query=request.query_string, headers=headers
+                )
+            else:  # handed over read, as Socket Mode's envelopes are (see interaction)
+                bolt_request = AsyncBoltRequest(
+                    body=interaction(payload),
+                    query=request.query_string,
+                    headers=headers,
+                    mode="socket_mode",
+                )
         except PARSE_ERRORS as exc:
             log.warning("malformed Slack request: %s", type(exc).__name__)
             return web.json_response({"ok": False, "error": "malformed request"}, status=400)
@@ -112,11 +117,12 @@ def interaction_json(body: bytes) -> str | None:
     decoded to its JSON, as Bolt's own parsing would decode it; None for any other body
     (Bolt parses those itself). urllib's unquote is a Python loop per `%XX`, and a click
     on a 60-step checklist carries its whole message, most of it escapes: ~3 ms each,
-    most of the bot's CPU in a burst of clicks. Here the escapes are decoded in C (as
-    `\\xXX` by codecs.escape_decode), the same split on `&` and `=`, `+` as a space, bad
-    UTF-8 replaced; a body this cannot read exactly (no plain `payload` name, a name
-    escaped, a stray `%` or backslash, non-ASCII bytes) is left to Bolt."""
-    if not body.isascii() or b"\\" in body or body.startswith(b"{"):
+    most of the bot's CPU in a burst of clicks. Here the escapes are decoded in C, as
+    quoted-printable's `=XX` (binascii.a2b_qp), the same split on `&` and `=`, `+` as a
+    space, bad UTF-8 replaced; a body this cannot read exactly (no plain `payload` name,
+    a name escaped, a `%` without two hex digits after it, a raw `=` or line break in the
+    value, which quoted-printable reads otherwise, non-ASCII bytes) is left to Bolt."""
+    if not body.isascii() or body.startswith(b"{"):
         return None
     value = None
     for piece in body.split(b"&"):
@@ -125,14 +131,27 @@ def interaction_json(body: bytes) -> str | None:
             return None
         if name == b"payload":
             value = raw
-    if not value:  # none, or empty (Bolt refuses that one: not JSON)
+    # none, or empty (Bolt refuses that one: not JSON)
+    if not value or b"=" in value or b"\n" in value or b"\r" in value:
         return None
-    value = value.replace(b"+", b" ")
-    try:
-        value = codecs.escape_decode(value.replace(b"%", b"\\x"))[0]
-    except ValueError:  # a `%` not followed by two hex digits: urllib keeps it as it is
+    decoded = binascii.a2b_qp(value.replace(b"+", b" ").replace(b"%", b"="))
+    # each `%XX` is one byte; any other `%` (which urllib keeps as it is) is read otherwise
+    if len(decoded) != len(value) - 2 * value.count(b"%"):
         return None
-    return value.decode("utf-8", "replace")
+    return decoded.decode("utf-8", "replace")
+
+
+def interaction(text: str) -> dict[str, Any]:
+    """An interaction's JSON read, by pydantic-core's parser: twice as fast as the json
+    module on a click's payload (it carries its whole message), to the same values (a
+    string's lone surrogate, or nesting past 200 levels, is refused: no Slack payload has
+    them). Bolt is handed the object as Socket Mode hands it one: in that mode it neither
+    parses nor verifies the body (we did both), and copies the object, not the text, for a
+    lazy listener. Anything but an object is malformed (TypeError), as Bolt would fail on it."""
+    value = from_json(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"an interaction payload is a JSON object, not {type(value).__name__}")
+    return value
 
 
 async def first_sight(store: Store, signature: str) -> bool:

@@ -69,6 +69,7 @@ from bot.runbooks.library import (
 log = logging.getLogger(__name__)
 
 LEASE_MS = 60_000
+KNOWN_RUNS = 1024  # runs a process keeps as first read (see Checklists._known)
 
 _VERBS: dict[StepAction, str] = {
     "done": "done",
@@ -102,6 +103,10 @@ class Checklists:
         self.runbooks = runbooks
         self.clock = clock
         self.mirror = Mirror(store, slack, clock=clock, lease=lease_ms / 1000)
+        # runs as first read: what a click uses of one (its id, runbook and incident) never
+        # changes once stored, so a click does not read it again; that the run is still
+        # stored is checked by the click's own write (`Store.change_step`)
+        self._known: dict[str, RunbookRun] = {}
         # called once per new checklist, with (incident, runbook, run): e.g. a runbook's
         # own escalation starts when it is posted (bot/escalations.py)
 
@@ -128,9 +133,18 @@ class Checklists:
         """The ids of the runbooks posted in the incident (or being posted)."""
         return set(await self.store.incident_runs(incident.id))
 
-    async def run(self, run_id: str) -> RunbookRun | None:
-        """A posted checklist (its steps' state), or None when it is gone."""
-        return await self.store.get_run(run_id)
+    async def incident_of(self, run_id: str) -> str | None:
+        """The incident a checklist is of (None: no such checklist), read once."""
+        run = await self._stored(run_id)
+        return run.incident if run is not None else None
+
+    async def _stored(self, run_id: str) -> RunbookRun | None:
+        run = self._known.get(run_id)
+        if run is None and (run := await self.store.get_run(run_id)) is not None:
+            if len(self._known) >= KNOWN_RUNS:
+                del self._known[next(iter(self._known))]  # the first read goes first
+            self._known[run_id] = run
+        return run
 
     # -- posting -------------------------------------------------------------------------
     async def on_incident_event(self, event: str, incident: Incident) -> None:
@@ -233,7 +247,8 @@ class Checklists:
         return changed
 
     async def _run(self, run_id: str) -> tuple[RunbookRun, Runbook]:
-        run = await self.store.get_run(run_id)
+        """The run's id, runbook and incident (as first read: see `_known`)."""
+        run = await self._stored(run_id)
         if run is None:
             raise ChecklistError("This checklist is no longer stored, so it cannot change.")
         runbook = self.runbooks.get(run.runbook)
@@ -258,7 +273,13 @@ class Checklists:
             text = step_entry_text(runbook, step.id, step.text, action)
             return new, TimelineEntry(at=now, actor=user, kind="runbook_step", text=text)
 
-        return await self.store.change_step(run, step.id, change)
+        try:
+            return await self.store.change_step(run, step.id, change)
+        except KeyError:  # Redis lost it
+            self._known.pop(run.id, None)
+            raise ChecklistError(
+                "This checklist is no longer stored, so it cannot change."
+            ) from None
 
     # -- the long form and notes ----------------------------------------------------------
     async def long_form(self, run_id: str, phase_id: str) -> list[Message]:

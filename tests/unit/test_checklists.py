@@ -339,3 +339,34 @@ async def test_ticks_are_read_against_the_message_the_clicker_saw() -> None:
 
 def test_every_action_is_known() -> None:
     assert set(STEP_ACTIONS) == {"done", "skip", "take", "undo"}
+
+
+async def test_a_click_reads_its_run_once_and_on_a_run_redis_lost_writes_nothing() -> None:
+    slack = PausableSlack()
+    store = make_store()
+    service = Checklists(store, slack, SHIPPED)  # type: ignore[arg-type]
+    run = await service.post(incident(), "redis-down", by="U0ALICE")
+    steps = [s.id for s in SHIPPED["redis-down"].steps()]
+    reads = 0
+    get_run = store.get_run
+
+    async def counted(run_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await get_run(run_id)
+
+    store.get_run = counted  # type: ignore[method-assign]
+    assert await service.incident_of(run.id) == run.incident
+    await service.click(run.id, steps[0], "done", user="U0BOB")
+    await service.click(run.id, steps[1], "take", user="U0BOB")
+    assert reads == 1  # what a click uses of its run never changes once stored
+    assert await service.incident_of("nope") is None
+
+    entries = len(await store.timeline(run.incident))
+    await store.redis.delete(store.keys.run(run.id))  # Redis lost it
+    with pytest.raises(ChecklistError, match="no longer stored"):
+        await service.click(run.id, steps[2], "done", user="U0BOB")
+    snap_steps = await store.redis.hgetall(store.keys.run_steps(run.id))
+    assert steps[2] not in snap_steps and len(await store.timeline(run.incident)) == entries
+    with pytest.raises(ChecklistError, match="no longer stored"):  # read again: gone
+        await service.click(run.id, steps[2], "done", user="U0BOB")

@@ -150,3 +150,30 @@ async def test_two_syncs_at_once_make_one_edit(fake: FakeSlack, mirror: Mirror) 
     hold.release()
     assert not (await first).busy
     assert [c.args["text"] for c in fake.calls_to("chat.update")] == ["v2"]
+
+
+async def test_a_sync_while_this_process_holds_the_lease_leaves_it_without_asking_redis(
+    fake: FakeSlack, mirror: Mirror
+) -> None:
+    board = Board(ops(fake), ["v1"])
+    await mirror.sync(board)
+    asked = []
+    held = mirror.store.held
+
+    def counted(*args: object, **kwargs: object) -> object:
+        asked.append(args)
+        return held(*args, **kwargs)  # type: ignore[arg-type]
+
+    mirror.store.held = counted  # type: ignore[method-assign]
+    board.change(0, "v2")
+    hold = fake.hold("chat.update")
+    first = asyncio.create_task(mirror.sync(board))
+    await hold.arrived.wait()
+    board.change(0, "v3")  # a click lands while the holder edits ...
+    assert (await mirror.sync(board)).busy  # ... and its sync leaves it to the holder
+    assert len(asked) == 1  # the holder's: the second was not asked of Redis
+    hold.release()
+    assert not (await first).busy
+    assert [c.args["text"] for c in fake.calls_to("chat.update")] == ["v2", "v3"]
+    await mirror.sync(board)  # let go: the next sync asks Redis again
+    assert len(asked) == 2

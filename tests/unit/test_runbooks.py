@@ -21,6 +21,7 @@ from blocks.runbooks import (
     ACTION_TAKE,
     ACTION_TICK,
     ACTION_UNDO,
+    _rendered_group,
     action_key,
     action_pattern,
     checklist,
@@ -396,6 +397,24 @@ def test_long_phases_take_even_groups_of_at_most_ten() -> None:
     assert sizes == [(0, 6), (0, 5), (1, 10), (2, 9), (2, 8), (2, 8)]
     blocks = checklist(book, {}, run_id="r")
     assert check_blocks(blocks) == [] and len(boxes(blocks)) == 46
+
+
+def test_a_rendering_after_a_change_is_what_a_first_rendering_would_be() -> None:
+    # groups are rendered once per look of their steps: the next rendering reuses the
+    # unchanged ones, and shows the changed one as a rendering from scratch would
+    book = make_runbook({"symptoms": 11, "investigation": 10})
+    first = book.steps()[0].id
+    before = checklist(book, {}, run_id="r")
+    states = {first: StepState(status="done", by="U0BOB", at=EPOCH)}
+    after = checklist(book, states, run_id="r")
+    renamed = checklist(book, states, run_id="r2")
+    _rendered_group.cache_clear()
+    assert after == checklist(book, states, run_id="r") and after != before
+    assert renamed == checklist(book, states, run_id="r2") and renamed != after
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed == [1, 2, 3]  # the progress line, the phase's line, the step's group
+    other = make_runbook({"symptoms": 11, "investigation": 10}, text="Do another thing")
+    assert checklist(other, states, run_id="r") != after  # the same ids, other steps
 
 
 def test_the_longest_runbook_is_one_message() -> None:

@@ -87,9 +87,11 @@ class RunbookRepo(StoreBase):
     ) -> tuple[StepState, bool]:
         """Apply `change` to one step atomically: (its state now, whether it changed).
         `change` returns the new state and the timeline entry, or None for no change;
-        it runs again on the fresh state when another click got there first."""
+        it runs again on the fresh state when another click got there first. KeyError
+        (nothing written) when the run itself is no longer stored."""
         steps = self.keys.run_steps(run.id)
         keys = [steps, self.keys.run_version(run.id), self.keys.timeline(run.incident)]
+        keys.append(self.keys.run(run.id))
         while True:
             raw = await self.redis.hget(steps, step_id)
             current = StepState.model_validate_json(raw) if raw else StepState()
@@ -101,6 +103,8 @@ class RunbookRepo(StoreBase):
             version = await self._script(scripts.SET_STEP)(
                 keys=keys, args=[*args, entry.model_dump_json()]
             )
+            if int(version) == -2:
+                raise KeyError(run.id)
             if int(version) != -1:
                 return state, True
 
