@@ -127,3 +127,45 @@ async def test_the_open_set_and_the_channel_index_follow_the_change(store: Store
     await store.update(incident.id, resolve, emit="resolved")
     assert await store.redis.zscore(store.keys.open, incident.id) is None
     assert (await events(store))[-1]["type"] == "resolved"
+
+
+async def gets(store: Store) -> int:
+    """GETs Redis ran so far, those of scripts included (INFO commandstats)."""
+    stats = await store.redis.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+async def test_a_change_after_this_processs_own_write_reads_nothing_first(
+    store: Store, redis_url: str
+) -> None:
+    incident = await declared(store)
+
+    def titled(title: str) -> Mutation:
+        def mutate(inc: Incident) -> None:
+            inc.title = title
+
+        return mutate
+
+    before = await gets(store)
+    await store.update(incident.id, titled("First change"))
+    await store.update(incident.id, titled("Second change"))
+    # each change's only GET is the compare-and-set's own, in its script
+    assert await gets(store) - before == 2
+
+    # another replica's write in between: this one's next change is made again on it
+    other_redis = Redis.from_url(redis_url, decode_responses=True)
+    other = Store(other_redis)
+    try:
+        await other.update(incident.id, lambda inc: [entry("From the other replica")])
+    finally:
+        await other_redis.aclose()
+    await store.update(incident.id, titled("Third change"))
+    stored = await store.get(incident.id)
+    assert stored is not None and stored.title == "Third change"
+    assert "From the other replica" in [e.text for e in await store.timeline(incident.id)]
+    assert stored.generation == incident.generation + 1  # the other's entry counted
+
+    # a change that changes nothing on the copy last seen is checked on the stored one
+    rev = stored.rev
+    same = await store.update(incident.id, titled("Third change"))
+    assert same.rev == rev
