@@ -103,6 +103,8 @@ class Pager(PagerBase):
                 incident = await self.store.get(incident.id) or incident
                 if not await self._unqueued(incident):
                     return
+            else:
+                self._declared[incident.id] = incident
             await self.scheduler.schedule(
                 PAGE, incident.id, self.clock(), generation=incident.generation
             )
@@ -224,7 +226,9 @@ class Pager(PagerBase):
 
     # -- due-item handlers --------------------------------------------------------------------
     async def _page(self, item: DueItem) -> None:
-        incident = await self.store.get(item.incident_id)
+        # the first run of the page its declaration queued a moment ago: that incident
+        incident = self._declared.pop(item.incident_id, None) if item.attempts == 1 else None
+        incident = incident or await self.store.get(item.incident_id)
         if incident is None or not incident.is_open or incident.page is None or self.pd is None:
             return
         page = incident.page

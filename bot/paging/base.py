@@ -39,6 +39,9 @@ def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
     return None
 
 
+DECLARED_FRESH = 1.0  # seconds
+
+
 class PagerBase:
     def __init__(
         self,
@@ -65,6 +68,12 @@ class PagerBase:
         # the service last asked for (by id), and the escalation policy's number of levels
         self._service: TTLCache[str, PDService] = TTLCache(1, CACHE_SECONDS, timer=clock)
         self._levels: TTLCache[str, int] = TTLCache(1, CACHE_SECONDS, timer=clock)
+        # an incident as its `declared` event gave it, for the page that event queues
+        # (a started scheduler runs it at once): only a second old, so it is the incident
+        # as it stands, and the page need not read it (bot/paging/ `_page`)
+        self._declared: TTLCache[str, Incident] = TTLCache(
+            1024, DECLARED_FRESH, timer=time.monotonic
+        )
 
     @property
     def problem(self) -> str | None:

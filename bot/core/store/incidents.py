@@ -103,16 +103,14 @@ class IncidentRepo(StoreBase):
         nothing written. `emit`: the lifecycle event the change is (bot/core/events.py),
         written in the same script when the change makes timeline entries. `current`:
         the incident as the caller last saw it (left as it is): the change is made from
-        it without reading it first, and from the stored one if that moved on since."""
+        it (or from the one this process saw last) without reading it first, and from
+        the stored one if that moved on since."""
         key = self.keys.incident(incident_id)
-        seen = self._seen.get(incident_id) if current is None else None
-        if current is not None:  # a copy: the caller's stays as it was (cheaper than deep)
-            incident: Incident | None = Incident.model_validate_json(current.model_dump_json())
-        elif seen is not None:
-            incident = Incident.model_validate_json(seen)
-        else:
-            incident = await self._read(key)
-        stored = current is None and seen is None  # a copy's "no change" is checked by writing
+        # the newest this process knows: what it last wrote or read (a caller's copy was
+        # read here too, unless it came from elsewhere, as an event's)
+        seen = self._seen.get(incident_id) or (current and current.model_dump_json())
+        incident = Incident.model_validate_json(seen) if seen else await self._read(key)
+        stored = not seen
         dropped = 0
         while True:
             if incident is None:
@@ -123,9 +121,8 @@ class IncidentRepo(StoreBase):
             if not entries and incident.model_dump_json() == before:
                 if stored:
                     return incident  # nothing changed (on the stored one): nothing to write
-                if seen is not None:  # on the one last seen: the stored one says
-                    incident, stored, seen = await self._read(key), True, None
-                    continue
+                incident, stored = await self._read(key), True  # on a copy: the stored says
+                continue
             if entries:
                 incident.generation += 1
             rev = incident.rev = uuid.uuid4().hex
