@@ -1,18 +1,20 @@
 """What every repository of the store shares: the client, the keys, registered scripts, the
-lifecycle event written inside a change, and a consumer group made again when Redis lost it."""
+lifecycle event written inside a change, a consumer group made again when Redis lost it, and
+writes sent together when they come together (`Batches`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from bot.core.models import Incident, LifecycleEvent
 from bot.core.store.keys import Keys
@@ -20,6 +22,7 @@ from bot.core.store.keys import Keys
 log = logging.getLogger("bot.core.store")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class StoreBase:
@@ -91,3 +94,57 @@ def as_str(value: Any) -> str:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class Batches(Generic[T, R]):
+    """Writes sent together: one asked for while none is under way goes at once, by its
+    caller; those asked for meanwhile wait and go together in the next call (up to `most`
+    a call), so a burst costs Redis far fewer commands and round trips. Each caller gets
+    its own items' answers, or the call's error."""
+
+    def __init__(self, send: Callable[[list[T]], Awaitable[Sequence[R]]], *, most: int) -> None:
+        self.send = send
+        self.most = most
+        self.queued: list[tuple[T, asyncio.Future[R]]] = []
+        self.busy: asyncio.AbstractEventLoop | None = None  # the loop a call is under way on
+        self.sending: asyncio.Task[None] | None = None
+
+    async def run(self, *items: T) -> list[R]:
+        """Each item's answer; one caller's items go in one call when none is under way."""
+        loop = asyncio.get_running_loop()
+        if self.busy is loop:
+            answers: list[asyncio.Future[R]] = []
+            for item in items:
+                answers.append(loop.create_future())
+                self.queued.append((item, answers[-1]))
+            return list(await asyncio.gather(*answers))
+        self.busy, self.queued = loop, []  # (what another, finished loop left is gone)
+        try:
+            return list(await self.send(list(items)))
+        finally:
+            self._next(loop)
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.queued and not loop.is_closed():
+            self.sending = loop.create_task(self._drain())
+        else:
+            self.busy = None
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch, self.queued = self.queued[: self.most], self.queued[self.most :]
+        try:
+            results = await self.send([item for item, _ in batch])
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else RedisError(f"cancelled: {exc!r}")
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for (_, answer), result in zip(batch, results, strict=True):
+                if not answer.done():
+                    answer.set_result(result)
+        finally:
+            self._next(loop)

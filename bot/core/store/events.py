@@ -7,9 +7,10 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from bot.core.store.base import StoreBase, as_str
+from bot.core.store.base import Batches, StoreBase, as_str
 
 PROGRESS_TTL = 7 * 86400  # a progress record outlives any entry still worth finishing
+ACK_MOST = 500  # acknowledgements in one pipeline
 
 
 class EventRepo(StoreBase):
@@ -80,15 +81,25 @@ class EventRepo(StoreBase):
 
     async def events_ack(self, group: str, entry_id: str, *, progress: bool = True) -> None:
         """Every subscriber is done: the entry leaves the stream, with its progress record
-        when it may have one (`progress`). Pipelined, not a transaction: an acknowledged
-        entry is never delivered again, so one left undeleted (Redis failing between the
-        two) is only a stray entry in the stream, and a stray record expires."""
+        when it may have one (`progress`). Acknowledgements asked for while one is under
+        way go together (one XACK and one XDEL for all). Pipelined, not a transaction: an
+        acknowledged entry is never delivered again, so one left undeleted (Redis failing
+        between the two) is only a stray entry in the stream, and a stray record expires."""
+        batches: Batches[tuple[str, str, bool], None] | None = self.__dict__.get("_acks")
+        if batches is None:
+            batches = self.__dict__["_acks"] = Batches(self._ack_send, most=ACK_MOST)
+        await batches.run((group, entry_id, progress))
+
+    async def _ack_send(self, acks: list[tuple[str, str, bool]]) -> list[None]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.keys.events, group, entry_id)
-            pipe.xdel(self.keys.events, entry_id)
-            if progress:
-                pipe.delete(self.keys.event_progress(entry_id))
+            for group in dict.fromkeys(g for g, _, _ in acks):
+                pipe.xack(self.keys.events, group, *(e for g, e, _ in acks if g == group))
+            pipe.xdel(self.keys.events, *(e for _, e, _ in acks))
+            records = [self.keys.event_progress(e) for _, e, progress in acks if progress]
+            if records:
+                pipe.delete(*records)
             await pipe.execute()
+        return [None] * len(acks)
 
     async def events_backlog(self, group: str) -> int:
         """Entries written and not yet acknowledged by every subscriber."""

@@ -5,85 +5,32 @@ lua/lib_due.lua), read and written once by each script: the claim, and the write
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-
-from redis.exceptions import RedisError
 
 from bot.core.models import DueItem
 from bot.core.store import scripts
-from bot.core.store.base import StoreBase, as_str, dumps
+from bot.core.store.base import Batches, StoreBase, as_str, dumps
 
 KEEP_STATE_FOR = 30 * 86400  # an incident's due-state outlives its furthest item by a week
 BATCH_MAX = 500  # due-item writes in one script call
-
-
-class _Batches:
-    """Due-item writes sent together: one asked for while none is under way goes at once,
-    by its caller; those asked for meanwhile wait and go together in the next call (one
-    EVALSHA, one ZADD, each incident's state read and written once), so a burst costs
-    Redis far fewer commands. Each caller gets its own op's answer, or the call's error."""
-
-    def __init__(self, send: Callable[[list[str]], Awaitable[list[Any]]]) -> None:
-        self.send = send
-        self.queued: list[tuple[str, asyncio.Future[int]]] = []
-        self.busy: asyncio.AbstractEventLoop | None = None  # the loop a call is under way on
-        self.sending: asyncio.Task[None] | None = None
-
-    async def run(self, *ops: list[str]) -> list[int]:
-        """Each op's answer; ops of one caller go in one call when none is under way."""
-        loop = asyncio.get_running_loop()
-        bodies = [json.dumps(op, separators=(",", ":")) for op in ops]
-        if self.busy is loop:
-            answers: list[asyncio.Future[int]] = []
-            for body in bodies:
-                answers.append(loop.create_future())
-                self.queued.append((body, answers[-1]))
-            return list(await asyncio.gather(*answers))
-        self.busy, self.queued = loop, []  # (what another, finished loop left is gone)
-        try:
-            results = await self.send(bodies)
-        finally:
-            self._next(loop)
-        return [int(result) for result in results]
-
-    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.queued and not loop.is_closed():
-            self.sending = loop.create_task(self._drain(loop))
-        else:
-            self.busy = None
-
-    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch, self.queued = self.queued[:BATCH_MAX], self.queued[BATCH_MAX:]
-        try:
-            results = await self.send([body for body, _ in batch])
-        except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else RedisError(f"cancelled: {exc!r}")
-            for _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(error)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            for (_, answer), result in zip(batch, results, strict=True):
-                if not answer.done():
-                    answer.set_result(int(result))
-        finally:
-            self._next(loop)
 
 
 class DueRepo(StoreBase):
     """Due-items: scheduled, claimed, done, retried, cancelled."""
 
     async def _due_op(self, op: list[str], *more: list[str]) -> int:
-        """The first op's answer (the others' are not needed: schedules with a done)."""
-        batches: _Batches | None = self.__dict__.get("_due_batches")
+        """The first op's answer (the others' are not needed: schedules with a done).
+        Writes asked for while one is under way go together in the next script call (one
+        EVALSHA, one ZADD, each incident's state read and written once)."""
+        batches: Batches[str, Any] | None = self.__dict__.get("_due_batches")
         if batches is None:
-            batches = self.__dict__.setdefault("_due_batches", _Batches(self._due_send))
-        return (await batches.run(op, *more))[0]
+            batches = Batches(self._due_send, most=BATCH_MAX)
+            self.__dict__["_due_batches"] = batches
+        bodies = [json.dumps(o, separators=(",", ":")) for o in (op, *more)]
+        return int((await batches.run(*bodies))[0])
 
     async def _due_send(self, ops: list[str]) -> list[Any]:
         now = repr(time.time())  # the states' lifetimes only: a week past the furthest item
