@@ -226,9 +226,7 @@ class Pager(PagerBase):
 
     # -- due-item handlers --------------------------------------------------------------------
     async def _page(self, item: DueItem) -> None:
-        # the first run of the page its declaration queued a moment ago: that incident
-        incident = self._declared.pop(item.incident_id, None) if item.attempts == 1 else None
-        incident = incident or await self.store.get(item.incident_id)
+        incident = await self._paging(item)
         if incident is None or not incident.is_open or incident.page is None or self.pd is None:
             return
         page = incident.page

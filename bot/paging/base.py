@@ -75,6 +75,12 @@ class PagerBase:
             1024, DECLARED_FRESH, timer=time.monotonic
         )
 
+    async def _paging(self, item: DueItem) -> Incident | None:
+        """The incident a page is for: on the first run of the page its declaration queued
+        a moment ago, as that event gave it (`_declared`); else as stored."""
+        declared = self._declared.pop(item.incident_id, None) if item.attempts == 1 else None
+        return declared or await self.store.get(item.incident_id)
+
     @property
     def problem(self) -> str | None:
         """Why paging is off, or None."""
