@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import logging
@@ -539,6 +540,8 @@ async def serve(bot: Bot, settings: Settings) -> None:
         sock.close()
         await close_redis(redis)
         raise
+    with contextlib.suppress(*STORE_ERRORS):  # else each loads on its first call, as ever
+        await bot.services.store.load_scripts()
     guard.raise_open_files_limit()
     guard.quiet_accept_errors(asyncio.get_running_loop())
     runner = guard.runner(bot.web, settings, registry=bot.services.metrics.registry)

@@ -1,19 +1,25 @@
 """The process's Redis client (bot/core/store/connection.py) against a real redis-server:
-a small command's write runs without a task of its own, and a Redis that goes silent
-after the connection is made still answers the caller with a timeout."""
+a small command's write runs without a task of its own, a Redis that goes silent after the
+connection is made still answers the caller with a timeout, and the bot loads its scripts
+as it starts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Coroutine, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError, TimeoutError
 
+from bot.core.store import scripts
 from bot.core.store.connection import SMALL_WRITE, connect
+from bot.fakes.slack import FakeSlack
 from tests.conftest import RedisServer
+from tests.integration.bot_process import BotProcess
 
 
 class _Silencer:
@@ -100,4 +106,23 @@ async def test_a_redis_gone_silent_still_answers_with_a_timeout(
             await asyncio.wait_for(r.get("k"), 30)
     finally:
         relay.silent = False
+        await r.aclose()
+
+
+async def test_the_bot_loads_every_script_as_it_starts(
+    fake: FakeSlack, redis_url: str, tmp_path: Path
+) -> None:
+    """So the first declares of a burst do not each meet NOSCRIPT and load theirs again."""
+    r = connect(redis_url, timeout=1.0)
+    await r.script_flush()
+    shas = [hashlib.sha1(body.encode()).hexdigest() for body in scripts.every()]
+    assert not any(await r.script_exists(*shas))
+    config = tmp_path / "incident.yaml"
+    config.write_text("announce_channel: general\n")
+    bot = BotProcess(fake, redis_url, config)
+    try:
+        await bot.ready()
+        assert all(await r.script_exists(*shas))
+    finally:
+        bot.stop()
         await r.aclose()

@@ -40,3 +40,8 @@ ALERT_SETTLE = _load("alert_settle")
 ALERT_DIGEST_JOIN = _load("alert_digest_join")
 ALERT_GROUP_SET = _load("alert_group_set")
 ALERT_BOARD_SET = _load("alert_board_set")
+
+
+def every() -> list[str]:
+    """Every script above (start-up loads them all: `Store.load_scripts`)."""
+    return [v for k, v in globals().items() if k.isupper() and k[0] != "_" and isinstance(v, str)]

@@ -43,6 +43,15 @@ class ServerRepo(StoreBase):
         except (RedisError, OSError) as exc:
             raise StoreUnavailable.of(exc) from exc
 
+    async def load_scripts(self) -> None:
+        """Every script into Redis's script cache, in one round trip at start-up: else the
+        first calls of a burst each find theirs missing (NOSCRIPT) and load it again. One
+        Redis forgot later (a restart, a failover) is loaded again on its next call."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for body in scripts.every():
+                pipe.script_load(body)
+            await pipe.execute()
+
     async def claim_db(self) -> str | None:
         """Make this Redis db this store's alone: None when it is (it was empty, or this
         prefix claimed it before); else the name of a key in it that is someone else's."""
