@@ -437,7 +437,7 @@ def subscribe(services: Services) -> Consistency:
     ev.subscribe("stats", lifecycle(services.stats.on_incident_event))
     # these post into the channel: they see the incident as set up, not as declared
     set_up = services.incidents.after_set_up
-    ev.subscribe("paging-notice", set_up(pager.on_set_up), types={"declared"})
+    ev.subscribe("paging-notice", set_up(pager.on_set_up, redelivered=True), types={"declared"})
     ev.subscribe("drills", set_up(drills.on_incident_event))
     ev.subscribe("checklists", set_up(services.checklists.on_incident_event), types={"declared"})
     ev.subscribe("runbook-escalations", escalations.on_runbook_posted, types={"runbook_posted"})

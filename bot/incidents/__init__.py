@@ -251,19 +251,21 @@ class Incidents:
         self.metrics.declare_seconds.observe(max(0.0, self.clock() - incident.declared_at))
 
     def after_set_up(
-        self, on_incident_event: Callable[[str, Incident], Awaitable[None]]
+        self, on_incident_event: Callable[..., Awaitable[None]], *, redelivered: bool = False
     ) -> Subscriber:
         """A feature's `on_incident_event(kind, incident)` as a subscriber that runs after
         the set-up and posts in its channel: it sees the incident as set up, not as the
         change left it. For a `declared` event, as this process's set-up of this delivery
         left it (every later write saw the channel: a read would tell nothing more); else,
-        and when another replica set it up, as stored now."""
+        and when another replica set it up, as stored now. With `redelivered`, it is also
+        told whether the event was delivered before (what it posts may be there already)."""
 
         async def handler(event: LifecycleEvent) -> None:
             incident = self._set_up.get(_delivery(event))
             if event.type != "declared" or incident is None:
                 incident = await self.store.get(event.incident.id) or event.incident
-            await on_incident_event(event.type, incident)
+            extra = {"redelivered": event.attempt > 1} if redelivered else {}
+            await on_incident_event(event.type, incident, **extra)
 
         return handler
 

@@ -119,13 +119,13 @@ class Pager(PagerBase):
         elif event == "resolved":
             await self._stop(incident)
 
-    async def on_set_up(self, event: str, incident: Incident) -> None:
+    async def on_set_up(self, event: str, incident: Incident, *, redelivered: bool) -> None:
         """After the set-up: a paging incident that could not page says why, now that it
-        has a channel to say it in."""
+        has a channel to say it in. `redelivered`: this event's notice may be posted."""
         if event != "declared" or not self.pages(incident.severity):
             return
         if _active(incident.page):
-            await self._tell_paged(incident)
+            await self._tell_paged(incident, redelivered=redelivered)
         else:
             await self.request(incident)
 

@@ -5,6 +5,7 @@ cached, PagerDuty users as Slack mentions, and the incident channel's notices.""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from bot.core.models import DueItem, Incident
 from bot.core.pagerduty import PagerDuty, PagerDutyUser, PagingError, PDService
 from bot.core.schedule import Retry, Scheduler, post_for_item
 from bot.core.slack import Slack, SlackError
-from bot.core.store import Once, Store
+from bot.core.store import Store
 
 T = TypeVar("T")
 
@@ -38,6 +39,8 @@ def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
         return OFF_NO_SERVICE
     return None
 
+
+log = logging.getLogger(__name__)
 
 DECLARED_FRESH = 1.0  # seconds
 
@@ -175,20 +178,30 @@ class PagerBase:
                 self.slack, incident.channel_id, item, message, what="paging notice"
             )
 
-    async def _tell_paged(self, incident: Incident) -> None:
+    async def _tell_paged(self, incident: Incident, *, redelivered: bool) -> None:
         """The set-up's part of saying who was paged, once. A page goes out without waiting
         for the set-up: the page's handler says it when the channel was there as the page
-        was recorded (`page_tells`, its post marked with its item), else the set-up does
-        (a redelivered event claims it first). Which of the two writes came second decides:
-        each sees the other's, so exactly one of them says it."""
+        was recorded (`page_tells`, its post marked with its item), else the set-up does,
+        its post marked too (a `redelivered` event looks for it first). Which of the two
+        writes came second decides: each sees the other's, so exactly one of them says it."""
         page = incident.page
         if not incident.channel_id or page is None or page.pd_incident_id is None:
             return
         if page.paged_at is None or page.page_tells:
             return  # not recorded as paged yet, or its handler says it
-        told = f"{incident.id}:{page.pd_incident_id}"
-        if await self.store.claim_once(Once.PAGED_TOLD, told, ttl=7 * 86400):
-            await self._say(incident, ui.paged(page))
+        text, blocks = ui.paged(page)
+        try:
+            await self.slack.post_once(
+                incident.channel_id,
+                text,
+                blocks,
+                marker=f"paged:{incident.id}:{page.pd_incident_id}",
+                maybe_sent_since=incident.declared_at if redelivered else None,
+            )
+        except SlackError as exc:
+            log.warning(
+                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
+            )
 
     async def _say(self, incident: Incident, message: Message) -> None:
         await self.slack.notice(

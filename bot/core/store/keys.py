@@ -155,7 +155,6 @@ class Once(StrEnum):
     LAST_LEVEL = "last-level"  # "nobody acknowledged the last level" told once
     PD_ESCALATING = "pd-escalating"  # an escalation the bot itself asked PagerDuty for
     ESCALATE_ASKED = "escalate-asked"  # "escalate now" asked once per page and level
-    PAGED_TOLD = "paged-told"  # "paged" posted once per page by the set-up (bot/paging/)
     ESCALATION_SENT = "escalation-sent"  # an escalation step's message sent (bot/escalations.py)
     REMINDER_TIMELINE = "reminder-timeline"  # a reminder's timeline entry (bot/reminders.py)
     OBSERVED = "observed"  # an incident's numbers counted once (bot/stats.py)
