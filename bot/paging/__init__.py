@@ -17,7 +17,7 @@ PagerDuty call is durable, retried with backoff from Redis and never holds up a 
   acknowledgement webhook never causes an escalation.
 - `pd_poll`: without PAGERDUTY_WEBHOOK_SECRET, poll the PagerDuty incident for
   acknowledgements, resolves and escalations made in PagerDuty.
-- `pd_resolve`: resolving the incident resolves the PagerDuty incident.
+- `pd_resolve`: resolving the incident (even as it is paged) resolves the PagerDuty one.
 
 Webhooks (v3, signature checked in bot/server.py) are handled once per event id, and are
 idempotent by state besides: PagerDuty also reports our own API changes (escalations we
@@ -25,9 +25,8 @@ made are recognised by a short-lived marker; a resolve of an incident we resolve
 recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`): it acts
 on a page only when that is the page's recorded PagerDuty incident. The incident_key only
 discovers a page's PagerDuty incident not recorded yet, and only on our service.
-PagerDuty is called only through bot/core/pagerduty/; the pager's wiring and the calls every
-part of it makes are in bot/paging/base.py.
-"""
+PagerDuty is called only through bot/core/pagerduty/; the pager's wiring and shared calls
+are in bot/paging/base.py."""
 
 from __future__ import annotations
 
@@ -270,6 +269,8 @@ class Pager(PagerBase):
             incident = await self.store.update(incident.id, paged)
             if not recorded:
                 return  # another occurrence recorded this page: it says so and goes on
+            if not incident.is_open:
+                return await self._stop(incident)
         elif not (item.attempts > 1 and page.pd_incident_id):
             return  # paged already, by an earlier occurrence that finished
         assert incident.page is not None

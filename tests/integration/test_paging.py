@@ -436,3 +436,28 @@ async def test_reopened_while_its_page_is_being_resolved_it_is_paged_again(slow:
     again = await eventually(second_page)
     assert pd(h).incidents[first.pd_incident_id]["status"] == "resolved"
     assert pd(h).incidents[again]["status"] == "triggered"
+
+
+async def test_resolved_while_its_page_is_on_its_way_the_pagerduty_incident_is_resolved(
+    slow: Harness,
+) -> None:
+    """Resolved between PagerDuty opening the incident and the bot hearing back: the page
+    is recorded on a resolved incident, and its PagerDuty incident is resolved too."""
+    h = slow
+    opened: list[str] = []
+
+    async def resolve_meanwhile(event: str, pd_incident: dict[str, Any]) -> None:
+        # inside PagerDuty's answer to the bot's page: the bot has not recorded it yet
+        if event == "incident_triggered" and not opened:
+            opened.append(pd_incident["id"])
+            [incident] = await h.store.open_incidents(limit=1)
+            await h.bot.services.incidents.resolve(incident, by="U0ALICE", summary="Oops")
+
+    pd(h).subscribe(resolve_meanwhile)
+    await h.command("declare SEV1 Checkout API returning 500s")
+    await eventually(lambda: opened)
+    await eventually(lambda: pd(h).incidents[opened[0]]["status"] == "resolved")
+    await h.settled()
+    [incident] = await h.store.recent_incidents(limit=1)
+    assert not incident.is_open and incident.page is not None
+    assert incident.page.pd_incident_id == opened[0]
