@@ -15,9 +15,10 @@ goes well costs its share of one XREADGROUP, then XACK + XDEL, pipelined.
 
 The first subscribers may be `urgent` (the page request, the declare's channel and the
 declarer's answer): an entry runs them within `concurrency` entries at once, then waits
-for one of the fewer places (`concurrency // 4`) where the rest run. So in a burst the
-urgent work of new entries goes on while the rest of earlier ones waits its turn, instead
-of every entry queueing behind every subscriber of those before it.
+for one of the fewer places (`concurrency // 4`) where the rest run; while any entry is
+in (or waits for) its urgent part, no more than REST_WHILE_URGENT go on to the rest. So in
+a burst the urgent work of new entries goes first while the rest of earlier ones waits its
+turn, instead of every entry queueing behind every subscriber of those before it.
 
 A subscriber that raises stops its entry there: the entry stays pending and is taken up
 again after `claim_idle` seconds (XAUTOCLAIM) by whichever process looks first, as are the
@@ -39,7 +40,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -53,6 +54,7 @@ from bot.core.store import Store
 log = logging.getLogger(__name__)
 
 GROUP = "features"
+REST_WHILE_URGENT = 2  # entries in the rest lane while others wait for their urgent part
 Subscriber = Callable[[LifecycleEvent], Awaitable[None]]
 
 
@@ -104,6 +106,10 @@ class Events:
         self._subscriptions: list[_Subscription] = []
         self._gate = asyncio.Semaphore(concurrency)  # entries in their urgent subscribers
         self._rest_gate = asyncio.Semaphore(max(1, concurrency // 4))  # in the others
+        # entries in (or waiting for) their urgent part, and in the rest: while any are
+        # urgent, no more than REST_WHILE_URGENT go on to the rest
+        self._urgent_now = self._rest_now = 0
+        self._lanes = asyncio.Condition()
         self._working: dict[str, asyncio.Task[None]] = {}  # entry id -> its task
         self._held: dict[str, float] = {}  # entry id -> when its idle time was last reset
         self._last_of: dict[str, asyncio.Task[None]] = {}  # incident id -> its newest task
@@ -285,7 +291,7 @@ class Events:
         recorded: set[str] = set()  # in its progress record already
         finished = False
         try:
-            async with self._gate:
+            async with self._lane("urgent"), self._gate:
                 if fresh:
                     event.attempt = 1
                 else:
@@ -294,7 +300,7 @@ class Events:
                 urgent = [s for s in self._subscriptions if s.urgent]
                 if not await self._deliver(event, urgent, done, extra):
                     return
-            async with self._rest_gate:
+            async with self._lane("rest"), self._rest_gate:
                 rest = [s for s in self._subscriptions if not s.urgent]
                 if not await self._deliver(event, rest, done, extra):
                     return
@@ -306,6 +312,32 @@ class Events:
         finally:
             if not finished and done - recorded:
                 await self._leave(entry_id, done, extra)
+
+    @contextlib.asynccontextmanager
+    async def _lane(self, lane: str) -> AsyncIterator[None]:
+        """Counted in the `urgent` or the `rest` lane while in it. The rest lane waits its
+        turn while entries are in their urgent part, but for REST_WHILE_URGENT of its own:
+        in a burst the new declarers hear of their channel before the cards of earlier
+        ones are made, and the rest never stops behind one slow urgent entry."""
+        async with self._lanes:
+            if lane == "rest":
+                await self._lanes.wait_for(
+                    lambda: not self._urgent_now or self._rest_now < REST_WHILE_URGENT
+                )
+                self._rest_now += 1
+            else:
+                self._urgent_now += 1
+        try:
+            yield
+        finally:
+            async with self._lanes:
+                if lane == "rest":
+                    self._rest_now -= 1
+                    self._lanes.notify(1)  # a place in the rest lane
+                else:
+                    self._urgent_now -= 1
+                    if not self._urgent_now:
+                        self._lanes.notify_all()  # none urgent: the rest lane is open
 
     async def _leave(self, entry_id: str, done: set[str], extra: dict[str, str]) -> None:
         """The entry stays pending: record who is done with it, so the next delivery runs

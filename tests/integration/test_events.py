@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot.core.events import GROUP, Events, Subscriber
+from bot.core.events import GROUP, REST_WHILE_URGENT, Events, Subscriber
 from bot.core.models import Incident, LifecycleEvent, TimelineEntry
 from bot.core.store import Store
 
@@ -79,6 +79,53 @@ async def test_urgent_subscribers_do_not_wait_for_the_rest_of_earlier_entries(
         assert await events.backlog() == 0  # every entry acknowledged
     finally:
         free.set()
+        await events.stop()
+
+
+async def test_while_an_entry_is_urgent_only_a_few_go_on_to_the_rest(store: Store) -> None:
+    """The first entry's urgent subscriber is held: the other entries run theirs, but only
+    REST_WHILE_URGENT of them go on to the rest meanwhile (the others wait their turn,
+    though the rest lane has room); once nothing is urgent, all of them go on."""
+    events = Events(store)  # room for 8 entries in the rest
+    n = 6
+    held, release, all_in = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    urgent_done: list[str] = []
+    in_rest: list[str] = []
+    first = await declare(store, 1)
+    others = [await declare(store, k) for k in range(2, n + 1)]
+
+    async def setup(event: LifecycleEvent) -> None:
+        if event.incident.id == first:
+            held.set()
+            await release.wait()
+        else:
+            urgent_done.append(event.incident.id)
+
+    async def rest(event: LifecycleEvent) -> None:
+        in_rest.append(event.incident.id)
+        if len(in_rest) == n:
+            all_in.set()
+        await all_in.wait()  # each stays in the rest lane until every entry is in it
+
+    events.subscribe("setup", setup, urgent=True)
+    events.subscribe("rest", rest)
+    await events.start()
+    try:
+        await held.wait()
+        for _ in range(10_000):  # turns of the loop (nothing timed) until the others park
+            if len(urgent_done) == len(others) and len(events._lanes._waiters or ()) == 3:
+                break
+            await asyncio.sleep(0)
+        assert len(urgent_done) == len(others)
+        assert len(in_rest) == REST_WHILE_URGENT  # 3 others wait for the lane to open
+        release.set()
+        await all_in.wait()
+        assert sorted(in_rest) == sorted([first, *others])
+        await events.idle()
+        assert await events.backlog() == 0
+    finally:
+        release.set()
+        all_in.set()
         await events.stop()
 
 
