@@ -189,13 +189,21 @@ class Slack:
         *,
         what: str,
         incident: str,
+        marker: str | None = None,
+        maybe_sent_since: float | None = None,
     ) -> None:
         """Post a notice nothing waits on: a Slack refusal is logged as `what` not posted,
-        and the work that posted it goes on. No channel (yet): nothing to do."""
+        and the work that posted it goes on. No channel (yet): nothing to do. With
+        `marker`, posted once (`post_once`)."""
         if not channel:
             return
         try:
-            await self.post(channel, *message)
+            if marker is None:
+                await self.post(channel, *message)
+            else:
+                await self.post_once(
+                    channel, *message, marker=marker, maybe_sent_since=maybe_sent_since
+                )
         except SlackError as exc:
             log.warning(f"{what} not posted", extra={"incident": incident, "error": exc.code})
 

@@ -241,9 +241,7 @@ class Incidents:
     async def on_declared_rest(self, event: LifecycleEvent) -> None:
         """The `setup-rest` subscriber, the first that is not urgent: the set-up's steps
         after the channel (invite, card and pin, topic, announcement)."""
-        incident = self._set_up.get(_delivery(event))
-        if incident is None:  # another delivery (or replica) made the channel
-            incident = await self.store.get(event.incident.id) or event.incident
+        incident = await self._as_set_up(event)
         if "channel" not in incident.setup_done:
             return  # it could not be made; the declarer was told, Retry set-up is offered
         incident = await self.saga.rest(incident, resumed=event.attempt > 1)
@@ -261,13 +259,18 @@ class Incidents:
         told whether the event was delivered before (what it posts may be there already)."""
 
         async def handler(event: LifecycleEvent) -> None:
-            incident = self._set_up.get(_delivery(event))
-            if event.type != "declared" or incident is None:
-                incident = await self.store.get(event.incident.id) or event.incident
             extra = {"redelivered": event.attempt > 1} if redelivered else {}
-            await on_incident_event(event.type, incident, **extra)
+            await on_incident_event(event.type, await self._as_set_up(event), **extra)
 
         return handler
+
+    async def _as_set_up(self, event: LifecycleEvent) -> Incident:
+        """The incident as this process's set-up of this delivery left it (a `declared`
+        event's); else, and when another delivery or replica set it up, as stored now."""
+        incident = self._set_up.get(_delivery(event))
+        if event.type != "declared" or incident is None:
+            incident = await self.store.get(event.incident.id) or event.incident
+        return incident
 
     async def _tell_declarer(self, incident: Incident, reply: Mapping[str, str]) -> None:
         # shown where it was asked for, outside the incident's channel

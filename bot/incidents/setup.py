@@ -261,9 +261,7 @@ class Setup:
         clear: bool,
     ) -> Incident:
         """Record a wave of set-up steps in one write: what each made, what failed (on the
-        timeline too), and, when a retry completed the set-up, that nothing is missing.
-        Read first, not from the incident the wave started from: the page is recorded
-        meanwhile, and a write from a stale copy would cost a retry."""
+        timeline too), and, when a retry completed the set-up, that nothing is missing."""
         now = self.clock()
         reasons = {step: _reason(exc) for step, exc in failed.items()}
         for step, reason in reasons.items():

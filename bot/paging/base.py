@@ -5,7 +5,6 @@ cached, PagerDuty users as Slack mentions, and the incident channel's notices.""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -39,8 +38,6 @@ def paging_problem(pd: PagerDuty | None, config: IncidentConfig) -> str | None:
         return OFF_NO_SERVICE
     return None
 
-
-log = logging.getLogger(__name__)
 
 DECLARED_FRESH = 1.0  # seconds
 
@@ -189,19 +186,14 @@ class PagerBase:
             return
         if page.paged_at is None or page.page_tells:
             return  # not recorded as paged yet, or its handler says it
-        text, blocks = ui.paged(page)
-        try:
-            await self.slack.post_once(
-                incident.channel_id,
-                text,
-                blocks,
-                marker=f"paged:{incident.id}:{page.pd_incident_id}",
-                maybe_sent_since=incident.declared_at if redelivered else None,
-            )
-        except SlackError as exc:
-            log.warning(
-                "paging notice not posted", extra={"incident": incident.id, "error": exc.code}
-            )
+        await self.slack.notice(
+            incident.channel_id,
+            ui.paged(page),
+            what="paging notice",
+            incident=incident.id,
+            marker=f"paged:{incident.id}:{page.pd_incident_id}",
+            maybe_sent_since=incident.declared_at if redelivered else None,
+        )
 
     async def _say(self, incident: Incident, message: Message) -> None:
         await self.slack.notice(

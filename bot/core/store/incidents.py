@@ -67,6 +67,7 @@ class IncidentRepo(StoreBase):
         return created
 
     async def get(self, incident_id: str) -> Incident | None:
+        """The incident as stored now (and, so, as this process last saw it)."""
         raw = await self.redis.get(self.keys.incident(incident_id))
         if not raw:
             return None
@@ -109,7 +110,7 @@ class IncidentRepo(StoreBase):
         # the newest this process knows: what it last wrote or read (a caller's copy was
         # read here too, unless it came from elsewhere, as an event's)
         seen = self._seen.get(incident_id) or (current and current.model_dump_json())
-        incident = Incident.model_validate_json(seen) if seen else await self._read(key)
+        incident = Incident.model_validate_json(seen) if seen else await self.get(incident_id)
         stored = not seen
         dropped = 0
         while True:
@@ -121,7 +122,7 @@ class IncidentRepo(StoreBase):
             if not entries and incident.model_dump_json() == before:
                 if stored:
                     return incident  # nothing changed (on the stored one): nothing to write
-                incident, stored = await self._read(key), True  # on a copy: the stored says
+                incident, stored = await self.get(incident_id), True  # on a copy: the stored says
                 continue
             if entries:
                 incident.generation += 1
@@ -162,7 +163,7 @@ class IncidentRepo(StoreBase):
                 dropped += 1
                 if dropped > 2:
                     raise
-                incident, stored = await self._read(key), True
+                incident, stored = await self.get(incident_id), True
                 if incident is not None and incident.rev == rev:
                     return incident
                 continue
@@ -175,10 +176,6 @@ class IncidentRepo(StoreBase):
                 self._seen[incident_id] = written
                 return incident
             incident, stored = now, True  # another writer's change came first: made again
-
-    async def _read(self, key: str) -> Incident | None:
-        raw = await self.redis.get(key)
-        return Incident.model_validate_json(raw) if raw else None
 
     async def open_incidents(self, limit: int = 50) -> list[Incident]:
         ids = await self.redis.zrevrange(self.keys.open, 0, limit - 1)
