@@ -280,9 +280,8 @@ def add_routes(app: web.Application, services: Services, bolt: AsyncApp) -> None
         body, content_type = services.metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    slack_events = slack_events_route(
-        bolt, signing_secret=settings.slack_signing_secret, store=store
-    )
+    secret, activity = settings.slack_signing_secret, services.activity
+    slack_events = slack_events_route(bolt, signing_secret=secret, store=store, activity=activity)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -553,9 +552,9 @@ async def serve(bot: Bot, settings: Settings) -> None:
     # otherwise walk it all in the middle of a burst (50-100 ms, every request waiting)
     gc.collect()
     gc.freeze()
-    socket_mode = None
-    if settings.slack_app_token:
-        socket_mode = await connect_socket_mode(bot.bolt, settings.slack_app_token)
+    socket_mode, token = None, settings.slack_app_token
+    if token:
+        socket_mode = await connect_socket_mode(bot.bolt, token, bot.services.activity)
         log.info("connected to Slack over Socket Mode")
     log.info("serving", extra={"port": settings.port, "host": settings.host})
     try:

@@ -7,13 +7,30 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
+from aiohttp import web
 
 from bot.core import activity
 from tests.sandbox_process import free_port
+
+
+async def serve_slack_events(
+    fake: Any, route: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.AppRunner:
+    """`route` on /slack/events of a free port, the fake Slack's requests sent there; the
+    caller cleans the runner up."""
+    app = web.Application()
+    app.router.add_post("/slack/events", route)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    fake.app_url = f"http://{host}:{port}/slack/events"
+    return runner
 
 
 class RedisServer:

@@ -11,6 +11,11 @@ right now (about to start: busy) and when the next thing comes due. `outlook()` 
 them. The test harness waits on this settle signal instead of a wall-clock deadline
 (tests/integration/harness.py); the fakes in bot/fakes/ track what they send the same way.
 
+It also knows which of Slack's requests are still to be answered (Slack gives each 3 s):
+background work (an event's subscribers, a due-item) waits its `turn()` while any is, so
+a burst of commands is answered first instead of each answer queueing, loop turn after
+loop turn, behind the set-up of the incidents declared before it.
+
 A process may run several (tests run replicas and fakes side by side): `running()` lists
 those started and not yet stopped, and `watch()` hears every change in any of them.
 """
@@ -38,6 +43,9 @@ from apscheduler.schedulers.base import BaseScheduler
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# The longest background work waits for Slack's requests to be answered: under a steady
+# stream of them it still goes on, a turn at a time.
+ANSWERS_FIRST = 0.5
 F = TypeVar("F", bound="asyncio.Future[Any]")
 
 
@@ -103,6 +111,9 @@ class Activity:
         self._busy = 0
         self._probes: list[Probe] = []
         self._timers: dict[asyncio.TimerHandle, float] = {}
+        self._answering = 0
+        self._answered = asyncio.Event()  # set while no Slack request waits for its answer
+        self._answered.set()
 
     def __repr__(self) -> str:
         return f"<Activity {self.name} tasks={len(self._tasks)} busy={self._busy}>"
@@ -139,6 +150,27 @@ class Activity:
         finally:
             self._busy -= 1
             _changed()
+
+    # -- Slack's requests first ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """A Slack request from its arrival to its answer (the ack, not the work after it)."""
+        self._answering += 1
+        self._answered.clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._answered.set()
+
+    async def turn(self) -> None:
+        """Before a piece of background work: while Slack requests wait for their answer,
+        wait until none does, or ANSWERS_FIRST seconds."""
+        if self._answering:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ANSWERS_FIRST):
+                    await self._answered.wait()
 
     def later(
         self, delay: float, work: Callable[[], Coroutine[Any, Any, Any]]

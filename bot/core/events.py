@@ -360,6 +360,7 @@ class Events:
         for sub in subscriptions:
             if sub.name in done or (sub.types is not None and event.type not in sub.types):
                 continue
+            await self.activity.turn()  # Slack's requests are answered first
             try:
                 await sub.handler(event)
             except IncidentNotFound:

@@ -450,6 +450,7 @@ class Scheduler:
                 await self.store.due_done(item, None)
                 return
             self._then[item.token] = []
+            await self.activity.turn()  # Slack's requests are answered first
             try:
                 async with asyncio.timeout(self.work):
                     await kind.handler(item)

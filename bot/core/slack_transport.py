@@ -8,12 +8,17 @@ fresh is dropped on every replica; and it goes to Bolt, whose own verification i
 (events are deduplicated by their `event_id` where they act). Without a signing secret
 the route answers 404 to everything: Socket Mode's traffic is authenticated by the
 app-level token that opened the WebSocket, and no unsigned door may stand beside it.
+
+Either way Slack's answer goes back the moment the listener acks (`answer`): Bolt's own
+runner looks for the ack every 10 ms, so under load each request's answer waited for
+those polls' loop turns behind everything else the process was doing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
@@ -25,12 +30,18 @@ from aiohttp import web
 from pydantic_core import from_json
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.middleware.authorization.async_single_team_authorization import (
     AsyncSingleTeamAuthorization,
 )
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot.core.activity import Activity
 from bot.core.errors import STORE_ERRORS
 from bot.core.slack import Slack
 from bot.core.store import Once, Store
@@ -69,10 +80,16 @@ def signature_matches(secret: str, timestamp: str, body: bytes, signature: str) 
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape"))
 
 
-def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Store) -> Route:
+def slack_events_route(
+    bolt: AsyncApp, *, signing_secret: str | None, store: Store, activity: Activity
+) -> Route:
     """The `/slack/events` handler: verify, refuse replays, parse, dispatch to Bolt."""
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
+        with activity.answering():
+            return await answer_request(request)
+
+    async def answer_request(request: web.Request) -> web.StreamResponse:
         if not signing_secret:
             return web.json_response({"ok": False, "error": "not found"}, status=404)
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -107,9 +124,72 @@ def slack_events_route(bolt: AsyncApp, *, signing_secret: str | None, store: Sto
         if replayable and not await first_sight(store, signature):
             log.warning("Slack request refused: replayed", extra={"remote": request.remote})
             return web.json_response({"ok": False, "error": "replayed request"}, status=401)
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(await answer(bolt, bolt_request, activity))
 
     return slack_events
+
+
+class _Ack(AsyncAck):
+    """Bolt's `ack`, which also hands its response to the waiting `answer`. What the
+    listener does after it is background work: it goes on at its `turn()`, after the
+    requests waiting for their answer (of a burst of declares, the incidents' writes)."""
+
+    def __init__(self, answered: asyncio.Future[BoltResponse], activity: Activity) -> None:
+        super().__init__()
+        self._answered = answered
+        self._activity = activity
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        response = await super().__call__(*args, **kwargs)
+        if not self._answered.done():
+            self._answered.set_result(response)
+            await self._activity.turn()
+        return response
+
+
+_dispatching: set[asyncio.Task[BoltResponse | None]] = set()  # kept from the collector
+
+
+async def answer(bolt: AsyncApp, request: AsyncBoltRequest, activity: Activity) -> BoltResponse:
+    """Bolt's response to `request`, as soon as its listener calls `ack()` (Bolt's own
+    dispatch returns it only at the next of its 10 ms looks) or, without an ack (an error,
+    no listener), when the dispatch ends. The dispatch runs on by itself."""
+    answered: asyncio.Future[BoltResponse] = asyncio.get_running_loop().create_future()
+    request.context["ack"] = _Ack(
+        answered, activity
+    )  # what Bolt's context would make, and listeners get
+    task = asyncio.ensure_future(bolt.async_dispatch(request))
+    _dispatching.add(task)
+    task.add_done_callback(functools.partial(_dispatched, answered))
+    return await answered
+
+
+def _dispatched(
+    answered: asyncio.Future[BoltResponse], task: asyncio.Task[BoltResponse | None]
+) -> None:
+    _dispatching.discard(task)
+    if answered.done():
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack request failed after its answer", exc_info=task.exception())
+    elif task.cancelled():
+        answered.cancel()
+    elif (exc := task.exception()) is not None:
+        answered.set_exception(exc)
+    else:  # Bolt answers None when a listener never acked
+        answered.set_result(task.result() or BoltResponse(status=500, body=""))
+
+
+class _SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, acking each envelope through `answer`."""
+
+    activity: Activity
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        start = time.time()
+        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
+        with self.activity.answering():
+            response = await answer(self.app, request, self.activity)
+        await send_async_response(client, req, response, start)
 
 
 def interaction_json(body: bytes) -> str | None:
@@ -168,11 +248,14 @@ async def first_sight(store: Store, signature: str) -> bool:
         return True
 
 
-async def connect_socket_mode(bolt: AsyncApp, app_token: str) -> AsyncSocketModeHandler:
+async def connect_socket_mode(
+    bolt: AsyncApp, app_token: str, activity: Activity
+) -> AsyncSocketModeHandler:
     """Open Slack's WebSocket: `apps.connections.open` with the app-level token through the
     bot's Web API client (so SLACK_API_URL), then Bolt acks each envelope and reconnects
     whenever Slack asks it to."""
-    handler = AsyncSocketModeHandler(bolt, app_token)
+    handler = _SocketModeHandler(bolt, app_token)
+    handler.activity = activity
     await handler.connect_async()
     return handler
 

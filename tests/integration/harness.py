@@ -168,7 +168,9 @@ async def start(
     handler = None
     if settings.slack_app_token:
         fake.transport = "socket"
-        handler = await connect_socket_mode(bot.bolt, settings.slack_app_token)
+        handler = await connect_socket_mode(
+            bot.bolt, settings.slack_app_token, bot.services.activity
+        )
     return Harness(fake=fake, bot=bot, url=url, runner=runner, pd=pd, socket_mode=handler)
 
 

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.fakes.slack import FakeSlack, SlackError
+from tests.conftest import serve_slack_events
 
 SECRET = "test-signing-secret"
 
@@ -811,13 +812,7 @@ async def test_a_real_bolt_app_understands_the_fake():
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    app = web.Application()
-    app.router.add_post("/slack/events", slack_events)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    fake.app_url = f"http://{host}:{port}/slack/events"
+    runner = await serve_slack_events(fake, slack_events)
     try:
         assert (await fake.slash_command("U0ALICE", "incidents", "/incident", "")).status == 200
         kind, view_id = await heard.get()
