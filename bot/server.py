@@ -414,22 +414,22 @@ async def close_redis(redis: Redis) -> None:
 
 
 def subscribe(services: Services) -> Consistency:
-    """What each feature does when an incident changes, in order (bot/core/events.py). The
-    urgent ones first: the page request (it only schedules the page, so a page never
-    waits behind Slack set-up), then the channel, and the declarer told where it is. Then
-    the rest of the set-up, those that only schedule, and what needs the channel. And each
-    feature's repair, for after Redis lost writes (bot/core/consistency.py)."""
+    """What each feature does when an incident changes, in order (bot/core/events.py). Urgent
+    first: the page request and the reminders (one due-item write; a page never waits behind
+    Slack), the channel, the declarer told where it is. Then the rest of the set-up, those
+    that only schedule, what needs the channel; and each feature's repair (consistency.py)."""
     pager, reminders, escalations = services.pager, services.reminders, services.escalations
     stakeholders, drills = services.stakeholders, services.drills
     ev = services.events
     # written with the declaration: the page asked for, the escalation matrix's run
     services.incidents.at_declare(pager.at_declare)
     services.incidents.at_declare(escalations.at_declare)
-    ev.subscribe("pager", pager.on_event, urgent=True)
+    ev.together = services.scheduler.together
+    ev.subscribe("pager", pager.on_event, urgent=True, together=True)
+    ev.subscribe("reminders", lifecycle(reminders.on_incident_event), urgent=True, together=True)
     ev.subscribe("setup", services.incidents.on_declared, types={"declared"}, urgent=True)
     ev.subscribe("setup-rest", services.incidents.on_declared_rest, types={"declared"})
     # they only schedule, at times the event says (not when they run)
-    ev.subscribe("reminders", lifecycle(reminders.on_incident_event))
     ev.subscribe("escalations", lifecycle(escalations.on_incident_event))
     ev.subscribe("stakeholders", lifecycle(stakeholders.on_incident_event))
     ev.subscribe("postmortem", lifecycle(services.postmortems.on_incident_event))

@@ -80,6 +80,11 @@ class _Subscription:
     handler: Subscriber
     types: frozenset[str] | None
     urgent: bool
+    together: bool = False
+
+
+class _Failed(Exception):
+    """A subscriber of a `together` run failed: none of the run's writes are made."""
 
 
 class Events:
@@ -95,8 +100,10 @@ class Events:
         concurrency: int = 32,
         max_attempts: int = 10,
         activity: Activity | None = None,
+        together: Callable[[], contextlib.AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.store = store
+        self.together = together  # the due-items' `Scheduler.together`
         self.activity = activity or Activity("events")
         self.claim_idle = claim_idle  # an entry read but not finished this long is taken over
         self.block = block  # how long one read waits for a new entry
@@ -126,16 +133,19 @@ class Events:
         *,
         types: Iterable[str] | None = None,
         urgent: bool = False,
+        together: bool = False,
     ) -> None:
         """`handler(event)` for every event (of `types`), after those subscribed before it.
         `name` keys what is done: keep it stable across releases. `urgent` ones (see the
-        module's docstring) are subscribed before any other."""
+        module's docstring) are subscribed before any other. The due-item writes of
+        subscribers `together` that run one after another go in one script call (the
+        events' `together`), made before any of them counts as done."""
         if any(s.name == name for s in self._subscriptions):
             raise ValueError(f"subscriber {name!r} twice")
         if urgent and any(not s.urgent for s in self._subscriptions):
             raise ValueError(f"urgent subscriber {name!r} after one that is not")
         kinds = frozenset(types) if types is not None else None
-        self._subscriptions.append(_Subscription(name, handler, kinds, urgent))
+        self._subscriptions.append(_Subscription(name, handler, kinds, urgent, together))
 
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -356,24 +366,63 @@ class Events:
     ) -> bool:
         """Run the subscribers not done with the event yet, in order, adding each to `done`
         as it returns; False when one failed (the entry stays pending, to be taken up
-        again)."""
-        for sub in subscriptions:
-            if sub.name in done or (sub.types is not None and event.type not in sub.types):
-                continue
+        again). Consecutive `together` ones are a run whose due-item writes go as one."""
+        due = [
+            s
+            for s in subscriptions
+            if s.name not in done and (s.types is None or event.type in s.types)
+        ]
+        while due:
+            run = 1
+            while self.together and run < len(due) and due[run - 1].together and due[run].together:
+                run += 1
+            group, due = due[:run], due[run:]
             await self.activity.turn()  # Slack's requests are answered first
-            try:
-                await sub.handler(event)
-            except IncidentNotFound:
-                # the store no longer has it (it lost its data): nothing to react to
-                log.info("event of an unknown incident", extra=extra)
-            except Exception as exc:
-                if event.attempt < self.max_attempts:
-                    log.warning(
-                        "event subscriber failed; the event will be taken up again",
-                        extra={**extra, "subscriber": sub.name, "error": repr(exc)},
-                        exc_info=not isinstance(exc, STORE_ERRORS),
-                    )
+            if run == 1:
+                if not await self._one(event, group[0], extra):
                     return False
-                log.exception("event subscriber given up", extra={**extra, "subscriber": sub.name})
-            done.add(sub.name)
+            elif not await self._together(event, group, extra):
+                return False
+            done.update(sub.name for sub in group)
+        return True
+
+    async def _together(
+        self, event: LifecycleEvent, group: list[_Subscription], extra: dict[str, str]
+    ) -> bool:
+        """A run of `together` subscribers: all of them, their due-item writes in one
+        call; False (none of them done, nothing of theirs written) when one failed."""
+        assert self.together is not None
+        try:
+            async with self.together():
+                for sub in group:
+                    if not await self._one(event, sub, extra):
+                        raise _Failed
+        except _Failed:
+            return False
+        except Exception as exc:  # their due-items could not be written
+            return self._failed(event, ",".join(s.name for s in group), exc, extra)
+        return True
+
+    async def _one(self, event: LifecycleEvent, sub: _Subscription, extra: dict[str, str]) -> bool:
+        """Run one subscriber: True when it is done with the event (or given up)."""
+        try:
+            await sub.handler(event)
+        except IncidentNotFound:
+            # the store no longer has it (it lost its data): nothing to react to
+            log.info("event of an unknown incident", extra=extra)
+        except Exception as exc:
+            return self._failed(event, sub.name, exc, extra)
+        return True
+
+    def _failed(
+        self, event: LifecycleEvent, name: str, exc: Exception, extra: dict[str, str]
+    ) -> bool:
+        if event.attempt < self.max_attempts:
+            log.warning(
+                "event subscriber failed; the event will be taken up again",
+                extra={**extra, "subscriber": name, "error": repr(exc)},
+                exc_info=not isinstance(exc, STORE_ERRORS),
+            )
+            return False
+        log.exception("event subscriber given up", extra={**extra, "subscriber": name})
         return True

@@ -93,3 +93,23 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class DueItemMetrics:
+    """The scheduler's (bot/core/schedule.py): how late items start, how they end."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        registry = registry or CollectorRegistry()
+        self.lateness = Histogram(
+            "incident_bot_due_item_lateness_seconds",
+            "From an item's due time to its handler starting",
+            ["kind"],
+            registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+        )
+        self.outcomes = Counter(
+            "incident_bot_due_items_total",
+            "Due-items handled, by outcome (done, retry, gave_up, stale, duplicate)",
+            ["kind", "outcome"],
+            registry=registry,
+        )

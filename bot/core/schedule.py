@@ -53,24 +53,27 @@ check. Clocks: due times are this host's epoch seconds, so replicas need NTP-syn
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
 from blocks.common import Message
 from bot.core.activity import Activity, Outlook
 from bot.core.errors import STORE_ERRORS
 from bot.core.logs import about
+from bot.core.metrics import DueItemMetrics
 from bot.core.models import DueItem
 from bot.core.slack import Slack, SlackError, is_transient
 from bot.core.store import Store
@@ -118,28 +121,26 @@ async def post_for_item(
     return True
 
 
+@dataclass(eq=False)
+class _Together:
+    """A `Scheduler.together()` under way: the writes it holds (an item to schedule, or a
+    cancel's op), in order."""
+
+    scheduler: Scheduler
+    task: asyncio.Task[Any] | None
+    writes: list[DueItem | list[str]] = field(default_factory=list)
+    open: bool = True
+
+
+_TOGETHER: contextvars.ContextVar[_Together | None] = contextvars.ContextVar(
+    "due_together", default=None
+)
+
+
 @dataclass(frozen=True)
 class _Kind:
     handler: Handler
     max_attempts: int
-
-
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        registry = registry or CollectorRegistry()
-        self.lateness = Histogram(
-            "incident_bot_due_item_lateness_seconds",
-            "From an item's due time to its handler starting",
-            ["kind"],
-            registry=registry,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
-        )
-        self.outcomes = Counter(
-            "incident_bot_due_items_total",
-            "Due-items handled, by outcome (done, retry, gave_up, stale, duplicate)",
-            ["kind", "outcome"],
-            registry=registry,
-        )
 
 
 class Scheduler:
@@ -173,7 +174,7 @@ class Scheduler:
         self.batch = batch
         self.concurrency = concurrency
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
-        self.metrics = _Metrics(registry)
+        self.metrics = DueItemMetrics(registry)
         self._kinds: dict[str, _Kind] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._held: dict[str, tuple[DueItem, float]] = {}  # at work here: item, lease end
@@ -229,22 +230,77 @@ class Scheduler:
         if follows is not None:
             follows.append(item)
             return True
+        together = self._together()
+        if together is not None:
+            together.writes.append(item)
+            return True
         # a started scheduler times its own items (one due now, with room to run it, it
         # claims as it stores it); only one that will not tells the others
         now = self.clock()
-        claim = self._timing and due_at <= now and len(self._running) < self.concurrency
-        lease = (now, now + self.lease) if claim else None
-        stored = await self.store.due_schedule(item, wake=not self._timing, claim=lease)
+        claim = self._claims(item, now, room=self.concurrency - len(self._running))
+        op = self.store.due_schedule_op(item, wake=not self._timing, claim=claim)
+        [stored] = await self.store.due_write([op])
+        self._stored(item, bool(stored), now, claimed=claim is not None)
+        return bool(stored)
+
+    def _claims(self, item: DueItem, now: float, *, room: int) -> tuple[float, float] | None:
+        """The lease an item scheduled now is claimed with as it is stored, if any: one
+        due now, by a started scheduler with room to run it."""
+        if self._timing and item.due_at <= now and room > 0:
+            return (now, now + self.lease)
+        return None
+
+    def _stored(self, item: DueItem, stored: bool, now: float, *, claimed: bool) -> None:
         if not stored:
             log.info(
                 "stale schedule refused",
-                extra={"incident": incident_id, "kind": kind, "generation": generation},
+                extra={"incident": item.incident_id, "kind": item.kind, "gen": item.generation},
             )
-        elif claim:
+        elif claimed:
             self._start(item.model_copy(update={"attempts": 1, "first_claimed_at": now}), now)
         else:
-            self._time(due_at)
-        return stored
+            self._time(item.due_at)
+
+    @contextlib.asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        """The due-item writes this task asks for inside (schedules and cancels) go to
+        Redis in one script call, in order, as it closes; none if it closes with an error
+        (whoever asked asks again). Inside, a schedule answers True and a cancel 0 (what
+        was refused or removed is not known yet), and `pending()` does not see them."""
+        together = _Together(self, asyncio.current_task())
+        token = _TOGETHER.set(together)
+        try:
+            yield
+        finally:
+            _TOGETHER.reset(token)
+            together.open = False
+        writes = together.writes
+        if not writes:
+            return
+        now, room = self.clock(), self.concurrency - len(self._running)
+        ops: list[list[str]] = []
+        claims: list[tuple[float, float] | None] = []
+        for write in writes:
+            if isinstance(write, DueItem):
+                claim = self._claims(write, now, room=room)
+                room -= claim is not None
+                claims.append(claim)
+                ops.append(self.store.due_schedule_op(write, wake=not self._timing, claim=claim))
+            else:
+                claims.append(None)
+                ops.append(write)
+        answers = await self.store.due_write(ops)
+        for write, claim, answer in zip(writes, claims, answers, strict=True):
+            if isinstance(write, DueItem):
+                self._stored(write, bool(answer), now, claimed=claim is not None)
+
+    def _together(self) -> _Together | None:
+        """The open `together()` of this scheduler and this task, if any (a task started
+        inside, which may outlive it, writes on its own)."""
+        together = _TOGETHER.get()
+        if together is None or not together.open or together.scheduler is not self:
+            return None
+        return together if together.task is asyncio.current_task() else None
 
     def _time(self, due_at: float) -> None:
         if due_at <= self.clock():
@@ -264,6 +320,14 @@ class Scheduler:
         """Remove the incident's pending items (of a kind / lane / key, or all). With
         `generation`, the lanes' floors rise to it: an older item being handled right now
         cannot schedule its follow-up."""
+        together = self._together()
+        if together is not None:
+            together.writes.append(
+                self.store.due_cancel_op(
+                    incident_id, kind=kind, lane=lane, key=key, generation=generation
+                )
+            )
+            return 0
         return await self.store.due_cancel(
             incident_id, kind=kind, lane=lane, key=key, generation=generation
         )

@@ -23,8 +23,9 @@ Webhooks (v3, signature checked in bot/server.py) are handled once per event id,
 idempotent by state besides: PagerDuty also reports our own API changes (escalations we
 made are recognised by a short-lived marker; a resolve of an incident we resolved is only
 recorded). A webhook is bound to the PagerDuty incident it is about (`data.id`): it acts
-on a page only when that is the page's recorded PagerDuty incident. The incident_key only
-discovers a page's PagerDuty incident not recorded yet, and only on our service.
+on a page only when that is the page's recorded PagerDuty incident. Its incident_key names
+our incident (nothing links them in Redis); it binds a page's PagerDuty incident not
+recorded yet, and only on our service.
 PagerDuty is called only through bot/core/pagerduty/; the pager's wiring and shared calls
 are in bot/paging/base.py."""
 
@@ -63,7 +64,6 @@ RESOLVE = "pd_resolve"
 TELL_FAILING_AFTER = 3  # failed page attempts before the channel hears about it
 PAGE_ATTEMPTS = 10  # then the page is given up (about 10 min with the default backoff)
 WEBHOOK_TTL = 3 * 86400
-LINK_TTL = 90 * 86400  # a PagerDuty incident id -> our incident, for its webhooks
 OURS_TTL = 600  # how long an escalation we made is recognised when PagerDuty reports it
 ESCALATE_ASKED_TTL = 60  # seconds an "escalate now" from one level stands for every other
 MOVED = ("incident.escalated", "incident.reassigned", "incident.unacknowledged")
@@ -265,7 +265,6 @@ class Pager(PagerBase):
                 text = md("Paged PagerDuty{} ({}): {}", number, service.name, ui.holders(p))
                 return [TimelineEntry(at=now, actor=None, kind="page", text=text)]
 
-            await self.store.link_pd_incident(result.incident_id, incident.id, ttl=LINK_TTL)
             incident = await self.store.update(incident.id, paged)
             if not recorded:
                 return  # another occurrence recorded this page: it says so and goes on
@@ -463,13 +462,14 @@ class Pager(PagerBase):
         A signed webhook about another PagerDuty incident (another service's, or an old
         page's) may carry our incident_key or title; it must not acknowledge our page or
         stop its escalation. So the event's `data.id` must be the page's recorded
-        PagerDuty incident. The key only finds a page whose PagerDuty incident is not
-        recorded yet (paged, but our record of the answer lost or not written yet), and
-        then the incident must be on our service; it is recorded then."""
+        PagerDuty incident. The key names the incident to look at; it binds a page whose
+        PagerDuty incident is not recorded yet (paged, but our record of the answer lost
+        or not written yet) only when the incident is on our service; it is recorded then."""
         key = event.incident_key or ""
-        incident_id = await self.store.incident_for_pd(event.incident_id)
-        if incident_id is None:
-            incident_id = incident_of_key(key)
+        # every v3 incident payload has the key; links (releases before 2026-12) only else
+        incident_id = incident_of_key(key) if key else None
+        if incident_id is None and not key:
+            incident_id = await self.store.incident_for_pd(event.incident_id)
         if incident_id is None:
             return None  # not about a page of ours
         incident = await self.store.get(incident_id)
@@ -501,7 +501,6 @@ class Pager(PagerBase):
                 inc.page.pd_incident_id = event.incident_id
             return None
 
-        await self.store.link_pd_incident(event.incident_id, incident_id, ttl=LINK_TTL)
         log.info(
             "PagerDuty incident of our page found by its incident_key",
             extra={"incident": incident_id, "pd_incident": event.incident_id},

@@ -10,12 +10,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.core.events import GROUP, REST_WHILE_URGENT, Events, Subscriber
 from bot.core.models import Incident, LifecycleEvent, TimelineEntry
+from bot.core.schedule import Scheduler
 from bot.core.store import Store
 
 
@@ -300,3 +302,50 @@ async def test_an_entry_under_way_long_is_not_taken_over(store: Store) -> None:
         free.set()
         await second.stop()
         await first.stop()
+
+
+async def test_subscribers_together_write_their_due_items_as_one_or_not_at_all(
+    store: Store,
+) -> None:
+    """`a` and `b` run together: on the first delivery `b` fails, so neither is done and
+    `a`'s due-item is not written; taken up again, both run and their items go in one
+    script call, before `c`, which is not of their run."""
+    scheduler = Scheduler(store)
+    events = Events(store, claim_idle=0.2, together=scheduler.together)
+    writes = mock.patch.object(store, "due_write", wraps=store.due_write)
+    finished = asyncio.Event()
+
+    def calls() -> list[int]:  # the ops of each due-item script call
+        return [len(call.args[0]) for call in written.call_args_list]
+
+    def scheduling(kind: str) -> Subscriber:
+        async def handler(event: LifecycleEvent) -> None:
+            await scheduler.schedule(kind, event.incident.id, time.time() + 3600, generation=1)
+            if kind == "b" and event.attempt == 1:
+                raise RuntimeError("Slack said no")
+
+        return handler
+
+    async def c(event: LifecycleEvent) -> None:
+        assert calls() == [2]  # a's and b's, in one call, before c runs
+        finished.set()
+
+    events.subscribe("a", scheduling("a"), together=True)
+    events.subscribe("b", scheduling("b"), together=True)
+    events.subscribe("c", c)
+    incident = await declare(store, 1)
+    written = writes.start()
+    assert await events.pump() == 1
+    [entry] = await pending(store)
+    assert await marks(store, entry) == set()  # neither is done: both run again
+    assert calls() == [] and await scheduler.pending(incident) == []
+
+    await events.start()
+    try:
+        await asyncio.wait_for(finished.wait(), 10)
+        await events.idle()
+    finally:
+        await events.stop()
+    assert sorted(i.kind for i in await scheduler.pending(incident)) == ["a", "b"]
+    writes.stop()
+    assert calls() == [2] and await events.backlog() == 0

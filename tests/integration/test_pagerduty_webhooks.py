@@ -137,3 +137,27 @@ async def test_a_page_whose_pd_incident_was_not_recorded_is_found_by_key_on_our_
     assert "Acknowledged in PagerDuty by Bob Example" in await timeline(h, incident)
     # the service came from the payload, else from the REST API
     assert len(pd(h).calls_to("GET", f"/incidents/{ours}")) - asked == (1 if drop else 0)
+
+
+async def test_a_webhook_finds_our_incident_by_its_key_and_a_keyless_one_by_an_old_link(
+    slow: Harness,
+) -> None:
+    incident = await declare(slow)
+    ours, h = (await escalating(slow, incident)).pd_incident_id or "", slow
+    # a page links nothing in Redis: every v3 incident payload names ours by its key
+    assert ours and await h.store.incident_for_pd(ours) is None
+
+    # a payload without the key finds nothing (no link) and changes nothing
+    assert await pd(h).send_webhook("incident.acknowledged", ours, drop=("incident_key",)) == 200
+    still = (await h.incident(incident.id)).page
+    assert still is not None and still.status == "triggered"
+
+    # a release before this one linked the PagerDuty incident to ours: the link finds it
+    await h.store.redis.set(h.store.keys.pd_incident(ours), incident.id, ex=3600)
+    sent = await pd(h).send_webhook(
+        "incident.acknowledged", ours, agent="PU_BOB", drop=("incident_key",)
+    )
+    assert sent == 200
+    found = (await h.incident(incident.id)).page
+    assert found is not None and found.status == "acknowledged"
+    assert "Acknowledged in PagerDuty by Bob Example" in await timeline(h, incident)

@@ -433,3 +433,38 @@ async def test_writes_sent_together_each_get_the_calls_error_then_go_again(clock
         == [True] * 5
     )
     assert await store.due_count() == 5
+
+
+async def test_writes_together_go_in_one_call_in_order_and_not_at_all_after_an_error(
+    store: Store, clock: Clock
+) -> None:
+    s = scheduler(store, clock)
+    s.on("remind", Recorder())
+    calls: list[int] = []
+    write = store.due_write
+
+    async def counted(ops: list[list[str]]) -> list[int]:
+        calls.append(len(ops))
+        return await write(ops)
+
+    store.due_write = counted  # type: ignore[method-assign]
+    async with s.together():
+        assert await s.schedule("remind", "i-1", T0 + 60, key="a", generation=1)
+        await s.schedule("remind", "i-1", T0 + 90, key="b", generation=1)
+        assert await s.cancel("i-1", "remind", key="a") == 0  # not known inside
+        assert calls == [] and await s.pending("i-1") == []  # nothing written yet
+    assert calls == [3]  # one script call, in order: "a" scheduled, "b", "a" cancelled
+    assert [i.key for i in await s.pending("i-1")] == ["b"]
+
+    with pytest.raises(RuntimeError):
+        async with s.together():
+            await s.schedule("remind", "i-2", T0 + 60, generation=1)
+            raise RuntimeError("a subscriber failed")
+    assert calls == [3] and await s.pending("i-2") == []  # it asks again; nothing half-written
+
+    # a task started inside writes on its own, at once
+    async with s.together():
+        other = asyncio.create_task(s.schedule("remind", "i-3", T0 + 60, generation=1))
+        await other
+        assert [i.incident_id for i in await s.pending("i-3")] == ["i-3"]
+    assert calls == [3, 1]

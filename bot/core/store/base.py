@@ -1,6 +1,7 @@
 """What every repository of the store shares: the client, the keys, registered scripts, the
 lifecycle event written inside a change, a consumer group made again when Redis lost it, and
-writes sent together when they come together (`Batches`)."""
+writes sent together when they come together (`Batches`), and one writer at a time per
+record in this process (`Turns`)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,25 @@ class Batches(Generic[T, R]):
                     answer.set_result(result)
         finally:
             self._next(loop)
+
+
+class Turns:
+    """One at a time per key, in this process: a writer that would race another of this
+    process on the same record (and lose its compare-and-set, and write again) waits its
+    turn instead, and then writes from what the other wrote. Held only while a write is
+    under way; bounded by the writers waiting."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._held.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._held[key]

@@ -11,7 +11,8 @@ A change is made from the incident as this process last wrote or read it, when i
 lately (`SEEN_*`), instead of reading it first: the compare-and-set finds out if another
 writer came in between (the script then answers the stored incident, and the change is made
 again on it), so a change costs one round trip where this process is the only writer, as in
-a declare's set-up, and never more round trips than a read first would."""
+a declare's set-up, and never more round trips than a read first would. Changes of one
+incident in one process take turns (`Turns`): they do not race each other to the script."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from redis.exceptions import ConnectionError
 from bot.core.errors import IncidentNotFound
 from bot.core.models import Incident, TimelineEntry
 from bot.core.store import scripts
-from bot.core.store.base import StoreBase, as_str
+from bot.core.store.base import StoreBase, Turns, as_str
 
 Mutation = Callable[[Incident], Iterable[TimelineEntry] | None]
 
@@ -105,7 +106,24 @@ class IncidentRepo(StoreBase):
         written in the same script when the change makes timeline entries. `current`:
         the incident as the caller last saw it (left as it is): the change is made from
         it (or from the one this process saw last) without reading it first, and from
-        the stored one if that moved on since."""
+        the stored one if that moved on since. Two changes of one incident in this
+        process (a page's record and its set-up's, say) go one after the other, the second
+        made from the first's result, instead of racing to a compare-and-set one loses."""
+        turns: Turns | None = self.__dict__.get("_incident_turns")
+        if turns is None:
+            turns = self.__dict__["_incident_turns"] = Turns()
+        async with turns.of(incident_id):
+            return await self._update(incident_id, mutate, emit=emit, data=data, current=current)
+
+    async def _update(
+        self,
+        incident_id: str,
+        mutate: Mutation,
+        *,
+        emit: str | None,
+        data: Mapping[str, Any] | None,
+        current: Incident | None,
+    ) -> Incident:
         key = self.keys.incident(incident_id)
         # the newest this process knows: what it last wrote or read (a caller's copy was
         # read here too, unless it came from elsewhere, as an event's)

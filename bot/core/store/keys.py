@@ -50,8 +50,9 @@ Key schema (prefix `ir:`; times are UTC epoch seconds):
 | ir:due:wake                           | pubsub | due time of an item scheduled by a process     |
 |                                       | channel| that will not time it itself: every replica's  |
 |                                       |        | timer moves to it                              |
-| ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident       |
-|                                       |        | (bot/paging/; webhooks name theirs)            |
+| ir:pd:{pagerduty_incident_id}         | string | our incident id for a PagerDuty incident, as   |
+|                                       |        | releases before 2026-12 linked them (90 days); |
+|                                       |        | read only for a webhook without incident_key   |
 | ir:alerts:stream                      | stream | accepted alert batches (AlertBatch JSON, field |
 |                                       |        | `b`), consumer group `workers`; an entry is    |
 |                                       |        | deleted once applied (bot/alerts/)             |

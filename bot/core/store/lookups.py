@@ -63,9 +63,8 @@ class LookupRepo(StoreBase):
             )
         return kept
 
-    async def link_pd_incident(self, pd_incident_id: str, incident_id: str, *, ttl: int) -> None:
-        await self.redis.set(self.keys.pd_incident(pd_incident_id), incident_id, ex=ttl)
-
     async def incident_for_pd(self, pd_incident_id: str) -> str | None:
+        """Our incident for a PagerDuty incident, as earlier releases linked them (none are
+        written now: a webhook's incident_key names our incident)."""
         raw = await self.redis.get(self.keys.pd_incident(pd_incident_id))
         return as_str(raw) if raw is not None else None

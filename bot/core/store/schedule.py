@@ -22,15 +22,19 @@ class DueRepo(StoreBase):
     """Due-items: scheduled, claimed, done, retried, cancelled."""
 
     async def _due_op(self, op: list[str], *more: list[str]) -> int:
-        """The first op's answer (the others' are not needed: schedules with a done).
-        Writes asked for while one is under way go together in the next script call (one
-        EVALSHA, one ZADD, each incident's state read and written once)."""
+        """The first op's answer (the others' are not needed: schedules with a done)."""
+        return (await self.due_write([op, *more]))[0]
+
+    async def due_write(self, ops: Sequence[list[str]]) -> list[int]:
+        """Each op's answer (`due_schedule_op`, `due_cancel_op`, ...), all in one script
+        call, in order. Writes asked for while one is under way go together in the next
+        script call (one EVALSHA, one ZADD, each incident's state read and written once)."""
         batches: Batches[str, Any] | None = self.__dict__.get("_due_batches")
         if batches is None:
             batches = Batches(self._due_send, most=BATCH_MAX)
             self.__dict__["_due_batches"] = batches
-        bodies = [json.dumps(o, separators=(",", ":")) for o in (op, *more)]
-        return int((await batches.run(*bodies))[0])
+        bodies = [json.dumps(o, separators=(",", ":")) for o in ops]
+        return [int(answer) for answer in await batches.run(*bodies)]
 
     async def _due_send(self, ops: list[str]) -> list[Any]:
         now = repr(time.time())  # the states' lifetimes only: a week past the furthest item
@@ -44,7 +48,14 @@ class DueRepo(StoreBase):
         its generation is older than its lane's floor (a newer decision was made). `wake`:
         publish its due time to every replica's scheduler (when this one will not time it).
         `claim` (now, lease end): claimed at once, by the caller (an item due now)."""
-        return bool(await self._due_op(_schedule_op(item, wake, claim)))
+        return bool(await self._due_op(self.due_schedule_op(item, wake=wake, claim=claim)))
+
+    @staticmethod
+    def due_schedule_op(
+        item: DueItem, *, wake: bool, claim: tuple[float, float] | None
+    ) -> list[str]:
+        """`due_schedule`'s write, for `due_write`."""
+        return _schedule_op(item, wake, claim)
 
     async def due_claim(
         self, now: float, lease_until: float, limit: int, *, legacy: bool = False
@@ -93,9 +104,22 @@ class DueRepo(StoreBase):
         key: str | None,
         generation: int | None,
     ) -> int:
-        gen = "" if generation is None else str(generation)
-        op = ["c", incident_id, kind or "", lane or "", key or "", gen, "1" if key is None else "0"]
+        op = self.due_cancel_op(incident_id, kind=kind, lane=lane, key=key, generation=generation)
         return await self._due_op(op)
+
+    @staticmethod
+    def due_cancel_op(
+        incident_id: str,
+        *,
+        kind: str | None,
+        lane: str | None,
+        key: str | None,
+        generation: int | None,
+    ) -> list[str]:
+        """`due_cancel`'s write, for `due_write`."""
+        gen = "" if generation is None else str(generation)
+        every = "1" if key is None else "0"
+        return ["c", incident_id, kind or "", lane or "", key or "", gen, every]
 
     async def due_wakes(self) -> AsyncIterator[float | None]:
         """None once subscribed, then the due times of items published by a replica that
