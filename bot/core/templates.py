@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
-
 BUILTIN_TEMPLATES = Path(__file__).parent.parent / "templates" / "stakeholders"
 
 
@@ -30,6 +28,8 @@ def template_syntax_problem(templates_dir: Path | None, name: str) -> str | None
     path = template_path(templates_dir, name)
     if path is None:
         return None
+    import jinja2  # here, not at start-up: a config naming no template never needs it
+
     try:
         jinja2.Environment().parse(path.read_text())
     except jinja2.TemplateSyntaxError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -540,3 +542,37 @@ async def test_the_environments_proxy_is_used_and_no_proxy_honoured(
         direct.close()
     finally:
         await runner.cleanup()
+
+
+FIRST_PAGE = """
+import asyncio, sys
+import bot.cli, bot.server  # all `python -m bot` imports before it serves
+early = sorted(m for m in ("pdpyras", "requests", "charset_normalizer") if m in sys.modules)
+from bot.core.pagerduty import PagerDuty
+from bot.fakes.pagerduty import FakePagerDuty
+
+async def main():
+    fake = FakePagerDuty(webhooks_for_api_changes=False)
+    await fake.start()
+    pd = PagerDuty(fake.api_key, api_url=fake.api_url, events_url=fake.events_url,
+                   from_email="alice@example.com", timeout=2.0)
+    try:
+        found = await pd.page(service_id="PSVC_MAIN", escalation_policy_id="PEP_MAIN",
+                              incident_key="inc-first", title="t", details="d")
+    finally:
+        pd.close()
+        await fake.stop()
+    print(early, found.created, found.status, "pdpyras" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+def test_start_up_loads_no_pdpyras_and_the_first_page_still_pages() -> None:
+    """pdpyras and requests (~5.7 MiB of idle RSS) wait for the first PagerDuty call
+    (bot/core/pagerduty/sessions.py); that first call, in a fresh process, pages."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_PAGE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True", "triggered", "True"]

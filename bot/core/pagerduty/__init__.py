@@ -1,5 +1,6 @@
-"""PagerDuty: the one seam. `client` is the only module importing pdpyras (every PagerDuty
-call); `models` what callers get back; `webhooks` what PagerDuty sends us. Import from here."""
+"""PagerDuty: the one seam. `client` makes every PagerDuty call, over `sessions`, the only
+module importing pdpyras (at the first call, not at start-up); `models` what callers get
+back; `webhooks` what PagerDuty sends us. Import from here."""
 
 from bot.core.pagerduty.client import PagerDuty
 from bot.core.pagerduty.models import (

@@ -1,19 +1,21 @@
-"""The PagerDuty client: every PagerDuty call, and the only module importing pdpyras.
+"""The PagerDuty client: every PagerDuty call, over pdpyras (whose sessions are in
+sessions.py, the one module importing it, loaded at the first call: not at start-up).
 
-pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run in a
-few threads of its own (`workers`, each keeping its sessions), never on the event loop nor in
-asyncio's default pool: a burst of pages queues there instead of crowding the loop out of the
-GIL. Callers get plain pydantic models and `PagingError` (models.py). Swapping the client
-later touches this file only. A page is one POST /incidents (its 201 answer is the incident,
-with its assignees as user references; their emails come from a cache of users, one GET a
-user an hour); an acknowledge or an escalation is one PUT, whose answer is the incident too.
+pdpyras is synchronous (requests) and deprecated upstream, so it stays in here, run in a few
+threads of its own (`workers`, each keeping its sessions), never on the event loop nor in
+asyncio's default pool: a burst of pages queues there instead of crowding the loop out of
+the GIL. Callers get plain pydantic models and `PagingError` (models.py). Swapping the
+client later touches this file and sessions.py only. A page is one POST /incidents (its 201
+answer is the incident, with its assignees as user references; their emails come from a
+cache of users, one GET a user an hour); an acknowledge or an escalation is one PUT, whose
+answer is the incident too.
 
-Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here a
-request is one attempt, except idempotent GETs, which get one quick retry on 5xx or a network
-error. Everything else surfaces as `PagingError(retryable=...)`, with `retry_after` from a 429,
-and the durable scheduler owns backoff. Paging stays safe to retry because every page carries
-an `incident_key`: a retry of a page that did land finds the open incident instead of paging
-twice.
+Retry policy (DESIGN rule 5): pdpyras would sleep in its thread and retry 429 forever. Here
+a request is one attempt (sessions.py), except idempotent GETs, which get one quick retry on
+5xx or a network error. Everything else surfaces as `PagingError(retryable=...)`, with
+`retry_after` from a 429, and the durable scheduler owns backoff. Paging stays safe to retry
+because every page carries an `incident_key`: a retry of a page that did land finds the open
+incident instead of paging twice.
 """
 
 from __future__ import annotations
@@ -21,17 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 import threading
-import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import requests
 from cachetools import TTLCache
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -48,10 +46,8 @@ from bot.core.pagerduty.models import (
     split_now_next,
 )
 
-with warnings.catch_warnings():
-    # pdpyras warns on import that it is deprecated; known, and why it lives only here.
-    warnings.simplefilter("ignore", UserWarning)
-    import pdpyras
+if TYPE_CHECKING:
+    from bot.core.pagerduty.sessions import EventsSession, PDHTTPError, RestSession
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -60,65 +56,17 @@ WORKERS = 4  # threads for PagerDuty calls: pages queue here, the event loop kee
 USER_TTL = 3600.0  # seconds a PagerDuty user (name, email) is known without asking again
 
 
-# ---------------------------------------------------------------- the pdpyras sessions
+def _in_worker(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a PagerDuty worker thread, pdpyras' and requests' errors as PagingError.
 
+    The first call of the process imports pdpyras and requests (sessions.py: why not at
+    start-up) here, in the worker, so the event loop never waits on that import."""
+    from bot.core.pagerduty import sessions
 
-class _OneAttempt:
-    """Replaces pdpyras' retrying `request` with one attempt (one retry for GETs).
-
-    pdpyras' helpers (rget, rput, rpost, iter_all) all go through `request`, so they keep
-    working on top of it: URL and params normalising, entity wrapping, classic pagination.
-    """
-
-    get_retries = 1
-    get_backoff = 0.2
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        session: Any = self
-        method = method.strip().upper()
-        kw = dict(kwargs)
-        kw["headers"] = session.prepare_headers(method, user_headers=kwargs.get("headers") or {})
-        kw["timeout"] = session.timeout
-        if kwargs.get("params"):
-            kw["params"] = session.normalize_params(kwargs["params"])
-        full_url = session.normalize_url(url)
-        attempts = 1 + (self.get_retries if method == "GET" else 0)
-        for attempt in range(attempts):
-            last = attempt + 1 == attempts
-            try:
-                response: requests.Response = requests.Session.request(
-                    session, method, full_url, **kw
-                )
-            except requests.RequestException as exc:
-                if last:
-                    raise PagingError(
-                        f"{method} {url}: {type(exc).__name__}: {exc}", retryable=True
-                    ) from exc
-            else:
-                if response.status_code < 500 or last:
-                    session.postprocess(response)
-                    return response
-            time.sleep(self.get_backoff * 2**attempt)
-        raise AssertionError("unreachable")
-
-
-class _RestSession(_OneAttempt, pdpyras.APISession):
-    pass
-
-
-class _EventsSession(_OneAttempt, pdpyras.EventsAPISession):
-    pass
-
-
-def _environment_once(session: requests.Session, url: str) -> None:
-    """What requests reads from the environment for every request (the proxy for `url`,
-    NO_PROXY included, and a CA bundle), read once for the session's life instead: a
-    session trusting the environment scans all of it per call."""
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
+    try:
+        return fn(*args)
+    except sessions.CLIENT_ERRORS as exc:
+        raise _as_paging_error(exc) from exc
 
 
 def _as_paging_error(exc: Exception) -> PagingError:
@@ -136,6 +84,14 @@ def _as_paging_error(exc: Exception) -> PagingError:
             retry_after = None
     retryable = status in (408, 429) or status >= 500
     return PagingError(str(exc), retryable=retryable, status=status, retry_after=retry_after)
+
+
+def _http_error() -> type[PDHTTPError]:
+    """pdpyras' PDHTTPError, for the calls that tell one answer from the others (a
+    duplicate key, a 404); only ever asked in a worker, after `_in_worker` imported it."""
+    from bot.core.pagerduty import sessions
+
+    return sessions.PDHTTPError
 
 
 def _is_duplicate_key(exc: Exception) -> bool:
@@ -188,24 +144,30 @@ class PagerDuty:
 
     # ------------------------------------------------------------ plumbing
 
-    def _rest(self) -> Any:
-        session = getattr(self._local, "rest", None)
+    def _rest(self) -> RestSession:
+        session: RestSession | None = getattr(self._local, "rest", None)
         if session is None:
-            session = _RestSession(self._api_key, default_from=self._from_email)
-            session.url = self._api_url
-            session.timeout = self._timeout
-            session.headers["Accept"] = _PD_ACCEPT
-            _environment_once(session, self._api_url)
+            from bot.core.pagerduty import sessions  # imported by `_in_worker` already
+
+            session = sessions.rest_session(
+                self._api_key,
+                from_email=self._from_email,
+                url=self._api_url,
+                timeout=self._timeout,
+                accept=_PD_ACCEPT,
+            )
             self._local.rest = session
         return session
 
-    def _events(self, routing_key: str) -> Any:
-        sessions: dict[str, Any] = self._local.__dict__.setdefault("events", {})
-        if routing_key not in sessions:
-            session = sessions[routing_key] = _EventsSession(routing_key)
-            session.url, session.timeout = self._events_url, self._timeout
-            _environment_once(session, self._events_url)
-        return sessions[routing_key]
+    def _events(self, routing_key: str) -> EventsSession:
+        known: dict[str, EventsSession] = self._local.__dict__.setdefault("events", {})
+        if routing_key not in known:
+            from bot.core.pagerduty import sessions  # imported by `_in_worker` already
+
+            known[routing_key] = sessions.events_session(
+                routing_key, url=self._events_url, timeout=self._timeout
+            )
+        return known[routing_key]
 
     def close(self) -> None:
         """Let the pool's threads go (a later call starts a new pool)."""
@@ -216,14 +178,13 @@ class PagerDuty:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="pagerduty")
-        call = functools.partial(contextvars.copy_context().run, fn, *args)  # log context
+        # the log context goes along
+        call = functools.partial(contextvars.copy_context().run, _in_worker, fn, *args)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except PagingError as exc:
             self._failed(exc)
             raise
-        except (pdpyras.PDClientError, pdpyras.URLError, requests.RequestException) as exc:
-            raise self._failed(_as_paging_error(exc)) from exc
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             # A response we could not read: retrying will not make it readable.
             error = PagingError(f"unexpected PagerDuty response: {exc!r}", retryable=False)
@@ -287,7 +248,7 @@ class PagerDuty:
         created = True
         try:
             body = self._rest().rpost("/incidents", json={"incident": incident})
-        except pdpyras.PDHTTPError as exc:
+        except _http_error() as exc:
             if not _is_duplicate_key(exc):
                 raise
             created = False
@@ -465,7 +426,7 @@ class PagerDuty:
             try:
                 self._rest().rget(f"/escalation_policies/{target_id}")
                 return "escalation_policy"
-            except pdpyras.PDHTTPError as exc:
+            except _http_error() as exc:
                 if exc.response is None or exc.response.status_code != 404:
                     raise
             self._rest().rget(f"/schedules/{target_id}")
