@@ -86,10 +86,6 @@ def slack_events_route(
     """The `/slack/events` handler: verify, refuse replays, parse, dispatch to Bolt."""
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        with activity.answering():
-            return await answer_request(request)
-
-    async def answer_request(request: web.Request) -> web.StreamResponse:
         if not signing_secret:
             return web.json_response({"ok": False, "error": "not found"}, status=404)
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -103,6 +99,11 @@ def slack_events_route(
         if problem is not None:
             log.warning("Slack request refused: %s", problem, extra={"remote": request.remote})
             return web.json_response({"ok": False, "error": "invalid request"}, status=401)
+        # counted from here: a request trickling in unsigned must not hold background work
+        with activity.answering():
+            return await dispatch(request, body, signature)
+
+    async def dispatch(request: web.Request, body: bytes, signature: str) -> web.StreamResponse:
         headers: dict[str, str | Sequence[str]] = dict(request.headers)
         try:
             payload = interaction_json(body)

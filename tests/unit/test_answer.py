@@ -5,11 +5,13 @@ background work (bot/core/slack_transport.py `answer`, bot/core/activity.py `tur
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import fakeredis
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -107,3 +109,28 @@ async def test_background_work_waits_its_turn_while_a_request_is_unanswered(
     monkeypatch.setattr(activity_module, "ANSWERS_FIRST", 0.0)
     with activity.answering():
         await activity.turn()  # bounded: background work is never starved
+
+
+async def test_a_request_trickling_in_unsigned_does_not_hold_background_work(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a signed request is waited for: a body sent a byte a minute (anyone can) is
+    read before the request counts, so background work goes on meanwhile."""
+    monkeypatch.setattr(activity_module, "ANSWERS_FIRST", 60.0)
+    store = Store(fakeredis.FakeAsyncRedis(decode_responses=True))
+    route = slack_events_route(bot.bolt, signing_secret=SECRET, store=store, activity=bot.activity)
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"}
+    request = make_mocked_request("POST", "/slack/events", headers=headers)
+    reading, rest = asyncio.Event(), asyncio.Event()
+
+    async def trickle() -> bytes:
+        reading.set()
+        await rest.wait()
+        return b"command=%2Fincident"
+
+    monkeypatch.setattr(request, "read", trickle)
+    answer = asyncio.ensure_future(route(request))
+    await reading.wait()  # the route waits for the body
+    await asyncio.wait_for(bot.activity.turn(), 5)  # at once: nothing signed waits
+    rest.set()
+    assert (await answer).status == 401
