@@ -43,10 +43,11 @@ from apscheduler.schedulers.base import BaseScheduler
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+F = TypeVar("F", bound="asyncio.Future[Any]")
+
 # The longest background work waits for Slack's requests to be answered: under a steady
 # stream of them it still goes on, a turn at a time.
 ANSWERS_FIRST = 0.5
-F = TypeVar("F", bound="asyncio.Future[Any]")
 
 
 @dataclass(frozen=True)

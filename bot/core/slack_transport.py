@@ -99,11 +99,6 @@ def slack_events_route(
         if problem is not None:
             log.warning("Slack request refused: %s", problem, extra={"remote": request.remote})
             return web.json_response({"ok": False, "error": "invalid request"}, status=401)
-        # counted from here: a request trickling in unsigned must not hold background work
-        with activity.answering():
-            return await dispatch(request, body, signature)
-
-    async def dispatch(request: web.Request, body: bytes, signature: str) -> web.StreamResponse:
         headers: dict[str, str | Sequence[str]] = dict(request.headers)
         try:
             payload = interaction_json(body)
@@ -148,27 +143,24 @@ class _Ack(AsyncAck):
         return response
 
 
-_dispatching: set[asyncio.Task[BoltResponse | None]] = set()  # kept from the collector
-
-
 async def answer(bolt: AsyncApp, request: AsyncBoltRequest, activity: Activity) -> BoltResponse:
     """Bolt's response to `request`, as soon as its listener calls `ack()` (Bolt's own
     dispatch returns it only at the next of its 10 ms looks) or, without an ack (an error,
-    no listener), when the dispatch ends. The dispatch runs on by itself."""
+    no listener), when the dispatch ends. The dispatch runs on by itself, as tracked work.
+    Meanwhile the request counts as waiting for its answer (`Activity.answering`): called
+    only once a request is authenticated, so one trickling in unsigned holds nothing."""
     answered: asyncio.Future[BoltResponse] = asyncio.get_running_loop().create_future()
-    request.context["ack"] = _Ack(
-        answered, activity
-    )  # what Bolt's context would make, and listeners get
-    task = asyncio.ensure_future(bolt.async_dispatch(request))
-    _dispatching.add(task)
-    task.add_done_callback(functools.partial(_dispatched, answered))
-    return await answered
+    # the ack Bolt's context would make, and the listener is handed
+    request.context["ack"] = _Ack(answered, activity)
+    with activity.answering():
+        task = activity.spawn(bolt.async_dispatch(request))
+        task.add_done_callback(functools.partial(_dispatched, answered))
+        return await answered
 
 
 def _dispatched(
     answered: asyncio.Future[BoltResponse], task: asyncio.Task[BoltResponse | None]
 ) -> None:
-    _dispatching.discard(task)
     if answered.done():
         if not task.cancelled() and task.exception() is not None:
             log.error("Slack request failed after its answer", exc_info=task.exception())
@@ -183,13 +175,14 @@ def _dispatched(
 class _SocketModeHandler(AsyncSocketModeHandler):
     """Bolt's Socket Mode handler, acking each envelope through `answer`."""
 
-    activity: Activity
+    def __init__(self, bolt: AsyncApp, app_token: str, activity: Activity) -> None:
+        super().__init__(bolt, app_token)
+        self.activity = activity
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         start = time.time()
         request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
-        with self.activity.answering():
-            response = await answer(self.app, request, self.activity)
+        response = await answer(self.app, request, self.activity)
         await send_async_response(client, req, response, start)
 
 
@@ -255,8 +248,7 @@ async def connect_socket_mode(
     """Open Slack's WebSocket: `apps.connections.open` with the app-level token through the
     bot's Web API client (so SLACK_API_URL), then Bolt acks each envelope and reconnects
     whenever Slack asks it to."""
-    handler = _SocketModeHandler(bolt, app_token)
-    handler.activity = activity
+    handler = _SocketModeHandler(bolt, app_token, activity)
     await handler.connect_async()
     return handler
 

@@ -16,6 +16,7 @@ incident in one process take turns (`Turns`): they do not race each other to the
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -75,14 +76,15 @@ class IncidentRepo(StoreBase):
         self._seen[incident_id] = as_str(raw)
         return Incident.model_validate_json(raw)
 
-    @property
+    @functools.cached_property
     def _seen(self) -> TTLCache[str, str]:
         """Incident id -> its JSON as this process last wrote or read it."""
-        try:
-            seen: TTLCache[str, str] = self.__dict__["_seen_incidents"]
-        except KeyError:
-            seen = self.__dict__["_seen_incidents"] = TTLCache(SEEN_MOST, SEEN_FOR)
-        return seen
+        return TTLCache(SEEN_MOST, SEEN_FOR)
+
+    @functools.cached_property
+    def _turns(self) -> Turns:
+        """This process's changes of one incident, one at a time."""
+        return Turns()
 
     async def by_channel(self, channel_id: str) -> Incident | None:
         incident_id = await self.redis.get(self.keys.channel(channel_id))
@@ -109,10 +111,7 @@ class IncidentRepo(StoreBase):
         the stored one if that moved on since. Two changes of one incident in this
         process (a page's record and its set-up's, say) go one after the other, the second
         made from the first's result, instead of racing to a compare-and-set one loses."""
-        turns: Turns | None = self.__dict__.get("_incident_turns")
-        if turns is None:
-            turns = self.__dict__["_incident_turns"] = Turns()
-        async with turns.of(incident_id):
+        async with self._turns.of(incident_id):
             return await self._update(incident_id, mutate, emit=emit, data=data, current=current)
 
     async def _update(
